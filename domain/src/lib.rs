@@ -1,0 +1,11 @@
+//! The portal's business rules: aggregates, their commands and events, value types that
+//! can only be built valid, and the ports (traits) through which a rule reaches the outside
+//! world. Nothing here does I/O.
+
+pub mod audit;
+pub mod ports;
+pub mod refusal;
+pub mod request;
+pub mod values;
+
+pub use refusal::Refusal;

@@ -1,0 +1,93 @@
+//! What happened to a `CitizenRequest`. Events carry the facts a reader needs (names,
+//! times, the status after the event) so every projection stays a simple fold.
+//! Documented one by one in `docs/events.md`.
+
+use chrono::{DateTime, Utc};
+use cqrs_es::DomainEvent;
+use serde::{Deserialize, Serialize};
+
+use super::{CloseReason, RequestKind, RequestStatus, StaffMember, Submitter};
+use crate::values::CaseNumber;
+
+/// The version of every event shape below. Raise it (and add an upcaster) when one changes.
+pub const EVENT_VERSION: &str = "1.0";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum RequestEvent {
+    RequestSubmitted {
+        id: String,
+        number: CaseNumber,
+        kind: RequestKind,
+        subject: String,
+        text: String,
+        desired_action: Option<String>,
+        submitter: Submitter,
+        at: DateTime<Utc>,
+    },
+    RequestTakenIntoReview {
+        clerk: StaffMember,
+        at: DateTime<Utc>,
+    },
+    RequestAnswered {
+        clerk: StaffMember,
+        text: String,
+        at: DateTime<Utc>,
+    },
+    RequestStatusChanged {
+        clerk: StaffMember,
+        from: RequestStatus,
+        to: RequestStatus,
+        at: DateTime<Utc>,
+    },
+    ProtocolRegistered {
+        clerk: StaffMember,
+        protocol_number: String,
+        protocol_date: DateTime<Utc>,
+        at: DateTime<Utc>,
+    },
+    RequestClosed {
+        clerk: StaffMember,
+        reason: CloseReason,
+        note: Option<String>,
+        at: DateTime<Utc>,
+    },
+    RequestReopened {
+        account_id: String,
+        reason: String,
+        at: DateTime<Utc>,
+    },
+}
+
+impl RequestEvent {
+    pub fn at(&self) -> DateTime<Utc> {
+        match self {
+            Self::RequestSubmitted { at, .. }
+            | Self::RequestTakenIntoReview { at, .. }
+            | Self::RequestAnswered { at, .. }
+            | Self::RequestStatusChanged { at, .. }
+            | Self::ProtocolRegistered { at, .. }
+            | Self::RequestClosed { at, .. }
+            | Self::RequestReopened { at, .. } => *at,
+        }
+    }
+}
+
+impl DomainEvent for RequestEvent {
+    fn event_type(&self) -> String {
+        let name = match self {
+            Self::RequestSubmitted { .. } => "RequestSubmitted",
+            Self::RequestTakenIntoReview { .. } => "RequestTakenIntoReview",
+            Self::RequestAnswered { .. } => "RequestAnswered",
+            Self::RequestStatusChanged { .. } => "RequestStatusChanged",
+            Self::ProtocolRegistered { .. } => "ProtocolRegistered",
+            Self::RequestClosed { .. } => "RequestClosed",
+            Self::RequestReopened { .. } => "RequestReopened",
+        };
+        name.to_string()
+    }
+
+    fn event_version(&self) -> String {
+        EVENT_VERSION.to_string()
+    }
+}

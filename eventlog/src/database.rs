@@ -1,0 +1,90 @@
+//! Connecting to PostgreSQL, creating the portal's database when it is missing, and
+//! applying the SQL migrations under `migrations/`.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseError {
+    #[error("the database URL is not valid: {0}")]
+    BadUrl(sqlx::Error),
+    #[error(
+        "cannot reach PostgreSQL at {host}:{port} ({source}). Start a server there, or set \
+         DATABASE_URL to one that runs (see README.md, 'Without a PostgreSQL server')"
+    )]
+    Unreachable {
+        host: String,
+        port: u16,
+        source: sqlx::Error,
+    },
+    #[error("failed to create database {name}: {source}")]
+    Create { name: String, source: sqlx::Error },
+    #[error("failed to apply migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(transparent)]
+    Sql(#[from] sqlx::Error),
+}
+
+/// Creates the database named in `url` if it does not exist, connecting to the server's
+/// `postgres` database to do so.
+pub async fn ensure_database(url: &str) -> Result<(), DatabaseError> {
+    let options = PgConnectOptions::from_str(url).map_err(DatabaseError::BadUrl)?;
+    let name = options
+        .get_database()
+        .unwrap_or(options.get_username())
+        .to_string();
+    let admin = options.clone().database("postgres");
+    let mut conn = PgConnection::connect_with(&admin.disable_statement_logging())
+        .await
+        .map_err(|source| DatabaseError::Unreachable {
+            host: options.get_host().to_string(),
+            port: options.get_port(),
+            source,
+        })?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut conn)
+            .await?;
+    if !exists {
+        let quoted = name.replace('"', "\"\"");
+        match sqlx::query(&format!("CREATE DATABASE \"{quoted}\""))
+            .execute(&mut conn)
+            .await
+        {
+            Ok(_) => tracing::info!(database = %name, "created the database"),
+            // Another process created it between our check and our CREATE.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
+            Err(source) => return Err(DatabaseError::Create { name, source }),
+        }
+    }
+    conn.close().await.ok();
+    Ok(())
+}
+
+/// A pool on the portal's database.
+pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, DatabaseError> {
+    let options = PgConnectOptions::from_str(url)
+        .map_err(DatabaseError::BadUrl)?
+        .disable_statement_logging();
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options.clone())
+        .await
+        .map_err(|source| DatabaseError::Unreachable {
+            host: options.get_host().to_string(),
+            port: options.get_port(),
+            source,
+        })
+}
+
+/// Applies every migration under `migrations/` that has not run yet. Safe to call from
+/// several processes at once (sqlx takes an advisory lock).
+pub async fn migrate(pool: &PgPool) -> Result<(), DatabaseError> {
+    sqlx::migrate!("../migrations").run(pool).await?;
+    Ok(())
+}

@@ -1,0 +1,21 @@
+//! The event log as the rest of the portal reads it: database set-up and migrations,
+//! commit-safe positions, and the checkpointed catch-up consumer runtime that feeds every
+//! read model and every process manager (see `docs/architecture.md`).
+
+mod consumer;
+mod database;
+mod position;
+mod progress;
+mod stored;
+
+pub use consumer::{
+    consumer_lock_key, fetch_batch, save_checkpoint, Consumer, ConsumerError, ConsumerRuntime,
+    RuntimeConfig,
+};
+pub use database::{connect, ensure_database, migrate, DatabaseError};
+pub use position::Position;
+pub use progress::Progress;
+pub use stored::{latest_position, load_case_events, RecordedEvent};
+
+/// The channel the events table's trigger notifies on commit.
+pub const EVENTS_CHANNEL: &str = "portal_events";

@@ -1,0 +1,103 @@
+//! Events as read back from the log, with their commit-order position.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::postgres::PgRow;
+use sqlx::{PgExecutor, Row};
+
+use crate::Position;
+
+/// One stored event with everything a consumer or an auditor may need.
+#[derive(Debug, Clone)]
+pub struct RecordedEvent {
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub event_type: String,
+    pub event_version: String,
+    pub payload: Value,
+    pub metadata: Value,
+    pub recorded_at: DateTime<Utc>,
+    pub position: Position,
+    /// PostgreSQL's canonical text of `payload` and `metadata`, which the hash covers.
+    pub payload_text: String,
+    pub metadata_text: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The columns every reader selects, in the order [`RecordedEvent::from_row`] expects.
+pub(crate) const EVENT_COLUMNS: &str = "aggregate_type, aggregate_id, sequence, event_type, \
+    event_version, payload, metadata, recorded_at, transaction_id::text::bigint AS txid, \
+    global_position, payload::text AS payload_text, metadata::text AS metadata_text, \
+    prev_hash, hash";
+
+impl RecordedEvent {
+    pub(crate) fn from_row(row: &PgRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            aggregate_type: row.try_get("aggregate_type")?,
+            aggregate_id: row.try_get("aggregate_id")?,
+            sequence: row.try_get("sequence")?,
+            event_type: row.try_get("event_type")?,
+            event_version: row.try_get("event_version")?,
+            payload: row.try_get("payload")?,
+            metadata: row.try_get("metadata")?,
+            recorded_at: row.try_get("recorded_at")?,
+            position: Position {
+                transaction_id: row.try_get("txid")?,
+                global_position: row.try_get("global_position")?,
+            },
+            payload_text: row.try_get("payload_text")?,
+            metadata_text: row.try_get("metadata_text")?,
+            prev_hash: row.try_get("prev_hash")?,
+            hash: row.try_get("hash")?,
+        })
+    }
+
+    /// A metadata value (actor, role, correlation id, …), if present.
+    pub fn meta(&self, key: &str) -> Option<&str> {
+        self.metadata.get(key).and_then(Value::as_str)
+    }
+}
+
+/// Every event of one case in sequence order, up to `up_to_sequence` when given.
+pub async fn load_case_events<'e>(
+    db: impl PgExecutor<'e>,
+    aggregate_type: &str,
+    aggregate_id: &str,
+    up_to_sequence: Option<i64>,
+) -> Result<Vec<RecordedEvent>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events \
+         WHERE aggregate_type = $1 AND aggregate_id = $2 AND ($3::bigint IS NULL OR sequence <= $3) \
+         ORDER BY sequence"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .bind(up_to_sequence)
+        .fetch_all(db)
+        .await?;
+    rows.iter().map(RecordedEvent::from_row).collect()
+}
+
+/// The position of a case's latest event: what a command hands back so that reads can
+/// wait for the projections to reach it.
+pub async fn latest_position<'e>(
+    db: impl PgExecutor<'e>,
+    aggregate_type: &str,
+    aggregate_id: &str,
+) -> Result<Option<Position>, sqlx::Error> {
+    let row: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT transaction_id::text::bigint, global_position FROM events \
+         WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence DESC LIMIT 1",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|(transaction_id, global_position)| Position {
+        transaction_id,
+        global_position,
+    }))
+}

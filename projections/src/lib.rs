@@ -1,0 +1,28 @@
+//! Read models: tables folded from the event log by checkpointed consumers, the queries the
+//! API serves from them, and rebuilding them from position zero.
+
+pub mod rebuild;
+pub mod requests;
+
+use std::sync::Arc;
+
+use eventlog::Consumer;
+
+pub use rebuild::{prepare, rebuild, RebuildError, RebuildReport};
+
+/// A consumer that owns tables. Its tables are created from [`ReadModel::create_sql`]
+/// (unqualified names, so a rebuild can create them in a scratch schema) and are dropped
+/// and rebuilt whenever [`ReadModel::schema_version`] changes.
+pub trait ReadModel: Consumer {
+    fn schema_version(&self) -> i32;
+    fn tables(&self) -> &'static [&'static str];
+    fn create_sql(&self) -> &'static str;
+}
+
+/// Every read model of the portal, in the order they are started and rebuilt.
+pub fn all() -> Vec<Arc<dyn ReadModel>> {
+    vec![Arc::new(requests::RequestsProjection)]
+}
+
+/// The consumer names a citizen's reads of their cases wait for.
+pub const REQUEST_READS: &[&str] = &[requests::RequestsProjection::NAME];

@@ -1,0 +1,183 @@
+//! What the API reads from the `requests` read model.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::PgPool;
+
+/// A row of «Τα αιτήματά μου» and of the clerks' queue.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct CaseSummary {
+    pub id: String,
+    pub number: String,
+    pub kind: String,
+    pub status: String,
+    pub subject: String,
+    pub submitter_name: Option<String>,
+    pub anonymous: bool,
+    pub protocol_number: Option<String>,
+    pub protocol_date: Option<DateTime<Utc>>,
+    pub answered: bool,
+    pub submitted_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A case's page: everything but the timeline.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct CaseDetail {
+    pub id: String,
+    pub number: String,
+    pub kind: String,
+    pub status: String,
+    pub subject: String,
+    pub text: String,
+    pub desired_action: Option<String>,
+    pub submitter_name: Option<String>,
+    pub anonymous: bool,
+    pub answer: Option<String>,
+    pub answered_at: Option<DateTime<Utc>>,
+    pub protocol_number: Option<String>,
+    pub protocol_date: Option<DateTime<Utc>>,
+    pub assigned_to_name: Option<String>,
+    pub close_reason: Option<String>,
+    pub close_note: Option<String>,
+    pub times_reopened: i32,
+    pub submitted_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub last_sequence: i64,
+}
+
+/// One entry of a case's status history.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct TimelineEntry {
+    pub sequence: i64,
+    pub event_type: String,
+    pub at: DateTime<Utc>,
+    pub actor_role: String,
+    pub actor_name: Option<String>,
+    /// The case's status after this event.
+    pub status: String,
+    pub details: Value,
+}
+
+const SUMMARY_COLUMNS: &str = "id, number, kind, status, subject, submitter_name, \
+    owner_account_id IS NULL AS anonymous, protocol_number, protocol_date, \
+    answer IS NOT NULL AS answered, submitted_at, updated_at";
+
+const DETAIL_COLUMNS: &str = "id, number, kind, status, subject, body AS text, desired_action, \
+    submitter_name, owner_account_id IS NULL AS anonymous, answer, answered_at, protocol_number, \
+    protocol_date, assigned_to_name, close_reason, close_note, times_reopened, submitted_at, \
+    updated_at, last_sequence";
+
+/// A citizen's own cases, newest first.
+pub async fn list_for_owner(
+    pool: &PgPool,
+    account_id: &str,
+) -> Result<Vec<CaseSummary>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {SUMMARY_COLUMNS} FROM request_cases WHERE owner_account_id = $1 \
+         ORDER BY submitted_at DESC, number DESC"
+    ))
+    .bind(account_id)
+    .fetch_all(pool)
+    .await
+}
+
+/// A case, only if `account_id` filed it: another citizen's case reads as missing.
+pub async fn detail_for_owner(
+    pool: &PgPool,
+    id: &str,
+    account_id: &str,
+) -> Result<Option<CaseDetail>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {DETAIL_COLUMNS} FROM request_cases WHERE id = $1 AND owner_account_id = $2"
+    ))
+    .bind(id)
+    .bind(account_id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// A case for staff.
+pub async fn detail(pool: &PgPool, id: &str) -> Result<Option<CaseDetail>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {DETAIL_COLUMNS} FROM request_cases WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// An anonymous case by the SHA-256 of its tracking code.
+pub async fn detail_by_tracking_code(
+    pool: &PgPool,
+    tracking_code_sha256: &str,
+) -> Result<Option<CaseDetail>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {DETAIL_COLUMNS} FROM request_cases WHERE tracking_code_sha256 = $1"
+    ))
+    .bind(tracking_code_sha256)
+    .fetch_optional(pool)
+    .await
+}
+
+pub async fn timeline(pool: &PgPool, id: &str) -> Result<Vec<TimelineEntry>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT sequence, event_type, at, actor_role, actor_name, status, details \
+         FROM request_timeline WHERE case_id = $1 ORDER BY sequence",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await
+}
+
+/// The clerks' queue filter. `None` means any.
+#[derive(Debug, Clone, Default)]
+pub struct QueueFilter {
+    pub status: Option<String>,
+    pub kind: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QueuePage {
+    pub items: Vec<CaseSummary>,
+    /// How many cases match the filter in all.
+    pub total: i64,
+    /// How many cases of the filtered kind stand in each status (for the filter tabs).
+    pub counts_by_status: BTreeMap<String, i64>,
+}
+
+/// The clerks' queue: oldest first, so nothing waits forever.
+pub async fn staff_queue(pool: &PgPool, filter: &QueueFilter) -> Result<QueuePage, sqlx::Error> {
+    let items = sqlx::query_as(&format!(
+        "SELECT {SUMMARY_COLUMNS} FROM request_cases \
+         WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR kind = $2) \
+         ORDER BY submitted_at, number LIMIT $3 OFFSET $4"
+    ))
+    .bind(&filter.status)
+    .bind(&filter.kind)
+    .bind(filter.limit)
+    .bind(filter.offset)
+    .fetch_all(pool)
+    .await?;
+    let counts: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT status, count(*) FROM request_cases WHERE ($1::text IS NULL OR kind = $1) GROUP BY status",
+    )
+    .bind(&filter.kind)
+    .fetch_all(pool)
+    .await?;
+    let counts_by_status: BTreeMap<String, i64> = counts.into_iter().collect();
+    let total = match &filter.status {
+        Some(s) => counts_by_status.get(s).copied().unwrap_or(0),
+        None => counts_by_status.values().sum(),
+    };
+    Ok(QueuePage {
+        items,
+        total,
+        counts_by_status,
+    })
+}
