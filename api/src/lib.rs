@@ -1,1 +1,16 @@
-pub fn x() {}
+//! The portal's HTTP face and its start-up: configuration, the `Application` value that
+//! tests build on port 0, the JSON API, authentication, and the operator commands.
+
+pub mod app;
+pub mod auth;
+pub mod bench;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod i18n;
+pub mod operator;
+pub mod routes;
+pub mod staff;
+
+pub use app::{AppState, Application};
+pub use config::Config;

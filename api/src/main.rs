@@ -1,1 +1,130 @@
-fn main() {}
+//! The `portal` command: serve the portal, manage staff accounts, rebuild read models,
+//! run a sandbox on its own, measure.
+
+use std::io::Read;
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use portal::{Application, Config};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "portal",
+    version,
+    about = "Δημοτική Διαδικτυακή Πύλη — the municipal e-services portal"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the portal (the default): creates the database if missing, migrates, builds
+    /// the read models and starts the consumers.
+    Serve,
+    /// Staff accounts.
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
+    /// Read models.
+    Projections {
+        #[command(subcommand)]
+        command: ProjectionsCommand,
+    },
+    /// Run a sandbox of an external system on its own.
+    Sandbox {
+        #[command(subcommand)]
+        command: SandboxCommand,
+    },
+    /// Measure submissions per second, latency, projection lag and rebuild speed against
+    /// the raw insert rate of the same PostgreSQL server.
+    Bench(portal::bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum StaffCommand {
+    /// Create a clerk, auditor or admin; the password is read from standard input.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        role: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProjectionsCommand {
+    /// Replay the event log from position 0 into fresh tables, then swap them in.
+    Rebuild {
+        /// One read model (default: all).
+        name: Option<String>,
+    },
+    /// List the read models and their checkpoints.
+    List,
+}
+
+#[derive(Subcommand)]
+enum SandboxCommand {
+    /// The protocol-system sandbox.
+    Protocol {
+        #[arg(long, default_value = "127.0.0.1:8091")]
+        bind: SocketAddr,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let config = Config::from_env()?;
+            let app = Application::build(config).await?;
+            tracing::info!(address = %app.address(), "the portal is listening");
+            app.run().await.context("Server error")?;
+        }
+        Command::Staff {
+            command: StaffCommand::Add { email, name, role },
+        } => {
+            let config = Config::from_env()?;
+            let mut password = String::new();
+            std::io::stdin()
+                .read_to_string(&mut password)
+                .context("Failed to read the password from standard input")?;
+            let password = password.trim_end_matches(['\n', '\r']);
+            let id = portal::staff::add(&config, &email, &name, &role, password).await?;
+            eprintln!("created {role} account {email} ({id})");
+        }
+        Command::Projections { command } => {
+            let config = Config::from_env()?;
+            let pool = portal::app::prepare_database(&config).await?;
+            match command {
+                ProjectionsCommand::Rebuild { name } => {
+                    portal::operator::rebuild(&pool, name.as_deref()).await?
+                }
+                ProjectionsCommand::List => portal::operator::list(&pool).await?,
+            }
+        }
+        Command::Sandbox {
+            command: SandboxCommand::Protocol { bind },
+        } => {
+            let sandbox = sandboxes::protocol::ProtocolSandbox::new();
+            let running = sandboxes::serve(sandbox.router(), bind).await?;
+            eprintln!("protocol sandbox on {}", running.base_url());
+            tokio::signal::ctrl_c().await?;
+        }
+        Command::Bench(args) => portal::bench::run(args).await?,
+    }
+    Ok(())
+}

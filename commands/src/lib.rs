@@ -1,1 +1,10 @@
-//! placeholder
+//! The write side: cqrs-es frameworks over the postgres-es event store, the adapters that
+//! implement the domain's ports, and what a command hands back (the position it wrote).
+
+pub mod case_numbers;
+pub mod executor;
+pub mod metadata;
+pub mod protocol;
+
+pub use executor::{CommandError, Executed, RequestCommands};
+pub use metadata::CommandMetadata;

@@ -184,7 +184,7 @@ async fn apply(
             to,
             at,
         } => {
-            update_case(conn, id, seq, at, "status = $4", &[&to.as_str()]).await?;
+            update_case(conn, id, seq, at, "status = $4", &[to.as_str()]).await?;
             (
                 to,
                 "clerk",
@@ -230,7 +230,7 @@ async fn apply(
                 seq,
                 at,
                 "status = 'closed', close_reason = $4, close_note = NULLIF($5, '')",
-                &[&reason.as_str(), &note_text.as_str()],
+                &[reason.as_str(), note_text.as_str()],
             )
             .await?;
             (

@@ -1,0 +1,194 @@
+//! The application as a value: `Application::build(config)` prepares the database, the
+//! read models, the consumers and the sandboxes and binds the listener (port 0 in tests);
+//! `run` serves until stopped.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::middleware;
+use axum::Router;
+use commands::protocol::HttpProtocolSystem;
+use commands::RequestCommands;
+use domain::request::RequestServices;
+use eventlog::{ConsumerRuntime, Progress, RuntimeConfig};
+use sandboxes::protocol::ProtocolSandbox;
+use sandboxes::RunningSandbox;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::error;
+use crate::routes;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub requests: Arc<RequestCommands>,
+    pub progress: Progress,
+    pub config: Arc<Config>,
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    pub state: AppState,
+    /// The in-process protocol sandbox, when `PORTAL_PROTOCOL_URL` is unset.
+    pub protocol_sandbox: Option<ProtocolSandbox>,
+    _sandboxes: Vec<RunningSandbox>,
+    _consumers: ConsumerRuntime,
+}
+
+/// Creates the database if needed, applies migrations and returns a pool.
+pub async fn prepare_database(config: &Config) -> anyhow::Result<PgPool> {
+    eventlog::ensure_database(config.database_url()).await?;
+    let pool = eventlog::connect(config.database_url(), config.db_connections).await?;
+    eventlog::migrate(&pool).await?;
+    Ok(pool)
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let pool = prepare_database(&config).await?;
+
+        let mut sandboxes = Vec::new();
+        let (protocol_url, protocol_sandbox) = match &config.protocol_url {
+            Some(url) => (url.clone(), None),
+            None => {
+                let sandbox = ProtocolSandbox::new();
+                let running =
+                    sandboxes::serve(sandbox.router(), SocketAddr::from(([127, 0, 0, 1], 0)))
+                        .await
+                        .context("Failed to start the protocol sandbox")?;
+                let url = running.base_url();
+                tracing::info!(%url, "protocol sandbox started in-process");
+                sandboxes.push(running);
+                (url, Some(sandbox))
+            }
+        };
+        let protocol = Arc::new(HttpProtocolSystem::new(
+            protocol_url,
+            config.protocol_timeout,
+        ));
+        let requests = Arc::new(
+            RequestCommands::new(pool.clone(), RequestServices { protocol })
+                .with_conflict_retries(config.conflict_retries),
+        );
+
+        let models = projections::all();
+        projections::prepare(&pool, &models)
+            .await
+            .context("Failed to build the read models")?;
+        let progress = Progress::new(pool.clone());
+        let mut consumers =
+            ConsumerRuntime::new(pool.clone(), RuntimeConfig::default(), progress.clone());
+        for model in models {
+            consumers
+                .start(model)
+                .await
+                .context("Failed to start a consumer")?;
+        }
+
+        let state = AppState {
+            pool,
+            requests,
+            progress,
+            config: Arc::new(config.clone()),
+        };
+        let router = routes::router()
+            .fallback(error::not_found_fallback)
+            .method_not_allowed_fallback(error::method_not_allowed_fallback)
+            .with_state(state.clone())
+            .layer(middleware::from_fn(error::localize_errors))
+            .layer(
+                TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+                    let request_id = request
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!("request", method = %request.method(), uri = %request.uri(), request_id)
+                }),
+            )
+            .layer(PropagateRequestIdLayer::x_request_id())
+            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
+
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("Failed to bind {}", config.bind))?;
+        Ok(Self {
+            listener,
+            router,
+            state,
+            protocol_sandbox,
+            _sandboxes: sandboxes,
+            _consumers: consumers,
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn port(&self) -> u16 {
+        self.address().port()
+    }
+
+    /// Serves until the process receives Ctrl-C or SIGTERM.
+    pub async fn run(self) -> std::io::Result<()> {
+        let Self {
+            listener,
+            router,
+            _sandboxes,
+            _consumers,
+            ..
+        } = self;
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+    }
+
+    /// Serves in a background task (tests): returns the base URL; dropping the runtime
+    /// stops it.
+    pub fn spawn(self) -> (String, AppState, Option<ProtocolSandbox>) {
+        let base = format!("http://{}", self.address());
+        let state = self.state.clone();
+        let sandbox = self.protocol_sandbox.clone();
+        tokio::spawn(async move {
+            if let Err(e) = self.run().await {
+                tracing::error!(error = %e, "server stopped");
+            }
+        });
+        (base, state, sandbox)
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,211 @@
+//! The API's one error type. A rule's "no" is a 4xx with a message the user can act on (in
+//! Greek, or English on request); a conflict is 409; an infrastructure failure is a logged
+//! 500 whose body reveals nothing.
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use commands::CommandError;
+use domain::refusal::RefusalKind;
+use domain::Refusal;
+use serde_json::json;
+
+use crate::i18n::{self, Lang};
+
+/// A field that needs correcting, and why (a message code).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub code: String,
+}
+
+impl FieldError {
+    pub fn new(field: &str, code: &str) -> Self {
+        Self {
+            field: field.to_string(),
+            code: code.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("validation failed: {0:?}")]
+    Validation(Vec<FieldError>),
+    #[error("bad request ({code}): {detail}")]
+    BadRequest { code: &'static str, detail: String },
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("not authenticated")]
+    Unauthenticated,
+    #[error("wrong e-mail or password")]
+    InvalidCredentials,
+    #[error("forbidden")]
+    Forbidden,
+    #[error("not found ({0})")]
+    NotFound(&'static str),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("refused: {0}")]
+    Refused(Refusal),
+    #[error("conflict")]
+    Conflict,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Internal(format!("database: {e}"))
+    }
+}
+
+impl From<CommandError> for ApiError {
+    fn from(e: CommandError) -> Self {
+        match e {
+            CommandError::Refused(refusal) => Self::Refused(refusal),
+            CommandError::Conflict => Self::Conflict,
+            CommandError::Infrastructure(why) => Self::Internal(why),
+        }
+    }
+}
+
+/// A refusal of a value (parsing) becomes a field error on `field`.
+impl ApiError {
+    pub fn field(field: &str, refusal: &Refusal) -> FieldError {
+        FieldError::new(field, refusal.code)
+    }
+}
+
+/// What the error-rendering middleware needs to write the body in the reader's language.
+#[derive(Debug, Clone)]
+struct ErrorPayload {
+    code: String,
+    fields: Vec<FieldError>,
+    detail: Option<String>,
+}
+
+impl ApiError {
+    fn status_and_payload(&self) -> (StatusCode, ErrorPayload) {
+        let simple = |status, code: &str| {
+            (
+                status,
+                ErrorPayload {
+                    code: code.to_string(),
+                    fields: vec![],
+                    detail: None,
+                },
+            )
+        };
+        match self {
+            Self::Validation(fields) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorPayload {
+                    code: "validation_failed".into(),
+                    fields: fields.clone(),
+                    detail: None,
+                },
+            ),
+            Self::BadRequest { code, detail } => (
+                StatusCode::BAD_REQUEST,
+                ErrorPayload {
+                    code: code.to_string(),
+                    fields: unknown_field_name(detail)
+                        .map(|f| vec![FieldError::new(&f, "unknown_field")])
+                        .unwrap_or_default(),
+                    detail: Some(detail.clone()),
+                },
+            ),
+            Self::UnsupportedMediaType => {
+                simple(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            Self::Unauthenticated => simple(StatusCode::UNAUTHORIZED, "unauthenticated"),
+            Self::InvalidCredentials => simple(StatusCode::UNAUTHORIZED, "invalid_credentials"),
+            Self::Forbidden => simple(StatusCode::FORBIDDEN, "forbidden"),
+            Self::NotFound(code) => simple(StatusCode::NOT_FOUND, code),
+            Self::MethodNotAllowed => simple(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            Self::Refused(refusal) => {
+                let status = match refusal.kind {
+                    RefusalKind::NotFound => StatusCode::NOT_FOUND,
+                    RefusalKind::Forbidden => StatusCode::FORBIDDEN,
+                    RefusalKind::Rule | RefusalKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+                    RefusalKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+                };
+                simple(status, refusal.code)
+            }
+            Self::Conflict => simple(StatusCode::CONFLICT, "conflict"),
+            Self::Internal(_) => simple(StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+/// serde says "unknown field `foo`, expected one of …": the field to name.
+fn unknown_field_name(detail: &str) -> Option<String> {
+    let rest = detail.split("unknown field `").nth(1)?;
+    Some(rest.split('`').next()?.to_string())
+}
+
+fn render(status: StatusCode, payload: &ErrorPayload, lang: Lang) -> Response {
+    let fields: Vec<_> = payload
+        .fields
+        .iter()
+        .map(|f| json!({"field": f.field, "code": f.code, "message": i18n::message(lang, &f.code)}))
+        .collect();
+    let mut error = json!({
+        "code": payload.code,
+        "message": i18n::message(lang, &payload.code),
+        "fields": fields,
+    });
+    if let Some(detail) = &payload.detail {
+        error["detail"] = json!(detail);
+    }
+    let mut response = (status, axum::Json(json!({ "error": error }))).into_response();
+    response.extensions_mut().insert(payload.clone());
+    response
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Self::Internal(why) = &self {
+            tracing::error!(error = %why, "request failed");
+        }
+        if let Self::Refused(r) = &self {
+            tracing::info!(code = r.code, detail = %r.detail, "refused");
+        }
+        let (status, payload) = self.status_and_payload();
+        render(status, &payload, Lang::El)
+    }
+}
+
+/// Re-renders error bodies in the reader's language (the handlers do not know it).
+pub async fn localize_errors(request: Request, next: Next) -> Response {
+    let lang = Lang::from_headers(request.headers());
+    let response = next.run(request).await;
+    if lang == Lang::El {
+        return response;
+    }
+    match response.extensions().get::<ErrorPayload>().cloned() {
+        Some(payload) => render(response.status(), &payload, lang),
+        None => response,
+    }
+}
+
+/// The body of a response that is neither ours nor JSON (e.g. a panic caught by a layer).
+pub fn plain_internal_error() -> Response<Body> {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        [(header::CONTENT_TYPE, "application/json")],
+        r#"{"error":{"code":"internal","message":"internal error","fields":[]}}"#,
+    )
+        .into_response()
+}
+
+pub async fn not_found_fallback() -> ApiError {
+    ApiError::NotFound("not_found")
+}
+
+pub async fn method_not_allowed_fallback() -> ApiError {
+    ApiError::MethodNotAllowed
+}

@@ -1,0 +1,61 @@
+//! Extractors whose rejections speak the API's error format instead of axum's plain text.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// `Json<T>` with our errors: malformed JSON, a wrong type or an unknown field is a 400 that
+/// says what is wrong; a missing `Content-Type: application/json` is a 415.
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::UnsupportedMediaType),
+            Err(JsonRejection::JsonDataError(e)) => {
+                let detail = e.body_text();
+                let code = if detail.contains("unknown field") {
+                    "unknown_field"
+                } else {
+                    "malformed_json"
+                };
+                Err(ApiError::BadRequest { code, detail })
+            }
+            Err(e) => Err(ApiError::BadRequest {
+                code: "malformed_json",
+                detail: e.body_text(),
+            }),
+        }
+    }
+}
+
+/// `Query<T>` with our errors.
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Self(value)),
+            Err(e) => Err(ApiError::BadRequest {
+                code: "malformed_query",
+                detail: e.body_text(),
+            }),
+        }
+    }
+}

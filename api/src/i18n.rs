@@ -1,0 +1,142 @@
+//! User-facing messages in Greek and English, keyed by stable codes. The texts live in
+//! `api/locales/{el,en}.json`; Greek is the default, English on request.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use axum::http::HeaderMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    El,
+    En,
+}
+
+impl Lang {
+    /// English only when the client prefers it (`Accept-Language: en…` before any `el`).
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        let Some(value) = headers
+            .get(axum::http::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+        else {
+            return Lang::El;
+        };
+        for part in value.split(',') {
+            let tag = part
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            if tag.starts_with("el") {
+                return Lang::El;
+            }
+            if tag.starts_with("en") {
+                return Lang::En;
+            }
+        }
+        Lang::El
+    }
+}
+
+type Catalog = HashMap<String, String>;
+
+fn catalogs() -> &'static (Catalog, Catalog) {
+    static CATALOGS: OnceLock<(Catalog, Catalog)> = OnceLock::new();
+    CATALOGS.get_or_init(|| {
+        let el = serde_json::from_str(include_str!("../locales/el.json"))
+            .expect("locales/el.json is a flat JSON object of strings");
+        let en = serde_json::from_str(include_str!("../locales/en.json"))
+            .expect("locales/en.json is a flat JSON object of strings");
+        (el, en)
+    })
+}
+
+/// Whether `code` has a message (in both languages; a test keeps them in step).
+pub fn has_message(code: &str) -> bool {
+    catalogs().0.contains_key(code)
+}
+
+/// The message for `code`; a code without one falls back to the generic failure text
+/// (and is logged, since every code should have a message).
+pub fn message(lang: Lang, code: &str) -> String {
+    let (el, en) = catalogs();
+    let catalog = match lang {
+        Lang::El => el,
+        Lang::En => en,
+    };
+    match catalog.get(code) {
+        Some(text) => text.clone(),
+        None => {
+            tracing::warn!(code, "no message for this code");
+            catalog.get("internal").cloned().unwrap_or_default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_languages_have_the_same_codes() {
+        let (el, en) = catalogs();
+        let mut el_keys: Vec<_> = el.keys().collect();
+        let mut en_keys: Vec<_> = en.keys().collect();
+        el_keys.sort();
+        en_keys.sort();
+        assert_eq!(el_keys, en_keys);
+    }
+
+    /// Every refusal code the domain can produce has a message.
+    #[test]
+    fn every_domain_refusal_code_has_a_message() {
+        let mut missing = Vec::new();
+        let mut found = 0;
+        for file in [
+            "refusal.rs",
+            "values.rs",
+            "request/mod.rs",
+            "request/aggregate.rs",
+        ] {
+            let path = format!("{}/../domain/src/{file}", env!("CARGO_MANIFEST_DIR"));
+            let source = std::fs::read_to_string(&path).expect("domain source readable");
+            for ctor in [
+                "Refusal::rule(",
+                "Refusal::invalid(",
+                "Refusal::not_found(",
+                "Refusal::unavailable(",
+            ] {
+                for piece in source.split(ctor).skip(1) {
+                    let rest = piece.trim_start();
+                    if let Some(code) = rest.strip_prefix('"').and_then(|r| r.split('"').next()) {
+                        found += 1;
+                        if !has_message(code) {
+                            missing.push(code.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        for field in ["subject", "text", "desired_action", "answer", "note"] {
+            for suffix in ["required", "too_long", "control_chars"] {
+                let code = format!("{field}_{suffix}");
+                if !has_message(&code) {
+                    missing.push(code);
+                }
+            }
+        }
+        assert!(found > 10, "the scan found only {found} codes");
+        assert!(missing.is_empty(), "codes without a message: {missing:?}");
+    }
+
+    #[test]
+    fn accept_language_picks_english_only_when_preferred() {
+        let mut h = HeaderMap::new();
+        assert_eq!(Lang::from_headers(&h), Lang::El);
+        h.insert("accept-language", "en-GB,en;q=0.9".parse().unwrap());
+        assert_eq!(Lang::from_headers(&h), Lang::En);
+        h.insert("accept-language", "el-GR,en;q=0.8".parse().unwrap());
+        assert_eq!(Lang::from_headers(&h), Lang::El);
+    }
+}

@@ -1,0 +1,69 @@
+//! Operator commands on read models: `portal projections rebuild [NAME]` (with a progress
+//! bar) and `portal projections list`.
+
+use anyhow::bail;
+use indicatif::{ProgressBar, ProgressStyle};
+use sqlx::PgPool;
+
+/// Rebuilds one read model by name, or all of them.
+pub async fn rebuild(pool: &PgPool, name: Option<&str>) -> anyhow::Result<()> {
+    let models = projections::all();
+    let chosen: Vec<_> = match name {
+        None => models,
+        Some(name) => {
+            let found: Vec<_> = models.into_iter().filter(|m| m.name() == name).collect();
+            if found.is_empty() {
+                let names: Vec<_> = projections::all().iter().map(|m| m.name()).collect();
+                bail!(
+                    "no read model named {name:?}; there are: {}",
+                    names.join(", ")
+                );
+            }
+            found
+        }
+    };
+    for model in chosen {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>12} [{bar:40}] {pos}/{len} events ({per_sec}, {eta} left)",
+            )
+            .expect("the template is valid")
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(model.name());
+        let report = projections::rebuild(pool, model.as_ref(), &mut |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        })
+        .await?;
+        bar.finish();
+        eprintln!(
+            "{}: {} events in {:.2} s ({:.0} events/s)",
+            report.model,
+            report.events,
+            report.seconds,
+            report.events_per_second()
+        );
+    }
+    Ok(())
+}
+
+/// Prints each read model's checkpoint and schema version.
+pub async fn list(pool: &PgPool) -> anyhow::Result<()> {
+    let rows: Vec<(String, String, i64, i32, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+        "SELECT name, last_transaction_id::text, last_position, schema_version, updated_at \
+         FROM consumer_checkpoints ORDER BY name",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut out = String::from("name            checkpoint            version  updated\n");
+    for (name, txid, pos, version, updated) in rows {
+        out.push_str(&format!(
+            "{name:<15} {:<21} {version:<8} {updated}\n",
+            format!("{txid}.{pos}")
+        ));
+    }
+    eprint!("{out}");
+    Ok(())
+}

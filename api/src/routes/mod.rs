@@ -1,0 +1,157 @@
+//! The JSON API under `/api/v1` and the health check (contract: `docs/openapi.json`).
+
+mod accounts;
+mod audit;
+mod health;
+mod requests;
+mod staff;
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::routing::{get, post};
+use axum::Router;
+use eventlog::Position;
+
+use crate::auth::CurrentUser;
+use crate::error::ApiError;
+use crate::AppState;
+
+/// The header a command's answer carries its position in, and a read may send back.
+pub const POSITION_HEADER: &str = "x-portal-position";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/api/v1/openapi.json", get(health::openapi))
+        .route("/api/v1/accounts", post(accounts::register))
+        .route(
+            "/api/v1/session",
+            post(accounts::login).delete(accounts::logout),
+        )
+        .route("/api/v1/me", get(accounts::me).put(accounts::update_me))
+        .route("/api/v1/requests", post(requests::submit))
+        .route("/api/v1/requests/track/{code}", get(requests::track))
+        .route("/api/v1/my/requests", get(requests::my_list))
+        .route("/api/v1/my/requests/{id}", get(requests::my_detail))
+        .route("/api/v1/my/requests/{id}/reopen", post(requests::reopen))
+        .route("/api/v1/staff/requests", get(staff::queue))
+        .route("/api/v1/staff/requests/{id}", get(staff::detail))
+        .route("/api/v1/staff/requests/{id}/review", post(staff::review))
+        .route("/api/v1/staff/requests/{id}/answer", post(staff::answer))
+        .route(
+            "/api/v1/staff/requests/{id}/status",
+            post(staff::change_status),
+        )
+        .route(
+            "/api/v1/staff/requests/{id}/protocol",
+            post(staff::protocol),
+        )
+        .route("/api/v1/staff/requests/{id}/close", post(staff::close))
+        .route("/api/v1/audit/cases/{id}/events", get(audit::events))
+        .route("/api/v1/audit/cases/{id}/state", get(audit::state))
+        .route("/api/v1/audit/cases/{id}/verify", get(audit::verify))
+}
+
+/// Where a request came from, for event metadata.
+pub struct RequestContext {
+    pub correlation_id: String,
+    pub client_ip: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let correlation_id = parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let client_ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip().to_string());
+        Ok(Self {
+            correlation_id,
+            client_ip,
+        })
+    }
+}
+
+impl RequestContext {
+    pub fn metadata(&self, user: Option<&CurrentUser>) -> commands::CommandMetadata {
+        commands::CommandMetadata {
+            actor_id: user.map_or("anonymous".to_string(), |u| u.account_id.to_string()),
+            role: user.map_or("anonymous", |u| u.role.as_str()).to_string(),
+            correlation_id: self.correlation_id.clone(),
+            client_ip: self.client_ip.clone(),
+        }
+    }
+}
+
+/// Read-your-writes: waits (bounded by `PORTAL_READ_WAIT_MS`) until the request read
+/// models have reached the reader's own latest write and any position the client sent.
+pub async fn wait_for_own_writes(
+    state: &AppState,
+    user: Option<&CurrentUser>,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
+    let sent = match headers.get(POSITION_HEADER) {
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .and_then(|v| v.parse::<Position>().ok())
+                .ok_or(ApiError::BadRequest {
+                    code: "position_invalid",
+                    detail: "expected <transaction id>.<global position>".into(),
+                })?,
+        ),
+        None => None,
+    };
+    let target = sent.max(user.and_then(|u| u.last_position));
+    if let Some(target) = target {
+        let reached = state
+            .progress
+            .wait_for(projections::REQUEST_READS, target, state.config.read_wait)
+            .await;
+        if !reached {
+            tracing::warn!(%target, "read models did not reach the reader's write in time");
+        }
+    }
+    Ok(())
+}
+
+/// On a miss, the thing may exist but not be projected yet: wait until the read models
+/// reach the head of the log as it is now, then look again.
+pub async fn wait_for_log_head(state: &AppState) -> Result<(), ApiError> {
+    let head: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT transaction_id::text::bigint, global_position FROM events \
+         ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
+    )
+    .fetch_optional(&state.pool)
+    .await?;
+    if let Some((transaction_id, global_position)) = head {
+        let target = Position {
+            transaction_id,
+            global_position,
+        };
+        state
+            .progress
+            .wait_for(projections::REQUEST_READS, target, state.config.read_wait)
+            .await;
+    }
+    Ok(())
+}
+
+/// Adds the position header to a command's answer.
+pub fn position_header(position: Position) -> [(HeaderName, HeaderValue); 1] {
+    [(
+        HeaderName::from_static(POSITION_HEADER),
+        HeaderValue::from_str(&position.to_string()).expect("a position is ASCII"),
+    )]
+}

@@ -1,0 +1,36 @@
+//! Human case numbers (Α.Α.), sequential per year: one PostgreSQL sequence per year.
+//!
+//! Sequences are not transactional, so a submission that fails after taking a number
+//! leaves a gap; numbers are never reused and never handed out twice.
+
+use chrono::{Datelike, Utc};
+use chrono_tz::Europe::Athens;
+use domain::values::CaseNumber;
+use sqlx::PgPool;
+
+/// The next number of the current year (the year as it is in Athens).
+pub async fn next_case_number(pool: &PgPool) -> Result<CaseNumber, sqlx::Error> {
+    let year = Utc::now().with_timezone(&Athens).year();
+    let sequence = format!("case_number_{year}");
+    let serial = match nextval(pool, &sequence).await {
+        Ok(serial) => serial,
+        // 42P01: the year's sequence does not exist yet.
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => {
+            sqlx::query(&format!(
+                "CREATE SEQUENCE IF NOT EXISTS {sequence} AS bigint"
+            ))
+            .execute(pool)
+            .await?;
+            nextval(pool, &sequence).await?
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(CaseNumber { year, serial })
+}
+
+async fn nextval(pool: &PgPool, sequence: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT nextval($1::regclass)")
+        .bind(sequence)
+        .fetch_one(pool)
+        .await
+}

@@ -1,0 +1,32 @@
+//! Event metadata: who did it, in which role, under which correlation id, from where.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+
+/// Recorded with every event a command writes (postgres-es stores it as `jsonb`).
+#[derive(Debug, Clone, Default)]
+pub struct CommandMetadata {
+    /// The account id, or `anonymous`.
+    pub actor_id: String,
+    /// `citizen`, `clerk`, `auditor`, `admin` or `anonymous`.
+    pub role: String,
+    /// Ties together everything one HTTP request caused (the `x-request-id` header).
+    pub correlation_id: String,
+    pub client_ip: Option<String>,
+}
+
+impl CommandMetadata {
+    pub fn into_map(self) -> HashMap<String, String> {
+        let mut map = HashMap::from([
+            ("actor_id".to_string(), self.actor_id),
+            ("role".to_string(), self.role),
+            ("correlation_id".to_string(), self.correlation_id),
+            ("time".to_string(), Utc::now().to_rfc3339()),
+        ]);
+        if let Some(ip) = self.client_ip {
+            map.insert("client_ip".to_string(), ip);
+        }
+        map
+    }
+}

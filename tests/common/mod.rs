@@ -1,0 +1,189 @@
+//! The test harness: every test gets its own database and its own portal on port 0,
+//! talks to it over real HTTP, and drops the database at the end.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use portal::{AppState, Application, Config};
+use reqwest::{Client, Response, StatusCode};
+use sandboxes::protocol::ProtocolSandbox;
+use serde_json::{json, Value};
+
+/// The server the tests use (override with `TEST_DATABASE_SERVER`).
+pub fn server_url() -> String {
+    std::env::var("TEST_DATABASE_SERVER")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string())
+}
+
+/// A fresh, uniquely named database on the test server; dropped with the guard.
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    pub fn new() -> Self {
+        let name = format!("portal_test_{}", uuid::Uuid::new_v4().simple());
+        let url = format!("{}/{}", server_url(), name);
+        Self { name, url }
+    }
+
+    /// A pool on the database (which must exist: build an app first, or call
+    /// `eventlog::ensure_database`).
+    pub async fn pool(&self) -> sqlx::PgPool {
+        eventlog::connect(&self.url, 10)
+            .await
+            .expect("test database reachable")
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let admin = format!("{}/postgres", server_url());
+        // Drop runs inside the test's runtime: use a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                use sqlx::Connection;
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                    let _ =
+                        sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                            .execute(&mut conn)
+                            .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: Client,
+    pub state: AppState,
+    pub protocol: ProtocolSandbox,
+    pub db: TestDatabase,
+}
+
+pub fn test_config(db: &TestDatabase) -> Config {
+    let mut config = Config::new(&db.url, SocketAddr::from(([127, 0, 0, 1], 0)));
+    config.db_connections = 10;
+    config
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let db = TestDatabase::new();
+        let mut config = test_config(&db);
+        adjust(&mut config);
+        let app = Application::build(config).await.expect("the portal builds");
+        let (base, state, protocol) = app.spawn();
+        Self {
+            base,
+            client: Client::new(),
+            state,
+            protocol: protocol.expect("tests use the in-process protocol sandbox"),
+            db,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        let mut req = self.client.get(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Response {
+        let mut req = self.client.post(self.url(path)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    /// Registers a citizen and logs in; answers the bearer token.
+    pub async fn citizen(&self, email: &str, name: &str) -> String {
+        let password = "Κωδικός-Δοκιμής-42";
+        let r = self
+            .post(
+                "/api/v1/accounts",
+                None,
+                json!({"email": email, "password": password, "full_name": name}),
+            )
+            .await;
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "registration: {}",
+            r.text().await.unwrap()
+        );
+        self.login(email, password).await
+    }
+
+    /// Creates a staff account (as `portal staff add` does) and logs in.
+    pub async fn staff(&self, role: &str, email: &str, name: &str) -> String {
+        let password = "Υπάλληλος-Δήμου-2026";
+        let config = self.state.config.as_ref().clone();
+        portal::staff::add(&config, email, name, role, password)
+            .await
+            .expect("staff account created");
+        self.login(email, password).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let r = self
+            .post(
+                "/api/v1/session",
+                None,
+                json!({"email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "login: {}",
+            r.text().await.unwrap()
+        );
+        let body: Value = r.json().await.unwrap();
+        body["token"].as_str().unwrap().to_string()
+    }
+
+    /// Files a named complaint; answers the submission's JSON.
+    pub async fn submit(&self, token: &str, subject: &str) -> Value {
+        let r = self
+            .post(
+                "/api/v1/requests",
+                Some(token),
+                json!({"kind": "complaint", "subject": subject, "text": "Κείμενο του αιτήματος.", "desired_action": "Να επισκευαστεί."}),
+            )
+            .await;
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "submit: {}",
+            r.text().await.unwrap()
+        );
+        r.json().await.unwrap()
+    }
+}
+
+/// Reads a JSON body, failing with the raw text when it is not JSON.
+pub async fn json_body(r: Response) -> Value {
+    let text = r.text().await.unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+}
