@@ -133,11 +133,25 @@ impl ApiError {
                     RefusalKind::Rule | RefusalKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
                     RefusalKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
                 };
-                simple(status, refusal.code)
+                let (status, mut payload) = simple(status, refusal.code);
+                if let Some(field) = refusal_field(refusal.code) {
+                    payload.fields.push(FieldError::new(field, refusal.code));
+                }
+                (status, payload)
             }
             Self::Conflict => simple(StatusCode::CONFLICT, "conflict"),
             Self::Internal(_) => simple(StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
+    }
+}
+
+/// The form field a rule's refusal is about, so that a form can show it in place.
+fn refusal_field(code: &str) -> Option<&'static str> {
+    match code {
+        "close_note_required" => Some("note"),
+        "kind_comment_is_anonymous" | "kind_anonymous_is_comment" => Some("kind"),
+        "status_not_settable" | "status_unchanged" => Some("status"),
+        _ => None,
     }
 }
 

@@ -58,6 +58,20 @@ pub trait Consumer: Send + Sync + 'static {
         conn: &mut PgConnection,
         event: &RecordedEvent,
     ) -> Result<(), ConsumerError>;
+
+    /// Handles a batch of events in commit order inside one transaction. The default
+    /// handles them one by one; a read model may fold the batch in memory and write its
+    /// rows in a few statements instead (the result must be the same).
+    async fn handle_batch(
+        &self,
+        conn: &mut PgConnection,
+        events: &[RecordedEvent],
+    ) -> Result<(), ConsumerError> {
+        for event in events {
+            self.handle(conn, event).await?;
+        }
+        Ok(())
+    }
 }
 
 /// The advisory-lock key of a consumer: a stable 64-bit FNV-1a hash of its name.
@@ -225,21 +239,28 @@ async fn run_consumer(
     mut wake: watch::Receiver<u64>,
 ) {
     let mut failures: u32 = 0;
+    // Consecutive batches that found events held back by a running transaction: the
+    // quick retry backs off so that a long transaction elsewhere does not make us spin.
+    let mut held_back_streak: u32 = 0;
     loop {
         let outcome = run_batch(&pool, consumer.as_ref(), config.batch_size, &progress).await;
         let pause = match outcome {
             Ok(BatchOutcome::Handled { count, .. }) if count as i64 >= config.batch_size => {
                 failures = 0;
+                held_back_streak = 0;
                 continue;
             }
             Ok(BatchOutcome::Handled {
                 held_back: true, ..
             }) => {
                 failures = 0;
-                config.held_back_retry
+                held_back_streak = held_back_streak.saturating_add(1);
+                let backoff = config.held_back_retry * 2u32.pow(held_back_streak.min(10) - 1);
+                backoff.min(config.poll_interval)
             }
             Ok(_) => {
                 failures = 0;
+                held_back_streak = 0;
                 config.poll_interval
             }
             Err(e) => {
@@ -290,14 +311,10 @@ async fn run_batch(
         });
     };
     let span = tracing::debug_span!("batch", events = events.len(), from = %checkpoint, to = %last);
-    async {
-        for event in &events {
-            consumer.handle(&mut tx, event).await?;
-        }
-        Ok::<_, ConsumerError>(())
-    }
-    .instrument(span)
-    .await?;
+    consumer
+        .handle_batch(&mut tx, &events)
+        .instrument(span)
+        .await?;
     save_checkpoint(&mut tx, consumer.name(), last).await?;
     tx.commit().await?;
     progress.record(consumer.name(), last);

@@ -11,7 +11,7 @@ use std::time::Instant;
 use eventlog::{
     consumer_lock_key, fetch_batch, save_checkpoint, ConsumerError, ConsumerRuntime, Position,
 };
-use sqlx::{Acquire, PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool};
 
 use crate::ReadModel;
 
@@ -165,11 +165,7 @@ async fn apply_batch(
     cursor: &mut Position,
 ) -> Result<u64, RebuildError> {
     let events = fetch_batch(conn, *cursor, REBUILD_BATCH).await?;
-    for event in &events {
-        let mut savepoint = conn.begin().await?;
-        model.handle(&mut savepoint, event).await?;
-        savepoint.commit().await?;
-    }
+    model.handle_batch(conn, &events).await?;
     if let Some(last) = events.last() {
         *cursor = last.position;
     }

@@ -17,6 +17,7 @@ use eventlog::Position;
 
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
+use crate::i18n::{self, Lang};
 use crate::AppState;
 
 /// The header a command's answer carries its position in, and a read may send back.
@@ -146,6 +147,40 @@ pub async fn wait_for_log_head(state: &AppState) -> Result<(), ApiError> {
             .await;
     }
     Ok(())
+}
+
+/// A case (summary or detail) as JSON, with its labels in the reader's language.
+pub fn labelled_case(case: &impl serde::Serialize, lang: Lang) -> serde_json::Value {
+    let mut value = serde_json::to_value(case).unwrap_or_default();
+    for (field, prefix) in [
+        ("status", "status_"),
+        ("kind", "kind_"),
+        ("close_reason", "close_reason_"),
+    ] {
+        if let Some(raw) = value
+            .get(field)
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+        {
+            value[format!("{field}_label")] = i18n::message(lang, &format!("{prefix}{raw}")).into();
+        }
+    }
+    value
+}
+
+/// A case's timeline in plain words: each entry gets a `title` and a `status_label`.
+pub fn labelled_timeline(
+    entries: &[projections::requests::TimelineEntry],
+    lang: Lang,
+) -> Vec<serde_json::Value> {
+    entries
+        .iter()
+        .map(|entry| {
+            let mut value = labelled_case(entry, lang);
+            value["title"] = i18n::message(lang, &format!("timeline_{}", entry.event_type)).into();
+            value
+        })
+        .collect()
 }
 
 /// Adds the position header to a command's answer.

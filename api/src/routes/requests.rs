@@ -14,10 +14,14 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{position_header, wait_for_log_head, wait_for_own_writes, RequestContext};
+use super::{
+    labelled_case, labelled_timeline, position_header, wait_for_log_head, wait_for_own_writes,
+    RequestContext,
+};
 use crate::auth::{self, CurrentUser, MaybeUser};
 use crate::error::{ApiError, FieldError};
 use crate::extract::ApiJson;
+use crate::i18n::Lang;
 use crate::AppState;
 
 #[derive(Deserialize)]
@@ -161,7 +165,12 @@ pub async fn my_list(
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     wait_for_own_writes(&state, Some(&user), &headers).await?;
-    let items = read::list_for_owner(&state.pool, &user.account_id.to_string()).await?;
+    let lang = Lang::from_headers(&headers);
+    let items: Vec<_> = read::list_for_owner(&state.pool, &user.account_id.to_string())
+        .await?
+        .iter()
+        .map(|c| labelled_case(c, lang))
+        .collect();
     Ok(Json(json!({ "items": items })))
 }
 
@@ -182,7 +191,11 @@ pub async fn my_detail(
     }
     let case = case.ok_or(ApiError::NotFound("case_not_found"))?;
     let timeline = read::timeline(&state.pool, &id).await?;
-    Ok(Json(json!({ "case": case, "timeline": timeline })))
+    let lang = Lang::from_headers(&headers);
+    Ok(Json(json!({
+        "case": labelled_case(&case, lang),
+        "timeline": labelled_timeline(&timeline, lang),
+    })))
 }
 
 /// `GET /api/v1/requests/track/{code}`: an anonymous case by its private tracking code.
@@ -209,7 +222,11 @@ pub async fn track(
             entry
         })
         .collect();
-    Ok(Json(json!({ "case": case, "timeline": timeline })))
+    let lang = Lang::from_headers(&headers);
+    Ok(Json(json!({
+        "case": labelled_case(&case, lang),
+        "timeline": labelled_timeline(&timeline, lang),
+    })))
 }
 
 #[derive(Deserialize)]

@@ -12,10 +12,14 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::requests::field;
-use super::{position_header, wait_for_log_head, wait_for_own_writes, RequestContext};
+use super::{
+    labelled_case, labelled_timeline, position_header, wait_for_log_head, wait_for_own_writes,
+    RequestContext,
+};
 use crate::auth::{self, CurrentUser, Role};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{ApiJson, ApiQuery};
+use crate::i18n::Lang;
 use crate::AppState;
 
 const STAFF: &[Role] = &[Role::Clerk, Role::Admin];
@@ -59,8 +63,14 @@ pub async fn queue(
         offset: (page - 1) * per_page,
     };
     let result = read::staff_queue(&state.pool, &filter).await?;
+    let lang = Lang::from_headers(&headers);
+    let items: Vec<_> = result
+        .items
+        .iter()
+        .map(|c| labelled_case(c, lang))
+        .collect();
     Ok(Json(json!({
-        "items": result.items,
+        "items": items,
         "total": result.total,
         "counts_by_status": result.counts_by_status,
         "page": page,
@@ -84,7 +94,11 @@ pub async fn detail(
     }
     let case = case.ok_or(ApiError::NotFound("case_not_found"))?;
     let timeline = read::timeline(&state.pool, &id).await?;
-    Ok(Json(json!({ "case": case, "timeline": timeline })))
+    let lang = Lang::from_headers(&headers);
+    Ok(Json(json!({
+        "case": labelled_case(&case, lang),
+        "timeline": labelled_timeline(&timeline, lang),
+    })))
 }
 
 /// Runs a clerk's command and answers the case's new state.

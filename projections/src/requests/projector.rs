@@ -1,10 +1,17 @@
 //! Folds `CitizenRequest` events into `request_cases` and `request_timeline`.
+//!
+//! A batch is folded in memory (the cases it touches are loaded once) and written back
+//! with one upsert of the cases and one insert of the timeline entries, so that a batch
+//! of hundreds of events costs a handful of round trips, live and during a rebuild.
 
 use async_trait::async_trait;
 use cqrs_es::Aggregate;
 use domain::request::{CitizenRequest, RequestEvent, RequestStatus, Submitter};
 use eventlog::{Consumer, ConsumerError, RecordedEvent};
-use serde_json::json;
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
 use sqlx::PgConnection;
 
 use crate::ReadModel;
@@ -78,229 +85,325 @@ impl Consumer for RequestsProjection {
         conn: &mut PgConnection,
         event: &RecordedEvent,
     ) -> Result<(), ConsumerError> {
-        if event.aggregate_type != CitizenRequest::TYPE {
+        self.handle_batch(conn, std::slice::from_ref(event)).await
+    }
+
+    async fn handle_batch(
+        &self,
+        conn: &mut PgConnection,
+        events: &[RecordedEvent],
+    ) -> Result<(), ConsumerError> {
+        let mut decoded = Vec::new();
+        for event in events {
+            if event.aggregate_type != CitizenRequest::TYPE {
+                continue;
+            }
+            let payload: RequestEvent = serde_json::from_value(event.payload.clone())
+                .map_err(|e| ConsumerError::decode(event, e))?;
+            decoded.push((event, payload));
+        }
+        if decoded.is_empty() {
             return Ok(());
         }
-        let payload: RequestEvent = serde_json::from_value(event.payload.clone())
-            .map_err(|e| ConsumerError::decode(event, e))?;
-        apply(conn, event, payload).await
+        let mut cases = load_cases(conn, &decoded).await?;
+        let mut timeline = Vec::with_capacity(decoded.len());
+        for (event, payload) in decoded {
+            let case = match cases.get_mut(&event.aggregate_id) {
+                Some(case) => case,
+                None => match CaseRow::submitted(event, &payload) {
+                    Some(row) => cases.entry(event.aggregate_id.clone()).or_insert(row),
+                    None => {
+                        return Err(ConsumerError::decode(
+                            event,
+                            "an event of a case that was never submitted",
+                        ))
+                    }
+                },
+            };
+            if event.sequence <= case.last_sequence {
+                continue; // already folded (checkpoints prevent it; cheap to guard)
+            }
+            timeline.push(case.fold(event, payload));
+            case.dirty = true;
+        }
+        save_cases(conn, cases.values().filter(|c| c.dirty)).await?;
+        save_timeline(conn, &timeline).await?;
+        Ok(())
     }
 }
 
-async fn apply(
+/// A row of `request_cases`, in memory while a batch is folded.
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct CaseRow {
+    id: String,
+    number: String,
+    kind: String,
+    status: String,
+    subject: String,
+    body: String,
+    desired_action: Option<String>,
+    owner_account_id: Option<String>,
+    submitter_name: Option<String>,
+    tracking_code_sha256: Option<String>,
+    answer: Option<String>,
+    answered_at: Option<DateTime<Utc>>,
+    protocol_number: Option<String>,
+    protocol_date: Option<DateTime<Utc>>,
+    assigned_to_id: Option<String>,
+    assigned_to_name: Option<String>,
+    close_reason: Option<String>,
+    close_note: Option<String>,
+    times_reopened: i32,
+    submitted_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    last_sequence: i64,
+    #[sqlx(skip)]
+    dirty: bool,
+}
+
+/// A row of `request_timeline`.
+struct TimelineRow {
+    case_id: String,
+    sequence: i64,
+    event_type: String,
+    at: DateTime<Utc>,
+    actor_role: &'static str,
+    actor_name: Option<String>,
+    status: String,
+    details: Value,
+}
+
+impl CaseRow {
+    /// The empty row a `RequestSubmitted` starts from (`fold` fills it in).
+    fn submitted(event: &RecordedEvent, payload: &RequestEvent) -> Option<Self> {
+        let RequestEvent::RequestSubmitted { at, .. } = payload else {
+            return None;
+        };
+        Some(Self {
+            id: event.aggregate_id.clone(),
+            number: String::new(),
+            kind: String::new(),
+            status: String::new(),
+            subject: String::new(),
+            body: String::new(),
+            desired_action: None,
+            owner_account_id: None,
+            submitter_name: None,
+            tracking_code_sha256: None,
+            answer: None,
+            answered_at: None,
+            protocol_number: None,
+            protocol_date: None,
+            assigned_to_id: None,
+            assigned_to_name: None,
+            close_reason: None,
+            close_note: None,
+            times_reopened: 0,
+            submitted_at: *at,
+            updated_at: *at,
+            last_sequence: 0,
+            dirty: true,
+        })
+    }
+
+    /// Applies one event to the row and answers its timeline entry.
+    fn fold(&mut self, event: &RecordedEvent, payload: RequestEvent) -> TimelineRow {
+        self.updated_at = payload.at();
+        self.last_sequence = event.sequence;
+        let (actor_role, actor_name, details) = match payload {
+            RequestEvent::RequestSubmitted {
+                number,
+                kind,
+                subject,
+                text,
+                desired_action,
+                submitter,
+                ..
+            } => {
+                self.number = number.to_string();
+                self.kind = kind.as_str().to_string();
+                self.subject = subject;
+                self.body = text;
+                self.desired_action = desired_action;
+                let role = match submitter {
+                    Submitter::Citizen { account_id, name } => {
+                        self.owner_account_id = Some(account_id);
+                        self.submitter_name = Some(name);
+                        "citizen"
+                    }
+                    Submitter::Anonymous {
+                        tracking_code_sha256,
+                    } => {
+                        self.tracking_code_sha256 = Some(tracking_code_sha256);
+                        "anonymous"
+                    }
+                };
+                self.set_status(RequestStatus::Submitted);
+                (
+                    role,
+                    self.submitter_name.clone(),
+                    json!({"number": self.number, "kind": self.kind}),
+                )
+            }
+            RequestEvent::RequestTakenIntoReview { clerk, .. } => {
+                self.set_status(RequestStatus::InReview);
+                self.assigned_to_id = Some(clerk.account_id);
+                self.assigned_to_name = Some(clerk.name.clone());
+                ("clerk", Some(clerk.name), json!({}))
+            }
+            RequestEvent::RequestAnswered { clerk, text, at } => {
+                self.set_status(RequestStatus::Answered);
+                self.answer = Some(text.clone());
+                self.answered_at = Some(at);
+                ("clerk", Some(clerk.name), json!({"answer": text}))
+            }
+            RequestEvent::RequestStatusChanged {
+                clerk, from, to, ..
+            } => {
+                self.set_status(to);
+                (
+                    "clerk",
+                    Some(clerk.name),
+                    json!({"from": from.as_str(), "to": to.as_str()}),
+                )
+            }
+            RequestEvent::ProtocolRegistered {
+                clerk,
+                protocol_number,
+                protocol_date,
+                ..
+            } => {
+                self.protocol_number = Some(protocol_number.clone());
+                self.protocol_date = Some(protocol_date);
+                (
+                    "clerk",
+                    Some(clerk.name),
+                    json!({"protocol_number": protocol_number, "protocol_date": protocol_date}),
+                )
+            }
+            RequestEvent::RequestClosed {
+                clerk,
+                reason,
+                note,
+                ..
+            } => {
+                self.set_status(RequestStatus::Closed);
+                self.close_reason = Some(reason.as_str().to_string());
+                self.close_note = note.clone().filter(|n| !n.is_empty());
+                (
+                    "clerk",
+                    Some(clerk.name),
+                    json!({"reason": reason.as_str(), "note": note}),
+                )
+            }
+            RequestEvent::RequestReopened { reason, .. } => {
+                self.set_status(RequestStatus::Reopened);
+                self.close_reason = None;
+                self.close_note = None;
+                self.times_reopened += 1;
+                ("citizen", None, json!({"reason": reason}))
+            }
+        };
+        TimelineRow {
+            case_id: self.id.clone(),
+            sequence: event.sequence,
+            event_type: event.event_type.clone(),
+            at: event.recorded_at,
+            actor_role,
+            actor_name,
+            status: self.status.clone(),
+            details,
+        }
+    }
+
+    fn set_status(&mut self, status: RequestStatus) {
+        self.status = status.as_str().to_string();
+    }
+}
+
+/// The stored rows of the cases a batch touches (those it submits itself are new).
+async fn load_cases(
     conn: &mut PgConnection,
-    event: &RecordedEvent,
-    payload: RequestEvent,
-) -> Result<(), ConsumerError> {
-    let id = event.aggregate_id.as_str();
-    let seq = event.sequence;
-    let (status, actor_role, actor_name, details) = match payload {
-        RequestEvent::RequestSubmitted {
-            number,
-            kind,
-            subject,
-            text,
-            desired_action,
-            submitter,
-            at,
-            ..
-        } => {
-            let (owner, name, tracking) = match &submitter {
-                Submitter::Citizen { account_id, name } => {
-                    (Some(account_id.clone()), Some(name.clone()), None)
-                }
-                Submitter::Anonymous {
-                    tracking_code_sha256,
-                } => (None, None, Some(tracking_code_sha256.clone())),
-            };
-            sqlx::query(
-                "INSERT INTO request_cases (id, number, kind, status, subject, body, desired_action, \
-                 owner_account_id, submitter_name, tracking_code_sha256, submitted_at, updated_at, last_sequence) \
-                 VALUES ($1, $2, $3, 'submitted', $4, $5, $6, $7, $8, $9, $10, $10, $11) \
-                 ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(id)
-            .bind(number.to_string())
-            .bind(kind.as_str())
-            .bind(&subject)
-            .bind(&text)
-            .bind(&desired_action)
-            .bind(&owner)
-            .bind(&name)
-            .bind(&tracking)
-            .bind(at)
-            .bind(seq)
-            .execute(&mut *conn)
-            .await?;
-            let role = if owner.is_some() {
-                "citizen"
-            } else {
-                "anonymous"
-            };
-            (
-                RequestStatus::Submitted,
-                role,
-                name,
-                json!({"number": number.to_string(), "kind": kind.as_str()}),
-            )
-        }
-        RequestEvent::RequestTakenIntoReview { clerk, at } => {
-            update_case(
-                conn,
-                id,
-                seq,
-                at,
-                "status = 'in_review', assigned_to_id = $4, assigned_to_name = $5",
-                &[&clerk.account_id, &clerk.name],
-            )
-            .await?;
-            (
-                RequestStatus::InReview,
-                "clerk",
-                Some(clerk.name),
-                json!({}),
-            )
-        }
-        RequestEvent::RequestAnswered { clerk, text, at } => {
-            update_case(
-                conn,
-                id,
-                seq,
-                at,
-                "status = 'answered', answer = $4, answered_at = $3",
-                &[&text],
-            )
-            .await?;
-            (
-                RequestStatus::Answered,
-                "clerk",
-                Some(clerk.name),
-                json!({"answer": text}),
-            )
-        }
-        RequestEvent::RequestStatusChanged {
-            clerk,
-            from,
-            to,
-            at,
-        } => {
-            update_case(conn, id, seq, at, "status = $4", &[to.as_str()]).await?;
-            (
-                to,
-                "clerk",
-                Some(clerk.name),
-                json!({"from": from.as_str(), "to": to.as_str()}),
-            )
-        }
-        RequestEvent::ProtocolRegistered {
-            clerk,
-            protocol_number,
-            protocol_date,
-            at,
-        } => {
-            sqlx::query(
-                "UPDATE request_cases SET protocol_number = $2, protocol_date = $3, \
-                 updated_at = $4, last_sequence = $5 WHERE id = $1",
-            )
-            .bind(id)
-            .bind(&protocol_number)
-            .bind(protocol_date)
-            .bind(at)
-            .bind(seq)
-            .execute(&mut *conn)
-            .await?;
-            let status = current_status(conn, id).await?;
-            (
-                status,
-                "clerk",
-                Some(clerk.name),
-                json!({"protocol_number": protocol_number, "protocol_date": protocol_date}),
-            )
-        }
-        RequestEvent::RequestClosed {
-            clerk,
-            reason,
-            note,
-            at,
-        } => {
-            let note_text = note.clone().unwrap_or_default();
-            update_case(
-                conn,
-                id,
-                seq,
-                at,
-                "status = 'closed', close_reason = $4, close_note = NULLIF($5, '')",
-                &[reason.as_str(), note_text.as_str()],
-            )
-            .await?;
-            (
-                RequestStatus::Closed,
-                "clerk",
-                Some(clerk.name),
-                json!({"reason": reason.as_str(), "note": note}),
-            )
-        }
-        RequestEvent::RequestReopened { reason, at, .. } => {
-            update_case(
-                conn,
-                id,
-                seq,
-                at,
-                "status = 'reopened', close_reason = NULL, close_note = NULL, \
-                 times_reopened = times_reopened + 1",
-                &[],
-            )
-            .await?;
-            (
-                RequestStatus::Reopened,
-                "citizen",
-                None,
-                json!({"reason": reason}),
-            )
-        }
-    };
-    sqlx::query(
-        "INSERT INTO request_timeline (case_id, sequence, event_type, at, actor_role, actor_name, status, details) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+    decoded: &[(&RecordedEvent, RequestEvent)],
+) -> Result<HashMap<String, CaseRow>, ConsumerError> {
+    let mut ids: Vec<&str> = decoded
+        .iter()
+        .filter(|(e, _)| e.sequence > 1)
+        .map(|(e, _)| e.aggregate_id.as_str())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<CaseRow> = sqlx::query_as(
+        "SELECT id, number, kind, status, subject, body, desired_action, owner_account_id,          submitter_name, tracking_code_sha256, answer, answered_at, protocol_number,          protocol_date, assigned_to_id, assigned_to_name, close_reason, close_note,          times_reopened, submitted_at, updated_at, last_sequence          FROM request_cases WHERE id = ANY($1)",
     )
-    .bind(id)
-    .bind(seq)
-    .bind(&event.event_type)
-    .bind(event.recorded_at)
-    .bind(actor_role)
-    .bind(actor_name)
-    .bind(status.as_str())
-    .bind(details)
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.id.clone(), r)).collect())
+}
+
+/// One upsert for every case the batch changed.
+async fn save_cases<'a>(
+    conn: &mut PgConnection,
+    cases: impl Iterator<Item = &'a CaseRow>,
+) -> Result<(), ConsumerError> {
+    let cases: Vec<&CaseRow> = cases.collect();
+    if cases.is_empty() {
+        return Ok(());
+    }
+    fn col<T: Clone>(cases: &[&CaseRow], f: impl Fn(&CaseRow) -> T) -> Vec<T> {
+        cases.iter().map(|c| f(c)).collect()
+    }
+    sqlx::query(
+        "INSERT INTO request_cases (id, number, kind, status, subject, body, desired_action,          owner_account_id, submitter_name, tracking_code_sha256, answer, answered_at,          protocol_number, protocol_date, assigned_to_id, assigned_to_name, close_reason,          close_note, times_reopened, submitted_at, updated_at, last_sequence)          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],          $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],          $12::timestamptz[], $13::text[], $14::timestamptz[], $15::text[], $16::text[],          $17::text[], $18::text[], $19::int4[], $20::timestamptz[], $21::timestamptz[],          $22::int8[])          ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status,          answer = EXCLUDED.answer, answered_at = EXCLUDED.answered_at,          protocol_number = EXCLUDED.protocol_number, protocol_date = EXCLUDED.protocol_date,          assigned_to_id = EXCLUDED.assigned_to_id, assigned_to_name = EXCLUDED.assigned_to_name,          close_reason = EXCLUDED.close_reason, close_note = EXCLUDED.close_note,          times_reopened = EXCLUDED.times_reopened, updated_at = EXCLUDED.updated_at,          last_sequence = EXCLUDED.last_sequence",
+    )
+    .bind(col(&cases, |c| c.id.clone()))
+    .bind(col(&cases, |c| c.number.clone()))
+    .bind(col(&cases, |c| c.kind.clone()))
+    .bind(col(&cases, |c| c.status.clone()))
+    .bind(col(&cases, |c| c.subject.clone()))
+    .bind(col(&cases, |c| c.body.clone()))
+    .bind(col(&cases, |c| c.desired_action.clone()))
+    .bind(col(&cases, |c| c.owner_account_id.clone()))
+    .bind(col(&cases, |c| c.submitter_name.clone()))
+    .bind(col(&cases, |c| c.tracking_code_sha256.clone()))
+    .bind(col(&cases, |c| c.answer.clone()))
+    .bind(col(&cases, |c| c.answered_at))
+    .bind(col(&cases, |c| c.protocol_number.clone()))
+    .bind(col(&cases, |c| c.protocol_date))
+    .bind(col(&cases, |c| c.assigned_to_id.clone()))
+    .bind(col(&cases, |c| c.assigned_to_name.clone()))
+    .bind(col(&cases, |c| c.close_reason.clone()))
+    .bind(col(&cases, |c| c.close_note.clone()))
+    .bind(col(&cases, |c| c.times_reopened))
+    .bind(col(&cases, |c| c.submitted_at))
+    .bind(col(&cases, |c| c.updated_at))
+    .bind(col(&cases, |c| c.last_sequence))
     .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
-/// `UPDATE request_cases SET <set>, updated_at = $3, last_sequence = $2 WHERE id = $1`,
-/// with the extra text parameters bound from `$4` on.
-async fn update_case(
-    conn: &mut PgConnection,
-    id: &str,
-    seq: i64,
-    at: chrono::DateTime<chrono::Utc>,
-    set: &str,
-    params: &[&str],
-) -> Result<(), ConsumerError> {
-    let sql = format!(
-        "UPDATE request_cases SET {set}, updated_at = $3, last_sequence = $2 WHERE id = $1"
-    );
-    let mut query = sqlx::query(&sql).bind(id).bind(seq).bind(at);
-    for p in params {
-        query = query.bind(*p);
+/// One insert for every timeline entry of the batch.
+async fn save_timeline(conn: &mut PgConnection, rows: &[TimelineRow]) -> Result<(), ConsumerError> {
+    if rows.is_empty() {
+        return Ok(());
     }
-    query.execute(&mut *conn).await?;
+    sqlx::query(
+        "INSERT INTO request_timeline (case_id, sequence, event_type, at, actor_role,          actor_name, status, details)          SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::timestamptz[],          $5::text[], $6::text[], $7::text[], $8::jsonb[])          ON CONFLICT DO NOTHING",
+    )
+    .bind(rows.iter().map(|r| r.case_id.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.sequence).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.event_type.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.at).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.actor_role.to_string()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.actor_name.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.status.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.details.clone()).collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await?;
     Ok(())
-}
-
-async fn current_status(conn: &mut PgConnection, id: &str) -> Result<RequestStatus, ConsumerError> {
-    let raw: String = sqlx::query_scalar("SELECT status FROM request_cases WHERE id = $1")
-        .bind(id)
-        .fetch_one(&mut *conn)
-        .await?;
-    RequestStatus::parse(&raw).map_err(|e| ConsumerError::Other(e.to_string()))
 }
