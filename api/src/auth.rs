@@ -85,15 +85,18 @@ fn token_sha256(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// The session token from `Authorization: Bearer …` or the session cookie.
+/// The session token from `Authorization: Bearer …` or the session cookie. The scheme is
+/// case-insensitive (RFC 9110 §11.1); an `Authorization` header that carries no bearer
+/// token presents an empty one, which no session has: refused, never taken for a visitor.
 fn presented_token(headers: &HeaderMap) -> Option<String> {
-    if let Some(value) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
-        if let Some(token) = value.strip_prefix("Bearer ") {
-            return Some(token.trim().to_string());
-        }
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim().to_string());
+        return Some(token.unwrap_or_default());
     }
     headers
         .get_all(header::COOKIE)
@@ -165,14 +168,17 @@ impl FromRequestParts<AppState> for CurrentUser {
     }
 }
 
-/// Records that this session wrote up to `position`, so its next reads wait for it.
+/// Records that this session wrote up to `position`, so its next reads wait for it. Two
+/// concurrent commands of one session never move the position backwards.
 pub async fn record_write(
     pool: &PgPool,
     user: &CurrentUser,
     position: eventlog::Position,
 ) -> Result<(), ApiError> {
     sqlx::query(
-        "UPDATE sessions SET last_transaction_id = $2, last_position = $3 WHERE token_sha256 = $1",
+        "UPDATE sessions SET last_transaction_id = $2, last_position = $3 \
+         WHERE token_sha256 = $1 \
+           AND (last_transaction_id IS NULL OR (last_transaction_id, last_position) < ($2, $3))",
     )
     .bind(&user.session)
     .bind(position.transaction_id)
@@ -432,5 +438,9 @@ mod tests {
         assert_eq!(presented_token(&h).as_deref(), Some("abc123"));
         h.insert(header::AUTHORIZATION, "Bearer xyz".parse().unwrap());
         assert_eq!(presented_token(&h).as_deref(), Some("xyz"));
+        h.insert(header::AUTHORIZATION, "bearer  xyz ".parse().unwrap());
+        assert_eq!(presented_token(&h).as_deref(), Some("xyz"));
+        h.insert(header::AUTHORIZATION, "Basic Zm9vOmJhcg==".parse().unwrap());
+        assert_eq!(presented_token(&h).as_deref(), Some(""));
     }
 }

@@ -1,9 +1,990 @@
 //! `portal bench`: measures durable submissions over HTTP against the raw insert rate of
-//! the same PostgreSQL server (see `docs/benchmarks.md`).
+//! the same PostgreSQL server, then latency at half that rate, projection lag and rebuild
+//! speed, all in one run on a fresh database that is dropped at the end (see
+//! `docs/benchmarks.md`).
+//!
+//! Latencies are kept as plain sorted samples: a run yields at most a few hundred
+//! thousand, so exact percentiles cost less than a histogram dependency.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use chrono::Utc;
+use domain::request::{RequestEvent, RequestKind, Submitter};
+use domain::values::CaseNumber;
+use eventlog::{Position, Progress};
+use serde::Deserialize;
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
+
+use crate::{AppState, Application, Config};
+
+/// The issue's targets (issue 2, "Running, testing, measuring").
+const TARGET_RATIO: f64 = 0.5;
+const TARGET_HALF_RATE_P99: Duration = Duration::from_millis(25);
+const TARGET_LAG_P99: Duration = Duration::from_millis(100);
+const TARGET_REBUILD_PER_SECOND: f64 = 50_000.0;
+
+/// How long a submission's projection may lag before it counts as never arriving.
+const LAG_TIMEOUT: Duration = Duration::from_secs(5);
+/// Discarded load before the measured closed loop: opens HTTP and database connections.
+const WARM_UP: Duration = Duration::from_secs(1);
+
+/// A submission in Greek, as a visitor would type it.
+const SUBJECT: &str = "Λακκούβα στην οδό Ερμού 12";
+const TEXT: &str = "Στη συμβολή των οδών Ερμού και Αθηνάς υπάρχει βαθιά λακκούβα εδώ και \
+                    δύο εβδομάδες. Τα αυτοκίνητα την αποφεύγουν απότομα και οι πεζοί \
+                    κινδυνεύουν, ιδίως τη νύχτα που ο φωτισμός είναι λίγος.";
+const DESIRED_ACTION: &str = "Να επισκευαστεί το οδόστρωμα το συντομότερο και να \
+                              τοποθετηθεί σήμανση μέχρι τότε.";
 
 #[derive(Debug, clap::Args)]
-pub struct BenchArgs {}
+pub struct BenchArgs {
+    /// Concurrent clients: connections of the baseline, HTTP clients of the closed loop.
+    #[arg(long, default_value_t = 32)]
+    clients: usize,
+    /// Length of each measured phase (baseline, closed loop, open loop).
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// The PostgreSQL server, without a database name; the benchmark creates its own
+    /// uniquely named database there and drops it at the end.
+    #[arg(
+        long,
+        env = "PORTAL_BENCH_DATABASE_SERVER",
+        default_value = "postgres://postgres@127.0.0.1:5432"
+    )]
+    database_server: String,
+    /// The portal's database pool size (`PORTAL_DB_CONNECTIONS` of a served portal).
+    #[arg(long, default_value_t = 40)]
+    db_connections: u32,
+    /// The fewest events the log holds before the rebuild is timed; extra (unmeasured)
+    /// submissions over HTTP top it up.
+    #[arg(long, default_value_t = 50_000)]
+    rebuild_events: u64,
+    /// Skip the top-up and the rebuild.
+    #[arg(long)]
+    skip_rebuild: bool,
+}
 
-pub async fn run(_args: BenchArgs) -> anyhow::Result<()> {
-    anyhow::bail!("the benchmark is not written yet")
+impl BenchArgs {
+    fn phase(&self) -> Duration {
+        Duration::from_secs(self.seconds)
+    }
+}
+
+/// Runs every phase, drops the benchmark database (also after an error or Ctrl-C), then
+/// prints the report.
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.clients == 0 || args.seconds == 0 {
+        bail!("--clients and --seconds must be at least 1");
+    }
+    let database = BenchDatabase::create(&args.database_server).await?;
+    let load_before = load_average();
+    let outcome = tokio::select! {
+        outcome = measure(&args, &database) => outcome,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    };
+    database.drop_now().await;
+    let figures = outcome?;
+    let context = RunContext {
+        server: redact(&args.database_server),
+        database: database.name.clone(),
+        clients: args.clients,
+        seconds: args.seconds,
+        load_before,
+        load_after: load_average(),
+    };
+    write_report(&context, &figures).context("Failed to write the report")
+}
+
+/// Everything the report shows.
+struct Figures {
+    server_version: String,
+    payload_bytes: usize,
+    baseline: Throughput,
+    closed: LoadResult,
+    open: OpenLoopResult,
+    offered_rate: f64,
+    rebuild: Option<RebuildFigures>,
+}
+
+struct RebuildFigures {
+    report: projections::RebuildReport,
+    acknowledged: u64,
+    events: u64,
+    cases: u64,
+}
+
+async fn measure(args: &BenchArgs, database: &BenchDatabase) -> anyhow::Result<Figures> {
+    let server_version = server_version(&database.url).await?;
+    let payload = sample_event_payload()?;
+    tracing::info!(
+        clients = args.clients,
+        seconds = args.seconds,
+        "1/5 baseline: raw single-row inserts"
+    );
+    let baseline = raw_inserts(&database.url, args.clients, args.phase(), &payload).await?;
+    tracing::info!(per_second = baseline.per_second(), "baseline done");
+
+    let portal = PortalUnderTest::start(&database.url, args.db_connections).await?;
+    let warm = warm_up(&portal, args.clients).await?;
+
+    tracing::info!("2/5 closed loop over HTTP");
+    let closed = closed_loop(&portal, args.clients, Stop::at(args.phase())).await;
+    tracing::info!(
+        per_second = closed.per_second(),
+        errors = closed.errors,
+        "closed loop done"
+    );
+    closed.log_errors("closed loop");
+    if closed.ok == 0 {
+        bail!("no submission succeeded in the closed loop; see the errors above");
+    }
+
+    let offered_rate = closed.per_second() / 2.0;
+    tracing::info!(
+        rate = offered_rate,
+        "3/5 open loop at half that rate, 4/5 projection lag"
+    );
+    let open = open_loop(&portal, offered_rate, args.phase()).await;
+    open.load.log_errors("open loop");
+
+    let mut acknowledged = warm + closed.ok + open.load.ok;
+    let rebuild = if args.skip_rebuild {
+        None
+    } else {
+        acknowledged += top_up(&portal, args.clients, args.rebuild_events).await?;
+        Some(rebuild_requests(&portal, acknowledged).await?)
+    };
+    portal.stop().await;
+    Ok(Figures {
+        server_version,
+        payload_bytes: payload.len(),
+        baseline,
+        closed,
+        open,
+        offered_rate,
+        rebuild,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// The benchmark database
+
+/// A fresh, uniquely named database on the server under test.
+struct BenchDatabase {
+    server: String,
+    name: String,
+    url: String,
+}
+
+impl BenchDatabase {
+    async fn create(server: &str) -> anyhow::Result<Self> {
+        let server = server.trim_end_matches('/').to_string();
+        let name = format!("portal_bench_{}", uuid::Uuid::new_v4().simple());
+        let url = format!("{server}/{name}");
+        eventlog::ensure_database(&url).await?;
+        tracing::info!(database = %name, "created the benchmark database");
+        Ok(Self { server, name, url })
+    }
+
+    /// Drops the database, closing whatever connections are left. A failure is logged,
+    /// not returned: it must not hide the run's own outcome.
+    async fn drop_now(&self) {
+        let admin = format!("{}/postgres", self.server);
+        let dropped = async {
+            let mut conn = PgConnection::connect(&admin).await?;
+            sqlx::query(&format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut conn)
+            .await?;
+            conn.close().await
+        }
+        .await;
+        match dropped {
+            Ok(()) => tracing::info!(database = %self.name, "dropped the benchmark database"),
+            Err(e) => tracing::error!(
+                database = %self.name,
+                error = %e,
+                "failed to drop the benchmark database; drop it by hand"
+            ),
+        }
+    }
+}
+
+async fn server_version(url: &str) -> anyhow::Result<String> {
+    let mut conn = PgConnection::connect(url)
+        .await
+        .context("Failed to connect to the benchmark database")?;
+    let version: String = sqlx::query_scalar("SHOW server_version")
+        .fetch_one(&mut conn)
+        .await?;
+    conn.close().await?;
+    Ok(version)
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. The baseline
+
+/// The payload of a real `RequestSubmitted` event with the benchmark's texts, so that the
+/// baseline's rows carry as much JSON as the portal's.
+fn sample_event_payload() -> anyhow::Result<String> {
+    let event = RequestEvent::RequestSubmitted {
+        id: uuid::Uuid::new_v4().to_string(),
+        number: CaseNumber {
+            year: 2026,
+            serial: 123_456,
+        },
+        kind: RequestKind::Comment,
+        subject: SUBJECT.to_string(),
+        text: TEXT.to_string(),
+        desired_action: Some(DESIRED_ACTION.to_string()),
+        submitter: Submitter::Anonymous {
+            tracking_code_sha256: "0".repeat(64),
+        },
+        at: Utc::now(),
+    };
+    Ok(serde_json::to_string(&event)?)
+}
+
+struct Throughput {
+    count: u64,
+    elapsed: Duration,
+}
+
+impl Throughput {
+    fn per_second(&self) -> f64 {
+        self.count as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// pgbench-style: `clients` connections, each inserting one row per autocommit statement
+/// for `duration`.
+async fn raw_inserts(
+    url: &str,
+    clients: usize,
+    duration: Duration,
+    payload: &str,
+) -> anyhow::Result<Throughput> {
+    let mut setup = PgConnection::connect(url).await?;
+    sqlx::query(
+        "CREATE TABLE bench_raw (\
+             id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, \
+             payload jsonb NOT NULL, \
+             recorded_at timestamptz NOT NULL DEFAULT now())",
+    )
+    .execute(&mut setup)
+    .await?;
+    let mut connections = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        connections.push(
+            PgConnection::connect(url)
+                .await
+                .context("Failed to open a baseline connection")?,
+        );
+    }
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut inserters = JoinSet::new();
+    for conn in connections {
+        inserters.spawn(insert_until(conn, deadline, payload.to_string()));
+    }
+    let mut count = 0;
+    while let Some(done) = inserters.join_next().await {
+        count += done??;
+    }
+    let elapsed = started.elapsed();
+    sqlx::query("DROP TABLE bench_raw")
+        .execute(&mut setup)
+        .await?;
+    setup.close().await?;
+    Ok(Throughput { count, elapsed })
+}
+
+async fn insert_until(
+    mut conn: PgConnection,
+    deadline: Instant,
+    payload: String,
+) -> Result<u64, sqlx::Error> {
+    let mut count = 0;
+    while Instant::now() < deadline {
+        sqlx::query("INSERT INTO bench_raw (payload) VALUES ($1::jsonb)")
+            .bind(&payload)
+            .execute(&mut conn)
+            .await?;
+        count += 1;
+    }
+    conn.close().await?;
+    Ok(count)
+}
+
+// ---------------------------------------------------------------------------------------
+// The portal under test and its clients
+
+/// The portal, built in this process on port 0 against the benchmark database.
+struct PortalUnderTest {
+    target: Target,
+    state: AppState,
+    server: JoinHandle<()>,
+}
+
+/// What a client needs to submit: cheap to clone into every task.
+#[derive(Clone)]
+struct Target {
+    client: reqwest::Client,
+    url: Arc<str>,
+    body: Arc<str>,
+}
+
+impl PortalUnderTest {
+    async fn start(database_url: &str, db_connections: u32) -> anyhow::Result<Self> {
+        let mut config = Config::new(database_url, SocketAddr::from(([127, 0, 0, 1], 0)));
+        config.db_connections = db_connections;
+        let app = Application::build(config)
+            .await
+            .context("Failed to build the portal")?;
+        let url = format!("http://{}/api/v1/requests", app.address());
+        let state = app.state.clone();
+        let server = tokio::spawn(async move {
+            if let Err(e) = app.run().await {
+                tracing::error!(error = %e, "the portal under test stopped");
+            }
+        });
+        let client = reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .context("Failed to build the HTTP client")?;
+        let body = serde_json::json!({
+            "subject": SUBJECT,
+            "text": TEXT,
+            "desired_action": DESIRED_ACTION,
+        })
+        .to_string();
+        Ok(Self {
+            target: Target {
+                client,
+                url: url.into(),
+                body: body.into(),
+            },
+            state,
+            server,
+        })
+    }
+
+    /// Stops serving and the consumers (dropping the application aborts them), and
+    /// closes the pool so the database can be dropped cleanly.
+    async fn stop(mut self) {
+        self.server.abort();
+        let _ = (&mut self.server).await;
+        self.state.pool.close().await;
+    }
+}
+
+impl Drop for PortalUnderTest {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+#[derive(Deserialize)]
+struct SubmitAnswer {
+    position: String,
+}
+
+/// One anonymous submission; answers the position it was written at, or why it failed.
+async fn submit(target: &Target) -> Result<Position, String> {
+    let response = target
+        .client
+        .post(&*target.url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(target.body.to_string())
+        .send()
+        .await
+        .map_err(|e| format!("request failed: {e}"))?;
+    let status = response.status();
+    let body = response
+        .text()
+        .await
+        .map_err(|e| format!("reading the answer failed: {e}"))?;
+    if status != reqwest::StatusCode::CREATED {
+        return Err(format!(
+            "{status}: {}",
+            body.chars().take(200).collect::<String>()
+        ));
+    }
+    let answer: SubmitAnswer =
+        serde_json::from_str(&body).map_err(|e| format!("unexpected answer {body:?}: {e}"))?;
+    answer
+        .position
+        .parse()
+        .map_err(|e| format!("unexpected position {:?}: {e}", answer.position))
+}
+
+/// Latency samples with exact percentiles.
+#[derive(Default)]
+struct Latencies(Vec<Duration>);
+
+impl Latencies {
+    fn finish(mut self) -> Self {
+        self.0.sort_unstable();
+        self
+    }
+
+    /// The nearest-rank percentile (`p` in 0..=1); zero without samples.
+    fn percentile(&self, p: f64) -> Duration {
+        if self.0.is_empty() {
+            return Duration::ZERO;
+        }
+        let rank = (p * self.0.len() as f64).ceil() as usize;
+        self.0[rank.clamp(1, self.0.len()) - 1]
+    }
+
+    fn max(&self) -> Duration {
+        self.0.last().copied().unwrap_or_default()
+    }
+}
+
+#[derive(Default)]
+struct LoadResult {
+    ok: u64,
+    errors: u64,
+    /// The first few distinct failures, for the log.
+    first_errors: Vec<String>,
+    latencies: Latencies,
+    elapsed: Duration,
+}
+
+impl LoadResult {
+    fn per_second(&self) -> f64 {
+        self.ok as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON)
+    }
+
+    fn record(&mut self, latency: Duration, outcome: &Result<Position, String>) {
+        match outcome {
+            Ok(_) => {
+                self.ok += 1;
+                self.latencies.0.push(latency);
+            }
+            Err(e) => {
+                self.errors += 1;
+                if self.first_errors.len() < 5 && !self.first_errors.contains(e) {
+                    self.first_errors.push(e.clone());
+                }
+            }
+        }
+    }
+
+    fn merge(&mut self, other: LoadResult) {
+        self.ok += other.ok;
+        self.errors += other.errors;
+        for e in other.first_errors {
+            if self.first_errors.len() < 5 && !self.first_errors.contains(&e) {
+                self.first_errors.push(e);
+            }
+        }
+        self.latencies.0.extend(other.latencies.0);
+    }
+
+    fn log_errors(&self, phase: &str) {
+        for e in &self.first_errors {
+            tracing::warn!(phase, error = %e, "a submission failed");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// 2. The closed loop
+
+/// When closed-loop clients stop sending.
+#[derive(Clone, Copy)]
+enum Stop {
+    At(Instant),
+    /// After this many submissions in all.
+    After(u64),
+}
+
+impl Stop {
+    fn at(after: Duration) -> Self {
+        Self::At(Instant::now() + after)
+    }
+
+    fn admits_another(self, issued: &AtomicU64) -> bool {
+        match self {
+            Self::At(deadline) => Instant::now() < deadline,
+            Self::After(total) => issued.fetch_add(1, Ordering::Relaxed) < total,
+        }
+    }
+}
+
+/// `clients` clients, each sending its next submission as soon as the last is answered.
+async fn closed_loop(portal: &PortalUnderTest, clients: usize, stop: Stop) -> LoadResult {
+    let issued = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut workers = JoinSet::new();
+    for _ in 0..clients {
+        let target = portal.target.clone();
+        let issued = issued.clone();
+        workers.spawn(async move {
+            let mut result = LoadResult::default();
+            while stop.admits_another(&issued) {
+                let sent = Instant::now();
+                let outcome = submit(&target).await;
+                result.record(sent.elapsed(), &outcome);
+            }
+            result
+        });
+    }
+    let mut total = LoadResult::default();
+    while let Some(done) = workers.join_next().await {
+        match done {
+            Ok(result) => total.merge(result),
+            Err(e) => tracing::error!(error = %e, "a client task failed"),
+        }
+    }
+    total.elapsed = started.elapsed();
+    total.latencies = std::mem::take(&mut total.latencies).finish();
+    total
+}
+
+/// One lone submission (it creates the year's case-number sequence, which concurrent
+/// first submissions would race for), then a short discarded closed loop. Answers how
+/// many submissions were acknowledged.
+async fn warm_up(portal: &PortalUnderTest, clients: usize) -> anyhow::Result<u64> {
+    submit(&portal.target)
+        .await
+        .map_err(|e| anyhow::anyhow!("the first submission failed: {e}"))?;
+    let warm = closed_loop(portal, clients, Stop::at(WARM_UP)).await;
+    warm.log_errors("warm-up");
+    Ok(1 + warm.ok)
+}
+
+// ---------------------------------------------------------------------------------------
+// 3 and 4. The open loop and the projection lag
+
+struct OpenLoopResult {
+    load: LoadResult,
+    /// From each 201 until the requests read model passed its position.
+    lags: Latencies,
+    lag_timeouts: u64,
+}
+
+/// Submissions sent on a fixed schedule, `rate` per second, whether or not earlier ones
+/// were answered. Latency counts from the scheduled moment, so a stalled server cannot
+/// hide its backlog (no coordinated omission).
+async fn open_loop(portal: &PortalUnderTest, rate: f64, duration: Duration) -> OpenLoopResult {
+    let period = Duration::from_secs_f64(1.0 / rate);
+    let started = Instant::now();
+    let end = started + duration;
+    let mut submissions = JoinSet::new();
+    let mut due = started;
+    while due < end {
+        tokio::time::sleep_until(due).await;
+        submissions.spawn(submit_and_await_projection(
+            portal.target.clone(),
+            portal.state.progress.clone(),
+            due,
+        ));
+        due += period;
+    }
+    let mut result = OpenLoopResult {
+        load: LoadResult::default(),
+        lags: Latencies::default(),
+        lag_timeouts: 0,
+    };
+    while let Some(done) = submissions.join_next().await {
+        let Ok(sample) = done else { continue };
+        result.load.record(sample.latency, &sample.outcome);
+        match sample.lag {
+            Lag::Reached(lag) => result.lags.0.push(lag),
+            Lag::TimedOut => result.lag_timeouts += 1,
+            Lag::NotSubmitted => {}
+        }
+    }
+    result.load.elapsed = started.elapsed();
+    result.load.latencies = std::mem::take(&mut result.load.latencies).finish();
+    result.lags = std::mem::take(&mut result.lags).finish();
+    result
+}
+
+/// One open-loop submission: its latency from the scheduled moment, and its lag.
+struct OpenLoopSample {
+    latency: Duration,
+    outcome: Result<Position, String>,
+    lag: Lag,
+}
+
+enum Lag {
+    Reached(Duration),
+    /// Not within [`LAG_TIMEOUT`].
+    TimedOut,
+    /// The submission failed: there is nothing to wait for.
+    NotSubmitted,
+}
+
+/// Submits, then waits (as a read-your-writes read does) for the requests read model to
+/// pass the answer's position.
+async fn submit_and_await_projection(
+    target: Target,
+    progress: Progress,
+    due: Instant,
+) -> OpenLoopSample {
+    let outcome = submit(&target).await;
+    let acknowledged = Instant::now();
+    let lag = match &outcome {
+        Ok(position) => {
+            let reached = progress
+                .wait_for(projections::REQUEST_READS, *position, LAG_TIMEOUT)
+                .await;
+            if reached {
+                Lag::Reached(acknowledged.elapsed())
+            } else {
+                Lag::TimedOut
+            }
+        }
+        Err(_) => Lag::NotSubmitted,
+    };
+    OpenLoopSample {
+        latency: acknowledged - due,
+        outcome,
+        lag,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// 5. The rebuild
+
+async fn count(pool: &PgPool, sql: &str) -> anyhow::Result<u64> {
+    let n: i64 = sqlx::query_scalar(sql).fetch_one(pool).await?;
+    Ok(n as u64)
+}
+
+/// Unmeasured submissions over HTTP until the log holds `min_events`; answers how many
+/// were acknowledged.
+async fn top_up(portal: &PortalUnderTest, clients: usize, min_events: u64) -> anyhow::Result<u64> {
+    let events = count(&portal.state.pool, "SELECT count(*) FROM events").await?;
+    let missing = min_events.saturating_sub(events);
+    if missing == 0 {
+        return Ok(0);
+    }
+    tracing::info!(
+        events,
+        missing,
+        "5/5 topping up the log with unmeasured submissions"
+    );
+    let extra = closed_loop(portal, clients, Stop::After(missing)).await;
+    extra.log_errors("top-up");
+    tracing::info!(
+        per_second = extra.per_second(),
+        errors = extra.errors,
+        "top-up done"
+    );
+    Ok(extra.ok)
+}
+
+/// Waits for the live consumer to finish the log (so it does not compete), rebuilds the
+/// requests read model from position zero, and counts what is stored.
+async fn rebuild_requests(
+    portal: &PortalUnderTest,
+    acknowledged: u64,
+) -> anyhow::Result<RebuildFigures> {
+    let pool = &portal.state.pool;
+    let head: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT transaction_id::text::bigint, global_position FROM events \
+         ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
+    )
+    .fetch_optional(pool)
+    .await?;
+    if let Some((transaction_id, global_position)) = head {
+        let head = Position {
+            transaction_id,
+            global_position,
+        };
+        let caught_up = portal
+            .state
+            .progress
+            .wait_for(projections::REQUEST_READS, head, Duration::from_secs(300))
+            .await;
+        if !caught_up {
+            bail!("the requests read model did not catch up with the log within 5 minutes");
+        }
+    }
+    let model = projections::all()
+        .into_iter()
+        .find(|m| m.name() == projections::requests::RequestsProjection::NAME)
+        .context("the requests read model is missing")?;
+    tracing::info!("5/5 rebuilding the requests read model");
+    let report = projections::rebuild(pool, model.as_ref(), &mut |_, _| {}).await?;
+    tracing::info!(per_second = report.events_per_second(), "rebuild done");
+    Ok(RebuildFigures {
+        report,
+        acknowledged,
+        events: count(pool, "SELECT count(*) FROM events").await?,
+        cases: count(pool, "SELECT count(*) FROM request_cases").await?,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// The report
+
+struct RunContext {
+    server: String,
+    database: String,
+    clients: usize,
+    seconds: u64,
+    load_before: String,
+    load_after: String,
+}
+
+/// The server URL without its password, fit to print.
+fn redact(server: &str) -> String {
+    match reqwest::Url::parse(server) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        _ => server.to_string(),
+    }
+}
+
+/// The 1-, 5- and 15-minute load averages (Linux), to show how busy the machine was.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "n/a".to_string())
+}
+
+fn verdict(pass: bool) -> &'static str {
+    if pass {
+        "PASS"
+    } else {
+        "MISS"
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1}", d.as_secs_f64() * 1000.0)
+}
+
+/// A whole number with thin thousands separators: 12,345.
+fn thousands(n: f64) -> String {
+    let digits = format!("{:.0}", n.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// One row of the table: what, the measured figure, the target and the verdict.
+fn row(out: &mut String, what: &str, measured: &str, target: &str, result: &str) {
+    out.push_str(&format!(
+        "{what:<48} {measured:<36} {target:<14} {result}\n"
+    ));
+}
+
+fn write_report(context: &RunContext, figures: &Figures) -> std::io::Result<()> {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mut out = String::new();
+    out.push_str(&format!(
+        "portal bench, {}\n\
+         server    {} (PostgreSQL {}), database {} (dropped)\n\
+         machine   {cores} cores; load average {} before, {} after\n\
+         load      {} clients, {} s per phase; payload {} bytes of JSON per event/row\n\n",
+        Utc::now().format("%Y-%m-%d %H:%M UTC"),
+        context.server,
+        figures.server_version,
+        context.database,
+        context.load_before,
+        context.load_after,
+        context.clients,
+        context.seconds,
+        figures.payload_bytes,
+    ));
+    row(&mut out, "", "measured", "target", "");
+    baseline_rows(&mut out, figures);
+    closed_rows(&mut out, figures);
+    open_rows(&mut out, figures);
+    rebuild_rows(&mut out, figures);
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(out.as_bytes())?;
+    stdout.flush()
+}
+
+fn baseline_rows(out: &mut String, figures: &Figures) {
+    let b = &figures.baseline;
+    row(
+        out,
+        "1 baseline: raw single-row INSERT, autocommit",
+        &format!(
+            "{} inserts/s ({} rows)",
+            thousands(b.per_second()),
+            thousands(b.count as f64)
+        ),
+        "",
+        "",
+    );
+}
+
+fn closed_rows(out: &mut String, figures: &Figures) {
+    let c = &figures.closed;
+    let ratio = c.per_second() / figures.baseline.per_second();
+    row(
+        out,
+        "2 durable submissions over HTTP, closed loop",
+        &format!(
+            "{} /s ({} ok)",
+            thousands(c.per_second()),
+            thousands(c.ok as f64)
+        ),
+        "",
+        "",
+    );
+    row(
+        out,
+        "  ratio to the baseline",
+        &format!("{ratio:.2}"),
+        &format!(">= {TARGET_RATIO:.2}"),
+        verdict(ratio >= TARGET_RATIO),
+    );
+    row(
+        out,
+        "  latency p50 / p99 / max",
+        &format!(
+            "{} / {} / {} ms",
+            ms(c.latencies.percentile(0.50)),
+            ms(c.latencies.percentile(0.99)),
+            ms(c.latencies.max())
+        ),
+        "",
+        "",
+    );
+    row(
+        out,
+        "  errors",
+        &thousands(c.errors as f64),
+        "0",
+        verdict(c.errors == 0),
+    );
+}
+
+fn open_rows(out: &mut String, figures: &Figures) {
+    let o = &figures.open;
+    row(
+        out,
+        &format!(
+            "3 open loop at half of (2): {} /s offered",
+            thousands(figures.offered_rate)
+        ),
+        &format!(
+            "{} /s answered, {} errors",
+            thousands(o.load.per_second()),
+            thousands(o.load.errors as f64)
+        ),
+        "",
+        verdict(o.load.errors == 0),
+    );
+    let p99 = o.load.latencies.percentile(0.99);
+    row(
+        out,
+        "  latency p50 / p99 / max",
+        &format!(
+            "{} / {} / {} ms",
+            ms(o.load.latencies.percentile(0.50)),
+            ms(p99),
+            ms(o.load.latencies.max())
+        ),
+        &format!("p99 <= {} ms", TARGET_HALF_RATE_P99.as_millis()),
+        verdict(o.load.ok > 0 && p99 <= TARGET_HALF_RATE_P99),
+    );
+    let lag_p99 = o.lags.percentile(0.99);
+    row(
+        out,
+        "4 projection lag, 201 -> read model, p50 / p99",
+        &format!(
+            "{} / {} ms (max {}; {} late)",
+            ms(o.lags.percentile(0.50)),
+            ms(lag_p99),
+            ms(o.lags.max()),
+            o.lag_timeouts
+        ),
+        &format!("p99 <= {} ms", TARGET_LAG_P99.as_millis()),
+        verdict(!o.lags.0.is_empty() && o.lag_timeouts == 0 && lag_p99 <= TARGET_LAG_P99),
+    );
+}
+
+fn rebuild_rows(out: &mut String, figures: &Figures) {
+    let Some(r) = &figures.rebuild else {
+        row(out, "5 rebuild", "skipped", "", "");
+        return;
+    };
+    let per_second = r.report.events_per_second();
+    row(
+        out,
+        &format!(
+            "5 rebuild of `requests`: {} events, {:.2} s",
+            thousands(r.report.events as f64),
+            r.report.seconds
+        ),
+        &format!("{} events/s", thousands(per_second)),
+        &format!(">= {}/s", thousands(TARGET_REBUILD_PER_SECOND)),
+        verdict(per_second >= TARGET_REBUILD_PER_SECOND),
+    );
+    row(
+        out,
+        "  acknowledged = events in log = read-model rows",
+        &format!(
+            "{} = {} = {}",
+            thousands(r.acknowledged as f64),
+            thousands(r.events as f64),
+            thousands(r.cases as f64)
+        ),
+        "all equal",
+        verdict(r.acknowledged == r.events && r.events == r.cases),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let samples = Latencies((1..=100).map(Duration::from_millis).collect()).finish();
+        assert_eq!(samples.percentile(0.50), Duration::from_millis(50));
+        assert_eq!(samples.percentile(0.99), Duration::from_millis(99));
+        assert_eq!(samples.max(), Duration::from_millis(100));
+        assert_eq!(Latencies::default().percentile(0.99), Duration::ZERO);
+    }
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(thousands(0.0), "0");
+        assert_eq!(thousands(999.4), "999");
+        assert_eq!(thousands(1234.0), "1,234");
+        assert_eq!(thousands(1_234_567.0), "1,234,567");
+    }
+
+    #[test]
+    fn passwords_are_not_printed() {
+        assert_eq!(
+            redact("postgres://bench:secret@db:5432"),
+            "postgres://bench:***@db:5432"
+        );
+        assert_eq!(
+            redact("postgres://postgres@127.0.0.1:5432"),
+            "postgres://postgres@127.0.0.1:5432"
+        );
+    }
 }

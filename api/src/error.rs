@@ -38,6 +38,8 @@ pub enum ApiError {
     BadRequest { code: &'static str, detail: String },
     #[error("unsupported media type")]
     UnsupportedMediaType,
+    #[error("payload too large")]
+    PayloadTooLarge,
     #[error("not authenticated")]
     Unauthenticated,
     #[error("wrong e-mail or password")]
@@ -121,6 +123,7 @@ impl ApiError {
             Self::UnsupportedMediaType => {
                 simple(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
+            Self::PayloadTooLarge => simple(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::Unauthenticated => simple(StatusCode::UNAUTHORIZED, "unauthenticated"),
             Self::InvalidCredentials => simple(StatusCode::UNAUTHORIZED, "invalid_credentials"),
             Self::Forbidden => simple(StatusCode::FORBIDDEN, "forbidden"),

@@ -8,7 +8,8 @@ use serde::de::DeserializeOwned;
 use crate::error::ApiError;
 
 /// `Json<T>` with our errors: malformed JSON, a wrong type or an unknown field is a 400 that
-/// says what is wrong; a missing `Content-Type: application/json` is a 415.
+/// says what is wrong; a missing `Content-Type: application/json` is a 415; a body over
+/// the size limit is a 413.
 pub struct ApiJson<T>(pub T);
 
 impl<T, S> FromRequest<S> for ApiJson<T>
@@ -22,6 +23,9 @@ where
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(value)) => Ok(Self(value)),
             Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::UnsupportedMediaType),
+            Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::PayloadTooLarge)
+            }
             Err(JsonRejection::JsonDataError(e)) => {
                 let detail = e.body_text();
                 let code = if detail.contains("unknown field") {

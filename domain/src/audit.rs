@@ -69,18 +69,23 @@ pub struct ChainVerification {
 pub fn verify_chain(links: &[StoredLink<'_>]) -> ChainVerification {
     let mut expected_prev = GENESIS_HASH.to_string();
     for (expected_sequence, link) in (1_i64..).zip(links) {
-        let broken = |problem: String| ChainVerification {
+        let broken_at = |sequence: i64, problem: String| ChainVerification {
             valid: false,
             events_checked: links.len(),
-            first_broken_sequence: Some(link.content.sequence),
+            first_broken_sequence: Some(sequence),
             problem: Some(problem),
             head_hash: links.last().map(|l| l.hash.to_string()),
         };
+        let broken = |problem: String| broken_at(link.content.sequence, problem);
         if link.content.sequence != expected_sequence {
-            return broken(format!(
-                "expected sequence {expected_sequence}, found {}: an event is missing",
-                link.content.sequence
-            ));
+            // The chain breaks at the first missing sequence number.
+            return broken_at(
+                expected_sequence,
+                format!(
+                    "expected sequence {expected_sequence}, found {}: an event is missing",
+                    link.content.sequence
+                ),
+            );
         }
         if link.prev_hash != expected_prev {
             return broken("the link to the previous event does not match".into());
@@ -156,6 +161,6 @@ mod tests {
             prev_hash: &h1,
             hash: &h2,
         }];
-        assert_eq!(verify_chain(&removed).first_broken_sequence, Some(2));
+        assert_eq!(verify_chain(&removed).first_broken_sequence, Some(1));
     }
 }

@@ -103,13 +103,21 @@ pub async fn login(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let email = body.email.unwrap_or_default().trim().to_lowercase();
+    // Every account was registered with a valid e-mail: one that is not (say, with a NUL
+    // byte, which PostgreSQL text cannot hold) has no account, and fails like a wrong one.
+    let email = auth::normalize_email(body.email.as_deref().unwrap_or("")).ok();
     let password = body.password.unwrap_or_default();
-    let row: Option<(Uuid, String, String)> =
-        sqlx::query_as("SELECT id, password_hash, role FROM accounts WHERE email_normalized = $1")
-            .bind(&email)
+    let row: Option<(Uuid, String, String)> = match &email {
+        Some(email) => {
+            sqlx::query_as(
+                "SELECT id, password_hash, role FROM accounts WHERE email_normalized = $1",
+            )
+            .bind(email)
             .fetch_optional(&state.pool)
-            .await?;
+            .await?
+        }
+        None => None,
+    };
     let stored = row.as_ref().map(|(_, hash, _)| hash.clone());
     if !auth::verify_password(password, stored).await {
         return Err(ApiError::InvalidCredentials);

@@ -127,6 +127,14 @@ pub async fn wait_for_own_writes(
     Ok(())
 }
 
+/// A case id from a path. Cases are named by UUIDs the portal hands out, so anything else
+/// (including text PostgreSQL cannot hold, like a NUL byte) is a case that does not exist.
+pub fn case_id(raw: &str) -> Result<String, ApiError> {
+    uuid::Uuid::parse_str(raw)
+        .map(|id| id.to_string())
+        .map_err(|_| ApiError::NotFound("case_not_found"))
+}
+
 /// On a miss, the thing may exist but not be projected yet: wait until the read models
 /// reach the head of the log as it is now, then look again.
 pub async fn wait_for_log_head(state: &AppState) -> Result<(), ApiError> {

@@ -15,8 +15,8 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::{
-    labelled_case, labelled_timeline, position_header, wait_for_log_head, wait_for_own_writes,
-    RequestContext,
+    case_id, labelled_case, labelled_timeline, position_header, wait_for_log_head,
+    wait_for_own_writes, RequestContext,
 };
 use crate::auth::{self, CurrentUser, MaybeUser};
 use crate::error::{ApiError, FieldError};
@@ -182,6 +182,7 @@ pub async fn my_detail(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let id = case_id(&id)?;
     wait_for_own_writes(&state, Some(&user), &headers).await?;
     let owner = user.account_id.to_string();
     let mut case = read::detail_for_owner(&state.pool, &id, &owner).await?;
@@ -243,6 +244,7 @@ pub async fn reopen(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ReopenBody>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let id = case_id(&id)?;
     let reason = Note::parse(body.reason.as_deref().unwrap_or(""))
         .map_err(|r| ApiError::Validation(vec![FieldError::new("reason", r.code)]))?;
     let executed = state

@@ -54,6 +54,8 @@ pub async fn queue(
         return Err(ApiError::Validation(errors));
     }
     wait_for_own_writes(&state, Some(&user), &headers).await?;
+    // The queue is about everyone's writes: let it show what the log holds right now.
+    wait_for_log_head(&state).await?;
     let per_page = query.per_page.unwrap_or(50).clamp(1, 200);
     let page = query.page.unwrap_or(1).max(1);
     let filter = read::QueueFilter {
