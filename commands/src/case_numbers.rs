@@ -16,11 +16,20 @@ pub async fn next_case_number(pool: &PgPool) -> Result<CaseNumber, sqlx::Error> 
         Ok(serial) => serial,
         // 42P01: the year's sequence does not exist yet.
         Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => {
-            sqlx::query(&format!(
+            match sqlx::query(&format!(
                 "CREATE SEQUENCE IF NOT EXISTS {sequence} AS bigint"
             ))
             .execute(pool)
-            .await?;
+            .await
+            {
+                Ok(_) => {}
+                // The first submissions of a year race to create the sequence, and
+                // IF NOT EXISTS does not cover that race: the loser gets 23505 (or 42P07)
+                // once the winner has committed. The sequence exists; carry on.
+                Err(sqlx::Error::Database(e))
+                    if matches!(e.code().as_deref(), Some("23505" | "42P07")) => {}
+                Err(e) => return Err(e),
+            }
             nextval(pool, &sequence).await?
         }
         Err(e) => return Err(e),

@@ -138,13 +138,15 @@ impl Default for RuntimeConfig {
     }
 }
 
-enum BatchOutcome {
-    /// Another process holds this consumer's lock.
+/// What one batch of a consumer did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchOutcome {
+    /// Another process holds this consumer's lock: nothing was read.
     Busy,
-    Handled {
-        count: usize,
-        held_back: bool,
-    },
+    /// `count` events were handled and the checkpoint moved past them. `held_back` is set
+    /// when nothing was ready although committed events exist after the checkpoint: they
+    /// wait behind an older transaction that is still running.
+    Handled { count: usize, held_back: bool },
 }
 
 /// Runs consumers in the background of the portal process.
@@ -276,7 +278,11 @@ async fn run_consumer(
     }
 }
 
-async fn run_batch(
+/// Runs one batch of `consumer`: takes its lock, reads up to `batch_size` events after its
+/// checkpoint in commit-safe order, handles them and moves the checkpoint, all in one
+/// transaction. The runtime calls it in a loop; tests call it to drive a consumer step by
+/// step.
+pub async fn run_batch(
     pool: &PgPool,
     consumer: &dyn Consumer,
     batch_size: i64,
@@ -316,11 +322,14 @@ async fn run_batch(
         .instrument(span)
         .await?;
     save_checkpoint(&mut tx, consumer.name(), last).await?;
+    // A short batch may have stopped at an event held back by a running transaction
+    // that writes no further events (so no notification will come): say so.
+    let held_back = (events.len() as i64) < batch_size && events_held_back(&mut tx, last).await?;
     tx.commit().await?;
     progress.record(consumer.name(), last);
     Ok(BatchOutcome::Handled {
         count: events.len(),
-        held_back: false,
+        held_back,
     })
 }
 

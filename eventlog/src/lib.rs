@@ -9,8 +9,8 @@ mod progress;
 mod stored;
 
 pub use consumer::{
-    consumer_lock_key, fetch_batch, save_checkpoint, Consumer, ConsumerError, ConsumerRuntime,
-    RuntimeConfig,
+    consumer_lock_key, fetch_batch, run_batch, save_checkpoint, BatchOutcome, Consumer,
+    ConsumerError, ConsumerRuntime, RuntimeConfig,
 };
 pub use database::{connect, ensure_database, migrate, DatabaseError};
 pub use position::Position;
