@@ -86,17 +86,18 @@ fn token_sha256(token: &str) -> String {
 }
 
 /// The session token from `Authorization: Bearer …` or the session cookie. The scheme is
-/// case-insensitive (RFC 9110 §11.1); an `Authorization` header that carries no bearer
-/// token presents an empty one, which no session has: refused, never taken for a visitor.
+/// case-insensitive (RFC 9110 §11.1). Another scheme (say, Basic auth of a proxy in front)
+/// is not ours: the cookie decides.
 fn presented_token(headers: &HeaderMap) -> Option<String> {
-    if let Some(value) = headers.get(header::AUTHORIZATION) {
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.trim().split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim().to_string());
-        return Some(token.unwrap_or_default());
+    if let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        let value = value.trim();
+        let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+        if scheme.eq_ignore_ascii_case("bearer") {
+            return Some(token.trim().to_string());
+        }
     }
     headers
         .get_all(header::COOKIE)
@@ -440,7 +441,9 @@ mod tests {
         assert_eq!(presented_token(&h).as_deref(), Some("xyz"));
         h.insert(header::AUTHORIZATION, "bearer  xyz ".parse().unwrap());
         assert_eq!(presented_token(&h).as_deref(), Some("xyz"));
-        h.insert(header::AUTHORIZATION, "Basic Zm9vOmJhcg==".parse().unwrap());
+        h.insert(header::AUTHORIZATION, "Bearer".parse().unwrap());
         assert_eq!(presented_token(&h).as_deref(), Some(""));
+        h.insert(header::AUTHORIZATION, "Basic Zm9vOmJhcg==".parse().unwrap());
+        assert_eq!(presented_token(&h).as_deref(), Some("abc123"));
     }
 }

@@ -32,9 +32,9 @@ fn bounded_text(
             format!("{count} characters, at most {max_chars}"),
         ));
     }
-    let bad = trimmed
-        .chars()
-        .any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\r' || c == '\t')));
+    let bad = trimmed.chars().any(|c| {
+        (c.is_control() && !(multiline && (c == '\n' || c == '\r' || c == '\t'))) || is_invisible(c)
+    });
     if bad {
         return Err(Refusal::invalid(
             codes.control_chars,
@@ -42,6 +42,12 @@ fn bounded_text(
         ));
     }
     Ok(trimmed.to_string())
+}
+
+/// Zero-width and bidirectional-override characters: they make text display differently
+/// from what it says (a classic way to disguise a subject in a clerk's queue).
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200B}' | '\u{200E}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
 }
 
 macro_rules! bounded_text_type {
@@ -124,6 +130,14 @@ mod tests {
             "subject_control_chars"
         );
         assert!(CaseText::parse("γραμμή 1\nγραμμή 2").is_ok());
+        assert_eq!(
+            Subject::parse("abc\u{202E}fdp.exe").unwrap_err().code,
+            "subject_control_chars"
+        );
+        assert_eq!(
+            CaseText::parse("zero\u{200B}width").unwrap_err().code,
+            "text_control_chars"
+        );
         assert_eq!(
             CaseText::parse("a\u{0007}b").unwrap_err().code,
             "text_control_chars"

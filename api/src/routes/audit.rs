@@ -1,7 +1,7 @@
 //! The auditors' view (§6 of the design): a case's full event list, its state as of any
 //! sequence number, and the verification of its hash chain.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::Json;
 use cqrs_es::Aggregate;
@@ -11,6 +11,7 @@ use eventlog::RecordedEvent;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::CaseId;
 use crate::auth::{CurrentUser, Role};
 use crate::error::{ApiError, FieldError};
 use crate::extract::ApiQuery;
@@ -42,7 +43,7 @@ async fn case_events(
 pub async fn events(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(id): Path<String>,
+    CaseId(id): CaseId,
 ) -> Result<impl IntoResponse, ApiError> {
     user.require(AUDITORS)?;
     let (aggregate_type, events) = case_events(&state, &id, None).await?;
@@ -78,7 +79,7 @@ pub struct StateQuery {
 pub async fn state(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(id): Path<String>,
+    CaseId(id): CaseId,
     ApiQuery(query): ApiQuery<StateQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     user.require(AUDITORS)?;
@@ -123,7 +124,7 @@ pub async fn state(
 pub async fn verify(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(id): Path<String>,
+    CaseId(id): CaseId,
 ) -> Result<impl IntoResponse, ApiError> {
     user.require(AUDITORS)?;
     let (_, events) = case_events(&state, &id, None).await?;

@@ -129,6 +129,21 @@ pub async fn wait_for_own_writes(
 
 /// A case id from a path. Cases are named by UUIDs the portal hands out, so anything else
 /// (including text PostgreSQL cannot hold, like a NUL byte) is a case that does not exist.
+/// The `{id}` of a case route, already checked by [`case_id`].
+pub struct CaseId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for CaseId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| ApiError::NotFound("case_not_found"))?;
+        case_id(&raw).map(Self)
+    }
+}
+
 pub fn case_id(raw: &str) -> Result<String, ApiError> {
     uuid::Uuid::parse_str(raw)
         .map(|id| id.to_string())

@@ -15,8 +15,8 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::{
-    case_id, labelled_case, labelled_timeline, position_header, wait_for_log_head,
-    wait_for_own_writes, RequestContext,
+    labelled_case, labelled_timeline, position_header, wait_for_log_head, wait_for_own_writes,
+    CaseId, RequestContext,
 };
 use crate::auth::{self, CurrentUser, MaybeUser};
 use crate::error::{ApiError, FieldError};
@@ -180,9 +180,8 @@ pub async fn my_detail(
     State(state): State<AppState>,
     user: CurrentUser,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    CaseId(id): CaseId,
 ) -> Result<impl IntoResponse, ApiError> {
-    let id = case_id(&id)?;
     wait_for_own_writes(&state, Some(&user), &headers).await?;
     let owner = user.account_id.to_string();
     let mut case = read::detail_for_owner(&state.pool, &id, &owner).await?;
@@ -241,10 +240,9 @@ pub async fn reopen(
     State(state): State<AppState>,
     user: CurrentUser,
     context: RequestContext,
-    Path(id): Path<String>,
+    CaseId(id): CaseId,
     ApiJson(body): ApiJson<ReopenBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let id = case_id(&id)?;
     let reason = Note::parse(body.reason.as_deref().unwrap_or(""))
         .map_err(|r| ApiError::Validation(vec![FieldError::new("reason", r.code)]))?;
     let executed = state

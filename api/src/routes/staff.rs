@@ -1,6 +1,6 @@
 //! The clerks' side of requests (S5): the queue and the actions on a case.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use axum::Json;
@@ -14,7 +14,7 @@ use serde_json::json;
 use super::requests::field;
 use super::{
     labelled_case, labelled_timeline, position_header, wait_for_log_head, wait_for_own_writes,
-    RequestContext,
+    CaseId, RequestContext,
 };
 use crate::auth::{self, CurrentUser, Role};
 use crate::error::{ApiError, FieldError};
@@ -85,7 +85,7 @@ pub async fn detail(
     State(state): State<AppState>,
     user: CurrentUser,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    CaseId(id): CaseId,
 ) -> Result<impl IntoResponse, ApiError> {
     user.require(STAFF)?;
     wait_for_own_writes(&state, Some(&user), &headers).await?;
@@ -136,7 +136,7 @@ pub async fn review(
     State(state): State<AppState>,
     user: CurrentUser,
     context: RequestContext,
-    Path(id): Path<String>,
+    CaseId(id): CaseId,
 ) -> Result<impl IntoResponse, ApiError> {
     user.require(STAFF)?;
     let command = RequestCommand::TakeIntoReview {
@@ -157,7 +157,7 @@ pub async fn answer(
     State(state): State<AppState>,
     user: CurrentUser,
     context: RequestContext,
-    Path(id): Path<String>,
+    CaseId(id): CaseId,
     ApiJson(body): ApiJson<AnswerBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     user.require(STAFF)?;
@@ -182,7 +182,7 @@ pub async fn change_status(
     State(state): State<AppState>,
     user: CurrentUser,
     context: RequestContext,
-    Path(id): Path<String>,
+    CaseId(id): CaseId,
     ApiJson(body): ApiJson<StatusBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     user.require(STAFF)?;
@@ -201,7 +201,7 @@ pub async fn protocol(
     State(state): State<AppState>,
     user: CurrentUser,
     context: RequestContext,
-    Path(id): Path<String>,
+    CaseId(id): CaseId,
 ) -> Result<impl IntoResponse, ApiError> {
     user.require(STAFF)?;
     let command = RequestCommand::RegisterInProtocol {
@@ -223,7 +223,7 @@ pub async fn close(
     State(state): State<AppState>,
     user: CurrentUser,
     context: RequestContext,
-    Path(id): Path<String>,
+    CaseId(id): CaseId,
     ApiJson(body): ApiJson<CloseBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     user.require(STAFF)?;
