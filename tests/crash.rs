@@ -32,6 +32,8 @@ impl PortalProcess {
             .env("DATABASE_URL", &db.url)
             .env("PORTAL_BIND", format!("127.0.0.1:{port}"))
             .env("PORTAL_DB_CONNECTIONS", "20")
+            // The burst comes from one address: no rate limit in this test.
+            .env("PORTAL_RATE_LIMIT", "0")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -30,6 +30,7 @@ pub struct AppState {
     pub requests: Arc<RequestCommands>,
     pub progress: Progress,
     pub config: Arc<Config>,
+    pub rate_limiter: Arc<crate::web::RateLimiter>,
 }
 
 pub struct Application {
@@ -97,12 +98,26 @@ impl Application {
             requests,
             progress,
             config: Arc::new(config.clone()),
+            rate_limiter: Arc::new(crate::web::RateLimiter::new(
+                config.rate_limit,
+                std::time::Duration::from_secs(600),
+            )),
         };
+        let pages = crate::web::router().layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::web::csrf_and_language,
+        ));
         let router = routes::router()
+            .merge(pages)
             .fallback(error::not_found_fallback)
             .method_not_allowed_fallback(error::method_not_allowed_fallback)
             .with_state(state.clone())
             .layer(middleware::from_fn(error::localize_errors))
+            .layer(middleware::from_fn_with_state(
+                state.clone(),
+                crate::web::rate_limit,
+            ))
+            .layer(middleware::from_fn(crate::web::security_headers))
             .layer(
                 TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
                     let request_id = request

@@ -32,6 +32,10 @@ pub struct Config {
     /// `PORTAL_CONFLICT_RETRIES`: how often a command that lost a concurrency race is
     /// retried before answering 409.
     pub conflict_retries: u32,
+    /// `PORTAL_RATE_LIMIT`: logins, registrations and anonymous submissions allowed per
+    /// client address per 10 minutes, each (0 turns limiting off). Behind a proxy every
+    /// client shares its address: raise it or limit at the proxy.
+    pub rate_limit: u32,
 }
 
 impl Config {
@@ -48,6 +52,7 @@ impl Config {
             read_wait: Duration::from_secs(3),
             secure_cookies: false,
             conflict_retries: 1,
+            rate_limit: 20,
         }
     }
 
@@ -76,6 +81,9 @@ impl Config {
         }
         if let Some(n) = env_number("PORTAL_CONFLICT_RETRIES")? {
             config.conflict_retries = n as u32;
+        }
+        if let Some(n) = env_number("PORTAL_RATE_LIMIT")? {
+            config.rate_limit = n as u32;
         }
         config.secure_cookies = matches!(
             std::env::var("PORTAL_SECURE_COOKIES").as_deref(),

@@ -54,6 +54,8 @@ pub enum ApiError {
     Refused(Refusal),
     #[error("conflict")]
     Conflict,
+    #[error("too many attempts")]
+    TooManyRequests,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -143,6 +145,7 @@ impl ApiError {
                 (status, payload)
             }
             Self::Conflict => simple(StatusCode::CONFLICT, "conflict"),
+            Self::TooManyRequests => simple(StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Internal(_) => simple(StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -155,6 +158,18 @@ fn refusal_field(code: &str) -> Option<&'static str> {
         "kind_comment_is_anonymous" | "kind_anonymous_is_comment" => Some("kind"),
         "status_not_settable" | "status_unchanged" => Some("status"),
         _ => None,
+    }
+}
+
+impl ApiError {
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        self.status_and_payload().0
+    }
+
+    /// The message code this error answers with.
+    pub fn code(&self) -> String {
+        self.status_and_payload().1.code
     }
 }
 

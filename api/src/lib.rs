@@ -11,6 +11,7 @@ pub mod i18n;
 pub mod operator;
 pub mod routes;
 pub mod staff;
+pub mod web;
 
 pub use app::{AppState, Application};
 pub use config::Config;

@@ -17,9 +17,9 @@ use crate::AppState;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterBody {
-    email: Option<String>,
-    password: Option<String>,
-    full_name: Option<String>,
+    pub email: Option<String>,
+    pub password: Option<String>,
+    pub full_name: Option<String>,
 }
 
 /// One line of profile text (name, father's name, address): trimmed, bounded.
@@ -58,6 +58,19 @@ pub async fn register(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RegisterBody>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let (id, email, full_name) = create_citizen(&state, body).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"id": id, "email": email, "full_name": full_name, "role": "citizen"})),
+    ))
+}
+
+/// Validates and creates a citizen account (the API and the pages): its id, normalised
+/// e-mail and name.
+pub async fn create_citizen(
+    state: &AppState,
+    body: RegisterBody,
+) -> Result<(Uuid, String, String), ApiError> {
     let mut errors = Vec::new();
     let email = match auth::normalize_email(body.email.as_deref().unwrap_or("")) {
         Ok(e) => Some(e),
@@ -85,17 +98,14 @@ pub async fn register(
     }
     let hash = auth::hash_password(password).await?;
     let id = auth::insert_account(&state.pool, &email, &hash, &full_name, Role::Citizen).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"id": id, "email": email, "full_name": full_name, "role": "citizen"})),
-    ))
+    Ok((id, email, full_name))
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
-    email: Option<String>,
-    password: Option<String>,
+    pub email: Option<String>,
+    pub password: Option<String>,
 }
 
 /// `POST /api/v1/session`: log in; answers the bearer token and sets the session cookie.
@@ -103,6 +113,31 @@ pub async fn login(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let session = log_in(&state, body).await?;
+    Ok((
+        StatusCode::CREATED,
+        [(header::SET_COOKIE, session.cookie)],
+        Json(json!({
+            "token": session.token,
+            "expires_at": session.expires_at,
+            "role": session.role,
+            "account_id": session.account_id,
+        })),
+    ))
+}
+
+/// A session just opened.
+pub struct OpenedSession {
+    pub token: String,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    pub role: String,
+    pub account_id: Uuid,
+    /// The `Set-Cookie` value that carries it to a browser.
+    pub cookie: String,
+}
+
+/// Checks the credentials and opens a session (the API and the pages).
+pub async fn log_in(state: &AppState, body: LoginBody) -> Result<OpenedSession, ApiError> {
     // Every account was registered with a valid e-mail: one that is not (say, with a NUL
     // byte, which PostgreSQL text cannot hold) has no account, and fails like a wrong one.
     let email = auth::normalize_email(body.email.as_deref().unwrap_or("")).ok();
@@ -131,13 +166,13 @@ pub async fn login(
         .to_std()
         .unwrap_or(std::time::Duration::from_secs(3600));
     let cookie = auth::session_cookie(Some(&token), lifetime, state.config.secure_cookies);
-    Ok((
-        StatusCode::CREATED,
-        [(header::SET_COOKIE, cookie)],
-        Json(
-            json!({"token": token, "expires_at": expires_at, "role": role, "account_id": account_id}),
-        ),
-    ))
+    Ok(OpenedSession {
+        token,
+        expires_at,
+        role,
+        account_id,
+        cookie,
+    })
 }
 
 /// `DELETE /api/v1/session`: log out (revokes the session, clears the cookie).
@@ -152,18 +187,18 @@ pub async fn logout(
 
 #[derive(Serialize, sqlx::FromRow)]
 pub struct Profile {
-    id: Uuid,
-    email: String,
-    full_name: String,
-    father_name: Option<String>,
-    address: Option<String>,
-    phone: Option<String>,
-    role: String,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
+    pub id: Uuid,
+    pub email: String,
+    pub full_name: String,
+    pub father_name: Option<String>,
+    pub address: Option<String>,
+    pub phone: Option<String>,
+    pub role: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
-async fn load_profile(state: &AppState, id: Uuid) -> Result<Profile, ApiError> {
+pub async fn load_profile(state: &AppState, id: Uuid) -> Result<Profile, ApiError> {
     Ok(sqlx::query_as(
         "SELECT id, email, full_name, father_name, address, phone, role, created_at, updated_at \
          FROM accounts WHERE id = $1",
@@ -184,10 +219,10 @@ pub async fn me(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileBody {
-    full_name: Option<String>,
-    father_name: Option<String>,
-    address: Option<String>,
-    phone: Option<String>,
+    pub full_name: Option<String>,
+    pub father_name: Option<String>,
+    pub address: Option<String>,
+    pub phone: Option<String>,
 }
 
 /// An optional profile field: absent or empty clears it, otherwise it must be valid.
@@ -212,6 +247,15 @@ pub async fn update_me(
     user: CurrentUser,
     ApiJson(body): ApiJson<ProfileBody>,
 ) -> Result<Json<Profile>, ApiError> {
+    Ok(Json(save_profile(&state, &user, body).await?))
+}
+
+/// Validates and replaces the profile details (the API and the pages).
+pub async fn save_profile(
+    state: &AppState,
+    user: &CurrentUser,
+    body: ProfileBody,
+) -> Result<Profile, ApiError> {
     let mut errors = Vec::new();
     let full_name = match profile_line("full_name", body.full_name.as_deref().unwrap_or(""), 100) {
         Ok(n) => n,
@@ -245,7 +289,7 @@ pub async fn update_me(
     .bind(&phone)
     .execute(&state.pool)
     .await?;
-    Ok(Json(load_profile(&state, user.account_id).await?))
+    load_profile(state, user.account_id).await
 }
 
 #[cfg(test)]

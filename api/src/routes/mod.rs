@@ -1,10 +1,10 @@
 //! The JSON API under `/api/v1` and the health check (contract: `docs/openapi.json`).
 
-mod accounts;
-mod audit;
+pub(crate) mod accounts;
+pub(crate) mod audit;
 mod health;
-mod requests;
-mod staff;
+pub(crate) mod requests;
+pub(crate) mod staff;
 
 use std::net::SocketAddr;
 

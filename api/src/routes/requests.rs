@@ -27,10 +27,10 @@ use crate::AppState;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitBody {
-    kind: Option<String>,
-    subject: Option<String>,
-    text: Option<String>,
-    desired_action: Option<String>,
+    pub kind: Option<String>,
+    pub subject: Option<String>,
+    pub text: Option<String>,
+    pub desired_action: Option<String>,
 }
 
 /// Collects a field's parse result, remembering the refusal as a field error.
@@ -63,13 +63,23 @@ fn new_tracking_code() -> String {
 }
 
 /// The SHA-256 of a tracking code as typed: case, spaces and dashes do not matter.
-fn tracking_code_sha256(code: &str) -> String {
+pub fn tracking_code_sha256(code: &str) -> String {
     let normal: String = code
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
         .map(|c| c.to_ascii_uppercase())
         .collect();
     hex::encode(Sha256::digest(normal.as_bytes()))
+}
+
+/// A submission that went through.
+pub struct Submitted {
+    pub id: String,
+    pub number: String,
+    pub kind: RequestKind,
+    pub position: eventlog::Position,
+    /// Only for anonymous submissions: shown once, never stored in clear.
+    pub tracking_code: Option<String>,
 }
 
 /// `POST /api/v1/requests`: a named submission with a session, an anonymous one without.
@@ -79,6 +89,32 @@ pub async fn submit(
     context: RequestContext,
     ApiJson(body): ApiJson<SubmitBody>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let submitted = submit_case(&state, user.as_ref(), &context, body).await?;
+    let mut answer = json!({
+        "id": submitted.id,
+        "number": submitted.number,
+        "kind": submitted.kind.as_str(),
+        "status": "submitted",
+        "position": submitted.position.to_string(),
+    });
+    if let Some(code) = submitted.tracking_code {
+        answer["tracking_code"] = json!(code);
+    }
+    Ok((
+        StatusCode::CREATED,
+        position_header(submitted.position),
+        Json(answer),
+    ))
+}
+
+/// Validates and files a submission (the API and the pages share it). A named one needs
+/// a kind; an anonymous one is a comment and gets a tracking code.
+pub async fn submit_case(
+    state: &AppState,
+    user: Option<&CurrentUser>,
+    context: &RequestContext,
+    body: SubmitBody,
+) -> Result<Submitted, ApiError> {
     let mut errors = Vec::new();
     let kind = match (&user, body.kind.as_deref()) {
         (Some(_), None) => {
@@ -109,7 +145,7 @@ pub async fn submit(
         return Err(ApiError::Validation(errors));
     }
     let tracking_code = user.is_none().then(new_tracking_code);
-    let submitter = match (&user, &tracking_code) {
+    let submitter = match (user, &tracking_code) {
         (Some(u), _) => Submitter::Citizen {
             account_id: u.account_id.to_string(),
             name: u.full_name.clone(),
@@ -135,27 +171,19 @@ pub async fn submit(
                 submitter,
                 at: Utc::now(),
             },
-            context.metadata(user.as_ref()),
+            context.metadata(user),
         )
         .await?;
-    if let Some(u) = &user {
+    if let Some(u) = user {
         auth::record_write(&state.pool, u, executed.position).await?;
     }
-    let mut answer = json!({
-        "id": id,
-        "number": number.to_string(),
-        "kind": kind.as_str(),
-        "status": "submitted",
-        "position": executed.position.to_string(),
-    });
-    if let Some(code) = tracking_code {
-        answer["tracking_code"] = json!(code);
-    }
-    Ok((
-        StatusCode::CREATED,
-        position_header(executed.position),
-        Json(answer),
-    ))
+    Ok(Submitted {
+        id,
+        number: number.to_string(),
+        kind,
+        position: executed.position,
+        tracking_code,
+    })
 }
 
 /// `GET /api/v1/my/requests`: the citizen's own cases, newest first.
@@ -243,25 +271,37 @@ pub async fn reopen(
     CaseId(id): CaseId,
     ApiJson(body): ApiJson<ReopenBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let reason = Note::parse(body.reason.as_deref().unwrap_or(""))
+    let executed = reopen_case(&state, &user, &context, &id, body.reason.as_deref()).await?;
+    Ok((
+        position_header(executed.position),
+        Json(json!({"id": id, "status": "reopened", "position": executed.position.to_string()})),
+    ))
+}
+
+/// The citizen who filed a closed case reopens it, saying why (the API and the pages).
+pub async fn reopen_case(
+    state: &AppState,
+    user: &CurrentUser,
+    context: &RequestContext,
+    id: &str,
+    reason: Option<&str>,
+) -> Result<commands::Executed, ApiError> {
+    let reason = Note::parse(reason.unwrap_or(""))
         .map_err(|r| ApiError::Validation(vec![FieldError::new("reason", r.code)]))?;
     let executed = state
         .requests
         .execute(
-            &id,
+            id,
             RequestCommand::Reopen {
                 account_id: user.account_id.to_string(),
                 reason,
                 at: Utc::now(),
             },
-            context.metadata(Some(&user)),
+            context.metadata(Some(user)),
         )
         .await?;
-    auth::record_write(&state.pool, &user, executed.position).await?;
-    Ok((
-        position_header(executed.position),
-        Json(json!({"id": id, "status": "reopened", "position": executed.position.to_string()})),
-    ))
+    auth::record_write(&state.pool, user, executed.position).await?;
+    Ok(executed)
 }
 
 #[cfg(test)]

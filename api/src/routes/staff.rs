@@ -22,7 +22,7 @@ use crate::extract::{ApiJson, ApiQuery};
 use crate::i18n::Lang;
 use crate::AppState;
 
-const STAFF: &[Role] = &[Role::Clerk, Role::Admin];
+pub const STAFF: &[Role] = &[Role::Clerk, Role::Admin];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -103,14 +103,83 @@ pub async fn detail(
     })))
 }
 
-/// Runs a clerk's command and answers the case's new state.
-async fn act(
+/// The fields a clerk's action may carry (each action reads its own).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionFields {
+    pub text: Option<String>,
+    pub status: Option<String>,
+    pub reason: Option<String>,
+    pub note: Option<String>,
+}
+
+/// The clerk's actions on a case, by the last segment of their path.
+pub const ACTIONS: &[&str] = &["review", "answer", "status", "protocol", "close"];
+
+/// Builds the command of `action` from its fields (the API and the pages), refusing
+/// fields that need correcting.
+pub fn build_command(
+    action: &str,
+    user: &CurrentUser,
+    fields: &ActionFields,
+) -> Result<RequestCommand, ApiError> {
+    if !ACTIONS.contains(&action) {
+        return Err(ApiError::NotFound("not_found"));
+    }
+    let clerk = user.staff_member();
+    let at = Utc::now();
+    let one_field =
+        |name: &str, r: domain::Refusal| ApiError::Validation(vec![FieldError::new(name, r.code)]);
+    Ok(match action {
+        "review" => RequestCommand::TakeIntoReview { clerk, at },
+        "answer" => RequestCommand::Answer {
+            clerk,
+            text: AnswerText::parse(fields.text.as_deref().unwrap_or(""))
+                .map_err(|r| one_field("text", r))?,
+            at,
+        },
+        "status" => RequestCommand::ChangeStatus {
+            clerk,
+            status: RequestStatus::parse(fields.status.as_deref().unwrap_or(""))
+                .map_err(|r| one_field("status", r))?,
+            at,
+        },
+        "protocol" => RequestCommand::RegisterInProtocol { clerk, at },
+        "close" => {
+            let mut errors = Vec::new();
+            let reason = field(
+                "reason",
+                CloseReason::parse(fields.reason.as_deref().unwrap_or("")),
+                &mut errors,
+            );
+            let note = match fields.note.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(raw) => field("note", Note::parse(raw), &mut errors),
+            };
+            match reason {
+                Some(reason) if errors.is_empty() => RequestCommand::Close {
+                    clerk,
+                    reason,
+                    note,
+                    at,
+                },
+                _ => return Err(ApiError::Validation(errors)),
+            }
+        }
+        _ => unreachable!("checked against ACTIONS above"),
+    })
+}
+
+/// Runs a clerk's command, records the session's write and waits (bounded) for the read
+/// models, so the next read shows the change.
+pub async fn perform(
     state: &AppState,
     user: &CurrentUser,
     context: &RequestContext,
     id: &str,
     command: RequestCommand,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<commands::Executed, ApiError> {
+    user.require(STAFF)?;
     let executed = state
         .requests
         .execute(id, command, context.metadata(Some(user)))
@@ -124,10 +193,31 @@ async fn act(
             state.config.read_wait,
         )
         .await;
+    Ok(executed)
+}
+
+/// `POST /api/v1/staff/requests/{id}/{action}`: runs the action and answers the case's
+/// new state.
+async fn act(
+    state: &AppState,
+    user: &CurrentUser,
+    context: &RequestContext,
+    headers: &HeaderMap,
+    id: &str,
+    action: &str,
+    fields: ActionFields,
+) -> Result<impl IntoResponse, ApiError> {
+    user.require(STAFF)?;
+    let command = build_command(action, user, &fields)?;
+    let executed = perform(state, user, context, id, command).await?;
+    let lang = Lang::from_headers(headers);
     let case = read::detail(&state.pool, id).await?;
     Ok((
         position_header(executed.position),
-        Json(json!({"case": case, "position": executed.position.to_string()})),
+        Json(json!({
+            "case": case.as_ref().map(|c| labelled_case(c, lang)),
+            "position": executed.position.to_string(),
+        })),
     ))
 }
 
@@ -136,14 +226,88 @@ pub async fn review(
     State(state): State<AppState>,
     user: CurrentUser,
     context: RequestContext,
+    headers: HeaderMap,
     CaseId(id): CaseId,
 ) -> Result<impl IntoResponse, ApiError> {
-    user.require(STAFF)?;
-    let command = RequestCommand::TakeIntoReview {
-        clerk: user.staff_member(),
-        at: Utc::now(),
+    act(
+        &state,
+        &user,
+        &context,
+        &headers,
+        &id,
+        "review",
+        ActionFields::default(),
+    )
+    .await
+}
+
+/// `POST …/answer` `{"text"}`: the municipality's answer, shown to the citizen.
+pub async fn answer(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    context: RequestContext,
+    headers: HeaderMap,
+    CaseId(id): CaseId,
+    ApiJson(body): ApiJson<AnswerBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let fields = ActionFields {
+        text: body.text,
+        ..Default::default()
     };
-    act(&state, &user, &context, &id, command).await
+    act(&state, &user, &context, &headers, &id, "answer", fields).await
+}
+
+/// `POST …/status` `{"status"}`: one of in_review, in_progress, on_hold.
+pub async fn change_status(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    context: RequestContext,
+    headers: HeaderMap,
+    CaseId(id): CaseId,
+    ApiJson(body): ApiJson<StatusBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let fields = ActionFields {
+        status: body.status,
+        ..Default::default()
+    };
+    act(&state, &user, &context, &headers, &id, "status", fields).await
+}
+
+/// `POST …/protocol`: register the case in the protocol system.
+pub async fn protocol(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    context: RequestContext,
+    headers: HeaderMap,
+    CaseId(id): CaseId,
+) -> Result<impl IntoResponse, ApiError> {
+    act(
+        &state,
+        &user,
+        &context,
+        &headers,
+        &id,
+        "protocol",
+        ActionFields::default(),
+    )
+    .await
+}
+
+/// `POST …/close` `{"reason", "note"}`: done | not_competent | duplicate | rejected.
+pub async fn close(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    context: RequestContext,
+    headers: HeaderMap,
+    CaseId(id): CaseId,
+    ApiJson(body): ApiJson<CloseBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let fields = ActionFields {
+        reason: body.reason,
+        note: body.note,
+        ..Default::default()
+    };
+    act(&state, &user, &context, &headers, &id, "close", fields).await
 }
 
 #[derive(Deserialize)]
@@ -152,63 +316,10 @@ pub struct AnswerBody {
     text: Option<String>,
 }
 
-/// `POST …/answer` `{"text"}`: the municipality's answer, shown to the citizen.
-pub async fn answer(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    context: RequestContext,
-    CaseId(id): CaseId,
-    ApiJson(body): ApiJson<AnswerBody>,
-) -> Result<impl IntoResponse, ApiError> {
-    user.require(STAFF)?;
-    let text = AnswerText::parse(body.text.as_deref().unwrap_or(""))
-        .map_err(|r| ApiError::Validation(vec![FieldError::new("text", r.code)]))?;
-    let command = RequestCommand::Answer {
-        clerk: user.staff_member(),
-        text,
-        at: Utc::now(),
-    };
-    act(&state, &user, &context, &id, command).await
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StatusBody {
     status: Option<String>,
-}
-
-/// `POST …/status` `{"status"}`: one of in_review, in_progress, on_hold.
-pub async fn change_status(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    context: RequestContext,
-    CaseId(id): CaseId,
-    ApiJson(body): ApiJson<StatusBody>,
-) -> Result<impl IntoResponse, ApiError> {
-    user.require(STAFF)?;
-    let status = RequestStatus::parse(body.status.as_deref().unwrap_or(""))
-        .map_err(|r| ApiError::Validation(vec![FieldError::new("status", r.code)]))?;
-    let command = RequestCommand::ChangeStatus {
-        clerk: user.staff_member(),
-        status,
-        at: Utc::now(),
-    };
-    act(&state, &user, &context, &id, command).await
-}
-
-/// `POST …/protocol`: register the case in the protocol system.
-pub async fn protocol(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    context: RequestContext,
-    CaseId(id): CaseId,
-) -> Result<impl IntoResponse, ApiError> {
-    user.require(STAFF)?;
-    let command = RequestCommand::RegisterInProtocol {
-        clerk: user.staff_member(),
-        at: Utc::now(),
-    };
-    act(&state, &user, &context, &id, command).await
 }
 
 #[derive(Deserialize)]
@@ -216,38 +327,4 @@ pub async fn protocol(
 pub struct CloseBody {
     reason: Option<String>,
     note: Option<String>,
-}
-
-/// `POST …/close` `{"reason", "note"}`: done | not_competent | duplicate | rejected.
-pub async fn close(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    context: RequestContext,
-    CaseId(id): CaseId,
-    ApiJson(body): ApiJson<CloseBody>,
-) -> Result<impl IntoResponse, ApiError> {
-    user.require(STAFF)?;
-    let mut errors = Vec::new();
-    let reason = field(
-        "reason",
-        CloseReason::parse(body.reason.as_deref().unwrap_or("")),
-        &mut errors,
-    );
-    let note = match body.note.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(raw) => field("note", Note::parse(raw), &mut errors),
-    };
-    let Some(reason) = reason else {
-        return Err(ApiError::Validation(errors));
-    };
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
-    let command = RequestCommand::Close {
-        clerk: user.staff_member(),
-        reason,
-        note,
-        at: Utc::now(),
-    };
-    act(&state, &user, &context, &id, command).await
 }

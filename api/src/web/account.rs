@@ -1,0 +1,260 @@
+//! Pages: registration, login, logout and «Τα στοιχεία μου» (the profile).
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+
+use super::{render, FormState, Page};
+use crate::auth;
+use crate::routes::accounts::{self as api, LoginBody, ProfileBody, RegisterBody};
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/login", get(login_form).post(login))
+        .route("/register", get(register_form).post(register))
+        .route("/logout", post(logout))
+        .route("/profile", get(profile_form).post(save_profile))
+}
+
+/// Only a path on this site: never an open redirect.
+pub fn safe_next(next: Option<&str>, default: &str) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        _ => default.to_string(),
+    }
+}
+
+/// Where a page that needs a login sends a visitor.
+pub fn login_redirect(p: &Page) -> Response {
+    let next: String = form_urlencoded::byte_serialize(p.here.as_bytes()).collect();
+    Redirect::to(&format!("/login?next={next}")).into_response()
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    p: Page,
+    form: FormState,
+    next: String,
+}
+
+#[derive(Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+async fn login_form(p: Page, Query(q): Query<NextQuery>) -> Response {
+    let next = safe_next(q.next.as_deref(), "/requests");
+    render(&LoginPage {
+        p,
+        form: FormState::new(),
+        next,
+    })
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    email: Option<String>,
+    password: Option<String>,
+    next: Option<String>,
+}
+
+async fn login(State(state): State<AppState>, p: Page, Form(f): Form<LoginForm>) -> Response {
+    let next = safe_next(f.next.as_deref(), "/requests");
+    let email = f.email.clone().unwrap_or_default();
+    match api::log_in(
+        &state,
+        LoginBody {
+            email: f.email,
+            password: f.password,
+        },
+    )
+    .await
+    {
+        Ok(session) => {
+            ([(header::SET_COOKIE, session.cookie)], Redirect::to(&next)).into_response()
+        }
+        Err(e) => {
+            let mut form = FormState::with_values([("email", email.as_str())]);
+            form.absorb(p.lang, &e);
+            let mut response = render(&LoginPage { p, form, next });
+            *response.status_mut() = StatusCode::UNAUTHORIZED;
+            response
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "register.html")]
+struct RegisterPage {
+    p: Page,
+    form: FormState,
+}
+
+async fn register_form(p: Page) -> Response {
+    render(&RegisterPage {
+        p,
+        form: FormState::new(),
+    })
+}
+
+#[derive(Deserialize)]
+struct RegisterForm {
+    email: Option<String>,
+    password: Option<String>,
+    full_name: Option<String>,
+}
+
+/// Registers and logs in at once, then goes to «Τα στοιχεία μου» to complete the details.
+async fn register(State(state): State<AppState>, p: Page, Form(f): Form<RegisterForm>) -> Response {
+    let values = FormState::with_values([
+        ("email", f.email.as_deref().unwrap_or("")),
+        ("full_name", f.full_name.as_deref().unwrap_or("")),
+    ]);
+    let body = RegisterBody {
+        email: f.email.clone(),
+        password: f.password.clone(),
+        full_name: f.full_name,
+    };
+    let result = match api::create_citizen(&state, body).await {
+        Ok(_) => {
+            api::log_in(
+                &state,
+                LoginBody {
+                    email: f.email,
+                    password: f.password,
+                },
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(session) => (
+            [(header::SET_COOKIE, session.cookie)],
+            Redirect::to("/profile?welcome=1"),
+        )
+            .into_response(),
+        Err(e) => {
+            let mut form = values;
+            form.absorb(p.lang, &e);
+            let mut response = render(&RegisterPage { p, form });
+            *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            response
+        }
+    }
+}
+
+async fn logout(State(state): State<AppState>, p: Page) -> Response {
+    if let Some(u) = &p.user {
+        if let Err(e) = auth::revoke_session(&state.pool, &u.user.session).await {
+            return e.into_response();
+        }
+    }
+    let cookie = auth::session_cookie(None, std::time::Duration::ZERO, state.config.secure_cookies);
+    ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
+}
+
+#[derive(Template)]
+#[template(path = "profile.html")]
+struct ProfilePage {
+    p: Page,
+    form: FormState,
+    email: String,
+    saved: bool,
+}
+
+#[derive(Deserialize)]
+struct ProfileQuery {
+    saved: Option<String>,
+}
+
+async fn profile_form(
+    State(state): State<AppState>,
+    p: Page,
+    Query(q): Query<ProfileQuery>,
+) -> Response {
+    let Some(u) = p.user.clone() else {
+        return login_redirect(&p);
+    };
+    let profile = match api::load_profile(&state, u.user.account_id).await {
+        Ok(profile) => profile,
+        Err(e) => return e.into_response(),
+    };
+    let form = FormState::with_values([
+        ("full_name", profile.full_name.as_str()),
+        ("father_name", profile.father_name.as_deref().unwrap_or("")),
+        ("address", profile.address.as_deref().unwrap_or("")),
+        ("phone", profile.phone.as_deref().unwrap_or("")),
+    ]);
+    render(&ProfilePage {
+        p,
+        form,
+        email: profile.email,
+        saved: q.saved.is_some(),
+    })
+}
+
+#[derive(Deserialize)]
+struct ProfileForm {
+    full_name: Option<String>,
+    father_name: Option<String>,
+    address: Option<String>,
+    phone: Option<String>,
+}
+
+async fn save_profile(
+    State(state): State<AppState>,
+    p: Page,
+    Form(f): Form<ProfileForm>,
+) -> Response {
+    let Some(u) = p.user.clone() else {
+        return login_redirect(&p);
+    };
+    let form = FormState::with_values([
+        ("full_name", f.full_name.as_deref().unwrap_or("")),
+        ("father_name", f.father_name.as_deref().unwrap_or("")),
+        ("address", f.address.as_deref().unwrap_or("")),
+        ("phone", f.phone.as_deref().unwrap_or("")),
+    ]);
+    let body = ProfileBody {
+        full_name: f.full_name,
+        father_name: f.father_name,
+        address: f.address,
+        phone: f.phone,
+    };
+    match api::save_profile(&state, &u.user, body).await {
+        Ok(_) => Redirect::to("/profile?saved=1").into_response(),
+        Err(e) => {
+            let mut form = form;
+            form.absorb(p.lang, &e);
+            let mut response = render(&ProfilePage {
+                p,
+                form,
+                email: u.user.email.clone(),
+                saved: false,
+            });
+            *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            response
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_is_only_ever_a_local_path() {
+        assert_eq!(safe_next(Some("/requests/1"), "/"), "/requests/1");
+        assert_eq!(safe_next(Some("//evil.example"), "/"), "/");
+        assert_eq!(safe_next(Some("https://evil.example"), "/"), "/");
+        assert_eq!(safe_next(Some("/\\evil"), "/"), "/");
+        assert_eq!(safe_next(None, "/requests"), "/requests");
+    }
+}

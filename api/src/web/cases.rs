@@ -1,0 +1,441 @@
+//! Pages: «Τα αιτήματά μου», «Νέο Αίτημα», a case with its timeline and «Ενημέρωση», the
+//! anonymous «Αίτημα – Σχόλιο» with its tracking code, and the tracking page.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use projections::requests::{self as read, CaseDetail, CaseSummary, TimelineEntry};
+use serde::Deserialize;
+
+use super::account::login_redirect;
+use super::{render, FormState, Page};
+use crate::error::ApiError;
+use crate::routes::requests::{self as api, SubmitBody};
+use crate::routes::{case_id, wait_for_log_head, wait_for_own_writes, RequestContext};
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/requests", get(my_requests))
+        .route("/requests/new", get(new_request_form).post(new_request))
+        .route("/requests/{id}", get(case_page))
+        .route("/requests/{id}/reopen", post(reopen))
+        .route("/anonymous", get(anonymous_form).post(anonymous))
+        .route("/track", get(track_form))
+        .route("/track/{code}", get(track_case))
+}
+
+/// A timeline entry as a page shows it.
+pub struct TimelineView {
+    pub title: String,
+    pub time: String,
+    pub actor: String,
+    pub detail: String,
+}
+
+/// The timeline in plain words; `with_names` is false on the anonymous tracking page.
+pub fn timeline_views(p: &Page, entries: &[TimelineEntry], with_names: bool) -> Vec<TimelineView> {
+    entries
+        .iter()
+        .map(|e| {
+            let d = &e.details;
+            let text = |key: &str| {
+                d.get(key)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("")
+                    .to_string()
+            };
+            let detail = match e.event_type.as_str() {
+                "RequestSubmitted" => format!("{} {}", p.t("ui_case_number"), text("number")),
+                "RequestAnswered" => text("answer"),
+                "RequestStatusChanged" => format!(
+                    "{} → {}",
+                    p.status_label(&text("from")),
+                    p.status_label(&text("to"))
+                ),
+                "ProtocolRegistered" => format!(
+                    "{} {}",
+                    p.t("ui_case_protocol_number"),
+                    text("protocol_number")
+                ),
+                "RequestClosed" => {
+                    let note = text("note");
+                    let reason = p.close_reason_label(&text("reason"));
+                    if note.is_empty() {
+                        reason
+                    } else {
+                        format!("{reason} — {note}")
+                    }
+                }
+                "RequestReopened" => text("reason"),
+                _ => String::new(),
+            };
+            let actor = match (&e.actor_name, with_names) {
+                (Some(name), true) => name.clone(),
+                _ => p.t(&format!("ui_role_{}", e.actor_role)),
+            };
+            TimelineView {
+                title: p.t(&format!("timeline_{}", e.event_type)),
+                time: p.datetime(&e.at),
+                actor,
+                detail,
+            }
+        })
+        .collect()
+}
+
+/// An error page in the portal's look (403, 404, 500, …).
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessagePage {
+    pub p: Page,
+    pub title: String,
+    pub message: String,
+}
+
+/// Renders an API error as a page with its status.
+pub fn error_page(p: Page, error: ApiError) -> Response {
+    let status = error.status();
+    let code = error.code();
+    if let ApiError::Internal(why) = &error {
+        tracing::error!(error = %why, "page failed");
+    }
+    let title = p.t(&format!("ui_status_{}", status.as_u16()));
+    let message = p.t(&code);
+    let mut response = render(&MessagePage { p, title, message });
+    *response.status_mut() = status;
+    response
+}
+
+#[derive(Template)]
+#[template(path = "requests_list.html")]
+struct ListPage {
+    p: Page,
+    cases: Vec<CaseSummary>,
+}
+
+async fn my_requests(State(state): State<AppState>, p: Page, headers: HeaderMap) -> Response {
+    let Some(u) = p.user.clone() else {
+        return login_redirect(&p);
+    };
+    if let Err(e) = wait_for_own_writes(&state, Some(&u.user), &headers).await {
+        return error_page(p, e);
+    }
+    match read::list_for_owner(&state.pool, &u.user.account_id.to_string()).await {
+        Ok(cases) => render(&ListPage { p, cases }),
+        Err(e) => error_page(p, e.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "request_new.html")]
+struct NewRequestPage {
+    p: Page,
+    form: FormState,
+}
+
+async fn new_request_form(p: Page) -> Response {
+    if p.user.is_none() {
+        return login_redirect(&p);
+    }
+    render(&NewRequestPage {
+        p,
+        form: FormState::new(),
+    })
+}
+
+#[derive(Deserialize)]
+struct SubmitForm {
+    kind: Option<String>,
+    subject: Option<String>,
+    text: Option<String>,
+    desired_action: Option<String>,
+}
+
+impl SubmitForm {
+    fn values(&self) -> FormState {
+        FormState::with_values([
+            ("kind", self.kind.as_deref().unwrap_or("")),
+            ("subject", self.subject.as_deref().unwrap_or("")),
+            ("text", self.text.as_deref().unwrap_or("")),
+            (
+                "desired_action",
+                self.desired_action.as_deref().unwrap_or(""),
+            ),
+        ])
+    }
+
+    fn into_body(self, kind: Option<String>) -> SubmitBody {
+        SubmitBody {
+            kind,
+            subject: self.subject,
+            text: self.text,
+            desired_action: self.desired_action,
+        }
+    }
+}
+
+async fn new_request(
+    State(state): State<AppState>,
+    p: Page,
+    context: RequestContext,
+    Form(f): Form<SubmitForm>,
+) -> Response {
+    let Some(u) = p.user.clone() else {
+        return login_redirect(&p);
+    };
+    let mut form = f.values();
+    // A named submission always has a kind: no radio chosen is "kind required".
+    let kind = f.kind.clone().filter(|k| !k.is_empty());
+    match api::submit_case(&state, Some(&u.user), &context, f.into_body(kind)).await {
+        Ok(submitted) => {
+            Redirect::to(&format!("/requests/{}?submitted=1", submitted.id)).into_response()
+        }
+        Err(e @ (ApiError::Validation(_) | ApiError::Refused(_))) => {
+            form.absorb(p.lang, &e);
+            let mut response = render(&NewRequestPage { p, form });
+            *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            response
+        }
+        Err(e) => error_page(p, e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "request_case.html")]
+struct CasePage {
+    p: Page,
+    case: CaseDetail,
+    timeline: Vec<TimelineView>,
+    submitted: bool,
+    reopened: bool,
+    can_reopen: bool,
+    form: FormState,
+}
+
+#[derive(Deserialize)]
+struct CaseQuery {
+    submitted: Option<String>,
+    reopened: Option<String>,
+}
+
+/// Loads a citizen's own case for its page (404 for anyone else's).
+async fn own_case(
+    state: &AppState,
+    p: &Page,
+    headers: &HeaderMap,
+    raw_id: &str,
+) -> Result<(CaseDetail, Vec<TimelineEntry>), ApiError> {
+    let u = p.user.as_ref().ok_or(ApiError::Unauthenticated)?;
+    let id = case_id(raw_id)?;
+    wait_for_own_writes(state, Some(&u.user), headers).await?;
+    let owner = u.user.account_id.to_string();
+    let mut case = read::detail_for_owner(&state.pool, &id, &owner).await?;
+    if case.is_none() {
+        wait_for_log_head(state).await?;
+        case = read::detail_for_owner(&state.pool, &id, &owner).await?;
+    }
+    let case = case.ok_or(ApiError::NotFound("case_not_found"))?;
+    let timeline = read::timeline(&state.pool, &id).await?;
+    Ok((case, timeline))
+}
+
+fn case_page_for(
+    p: Page,
+    case: CaseDetail,
+    timeline: &[TimelineEntry],
+    form: FormState,
+    q: &CaseQuery,
+) -> Response {
+    let can_reopen = case.status == "closed" && case.times_reopened == 0;
+    let timeline = timeline_views(&p, timeline, true);
+    render(&CasePage {
+        p,
+        case,
+        timeline,
+        submitted: q.submitted.is_some(),
+        reopened: q.reopened.is_some(),
+        can_reopen,
+        form,
+    })
+}
+
+async fn case_page(
+    State(state): State<AppState>,
+    p: Page,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<CaseQuery>,
+) -> Response {
+    if p.user.is_none() {
+        return login_redirect(&p);
+    }
+    match own_case(&state, &p, &headers, &id).await {
+        Ok((case, timeline)) => case_page_for(p, case, &timeline, FormState::new(), &q),
+        Err(e) => error_page(p, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct ReopenForm {
+    reason: Option<String>,
+}
+
+async fn reopen(
+    State(state): State<AppState>,
+    p: Page,
+    headers: HeaderMap,
+    context: RequestContext,
+    Path(id): Path<String>,
+    Form(f): Form<ReopenForm>,
+) -> Response {
+    let Some(u) = p.user.clone() else {
+        return login_redirect(&p);
+    };
+    let id = match case_id(&id) {
+        Ok(id) => id,
+        Err(e) => return error_page(p, e),
+    };
+    match api::reopen_case(&state, &u.user, &context, &id, f.reason.as_deref()).await {
+        Ok(_) => Redirect::to(&format!("/requests/{id}?reopened=1")).into_response(),
+        Err(e @ (ApiError::Validation(_) | ApiError::Refused(_))) => {
+            let mut form = FormState::with_values([("reason", f.reason.as_deref().unwrap_or(""))]);
+            form.absorb(p.lang, &e);
+            match own_case(&state, &p, &headers, &id).await {
+                Ok((case, timeline)) => {
+                    let q = CaseQuery {
+                        submitted: None,
+                        reopened: None,
+                    };
+                    let mut response = case_page_for(p, case, &timeline, form, &q);
+                    *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+                    response
+                }
+                Err(e) => error_page(p, e),
+            }
+        }
+        Err(e) => error_page(p, e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "anonymous.html")]
+struct AnonymousPage {
+    p: Page,
+    form: FormState,
+}
+
+async fn anonymous_form(p: Page) -> Response {
+    render(&AnonymousPage {
+        p,
+        form: FormState::new(),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "anonymous_done.html")]
+struct AnonymousDone {
+    p: Page,
+    number: String,
+    code: String,
+}
+
+/// The visitor's submission. The tracking code is shown once, on this answer (it is
+/// stored only as a hash), so this page is rendered rather than redirected to.
+async fn anonymous(
+    State(state): State<AppState>,
+    p: Page,
+    context: RequestContext,
+    Form(f): Form<SubmitForm>,
+) -> Response {
+    let mut form = f.values();
+    match api::submit_case(&state, None, &context, f.into_body(None)).await {
+        Ok(submitted) => render(&AnonymousDone {
+            p,
+            number: submitted.number,
+            code: submitted.tracking_code.unwrap_or_default(),
+        }),
+        Err(e @ (ApiError::Validation(_) | ApiError::Refused(_))) => {
+            form.absorb(p.lang, &e);
+            let mut response = render(&AnonymousPage { p, form });
+            *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            response
+        }
+        Err(e) => error_page(p, e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "track.html")]
+struct TrackPage {
+    p: Page,
+    form: FormState,
+}
+
+#[derive(Deserialize)]
+struct TrackQuery {
+    code: Option<String>,
+}
+
+async fn track_form(p: Page, Query(q): Query<TrackQuery>) -> Response {
+    match q.code.as_deref().map(str::trim) {
+        Some(code) if !code.is_empty() => {
+            let code: String = form_urlencoded::byte_serialize(code.as_bytes()).collect();
+            Redirect::to(&format!("/track/{code}")).into_response()
+        }
+        Some(_) => {
+            let mut form = FormState::new();
+            form.add_error(
+                p.lang,
+                &crate::error::FieldError::new("code", "tracking_code_required"),
+            );
+            let mut response = render(&TrackPage { p, form });
+            *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            response
+        }
+        None => render(&TrackPage {
+            p,
+            form: FormState::new(),
+        }),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "track_case.html")]
+struct TrackCasePage {
+    p: Page,
+    case: CaseDetail,
+    timeline: Vec<TimelineView>,
+    code: String,
+}
+
+async fn track_case(State(state): State<AppState>, p: Page, Path(code): Path<String>) -> Response {
+    let hash = api::tracking_code_sha256(&code);
+    let found = async {
+        let mut case = read::detail_by_tracking_code(&state.pool, &hash).await?;
+        if case.is_none() {
+            wait_for_log_head(&state).await?;
+            case = read::detail_by_tracking_code(&state.pool, &hash).await?;
+        }
+        let case = case.ok_or(ApiError::NotFound("case_not_found"))?;
+        let timeline = read::timeline(&state.pool, &case.id).await?;
+        Ok::<_, ApiError>((case, timeline))
+    }
+    .await;
+    match found {
+        Ok((mut case, timeline)) => {
+            case.assigned_to_name = None;
+            let timeline = timeline_views(&p, &timeline, false);
+            render(&TrackCasePage {
+                p,
+                case,
+                timeline,
+                code,
+            })
+        }
+        Err(e) => error_page(p, e),
+    }
+}

@@ -1,0 +1,180 @@
+//! What every page knows: the reader's language, who is logged in, the CSRF token for its
+//! forms, and where it is (for the language switch).
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::HeaderMap;
+
+use crate::auth::{CurrentUser, MaybeUser, Role};
+use crate::i18n::{self, Lang};
+use crate::AppState;
+
+use super::security::{cookie_value, CsrfToken};
+
+pub const LANG_COOKIE: &str = "portal_lang";
+
+/// The logged-in user as pages show them.
+#[derive(Debug, Clone)]
+pub struct PageUser {
+    pub name: String,
+    pub role: Role,
+    pub user: CurrentUser,
+}
+
+/// The context of every page (`p` in the templates).
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub lang: Lang,
+    pub user: Option<PageUser>,
+    pub csrf: String,
+    /// The path and query of this page, without any `lang=` parameter.
+    pub here: String,
+}
+
+impl Page {
+    /// A message of the translation files in the page's language.
+    pub fn t(&self, key: &str) -> String {
+        i18n::message(self.lang, key)
+    }
+
+    pub fn lang_code(&self) -> &'static str {
+        match self.lang {
+            Lang::El => "el",
+            Lang::En => "en",
+        }
+    }
+
+    /// The link of the language switch: this page in the other language.
+    pub fn other_lang_href(&self) -> String {
+        let other = match self.lang {
+            Lang::El => "en",
+            Lang::En => "el",
+        };
+        let sep = if self.here.contains('?') { '&' } else { '?' };
+        format!("{}{sep}lang={other}", self.here)
+    }
+
+    pub fn other_lang_label(&self) -> &'static str {
+        match self.lang {
+            Lang::El => "English",
+            Lang::En => "Ελληνικά",
+        }
+    }
+
+    pub fn other_lang_code(&self) -> &'static str {
+        match self.lang {
+            Lang::El => "en",
+            Lang::En => "el",
+        }
+    }
+
+    pub fn is_staff(&self) -> bool {
+        self.user
+            .as_ref()
+            .is_some_and(|u| matches!(u.role, Role::Clerk | Role::Admin))
+    }
+
+    pub fn is_auditor(&self) -> bool {
+        self.user
+            .as_ref()
+            .is_some_and(|u| matches!(u.role, Role::Auditor | Role::Admin))
+    }
+
+    /// A UTC time as people in Athens read it: `26/11/2026 14:05`.
+    pub fn datetime(&self, at: &chrono::DateTime<chrono::Utc>) -> String {
+        at.with_timezone(&chrono_tz::Europe::Athens)
+            .format("%d/%m/%Y %H:%M")
+            .to_string()
+    }
+
+    pub fn status_label(&self, status: &str) -> String {
+        self.t(&format!("status_{status}"))
+    }
+
+    pub fn kind_label(&self, kind: &str) -> String {
+        self.t(&format!("kind_{kind}"))
+    }
+
+    pub fn close_reason_label(&self, reason: &str) -> String {
+        self.t(&format!("close_reason_{reason}"))
+    }
+
+    pub fn date(&self, at: &chrono::DateTime<chrono::Utc>) -> String {
+        at.with_timezone(&chrono_tz::Europe::Athens)
+            .format("%d/%m/%Y")
+            .to_string()
+    }
+}
+
+/// The language: `?lang=` first (the security middleware remembers it in a cookie), then
+/// the cookie, then Greek.
+fn page_lang(parts: &Parts) -> Lang {
+    let query_lang = parts.uri.query().and_then(|q| {
+        q.split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == "lang")
+            .map(|(_, v)| v.to_string())
+    });
+    match query_lang
+        .or_else(|| cookie_value(&parts.headers, LANG_COOKIE))
+        .as_deref()
+    {
+        Some("en") => Lang::En,
+        _ => Lang::El,
+    }
+}
+
+fn here_without_lang(parts: &Parts) -> String {
+    let path = parts.uri.path();
+    let kept: Vec<&str> = parts
+        .uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|kv| !kv.is_empty() && !kv.starts_with("lang="))
+        .collect();
+    if kept.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", kept.join("&"))
+    }
+}
+
+impl FromRequestParts<AppState> for Page {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        // A stale or revoked session cookie on a page just means "logged out".
+        let user = MaybeUser::from_request_parts(parts, state)
+            .await
+            .ok()
+            .and_then(|MaybeUser(u)| u)
+            .map(|user| PageUser {
+                name: user.full_name.clone(),
+                role: user.role,
+                user,
+            });
+        let csrf = parts
+            .extensions
+            .get::<CsrfToken>()
+            .map(|t| t.0.clone())
+            .unwrap_or_default();
+        Ok(Self {
+            lang: page_lang(parts),
+            user,
+            csrf,
+            here: here_without_lang(parts),
+        })
+    }
+}
+
+/// The language of a request from its headers alone (cookie, then Greek).
+pub fn lang_of(headers: &HeaderMap) -> Lang {
+    match cookie_value(headers, LANG_COOKIE).as_deref() {
+        Some("en") => Lang::En,
+        _ => Lang::El,
+    }
+}

@@ -1,0 +1,63 @@
+//! The web pages (issue 3): server-rendered HTML that works without JavaScript, Greek by
+//! default and English on request, over the same commands and read models as the JSON API.
+//! The page contract (routes, fields, ids) is `docs/pages.md`.
+
+mod account;
+mod audit;
+mod cases;
+mod forms;
+mod layout;
+mod security;
+mod staff;
+
+pub use forms::FormState;
+pub use layout::{Page, PageUser};
+pub use security::{csrf_and_language, rate_limit, security_headers, RateLimiter};
+
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/static/portal.css", get(stylesheet))
+        .merge(account::router())
+        .merge(cases::router())
+        .merge(staff::router())
+        .merge(audit::router())
+}
+
+/// Renders a template, or a logged 500 page if rendering fails.
+pub fn render(template: &impl askama::Template) -> Response {
+    match template.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed to render");
+            (StatusCode::INTERNAL_SERVER_ERROR, Html("<h1>500</h1>")).into_response()
+        }
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    p: Page,
+}
+
+async fn home(p: Page) -> Response {
+    render(&HomePage { p })
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        include_str!("../../static/portal.css"),
+    )
+}

@@ -1,0 +1,286 @@
+//! What keeps the pages safe: the CSRF double-submit token on every state-changing form,
+//! security headers on every response, per-client rate limits on the forms people abuse,
+//! and the remembered language choice.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use rand::RngCore;
+use subtle::ConstantTimeEq;
+
+use super::layout::LANG_COOKIE;
+use crate::i18n::{self, Lang};
+use crate::AppState;
+
+pub const CSRF_COOKIE: &str = "portal_csrf";
+pub const CSRF_FIELD: &str = "csrf_token";
+/// The largest form a page accepts.
+const FORM_LIMIT: usize = 256 * 1024;
+
+/// The CSRF token of this request's forms (from its cookie, or new).
+#[derive(Debug, Clone)]
+pub struct CsrfToken(pub String);
+
+/// A cookie's value from the request headers.
+pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.to_string())
+}
+
+fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn is_secure(state: &AppState) -> &'static str {
+    if state.config.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    }
+}
+
+/// A plain page saying what went wrong (used by the middlewares, which have no template
+/// context).
+fn message_page(status: StatusCode, lang: Lang, code: &str) -> Response {
+    let title = i18n::message(lang, &format!("{code}_title"));
+    let text = i18n::message(lang, code);
+    let lang_code = if lang == Lang::En { "en" } else { "el" };
+    let body = format!(
+        "<!doctype html><html lang=\"{lang_code}\"><head><meta charset=\"utf-8\"><title>{title}</title>\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <link rel=\"stylesheet\" href=\"/static/portal.css\"></head><body>\
+         <a class=\"skip-link\" href=\"#main\">{skip}</a>\
+         <main id=\"main\" class=\"container\"><h1 class=\"heading-xl\">{title}</h1><p>{text}</p>\
+         <p><a href=\"/\">{home}</a></p></main></body></html>",
+        title = html_escape(&title),
+        text = html_escape(&text),
+        skip = html_escape(&i18n::message(lang, "ui_skip_link")),
+        home = html_escape(&i18n::message(lang, "ui_back_home")),
+    );
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Page middleware: gives every page a CSRF token (setting its cookie when new), refuses
+/// a form POST whose `csrf_token` field does not match the cookie, and remembers `?lang=`.
+pub async fn csrf_and_language(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let cookie_token = cookie_value(request.headers(), CSRF_COOKIE).filter(|t| t.len() >= 32);
+    let lang = super::layout::lang_of(request.headers());
+    let (mut parts, body) = request.into_parts();
+    let request = if parts.method == Method::POST {
+        let Ok(bytes) = to_bytes(body, FORM_LIMIT).await else {
+            return message_page(StatusCode::PAYLOAD_TOO_LARGE, lang, "payload_too_large");
+        };
+        let sent = form_urlencoded::parse(&bytes)
+            .find(|(k, _)| k == CSRF_FIELD)
+            .map(|(_, v)| v.into_owned());
+        let valid = match (&cookie_token, &sent) {
+            (Some(cookie), Some(sent)) => bool::from(cookie.as_bytes().ct_eq(sent.as_bytes())),
+            _ => false,
+        };
+        if !valid {
+            tracing::warn!(path = %parts.uri.path(), "form refused: CSRF token missing or wrong");
+            return message_page(StatusCode::FORBIDDEN, lang, "csrf_failed");
+        }
+        Request::from_parts(parts, Body::from(bytes))
+    } else {
+        let token = cookie_token.clone().unwrap_or_else(new_token);
+        parts.extensions.insert(CsrfToken(token));
+        Request::from_parts(parts, body)
+    };
+    let chosen_lang = request.uri().query().and_then(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "lang")
+            .map(|(_, v)| v.into_owned())
+    });
+    let new_csrf = request
+        .extensions()
+        .get::<CsrfToken>()
+        .filter(|t| Some(&t.0) != cookie_token.as_ref())
+        .map(|t| t.0.clone());
+    let mut response = next.run(request).await;
+    let secure = is_secure(&state);
+    if let Some(token) = new_csrf {
+        let cookie = format!("{CSRF_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{secure}");
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    if let Some(lang) = chosen_lang.filter(|l| l == "el" || l == "en") {
+        let cookie =
+            format!("{LANG_COOKIE}={lang}; Path=/; SameSite=Lax; Max-Age=31536000{secure}");
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    response
+}
+
+/// Security headers on every response, pages and API alike.
+pub async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    let set = |headers: &mut HeaderMap, name: &'static str, value: &'static str| {
+        headers.insert(name, HeaderValue::from_static(value));
+    };
+    set(
+        headers,
+        "content-security-policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
+    );
+    set(headers, "x-content-type-options", "nosniff");
+    set(headers, "x-frame-options", "DENY");
+    set(headers, "referrer-policy", "same-origin");
+    response
+}
+
+/// Counts attempts per client and action in a sliding window (per portal process).
+pub struct RateLimiter {
+    max: u32,
+    window: Duration,
+    attempts: Mutex<HashMap<(IpAddr, &'static str), VecDeque<Instant>>>,
+}
+
+impl RateLimiter {
+    /// `max` attempts per `window`; `max == 0` turns limiting off.
+    pub fn new(max: u32, window: Duration) -> Self {
+        Self {
+            max,
+            window,
+            attempts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Records an attempt; `Err(seconds to wait)` when over the limit.
+    pub fn check(&self, ip: IpAddr, action: &'static str) -> Result<(), u64> {
+        if self.max == 0 {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let mut attempts = self.attempts.lock().expect("rate limiter lock");
+        if attempts.len() > 100_000 {
+            // Forget idle clients rather than grow without bound.
+            attempts.retain(|_, q| {
+                q.back()
+                    .is_some_and(|t| now.duration_since(*t) < self.window)
+            });
+        }
+        let queue = attempts.entry((ip, action)).or_default();
+        while queue
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= self.window)
+        {
+            queue.pop_front();
+        }
+        if queue.len() as u32 >= self.max {
+            let oldest = *queue.front().expect("a full queue has a front");
+            let wait = self.window.saturating_sub(now.duration_since(oldest));
+            return Err(wait.as_secs().max(1));
+        }
+        queue.push_back(now);
+        Ok(())
+    }
+}
+
+/// Which limited action a request is, if any: logins, registrations and anonymous
+/// submissions, through the API or the pages.
+fn limited_action(request: &Request) -> Option<&'static str> {
+    if request.method() != Method::POST {
+        return None;
+    }
+    match request.uri().path() {
+        "/api/v1/session" | "/login" => Some("login"),
+        "/api/v1/accounts" | "/register" => Some("register"),
+        "/anonymous" => Some("anonymous"),
+        "/api/v1/requests" => {
+            let has_bearer = request.headers().contains_key(header::AUTHORIZATION);
+            let has_session =
+                cookie_value(request.headers(), crate::auth::SESSION_COOKIE).is_some();
+            (!has_bearer && !has_session).then_some("anonymous")
+        }
+        _ => None,
+    }
+}
+
+/// Refuses with 429 (and `Retry-After`) a client over its limit.
+pub async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if let Some(action) = limited_action(&request) {
+        let ip = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(a)| a.ip());
+        if let Some(ip) = ip {
+            if let Err(wait) = state.rate_limiter.check(ip, action) {
+                tracing::warn!(%ip, action, "rate limited");
+                let is_api = request.uri().path().starts_with("/api/");
+                let lang = if is_api {
+                    Lang::from_headers(request.headers())
+                } else {
+                    super::layout::lang_of(request.headers())
+                };
+                let mut response = if is_api {
+                    crate::error::ApiError::TooManyRequests.into_response()
+                } else {
+                    message_page(StatusCode::TOO_MANY_REQUESTS, lang, "rate_limited")
+                };
+                if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+                    response.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                return response;
+            }
+        }
+    }
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limiter_counts_per_client_and_action_in_a_window() {
+        let limiter = RateLimiter::new(2, Duration::from_secs(60));
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        assert!(limiter.check(a, "login").is_ok());
+        assert!(limiter.check(a, "login").is_ok());
+        assert!(limiter.check(a, "login").is_err());
+        assert!(limiter.check(a, "register").is_ok());
+        assert!(limiter.check(b, "login").is_ok());
+        assert!(RateLimiter::new(0, Duration::from_secs(1))
+            .check(a, "login")
+            .is_ok());
+    }
+}
