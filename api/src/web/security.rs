@@ -113,6 +113,10 @@ pub async fn csrf_and_language(
             tracing::warn!(path = %parts.uri.path(), "form refused: CSRF token missing or wrong");
             return message_page(StatusCode::FORBIDDEN, lang, "csrf_failed");
         }
+        // A page rendered in answer to the POST (a form with errors) needs the same token.
+        parts
+            .extensions
+            .insert(CsrfToken(cookie_token.clone().unwrap_or_default()));
         Request::from_parts(parts, Body::from(bytes))
     } else {
         let token = cookie_token.clone().unwrap_or_else(new_token);

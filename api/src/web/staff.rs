@@ -1,9 +1,626 @@
-//! Pages: staff (being written).
+//! Pages for clerks: the queue with its filters and counts, a case with the actions that
+//! make sense for its status, and a confirmation page before every action. The actions
+//! run through the same `build_command` and `perform` as the JSON API.
 
-use axum::Router;
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use domain::request::{CloseReason, RequestKind, RequestStatus};
+use projections::requests::{self as read, CaseDetail, CaseSummary};
+use serde::Deserialize;
 
+use super::account::login_redirect;
+use super::cases::{error_page, timeline_views, TimelineView};
+use super::{render, FormState, Page};
+use crate::auth::CurrentUser;
+use crate::error::{ApiError, FieldError};
+use crate::i18n::Lang;
+use crate::routes::staff::{build_command, perform, ActionFields, ACTIONS};
+use crate::routes::{case_id, wait_for_log_head, wait_for_own_writes, RequestContext};
 use crate::AppState;
+
+/// Cases per page of the queue.
+const PER_PAGE: i64 = 25;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/staff/requests", get(queue))
+        .route("/staff/requests/{id}", get(case_page))
+        .route("/staff/requests/{id}/{action}", post(act))
+}
+
+/// The clerk (or admin) a staff page is for; a login for a visitor, 403 for anyone else.
+fn staff_user(p: &Page) -> Result<CurrentUser, Box<Response>> {
+    match &p.user {
+        None => Err(Box::new(login_redirect(p))),
+        Some(u) if p.is_staff() => Ok(u.user.clone()),
+        Some(_) => Err(Box::new(error_page(p.clone(), ApiError::Forbidden))),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The queue
+// ---------------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct QueueParams {
+    status: Option<String>,
+    kind: Option<String>,
+    page: Option<String>,
+}
+
+/// A link of the counts per status.
+struct CountLink {
+    href: String,
+    label: String,
+    count: i64,
+    current: bool,
+}
+
+/// An option of a `<select>`.
+struct Choice {
+    value: String,
+    label: String,
+}
+
+#[derive(Template)]
+#[template(path = "staff_queue.html")]
+struct QueuePage {
+    p: Page,
+    form: FormState,
+    cases: Vec<CaseSummary>,
+    counts: Vec<CountLink>,
+    status_choices: Vec<Choice>,
+    kind_choices: Vec<Choice>,
+    total: i64,
+    page: i64,
+    pages: i64,
+    prev_href: Option<String>,
+    next_href: Option<String>,
+}
+
+/// The queue's address with these filters.
+fn queue_href(status: Option<&str>, kind: Option<&str>, page: i64) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    if let Some(s) = status {
+        query.append_pair("status", s);
+    }
+    if let Some(k) = kind {
+        query.append_pair("kind", k);
+    }
+    if page > 1 {
+        query.append_pair("page", &page.to_string());
+    }
+    let query = query.finish();
+    if query.is_empty() {
+        "/staff/requests".to_string()
+    } else {
+        format!("/staff/requests?{query}")
+    }
+}
+
+async fn queue(
+    State(state): State<AppState>,
+    p: Page,
+    headers: HeaderMap,
+    Query(q): Query<QueueParams>,
+) -> Response {
+    let user = match staff_user(&p) {
+        Ok(user) => user,
+        Err(response) => return *response,
+    };
+    let mut form = FormState::with_values([
+        ("status", q.status.as_deref().unwrap_or("")),
+        ("kind", q.kind.as_deref().unwrap_or("")),
+    ]);
+    // An unknown filter value is said next to its field, and the queue shown unfiltered.
+    let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(raw) => match RequestStatus::parse(raw) {
+            Ok(s) => Some(s.as_str()),
+            Err(r) => {
+                form.add_error(p.lang, &ApiError::field("status", &r));
+                form.set("status", "");
+                None
+            }
+        },
+    };
+    let kind = match q.kind.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(raw) => match RequestKind::parse(raw) {
+            Ok(k) => Some(k.as_str()),
+            Err(r) => {
+                form.add_error(p.lang, &ApiError::field("kind", &r));
+                form.set("kind", "");
+                None
+            }
+        },
+    };
+    let page = q
+        .page
+        .as_deref()
+        .and_then(|n| n.trim().parse::<i64>().ok())
+        .filter(|n| *n >= 1)
+        .unwrap_or(1);
+
+    let loaded = async {
+        wait_for_own_writes(&state, Some(&user), &headers).await?;
+        // The queue is about everyone's writes: show what the log holds right now.
+        wait_for_log_head(&state).await?;
+        let filter = read::QueueFilter {
+            status: status.map(str::to_string),
+            kind: kind.map(str::to_string),
+            limit: PER_PAGE,
+            offset: (page - 1) * PER_PAGE,
+        };
+        Ok::<_, ApiError>(read::staff_queue(&state.pool, &filter).await?)
+    }
+    .await;
+    let result = match loaded {
+        Ok(result) => result,
+        Err(e) => return error_page(p, e),
+    };
+
+    let all: i64 = result.counts_by_status.values().sum();
+    let mut counts = vec![CountLink {
+        href: queue_href(None, kind, 1),
+        label: p.t("ui_staff_counts_all"),
+        count: all,
+        current: status.is_none(),
+    }];
+    counts.extend(RequestStatus::ALL.iter().map(|s| {
+        CountLink {
+            href: queue_href(Some(s.as_str()), kind, 1),
+            label: p.status_label(s.as_str()),
+            count: result
+                .counts_by_status
+                .get(s.as_str())
+                .copied()
+                .unwrap_or(0),
+            current: status == Some(s.as_str()),
+        }
+    }));
+    let status_choices = std::iter::once(Choice {
+        value: String::new(),
+        label: p.t("ui_staff_filter_any_status"),
+    })
+    .chain(RequestStatus::ALL.iter().map(|s| Choice {
+        value: s.as_str().to_string(),
+        label: p.status_label(s.as_str()),
+    }))
+    .collect();
+    let kind_choices = std::iter::once(Choice {
+        value: String::new(),
+        label: p.t("ui_staff_filter_any_kind"),
+    })
+    .chain(RequestKind::ALL.iter().map(|k| Choice {
+        value: k.as_str().to_string(),
+        label: p.kind_label(k.as_str()),
+    }))
+    .collect();
+    let pages = ((result.total + PER_PAGE - 1) / PER_PAGE).max(1);
+    if page > pages {
+        // Past the end (the queue shrank, or a typed address): the last page.
+        return Redirect::to(&queue_href(status, kind, pages)).into_response();
+    }
+    let prev_href = (page > 1).then(|| queue_href(status, kind, page - 1));
+    let next_href = (page < pages).then(|| queue_href(status, kind, page + 1));
+    let invalid = form.has_errors();
+    let mut response = render(&QueuePage {
+        p,
+        form,
+        cases: result.items,
+        counts,
+        status_choices,
+        kind_choices,
+        total: result.total,
+        page,
+        pages,
+        prev_href,
+        next_href,
+    });
+    if invalid {
+        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    response
+}
+
+// ---------------------------------------------------------------------------------------
+// The case
+// ---------------------------------------------------------------------------------------
+
+/// Which actions the case page offers for the case's status. The domain has the last word
+/// (a stale page still gets its refusal); this only keeps pointless buttons away.
+struct Actions {
+    review: bool,
+    answer: bool,
+    status: bool,
+    protocol: bool,
+    close: bool,
+    /// The statuses "change status" may pick (the settable ones but the current).
+    status_choices: Vec<Choice>,
+}
+
+impl Actions {
+    fn for_case(p: &Page, case: &CaseDetail) -> Self {
+        let status = RequestStatus::parse(&case.status).ok();
+        let closed = status == Some(RequestStatus::Closed);
+        let new = matches!(
+            status,
+            Some(RequestStatus::Submitted | RequestStatus::Reopened)
+        );
+        let status_choices = RequestStatus::SETTABLE
+            .iter()
+            .filter(|s| Some(**s) != status)
+            .map(|s| Choice {
+                value: s.as_str().to_string(),
+                label: p.status_label(s.as_str()),
+            })
+            .collect();
+        Self {
+            review: new,
+            answer: !closed && !new,
+            status: !closed && !new,
+            protocol: !closed && case.protocol_number.is_none(),
+            close: !closed,
+            status_choices,
+        }
+    }
+
+    fn any(&self) -> bool {
+        self.review || self.answer || self.status || self.protocol || self.close
+    }
+}
+
+#[derive(Template)]
+#[template(path = "staff_case.html")]
+struct CasePage {
+    p: Page,
+    case: CaseDetail,
+    timeline: Vec<TimelineView>,
+    /// The confirmation panel after an action.
+    done: Option<String>,
+    actions: Actions,
+    close_choices: Vec<Choice>,
+    /// Values and messages keyed by the id of their element (`answer-text`, `status`,
+    /// `close-reason`, `close-note`; `general` for a refusal about no field).
+    form: FormState,
+    is_new: bool,
+    closed: bool,
+}
+
+#[derive(Deserialize)]
+struct CaseQuery {
+    done: Option<String>,
+}
+
+/// A case for staff, read after the reader's own writes (404 when there is none).
+async fn load_case(
+    state: &AppState,
+    user: &CurrentUser,
+    headers: &HeaderMap,
+    id: &str,
+) -> Result<(CaseDetail, Vec<read::TimelineEntry>), ApiError> {
+    wait_for_own_writes(state, Some(user), headers).await?;
+    let mut case = read::detail(&state.pool, id).await?;
+    if case.is_none() {
+        wait_for_log_head(state).await?;
+        case = read::detail(&state.pool, id).await?;
+    }
+    let case = case.ok_or(ApiError::NotFound("case_not_found"))?;
+    let timeline = read::timeline(&state.pool, id).await?;
+    Ok((case, timeline))
+}
+
+fn case_page_for(
+    p: Page,
+    case: CaseDetail,
+    timeline: &[read::TimelineEntry],
+    form: FormState,
+    done: Option<&str>,
+) -> Response {
+    let actions = Actions::for_case(&p, &case);
+    let timeline = timeline_views(&p, timeline, true);
+    let done = done
+        .filter(|a| ACTIONS.contains(a))
+        .map(|a| p.t(&format!("ui_staff_done_{a}")));
+    let close_choices = std::iter::once(Choice {
+        value: String::new(),
+        label: p.t("ui_staff_close_reason_choose"),
+    })
+    .chain(CloseReason::ALL.iter().map(|r| Choice {
+        value: r.as_str().to_string(),
+        label: p.close_reason_label(r.as_str()),
+    }))
+    .collect();
+    let is_new = actions.review;
+    let closed = !actions.any();
+    render(&CasePage {
+        p,
+        case,
+        timeline,
+        done,
+        actions,
+        close_choices,
+        form,
+        is_new,
+        closed,
+    })
+}
+
+async fn case_page(
+    State(state): State<AppState>,
+    p: Page,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<CaseQuery>,
+) -> Response {
+    let user = match staff_user(&p) {
+        Ok(user) => user,
+        Err(response) => return *response,
+    };
+    let id = match case_id(&id) {
+        Ok(id) => id,
+        Err(e) => return error_page(p, e),
+    };
+    match load_case(&state, &user, &headers, &id).await {
+        Ok((case, timeline)) => {
+            case_page_for(p, case, &timeline, FormState::new(), q.done.as_deref())
+        }
+        Err(e) => error_page(p, e),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The actions
+// ---------------------------------------------------------------------------------------
+
+/// What an action form sends (each action reads its own fields).
+#[derive(Deserialize)]
+struct ActionForm {
+    text: Option<String>,
+    status: Option<String>,
+    reason: Option<String>,
+    note: Option<String>,
+    confirmed: Option<String>,
+}
+
+impl ActionForm {
+    /// The fields of `action` only, as the API takes them.
+    fn fields(&self, action: &str) -> ActionFields {
+        let mut fields = ActionFields::default();
+        match action {
+            "answer" => fields.text = self.text.clone(),
+            "status" => fields.status = self.status.clone(),
+            "close" => {
+                fields.reason = self.reason.clone();
+                fields.note = self.note.clone();
+            }
+            _ => {}
+        }
+        fields
+    }
+
+    /// What was typed, keyed by the ids of the case page's elements.
+    fn values(&self, action: &str) -> FormState {
+        let f = self.fields(action);
+        FormState::with_values([
+            ("answer-text", f.text.as_deref().unwrap_or("")),
+            ("status", f.status.as_deref().unwrap_or("")),
+            ("close-reason", f.reason.as_deref().unwrap_or("")),
+            ("close-note", f.note.as_deref().unwrap_or("")),
+        ])
+    }
+}
+
+/// The element of the case page that shows a field of the API.
+fn element_id(field: &str) -> &str {
+    match field {
+        "text" => "answer-text",
+        "reason" => "close-reason",
+        "note" => "close-note",
+        other => other,
+    }
+}
+
+/// The field a rule's refusal is about, so the page can show it in place.
+fn refusal_field(code: &str) -> Option<&'static str> {
+    match code {
+        "close_note_required" => Some("note"),
+        "status_not_settable" | "status_unchanged" => Some("status"),
+        _ => None,
+    }
+}
+
+/// An action's error as messages of the case page: next to its field when it is about
+/// one, else in the error box at the top.
+fn absorb_action_error(form: &mut FormState, lang: Lang, error: &ApiError) {
+    match error {
+        ApiError::Validation(fields) => {
+            for f in fields {
+                form.add_error(lang, &FieldError::new(element_id(&f.field), &f.code));
+            }
+        }
+        ApiError::Refused(r) if refusal_field(r.code).is_some() => {
+            let field = refusal_field(r.code).unwrap_or("general");
+            form.add_error(lang, &FieldError::new(element_id(field), r.code));
+        }
+        other => form.absorb(lang, other),
+    }
+}
+
+/// Whether an action's error is said on the case page (a field to correct, a rule's "no",
+/// a concurrent change) rather than on an error page (no such case, no right, a failure).
+fn shown_on_the_case_page(error: &ApiError) -> bool {
+    matches!(
+        error,
+        ApiError::Validation(_) | ApiError::Refused(_) | ApiError::Conflict
+    ) && !matches!(
+        error.status(),
+        StatusCode::NOT_FOUND | StatusCode::FORBIDDEN
+    )
+}
+
+/// A field restated on the confirmation page and sent again with `confirmed=yes`.
+struct Hidden {
+    name: &'static str,
+    value: String,
+}
+
+#[derive(Template)]
+#[template(path = "staff_confirm.html")]
+struct ConfirmPage {
+    p: Page,
+    case: CaseDetail,
+    action: String,
+    title: String,
+    explanation: String,
+    hidden: Vec<Hidden>,
+    clerk_name: String,
+    answer: String,
+    new_status: String,
+    close_reason: String,
+    close_note: String,
+}
+
+async fn act(
+    State(state): State<AppState>,
+    p: Page,
+    headers: HeaderMap,
+    context: RequestContext,
+    Path((id, action)): Path<(String, String)>,
+    Form(f): Form<ActionForm>,
+) -> Response {
+    let mut p = p;
+    if p.user.is_none() {
+        // After logging in, come back to the case, not to this POST-only address.
+        p.here = match case_id(&id) {
+            Ok(id) => format!("/staff/requests/{id}"),
+            Err(_) => "/staff/requests".to_string(),
+        };
+        return login_redirect(&p);
+    }
+    let user = match staff_user(&p) {
+        Ok(user) => user,
+        Err(response) => return *response,
+    };
+    let id = match case_id(&id) {
+        Ok(id) => id,
+        Err(e) => return error_page(p, e),
+    };
+    if !ACTIONS.contains(&action.as_str()) {
+        return error_page(p, ApiError::NotFound("not_found"));
+    }
+    let fields = f.fields(&action);
+    // The fields are checked before anything is confirmed: a confirmation page never
+    // restates an empty answer.
+    let outcome = match build_command(&action, &user, &fields) {
+        Err(e) => Err(e),
+        Ok(_) if f.confirmed.as_deref() != Some("yes") => {
+            return confirmation(&state, p, &user, &headers, &id, &action, &fields).await;
+        }
+        Ok(command) => perform(&state, &user, &context, &id, command).await,
+    };
+    match outcome {
+        Ok(_) => Redirect::to(&format!("/staff/requests/{id}?done={action}")).into_response(),
+        Err(e) if shown_on_the_case_page(&e) => {
+            let status = e.status();
+            let mut form = f.values(&action);
+            absorb_action_error(&mut form, p.lang, &e);
+            match load_case(&state, &user, &headers, &id).await {
+                Ok((case, timeline)) => {
+                    let mut response = case_page_for(p, case, &timeline, form, None);
+                    *response.status_mut() = status;
+                    response
+                }
+                Err(e) => error_page(p, e),
+            }
+        }
+        Err(e) => error_page(p, e),
+    }
+}
+
+/// The page that says what `action` will do, with the form that does it.
+async fn confirmation(
+    state: &AppState,
+    p: Page,
+    user: &CurrentUser,
+    headers: &HeaderMap,
+    id: &str,
+    action: &str,
+    fields: &ActionFields,
+) -> Response {
+    let case = match load_case(state, user, headers, id).await {
+        Ok((case, _)) => case,
+        Err(e) => return error_page(p, e),
+    };
+    let text = |v: &Option<String>| v.as_deref().unwrap_or("").to_string();
+    let hidden: Vec<Hidden> = [
+        ("text", &fields.text),
+        ("status", &fields.status),
+        ("reason", &fields.reason),
+        ("note", &fields.note),
+    ]
+    .into_iter()
+    .filter(|(_, v)| v.is_some())
+    .map(|(name, v)| Hidden {
+        name,
+        value: text(v),
+    })
+    .collect();
+    let new_status = match action {
+        "review" => "in_review".to_string(),
+        "answer" => "answered".to_string(),
+        "status" => text(&fields.status),
+        "close" => "closed".to_string(),
+        _ => String::new(),
+    };
+    render(&ConfirmPage {
+        title: p.t(&format!("ui_staff_confirm_{action}")),
+        explanation: p.t(&format!("ui_staff_confirm_explain_{action}")),
+        clerk_name: user.full_name.clone(),
+        answer: text(&fields.text),
+        close_reason: text(&fields.reason),
+        close_note: text(&fields.note).trim().to_string(),
+        new_status,
+        hidden,
+        action: action.to_string(),
+        case,
+        p,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_links_keep_the_filters() {
+        assert_eq!(queue_href(None, None, 1), "/staff/requests");
+        assert_eq!(
+            queue_href(Some("in_review"), Some("complaint"), 2),
+            "/staff/requests?status=in_review&kind=complaint&page=2"
+        );
+    }
+
+    #[test]
+    fn field_errors_land_on_the_elements_of_the_case_page() {
+        let mut form = FormState::new();
+        absorb_action_error(
+            &mut form,
+            Lang::El,
+            &ApiError::Validation(vec![FieldError::new("text", "answer_required")]),
+        );
+        assert!(form.has_error("answer-text"));
+        let mut form = FormState::new();
+        absorb_action_error(
+            &mut form,
+            Lang::El,
+            &ApiError::Refused(domain::Refusal::invalid("close_note_required", "x")),
+        );
+        assert!(form.has_error("close-note"));
+    }
 }

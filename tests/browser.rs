@@ -1,0 +1,740 @@
+//! Browser tests of the web pages (issue 3, contract: docs/pages.md): a real Chromium,
+//! driven through chromedriver by fantoccini, walks the citizens', clerks' and auditors'
+//! journeys against a real portal and PostgreSQL. Every page loaded is checked with
+//! axe-core (no serious or critical violations) and the main pages are saved as
+//! screenshots in docs/screenshots/. Needs `scripts/setup-browser-tests`.
+
+mod common;
+#[path = "browser/harness.rs"]
+mod harness;
+
+use common::TestApp;
+use fantoccini::key::Key;
+use harness::Browser;
+use serde_json::json;
+
+/// The passwords `TestApp::citizen` and `TestApp::staff` give the accounts they create.
+const CITIZEN_PASSWORD: &str = "Κωδικός-Δοκιμής-42";
+const STAFF_PASSWORD: &str = "Υπάλληλος-Δήμου-2026";
+
+const CITIZEN_NAME: &str = "Μαρία Παπαδοπούλου";
+const CLERK_NAME: &str = "Γεώργιος Υπαλληλίδης";
+const AUDITOR_NAME: &str = "Ελένη Ελεγκτή";
+
+/// The services of the seed guide that the home page lists.
+const SERVICES: [&str; 4] = [
+    "Αιτήματα – Καταγγελίες Πολιτών",
+    "Πιστοποιητικά – Βεβαιώσεις",
+    "Πληρωμή Προστίμων ΚΟΚ",
+    "Υπηρεσίες προς Επιχειρήσεις",
+];
+
+/// Α.Α. of a case as the portal prints it: year/serial.
+fn looks_like_case_number(text: &str) -> bool {
+    let mut parts = text.trim().split('/');
+    matches!(
+        (parts.next(), parts.next(), parts.next()),
+        (Some(year), Some(serial), None)
+            if year.len() == 4
+                && serial.len() == 6
+                && year.chars().chain(serial.chars()).all(|c| c.is_ascii_digit())
+    )
+}
+
+/// The case page's status: `#case-status` is the tag, or holds it.
+fn status_tag(status: &str) -> String {
+    format!("#case-status.tag.tag--{status}, #case-status strong.tag.tag--{status}")
+}
+
+/// Logs in through the /login page and lands on «Τα αιτήματά μου» (or `?next=`).
+async fn log_in(b: &mut Browser, email: &str, password: &str) {
+    b.open("/login").await;
+    b.fill("#email", email).await;
+    b.fill("#password", password).await;
+    b.click_and_load("button#submit").await;
+    assert!(
+        b.find_now("button#logout").await.is_some(),
+        "after logging in as {email} the header has no button#logout (page {})",
+        b.path().await
+    );
+}
+
+async fn log_out(b: &mut Browser) {
+    b.click_and_load("button#logout").await;
+    assert!(
+        b.find_now("button#logout").await.is_none(),
+        "still logged in after «Έξοδος» (page {})",
+        b.path().await
+    );
+}
+
+/// Performs a clerk's action from the staff case page: the action button, the
+/// confirmation page (which repeats what will happen), «confirm», and back on the case
+/// page with a confirmation panel.
+async fn clerk_action(b: &mut Browser, button: &str, repeated: &[&str], screenshot: Option<&str>) {
+    let path = b.path().await;
+    let case_page = path.split('?').next().unwrap_or_default().to_string();
+    b.click_and_load(button).await;
+    b.find("button#confirm").await;
+    b.find("a#cancel").await;
+    let confirmation = b.text("main").await;
+    for text in repeated {
+        assert!(
+            confirmation.contains(text),
+            "the confirmation page of {button} does not repeat {text:?}: {confirmation}"
+        );
+    }
+    if let Some(name) = screenshot {
+        b.screenshot(name).await;
+    }
+    b.click_and_load("button#confirm").await;
+    let back = b.path().await;
+    assert!(
+        back.split('?').next() == Some(case_page.as_str()),
+        "after confirming {button} the browser is on {back}, not back on {case_page}"
+    );
+    b.find(".panel-confirmation").await;
+}
+
+/// Chromium, chromedriver and axe-core work together: a plain JSON answer of the
+/// portal loads, and axe-core runs in it and finds what such a page lacks.
+#[tokio::test]
+async fn the_harness_drives_chromium_and_runs_axe() {
+    let app = TestApp::spawn().await;
+    let b = Browser::start(&app.base).await;
+    b.open_unchecked("/healthz").await;
+    let body = b.text("body").await;
+    // The health answer, whatever it says: the page came through Chromium.
+    assert!(body.contains("\"database\""), "healthz shows {body}");
+    let found: Vec<String> = b.axe_violations().await.into_iter().map(|v| v.id).collect();
+    assert!(
+        found
+            .iter()
+            .any(|id| id == "html-has-lang" || id == "document-title"),
+        "axe-core finds nothing wrong with a bare JSON page: {found:?}"
+    );
+    b.finish().await;
+}
+
+/// (a) register → login → «Νέο Αίτημα» (a complaint) → the confirmation shows the Α.Α.
+/// → the case is in «Τα αιτήματά μου» → its page; then «Τα στοιχεία μου».
+#[tokio::test]
+async fn a_citizen_registers_submits_a_complaint_and_finds_it() {
+    let app = TestApp::spawn().await;
+    let mut b = Browser::start(&app.base).await;
+    let email = "maria@example.gr";
+
+    b.open("/").await;
+    let home = b.text("main").await;
+    for service in SERVICES {
+        assert!(home.contains(service), "the home page lacks «{service}»");
+    }
+    b.screenshot("home").await;
+
+    b.open("/register").await;
+    b.fill("#email", email).await;
+    b.fill("#password", CITIZEN_PASSWORD).await;
+    b.fill("#full_name", CITIZEN_NAME).await;
+    b.screenshot("register").await;
+    b.click_and_load("button#submit").await;
+    assert!(
+        b.find_now(".error-summary").await.is_none(),
+        "registration refused: {}",
+        b.text("main").await
+    );
+    if b.find_now("button#logout").await.is_some() {
+        // Registration logged the citizen in: log out to log in as the journey says.
+        log_out(&mut b).await;
+    }
+    log_in(&mut b, email, CITIZEN_PASSWORD).await;
+    assert_eq!(
+        b.path().await,
+        "/requests",
+        "login lands on «Τα αιτήματά μου»"
+    );
+
+    b.open("/requests/new").await;
+    b.click("#kind-complaint").await;
+    b.fill("#subject", "Σπασμένο πεζοδρόμιο στην οδό Ερμού")
+        .await;
+    b.fill("#text", "Το πεζοδρόμιο μπροστά στο 12 έχει σπάσει.")
+        .await;
+    b.fill("#desired_action", "Να επισκευαστεί.").await;
+    b.click_and_load("button#submit").await;
+
+    let path = b.path().await;
+    assert!(
+        path.starts_with("/requests/") && path.ends_with("?submitted=1"),
+        "«Υποβολή» lands on {path}, not /requests/{{id}}?submitted=1"
+    );
+    let case_path = path.trim_end_matches("?submitted=1").to_string();
+    let number = b.text("#case-number").await;
+    assert!(looks_like_case_number(&number), "Α.Α. is {number:?}");
+    let panel = b.text(".panel-confirmation").await;
+    assert!(
+        panel.contains(&number),
+        "the confirmation panel does not show the Α.Α. {number}: {panel:?}"
+    );
+    b.screenshot("confirmation").await;
+
+    b.open("/requests").await;
+    let rows = b.find_all("table#my-requests tr.case-row").await;
+    assert_eq!(rows.len(), 1, "«Τα αιτήματά μου» lists one case");
+    let row = b.text("table#my-requests tr.case-row").await;
+    assert!(row.contains(&number), "the row lacks the Α.Α.: {row}");
+    assert!(
+        row.contains("Σπασμένο πεζοδρόμιο"),
+        "the row lacks the subject: {row}"
+    );
+    b.find("tr.case-row strong.tag.tag--submitted").await;
+    b.screenshot("my-requests").await;
+
+    b.click_and_load("tr.case-row a.case-link").await;
+    assert_eq!(b.path().await, case_path, "the case link opens the case");
+    assert_eq!(b.text("#case-number").await, number);
+    let main = b.text("main").await;
+    for part in [
+        "Σπασμένο πεζοδρόμιο στην οδό Ερμού",
+        "Το πεζοδρόμιο μπροστά στο 12 έχει σπάσει.",
+        "Να επισκευαστεί.",
+    ] {
+        assert!(main.contains(part), "the case page lacks {part:?}");
+    }
+    b.find(&status_tag("submitted")).await;
+    assert!(
+        !b.find_all("ol#timeline > li.timeline-entry")
+            .await
+            .is_empty(),
+        "the timeline is empty"
+    );
+    b.click_and_load("a#refresh").await;
+    assert_eq!(b.path().await, case_path, "«Ενημέρωση» reloads the case");
+
+    b.open("/profile").await;
+    assert_eq!(b.value("#full_name").await, CITIZEN_NAME);
+    b.fill("#father_name", "Ιωάννης").await;
+    b.fill("#address", "Ερμού 12, Αθήνα").await;
+    b.fill("#phone", "2101234567").await;
+    b.click_and_load("button#submit").await;
+    b.find(".panel-confirmation").await;
+    b.open("/profile").await;
+    assert_eq!(
+        b.value("#father_name").await,
+        "Ιωάννης",
+        "the profile is kept"
+    );
+
+    log_out(&mut b).await;
+    b.finish().await;
+}
+
+/// (b) the anonymous «Αίτημα – Σχόλιο»: the tracking code is shown, and /track/{code}
+/// (also reached through the /track form) shows the status.
+#[tokio::test]
+async fn an_anonymous_comment_gets_a_tracking_code() {
+    let app = TestApp::spawn().await;
+    let mut b = Browser::start(&app.base).await;
+
+    b.open("/anonymous").await;
+    b.fill("#subject", "Φωτισμός στην πλατεία").await;
+    b.fill(
+        "#text",
+        "Οι λάμπες στην πλατεία είναι σβηστές εδώ και μια εβδομάδα.",
+    )
+    .await;
+    b.fill("#desired_action", "Να αλλαχτούν οι λάμπες.").await;
+    b.click_and_load("button#submit").await;
+
+    let main = b.text("main").await;
+    let code = b.text("#tracking-code").await.trim().to_string();
+    assert!(code.len() >= 12, "tracking code {code:?}");
+    assert!(
+        main.lines()
+            .any(|l| looks_like_case_number(l) || l.split_whitespace().any(looks_like_case_number)),
+        "the confirmation does not show the Α.Α.: {main}"
+    );
+    b.screenshot("anonymous-confirmation").await;
+
+    b.click_and_load("main a[href*=\"/track/\"]").await;
+    let path = b.path().await;
+    assert!(
+        path.starts_with("/track/"),
+        "the tracking link opens {path}"
+    );
+    b.find("strong.tag.tag--submitted").await;
+    let tracked = b.text("main").await;
+    assert!(
+        tracked.contains("Φωτισμός στην πλατεία"),
+        "the tracking page does not say which case: {tracked}"
+    );
+    b.screenshot("tracking").await;
+
+    b.open("/track").await;
+    b.fill("#code", &code).await;
+    b.click_and_load("form:has(#code) button").await;
+    assert!(
+        b.path().await.starts_with("/track/"),
+        "the /track form leads to {}",
+        b.path().await
+    );
+    b.find("strong.tag.tag--submitted").await;
+
+    // A clerk answers (through the API): the tracking page shows the answer and the
+    // status, but not who handled the case.
+    let tracked = common::json_body(
+        app.get(&format!("/api/v1/requests/track/{code}"), None)
+            .await,
+    )
+    .await;
+    let id = tracked["case"]["id"].as_str().expect("case id").to_string();
+    let clerk = app
+        .staff("clerk", "clerk@dimos.example.gr", CLERK_NAME)
+        .await;
+    let answer = "Οι λάμπες αλλάχτηκαν.";
+    for (action, body) in [("review", json!({})), ("answer", json!({"text": answer}))] {
+        let r = app
+            .post(
+                &format!("/api/v1/staff/requests/{id}/{action}"),
+                Some(&clerk),
+                body,
+            )
+            .await;
+        assert!(
+            r.status().is_success(),
+            "{action}: {}",
+            r.text().await.unwrap()
+        );
+    }
+    b.open(&format!("/track/{code}")).await;
+    b.find("strong.tag.tag--answered").await;
+    let tracked = b.text("main").await;
+    assert!(
+        tracked.contains(answer),
+        "the tracking page lacks the answer: {tracked}"
+    );
+    assert!(
+        !tracked.contains(CLERK_NAME),
+        "the tracking page names the clerk: {tracked}"
+    );
+    b.finish().await;
+}
+
+/// (c) a clerk takes a case into review and answers it through the staff pages, each
+/// action behind its confirmation page; the citizen then sees the answer and a new
+/// timeline entry.
+#[tokio::test]
+async fn a_clerk_answers_and_the_citizen_sees_the_answer() {
+    let app = TestApp::spawn().await;
+    let citizen_email = "maria@example.gr";
+    let clerk_email = "clerk@dimos.example.gr";
+    let token = app.citizen(citizen_email, CITIZEN_NAME).await;
+    let case = app.submit(&token, "Λακκούβα στην οδό Αθηνάς").await;
+    let id = case["id"].as_str().expect("case id").to_string();
+    let number = case["number"].as_str().expect("case number").to_string();
+    app.staff("clerk", clerk_email, CLERK_NAME).await;
+    let mut b = Browser::start(&app.base).await;
+
+    log_in(&mut b, citizen_email, CITIZEN_PASSWORD).await;
+    b.open(&format!("/requests/{id}")).await;
+    let entries_before = b.find_all("ol#timeline > li.timeline-entry").await.len();
+    log_out(&mut b).await;
+
+    log_in(&mut b, clerk_email, STAFF_PASSWORD).await;
+    b.open("/staff/requests").await;
+    b.find("ul#counts").await;
+    let queue = b.text("table#queue").await;
+    assert!(queue.contains(&number), "the queue lacks {number}: {queue}");
+    b.screenshot("clerk-queue").await;
+    b.select("select#status", "answered").await;
+    b.click_and_load("button#filter").await;
+    assert!(
+        b.find_now(&format!("table#queue a[href$=\"/staff/requests/{id}\"]"))
+            .await
+            .is_none(),
+        "the filter «answered» still lists the new case"
+    );
+    b.select("select#status", "submitted").await;
+    b.select("select#kind", "complaint").await;
+    b.click_and_load("button#filter").await;
+    b.click_and_load(&format!("table#queue a[href$=\"/staff/requests/{id}\"]"))
+        .await;
+    assert_eq!(b.path().await, format!("/staff/requests/{id}"));
+
+    clerk_action(&mut b, "button#action-review", &[CLERK_NAME], None).await;
+    b.find(&status_tag("in_review")).await;
+
+    let answer = "Το συνεργείο θα επισκευάσει το οδόστρωμα την Πέμπτη.";
+    b.fill("textarea#answer-text", answer).await;
+    clerk_action(
+        &mut b,
+        "button#action-answer",
+        &[answer],
+        Some("clerk-confirm"),
+    )
+    .await;
+    b.find(&status_tag("answered")).await;
+    let clerk_view = b.text("main").await;
+    assert!(
+        clerk_view.contains(answer),
+        "the clerk's case page lacks the answer"
+    );
+
+    clerk_action(&mut b, "button#action-protocol", &[], None).await;
+    let protocol_number = b.text("#protocol-number").await;
+    assert!(
+        !protocol_number.trim().is_empty(),
+        "no protocol number after registering in the protocol"
+    );
+    b.screenshot("clerk-case").await;
+    log_out(&mut b).await;
+
+    log_in(&mut b, citizen_email, CITIZEN_PASSWORD).await;
+    b.open(&format!("/requests/{id}")).await;
+    assert!(
+        b.text("#case-answer").await.contains(answer),
+        "the citizen does not see the answer"
+    );
+    b.find(&status_tag("answered")).await;
+    assert_eq!(
+        b.text("#protocol-number").await.trim(),
+        protocol_number.trim()
+    );
+    assert!(!b.text("#protocol-date").await.trim().is_empty());
+    let entries_after = b.find_all("ol#timeline > li.timeline-entry").await.len();
+    assert!(
+        entries_after > entries_before,
+        "the timeline has {entries_after} entries after the answer, {entries_before} before"
+    );
+    b.screenshot("case-answered").await;
+    b.finish().await;
+}
+
+/// A clerk changes the status and closes the case through the staff page (the close
+/// behind its confirmation, with the reason and note repeated); the citizen sees it
+/// closed and reopens it with a reason.
+#[tokio::test]
+async fn a_clerk_closes_and_the_citizen_reopens() {
+    let app = TestApp::spawn().await;
+    let citizen_email = "maria@example.gr";
+    let clerk_email = "clerk@dimos.example.gr";
+    let token = app.citizen(citizen_email, CITIZEN_NAME).await;
+    let case = app.submit(&token, "Κομμένο δέντρο").await;
+    let id = case["id"].as_str().expect("case id").to_string();
+    let clerk = app.staff("clerk", clerk_email, CLERK_NAME).await;
+    let r = app
+        .post(
+            &format!("/api/v1/staff/requests/{id}/review"),
+            Some(&clerk),
+            json!({}),
+        )
+        .await;
+    assert!(
+        r.status().is_success(),
+        "review: {}",
+        r.text().await.unwrap()
+    );
+    let mut b = Browser::start(&app.base).await;
+
+    log_in(&mut b, clerk_email, STAFF_PASSWORD).await;
+    b.open(&format!("/staff/requests/{id}")).await;
+    b.select("select#status", "in_progress").await;
+    clerk_action(&mut b, "button#action-status", &[], None).await;
+    b.find(&status_tag("in_progress")).await;
+
+    let note = "Ίδιο με το αίτημα 2026/000007.";
+    b.select("select#close-reason", "duplicate").await;
+    b.fill("textarea#close-note", note).await;
+    clerk_action(&mut b, "button#action-close", &[note], None).await;
+    b.find(&status_tag("closed")).await;
+    log_out(&mut b).await;
+
+    log_in(&mut b, citizen_email, CITIZEN_PASSWORD).await;
+    b.open(&format!("/requests/{id}")).await;
+    b.find(&status_tag("closed")).await;
+    assert!(
+        b.text("main").await.contains(note),
+        "the citizen does not see the note"
+    );
+    b.fill("#reason", "Δεν είναι το ίδιο: το άλλο αφορά άλλη οδό.")
+        .await;
+    b.click_and_load("button#reopen").await;
+    b.find(".panel-confirmation").await;
+    b.find(&status_tag("reopened")).await;
+    assert!(
+        b.find_now("button#reopen").await.is_none(),
+        "a case reopened once offers to reopen again"
+    );
+    b.finish().await;
+}
+
+/// The auditor's pages: the /audit form leads to a case's events and the hash-chain
+/// verification.
+#[tokio::test]
+async fn an_auditor_sees_the_events_and_the_verification() {
+    let app = TestApp::spawn().await;
+    let token = app.citizen("maria@example.gr", CITIZEN_NAME).await;
+    let case = app.submit(&token, "Θόρυβος από κατάστημα").await;
+    let id = case["id"].as_str().expect("case id").to_string();
+    let auditor_email = "auditor@dimos.example.gr";
+    app.staff("auditor", auditor_email, AUDITOR_NAME).await;
+    let mut b = Browser::start(&app.base).await;
+
+    log_in(&mut b, auditor_email, STAFF_PASSWORD).await;
+    b.open("/audit").await;
+    b.fill("#case", &id).await;
+    b.click_and_load("form:has(#case) button").await;
+    assert_eq!(b.path().await, format!("/audit/cases/{id}"));
+    let rows = b.find_all("table#events tr.event-row").await;
+    assert_eq!(rows.len(), 1, "one event: the submission");
+    let row = b.text("table#events tr.event-row").await;
+    assert!(row.contains("RequestSubmitted"), "the event row: {row}");
+    b.find("#verification .tag--valid").await;
+    let verification = b.text("#verification").await;
+    assert!(
+        !verification.trim().is_empty(),
+        "#verification says nothing"
+    );
+    b.screenshot("auditor").await;
+    b.finish().await;
+}
+
+/// (d) «Υποβολή» of an empty «Νέο Αίτημα»: an error summary at the top links to each
+/// field, each field has its message, and what was typed is kept.
+#[tokio::test]
+async fn validation_errors_are_shown_next_to_the_fields() {
+    let app = TestApp::spawn().await;
+    app.citizen("maria@example.gr", CITIZEN_NAME).await;
+    let mut b = Browser::start(&app.base).await;
+    log_in(&mut b, "maria@example.gr", CITIZEN_PASSWORD).await;
+
+    b.open("/requests/new").await;
+    b.click_and_load("button#submit").await;
+    assert!(
+        b.path().await.starts_with("/requests/new"),
+        "an empty form is not accepted"
+    );
+    let summary = b.find("div.error-summary").await;
+    assert_eq!(
+        summary.attr("role").await.unwrap().as_deref(),
+        Some("alert"),
+        "the error summary has role=alert"
+    );
+    let summary_first = b
+        .eval(
+            "const s = document.querySelector('div.error-summary');
+             const fields = document.querySelector('main form input, main form textarea');
+             return !!fields && !!(s.compareDocumentPosition(fields) & Node.DOCUMENT_POSITION_FOLLOWING);",
+        )
+        .await;
+    assert_eq!(summary_first, true, "the error summary is above the fields");
+    let focused = b
+        .eval("return document.activeElement && document.activeElement.closest('div.error-summary') !== null;")
+        .await;
+    assert_eq!(focused, true, "the error summary is focused");
+    for field in ["subject", "text"] {
+        b.find(&format!("div.error-summary a[href=\"#{field}\"]"))
+            .await;
+        let message = b.text(&format!("p.field-error#{field}-error")).await;
+        assert!(!message.trim().is_empty(), "#{field}-error is empty");
+        assert_eq!(
+            b.attr(&format!("#{field}"), "aria-invalid")
+                .await
+                .as_deref(),
+            Some("true"),
+            "#{field} is not aria-invalid"
+        );
+        let described = b
+            .attr(&format!("#{field}"), "aria-describedby")
+            .await
+            .unwrap_or_default();
+        assert!(
+            described
+                .split_whitespace()
+                .any(|d| d == format!("{field}-error")),
+            "#{field} aria-describedby={described:?} does not point to #{field}-error"
+        );
+    }
+    // Following a link of the summary reaches its field.
+    b.click("div.error-summary a[href=\"#subject\"]").await;
+    let hash = b.eval("return location.hash;").await;
+    assert_eq!(hash, "#subject");
+    b.screenshot("new-request-errors").await;
+
+    // A partly filled form comes back with what was typed.
+    b.click("#kind-proposal").await;
+    b.fill("#subject", "Πεζόδρομος στο κέντρο").await;
+    b.fill("#desired_action", "Να γίνει πεζόδρομος.").await;
+    b.fill("#text", "").await;
+    b.click_and_load("button#submit").await;
+    b.find("div.error-summary a[href=\"#text\"]").await;
+    b.find("p.field-error#text-error").await;
+    assert!(
+        b.find_now("p.field-error#subject-error").await.is_none(),
+        "the subject has an error though it was filled"
+    );
+    assert_eq!(b.value("#subject").await, "Πεζόδρομος στο κέντρο");
+    assert_eq!(b.value("#desired_action").await, "Να γίνει πεζόδρομος.");
+    assert!(
+        b.find("#kind-proposal")
+            .await
+            .is_selected()
+            .await
+            .expect("radio state"),
+        "the chosen kind is not kept"
+    );
+    b.finish().await;
+}
+
+/// The account forms answer a mistake with the error summary and a form that can be
+/// sent again: registration without anything typed, a wrong password then the right one,
+/// and an empty «Αίτημα – Σχόλιο».
+#[tokio::test]
+async fn account_and_anonymous_forms_can_be_corrected_and_sent_again() {
+    let app = TestApp::spawn().await;
+    app.citizen("maria@example.gr", CITIZEN_NAME).await;
+    let mut b = Browser::start(&app.base).await;
+
+    b.open("/register").await;
+    b.fill("#full_name", "Νίκος Νικολάου").await;
+    b.click_and_load("button#submit").await;
+    for field in ["email", "password"] {
+        b.find(&format!("div.error-summary a[href=\"#{field}\"]"))
+            .await;
+        b.find(&format!("p.field-error#{field}-error")).await;
+    }
+    assert_eq!(b.value("#full_name").await, "Νίκος Νικολάου");
+    b.fill("#email", "nikos@example.gr").await;
+    b.fill("#password", CITIZEN_PASSWORD).await;
+    b.click_and_load("button#submit").await;
+    assert!(
+        b.find_now("div.error-summary").await.is_none(),
+        "the corrected registration is refused: {}",
+        b.shown_text().await
+    );
+    if b.find_now("button#logout").await.is_some() {
+        log_out(&mut b).await;
+    }
+
+    b.open("/login").await;
+    b.fill("#email", "maria@example.gr").await;
+    b.fill("#password", "λάθος-κωδικός").await;
+    b.click_and_load("button#submit").await;
+    b.find("div.error-summary").await;
+    assert_eq!(
+        b.value("#email").await,
+        "maria@example.gr",
+        "the e-mail is kept"
+    );
+    assert_eq!(
+        b.value("#password").await,
+        "",
+        "the password is not sent back"
+    );
+    b.fill("#password", CITIZEN_PASSWORD).await;
+    b.click_and_load("button#submit").await;
+    b.find("button#logout").await;
+    log_out(&mut b).await;
+
+    b.open("/anonymous").await;
+    b.fill("#subject", "Αδέσποτα σκυλιά").await;
+    b.click_and_load("button#submit").await;
+    b.find("div.error-summary a[href=\"#text\"]").await;
+    assert_eq!(b.value("#subject").await, "Αδέσποτα σκυλιά");
+    b.fill("#text", "Στο πάρκο κυκλοφορούν αδέσποτα σκυλιά.")
+        .await;
+    b.click_and_load("button#submit").await;
+    b.find("#tracking-code").await;
+    b.finish().await;
+}
+
+/// (e) the language switch: «English» turns the pages English, they stay English from
+/// page to page, and «Ελληνικά» turns them back.
+#[tokio::test]
+async fn the_language_switch_turns_the_pages_english_and_back() {
+    let app = TestApp::spawn().await;
+    let mut b = Browser::start(&app.base).await;
+
+    b.open("/").await;
+    assert_eq!(b.lang().await, "el", "Greek by default");
+    let greek_heading = b.text("h1").await;
+    assert_eq!(b.text("a#language-switch").await.trim(), "English");
+
+    b.click_and_load("a#language-switch").await;
+    assert_eq!(b.lang().await, "en");
+    assert_ne!(
+        b.text("h1").await,
+        greek_heading,
+        "the heading is translated"
+    );
+    assert_eq!(b.text("a#language-switch").await.trim(), "Ελληνικά");
+    assert!(
+        !b.text("main")
+            .await
+            .contains("Αιτήματα – Καταγγελίες Πολιτών"),
+        "the English home page still names the services in Greek"
+    );
+
+    for path in ["/register", "/login", "/anonymous", "/track", "/"] {
+        b.open(path).await;
+        assert_eq!(
+            b.lang().await,
+            "en",
+            "{path} is not English after the switch"
+        );
+    }
+
+    b.click_and_load("a#language-switch").await;
+    assert_eq!(b.lang().await, "el");
+    assert_eq!(b.text("h1").await, greek_heading);
+    b.open("/register").await;
+    assert_eq!(b.lang().await, "el", "Greek again after switching back");
+    b.finish().await;
+}
+
+/// (f) keyboard: the first Tab reaches the skip link, which is visible and shows its
+/// focus, and Enter on it moves on into the main content.
+#[tokio::test]
+async fn the_first_tab_focuses_the_skip_link() {
+    let app = TestApp::spawn().await;
+    let mut b = Browser::start(&app.base).await;
+    for path in ["/", "/login"] {
+        b.open(path).await;
+        b.press(Key::Tab).await;
+        let focus = b
+            .eval(
+                "const a = document.activeElement;
+                 const r = a.getBoundingClientRect();
+                 const s = getComputedStyle(a);
+                 return {
+                     skip: a.matches('a.skip-link[href=\"#main\"]'),
+                     visible: r.width > 1 && r.height > 1,
+                     indicator: (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0)
+                         || s.boxShadow !== 'none',
+                 };",
+            )
+            .await;
+        assert_eq!(
+            focus["skip"], true,
+            "the first Tab on {path} does not focus the skip link"
+        );
+        assert_eq!(
+            focus["visible"], true,
+            "the focused skip link on {path} is not visible"
+        );
+        assert_eq!(
+            focus["indicator"], true,
+            "the focused skip link on {path} shows no focus indicator"
+        );
+        b.press(Key::Enter).await;
+        assert_eq!(b.eval("return location.hash;").await, "#main");
+        b.press(Key::Tab).await;
+        let inside = b
+            .eval("return document.getElementById('main').contains(document.activeElement);")
+            .await;
+        assert_eq!(
+            inside, true,
+            "after the skip link, Tab on {path} does not go into the main content"
+        );
+    }
+    b.finish().await;
+}

@@ -1,0 +1,445 @@
+//! The citizen pages over HTTP (no browser): forms, CSRF, redirects, rate limits,
+//! language, security headers. The browser journeys are in tests/browser.rs.
+
+mod common;
+
+use common::TestApp;
+use reqwest::{redirect, Client, StatusCode};
+
+/// A browser-like client: keeps cookies, does not follow redirects (so tests see them).
+fn browser() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The CSRF token of the form on `path` (the page also sets the cookie).
+async fn csrf(app: &TestApp, client: &Client, path: &str) -> String {
+    let html = client
+        .get(app.url(path))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("no CSRF field on {path}"))
+        + marker.len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+async fn post_form(
+    app: &TestApp,
+    client: &Client,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    client
+        .post(app.url(path))
+        .form(fields)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Registers through the page and stays logged in (the client keeps the cookie).
+async fn register(app: &TestApp, client: &Client, email: &str) {
+    let token = csrf(app, client, "/register").await;
+    let r = post_form(
+        app,
+        client,
+        "/register",
+        &[
+            ("csrf_token", &token),
+            ("email", email),
+            ("password", "Κωδικός-Δοκιμής-42"),
+            ("full_name", "Ελένη Γεωργίου"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        r.text().await.unwrap()
+    );
+}
+
+fn location(r: &reqwest::Response) -> String {
+    r.headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_citizen_submits_through_the_form_and_sees_the_case() {
+    let app = TestApp::spawn().await;
+    let client = browser();
+    register(&app, &client, "eleni@example.gr").await;
+    let token = csrf(&app, &client, "/requests/new").await;
+    let r = post_form(
+        &app,
+        &client,
+        "/requests/new",
+        &[
+            ("csrf_token", &token),
+            ("kind", "complaint"),
+            ("subject", "Σπασμένο φανάρι"),
+            ("text", "Στη γωνία Ερμού και Αιόλου."),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let case_url = location(&r);
+    assert!(case_url.ends_with("?submitted=1"), "{case_url}");
+    let html = client
+        .get(app.url(&case_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Σπασμένο φανάρι"));
+    assert!(html.contains("id=\"case-number\""));
+    assert!(html.contains("panel-confirmation"));
+    assert!(html.contains("class=\"tag tag--submitted\">Υποβλήθηκε"));
+    let list = client
+        .get(app.url("/requests"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(list.contains("class=\"case-row\""), "{list}");
+    assert!(list.contains("Σπασμένο φανάρι"));
+}
+
+#[tokio::test]
+async fn an_empty_form_comes_back_with_every_error_and_the_values_kept() {
+    let app = TestApp::spawn().await;
+    let client = browser();
+    register(&app, &client, "eleni@example.gr").await;
+    let token = csrf(&app, &client, "/requests/new").await;
+    let r = post_form(
+        &app,
+        &client,
+        "/requests/new",
+        &[
+            ("csrf_token", &token),
+            ("desired_action", "Κάτι <b>σημαντικό</b>"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("class=\"error-summary\""));
+    for field in ["kind", "subject", "text"] {
+        assert!(
+            html.contains(&format!("href=\"#{field}\"")),
+            "summary links to {field}"
+        );
+    }
+    assert!(html.contains("id=\"subject-error\""));
+    assert!(html.contains("aria-invalid=\"true\""));
+    // What was typed comes back, escaped (never as markup).
+    assert!(html.contains("σημαντικό"), "{html}");
+    assert!(!html.contains("<b>σημαντικό</b>"));
+}
+
+#[tokio::test]
+async fn a_form_without_its_csrf_token_is_refused_and_nothing_is_stored() {
+    let app = TestApp::spawn().await;
+    let client = browser();
+    register(&app, &client, "eleni@example.gr").await;
+    let r = post_form(
+        &app,
+        &client,
+        "/requests/new",
+        &[
+            ("kind", "complaint"),
+            ("subject", "Θέμα"),
+            ("text", "Κείμενο"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.text().await.unwrap().contains("Η φόρμα δεν έγινε δεκτή"));
+    let r = post_form(
+        &app,
+        &client,
+        "/requests/new",
+        &[
+            (
+                "csrf_token",
+                "a-forged-token-that-is-long-enough-to-look-real",
+            ),
+            ("kind", "complaint"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&app.state.pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 0);
+}
+
+#[tokio::test]
+async fn pages_that_need_a_login_send_visitors_to_it_and_back() {
+    let app = TestApp::spawn().await;
+    let client = browser();
+    let r = client.get(app.url("/requests/new")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/login?next=%2Frequests%2Fnew");
+    register(&app, &client, "eleni@example.gr").await;
+    // Log out and back in through the form, with next.
+    let token = csrf(&app, &client, "/").await;
+    let r = post_form(&app, &client, "/logout", &[("csrf_token", &token)]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let token = csrf(&app, &client, "/login?next=/requests/new").await;
+    let r = post_form(
+        &app,
+        &client,
+        "/login",
+        &[
+            ("csrf_token", &token),
+            ("email", "eleni@example.gr"),
+            ("password", "λάθος-κωδικός-1"),
+            ("next", "/requests/new"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Λάθος email ή κωδικός."));
+    // The page that answers a refused form carries a working token for the next try.
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker).unwrap() + marker.len();
+    let token = html[start..].split('"').next().unwrap().to_string();
+    assert!(
+        !token.is_empty(),
+        "the re-rendered form lost its CSRF token"
+    );
+    let r = post_form(
+        &app,
+        &client,
+        "/login",
+        &[
+            ("csrf_token", &token),
+            ("email", "eleni@example.gr"),
+            ("password", "Κωδικός-Δοκιμής-42"),
+            ("next", "https://evil.example/"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/requests", "never an open redirect");
+}
+
+#[tokio::test]
+async fn another_citizens_case_page_is_not_found() {
+    let app = TestApp::spawn().await;
+    let owner = app.citizen("maria@example.gr", "Μαρία").await;
+    let case = app.submit(&owner, "Δικό μου").await;
+    let client = browser();
+    register(&app, &client, "eleni@example.gr").await;
+    let r = client
+        .get(app.url(&format!("/requests/{}", case["id"].as_str().unwrap())))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(!r.text().await.unwrap().contains("Δικό μου"));
+}
+
+#[tokio::test]
+async fn an_anonymous_comment_gets_a_tracking_code_that_shows_the_case() {
+    let app = TestApp::spawn().await;
+    let client = browser();
+    let token = csrf(&app, &client, "/anonymous").await;
+    let r = post_form(
+        &app,
+        &client,
+        "/anonymous",
+        &[
+            ("csrf_token", &token),
+            ("subject", "Σκουπίδια στην πλατεία"),
+            ("text", "Από χθες."),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    let marker = "id=\"tracking-code\">";
+    let start = html.find(marker).expect("tracking code shown") + marker.len();
+    let code = html[start..].split('<').next().unwrap().to_string();
+    let r = client
+        .get(app.url(&format!("/track?code={}", code.to_lowercase())))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let page = client.get(app.url(&location(&r))).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("Σκουπίδια στην πλατεία"));
+    assert!(page.contains("tag--submitted"));
+    let missing = client
+        .get(app.url("/track/AAAA-BBBB-CCCC"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_language_switch_turns_pages_english_and_remembers_it() {
+    let app = TestApp::spawn().await;
+    let client = browser();
+    let html = client
+        .get(app.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("<html lang=\"el\">"));
+    assert!(html.contains("id=\"language-switch\""));
+    let html = client
+        .get(app.url("/?lang=en"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("<html lang=\"en\">"));
+    assert!(html.contains("online services"), "{html}");
+    // Remembered on the next page, without the parameter.
+    let html = client
+        .get(app.url("/anonymous"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("<html lang=\"en\">"));
+    assert!(html.contains("Request – Comment"));
+    let html = client
+        .get(app.url("/anonymous?lang=el"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Αίτημα – Σχόλιο"));
+}
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let app = TestApp::spawn().await;
+    for path in ["/", "/login", "/api/v1/openapi.json", "/no-such-page"] {
+        let r = app.client.get(app.url(path)).send().await.unwrap();
+        let h = r.headers();
+        let csp = h.get("content-security-policy").unwrap().to_str().unwrap();
+        assert!(
+            csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"),
+            "{path}: {csp}"
+        );
+        assert!(!csp.contains("unsafe-inline"));
+        assert_eq!(h.get("x-content-type-options").unwrap(), "nosniff");
+        assert_eq!(h.get("referrer-policy").unwrap(), "same-origin");
+    }
+    // Cookies: the CSRF cookie is HttpOnly and SameSite=Strict.
+    let r = app.client.get(app.url("/login")).send().await.unwrap();
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        cookie.starts_with("portal_csrf=")
+            && cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+}
+
+#[tokio::test]
+async fn logins_registrations_and_anonymous_submissions_are_rate_limited() {
+    let app = TestApp::spawn_with(|c| c.rate_limit = 3).await;
+    let client = browser();
+    let token = csrf(&app, &client, "/login").await;
+    for _ in 0..3 {
+        let r = post_form(
+            &app,
+            &client,
+            "/login",
+            &[
+                ("csrf_token", &token),
+                ("email", "x@example.gr"),
+                ("password", "whatever-123"),
+            ],
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let r = post_form(
+        &app,
+        &client,
+        "/login",
+        &[
+            ("csrf_token", &token),
+            ("email", "x@example.gr"),
+            ("password", "whatever-123"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().get("retry-after").is_some());
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("Κάνατε πολλές προσπάθειες"));
+    // The API's login counts against the same limit, and answers in JSON.
+    let r = app
+        .client
+        .post(app.url("/api/v1/session"))
+        .json(&serde_json::json!({"email": "x@example.gr", "password": "whatever-123"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(common::json_body(r).await["error"]["code"], "rate_limited");
+    // Anonymous submissions have their own allowance.
+    for i in 0..4 {
+        let r = app
+            .post(
+                "/api/v1/requests",
+                None,
+                serde_json::json!({"subject": format!("Θέμα {i}"), "text": "Κείμενο"}),
+            )
+            .await;
+        let expected = if i < 3 {
+            StatusCode::CREATED
+        } else {
+            StatusCode::TOO_MANY_REQUESTS
+        };
+        assert_eq!(r.status(), expected, "anonymous submission {i}");
+    }
+}
