@@ -305,6 +305,7 @@ async fn an_anonymous_comment_gets_a_tracking_code() {
             r.text().await.unwrap()
         );
     }
+    app.read_models_caught_up().await;
     b.open(&format!("/track/{code}")).await;
     b.find("strong.tag.tag--answered").await;
     let tracked = b.text("main").await;
@@ -387,6 +388,7 @@ async fn a_clerk_answers_and_the_citizen_sees_the_answer() {
     );
     b.screenshot("clerk-case").await;
     log_out(&mut b).await;
+    app.read_models_caught_up().await;
 
     log_in(&mut b, citizen_email, CITIZEN_PASSWORD).await;
     b.open(&format!("/requests/{id}")).await;
@@ -433,6 +435,7 @@ async fn a_clerk_closes_and_the_citizen_reopens() {
         "review: {}",
         r.text().await.unwrap()
     );
+    app.read_models_caught_up().await;
     let mut b = Browser::start(&app.base).await;
 
     log_in(&mut b, clerk_email, STAFF_PASSWORD).await;
@@ -447,6 +450,7 @@ async fn a_clerk_closes_and_the_citizen_reopens() {
     clerk_action(&mut b, "button#action-close", &[note], None).await;
     b.find(&status_tag("closed")).await;
     log_out(&mut b).await;
+    app.read_models_caught_up().await;
 
     log_in(&mut b, citizen_email, CITIZEN_PASSWORD).await;
     b.open(&format!("/requests/{id}")).await;
@@ -647,6 +651,40 @@ async fn account_and_anonymous_forms_can_be_corrected_and_sent_again() {
     b.finish().await;
 }
 
+/// The pages that say something went wrong follow the same skeleton and pass axe-core:
+/// a case that does not exist, and the rate limit's page (in Greek, then in English).
+#[tokio::test]
+async fn error_pages_are_accessible() {
+    // Two logins per client and 10 minutes: `citizen` (through the API) and the browser's
+    // first log in; the next ones are refused.
+    let app = TestApp::spawn_with(|c| c.rate_limit = 2).await;
+    app.citizen("maria@example.gr", CITIZEN_NAME).await;
+    let mut b = Browser::start(&app.base).await;
+
+    log_in(&mut b, "maria@example.gr", CITIZEN_PASSWORD).await;
+    b.open("/requests/00000000-0000-4000-8000-000000000000")
+        .await;
+    assert!(
+        b.find_now("#case-number").await.is_none(),
+        "a case that does not exist has a page"
+    );
+    log_out(&mut b).await;
+
+    for lang in ["el", "en"] {
+        b.open(&format!("/login?lang={lang}")).await;
+        b.fill("#email", "maria@example.gr").await;
+        b.fill("#password", CITIZEN_PASSWORD).await;
+        b.click_and_load("button#submit").await;
+        assert_eq!(b.lang().await, lang);
+        assert!(
+            b.find_now("button#logout").await.is_none() && b.find_now("#email").await.is_none(),
+            "a login over the limit does not show the rate-limit page: {}",
+            b.shown_text().await
+        );
+    }
+    b.finish().await;
+}
+
 /// (e) the language switch: «English» turns the pages English, they stay English from
 /// page to page, and «Ελληνικά» turns them back.
 #[tokio::test]
@@ -700,41 +738,49 @@ async fn the_first_tab_focuses_the_skip_link() {
     for path in ["/", "/login"] {
         b.open(path).await;
         b.press(Key::Tab).await;
-        let focus = b
-            .eval(
-                "const a = document.activeElement;
-                 const r = a.getBoundingClientRect();
-                 const s = getComputedStyle(a);
-                 return {
-                     skip: a.matches('a.skip-link[href=\"#main\"]'),
-                     visible: r.width > 1 && r.height > 1,
-                     indicator: (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0)
-                         || s.boxShadow !== 'none',
-                 };",
-            )
-            .await;
+        let focus = focused(&b).await;
         assert_eq!(
             focus["skip"], true,
-            "the first Tab on {path} does not focus the skip link"
+            "the first Tab on {path} does not focus the skip link: {focus}"
         );
         assert_eq!(
             focus["visible"], true,
-            "the focused skip link on {path} is not visible"
+            "the focused skip link on {path} is not visible: {focus}"
         );
         assert_eq!(
             focus["indicator"], true,
-            "the focused skip link on {path} shows no focus indicator"
+            "the focused skip link on {path} shows no focus indicator: {focus}"
         );
         b.press(Key::Enter).await;
         assert_eq!(b.eval("return location.hash;").await, "#main");
         b.press(Key::Tab).await;
-        let inside = b
-            .eval("return document.getElementById('main').contains(document.activeElement);")
-            .await;
+        let focus = focused(&b).await;
         assert_eq!(
-            inside, true,
-            "after the skip link, Tab on {path} does not go into the main content"
+            focus["inMain"], true,
+            "after the skip link, Tab on {path} does not go into the main content: {focus}"
+        );
+        assert_eq!(
+            focus["indicator"], true,
+            "the first control of {path} shows no focus indicator: {focus}"
         );
     }
     b.finish().await;
+}
+
+/// What has the keyboard focus, and whether a person can see that it has.
+async fn focused(b: &Browser) -> serde_json::Value {
+    b.eval(
+        "const a = document.activeElement;
+         const r = a.getBoundingClientRect();
+         const s = getComputedStyle(a);
+         return {
+             element: a.outerHTML.slice(0, 120),
+             skip: a.matches('a.skip-link[href=\"#main\"]'),
+             inMain: document.getElementById('main').contains(a) && a.id !== 'main',
+             visible: r.width > 1 && r.height > 1,
+             indicator: (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0)
+                 || s.boxShadow !== 'none',
+         };",
+    )
+    .await
 }

@@ -443,3 +443,32 @@ async fn logins_registrations_and_anonymous_submissions_are_rate_limited() {
         assert_eq!(r.status(), expected, "anonymous submission {i}");
     }
 }
+
+#[tokio::test]
+async fn an_unknown_address_is_a_page_for_people_and_json_for_the_api() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .client
+        .get(app.url("/no-such-page"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("<h1 class=\"heading-xl\">Δεν βρέθηκε</h1>"),
+        "{html}"
+    );
+    let r = app
+        .client
+        .get(app.url("/api/v1/no-such-thing"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(common::json_body(r).await["error"]["code"], "not_found");
+}

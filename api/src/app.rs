@@ -109,7 +109,7 @@ impl Application {
         ));
         let router = routes::router()
             .merge(pages)
-            .fallback(error::not_found_fallback)
+            .fallback(crate::web::not_found)
             .method_not_allowed_fallback(error::method_not_allowed_fallback)
             .with_state(state.clone())
             .layer(middleware::from_fn(error::localize_errors))

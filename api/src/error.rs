@@ -234,10 +234,6 @@ pub fn plain_internal_error() -> Response<Body> {
         .into_response()
 }
 
-pub async fn not_found_fallback() -> ApiError {
-    ApiError::NotFound("not_found")
-}
-
 pub async fn method_not_allowed_fallback() -> ApiError {
     ApiError::MethodNotAllowed
 }

@@ -216,7 +216,13 @@ impl Browser {
 
     /// Ends the session (Chromium quits); the driver is killed when `self` drops.
     pub async fn finish(self) {
-        let Self { client, driver, .. } = self;
+        let Self {
+            client,
+            driver,
+            checked,
+            ..
+        } = self;
+        eprintln!("pages checked with axe-core: {checked:?}");
         let _ = client.close().await;
         drop(driver);
     }
@@ -266,8 +272,8 @@ impl Browser {
         self.page_loaded().await;
     }
 
-    /// Presses Enter on the focused element (a link or button), waits for the next
-    /// document (or the same one scrolled to a fragment) and checks nothing.
+    /// Presses and releases a key on whatever has the focus, as a keyboard user would
+    /// (no wait and no page check: a key may or may not load a page).
     pub async fn press(&self, key: Key) {
         let actions = KeyActions::new("keyboard".to_string())
             .then(KeyAction::Down { value: key.into() })

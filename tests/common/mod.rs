@@ -189,3 +189,13 @@ pub async fn json_body(r: Response) -> Value {
     let text = r.text().await.unwrap();
     serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
 }
+
+impl TestApp {
+    /// Waits until the read models have folded every event recorded so far: for a test
+    /// that reads, as one person, what another person (or the API) has just written.
+    pub async fn read_models_caught_up(&self) {
+        portal::routes::wait_for_log_head(&self.state)
+            .await
+            .expect("the read models catch up with the log");
+    }
+}

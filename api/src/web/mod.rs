@@ -52,6 +52,16 @@ async fn home(p: Page) -> Response {
     render(&HomePage { p })
 }
 
+/// Any address nobody serves: a JSON error under the API, a page everywhere else.
+pub async fn not_found(p: Page, uri: axum::http::Uri) -> Response {
+    let error = crate::error::ApiError::NotFound("not_found");
+    if uri.path().starts_with("/api/") || uri.path() == "/healthz" {
+        error.into_response()
+    } else {
+        cases::error_page(p, error)
+    }
+}
+
 async fn stylesheet() -> impl IntoResponse {
     (
         [
