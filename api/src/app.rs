@@ -9,7 +9,9 @@ use anyhow::Context;
 use axum::middleware;
 use axum::Router;
 use commands::protocol::HttpProtocolSystem;
-use commands::RequestCommands;
+use commands::{Commands, RequestCommands};
+use domain::application::{ApplicationServices, CertificateApplication, RetryPolicy};
+use domain::certification::Certification;
 use domain::request::RequestServices;
 use eventlog::{ConsumerRuntime, Progress, RuntimeConfig};
 use sandboxes::protocol::ProtocolSandbox;
@@ -21,6 +23,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
 use crate::error;
+use crate::registrar::{Registrar, RegistrarTask};
 use crate::routes;
 
 /// What every handler can reach.
@@ -28,6 +31,10 @@ use crate::routes;
 pub struct AppState {
     pub pool: PgPool,
     pub requests: Arc<RequestCommands>,
+    /// Applications, with the short protocol timeout of a submission the citizen waits on.
+    pub applications: Arc<Commands<CertificateApplication>>,
+    pub certifications: Arc<Commands<Certification>>,
+    pub registrar: Registrar,
     pub progress: Progress,
     pub config: Arc<Config>,
     pub rate_limiter: Arc<crate::web::RateLimiter>,
@@ -41,6 +48,7 @@ pub struct Application {
     pub protocol_sandbox: Option<ProtocolSandbox>,
     _sandboxes: Vec<RunningSandbox>,
     _consumers: ConsumerRuntime,
+    _registrar: RegistrarTask,
 }
 
 /// Creates the database if needed, applies migrations and returns a pool.
@@ -71,11 +79,35 @@ impl Application {
             }
         };
         let protocol = Arc::new(HttpProtocolSystem::new(
-            protocol_url,
+            protocol_url.clone(),
             config.protocol_timeout,
         ));
         let requests = Arc::new(
             RequestCommands::new(pool.clone(), RequestServices { protocol })
+                .with_conflict_retries(config.conflict_retries),
+        );
+        let retry = RetryPolicy {
+            first: chrono::Duration::from_std(config.protocol_retry_first)
+                .context("PORTAL_PROTOCOL_RETRY_FIRST_SECS is too large")?,
+            every: chrono::Duration::from_std(config.protocol_retry_every)
+                .context("PORTAL_PROTOCOL_RETRY_EVERY_SECS is too large")?,
+        };
+        let application_commands = |timeout| {
+            Arc::new(
+                Commands::<CertificateApplication>::new(
+                    pool.clone(),
+                    ApplicationServices {
+                        protocol: Arc::new(HttpProtocolSystem::new(protocol_url.clone(), timeout)),
+                        retry,
+                    },
+                )
+                .with_conflict_retries(config.conflict_retries),
+            )
+        };
+        let applications = application_commands(config.protocol_inline_timeout);
+        let background_applications = application_commands(config.protocol_timeout);
+        let certifications = Arc::new(
+            Commands::<Certification>::new(pool.clone(), ())
                 .with_conflict_retries(config.conflict_retries),
         );
 
@@ -93,9 +125,17 @@ impl Application {
                 .context("Failed to start a consumer")?;
         }
 
+        let registrar = Registrar::new(pool.clone(), progress.clone());
+        let registrar_task = registrar
+            .clone()
+            .spawn(background_applications, config.protocol_poll);
+
         let state = AppState {
             pool,
             requests,
+            applications,
+            certifications,
+            registrar,
             progress,
             config: Arc::new(config.clone()),
             rate_limiter: Arc::new(crate::web::RateLimiter::new(
@@ -141,6 +181,7 @@ impl Application {
             protocol_sandbox,
             _sandboxes: sandboxes,
             _consumers: consumers,
+            _registrar: registrar_task,
         })
     }
 
@@ -161,6 +202,7 @@ impl Application {
             router,
             _sandboxes,
             _consumers,
+            _registrar,
             ..
         } = self;
         axum::serve(

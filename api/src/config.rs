@@ -2,9 +2,11 @@
 //! `docs/operations.md`; nothing else reads the environment.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use domain::municipality::Municipality;
 use secrecy::{ExposeSecret, SecretString};
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/portal";
@@ -36,6 +38,32 @@ pub struct Config {
     /// client address per 10 minutes, each (0 turns limiting off). Behind a proxy every
     /// client shares its address: raise it or limit at the proxy.
     pub rate_limit: u32,
+    /// `PORTAL_MUNICIPALITY_CONFIG`: the municipality's configuration (certificates and
+    /// their deadlines); unset: the built-in `config/municipality.toml`.
+    pub municipality: Arc<Municipality>,
+    /// `PORTAL_PROTOCOL_INLINE_TIMEOUT_MS`: how long a citizen's submission waits for the
+    /// protocol system before it answers "registration will follow".
+    pub protocol_inline_timeout: Duration,
+    /// `PORTAL_PROTOCOL_RETRY_FIRST_SECS` / `PORTAL_PROTOCOL_RETRY_EVERY_SECS`: when a failed
+    /// automatic protocol registration is tried again.
+    pub protocol_retry_first: Duration,
+    pub protocol_retry_every: Duration,
+    /// `PORTAL_PROTOCOL_POLL_MS`: how often the background registrar looks for due
+    /// registrations.
+    pub protocol_poll: Duration,
+    /// `PORTAL_DOCUMENT_MAX_BYTES`: the largest issued document (PDF) a clerk may upload.
+    pub document_max_bytes: usize,
+}
+
+/// The municipality configuration built into the binary.
+pub const DEFAULT_MUNICIPALITY: &str = include_str!("../../config/municipality.toml");
+
+/// Parses and checks a municipality configuration (`source` names it in messages).
+pub fn parse_municipality(text: &str, source: &str) -> anyhow::Result<Municipality> {
+    let m: Municipality = toml::from_str(text)
+        .with_context(|| format!("{source} is not a valid municipality configuration"))?;
+    m.check().map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
+    Ok(m)
 }
 
 impl Config {
@@ -53,6 +81,15 @@ impl Config {
             secure_cookies: false,
             conflict_retries: 1,
             rate_limit: 20,
+            municipality: Arc::new(
+                parse_municipality(DEFAULT_MUNICIPALITY, "config/municipality.toml")
+                    .expect("the built-in municipality configuration is valid"),
+            ),
+            protocol_inline_timeout: Duration::from_secs(3),
+            protocol_retry_first: Duration::from_secs(300),
+            protocol_retry_every: Duration::from_secs(1800),
+            protocol_poll: Duration::from_secs(5),
+            document_max_bytes: 10 * 1024 * 1024,
         }
     }
 
@@ -85,6 +122,29 @@ impl Config {
         if let Some(n) = env_number("PORTAL_RATE_LIMIT")? {
             config.rate_limit = n as u32;
         }
+        if let Ok(path) = std::env::var("PORTAL_MUNICIPALITY_CONFIG") {
+            if !path.is_empty() {
+                let text = std::fs::read_to_string(&path).with_context(|| {
+                    format!("PORTAL_MUNICIPALITY_CONFIG={path:?} cannot be read")
+                })?;
+                config.municipality = Arc::new(parse_municipality(&text, &path)?);
+            }
+        }
+        if let Some(ms) = env_number("PORTAL_PROTOCOL_INLINE_TIMEOUT_MS")? {
+            config.protocol_inline_timeout = Duration::from_millis(ms);
+        }
+        if let Some(s) = env_number("PORTAL_PROTOCOL_RETRY_FIRST_SECS")? {
+            config.protocol_retry_first = Duration::from_secs(s);
+        }
+        if let Some(s) = env_number("PORTAL_PROTOCOL_RETRY_EVERY_SECS")? {
+            config.protocol_retry_every = Duration::from_secs(s);
+        }
+        if let Some(ms) = env_number("PORTAL_PROTOCOL_POLL_MS")? {
+            config.protocol_poll = Duration::from_millis(ms.max(10));
+        }
+        if let Some(n) = env_number("PORTAL_DOCUMENT_MAX_BYTES")? {
+            config.document_max_bytes = n as usize;
+        }
         config.secure_cookies = matches!(
             std::env::var("PORTAL_SECURE_COOKIES").as_deref(),
             Ok("1" | "true" | "yes")
@@ -104,5 +164,26 @@ fn env_number(name: &str) -> anyhow::Result<Option<u64>> {
             .map(Some)
             .with_context(|| format!("{name}={v:?} is not a whole number")),
         _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_municipality_configuration_is_valid() {
+        let m = parse_municipality(DEFAULT_MUNICIPALITY, "built-in").unwrap();
+        assert!(m.certificate_type("family_status").is_some());
+        assert_eq!(m.tap.deadline_days, 10);
+    }
+
+    #[test]
+    fn a_bad_municipality_configuration_names_what_to_fix() {
+        let dup = DEFAULT_MUNICIPALITY.replace("code = \"birth\"", "code = \"family_status\"");
+        let err = parse_municipality(&dup, "m.toml").unwrap_err().to_string();
+        assert!(err.contains("appears twice"), "{err}");
+        let unknown = format!("{DEFAULT_MUNICIPALITY}\n[extra]\nx = 1\n");
+        assert!(parse_municipality(&unknown, "m.toml").is_err());
     }
 }

@@ -93,19 +93,29 @@ mod tests {
     fn every_domain_refusal_code_has_a_message() {
         let mut missing = Vec::new();
         let mut found = 0;
-        for file in [
-            "refusal.rs",
-            "values.rs",
-            "request/mod.rs",
-            "request/aggregate.rs",
-        ] {
-            let path = format!("{}/../domain/src/{file}", env!("CARGO_MANIFEST_DIR"));
+        let root = format!("{}/../domain/src", env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        let mut dirs = vec![std::path::PathBuf::from(root)];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(dir).expect("domain sources listable") {
+                let path = entry.expect("a directory entry").path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs")
+                    && !path.to_string_lossy().ends_with("_tests.rs")
+                {
+                    files.push(path);
+                }
+            }
+        }
+        for path in files {
             let source = std::fs::read_to_string(&path).expect("domain source readable");
             for ctor in [
                 "Refusal::rule(",
                 "Refusal::invalid(",
                 "Refusal::not_found(",
                 "Refusal::unavailable(",
+                "Refusal::forbidden(",
             ] {
                 for piece in source.split(ctor).skip(1) {
                     let rest = piece.trim_start();
@@ -118,7 +128,18 @@ mod tests {
                 }
             }
         }
-        for field in ["subject", "text", "desired_action", "answer", "note"] {
+        for field in [
+            "subject",
+            "text",
+            "desired_action",
+            "answer",
+            "note",
+            "company_name",
+            "property_address",
+            "postal_address",
+            "question",
+            "reply",
+        ] {
             for suffix in ["required", "too_long", "control_chars"] {
                 let code = format!("{field}_{suffix}");
                 if !has_message(&code) {

@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod i18n;
 pub mod operator;
+pub mod registrar;
 pub mod routes;
 pub mod staff;
 pub mod web;

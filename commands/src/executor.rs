@@ -4,8 +4,9 @@
 use std::collections::HashMap;
 
 use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::EventStore;
 use cqrs_es::{Aggregate, AggregateError, CqrsFramework};
-use domain::request::{CitizenRequest, RequestCommand, RequestServices};
+use domain::request::CitizenRequest;
 use domain::Refusal;
 use eventlog::Position;
 use postgres_es::PostgresEventRepository;
@@ -52,17 +53,23 @@ fn framework<A: Aggregate>(pool: PgPool, services: A::Services) -> Framework<A> 
     postgres_es::postgres_cqrs(pool, vec![], services)
 }
 
-/// The write side of citizen requests.
-pub struct RequestCommands {
+/// The write side of one aggregate type: executes its commands and answers the position
+/// they wrote.
+pub struct Commands<A: Aggregate<Error = Refusal>> {
     pool: PgPool,
-    cqrs: Framework<CitizenRequest>,
+    cqrs: Framework<A>,
+    store: PersistedEventStore<PostgresEventRepository, A>,
     conflict_retries: u32,
 }
 
-impl RequestCommands {
-    pub fn new(pool: PgPool, services: RequestServices) -> Self {
+/// The write side of citizen requests.
+pub type RequestCommands = Commands<CitizenRequest>;
+
+impl<A: Aggregate<Error = Refusal>> Commands<A> {
+    pub fn new(pool: PgPool, services: A::Services) -> Self {
         Self {
             cqrs: framework(pool.clone(), services),
+            store: PersistedEventStore::new_event_store(PostgresEventRepository::new(pool.clone())),
             pool,
             conflict_retries: 1,
         }
@@ -75,14 +82,29 @@ impl RequestCommands {
         self
     }
 
-    /// Executes `command` on case `id`. An optimistic-concurrency conflict is retried
+    /// The current state of stream `id`, folded from the event log (the default state when
+    /// the stream has no events). For rules that span two aggregates, e.g. "certificates
+    /// need a certified user".
+    pub async fn load(&self, id: &str) -> Result<A, CommandError> {
+        let context = self
+            .store
+            .load_aggregate(id)
+            .await
+            .map_err(|e| CommandError::Infrastructure(e.to_string()))?;
+        Ok(context.aggregate)
+    }
+
+    /// Executes `command` on stream `id`. An optimistic-concurrency conflict is retried
     /// against the fresh state (the rules decide again) before it is reported.
     pub async fn execute(
         &self,
         id: &str,
-        command: RequestCommand,
+        command: A::Command,
         metadata: CommandMetadata,
-    ) -> Result<Executed, CommandError> {
+    ) -> Result<Executed, CommandError>
+    where
+        A::Command: Clone,
+    {
         let metadata: HashMap<String, String> = metadata.into_map();
         let mut retries_left = self.conflict_retries;
         loop {
@@ -96,7 +118,7 @@ impl RequestCommands {
                 Err(e) => return Err(e.into()),
             }
         }
-        let position = eventlog::latest_position(&self.pool, CitizenRequest::TYPE, id)
+        let position = eventlog::latest_position(&self.pool, A::TYPE, id)
             .await
             .map_err(|e| CommandError::Infrastructure(e.to_string()))?
             .unwrap_or_default();

@@ -3,8 +3,9 @@
 
 pub mod case_numbers;
 pub mod executor;
+pub mod mail;
 pub mod metadata;
 pub mod protocol;
 
-pub use executor::{CommandError, Executed, RequestCommands};
+pub use executor::{CommandError, Commands, Executed, RequestCommands};
 pub use metadata::CommandMetadata;

@@ -2,7 +2,10 @@
 //! can only be built valid, and the ports (traits) through which a rule reaches the outside
 //! world. Nothing here does I/O.
 
+pub mod application;
 pub mod audit;
+pub mod certification;
+pub mod municipality;
 pub mod ports;
 pub mod refusal;
 pub mod request;

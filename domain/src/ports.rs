@@ -35,3 +35,29 @@ pub trait ProtocolSystem: Send + Sync {
     async fn register(&self, document: &ProtocolDocument)
         -> Result<ProtocolReceipt, ProtocolError>;
 }
+
+/// An e-mail to send. `message_id` is stable per notice (e.g. "<event-uuid@portal.local>")
+/// so a resend after a crash is recognisable as the same message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailMessage {
+    pub to: String,
+    pub subject: String,
+    pub text_body: String,
+    pub message_id: String,
+}
+
+/// Why a message was not sent. `Unavailable` (no connection, a time-out, a 4xx temporary
+/// reply) is worth retrying; `Rejected` (a 5xx permanent reply, e.g. a malformed
+/// recipient) is not.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum MailError {
+    #[error("the mail server is unreachable: {0}")]
+    Unavailable(String),
+    #[error("the mail server refused the message: {0}")]
+    Rejected(String),
+}
+
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    async fn send(&self, message: &MailMessage) -> Result<(), MailError>;
+}

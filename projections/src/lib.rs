@@ -1,6 +1,8 @@
 //! Read models: tables folded from the event log by checkpointed consumers, the queries the
 //! API serves from them, and rebuilding them from position zero.
 
+pub mod applications;
+pub mod certifications;
 pub mod rebuild;
 pub mod requests;
 
@@ -21,8 +23,25 @@ pub trait ReadModel: Consumer {
 
 /// Every read model of the portal, in the order they are started and rebuilt.
 pub fn all() -> Vec<Arc<dyn ReadModel>> {
-    vec![Arc::new(requests::RequestsProjection)]
+    vec![
+        Arc::new(requests::RequestsProjection),
+        Arc::new(applications::ApplicationsProjection),
+        Arc::new(certifications::CertificationsProjection),
+    ]
 }
 
 /// The consumer names a citizen's reads of their cases wait for.
 pub const REQUEST_READS: &[&str] = &[requests::RequestsProjection::NAME];
+
+/// The consumer names reads of certificate applications wait for.
+pub const APPLICATION_READS: &[&str] = &[
+    applications::ApplicationsProjection::NAME,
+    certifications::CertificationsProjection::NAME,
+];
+
+/// Every read model: what a reader waits for to see their own latest write, whatever it was.
+pub const ALL_READS: &[&str] = &[
+    requests::RequestsProjection::NAME,
+    applications::ApplicationsProjection::NAME,
+    certifications::CertificationsProjection::NAME,
+];

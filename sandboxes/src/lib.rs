@@ -1,7 +1,9 @@
-//! Sandboxes of the external systems the portal talks to: real HTTP services, started
-//! in-process by default (or standalone with `portal sandbox`), each with fault switches
-//! (down, slow, error, duplicate answers) so that tests and demos can make them misbehave.
+//! Sandboxes of the external systems the portal talks to: real HTTP (and SMTP) services,
+//! started in-process by default (or standalone with `portal sandbox`), each with fault
+//! switches (down, slow, error, duplicate answers) so that tests and demos can make them
+//! misbehave.
 
+pub mod mail;
 pub mod protocol;
 
 use std::net::SocketAddr;

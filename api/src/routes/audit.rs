@@ -5,7 +5,9 @@ use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::Json;
 use cqrs_es::Aggregate;
+use domain::application::CertificateApplication;
 use domain::audit::{verify_chain, ChainedContent, StoredLink};
+use domain::certification::Certification;
 use domain::request::{CitizenRequest, RequestEvent};
 use eventlog::RecordedEvent;
 use serde::Deserialize;
@@ -106,6 +108,8 @@ pub async fn state(
             }
             serde_json::to_value(&case).map_err(|e| ApiError::Internal(e.to_string()))?
         }
+        CertificateApplication::TYPE => fold::<CertificateApplication>(&events)?,
+        Certification::TYPE => fold::<Certification>(&events)?,
         other => {
             return Err(ApiError::Internal(format!(
                 "no fold for aggregate type {other}"
@@ -118,6 +122,20 @@ pub async fn state(
         "sequence": events.last().map(|e| e.sequence).unwrap_or(0),
         "state": folded,
     })))
+}
+
+/// Folds stored events into the aggregate's state, as JSON.
+fn fold<A>(events: &[RecordedEvent]) -> Result<Value, ApiError>
+where
+    A: Aggregate + serde::Serialize,
+{
+    let mut state = A::default();
+    for event in events {
+        let payload: A::Event = serde_json::from_value(event.payload.clone())
+            .map_err(|e| ApiError::Internal(format!("undecodable event: {e}")))?;
+        state.apply(payload);
+    }
+    serde_json::to_value(&state).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 /// `GET /api/v1/audit/cases/{id}/verify`: recomputes the hash chain from what is stored.

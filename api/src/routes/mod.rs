@@ -1,7 +1,9 @@
 //! The JSON API under `/api/v1` and the health check (contract: `docs/openapi.json`).
 
 pub(crate) mod accounts;
+pub(crate) mod applications;
 pub(crate) mod audit;
+pub(crate) mod certifications;
 mod health;
 pub(crate) mod requests;
 pub(crate) mod staff;
@@ -51,6 +53,58 @@ pub fn router() -> Router<AppState> {
             post(staff::protocol),
         )
         .route("/api/v1/staff/requests/{id}/close", post(staff::close))
+        .route("/api/v1/certificates/types", get(certifications::types))
+        .route("/api/v1/my/certification", get(certifications::mine))
+        .route(
+            "/api/v1/staff/certifications",
+            get(certifications::lookup).post(certifications::certify),
+        )
+        .route(
+            "/api/v1/staff/certifications/revoke",
+            post(certifications::revoke),
+        )
+        .route("/api/v1/applications", post(applications::apply))
+        .route("/api/v1/my/applications", get(applications::my_list))
+        .route("/api/v1/my/applications/{id}", get(applications::my_detail))
+        .route(
+            "/api/v1/my/applications/{id}/reply",
+            post(applications::reply),
+        )
+        .route(
+            "/api/v1/my/applications/{id}/document",
+            get(applications::my_document),
+        )
+        .route("/api/v1/staff/applications", get(applications::queue))
+        .route(
+            "/api/v1/staff/applications/{id}",
+            get(applications::staff_detail),
+        )
+        .route(
+            "/api/v1/staff/applications/{id}/document",
+            get(applications::staff_document),
+        )
+        .route(
+            "/api/v1/staff/applications/{id}/review",
+            post(applications::review),
+        )
+        .route(
+            "/api/v1/staff/applications/{id}/request-information",
+            post(applications::request_information),
+        )
+        .route(
+            "/api/v1/staff/applications/{id}/reject",
+            post(applications::reject),
+        )
+        .route(
+            "/api/v1/staff/applications/{id}/issue",
+            // A certificate's PDF may be larger than the default 2 MB; the configured
+            // limit (PORTAL_DOCUMENT_MAX_BYTES) is checked in the handler.
+            post(applications::issue).layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024)),
+        )
+        .route(
+            "/api/v1/staff/applications/{id}/protocol",
+            post(applications::protocol),
+        )
         .route("/api/v1/audit/cases/{id}/events", get(audit::events))
         .route("/api/v1/audit/cases/{id}/state", get(audit::state))
         .route("/api/v1/audit/cases/{id}/verify", get(audit::verify))
@@ -118,7 +172,7 @@ pub async fn wait_for_own_writes(
     if let Some(target) = target {
         let reached = state
             .progress
-            .wait_for(projections::REQUEST_READS, target, state.config.read_wait)
+            .wait_for(projections::ALL_READS, target, state.config.read_wait)
             .await;
         if !reached {
             tracing::warn!(%target, "read models did not reach the reader's write in time");
@@ -166,7 +220,7 @@ pub async fn wait_for_log_head(state: &AppState) -> Result<(), ApiError> {
         };
         state
             .progress
-            .wait_for(projections::REQUEST_READS, target, state.config.read_wait)
+            .wait_for(projections::ALL_READS, target, state.config.read_wait)
             .await;
     }
     Ok(())
