@@ -14,6 +14,7 @@ use domain::application::{ApplicationServices, CertificateApplication, RetryPoli
 use domain::certification::Certification;
 use domain::request::RequestServices;
 use eventlog::{ConsumerRuntime, Progress, RuntimeConfig};
+use sandboxes::mail::{MailSandbox, RunningMailSandbox};
 use sandboxes::protocol::ProtocolSandbox;
 use sandboxes::RunningSandbox;
 use sqlx::PgPool;
@@ -23,6 +24,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
 use crate::error;
+use crate::mailer::{MailNotices, MailSender, NoticeSettings, SenderTask};
 use crate::registrar::{Registrar, RegistrarTask};
 use crate::routes;
 
@@ -46,6 +48,10 @@ pub struct Application {
     pub state: AppState,
     /// The in-process protocol sandbox, when `PORTAL_PROTOCOL_URL` is unset.
     pub protocol_sandbox: Option<ProtocolSandbox>,
+    /// The in-process mail sandbox, when `PORTAL_SMTP_URL` is unset.
+    pub mail_sandbox: Option<MailSandbox>,
+    _mail_sandbox: Option<RunningMailSandbox>,
+    _mail_sender: SenderTask,
     _sandboxes: Vec<RunningSandbox>,
     _consumers: ConsumerRuntime,
     _registrar: RegistrarTask,
@@ -125,6 +131,51 @@ impl Application {
                 .context("Failed to start a consumer")?;
         }
 
+        // E-mail notices: the consumer that writes the outbox, and its sender.
+        let (smtp_url, running_mail) = match &config.smtp_url {
+            Some(url) => (url.clone(), None),
+            None => {
+                let local = SocketAddr::from(([127, 0, 0, 1], 0));
+                let running = sandboxes::mail::start(local, local)
+                    .await
+                    .context("Failed to start the mail sandbox")?;
+                tracing::info!(
+                    smtp = %running.smtp_url(),
+                    messages = %format!("{}/messages", running.base_url()),
+                    "mail sandbox started in-process"
+                );
+                (running.smtp_url(), Some(running))
+            }
+        };
+        let mailer = commands::mail::SmtpMailer::new(&commands::mail::SmtpConfig {
+            url: smtp_url,
+            from: config.mail_from.clone(),
+            timeout: std::time::Duration::from_secs(30),
+        })
+        .map_err(|e| anyhow::anyhow!("PORTAL_SMTP_URL / PORTAL_MAIL_FROM: {e}"))?;
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", config.bind));
+        consumers
+            .start(Arc::new(MailNotices {
+                settings: NoticeSettings {
+                    portal_url: public_url,
+                    municipality_el: config.municipality.municipality.name_el.clone(),
+                    municipality_en: config.municipality.municipality.name_en.clone(),
+                },
+            }))
+            .await
+            .context("Failed to start the mail consumer")?;
+        let mail_sender = MailSender {
+            pool: pool.clone(),
+            mailer: Arc::new(mailer),
+            lease: std::time::Duration::from_secs(120),
+            retry_first: config.mail_retry_first,
+        }
+        .spawn(config.mail_poll);
+        let mail_sandbox = running_mail.as_ref().map(|r| r.sandbox().clone());
+
         let registrar = Registrar::new(pool.clone(), progress.clone());
         let registrar_task = registrar
             .clone()
@@ -182,6 +233,9 @@ impl Application {
             _sandboxes: sandboxes,
             _consumers: consumers,
             _registrar: registrar_task,
+            mail_sandbox,
+            _mail_sandbox: running_mail,
+            _mail_sender: mail_sender,
         })
     }
 
@@ -203,6 +257,8 @@ impl Application {
             _sandboxes,
             _consumers,
             _registrar,
+            _mail_sandbox,
+            _mail_sender,
             ..
         } = self;
         axum::serve(

@@ -53,6 +53,19 @@ pub struct Config {
     pub protocol_poll: Duration,
     /// `PORTAL_DOCUMENT_MAX_BYTES`: the largest issued document (PDF) a clerk may upload.
     pub document_max_bytes: usize,
+    /// `PORTAL_SMTP_URL`: the mail server (`smtp://host:25`, `smtp://host:587?tls=required`,
+    /// `smtps://user:pass@host:465`). Unset: a mail sandbox is started in-process.
+    pub smtp_url: Option<String>,
+    /// `PORTAL_MAIL_FROM`: the sender of the notices.
+    pub mail_from: String,
+    /// `PORTAL_PUBLIC_URL`: the portal's address as citizens reach it, for links in notices.
+    /// Unset: `http://` + `PORTAL_BIND`.
+    pub public_url: Option<String>,
+    /// `PORTAL_MAIL_POLL_MS`: how often the sender looks for notices to send.
+    pub mail_poll: Duration,
+    /// `PORTAL_MAIL_RETRY_SECS`: the first retry of a notice the mail server could not take
+    /// (then ×5, ×30, ×120).
+    pub mail_retry_first: Duration,
 }
 
 /// The municipality configuration built into the binary.
@@ -90,6 +103,11 @@ impl Config {
             protocol_retry_every: Duration::from_secs(1800),
             protocol_poll: Duration::from_secs(5),
             document_max_bytes: 10 * 1024 * 1024,
+            smtp_url: None,
+            mail_from: "Δήμος Παραδείγματος <noreply@dimos.example.gr>".to_string(),
+            public_url: None,
+            mail_poll: Duration::from_secs(2),
+            mail_retry_first: Duration::from_secs(60),
         }
     }
 
@@ -144,6 +162,23 @@ impl Config {
         }
         if let Some(n) = env_number("PORTAL_DOCUMENT_MAX_BYTES")? {
             config.document_max_bytes = n as usize;
+        }
+        config.smtp_url = std::env::var("PORTAL_SMTP_URL")
+            .ok()
+            .filter(|s| !s.is_empty());
+        if let Ok(from) = std::env::var("PORTAL_MAIL_FROM") {
+            if !from.is_empty() {
+                config.mail_from = from;
+            }
+        }
+        config.public_url = std::env::var("PORTAL_PUBLIC_URL")
+            .ok()
+            .filter(|s| !s.is_empty());
+        if let Some(ms) = env_number("PORTAL_MAIL_POLL_MS")? {
+            config.mail_poll = Duration::from_millis(ms.max(10));
+        }
+        if let Some(secs) = env_number("PORTAL_MAIL_RETRY_SECS")? {
+            config.mail_retry_first = Duration::from_secs(secs.max(1));
         }
         config.secure_cookies = matches!(
             std::env::var("PORTAL_SECURE_COOKIES").as_deref(),

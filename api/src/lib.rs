@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod i18n;
+pub mod mailer;
 pub mod operator;
 pub mod registrar;
 pub mod routes;

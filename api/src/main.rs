@@ -76,6 +76,14 @@ enum SandboxCommand {
         #[arg(long, default_value = "127.0.0.1:8091")]
         bind: SocketAddr,
     },
+    /// The mail sandbox: an SMTP sink, and HTTP to read what arrived (`GET /messages`) and
+    /// set its faults (`PUT /faults`).
+    Mail {
+        #[arg(long, default_value = "127.0.0.1:2525")]
+        smtp_bind: SocketAddr,
+        #[arg(long, default_value = "127.0.0.1:8092")]
+        http_bind: SocketAddr,
+    },
 }
 
 #[tokio::main]
@@ -122,6 +130,21 @@ async fn main() -> anyhow::Result<()> {
             let sandbox = sandboxes::protocol::ProtocolSandbox::new();
             let running = sandboxes::serve(sandbox.router(), bind).await?;
             eprintln!("protocol sandbox on {}", running.base_url());
+            tokio::signal::ctrl_c().await?;
+        }
+        Command::Sandbox {
+            command:
+                SandboxCommand::Mail {
+                    smtp_bind,
+                    http_bind,
+                },
+        } => {
+            let running = sandboxes::mail::start(smtp_bind, http_bind).await?;
+            eprintln!(
+                "mail sandbox: SMTP on {}, messages at {}/messages",
+                running.smtp_url(),
+                running.base_url()
+            );
             tokio::signal::ctrl_c().await?;
         }
         Command::Bench(args) => portal::bench::run(args).await?,
