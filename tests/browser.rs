@@ -784,3 +784,290 @@ async fn focused(b: &Browser) -> serde_json::Value {
     )
     .await
 }
+
+/// A certificate PDF as a clerk's scanner would leave it on disk (for the file input).
+fn certificate_pdf_on_disk() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("portal-upload-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("a temporary folder");
+    let path = dir.join("pistopoiitiko-gennisis.pdf");
+    std::fs::write(
+        &path,
+        b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n",
+    )
+    .expect("a temporary PDF");
+    path
+}
+
+/// (issue 4) A clerk certifies a citizen on «Πιστοποίηση χρηστών» → the citizen applies for
+/// a civil-registry certificate, electronically, and sees the Α.Α. and the protocol number
+/// → the clerk takes it into review and uploads the PDF → the citizen sees «Εκδόθηκε» and
+/// downloads the certificate. Every page is checked with axe-core.
+#[tokio::test]
+async fn a_clerk_certifies_a_citizen_who_applies_and_downloads_the_certificate() {
+    let app = TestApp::spawn().await;
+    let citizen_email = "maria@example.gr";
+    let clerk_email = "clerk@dimos.example.gr";
+    app.citizen(citizen_email, CITIZEN_NAME).await;
+    app.staff("clerk", clerk_email, CLERK_NAME).await;
+    let mut b = Browser::start(&app.base).await;
+
+    // The clerk finds the citizen by e-mail and certifies them after the identity check.
+    log_in(&mut b, clerk_email, STAFF_PASSWORD).await;
+    b.click_and_load("a#nav-staff-certification").await;
+    b.fill("#email", citizen_email).await;
+    b.click_and_load("button#find").await;
+    assert_eq!(b.text("#account-name").await, CITIZEN_NAME);
+    b.find("#certification-status.tag--not_certified").await;
+    b.select("select#document", "identity_card").await;
+    b.fill("#document_number", "ΑΚ 123456").await;
+    b.screenshot("staff-certification").await;
+    b.click_and_load("button#action-certify").await;
+    let confirmation = b.text("main").await;
+    for text in [
+        CITIZEN_NAME,
+        "ΑΚ 123456",
+        "Αστυνομική ταυτότητα",
+        CLERK_NAME,
+    ] {
+        assert!(
+            confirmation.contains(text),
+            "the certification's confirmation does not repeat {text:?}: {confirmation}"
+        );
+    }
+    b.click_and_load("button#confirm").await;
+    b.find(".panel-confirmation").await;
+    b.find("#certification-status.tag--certified").await;
+    b.find("button#action-revoke").await;
+    log_out(&mut b).await;
+
+    // The citizen applies: «Πιστοποιητικά – Βεβαιώσεις» → «Αιτήσεις Δημοτολογίου» →
+    // «Νέα Αίτηση».
+    log_in(&mut b, citizen_email, CITIZEN_PASSWORD).await;
+    b.open("/").await;
+    b.click_and_load("a#service-certificates").await;
+    b.find("#certification-status.tag--certified").await;
+    b.click_and_load("a#civil-registry-link").await;
+    b.find("#no-applications").await;
+    b.click_and_load("a#new-application").await;
+    assert_eq!(b.path().await, "/certificates/civil-registry/new");
+    b.select("select#certificate_type", "birth").await;
+    b.fill("#text", "Για την εγγραφή του παιδιού μου στο σχολείο.")
+        .await;
+    b.click("#delivery-electronic").await;
+    b.screenshot("certificate-new").await;
+    b.click_and_load("button#submit").await;
+    let path = b.path().await;
+    assert!(
+        path.starts_with("/certificates/applications/") && path.ends_with("?submitted=1"),
+        "«Υποβολή» lands on {path}"
+    );
+    let id = path
+        .trim_start_matches("/certificates/applications/")
+        .trim_end_matches("?submitted=1")
+        .to_string();
+    let number = b.text("#confirmation-number").await;
+    assert!(looks_like_case_number(&number), "Α.Α. is {number:?}");
+    let protocol_number = b.text("#confirmation-protocol-number").await;
+    assert!(
+        !protocol_number.trim().is_empty(),
+        "no protocol number on the confirmation"
+    );
+    assert!(!b
+        .text("#confirmation-protocol-date")
+        .await
+        .trim()
+        .is_empty());
+    b.find("#application-status .tag.tag--submitted").await;
+    b.screenshot("certificate-submitted").await;
+    b.click_and_load("a#back-to-list").await;
+    let row = b.text("table#my-applications tr.application-row").await;
+    assert!(
+        row.contains(&number) && row.contains(protocol_number.trim()),
+        "the list's row lacks the Α.Α. or the protocol number: {row}"
+    );
+    log_out(&mut b).await;
+
+    // The clerk: the queue, review, and the PDF upload behind its confirmation.
+    log_in(&mut b, clerk_email, STAFF_PASSWORD).await;
+    b.click_and_load("a#nav-staff-applications").await;
+    b.find("ul#counts").await;
+    let queue = b.text("table#queue").await;
+    assert!(queue.contains(&number), "the queue lacks {number}: {queue}");
+    b.screenshot("clerk-applications").await;
+    b.click_and_load(&format!(
+        "table#queue a[href$=\"/staff/applications/{id}\"]"
+    ))
+    .await;
+    clerk_action(&mut b, "button#action-review", &[CLERK_NAME], None).await;
+    b.find("#application-status .tag.tag--in_review").await;
+    let pdf = certificate_pdf_on_disk();
+    b.find("input#document")
+        .await
+        .send_keys(&pdf.display().to_string())
+        .await
+        .expect("the PDF is chosen");
+    b.screenshot("clerk-application").await;
+    let filename = pdf
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_string();
+    clerk_action(
+        &mut b,
+        "button#action-issue",
+        &[&filename, "Εκδόθηκε"],
+        Some("clerk-application-confirm"),
+    )
+    .await;
+    if let Some(dir) = pdf.parent() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    b.find("#application-status .tag.tag--issued").await;
+    b.find("#application-finished-notice").await;
+    log_out(&mut b).await;
+    app.read_models_caught_up().await;
+
+    // The citizen sees «Εκδόθηκε» and the download link, which answers the PDF.
+    log_in(&mut b, citizen_email, CITIZEN_PASSWORD).await;
+    b.open(&format!("/certificates/applications/{id}")).await;
+    let status = b.text("#application-status").await;
+    assert_eq!(status.trim(), "Εκδόθηκε");
+    b.find("a#document-link").await;
+    assert!(
+        !b.find_all("ol#timeline > li.timeline-entry")
+            .await
+            .is_empty(),
+        "the timeline is empty"
+    );
+    b.screenshot("certificate-issued").await;
+    let download = b
+        .client
+        .execute_async(
+            r#"
+            const done = arguments[arguments.length - 1];
+            fetch(document.querySelector('a#document-link').href)
+                .then(async (r) => done({
+                    status: r.status,
+                    type: r.headers.get('content-type'),
+                    start: new TextDecoder().decode((await r.arrayBuffer()).slice(0, 5)),
+                }))
+                .catch((e) => done({ error: String(e) }));"#,
+            vec![],
+        )
+        .await
+        .expect("the download runs");
+    assert_eq!(download["status"], 200, "download: {download}");
+    assert_eq!(download["type"], "application/pdf", "download: {download}");
+    assert_eq!(download["start"], "%PDF-", "download: {download}");
+    b.click_and_load("a#refresh").await;
+    assert_eq!(b.path().await, format!("/certificates/applications/{id}"));
+    b.finish().await;
+}
+
+/// The other certificate pages pass the page contract and axe-core: the page an
+/// uncertified citizen gets instead of a form, «Η πιστοποίησή μου», the form with its
+/// errors next to the fields, «Νέο Αίτημα ΤΑΠ» with the protocol system down (the
+/// confirmation says registration will follow), and the clerk's view of the failing
+/// registration.
+#[tokio::test]
+async fn certificate_pages_explain_certification_errors_and_a_delayed_protocol() {
+    let app = TestApp::spawn().await;
+    let citizen_email = "maria@example.gr";
+    let clerk_email = "clerk@dimos.example.gr";
+    app.citizen(citizen_email, CITIZEN_NAME).await;
+    let clerk = app.staff("clerk", clerk_email, CLERK_NAME).await;
+    let mut b = Browser::start(&app.base).await;
+
+    log_in(&mut b, citizen_email, CITIZEN_PASSWORD).await;
+    b.open("/certificates/tap").await;
+    b.find("#certification-required").await;
+    b.open("/certificates/civil-registry/new").await;
+    b.find("#certification-required").await;
+    assert!(
+        b.find_now("select#certificate_type").await.is_none(),
+        "an uncertified citizen gets the form"
+    );
+    b.screenshot("certification-required").await;
+    b.open("/certification").await;
+    b.find("#certification-status.tag--not_certified").await;
+    b.open("/profile").await;
+    b.find("#profile-certification-status").await;
+    log_out(&mut b).await;
+
+    let r = app
+        .post(
+            "/api/v1/staff/certifications",
+            Some(&clerk),
+            json!({"email": citizen_email, "document": "passport", "document_number": "AK1234567"}),
+        )
+        .await;
+    assert!(
+        r.status().is_success(),
+        "certify: {}",
+        r.text().await.unwrap()
+    );
+    app.read_models_caught_up().await;
+
+    log_in(&mut b, citizen_email, CITIZEN_PASSWORD).await;
+    b.open("/certification").await;
+    b.find("#certification-status.tag--certified").await;
+    b.open("/certificates/civil-registry/new").await;
+    b.click("#delivery-post").await;
+    b.click_and_load("button#submit").await;
+    for field in ["certificate_type", "text", "postal_address"] {
+        b.find(&format!("div.error-summary a[href=\"#{field}\"]"))
+            .await;
+        b.find(&format!("p.field-error#{field}-error")).await;
+        let described = b
+            .attr(&format!("#{field}"), "aria-describedby")
+            .await
+            .unwrap_or_default();
+        assert!(
+            described
+                .split_whitespace()
+                .any(|d| d == format!("{field}-error")),
+            "#{field} aria-describedby={described:?}"
+        );
+    }
+    assert!(
+        b.find("#delivery-post")
+            .await
+            .is_selected()
+            .await
+            .expect("radio state"),
+        "the chosen delivery is not kept"
+    );
+    b.screenshot("certificate-new-errors").await;
+
+    app.protocol
+        .set_faults(sandboxes::protocol::ProtocolFaults {
+            down: true,
+            ..Default::default()
+        });
+    b.open("/certificates/tap/new").await;
+    b.fill("#property_address", "Ερμού 12, Αθήνα").await;
+    b.fill("#supply_number", "123456789").await;
+    b.fill("#area", "85,50").await;
+    b.fill("#text", "Για τη μεταβίβαση του ακινήτου.").await;
+    b.click("#delivery-in_person").await;
+    b.click_and_load("button#submit").await;
+    b.find("#confirmation-number").await;
+    let pending = b.text("#confirmation-protocol-pending").await;
+    assert!(
+        pending.contains("αυτόματα") && pending.contains("email"),
+        "the confirmation does not say that registration will follow: {pending}"
+    );
+    b.find("#protocol-pending #protocol-next-attempt").await;
+    b.screenshot("certificate-protocol-pending").await;
+    log_out(&mut b).await;
+
+    log_in(&mut b, clerk_email, STAFF_PASSWORD).await;
+    b.open("/staff/applications").await;
+    b.click("#filter-protocol-failing").await;
+    b.click_and_load("button#filter").await;
+    b.find("table#queue .tag--protocol_failing").await;
+    b.click_and_load("table#queue a.application-link").await;
+    b.find("#protocol-failing #protocol-last-error").await;
+    b.find("button#action-protocol").await;
+    b.finish().await;
+}

@@ -12,21 +12,25 @@
 //! - every attempt on an application runs under a PostgreSQL advisory lock keyed by the
 //!   application (session-level, held outside any transaction, so it does not hold back
 //!   the consumers), so two processes never call the protocol system for one application
-//!   at the same time;
+//!   at the same time; each process holds its locks on one session of its own (see
+//!   `ProtocolLocks`), and an attempt, once started, runs to its end even if the request
+//!   that started it goes away, so that no lock is left behind;
 //! - the aggregate refuses to register an application that already has a number, before
 //!   calling anything;
 //! - every call carries the idempotency key `CertificateApplication:<id>`, so a call
 //!   whose answer was lost (timeout, crash before the event was stored) gets the same
 //!   number when repeated.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
 use commands::{CommandError, CommandMetadata, Commands, Executed};
 use domain::application::{ApplicationCommand, CertificateApplication};
 use eventlog::{consumer_lock_key, Progress};
-use sqlx::PgPool;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, PgConnection, PgPool};
 use tokio::task::JoinHandle;
 
 /// Runs attempts; shared by the submitting request and the background loop.
@@ -34,6 +38,7 @@ use tokio::task::JoinHandle;
 pub struct Registrar {
     pool: PgPool,
     progress: Progress,
+    locks: Arc<ProtocolLocks>,
 }
 
 /// The outcome of one attempt.
@@ -49,27 +54,47 @@ pub enum Attempt {
 
 impl Registrar {
     pub fn new(pool: PgPool, progress: Progress) -> Self {
-        Self { pool, progress }
+        let locks = Arc::new(ProtocolLocks::new((*pool.connect_options()).clone()));
+        Self {
+            pool,
+            progress,
+            locks,
+        }
     }
 
     /// One attempt on application `id` through `commands` (whose protocol adapter decides
     /// the timeout), under the application's advisory lock. Waits until the
     /// `applications` read model has folded the outcome before letting go of the lock, so
     /// the next look at the due list sees the new time of the next attempt.
+    ///
+    /// The attempt runs in a task of its own: a citizen who closes the page while the
+    /// protocol system answers must not cut it short (axum drops the handler), which would
+    /// leave the outcome unrecorded and the lock held.
     pub async fn attempt(
+        &self,
+        commands: &Arc<Commands<CertificateApplication>>,
+        id: &str,
+        metadata: CommandMetadata,
+    ) -> Result<Attempt, CommandError> {
+        let registrar = self.clone();
+        let commands = Arc::clone(commands);
+        let id = id.to_string();
+        tokio::spawn(async move { registrar.attempt_locked(&commands, &id, metadata).await })
+            .await
+            .map_err(|e| CommandError::Infrastructure(format!("protocol attempt: {e}")))?
+    }
+
+    async fn attempt_locked(
         &self,
         commands: &Commands<CertificateApplication>,
         id: &str,
         metadata: CommandMetadata,
     ) -> Result<Attempt, CommandError> {
-        let infra = |e: sqlx::Error| CommandError::Infrastructure(e.to_string());
-        let mut conn = self.pool.acquire().await.map_err(infra)?;
-        let key = consumer_lock_key(&format!("protocol:{id}"));
-        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(key)
-            .fetch_one(&mut *conn)
+        let locked = self
+            .locks
+            .try_lock(id)
             .await
-            .map_err(infra)?;
+            .map_err(|e| CommandError::Infrastructure(e.to_string()))?;
         if !locked {
             return Ok(Attempt::Busy);
         }
@@ -96,14 +121,7 @@ impl Registrar {
             }
             Err(e) => Err(e),
         };
-        let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
-            .bind(key)
-            .execute(&mut *conn)
-            .await;
-        if unlocked.is_err() {
-            // Never hand a connection that may still hold the lock back to the pool.
-            drop(conn.detach());
-        }
+        self.locks.unlock(id).await;
         result
     }
 
@@ -128,7 +146,7 @@ impl Registrar {
     /// One pass over the due applications; answers how many attempts ran.
     pub async fn run_due(
         &self,
-        commands: &Commands<CertificateApplication>,
+        commands: &Arc<Commands<CertificateApplication>>,
     ) -> Result<usize, CommandError> {
         let due = projections::applications::protocol_due(&self.pool, 50)
             .await
@@ -144,6 +162,80 @@ impl Registrar {
             }
         }
         Ok(ran)
+    }
+}
+
+/// The advisory locks of this process's attempts, all held on one database session of
+/// their own. An attempt holds its lock while it calls the protocol system; held on
+/// connections of the shared pool, a burst of slow attempts would take every connection
+/// while each waits for one more to store its outcome (and every other request with them).
+struct ProtocolLocks {
+    options: PgConnectOptions,
+    session: tokio::sync::Mutex<Option<PgConnection>>,
+    /// A session's advisory locks are re-entrant, so the session alone does not keep two
+    /// attempts of this process apart: this set does.
+    in_flight: Mutex<HashSet<String>>,
+}
+
+impl ProtocolLocks {
+    fn new(options: PgConnectOptions) -> Self {
+        Self {
+            options,
+            session: tokio::sync::Mutex::new(None),
+            in_flight: Mutex::new(HashSet::new()),
+        }
+    }
+
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.in_flight.lock().expect("protocol lock set poisoned")
+    }
+
+    /// Takes application `id`'s lock: `false` when an attempt here or in another process
+    /// holds it.
+    async fn try_lock(&self, id: &str) -> Result<bool, sqlx::Error> {
+        if !self.in_flight().insert(id.to_string()) {
+            return Ok(false);
+        }
+        let locked = self.call("SELECT pg_try_advisory_lock($1)", id).await;
+        if !matches!(locked, Ok(true)) {
+            self.in_flight().remove(id);
+        }
+        locked
+    }
+
+    async fn unlock(&self, id: &str) {
+        if let Err(e) = self.call("SELECT pg_advisory_unlock($1)", id).await {
+            // The session was closed, and that released its locks.
+            tracing::warn!(application = %id, error = %e, "protocol lock: unlock failed");
+        }
+        self.in_flight().remove(id);
+    }
+
+    /// Runs a lock function for `id` on the session, opening it if needed. A session that
+    /// fails is closed (which releases every lock it held) and, if it was an old one that
+    /// may just have gone stale, opened again for a second try.
+    async fn call(&self, sql: &'static str, id: &str) -> Result<bool, sqlx::Error> {
+        let key = consumer_lock_key(&format!("protocol:{id}"));
+        let mut session = self.session.lock().await;
+        let mut tries_left = 2;
+        loop {
+            let reused = session.is_some();
+            let conn = match session.as_mut() {
+                Some(conn) => conn,
+                None => session.insert(PgConnection::connect_with(&self.options).await?),
+            };
+            let answer = sqlx::query_scalar(sql).bind(key).fetch_one(conn).await;
+            tries_left -= 1;
+            match answer {
+                Ok(answer) => return Ok(answer),
+                Err(e) => {
+                    *session = None;
+                    if !reused || tries_left == 0 {
+                        return Err(e);
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -19,6 +19,15 @@ pub struct RecordedEvent {
     pub metadata: Value,
     pub recorded_at: DateTime<Utc>,
     pub position: Position,
+    /// What the hash chain covers and its links: read for audits
+    /// ([`load_case_events`]), not by consumers, which never need them (reading them would
+    /// move every payload twice).
+    pub chain: Option<ChainFields>,
+}
+
+/// An event's place in its case's hash chain, as stored.
+#[derive(Debug, Clone)]
+pub struct ChainFields {
     /// PostgreSQL's canonical text of `payload` and `metadata`, which the hash covers.
     pub payload_text: String,
     pub metadata_text: String,
@@ -26,8 +35,13 @@ pub struct RecordedEvent {
     pub hash: String,
 }
 
-/// The columns every reader selects, in the order [`RecordedEvent::from_row`] expects.
+/// The columns consumers select, in the order [`RecordedEvent::from_row`] expects.
 pub(crate) const EVENT_COLUMNS: &str = "aggregate_type, aggregate_id, sequence, event_type, \
+    event_version, payload, metadata, recorded_at, transaction_id::text::bigint AS txid, \
+    global_position";
+
+/// [`EVENT_COLUMNS`] and the hash chain's.
+const AUDIT_COLUMNS: &str = "aggregate_type, aggregate_id, sequence, event_type, \
     event_version, payload, metadata, recorded_at, transaction_id::text::bigint AS txid, \
     global_position, payload::text AS payload_text, metadata::text AS metadata_text, \
     prev_hash, hash";
@@ -47,11 +61,19 @@ impl RecordedEvent {
                 transaction_id: row.try_get("txid")?,
                 global_position: row.try_get("global_position")?,
             },
+            chain: None,
+        })
+    }
+
+    fn from_audit_row(row: &PgRow) -> Result<Self, sqlx::Error> {
+        let mut event = Self::from_row(row)?;
+        event.chain = Some(ChainFields {
             payload_text: row.try_get("payload_text")?,
             metadata_text: row.try_get("metadata_text")?,
             prev_hash: row.try_get("prev_hash")?,
             hash: row.try_get("hash")?,
-        })
+        });
+        Ok(event)
     }
 
     /// A metadata value (actor, role, correlation id, …), if present.
@@ -60,7 +82,8 @@ impl RecordedEvent {
     }
 }
 
-/// Every event of one case in sequence order, up to `up_to_sequence` when given.
+/// Every event of one case in sequence order, up to `up_to_sequence` when given, with its
+/// hash-chain fields.
 pub async fn load_case_events<'e>(
     db: impl PgExecutor<'e>,
     aggregate_type: &str,
@@ -68,7 +91,7 @@ pub async fn load_case_events<'e>(
     up_to_sequence: Option<i64>,
 ) -> Result<Vec<RecordedEvent>, sqlx::Error> {
     let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM events \
+        "SELECT {AUDIT_COLUMNS} FROM events \
          WHERE aggregate_type = $1 AND aggregate_id = $2 AND ($3::bigint IS NULL OR sequence <= $3) \
          ORDER BY sequence"
     );
@@ -78,7 +101,7 @@ pub async fn load_case_events<'e>(
         .bind(up_to_sequence)
         .fetch_all(db)
         .await?;
-    rows.iter().map(RecordedEvent::from_row).collect()
+    rows.iter().map(RecordedEvent::from_audit_row).collect()
 }
 
 /// The position of a case's latest event: what a command hands back so that reads can

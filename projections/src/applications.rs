@@ -42,7 +42,8 @@ pub const INLINE_GRACE_SECONDS: i64 = 60;
 
 impl ReadModel for ApplicationsProjection {
     fn schema_version(&self) -> i32 {
-        1
+        // 2: replies name the applicant; a registration clears the last protocol error.
+        2
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -242,7 +243,7 @@ impl Consumer for ApplicationsProjection {
                     at,
                     set!(
                         "protocol_attempts = $4, protocol_number = $5, protocol_date = $6, \
-                     protocol_next_attempt_at = NULL"
+                     protocol_next_attempt_at = NULL, protocol_last_error = NULL"
                     ),
                     |q| {
                         q.bind(*attempt as i32)
@@ -300,7 +301,13 @@ impl Consumer for ApplicationsProjection {
                     |q| q,
                 )
                 .await?;
-                (Some("in_review"), None, json!({ "reply": reply }))
+                // The reply is the applicant's own: the timeline names them.
+                let applicant: Option<String> =
+                    sqlx::query_scalar("SELECT applicant_name FROM applications WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                (Some("in_review"), applicant, json!({ "reply": reply }))
             }
             ApplicationEvent::CertificateIssued { clerk, issue, at } => {
                 let (document_id, filename, note) = match issue {

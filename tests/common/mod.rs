@@ -199,3 +199,71 @@ impl TestApp {
             .expect("the read models catch up with the log");
     }
 }
+
+/// A portal on an existing database, in a thread and Tokio runtime of its own, so that a
+/// test can stop it (server, consumers, protocol registrar: every task) while the database
+/// and the other services live on, and start another on the same database.
+pub struct DetachedPortal {
+    pub base: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl DetachedPortal {
+    /// Builds and starts a portal with `config`; answers once it listens.
+    pub async fn start(config: Config) -> Self {
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a runtime for the portal");
+            runtime.block_on(async move {
+                let app = Application::build(config).await.expect("the portal builds");
+                let (base, _state, _sandbox) = app.spawn();
+                let _ = ready_tx.send(base);
+                let _ = stop_rx.await;
+            });
+            // Dropping the runtime ends every task the portal started.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+        });
+        let base = ready_rx.await.expect("the portal started");
+        Self {
+            base,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Stops the portal and waits until all of its tasks have ended.
+    pub async fn stop(mut self) {
+        self.shut_down().await;
+    }
+
+    async fn shut_down(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            tokio::task::spawn_blocking(move || thread.join())
+                .await
+                .expect("the join task ran")
+                .expect("the portal's thread ended cleanly");
+        }
+    }
+}
+
+impl Drop for DetachedPortal {
+    fn drop(&mut self) {
+        // A failing test: stop without waiting (the thread ends on its own).
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

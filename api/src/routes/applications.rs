@@ -94,11 +94,27 @@ pub struct ApplyBody {
     pub certificate_type: Option<String>,
     pub property_address: Option<String>,
     pub supply_number: Option<String>,
+    /// m², as text (`"85,50"`) or a JSON number (`85.5`).
+    #[serde(default, deserialize_with = "text_or_number")]
     pub area: Option<String>,
     pub kaek: Option<String>,
     pub text: Option<String>,
     pub delivery: Option<String>,
     pub postal_address: Option<String>,
+}
+
+/// A field that may come as text or as a JSON number; kept as text for the value type.
+fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        Number(serde_json::Number),
+    }
+    Ok(Option::<Raw>::deserialize(d)?.map(|raw| match raw {
+        Raw::Text(t) => t,
+        Raw::Number(n) => n.to_string(),
+    }))
 }
 
 /// An application that went through, with the outcome of its first protocol attempt.
@@ -344,17 +360,18 @@ pub async fn my_list(
     };
     wait_for_own_writes(&state, Some(&user), &headers).await?;
     let lang = Lang::from_headers(&headers);
-    let mut items = Vec::new();
+    let mut rows = Vec::new();
     for k in ApplicationKind::ALL {
         if kind.is_some_and(|wanted| wanted != k) {
             continue;
         }
-        for row in
-            read::list_for_applicant(&state.pool, &user.account_id.to_string(), k.as_str()).await?
-        {
-            items.push(labelled_application(&row, lang));
-        }
+        rows.extend(
+            read::list_for_applicant(&state.pool, &user.account_id.to_string(), k.as_str()).await?,
+        );
     }
+    // Both kinds together: newest first, as each kind's list is.
+    rows.sort_by(|a, b| (b.submitted_at, &b.number).cmp(&(a.submitted_at, &a.number)));
+    let items: Vec<Value> = rows.iter().map(|r| labelled_application(r, lang)).collect();
     Ok(Json(json!({ "items": items })))
 }
 
@@ -458,23 +475,10 @@ pub async fn document_response(
     .fetch_optional(&state.pool)
     .await?;
     let (filename, content_type, bytes) = found.ok_or(ApiError::NotFound("document_not_found"))?;
-    let ascii: String = filename
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
     Ok((
         [
             (header::CONTENT_TYPE, content_type),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{ascii}\""),
-            ),
+            (header::CONTENT_DISPOSITION, content_disposition(&filename)),
         ],
         bytes,
     )
@@ -523,14 +527,30 @@ pub fn queue_filter(
         .filter(|s| !s.is_empty())
         .and_then(|s| field("kind", ApplicationKind::parse(s), &mut errors))
         .map(|k| k.as_str().to_string());
+    let protocol_failing = match protocol {
+        None | Some("") => false,
+        Some("failing") => true,
+        Some(_) => {
+            errors.push(FieldError::new("protocol", "filter_invalid"));
+            false
+        }
+    };
+    let overdue = match overdue {
+        None | Some("" | "0" | "false" | "no") => false,
+        Some("1" | "true" | "yes") => true,
+        Some(_) => {
+            errors.push(FieldError::new("overdue", "filter_invalid"));
+            false
+        }
+    };
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
     Ok(read::QueueFilter {
         status,
         kind,
-        protocol_failing: protocol == Some("failing"),
-        overdue_on: matches!(overdue, Some("1" | "true" | "yes")).then(today),
+        protocol_failing,
+        overdue_on: overdue.then(today),
     })
 }
 
@@ -662,6 +682,57 @@ fn clean_filename(raw: &str) -> String {
     }
 }
 
+/// The `X-Filename` header: UTF-8, raw or percent-encoded (`%CF%80…`), as clients send it.
+fn header_filename(raw: &[u8]) -> String {
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut bytes = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        match (
+            raw[i],
+            raw.get(i + 1).and_then(|&h| hex(h)),
+            raw.get(i + 2).and_then(|&l| hex(l)),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                bytes.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                bytes.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// A `Content-Disposition` that keeps a Greek file name (RFC 6266 `filename*`) with an
+/// ASCII fallback for old clients.
+fn content_disposition(filename: &str) -> String {
+    let keep = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_');
+    let ascii: String = filename
+        .chars()
+        .map(|c| {
+            if c.is_ascii() && keep(c as u8) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded: String = filename
+        .bytes()
+        .map(|b| {
+            if keep(b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
 /// Runs a clerk's action; answers the position it wrote.
 pub async fn act_on_application(
     state: &AppState,
@@ -791,11 +862,24 @@ pub async fn register_now(
     }
 }
 
+/// `…/request-information`.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct ActionBody {
+pub struct QuestionBody {
     pub question: Option<String>,
+}
+
+/// `…/reject`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RejectBody {
     pub reason: Option<String>,
+}
+
+/// `…/issue` as JSON (post / in person).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct IssueNoteBody {
     pub note: Option<String>,
 }
 
@@ -836,7 +920,7 @@ pub async fn request_information(
     user: CurrentUser,
     context: RequestContext,
     CaseId(id): CaseId,
-    ApiJson(body): ApiJson<ActionBody>,
+    ApiJson(body): ApiJson<QuestionBody>,
 ) -> Result<Response, ApiError> {
     let action = ClerkAction::RequestInformation {
         question: body.question,
@@ -851,7 +935,7 @@ pub async fn reject(
     user: CurrentUser,
     context: RequestContext,
     CaseId(id): CaseId,
-    ApiJson(body): ApiJson<ActionBody>,
+    ApiJson(body): ApiJson<RejectBody>,
 ) -> Result<Response, ApiError> {
     let action = ClerkAction::Reject {
         reason: body.reason,
@@ -869,8 +953,18 @@ pub async fn issue(
     context: RequestContext,
     CaseId(id): CaseId,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::BadRequest {
+                code: "malformed_json",
+                detail: e.body_text(),
+            }
+        }
+    })?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -879,16 +973,15 @@ pub async fn issue(
     let action = if content_type.starts_with("application/pdf") {
         let filename = headers
             .get("x-filename")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("certificate.pdf")
-            .to_string();
+            .map(|v| header_filename(v.as_bytes()))
+            .unwrap_or_else(|| "certificate.pdf".to_string());
         ClerkAction::IssueDocument {
             filename,
             bytes: body,
         }
     } else if content_type.starts_with("application/json") {
-        let parsed: ActionBody = if body.iter().all(u8::is_ascii_whitespace) {
-            ActionBody::default()
+        let parsed: IssueNoteBody = if body.iter().all(u8::is_ascii_whitespace) {
+            IssueNoteBody::default()
         } else {
             serde_json::from_slice(&body).map_err(|e| {
                 if e.to_string().contains("unknown field") {
@@ -912,7 +1005,9 @@ pub async fn issue(
     answer_action(&state, &id, executed).await
 }
 
-/// `POST /api/v1/staff/applications/{id}/protocol`: attempt the registration now.
+/// `POST /api/v1/staff/applications/{id}/protocol`: attempt the registration now. An
+/// attempt the protocol system did not answer is recorded (and retried in the background)
+/// but answers 503, like the requests' "register in protocol".
 pub async fn protocol(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -920,6 +1015,25 @@ pub async fn protocol(
     CaseId(id): CaseId,
 ) -> Result<Response, ApiError> {
     let executed = register_now(&state, &user, &context, &id).await?;
+    let current = state.applications.load(&id).await?;
+    if current.protocol_number.is_none() {
+        // The attempt is recorded (and retried in the background); say why it failed.
+        let refused = projections::applications::timeline(&state.pool, &id)
+            .await?
+            .last()
+            .is_some_and(|e| e.details.get("refused") == Some(&Value::Bool(true)));
+        return Err(ApiError::Refused(if refused {
+            domain::Refusal::rule(
+                "protocol_rejected",
+                "the protocol system refused the document; it is retried later",
+            )
+        } else {
+            domain::Refusal::unavailable(
+                "protocol_unavailable",
+                "the protocol system did not register the application; it is retried later",
+            )
+        }));
+    }
     answer_action(&state, &id, executed).await
 }
 
@@ -935,6 +1049,17 @@ mod tests {
         );
         assert_eq!(clean_filename("../../etc/passwd"), "passwd.pdf");
         assert_eq!(clean_filename(""), "certificate.pdf");
+    }
+
+    #[test]
+    fn greek_file_names_survive_the_header_both_ways() {
+        assert_eq!(header_filename("γέννηση.pdf".as_bytes()), "γέννηση.pdf");
+        assert_eq!(header_filename(b"%CE%B3.pdf"), "γ.pdf");
+        assert_eq!(header_filename(b"100%.pdf"), "100%.pdf");
+        assert_eq!(
+            content_disposition("γ 1.pdf"),
+            "attachment; filename=\"__1.pdf\"; filename*=UTF-8''%CE%B3%201.pdf"
+        );
     }
 
     #[test]

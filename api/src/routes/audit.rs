@@ -60,8 +60,8 @@ pub async fn events(
                 "metadata": e.metadata,
                 "recorded_at": e.recorded_at,
                 "position": e.position.to_string(),
-                "prev_hash": e.prev_hash,
-                "hash": e.hash,
+                "prev_hash": e.chain.as_ref().map(|c| c.prev_hash.as_str()),
+                "hash": e.chain.as_ref().map(|c| c.hash.as_str()),
             })
         })
         .collect();
@@ -148,19 +148,20 @@ pub async fn verify(
     let (_, events) = case_events(&state, &id, None).await?;
     let links: Vec<StoredLink<'_>> = events
         .iter()
-        .map(|e| StoredLink {
+        .filter_map(|e| e.chain.as_ref().map(|c| (e, c)))
+        .map(|(e, c)| StoredLink {
             content: ChainedContent {
                 aggregate_type: &e.aggregate_type,
                 aggregate_id: &e.aggregate_id,
                 sequence: e.sequence,
                 event_type: &e.event_type,
                 event_version: &e.event_version,
-                payload: &e.payload_text,
-                metadata: &e.metadata_text,
+                payload: &c.payload_text,
+                metadata: &c.metadata_text,
                 recorded_at_micros: e.recorded_at.timestamp_micros(),
             },
-            prev_hash: &e.prev_hash,
-            hash: &e.hash,
+            prev_hash: &c.prev_hash,
+            hash: &c.hash,
         })
         .collect();
     let verification = verify_chain(&links);

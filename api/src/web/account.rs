@@ -8,8 +8,9 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 
+use super::certificates::CertificationView;
 use super::{render, FormState, Page};
-use crate::auth;
+use crate::auth::{self, Role};
 use crate::routes::accounts::{self as api, LoginBody, ProfileBody, RegisterBody};
 use crate::AppState;
 
@@ -167,6 +168,19 @@ struct ProfilePage {
     form: FormState,
     email: String,
     saved: bool,
+    /// «Η πιστοποίησή μου», for citizens.
+    certification: Option<CertificationView>,
+}
+
+/// The citizen's certification for the profile page (none for staff, or when it cannot
+/// be read: the profile still works).
+async fn certification_summary(state: &AppState, p: &Page) -> Option<CertificationView> {
+    let u = p.user.as_ref().filter(|u| u.role == Role::Citizen)?;
+    let row = projections::certifications::get(&state.pool, &u.user.account_id.to_string())
+        .await
+        .inspect_err(|e| tracing::warn!(error = %e, "certification unreadable"))
+        .ok()?;
+    Some(CertificationView::new(p, row.as_ref()))
 }
 
 #[derive(Deserialize)]
@@ -192,11 +206,13 @@ async fn profile_form(
         ("address", profile.address.as_deref().unwrap_or("")),
         ("phone", profile.phone.as_deref().unwrap_or("")),
     ]);
+    let certification = certification_summary(&state, &p).await;
     render(&ProfilePage {
         p,
         form,
         email: profile.email,
         saved: q.saved.is_some(),
+        certification,
     })
 }
 
@@ -233,11 +249,13 @@ async fn save_profile(
         Err(e) => {
             let mut form = form;
             form.absorb(p.lang, &e);
+            let certification = certification_summary(&state, &p).await;
             let mut response = render(&ProfilePage {
                 p,
                 form,
                 email: u.user.email.clone(),
                 saved: false,
+                certification,
             });
             *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
             response

@@ -74,6 +74,11 @@ impl Page {
             .is_some_and(|u| matches!(u.role, Role::Clerk | Role::Admin))
     }
 
+    /// A citizen (not staff, not an auditor): the one who applies for certificates.
+    pub fn is_citizen(&self) -> bool {
+        self.user.as_ref().is_some_and(|u| u.role == Role::Citizen)
+    }
+
     pub fn is_auditor(&self) -> bool {
         self.user
             .as_ref()
@@ -97,6 +102,28 @@ impl Page {
 
     pub fn close_reason_label(&self, reason: &str) -> String {
         self.t(&format!("close_reason_{reason}"))
+    }
+
+    pub fn application_status_label(&self, status: &str) -> String {
+        self.t(&format!("application_status_{status}"))
+    }
+
+    pub fn application_kind_label(&self, kind: &str) -> String {
+        self.t(&format!("application_kind_{kind}"))
+    }
+
+    pub fn delivery_label(&self, method: &str) -> String {
+        self.t(&format!("delivery_{method}"))
+    }
+
+    /// The identity document a clerk checked (`identity_card`, `passport`, …).
+    pub fn document_label(&self, document: &str) -> String {
+        self.t(&format!("document_{document}"))
+    }
+
+    /// A calendar day (a deadline) as `26/11/2026`.
+    pub fn day(&self, day: &chrono::NaiveDate) -> String {
+        day.format("%d/%m/%Y").to_string()
     }
 
     pub fn date(&self, at: &chrono::DateTime<chrono::Utc>) -> String {

@@ -5,10 +5,13 @@
 mod account;
 mod audit;
 mod cases;
+mod certificates;
 mod forms;
 mod layout;
 mod security;
 mod staff;
+mod staff_applications;
+mod staff_certification;
 
 pub use forms::FormState;
 pub use layout::{Page, PageUser};
@@ -28,6 +31,9 @@ pub fn router() -> Router<AppState> {
         .merge(account::router())
         .merge(cases::router())
         .merge(staff::router())
+        .merge(certificates::router())
+        .merge(staff_applications::router())
+        .merge(staff_certification::router())
         .merge(audit::router())
 }
 

@@ -24,6 +24,10 @@ pub const CSRF_COOKIE: &str = "portal_csrf";
 pub const CSRF_FIELD: &str = "csrf_token";
 /// The largest form a page accepts.
 const FORM_LIMIT: usize = 256 * 1024;
+/// What a multipart form (a clerk's upload) may carry beyond the document itself: the
+/// other fields and the part headers. A larger document still reaches the handler, which
+/// says next to the file field that it is too large.
+const MULTIPART_SLACK: usize = 1024 * 1024;
 
 /// The CSRF token of this request's forms (from its cookie, or new).
 #[derive(Debug, Clone)]
@@ -41,7 +45,7 @@ pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-fn new_token() -> String {
+pub(super) fn new_token() -> String {
     let mut bytes = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
@@ -99,12 +103,20 @@ pub async fn csrf_and_language(
     let lang = super::layout::lang_of(request.headers());
     let (mut parts, body) = request.into_parts();
     let request = if parts.method == Method::POST {
-        let Ok(bytes) = to_bytes(body, FORM_LIMIT).await else {
+        let boundary = multipart_boundary(&parts.headers);
+        let limit = match boundary {
+            Some(_) => state.config.document_max_bytes + MULTIPART_SLACK,
+            None => FORM_LIMIT,
+        };
+        let Ok(bytes) = to_bytes(body, limit).await else {
             return message_page(StatusCode::PAYLOAD_TOO_LARGE, lang, "payload_too_large");
         };
-        let sent = form_urlencoded::parse(&bytes)
-            .find(|(k, _)| k == CSRF_FIELD)
-            .map(|(_, v)| v.into_owned());
+        let sent = match boundary {
+            Some(boundary) => multipart_text_field(bytes.clone(), boundary, CSRF_FIELD).await,
+            None => form_urlencoded::parse(&bytes)
+                .find(|(k, _)| k == CSRF_FIELD)
+                .map(|(_, v)| v.into_owned()),
+        };
         let valid = match (&cookie_token, &sent) {
             (Some(cookie), Some(sent)) => bool::from(cookie.as_bytes().ct_eq(sent.as_bytes())),
             _ => false,
@@ -149,6 +161,35 @@ pub async fn csrf_and_language(
         }
     }
     response
+}
+
+/// The boundary of a `multipart/form-data` body (a form with a file), if it is one.
+fn multipart_boundary(headers: &HeaderMap) -> Option<String> {
+    let content_type = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    if !content_type
+        .to_ascii_lowercase()
+        .starts_with("multipart/form-data")
+    {
+        return None;
+    }
+    multer::parse_boundary(content_type).ok()
+}
+
+/// The value of a text field of a buffered multipart body (`None` if it has none, or the
+/// body is not valid multipart).
+async fn multipart_text_field(
+    bytes: axum::body::Bytes,
+    boundary: String,
+    name: &str,
+) -> Option<String> {
+    let stream = futures::stream::once(async move { Ok::<_, std::convert::Infallible>(bytes) });
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    while let Ok(Some(field)) = multipart.next_field().await {
+        if field.name() == Some(name) {
+            return field.text().await.ok();
+        }
+    }
+    None
 }
 
 /// Security headers on every response, pages and API alike.

@@ -33,7 +33,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The clerk (or admin) a staff page is for; a login for a visitor, 403 for anyone else.
-fn staff_user(p: &Page) -> Result<CurrentUser, Box<Response>> {
+pub(super) fn staff_user(p: &Page) -> Result<CurrentUser, Box<Response>> {
     match &p.user {
         None => Err(Box::new(login_redirect(p))),
         Some(u) if p.is_staff() => Ok(u.user.clone()),

@@ -11,6 +11,7 @@ use eventlog::{Consumer, ConsumerError, RecordedEvent};
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use sqlx::PgConnection;
 
@@ -98,7 +99,7 @@ impl Consumer for RequestsProjection {
             if event.aggregate_type != CitizenRequest::TYPE {
                 continue;
             }
-            let payload: RequestEvent = serde_json::from_value(event.payload.clone())
+            let payload = RequestEvent::deserialize(&event.payload)
                 .map_err(|e| ConsumerError::decode(event, e))?;
             decoded.push((event, payload));
         }
