@@ -1340,3 +1340,48 @@ async fn a_pdf_larger_than_two_megabytes_uploads_and_one_over_the_limit_is_refus
         "in_review"
     );
 }
+
+#[tokio::test]
+async fn an_uploaded_pdf_may_be_confirmed_through_another_portal_process() {
+    // Behind a load balancer the confirmation may reach another process than the upload.
+    let (app, clerk_token) = office().await;
+    certify_by_api(&app, &clerk_token, CITIZEN_EMAIL).await;
+    let applied = apply_by_api(&app, birth_certificate("electronic")).await;
+    let id = applied["id"].as_str().unwrap().to_string();
+    let case_path = format!("/staff/applications/{id}");
+    let mut clerk = Visitor::log_in(&app, CLERK_EMAIL, STAFF_PASSWORD).await;
+    clerk_confirms(&mut clerk, &id, "review", &[]).await;
+    let case = clerk.get(&format!("{case_path}?done=review")).await;
+    let token = case.csrf_field();
+    let confirm = clerk
+        .post_multipart(
+            &format!("{case_path}/issue"),
+            &[("csrf_token", &token)],
+            Some(("gennisi.pdf", PDF)),
+        )
+        .await;
+    confirm.assert_status(StatusCode::OK);
+    let upload = confirm.hidden("upload").expect("the upload's token");
+
+    let mut config = common::test_config(&app.db);
+    config.protocol_url = None;
+    let second = portal::Application::build(config)
+        .await
+        .expect("a second portal builds");
+    let (second_base, _, _) = second.spawn();
+    clerk.base = second_base;
+    let done = clerk
+        .post(
+            &confirm,
+            &format!("{case_path}/issue"),
+            &[("upload", &upload), ("confirmed", "yes")],
+        )
+        .await;
+    done.assert_status(StatusCode::SEE_OTHER);
+    assert_eq!(
+        api_status(&app, &clerk_token, &id).await["status"],
+        "issued"
+    );
+    let copy = clerk.get(&format!("{case_path}/document")).await;
+    assert_eq!(copy.bytes, PDF);
+}

@@ -1,12 +1,9 @@
 //! Pages for clerks (issue 4, S15): the queue of certificate applications with its filters
 //! and counts, an application with the actions that make sense for it, and a confirmation
 //! page before every action. Issuing an electronic certificate uploads its PDF
-//! (`multipart/form-data`); the file waits, in this process, for the clerk's confirmation.
-//! The actions run through the same service functions as the JSON API.
-
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
+//! (`multipart/form-data`); the file waits in `staged_uploads` for the clerk's
+//! confirmation, which any portal process may receive. The actions run through the same
+//! service functions as the JSON API.
 
 use askama::Template;
 use axum::body::Bytes;
@@ -403,69 +400,63 @@ async fn document(
 // Uploads waiting for confirmation
 // ---------------------------------------------------------------------------------------
 
-/// A PDF a clerk uploaded to issue, kept until they confirm (or for half an hour). Kept in
-/// the process's memory: after a restart the clerk is asked to choose the file again.
-struct StagedUpload {
+/// A PDF a clerk uploaded to issue is kept in `staged_uploads` until they confirm (or for
+/// half an hour), so that the confirmation may reach any portal process.
+const STAGED_FOR_SECONDS: f64 = 30.0 * 60.0;
+
+/// Keeps an upload for the confirmation; answers its token. Forgets uploads past their time.
+async fn stage(
+    pool: &sqlx::PgPool,
     clerk: uuid::Uuid,
-    application: String,
-    filename: String,
-    bytes: Bytes,
-    staged_at: Instant,
-}
-
-const STAGED_FOR: Duration = Duration::from_secs(30 * 60);
-/// At most this many uploads wait at once (the oldest gives way).
-const STAGED_MAX: usize = 16;
-
-fn staged_uploads() -> &'static Mutex<HashMap<String, StagedUpload>> {
-    static STAGED: OnceLock<Mutex<HashMap<String, StagedUpload>>> = OnceLock::new();
-    STAGED.get_or_init(|| Mutex::new(HashMap::new()))
-}
-
-/// Keeps an upload for the confirmation; answers its token.
-fn stage(clerk: uuid::Uuid, application: &str, filename: &str, bytes: Bytes) -> String {
-    let mut staged = staged_uploads().lock().expect("staged uploads lock");
-    staged.retain(|_, u| u.staged_at.elapsed() < STAGED_FOR);
-    while staged.len() >= STAGED_MAX {
-        let oldest = staged
-            .iter()
-            .min_by_key(|(_, u)| u.staged_at)
-            .map(|(token, _)| token.clone());
-        match oldest {
-            Some(token) => staged.remove(&token),
-            None => break,
-        };
-    }
+    application: &str,
+    filename: &str,
+    bytes: &[u8],
+) -> Result<String, sqlx::Error> {
+    sqlx::query("DELETE FROM staged_uploads WHERE staged_at < now() - make_interval(secs => $1)")
+        .bind(STAGED_FOR_SECONDS)
+        .execute(pool)
+        .await?;
     let token = new_token();
-    staged.insert(
-        token.clone(),
-        StagedUpload {
-            clerk,
-            application: application.to_string(),
-            filename: filename.to_string(),
-            bytes,
-            staged_at: Instant::now(),
-        },
-    );
-    token
+    sqlx::query(
+        "INSERT INTO staged_uploads (token, clerk_id, application_id, filename, bytes) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&token)
+    .bind(clerk)
+    .bind(application)
+    .bind(filename)
+    .bind(bytes)
+    .execute(pool)
+    .await?;
+    Ok(token)
 }
 
 /// The upload behind a token, if it is this clerk's for this application and still kept.
-fn staged(token: &str, clerk: uuid::Uuid, application: &str) -> Option<(String, Bytes)> {
-    let staged = staged_uploads().lock().expect("staged uploads lock");
-    staged
-        .get(token)
-        .filter(|u| {
-            u.clerk == clerk && u.application == application && u.staged_at.elapsed() < STAGED_FOR
-        })
-        .map(|u| (u.filename.clone(), u.bytes.clone()))
+async fn staged(
+    pool: &sqlx::PgPool,
+    token: &str,
+    clerk: uuid::Uuid,
+    application: &str,
+) -> Result<Option<(String, Bytes)>, sqlx::Error> {
+    let found: Option<(String, Vec<u8>)> = sqlx::query_as(
+        "SELECT filename, bytes FROM staged_uploads WHERE token = $1 AND clerk_id = $2 \
+         AND application_id = $3 AND staged_at >= now() - make_interval(secs => $4)",
+    )
+    .bind(token)
+    .bind(clerk)
+    .bind(application)
+    .bind(STAGED_FOR_SECONDS)
+    .fetch_optional(pool)
+    .await?;
+    Ok(found.map(|(filename, bytes)| (filename, Bytes::from(bytes))))
 }
 
-fn unstage(token: &str) {
-    staged_uploads()
-        .lock()
-        .expect("staged uploads lock")
-        .remove(token);
+async fn unstage(pool: &sqlx::PgPool, token: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM staged_uploads WHERE token = $1")
+        .bind(token)
+        .execute(pool)
+        .await?;
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -622,7 +613,7 @@ fn check_pdf(bytes: &[u8], max: usize) -> Result<(), FieldError> {
     Err(FieldError::new("document", code))
 }
 
-fn check(
+async fn check(
     state: &AppState,
     user: &CurrentUser,
     row: &ApplicationRow,
@@ -652,8 +643,9 @@ fn check(
                     token: None,
                 },
                 (None, Some(token)) => {
-                    let (filename, bytes) =
-                        staged(token, user.account_id, &row.id).ok_or_else(|| {
+                    let (filename, bytes) = staged(&state.pool, token, user.account_id, &row.id)
+                        .await?
+                        .ok_or_else(|| {
                             one(FieldError::new("document", "document_upload_expired"))
                         })?;
                     Document {
@@ -717,10 +709,10 @@ async fn act(
         Ok(found) => found,
         Err(e) => return error_page(p, e),
     };
-    let outcome = match check(&state, &user, &row, &action, &f) {
+    let outcome = match check(&state, &user, &row, &action, &f).await {
         Err(e) => Err(e),
         Ok(checked) if f.confirmed.as_deref() != Some("yes") => {
-            return confirmation(&state, p, &user, &row, &action, checked);
+            return confirmation(&state, p, &user, &row, &action, checked).await;
         }
         Ok(checked) => perform(&state, &user, &context, &id, checked).await,
     };
@@ -770,7 +762,7 @@ async fn perform(
             };
             api::act_on_application(state, user, context, id, action).await?;
             if let Some(token) = document.token {
-                unstage(&token);
+                unstage(&state.pool, &token).await?;
             }
             return Ok(());
         }
@@ -805,7 +797,7 @@ struct ConfirmPage {
 }
 
 /// The page that says what `action` will do, with the form that does it.
-fn confirmation(
+async fn confirmation(
     state: &AppState,
     p: Page,
     user: &CurrentUser,
@@ -847,9 +839,15 @@ fn confirmation(
         }
         Checked::IssueDocument(d) => {
             let size = d.bytes.len();
-            let token = d
-                .token
-                .unwrap_or_else(|| stage(user.account_id, &row.id, &d.filename, d.bytes));
+            let token = match d.token {
+                Some(token) => token,
+                None => match stage(&state.pool, user.account_id, &row.id, &d.filename, &d.bytes)
+                    .await
+                {
+                    Ok(token) => token,
+                    Err(e) => return error_page(p, e.into()),
+                },
+            };
             hidden.push(Hidden {
                 name: "upload",
                 value: token,
@@ -915,16 +913,5 @@ mod tests {
             check_pdf(&[b'%'; 200], 100).unwrap_err().code,
             "document_too_large"
         );
-    }
-
-    #[test]
-    fn an_upload_waits_only_for_its_clerk_and_application() {
-        let clerk = uuid::Uuid::new_v4();
-        let token = stage(clerk, "app-1", "a.pdf", Bytes::from_static(b"%PDF-1.4"));
-        assert!(staged(&token, clerk, "app-1").is_some());
-        assert!(staged(&token, uuid::Uuid::new_v4(), "app-1").is_none());
-        assert!(staged(&token, clerk, "app-2").is_none());
-        unstage(&token);
-        assert!(staged(&token, clerk, "app-1").is_none());
     }
 }
