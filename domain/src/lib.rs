@@ -6,6 +6,7 @@ pub mod application;
 pub mod audit;
 pub mod certification;
 pub mod municipality;
+pub mod payment;
 pub mod ports;
 pub mod refusal;
 pub mod request;
