@@ -3,9 +3,11 @@
 
 pub mod case_numbers;
 pub mod executor;
+pub mod fines;
 pub mod mail;
 pub mod metadata;
 pub mod protocol;
+pub mod vpos;
 
 pub use executor::{CommandError, Commands, Executed, RequestCommands};
 pub use metadata::CommandMetadata;

@@ -5,6 +5,7 @@
 pub mod application;
 pub mod audit;
 pub mod certification;
+pub mod fines;
 pub mod municipality;
 pub mod payment;
 pub mod ports;

@@ -3,6 +3,8 @@
 //! switches (down, slow, error, duplicate answers) so that tests and demos can make them
 //! misbehave.
 
+pub mod bank;
+pub mod fines;
 pub mod mail;
 pub mod protocol;
 
