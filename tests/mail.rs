@@ -32,12 +32,14 @@ async fn portal_on(db: TestDatabase, mail: &RunningMailSandbox) -> TestApp {
     let mut config = test_config(&db);
     configure(&mut config, mail);
     let app = Application::build(config).await.expect("the portal builds");
+    let bank = app.bank_sandbox.clone().expect("in-process sandbox bank");
     let (base, state, protocol) = app.spawn();
     TestApp {
         base,
         client: reqwest::Client::new(),
         state,
         protocol: protocol.expect("in-process protocol sandbox"),
+        bank,
         db,
     }
 }

@@ -12,8 +12,11 @@ use commands::protocol::HttpProtocolSystem;
 use commands::{Commands, RequestCommands};
 use domain::application::{ApplicationServices, CertificateApplication, RetryPolicy};
 use domain::certification::Certification;
+use domain::payment::Payment;
+use domain::ports::BankGateway;
 use domain::request::RequestServices;
 use eventlog::{ConsumerRuntime, Progress, RuntimeConfig};
+use sandboxes::bank::BankSandbox;
 use sandboxes::mail::{MailSandbox, RunningMailSandbox};
 use sandboxes::protocol::ProtocolSandbox;
 use sandboxes::RunningSandbox;
@@ -25,6 +28,7 @@ use tower_http::trace::TraceLayer;
 use crate::config::Config;
 use crate::error;
 use crate::mailer::{MailNotices, MailSender, NoticeSettings, SenderTask};
+use crate::payments::{PaymentReconciler, PaymentSettings, ReconcilerTask};
 use crate::registrar::{Registrar, RegistrarTask};
 use crate::routes;
 
@@ -36,6 +40,10 @@ pub struct AppState {
     /// Applications, with the short protocol timeout of a submission the citizen waits on.
     pub applications: Arc<Commands<CertificateApplication>>,
     pub certifications: Arc<Commands<Certification>>,
+    pub payments: Arc<Commands<Payment>>,
+    /// The bank's payment gateway (the VPOS adapter).
+    pub bank: Arc<dyn BankGateway>,
+    pub payment_settings: Arc<PaymentSettings>,
     pub registrar: Registrar,
     pub progress: Progress,
     pub config: Arc<Config>,
@@ -50,6 +58,9 @@ pub struct Application {
     pub protocol_sandbox: Option<ProtocolSandbox>,
     /// The in-process mail sandbox, when `PORTAL_SMTP_URL` is unset.
     pub mail_sandbox: Option<MailSandbox>,
+    /// The in-process sandbox bank, when `PORTAL_BANK_URL` is unset.
+    pub bank_sandbox: Option<BankSandbox>,
+    _reconciler: ReconcilerTask,
     _mail_sandbox: Option<RunningMailSandbox>,
     _mail_sender: SenderTask,
     _sandboxes: Vec<RunningSandbox>,
@@ -68,6 +79,20 @@ pub async fn prepare_database(config: &Config) -> anyhow::Result<PgPool> {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let pool = prepare_database(&config).await?;
+        // Bound first: the bank's return and notification addresses are built from it when
+        // PORTAL_PUBLIC_URL is unset.
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("Failed to bind {}", config.bind))?;
+        let bound = listener
+            .local_addr()
+            .context("Failed to read the bound address")?;
+        let portal_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"))
+            .trim_end_matches('/')
+            .to_string();
 
         let mut sandboxes = Vec::new();
         let (protocol_url, protocol_sandbox) = match &config.protocol_url {
@@ -115,6 +140,38 @@ impl Application {
         let certifications = Arc::new(
             Commands::<Certification>::new(pool.clone(), ())
                 .with_conflict_retries(config.conflict_retries),
+        );
+
+        // The bank: the configured gateway, or the sandbox bank in-process. Its
+        // server-to-server notifications go to the portal's notify endpoint.
+        let payment_settings = Arc::new(PaymentSettings::new(&config, &portal_url)?);
+        let (bank_url, bank_sandbox) = match &config.bank_url {
+            Some(url) => (url.clone(), None),
+            None => {
+                use secrecy::ExposeSecret;
+                let sandbox =
+                    BankSandbox::new(config.bank_mid.clone(), config.bank_secret.expose_secret())
+                        .with_notify_url(payment_settings.notify_url.clone())
+                        .with_merchant_name(config.municipality.municipality.name_el.clone());
+                let running = sandbox
+                    .start(SocketAddr::from(([127, 0, 0, 1], 0)))
+                    .await
+                    .context("Failed to start the sandbox bank")?;
+                let url = running.base_url();
+                tracing::info!(%url, "sandbox bank started in-process");
+                sandboxes.push(running);
+                (url, Some(sandbox))
+            }
+        };
+        let bank: Arc<dyn BankGateway> = Arc::new(commands::vpos::VposGateway::new(
+            config.bank_mid.clone(),
+            config.bank_secret.clone(),
+            bank_url,
+            config.bank_timeout,
+        ));
+        let payments = Arc::new(
+            Commands::<Payment>::new(pool.clone(), ())
+                .with_conflict_retries(config.conflict_retries.max(2)),
         );
 
         let models = projections::all();
@@ -186,6 +243,9 @@ impl Application {
             requests,
             applications,
             certifications,
+            payments,
+            bank,
+            payment_settings,
             registrar,
             progress,
             config: Arc::new(config.clone()),
@@ -194,6 +254,7 @@ impl Application {
                 std::time::Duration::from_secs(600),
             )),
         };
+        let reconciler = PaymentReconciler::new(state.clone()).spawn(config.payment_poll);
         let pages = crate::web::router().layer(middleware::from_fn_with_state(
             state.clone(),
             crate::web::csrf_and_language,
@@ -222,14 +283,13 @@ impl Application {
             .layer(PropagateRequestIdLayer::x_request_id())
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
 
-        let listener = TcpListener::bind(config.bind)
-            .await
-            .with_context(|| format!("Failed to bind {}", config.bind))?;
         Ok(Self {
             listener,
             router,
             state,
             protocol_sandbox,
+            bank_sandbox,
+            _reconciler: reconciler,
             _sandboxes: sandboxes,
             _consumers: consumers,
             _registrar: registrar_task,
@@ -259,6 +319,7 @@ impl Application {
             _registrar,
             _mail_sandbox,
             _mail_sender,
+            _reconciler,
             ..
         } = self;
         axum::serve(

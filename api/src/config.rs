@@ -66,7 +66,32 @@ pub struct Config {
     /// `PORTAL_MAIL_RETRY_SECS`: the first retry of a notice the mail server could not take
     /// (then ×5, ×30, ×120).
     pub mail_retry_first: Duration,
+    /// `PORTAL_BANK_URL`: the bank's VPOS gateway. Unset: the sandbox bank is started
+    /// in-process.
+    pub bank_url: Option<String>,
+    /// `PORTAL_BANK_MID`: the municipality's merchant id at the bank.
+    pub bank_mid: String,
+    /// `PORTAL_BANK_SECRET`: the shared secret the bank's digests are made with (never
+    /// logged).
+    pub bank_secret: SecretString,
+    /// `PORTAL_BANK_TIMEOUT_MS`: the longest a status query to the bank may take.
+    pub bank_timeout: Duration,
+    /// `PORTAL_PAYMENT_EXPIRY_MINUTES`: how long a payment may wait for the bank's answer
+    /// before it is abandoned (expired).
+    pub payment_expiry: Duration,
+    /// `PORTAL_PAYMENT_RECONCILE_AFTER_SECS`: a payment sent to the bank that has no answer
+    /// for this long is asked about (the bank's status query).
+    pub payment_reconcile_after: Duration,
+    /// `PORTAL_PAYMENT_POLL_MS`: how often the payment reconciler looks for stale and
+    /// expired payments.
+    pub payment_poll: Duration,
 }
+
+/// The shared secret of the in-process sandbox bank (and the default of
+/// `PORTAL_BANK_SECRET`): fine for a sandbox, never for a real bank.
+pub const SANDBOX_BANK_SECRET: &str = "sandbox-bank-secret";
+/// The default `PORTAL_BANK_MID`.
+pub const DEFAULT_BANK_MID: &str = "0020000001";
 
 /// The municipality configuration built into the binary.
 pub const DEFAULT_MUNICIPALITY: &str = include_str!("../../config/municipality.toml");
@@ -108,6 +133,13 @@ impl Config {
             public_url: None,
             mail_poll: Duration::from_secs(2),
             mail_retry_first: Duration::from_secs(60),
+            bank_url: None,
+            bank_mid: DEFAULT_BANK_MID.to_string(),
+            bank_secret: SecretString::from(SANDBOX_BANK_SECRET),
+            bank_timeout: Duration::from_secs(10),
+            payment_expiry: Duration::from_secs(30 * 60),
+            payment_reconcile_after: Duration::from_secs(120),
+            payment_poll: Duration::from_secs(5),
         }
     }
 
@@ -179,6 +211,36 @@ impl Config {
         }
         if let Some(secs) = env_number("PORTAL_MAIL_RETRY_SECS")? {
             config.mail_retry_first = Duration::from_secs(secs.max(1));
+        }
+        config.bank_url = std::env::var("PORTAL_BANK_URL")
+            .ok()
+            .filter(|s| !s.is_empty());
+        if let Ok(mid) = std::env::var("PORTAL_BANK_MID") {
+            if !mid.is_empty() {
+                config.bank_mid = mid;
+            }
+        }
+        if let Ok(secret) = std::env::var("PORTAL_BANK_SECRET") {
+            if !secret.is_empty() {
+                config.bank_secret = SecretString::from(secret);
+            }
+        }
+        if config.bank_url.is_some() && config.bank_secret.expose_secret() == SANDBOX_BANK_SECRET {
+            anyhow::bail!(
+                "PORTAL_BANK_URL is set: set PORTAL_BANK_SECRET to the bank's shared secret"
+            );
+        }
+        if let Some(ms) = env_number("PORTAL_BANK_TIMEOUT_MS")? {
+            config.bank_timeout = Duration::from_millis(ms.max(100));
+        }
+        if let Some(m) = env_number("PORTAL_PAYMENT_EXPIRY_MINUTES")? {
+            config.payment_expiry = Duration::from_secs(m.max(1) * 60);
+        }
+        if let Some(s) = env_number("PORTAL_PAYMENT_RECONCILE_AFTER_SECS")? {
+            config.payment_reconcile_after = Duration::from_secs(s);
+        }
+        if let Some(ms) = env_number("PORTAL_PAYMENT_POLL_MS")? {
+            config.payment_poll = Duration::from_millis(ms.max(10));
         }
         config.secure_cookies = matches!(
             std::env::var("PORTAL_SECURE_COOKIES").as_deref(),

@@ -10,6 +10,7 @@ pub mod extract;
 pub mod i18n;
 pub mod mailer;
 pub mod operator;
+pub mod payments;
 pub mod registrar;
 pub mod routes;
 pub mod staff;

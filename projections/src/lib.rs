@@ -3,6 +3,7 @@
 
 pub mod applications;
 pub mod certifications;
+pub mod payments;
 pub mod rebuild;
 pub mod requests;
 
@@ -27,6 +28,7 @@ pub fn all() -> Vec<Arc<dyn ReadModel>> {
         Arc::new(requests::RequestsProjection),
         Arc::new(applications::ApplicationsProjection),
         Arc::new(certifications::CertificationsProjection),
+        Arc::new(payments::PaymentsProjection),
     ]
 }
 
@@ -39,9 +41,13 @@ pub const APPLICATION_READS: &[&str] = &[
     certifications::CertificationsProjection::NAME,
 ];
 
+/// The consumer names reads of payments wait for.
+pub const PAYMENT_READS: &[&str] = &[payments::PaymentsProjection::NAME];
+
 /// Every read model: what a reader waits for to see their own latest write, whatever it was.
 pub const ALL_READS: &[&str] = &[
     requests::RequestsProjection::NAME,
     applications::ApplicationsProjection::NAME,
     certifications::CertificationsProjection::NAME,
+    payments::PaymentsProjection::NAME,
 ];

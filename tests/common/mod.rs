@@ -67,6 +67,8 @@ pub struct TestApp {
     pub client: Client,
     pub state: AppState,
     pub protocol: ProtocolSandbox,
+    /// The in-process sandbox bank.
+    pub bank: sandboxes::bank::BankSandbox,
     pub db: TestDatabase,
 }
 
@@ -88,12 +90,17 @@ impl TestApp {
         let mut config = test_config(&db);
         adjust(&mut config);
         let app = Application::build(config).await.expect("the portal builds");
+        let bank = app
+            .bank_sandbox
+            .clone()
+            .expect("tests use the in-process sandbox bank");
         let (base, state, protocol) = app.spawn();
         Self {
             base,
             client: Client::new(),
             state,
             protocol: protocol.expect("tests use the in-process protocol sandbox"),
+            bank,
             db,
         }
     }

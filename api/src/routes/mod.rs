@@ -5,6 +5,7 @@ pub(crate) mod applications;
 pub(crate) mod audit;
 pub(crate) mod certifications;
 mod health;
+pub(crate) mod payments;
 pub(crate) mod requests;
 pub(crate) mod staff;
 
@@ -105,6 +106,12 @@ pub fn router() -> Router<AppState> {
             "/api/v1/staff/applications/{id}/protocol",
             post(applications::protocol),
         )
+        // The bank's browser return: outside the pages' CSRF check (see
+        // `web::security::csrf_exempt`); its authenticity is the bank's digest.
+        .route(crate::payments::RETURN_PATH, post(payments::browser_return))
+        .route(crate::payments::NOTIFY_PATH, post(payments::notify))
+        .route("/api/v1/my/payments", get(payments::my_list))
+        .route("/api/v1/my/payments/{id}", get(payments::my_detail))
         .route("/api/v1/audit/cases/{id}/events", get(audit::events))
         .route("/api/v1/audit/cases/{id}/state", get(audit::state))
         .route("/api/v1/audit/cases/{id}/verify", get(audit::verify))

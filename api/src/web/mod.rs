@@ -8,6 +8,7 @@ mod cases;
 mod certificates;
 mod forms;
 mod layout;
+pub mod payments;
 mod security;
 mod staff;
 mod staff_applications;
@@ -35,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .merge(staff_applications::router())
         .merge(staff_certification::router())
         .merge(audit::router())
+        .merge(payments::router())
 }
 
 /// Renders a template, or a logged 500 page if rendering fails.

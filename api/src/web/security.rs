@@ -92,6 +92,18 @@ fn html_escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// Form POSTs that are exempt from the CSRF check, and why.
+///
+/// - `/payments/return` ([`crate::payments::RETURN_PATH`]): the bank's page sends the
+///   payer's browser back with a cross-site form POST, which cannot carry our token (and,
+///   with SameSite cookies, usually carries no session either). Its authenticity is the
+///   bank's digest over its fields, checked in constant time before anything happens; a
+///   forged one changes nothing. The route is served by the API router (outside this
+///   middleware); the exemption here keeps it working should it ever move to the pages.
+pub fn csrf_exempt(path: &str) -> bool {
+    path == crate::payments::RETURN_PATH
+}
+
 /// Page middleware: gives every page a CSRF token (setting its cookie when new), refuses
 /// a form POST whose `csrf_token` field does not match the cookie, and remembers `?lang=`.
 pub async fn csrf_and_language(
@@ -101,6 +113,9 @@ pub async fn csrf_and_language(
 ) -> Response {
     let cookie_token = cookie_value(request.headers(), CSRF_COOKIE).filter(|t| t.len() >= 32);
     let lang = super::layout::lang_of(request.headers());
+    if request.method() == Method::POST && csrf_exempt(request.uri().path()) {
+        return next.run(request).await;
+    }
     let (mut parts, body) = request.into_parts();
     let request = if parts.method == Method::POST {
         let boundary = multipart_boundary(&parts.headers);
@@ -313,6 +328,20 @@ pub async fn rate_limit(State(state): State<AppState>, request: Request, next: N
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_bank_return_is_exempt_from_the_csrf_check() {
+        assert!(csrf_exempt("/payments/return"));
+        for path in [
+            "/payments/return/",
+            "/payments/x",
+            "/login",
+            "/requests/new",
+            "/",
+        ] {
+            assert!(!csrf_exempt(path), "{path}");
+        }
+    }
 
     #[test]
     fn the_limiter_counts_per_client_and_action_in_a_window() {
