@@ -1385,3 +1385,22 @@ async fn an_uploaded_pdf_may_be_confirmed_through_another_portal_process() {
     let copy = clerk.get(&format!("{case_path}/document")).await;
     assert_eq!(copy.bytes, PDF);
 }
+
+#[tokio::test]
+async fn a_large_multipart_body_is_refused_outside_the_clerks_upload() {
+    // Every page form is small; only the issue form takes a file. A large body elsewhere is
+    // refused before the portal holds it.
+    let app = TestApp::spawn().await;
+    let mut visitor = Visitor::new(&app);
+    let form = visitor.get("/register").await;
+    let token = form.csrf_field();
+    let big = vec![b'x'; 512 * 1024];
+    let refused = visitor
+        .post_multipart(
+            "/register",
+            &[("csrf_token", &token)],
+            Some(("a.pdf", &big)),
+        )
+        .await;
+    refused.assert_status(StatusCode::PAYLOAD_TOO_LARGE);
+}

@@ -119,9 +119,14 @@ pub async fn csrf_and_language(
     let (mut parts, body) = request.into_parts();
     let request = if parts.method == Method::POST {
         let boundary = multipart_boundary(&parts.headers);
+        // Only a clerk's issue form uploads a file: nowhere else may a body be this large
+        // (it is buffered before the token is checked, so the limit is what an anonymous
+        // client can make the portal hold).
         let limit = match boundary {
-            Some(_) => state.config.document_max_bytes + MULTIPART_SLACK,
-            None => FORM_LIMIT,
+            Some(_) if is_upload_path(parts.uri.path()) => {
+                state.config.document_max_bytes + MULTIPART_SLACK
+            }
+            _ => FORM_LIMIT,
         };
         let Ok(bytes) = to_bytes(body, limit).await else {
             return message_page(StatusCode::PAYLOAD_TOO_LARGE, lang, "payload_too_large");
@@ -176,6 +181,14 @@ pub async fn csrf_and_language(
         }
     }
     response
+}
+
+/// The pages that take a file: a clerk issuing a certificate electronically
+/// (`/staff/applications/{id}/issue`).
+fn is_upload_path(path: &str) -> bool {
+    path.strip_prefix("/staff/applications/")
+        .and_then(|rest| rest.strip_suffix("/issue"))
+        .is_some_and(|id| !id.is_empty() && !id.contains('/'))
 }
 
 /// The boundary of a `multipart/form-data` body (a form with a file), if it is one.
@@ -328,6 +341,15 @@ pub async fn rate_limit(State(state): State<AppState>, request: Request, next: N
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_issue_form_takes_large_uploads() {
+        assert!(is_upload_path("/staff/applications/3f0c2a9e/issue"));
+        assert!(!is_upload_path("/staff/applications//issue"));
+        assert!(!is_upload_path("/staff/applications/a/b/issue"));
+        assert!(!is_upload_path("/login"));
+        assert!(!is_upload_path("/staff/applications/3f0c2a9e/reject"));
+    }
 
     #[test]
     fn only_the_bank_return_is_exempt_from_the_csrf_check() {
