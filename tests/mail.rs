@@ -33,6 +33,10 @@ async fn portal_on(db: TestDatabase, mail: &RunningMailSandbox) -> TestApp {
     configure(&mut config, mail);
     let app = Application::build(config).await.expect("the portal builds");
     let bank = app.bank_sandbox.clone().expect("in-process sandbox bank");
+    let fines = app
+        .fines_sandbox
+        .clone()
+        .expect("in-process sandbox fines system");
     let (base, state, protocol) = app.spawn();
     TestApp {
         base,
@@ -40,6 +44,7 @@ async fn portal_on(db: TestDatabase, mail: &RunningMailSandbox) -> TestApp {
         state,
         protocol: protocol.expect("in-process protocol sandbox"),
         bank,
+        fines,
         db,
     }
 }

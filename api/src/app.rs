@@ -13,10 +13,12 @@ use commands::{Commands, RequestCommands};
 use domain::application::{ApplicationServices, CertificateApplication, RetryPolicy};
 use domain::certification::Certification;
 use domain::payment::Payment;
-use domain::ports::BankGateway;
+use domain::ports::{BankGateway, FinesSystem};
 use domain::request::RequestServices;
+use domain::traffic_fine::TrafficFine;
 use eventlog::{ConsumerRuntime, Progress, RuntimeConfig};
 use sandboxes::bank::BankSandbox;
+use sandboxes::fines::FinesSandbox;
 use sandboxes::mail::{MailSandbox, RunningMailSandbox};
 use sandboxes::protocol::ProtocolSandbox;
 use sandboxes::RunningSandbox;
@@ -27,6 +29,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
 use crate::error;
+use crate::fines::{FineNotifier, NotifierTask};
 use crate::mailer::{MailNotices, MailSender, NoticeSettings, SenderTask};
 use crate::payments::{PaymentReconciler, PaymentSettings, ReconcilerTask};
 use crate::registrar::{Registrar, RegistrarTask};
@@ -44,6 +47,9 @@ pub struct AppState {
     /// The bank's payment gateway (the VPOS adapter).
     pub bank: Arc<dyn BankGateway>,
     pub payment_settings: Arc<PaymentSettings>,
+    /// The fines-management system (the HTTP adapter).
+    pub fines: Arc<dyn FinesSystem>,
+    pub traffic_fines: Arc<Commands<TrafficFine>>,
     pub registrar: Registrar,
     pub progress: Progress,
     pub config: Arc<Config>,
@@ -60,6 +66,9 @@ pub struct Application {
     pub mail_sandbox: Option<MailSandbox>,
     /// The in-process sandbox bank, when `PORTAL_BANK_URL` is unset.
     pub bank_sandbox: Option<BankSandbox>,
+    /// The in-process sandbox fines system, when `PORTAL_FINES_URL` is unset.
+    pub fines_sandbox: Option<FinesSandbox>,
+    _fine_notifier: NotifierTask,
     _reconciler: ReconcilerTask,
     _mail_sandbox: Option<RunningMailSandbox>,
     _mail_sender: SenderTask,
@@ -174,6 +183,30 @@ impl Application {
                 .with_conflict_retries(config.conflict_retries.max(2)),
         );
 
+        // The fines-management system: the configured one, or the sandbox in-process.
+        let (fines_url, fines_sandbox) = match &config.fines_url {
+            Some(url) => (url.clone(), None),
+            None => {
+                let sandbox = FinesSandbox::new();
+                let running =
+                    sandboxes::serve(sandbox.router(), SocketAddr::from(([127, 0, 0, 1], 0)))
+                        .await
+                        .context("Failed to start the sandbox fines system")?;
+                let url = running.base_url();
+                tracing::info!(%url, "sandbox fines system started in-process");
+                sandboxes.push(running);
+                (url, Some(sandbox))
+            }
+        };
+        let fines: Arc<dyn FinesSystem> = Arc::new(commands::fines::HttpFinesSystem::new(
+            fines_url,
+            config.fines_timeout,
+        ));
+        let traffic_fines = Arc::new(
+            Commands::<TrafficFine>::new(pool.clone(), ())
+                .with_conflict_retries(config.conflict_retries.max(2)),
+        );
+
         let models = projections::all();
         projections::prepare(&pool, &models)
             .await
@@ -246,6 +279,8 @@ impl Application {
             payments,
             bank,
             payment_settings,
+            fines,
+            traffic_fines,
             registrar,
             progress,
             config: Arc::new(config.clone()),
@@ -255,6 +290,7 @@ impl Application {
             )),
         };
         let reconciler = PaymentReconciler::new(state.clone()).spawn(config.payment_poll);
+        let fine_notifier = FineNotifier::new(state.clone()).spawn(config.fines_poll);
         let pages = crate::web::router().layer(middleware::from_fn_with_state(
             state.clone(),
             crate::web::csrf_and_language,
@@ -289,6 +325,8 @@ impl Application {
             state,
             protocol_sandbox,
             bank_sandbox,
+            fines_sandbox,
+            _fine_notifier: fine_notifier,
             _reconciler: reconciler,
             _sandboxes: sandboxes,
             _consumers: consumers,
@@ -320,6 +358,7 @@ impl Application {
             _mail_sandbox,
             _mail_sender,
             _reconciler,
+            _fine_notifier,
             ..
         } = self;
         axum::serve(

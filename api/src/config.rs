@@ -85,6 +85,19 @@ pub struct Config {
     /// `PORTAL_PAYMENT_POLL_MS`: how often the payment reconciler looks for stale and
     /// expired payments.
     pub payment_poll: Duration,
+    /// `PORTAL_FINES_URL`: the fines-management system. Unset: the sandbox fines system is
+    /// started in-process.
+    pub fines_url: Option<String>,
+    /// `PORTAL_FINES_TIMEOUT_MS`: the longest a call to the fines system may take.
+    pub fines_timeout: Duration,
+    /// `PORTAL_FINES_QUOTE_SECS`: how long a quoted amount may be paid (never past the day
+    /// the fines system holds it).
+    pub fines_quote_ttl: Duration,
+    /// `PORTAL_FINES_POLL_MS`: how often the fine notifier looks for paid fines to report.
+    pub fines_poll: Duration,
+    /// `PORTAL_FINES_RETRY_SECS`: the first retry of a notice the fines system could not
+    /// take (then doubling, at most an hour apart).
+    pub fines_retry_first: Duration,
 }
 
 /// The shared secret of the in-process sandbox bank (and the default of
@@ -140,6 +153,11 @@ impl Config {
             payment_expiry: Duration::from_secs(30 * 60),
             payment_reconcile_after: Duration::from_secs(120),
             payment_poll: Duration::from_secs(5),
+            fines_url: None,
+            fines_timeout: Duration::from_secs(10),
+            fines_quote_ttl: Duration::from_secs(30 * 60),
+            fines_poll: Duration::from_secs(2),
+            fines_retry_first: Duration::from_secs(60),
         }
     }
 
@@ -242,6 +260,21 @@ impl Config {
         if let Some(ms) = env_number("PORTAL_PAYMENT_POLL_MS")? {
             config.payment_poll = Duration::from_millis(ms.max(10));
         }
+        config.fines_url = std::env::var("PORTAL_FINES_URL")
+            .ok()
+            .filter(|s| !s.is_empty());
+        if let Some(ms) = env_number("PORTAL_FINES_TIMEOUT_MS")? {
+            config.fines_timeout = Duration::from_millis(ms.max(100));
+        }
+        if let Some(s) = env_number("PORTAL_FINES_QUOTE_SECS")? {
+            config.fines_quote_ttl = Duration::from_secs(s.max(60));
+        }
+        if let Some(ms) = env_number("PORTAL_FINES_POLL_MS")? {
+            config.fines_poll = Duration::from_millis(ms.max(10));
+        }
+        if let Some(s) = env_number("PORTAL_FINES_RETRY_SECS")? {
+            config.fines_retry_first = Duration::from_secs(s.max(1));
+        }
         config.secure_cookies = matches!(
             std::env::var("PORTAL_SECURE_COOKIES").as_deref(),
             Ok("1" | "true" | "yes")
@@ -273,6 +306,10 @@ mod tests {
         let m = parse_municipality(DEFAULT_MUNICIPALITY, "built-in").unwrap();
         assert!(m.certificate_type("family_status").is_some());
         assert_eq!(m.tap.deadline_days, 10);
+        assert_eq!(m.fines.municipality_code, "9999");
+        let mut broken = m.clone();
+        broken.fines.types.clear();
+        assert!(broken.check().unwrap_err().contains("fines.types"));
     }
 
     #[test]

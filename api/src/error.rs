@@ -52,6 +52,10 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("refused: {0}")]
     Refused(Refusal),
+    /// A refusal that names several fields to correct (e.g. the profile details a payment
+    /// needs).
+    #[error("refused: {0}")]
+    RefusedFields(Refusal, Vec<FieldError>),
     #[error("conflict")]
     Conflict,
     #[error("too many attempts")]
@@ -144,6 +148,11 @@ impl ApiError {
                 }
                 (status, payload)
             }
+            Self::RefusedFields(refusal, fields) => {
+                let (status, mut payload) = Self::Refused(refusal.clone()).status_and_payload();
+                payload.fields.extend(fields.iter().cloned());
+                (status, payload)
+            }
             Self::Conflict => simple(StatusCode::CONFLICT, "conflict"),
             Self::TooManyRequests => simple(StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Internal(_) => simple(StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -157,6 +166,9 @@ fn refusal_field(code: &str) -> Option<&'static str> {
         "close_note_required" => Some("note"),
         "kind_comment_is_anonymous" | "kind_anonymous_is_comment" => Some("kind"),
         "status_not_settable" | "status_unchanged" => Some("status"),
+        "municipality_code_foreign" => Some("municipality_code"),
+        "fine_type_not_payable" => Some("fine_type"),
+        "offence_date_in_future" => Some("offence_date"),
         _ => None,
     }
 }

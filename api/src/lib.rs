@@ -7,6 +7,7 @@ pub mod bench;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod fines;
 pub mod i18n;
 pub mod mailer;
 pub mod operator;

@@ -137,6 +137,20 @@ pub async fn start_payment(
         None => {}
     }
     let id = uuid::Uuid::new_v4().to_string();
+    create_payment(state, user, id, obligation, amount_cents, metadata).await
+}
+
+/// Creates payment `id` without the read-model check of [`start_payment`]: for callers
+/// whose obligation aggregate already reserved the obligation for this payment (e.g. a
+/// traffic fine's `FinePaymentStarted`).
+pub async fn create_payment(
+    state: &AppState,
+    user: &CurrentUser,
+    id: String,
+    obligation: Obligation,
+    amount_cents: i64,
+    metadata: Option<CommandMetadata>,
+) -> Result<StartedPayment, ApiError> {
     let order_id = new_order_id();
     let now = Utc::now();
     let executed = state

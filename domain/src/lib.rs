@@ -11,6 +11,7 @@ pub mod payment;
 pub mod ports;
 pub mod refusal;
 pub mod request;
+pub mod traffic_fine;
 pub mod values;
 
 pub use refusal::Refusal;

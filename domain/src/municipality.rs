@@ -10,6 +10,8 @@ pub struct Municipality {
     pub municipality: MunicipalityNames,
     pub civil_registry: Vec<CertificateType>,
     pub tap: TapCertificate,
+    /// Traffic fines (ΚΟΚ) payable to the municipality (see `config/fines.example.toml`).
+    pub fines: crate::fines::FinesConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -40,6 +42,7 @@ pub struct TapCertificate {
 impl Municipality {
     /// Checks what the type system cannot: a non-empty list, unique codes, sane deadlines.
     pub fn check(&self) -> Result<(), String> {
+        self.fines.check()?;
         if self.civil_registry.is_empty() {
             return Err("civil_registry: list at least one certificate".into());
         }

@@ -69,6 +69,8 @@ pub struct TestApp {
     pub protocol: ProtocolSandbox,
     /// The in-process sandbox bank.
     pub bank: sandboxes::bank::BankSandbox,
+    /// The in-process sandbox fines system.
+    pub fines: sandboxes::fines::FinesSandbox,
     pub db: TestDatabase,
 }
 
@@ -94,6 +96,10 @@ impl TestApp {
             .bank_sandbox
             .clone()
             .expect("tests use the in-process sandbox bank");
+        let fines = app
+            .fines_sandbox
+            .clone()
+            .expect("tests use the in-process sandbox fines system");
         let (base, state, protocol) = app.spawn();
         Self {
             base,
@@ -101,6 +107,7 @@ impl TestApp {
             state,
             protocol: protocol.expect("tests use the in-process protocol sandbox"),
             bank,
+            fines,
             db,
         }
     }

@@ -4,6 +4,7 @@ pub(crate) mod accounts;
 pub(crate) mod applications;
 pub(crate) mod audit;
 pub(crate) mod certifications;
+pub(crate) mod fines;
 mod health;
 pub(crate) mod payments;
 pub(crate) mod requests;
@@ -54,6 +55,11 @@ pub fn router() -> Router<AppState> {
             post(staff::protocol),
         )
         .route("/api/v1/staff/requests/{id}/close", post(staff::close))
+        .route("/api/v1/fines/types", get(fines::types))
+        .route("/api/v1/fines/check", post(fines::check))
+        .route("/api/v1/fines/quote", post(fines::quote))
+        .route("/api/v1/fines/pay", post(fines::pay))
+        .route("/api/v1/my/fines", get(fines::my_fines))
         .route("/api/v1/certificates/types", get(certifications::types))
         .route("/api/v1/my/certification", get(certifications::mine))
         .route(

@@ -1,0 +1,592 @@
+//! HTTP tests of traffic fines (issue 5) against a real portal, PostgreSQL, the sandbox
+//! fines system and the sandbox bank: the payable types, step 1's refusals, step 2's field
+//! errors, quotes found and registered (and re-quoted later at another amount), the fines
+//! system down, paying with a good card and the fines system told once (even after being
+//! down), two tabs paying once, an expired quote, and an incomplete profile.
+
+mod common;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Europe::Athens;
+use common::{json_body, TestApp};
+use portal::fines::FineNotifier;
+use reqwest::{redirect::Policy, Client, StatusCode};
+use sandboxes::bank::{read_form, CARD_DECLINED, CARD_SUCCEEDS};
+use sandboxes::fines::{FinesFaults, SandboxFine, SEEDED_EARLY, SEEDED_PAID};
+use serde_json::{json, Value};
+
+struct Desk {
+    app: TestApp,
+    token: String,
+    http: Client,
+}
+
+impl Desk {
+    async fn open() -> Self {
+        Self::open_with(|_| {}).await
+    }
+
+    async fn open_with(adjust: impl FnOnce(&mut portal::Config)) -> Self {
+        let app = TestApp::spawn_with(|config| {
+            config.payment_poll = Duration::from_secs(3600);
+            config.fines_poll = Duration::from_millis(50);
+            config.fines_retry_first = Duration::from_millis(200);
+            adjust(config);
+        })
+        .await;
+        let token = app.citizen("nikos@example.gr", "Νίκος Οδηγός").await;
+        let http = Client::builder().redirect(Policy::none()).build().unwrap();
+        Self { app, token, http }
+    }
+
+    async fn complete_profile(&self) {
+        let r = self
+            .app
+            .client
+            .put(self.app.url("/api/v1/me"))
+            .bearer_auth(&self.token)
+            .json(&json!({
+                "full_name": "Νίκος Οδηγός",
+                "father_name": "Γεώργιος",
+                "address": "Οδός Ερμού 1, 10563 Αθήνα",
+                "phone": "2101234567",
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    }
+
+    fn seeded(&self, number: &str) -> SandboxFine {
+        self.app
+            .fines
+            .fines()
+            .into_iter()
+            .find(|f| f.fine_number == number)
+            .expect("a seeded fine")
+    }
+
+    async fn quote_raw(&self, body: Value) -> (StatusCode, Value) {
+        let r = self.app.post("/api/v1/fines/quote", None, body).await;
+        let status = r.status();
+        (status, json_body(r).await)
+    }
+
+    /// Quotes seeded fine `number` with the plate typed `plate`.
+    async fn quote_seeded(&self, number: &str, plate: &str) -> (StatusCode, Value) {
+        let fine = self.seeded(number);
+        self.quote_raw(ticket(
+            &fine.fine_number,
+            plate,
+            &fine.fine_type,
+            fine.offence_at,
+        ))
+        .await
+    }
+
+    async fn pay(&self, quote_id: &str) -> (StatusCode, Value) {
+        let r = self
+            .app
+            .post(
+                "/api/v1/fines/pay",
+                Some(&self.token),
+                json!({ "quote_id": quote_id }),
+            )
+            .await;
+        let status = r.status();
+        (status, json_body(r).await)
+    }
+
+    /// Walks the bank with `card` from the portal's redirect answer, and follows the
+    /// bank's return to the portal.
+    async fn pay_at_bank(&self, redirect: &Value, card_number: &str) {
+        let action = redirect["action"].as_str().unwrap();
+        let fields: Vec<(String, String)> =
+            serde_json::from_value(redirect["fields"].clone()).unwrap();
+        let page = self
+            .http
+            .post(action)
+            .form(&fields)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let card = read_form(&page).unwrap_or_else(|| panic!("a card page: {page}"));
+        let bank = action.trim_end_matches("/vpos/payment");
+        let answer = self
+            .http
+            .post(format!("{bank}/vpos/card"))
+            .form(&[
+                ("session", card.hidden[0].1.as_str()),
+                ("card_number", card_number),
+                ("expiry", "09/38"),
+                ("cvv", "737"),
+                ("action", "pay"),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let back = read_form(&answer).unwrap_or_else(|| panic!("a return form: {answer}"));
+        let r = self
+            .http
+            .post(&back.action)
+            .form(&back.hidden)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    }
+
+    async fn notice(&self, payment_id: &str) -> Option<(String, i32)> {
+        sqlx::query_as("SELECT status, attempts FROM fine_payment_notices WHERE payment_id = $1")
+            .bind(payment_id)
+            .fetch_optional(&self.app.state.pool)
+            .await
+            .unwrap()
+    }
+
+    async fn fine_events(&self, fine_id: &str, event_type: &str) -> i64 {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM events WHERE aggregate_type = 'TrafficFine' \
+             AND aggregate_id = $1 AND event_type = $2",
+        )
+        .bind(fine_id)
+        .bind(event_type)
+        .fetch_one(&self.app.state.pool)
+        .await
+        .unwrap()
+    }
+}
+
+/// The ticket's details as the citizen types them (date and time in Athens).
+fn ticket(number: &str, plate: &str, fine_type: &str, at: DateTime<Utc>) -> Value {
+    let local = at.with_timezone(&Athens);
+    json!({
+        "municipality_code": "9999",
+        "fine_type": fine_type,
+        "fine_number": number,
+        "plate": plate,
+        "offence_date": local.format("%Y-%m-%d").to_string(),
+        "offence_time": local.format("%H:%M").to_string(),
+    })
+}
+
+fn field_codes(body: &Value) -> Vec<(String, String)> {
+    body["error"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["field"].as_str().unwrap().to_string(),
+                f["code"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..300 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn types_and_step_one_refuse_other_municipalities_and_types() {
+    let desk = Desk::open().await;
+    let types = json_body(desk.app.get("/api/v1/fines/types", None).await).await;
+    assert_eq!(types["municipality_code"], "9999");
+    let items = types["items"].as_array().unwrap();
+    assert_eq!(items.len(), 4);
+    assert_eq!(items[0]["code"], "P01");
+    assert_eq!(items[0]["base_cents"], 8000);
+    assert!(items[0]["name_el"].as_str().unwrap().contains("ΑμεΑ"));
+    assert!(!items[0]["name_en"].as_str().unwrap().is_empty());
+
+    let check = |code: &'static str, fine_type: &'static str| {
+        let app = &desk.app;
+        async move {
+            let r = app
+                .post(
+                    "/api/v1/fines/check",
+                    None,
+                    json!({"municipality_code": code, "fine_type": fine_type}),
+                )
+                .await;
+            (r.status(), json_body(r).await)
+        }
+    };
+    let (status, body) = check(" 9999 ", "p03").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["fine_type"]["code"], "P03");
+    assert_eq!(body["fine_type"]["base_cents"], 4000);
+
+    let (status, body) = check("1234", "P01").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["code"], "municipality_code_foreign");
+    assert!(body["error"]["message"].as_str().unwrap().len() > 10);
+
+    let (status, body) = check("9999", "X99").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["code"], "fine_type_not_payable");
+
+    let (status, body) = check("", "").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["code"], "validation_failed");
+    assert_eq!(
+        field_codes(&body),
+        vec![
+            (
+                "municipality_code".into(),
+                "municipality_code_required".into()
+            ),
+            ("fine_type".into(), "fine_type_required".into()),
+        ]
+    );
+
+    // Step 2 refuses another municipality's ticket just the same.
+    let mut body = ticket("555000111", "ΑΒΕ-1111", "P01", Utc::now());
+    body["municipality_code"] = json!("1234");
+    let (status, body) = desk.quote_raw(body).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["code"], "municipality_code_foreign");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_plate_date_and_time_are_named_per_field() {
+    let desk = Desk::open().await;
+    let (status, body) = desk
+        .quote_raw(json!({
+            "municipality_code": "9999",
+            "fine_type": "P01",
+            "fine_number": "12",
+            "plate": "QQQ-1234",
+            "offence_date": "2026-13-01",
+            "offence_time": "25:00",
+        }))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        field_codes(&body),
+        vec![
+            ("fine_number".into(), "fine_number_invalid".into()),
+            ("plate".into(), "plate_invalid".into()),
+            ("offence_date".into(), "offence_date_invalid".into()),
+            ("offence_time".into(), "offence_time_invalid".into()),
+        ]
+    );
+    let (status, body) = desk
+        .quote_raw(json!({
+            "municipality_code": "9999",
+            "fine_type": "P01",
+            "fine_number": "555000111",
+            "plate": "ΑΒΕ-1111",
+            "offence_date": "01/03/2026",
+            "offence_time": "10.30",
+        }))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(field_codes(&body).len(), 2, "{body}");
+
+    // An offence tomorrow.
+    let tomorrow = Utc::now() + chrono::Duration::days(1);
+    let (status, body) = desk
+        .quote_raw(ticket("555000111", "ΑΒΕ-1111", "P01", tomorrow))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["code"], "offence_date_in_future");
+    assert!(desk
+        .app
+        .fines
+        .fines()
+        .iter()
+        .all(|f| f.fine_number != "555000111"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fines_system_down_answers_503_with_a_clear_message() {
+    let desk = Desk::open().await;
+    desk.app.fines.set_faults(FinesFaults {
+        down: true,
+        ..FinesFaults::default()
+    });
+    let (status, body) = desk.quote_seeded(SEEDED_EARLY, "ΥΧΡ-1234").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["error"]["code"], "fines_system_unavailable");
+    assert!(body["error"]["message"].as_str().unwrap().len() > 10);
+    assert!(
+        body["error"].get("detail").is_none(),
+        "no internals: {body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quotes_find_or_register_and_a_later_quote_may_differ() {
+    let desk = Desk::open().await;
+    // Found, with the plate typed in Latin look-alikes.
+    let (status, found) = desk.quote_seeded(SEEDED_EARLY, "yxp 1234").await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(found["fine"]["origin"], "found");
+    assert_eq!(found["fine"]["plate"], "ΥΧΡ-1234");
+    assert_eq!(found["base_cents"], 8000);
+    assert_eq!(found["amount_cents"], 4000);
+    assert_eq!(found["changed_since_last_quote"], false);
+    assert!(found["quote_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("9999-100000001-"));
+    let valid_until: DateTime<Utc> = serde_json::from_value(found["valid_until"].clone()).unwrap();
+    assert!(valid_until > Utc::now());
+    assert!(valid_until <= Utc::now() + chrono::Duration::minutes(31));
+
+    // Registered anew: a ticket the fines system did not have.
+    let yesterday = Utc::now() - chrono::Duration::days(1);
+    let (status, registered) = desk
+        .quote_raw(ticket("555000111", "abe-1111", "P03", yesterday))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{registered}");
+    assert_eq!(registered["fine"]["origin"], "registered");
+    assert_eq!(registered["amount_cents"], 2000);
+    assert!(desk
+        .app
+        .fines
+        .fines()
+        .iter()
+        .any(|f| f.fine_number == "555000111" && f.plate == "ΑΒΕ-1111"));
+
+    // Twenty days later (the fines system's clock) the reduction has ended.
+    desk.app
+        .fines
+        .set_now(Some(Utc::now() + chrono::Duration::days(20)));
+    let (status, later) = desk.quote_seeded(SEEDED_EARLY, "ΥΧΡ-1234").await;
+    assert_eq!(status, StatusCode::OK, "{later}");
+    assert_eq!(later["amount_cents"], 8000);
+    assert_eq!(later["previous_amount_cents"], 4000);
+    assert_eq!(later["changed_since_last_quote"], true);
+    assert_ne!(later["quote_id"], found["quote_id"]);
+    assert_eq!(desk.fine_events("9999-100000001", "FineQuoted").await, 2);
+
+    // A fine the fines system has as paid cannot be quoted for payment.
+    let (status, body) = desk.quote_seeded(SEEDED_PAID, "ΚΗ-3456").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["code"], "fine_already_paid");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_good_card_pays_and_the_fines_system_is_told_once_even_after_being_down() {
+    let desk = Desk::open().await;
+    desk.complete_profile().await;
+    let (_, quote) = desk.quote_seeded(SEEDED_EARLY, "ΥΧΡ-1234").await;
+    let quote_id = quote["quote_id"].as_str().unwrap().to_string();
+
+    // The fines system goes down after the quote.
+    desk.app.fines.set_faults(FinesFaults {
+        down: true,
+        ..FinesFaults::default()
+    });
+    let (status, started) = desk.pay(&quote_id).await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    assert_eq!(started["amount_cents"], 4000);
+    let payment_id = started["payment_id"].as_str().unwrap().to_string();
+    let fields = started["redirect"]["fields"].as_array().unwrap();
+    let amount = fields.iter().find(|f| f[0] == "orderAmount").unwrap();
+    assert_eq!(amount[1], "40.00");
+    let description = fields.iter().find(|f| f[0] == "orderDesc").unwrap();
+    assert!(
+        description[1].as_str().unwrap().contains("ΥΧΡ-1234"),
+        "{description}"
+    );
+    desk.pay_at_bank(&started["redirect"], CARD_SUCCEEDS).await;
+
+    // The notice waits, retried, while the fines system is down.
+    eventually("a retried notice", || async {
+        desk.notice(&payment_id)
+            .await
+            .is_some_and(|(status, attempts)| status == "pending" && attempts >= 2)
+    })
+    .await;
+    assert!(desk.seeded(SEEDED_EARLY).paid.is_none());
+    assert_eq!(desk.fine_events("9999-100000001", "FinePaid").await, 1);
+
+    // It comes back: told once, with the payment id as the idempotency key.
+    desk.app.fines.set_faults(FinesFaults::default());
+    eventually("the notice sent", || async {
+        desk.notice(&payment_id)
+            .await
+            .is_some_and(|(status, _)| status == "notified")
+    })
+    .await;
+    let paid = desk
+        .seeded(SEEDED_EARLY)
+        .paid
+        .expect("the fines system has it paid");
+    assert_eq!(paid.idempotency_key, payment_id);
+    assert_eq!(paid.amount_cents, 4000);
+    let report = FineNotifier::new(desk.app.state.clone())
+        .run_once()
+        .await
+        .unwrap();
+    assert_eq!(report.notified + report.retried + report.refused, 0);
+    assert_eq!(desk.fine_events("9999-100000001", "FinePaid").await, 1);
+    assert_eq!(
+        desk.fine_events("9999-100000001", "FinesSystemNotified")
+            .await,
+        1
+    );
+
+    // The citizen's payments show it paid, with the bank's reference.
+    desk.app.read_models_caught_up().await;
+    let mine = json_body(desk.app.get("/api/v1/my/payments", Some(&desk.token)).await).await;
+    let item = &mine["items"][0];
+    assert_eq!(item["id"], payment_id.as_str());
+    assert_eq!(item["status"], "succeeded");
+    assert_eq!(item["obligation_kind"], "traffic_fine");
+    assert_eq!(item["obligation_reference"], "9999-100000001");
+    assert!(item["payment_ref"].as_str().is_some_and(|r| !r.is_empty()));
+
+    // Paid: the old quote and a new one are both refused.
+    let (status, body) = desk.pay(&quote_id).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["code"], "fine_already_paid");
+    let (status, body) = desk.quote_seeded(SEEDED_EARLY, "ΥΧΡ-1234").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["code"], "fine_already_paid");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_tabs_and_double_clicks_start_one_payment() {
+    let desk = Desk::open().await;
+    desk.complete_profile().await;
+    let (_, quote) = desk.quote_seeded(SEEDED_EARLY, "ΥΧΡ-1234").await;
+    let quote_id = quote["quote_id"].as_str().unwrap().to_string();
+    let clicks = (0..4).map(|_| desk.pay(&quote_id));
+    let answers = futures::future::join_all(clicks).await;
+    let created = answers
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CREATED)
+        .count();
+    assert_eq!(created, 1, "{answers:?}");
+    for (status, body) in answers.iter().filter(|(s, _)| *s != StatusCode::CREATED) {
+        assert!(
+            *status == StatusCode::CONFLICT || body["error"]["code"] == "fine_payment_in_progress",
+            "{status} {body}"
+        );
+    }
+    // A second tab with a fresh quote is refused too.
+    let (_, again) = desk.quote_seeded(SEEDED_EARLY, "ΥΧΡ-1234").await;
+    let (status, body) = desk.pay(again["quote_id"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["code"], "fine_payment_in_progress");
+    assert_eq!(
+        desk.fine_events("9999-100000001", "FinePaymentStarted")
+            .await,
+        1
+    );
+    let payments: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE aggregate_type = 'Payment' \
+         AND event_type = 'PaymentCreated'",
+    )
+    .fetch_one(&desk.app.state.pool)
+    .await
+    .unwrap();
+    assert_eq!(payments, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_or_replaced_quote_is_refused() {
+    let desk = Desk::open_with(|c| c.fines_quote_ttl = Duration::from_millis(700)).await;
+    desk.complete_profile().await;
+    let (_, first) = desk.quote_seeded(SEEDED_EARLY, "ΥΧΡ-1234").await;
+    let (_, second) = desk.quote_seeded(SEEDED_EARLY, "ΥΧΡ-1234").await;
+    // Replaced by a newer quote.
+    let (status, body) = desk.pay(first["quote_id"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["code"], "quote_expired");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (status, body) = desk.pay(second["quote_id"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["code"], "quote_expired");
+    let (status, body) = desk
+        .pay("9999-100000001-0123456789abcdef0123456789abcdef")
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "quote_expired");
+    let (status, body) = desk.pay("nonsense").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "quote_not_found");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incomplete_profile_or_no_login_cannot_pay() {
+    let desk = Desk::open().await;
+    let (_, quote) = desk.quote_seeded(SEEDED_EARLY, "ΥΧΡ-1234").await;
+    let quote_id = quote["quote_id"].as_str().unwrap();
+    let (status, body) = desk.pay(quote_id).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["error"]["code"], "profile_incomplete");
+    let missing: Vec<String> = field_codes(&body).into_iter().map(|(f, _)| f).collect();
+    assert_eq!(missing, vec!["father_name", "address", "phone"]);
+    let r = desk
+        .app
+        .post("/api/v1/fines/pay", None, json!({ "quote_id": quote_id }))
+        .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        desk.fine_events("9999-100000001", "FinePaymentStarted")
+            .await,
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declined_card_frees_the_fine_for_a_new_attempt() {
+    let desk = Desk::open().await;
+    desk.complete_profile().await;
+    let (_, quote) = desk.quote_seeded(SEEDED_EARLY, "ΥΧΡ-1234").await;
+    let (status, first) = desk.pay(quote["quote_id"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    desk.pay_at_bank(&first["redirect"], CARD_DECLINED).await;
+    let (status, second) = desk.pay(quote["quote_id"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    assert_ne!(second["payment_id"], first["payment_id"]);
+    desk.pay_at_bank(&second["redirect"], CARD_SUCCEEDS).await;
+    let second_id = second["payment_id"].as_str().unwrap().to_string();
+    eventually("the notice sent", || async {
+        desk.notice(&second_id)
+            .await
+            .is_some_and(|(status, _)| status == "notified")
+    })
+    .await;
+    assert!(desk
+        .notice(first["payment_id"].as_str().unwrap())
+        .await
+        .is_none());
+    let paid = desk.seeded(SEEDED_EARLY).paid.unwrap();
+    assert_eq!(paid.idempotency_key, second_id);
+
+    desk.app.read_models_caught_up().await;
+    let mine = json_body(desk.app.get("/api/v1/my/fines", Some(&desk.token)).await).await;
+    let items = mine["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{mine}");
+    assert_eq!(items[0]["fine_id"], "9999-100000001");
+    assert_eq!(items[0]["payment_id"], second_id.as_str());
+    assert_eq!(items[0]["fines_system"], "notified");
+    assert!(items[0]["payment_ref"]
+        .as_str()
+        .is_some_and(|r| !r.is_empty()));
+}
