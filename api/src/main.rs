@@ -76,6 +76,24 @@ enum SandboxCommand {
         #[arg(long, default_value = "127.0.0.1:8091")]
         bind: SocketAddr,
     },
+    /// The sandbox bank (VPOS redirect with digest): its card page, status endpoint and
+    /// faults (`/_sandbox/faults`). Point the portal at it with `PORTAL_BANK_URL`, the same
+    /// `PORTAL_BANK_MID` and `PORTAL_BANK_SECRET`.
+    Bank {
+        #[arg(long, default_value = "127.0.0.1:8093")]
+        bind: SocketAddr,
+        #[arg(long, env = "PORTAL_BANK_MID", default_value = portal::config::DEFAULT_BANK_MID)]
+        mid: String,
+        /// The shared secret of the digests.
+        #[arg(long, env = "PORTAL_BANK_SECRET", hide_env_values = true)]
+        secret: String,
+    },
+    /// The sandbox fines-management system with its seeded register (`/_sandbox/fines`) and
+    /// faults (`/_sandbox/faults`). Point the portal at it with `PORTAL_FINES_URL`.
+    Fines {
+        #[arg(long, default_value = "127.0.0.1:8094")]
+        bind: SocketAddr,
+    },
     /// The mail sandbox: an SMTP sink, and HTTP to read what arrived (`GET /messages`) and
     /// set its faults (`PUT /faults`).
     Mail {
@@ -130,6 +148,23 @@ async fn main() -> anyhow::Result<()> {
             let sandbox = sandboxes::protocol::ProtocolSandbox::new();
             let running = sandboxes::serve(sandbox.router(), bind).await?;
             eprintln!("protocol sandbox on {}", running.base_url());
+            tokio::signal::ctrl_c().await?;
+        }
+        Command::Sandbox {
+            command: SandboxCommand::Bank { bind, mid, secret },
+        } => {
+            let running = sandboxes::bank::BankSandbox::new(mid, secret)
+                .start(bind)
+                .await?;
+            eprintln!("sandbox bank on {}", running.base_url());
+            tokio::signal::ctrl_c().await?;
+        }
+        Command::Sandbox {
+            command: SandboxCommand::Fines { bind },
+        } => {
+            let sandbox = sandboxes::fines::FinesSandbox::new();
+            let running = sandboxes::serve(sandbox.router(), bind).await?;
+            eprintln!("fines sandbox on {}", running.base_url());
             tokio::signal::ctrl_c().await?;
         }
         Command::Sandbox {
