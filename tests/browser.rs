@@ -1071,3 +1071,153 @@ async fn certificate_pages_explain_certification_errors_and_a_delayed_protocol()
     b.find("button#action-protocol").await;
     b.finish().await;
 }
+
+// ---------------------------------------------------------------------------------------
+// «Πληρωμή Προστίμων ΚΟΚ» (issue 5)
+// ---------------------------------------------------------------------------------------
+
+const DRIVER_EMAIL: &str = "nikos@example.gr";
+
+/// A portal with a citizen whose profile is complete, logged in in a browser; answers
+/// a seeded fine of the sandbox fines system.
+async fn fines_desk(number: &str) -> (TestApp, Browser, sandboxes::fines::SandboxFine) {
+    let app = TestApp::spawn().await;
+    let token = app.citizen(DRIVER_EMAIL, "Νίκος Οδηγός").await;
+    let r = app
+        .client
+        .put(app.url("/api/v1/me"))
+        .bearer_auth(&token)
+        .json(&json!({
+            "full_name": "Νίκος Οδηγός",
+            "father_name": "Γεώργιος",
+            "address": "Οδός Ερμού 1, 10563 Αθήνα",
+            "phone": "2101234567",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let fine = app
+        .fines
+        .fines()
+        .into_iter()
+        .find(|f| f.fine_number == number)
+        .expect("a seeded fine");
+    let mut b = Browser::start(&app.base).await;
+    log_in(&mut b, DRIVER_EMAIL, CITIZEN_PASSWORD).await;
+    (app, b, fine)
+}
+
+/// Step 2 as the citizen fills it (the date and time inputs get their values set, as a
+/// date picker would), then «Υποβολή» → the quote page.
+async fn fill_step2(b: &mut Browser, fine: &sandboxes::fines::SandboxFine) {
+    let at = fine.offence_at.with_timezone(&chrono_tz::Europe::Athens);
+    b.fill("#fine_number", &fine.fine_number).await;
+    b.fill("#plate", &fine.plate).await;
+    b.eval(&format!(
+        "document.getElementById('offence_date').value = '{}'; \
+         document.getElementById('offence_time').value = '{}'; return true;",
+        at.format("%Y-%m-%d"),
+        at.format("%H:%M")
+    ))
+    .await;
+    b.click_and_load("button#submit").await;
+    b.find("#quote-amount").await;
+}
+
+/// From the quote page: «Πληρωμή», «Επιβεβαίωση πληρωμής», the page with the bank's form
+/// («Συνέχεια στην τράπεζα»), then the bank's card page where `card` is typed in (or
+/// «Ακύρωση» pressed); answers when the portal's payment page is shown.
+async fn pay_at_bank(b: &mut Browser, card: Option<&str>) {
+    b.click_and_load("a#pay").await;
+    b.find("#confirm-amount").await;
+    // The page holding the bank's form posts to the bank (no CSRF token of ours there):
+    // axe-core only.
+    b.click_and_wait("button#confirm").await;
+    b.find("form#bank-form").await;
+    b.assert_accessible().await;
+    b.click_and_wait("button#continue-to-bank").await;
+    b.find("#card_number").await;
+    match card {
+        Some(number) => {
+            b.fill("#card_number", number).await;
+            b.fill("#expiry", "09/38").await;
+            b.fill("#cvv", "737").await;
+            b.click("button#pay").await;
+        }
+        None => b.click("button#cancel").await,
+    }
+    b.wait_for_portal_page("/payments/").await;
+}
+
+/// A citizen with a complete profile pays a fine: a declined card first (the failure
+/// page says how to try again), then a new attempt with the good card and the receipt.
+#[tokio::test]
+async fn a_citizen_pays_a_fine_after_a_declined_card() {
+    let (app, mut b, fine) = fines_desk(sandboxes::fines::SEEDED_EARLY).await;
+    b.open("/").await;
+    b.click_and_load("a#service-fines").await;
+    assert_eq!(b.path().await, "/fines");
+    b.screenshot("fines-step1").await;
+    // Another municipality's code is refused next to the field.
+    b.fill("#municipality_code", "1234").await;
+    b.select("#fine_type", &fine.fine_type).await;
+    b.click_and_load("button#submit").await;
+    assert!(!b.text("#municipality_code-error").await.is_empty());
+    assert_eq!(
+        b.attr("#municipality_code", "aria-invalid")
+            .await
+            .as_deref(),
+        Some("true")
+    );
+    b.find(".error-summary a[href=\"#municipality_code\"]")
+        .await;
+    b.fill("#municipality_code", "9999").await;
+    b.click_and_load("button#submit").await;
+    b.find("#type-amount").await;
+    fill_step2(&mut b, &fine).await;
+    let amount = b.text("#quote-amount").await;
+    b.find("#quote-valid-until").await;
+    b.find("#quote-may-change").await;
+    b.screenshot("fines-quote").await;
+
+    pay_at_bank(&mut b, Some(sandboxes::bank::CARD_DECLINED)).await;
+    b.find("#payment-outcome[data-status=\"failed\"]").await;
+    b.click_and_load("a#try-again").await;
+    assert_eq!(b.value("#fine_number").await, fine.fine_number);
+    b.click_and_load("button#submit").await;
+    b.find("#quote-amount").await;
+
+    pay_at_bank(&mut b, Some(sandboxes::bank::CARD_SUCCEEDS)).await;
+    b.find("#payment-outcome[data-status=\"succeeded\"]").await;
+    assert_eq!(b.text("#payment-amount").await, amount);
+    assert!(b.text("#payment-what").await.contains(&fine.fine_number));
+    assert!(!b.text("#payment-ref").await.is_empty());
+    b.screenshot("fines-receipt").await;
+    b.click_and_load("a#nav-payments").await;
+    assert_eq!(b.find_all("#my-payments tr.payment-row").await.len(), 2);
+    b.finish().await;
+    drop(app);
+}
+
+/// «Ακύρωση» on the bank's page brings the citizen back to the portal; nothing is paid.
+#[tokio::test]
+async fn cancelling_on_the_bank_page_pays_nothing() {
+    let (app, mut b, fine) = fines_desk(sandboxes::fines::SEEDED_BASE).await;
+    b.open("/fines").await;
+    b.fill("#municipality_code", "9999").await;
+    b.select("#fine_type", &fine.fine_type).await;
+    b.click_and_load("button#submit").await;
+    fill_step2(&mut b, &fine).await;
+    pay_at_bank(&mut b, None).await;
+    b.find("#payment-outcome[data-status=\"cancelled\"]").await;
+    b.find("a#try-again").await;
+    let now = app
+        .fines
+        .fines()
+        .into_iter()
+        .find(|f| f.fine_number == fine.fine_number)
+        .unwrap();
+    assert!(now.paid.is_none(), "a cancelled payment paid the fine");
+    b.finish().await;
+}

@@ -260,7 +260,7 @@ async fn record_quote(
 }
 
 /// The profile details a payer must have filled in (S10's preconditions).
-async fn check_profile(state: &AppState, user: &CurrentUser) -> Result<(), ApiError> {
+pub(crate) async fn check_profile(state: &AppState, user: &CurrentUser) -> Result<(), ApiError> {
     let row: Option<ProfileRow> =
         sqlx::query_as("SELECT full_name, father_name, address, phone FROM accounts WHERE id = $1")
             .bind(user.account_id)

@@ -272,6 +272,46 @@ impl Browser {
         self.page_loaded().await;
     }
 
+    /// Clicks what `css` finds and waits for the next document, without the page checks
+    /// (a page that is not the portal's, like the bank's, or one that posts to it).
+    pub async fn click_and_wait(&mut self, css: &str) {
+        self.mark_document_stale().await;
+        self.find(css)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+        self.wait_for_new_document(css).await;
+    }
+
+    /// Waits until the portal shows a page whose path starts with `prefix` (after
+    /// redirects and auto-submitting forms elsewhere), then checks it.
+    pub async fn wait_for_portal_page(&mut self, prefix: &str) {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let url = self.client.current_url().await.expect("current URL");
+            let here = url.as_str().to_string();
+            let ready = self
+                .client
+                .execute("return document.readyState;", vec![])
+                .await
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string));
+            if here.starts_with(&self.base)
+                && url.path().starts_with(prefix)
+                && ready.as_deref() == Some("complete")
+            {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the portal's {prefix}… never came; the browser is on {here}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.page_loaded().await;
+    }
+
     /// Presses and releases a key on whatever has the focus, as a keyboard user would
     /// (no wait and no page check: a key may or may not load a page).
     pub async fn press(&self, key: Key) {

@@ -6,6 +6,7 @@ mod account;
 mod audit;
 mod cases;
 mod certificates;
+mod fines;
 mod forms;
 mod layout;
 pub mod payments;
@@ -37,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .merge(staff_certification::router())
         .merge(audit::router())
         .merge(payments::router())
+        .merge(fines::router())
 }
 
 /// Renders a template, or a logged 500 page if rendering fails.

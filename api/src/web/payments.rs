@@ -15,7 +15,9 @@ use crate::error::ApiError;
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/payments/{id}", get(payment_page))
+    Router::new()
+        .route("/payments", get(my_payments))
+        .route("/payments/{id}", get(payment_page))
 }
 
 #[derive(askama::Template)]
@@ -28,6 +30,9 @@ struct PaymentPage {
     text_key: String,
     status_key: String,
     pending: bool,
+    /// Where to start a new attempt after a payment that took no money (a fine's step 2,
+    /// filled in).
+    try_again: Option<String>,
 }
 
 /// Cents as people read an amount: `1.234,50 €`.
@@ -50,10 +55,37 @@ async fn payment_page(State(state): State<AppState>, p: Page, Path(id): Path<Str
     let Ok(id) = crate::routes::case_id(&id) else {
         return error_page(p, ApiError::NotFound("payment_not_found"));
     };
-    match crate::payments::payment_of(&state, &user, &id).await {
+    let mut found = crate::payments::payment_of(&state, &user, &id).await;
+    // Just back from the bank: the outcome may not have reached the read model yet.
+    if found
+        .as_ref()
+        .is_ok_and(|p| matches!(p.status.as_str(), "created" | "redirected"))
+    {
+        if let Err(e) = crate::routes::wait_for_log_head(&state).await {
+            return error_page(p, e);
+        }
+        found = crate::payments::payment_of(&state, &user, &id).await;
+    }
+    match found {
         Ok(payment) => {
             let status = payment.status.clone();
+            let mut try_again = None;
+            if payment.obligation_kind == crate::fines::OBLIGATION_KIND
+                && matches!(
+                    status.as_str(),
+                    "failed" | "cancelled" | "expired" | "error"
+                )
+            {
+                if let Ok(fine) = state
+                    .traffic_fines
+                    .load(&payment.obligation_reference)
+                    .await
+                {
+                    try_again = fine.fine.as_ref().map(super::fines::step2_href);
+                }
+            }
             render(&PaymentPage {
+                try_again,
                 amount: euros(payment.amount_cents),
                 title_key: format!("ui_payment_{status}_title"),
                 text_key: format!("ui_payment_{status}_text"),
@@ -65,6 +97,56 @@ async fn payment_page(State(state): State<AppState>, p: Page, Path(id): Path<Str
         }
         Err(e) => error_page(p, e),
     }
+}
+
+/// A payment as «Οι πληρωμές μου» lists it.
+struct PaymentListRow {
+    id: String,
+    what: String,
+    amount: String,
+    status: String,
+    status_label: String,
+    date: String,
+    reference: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "payments_list.html")]
+struct PaymentsListPage {
+    p: Page,
+    rows: Vec<PaymentListRow>,
+}
+
+/// «Οι πληρωμές μου»: every payment attempt of the user, newest first.
+async fn my_payments(State(state): State<AppState>, p: Page) -> Response {
+    let Some(user) = p.user.as_ref().map(|u| u.user.clone()) else {
+        return login_redirect(&p);
+    };
+    if let Err(e) = crate::routes::wait_for_log_head(&state).await {
+        return error_page(p, e);
+    }
+    let rows = match projections::payments::list_for_payer(
+        &state.pool,
+        &user.account_id.to_string(),
+    )
+    .await
+    {
+        Ok(rows) => rows,
+        Err(e) => return error_page(p, e.into()),
+    };
+    let rows = rows
+        .into_iter()
+        .map(|r| PaymentListRow {
+            what: r.obligation_description.clone(),
+            amount: euros(r.amount_cents),
+            status_label: p.t(&format!("payment_status_{}", r.status)),
+            date: p.datetime(r.settled_at.as_ref().unwrap_or(&r.created_at)),
+            reference: r.payment_ref.clone().unwrap_or_default(),
+            status: r.status,
+            id: r.id,
+        })
+        .collect();
+    render(&PaymentsListPage { p, rows })
 }
 
 /// The page of a bank return that could not be applied (forged, tampered, unknown).

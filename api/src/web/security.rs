@@ -220,19 +220,39 @@ async fn multipart_text_field(
     None
 }
 
+/// An origin one response's forms may post to besides the portal (`form-action`): the
+/// bank's, on the page that sends the payer there. Set as a response extension; only that
+/// response's CSP names it.
+#[derive(Debug, Clone)]
+pub struct FormActionOrigin(pub String);
+
 /// Security headers on every response, pages and API alike.
 pub async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
+    let extra_form_action = response.extensions_mut().remove::<FormActionOrigin>();
     let headers = response.headers_mut();
     let set = |headers: &mut HeaderMap, name: &'static str, value: &'static str| {
         headers.insert(name, HeaderValue::from_static(value));
     };
-    set(
-        headers,
-        "content-security-policy",
+    let form_action = match extra_form_action.as_ref() {
+        Some(FormActionOrigin(origin)) => format!("'self' {origin}"),
+        None => "'self'".to_string(),
+    };
+    let csp = format!(
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-         frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
+         frame-ancestors 'none'; form-action {form_action}; base-uri 'none'; object-src 'none'"
     );
+    match HeaderValue::from_str(&csp) {
+        Ok(value) => {
+            headers.insert("content-security-policy", value);
+        }
+        Err(_) => set(
+            headers,
+            "content-security-policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
+        ),
+    }
     set(headers, "x-content-type-options", "nosniff");
     set(headers, "x-frame-options", "DENY");
     set(headers, "referrer-policy", "same-origin");

@@ -1,0 +1,676 @@
+//! HTTP tests of the «Πληρωμή Προστίμων ΚΟΚ» pages (issue 5, contract: docs/pages.md):
+//! step 1 and step 2 with their field errors (another municipality's code next to its
+//! field), the quote for a visitor and for a citizen whose profile is incomplete, the
+//! confirmation, the page holding the bank's form (its signed fields, and a CSP that lets
+//! only that page post to the bank), and the outcome pages after the sandbox bank: a
+//! declined card with the way to try again, then a good card and the receipt.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Europe::Athens;
+use common::TestApp;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::{Client, Response, StatusCode};
+use sandboxes::bank::{read_form, HtmlForm, CARD_DECLINED, CARD_SUCCEEDS};
+use sandboxes::fines::{SandboxFine, SEEDED_BASE, SEEDED_EARLY};
+use serde_json::{json, Value};
+
+const CITIZEN_EMAIL: &str = "nikos@example.gr";
+const CITIZEN_PASSWORD: &str = "Κωδικός-Δοκιμής-42";
+const MESSAGES_EL: &str = include_str!("../api/locales/el.json");
+
+fn greek(code: &str) -> String {
+    let messages: Value = serde_json::from_str(MESSAGES_EL).expect("el.json is JSON");
+    messages[code]
+        .as_str()
+        .unwrap_or_else(|| panic!("el.json has no {code}"))
+        .to_string()
+}
+
+/// A browser without a browser: keeps its cookies and never follows redirects.
+struct Visitor {
+    base: String,
+    client: Client,
+    cookies: BTreeMap<String, String>,
+}
+
+struct Page {
+    status: StatusCode,
+    location: Option<String>,
+    csp: String,
+    body: String,
+}
+
+impl Page {
+    fn assert_has(&self, needle: &str) {
+        assert!(
+            self.body.contains(needle),
+            "the page (status {}) lacks {needle:?}:\n{}",
+            self.status,
+            self.body
+        );
+    }
+
+    fn assert_lacks(&self, needle: &str) {
+        assert!(
+            !self.body.contains(needle),
+            "the page (status {}) has {needle:?}:\n{}",
+            self.status,
+            self.body
+        );
+    }
+
+    fn assert_status(&self, status: StatusCode) {
+        assert_eq!(self.status, status, "{}", self.body);
+    }
+
+    fn csrf_field(&self) -> String {
+        let marker = "name=\"csrf_token\" value=\"";
+        let start = self
+            .body
+            .find(marker)
+            .unwrap_or_else(|| panic!("no csrf_token in:\n{}", self.body))
+            + marker.len();
+        let end = self.body[start..].find('"').unwrap() + start;
+        self.body[start..end].to_string()
+    }
+
+    /// The form-action directive of the page's CSP.
+    /// The form that posts to the bank (`form#bank-form`; the header has others).
+    fn bank_form(&self) -> HtmlForm {
+        let at = self
+            .body
+            .find("id=\"bank-form\"")
+            .unwrap_or_else(|| panic!("no #bank-form in:\n{}", self.body));
+        let open = self.body[..at].rfind("<form").expect("a form tag");
+        read_form(&self.body[open..]).expect("the bank form")
+    }
+
+    fn form_action(&self) -> String {
+        self.csp
+            .split(';')
+            .map(str::trim)
+            .find(|d| d.starts_with("form-action"))
+            .unwrap_or_else(|| panic!("no form-action in {:?}", self.csp))
+            .to_string()
+    }
+
+    /// The text of the element with this id, tags removed, whitespace collapsed.
+    fn text_of(&self, id: &str) -> String {
+        let marker = format!("id=\"{id}\"");
+        let at = self
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no #{id} in:\n{}", self.body));
+        let open = self.body[..at].rfind('<').expect("an opening tag");
+        let tag: String = self.body[open + 1..]
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .collect();
+        let content_start = self.body[at..].find('>').expect("the tag closes") + at + 1;
+        let content_end = self.body[content_start..]
+            .find(&format!("</{tag}>"))
+            .expect("a closing tag")
+            + content_start;
+        let mut text = String::new();
+        let mut in_tag = false;
+        for c in self.body[content_start..content_end].chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' => in_tag = false,
+                _ if !in_tag => text.push(c),
+                _ => {}
+            }
+        }
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    /// The `href` of the link with this id, entities of `&` undone.
+    fn href_of(&self, id: &str) -> String {
+        let marker = format!("id=\"{id}\"");
+        let at = self
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no #{id} in:\n{}", self.body));
+        let open = self.body[..at].rfind('<').unwrap();
+        let close = self.body[at..].find('>').unwrap() + at;
+        let tag = &self.body[open..close];
+        let start = tag.find("href=\"").expect("an href") + 6;
+        let end = tag[start..].find('"').unwrap() + start;
+        tag[start..end].replace("&#38;", "&").replace("&amp;", "&")
+    }
+
+    /// A field's message and that its input points at it.
+    fn assert_field_error(&self, field: &str, code: &str) {
+        self.assert_has("class=\"error-summary\"");
+        self.assert_has(&format!("href=\"#{field}\""));
+        assert_eq!(
+            self.text_of(&format!("{field}-error")),
+            format!("{} {}", greek("ui_error_prefix"), greek(code)),
+            "{}",
+            self.body
+        );
+        self.assert_has(&format!("aria-describedby=\"{field}-error"));
+    }
+}
+
+impl Visitor {
+    fn new(app: &TestApp) -> Self {
+        Self {
+            base: app.base.clone(),
+            client: Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("a client"),
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn absorb(&mut self, r: Response) -> Page {
+        for value in r.headers().get_all(SET_COOKIE) {
+            let value = value.to_str().expect("ASCII cookie");
+            let pair = value.split(';').next().unwrap_or("");
+            if let Some((name, v)) = pair.split_once('=') {
+                if v.is_empty() || value.contains("Max-Age=0") {
+                    self.cookies.remove(name);
+                } else {
+                    self.cookies.insert(name.to_string(), v.to_string());
+                }
+            }
+        }
+        let header = |name: &str| {
+            r.headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap_or("").to_string())
+        };
+        let location = header(LOCATION.as_str());
+        let csp = header("content-security-policy").unwrap_or_default();
+        let status = r.status();
+        let body = r.text().await.expect("a body");
+        Page {
+            status,
+            location,
+            csp,
+            body,
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header(COOKIE, self.cookie_header())
+            .send()
+            .await
+            .expect("request sent");
+        self.absorb(r).await
+    }
+
+    /// Posts a form with the CSRF token read from the hidden field of `form_page`.
+    async fn post(&mut self, form_page: &Page, path: &str, fields: &[(&str, &str)]) -> Page {
+        let token = form_page.csrf_field();
+        let mut all: Vec<(&str, &str)> = vec![("csrf_token", token.as_str())];
+        all.extend_from_slice(fields);
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header(COOKIE, self.cookie_header())
+            .form(&all)
+            .send()
+            .await
+            .expect("request sent");
+        self.absorb(r).await
+    }
+
+    async fn log_in(app: &TestApp, email: &str, password: &str) -> Self {
+        let mut v = Self::new(app);
+        let form = v.get("/login").await;
+        let done = v
+            .post(
+                &form,
+                "/login",
+                &[("email", email), ("password", password), ("next", "/")],
+            )
+            .await;
+        done.assert_status(StatusCode::SEE_OTHER);
+        v
+    }
+
+    /// Steps 1 and 2 for a ticket; answers the quote page's path.
+    async fn quote(&mut self, fine: &SandboxFine) -> String {
+        let step1 = self.get("/fines").await;
+        step1.assert_status(StatusCode::OK);
+        let to_step2 = self
+            .post(
+                &step1,
+                "/fines",
+                &[
+                    ("municipality_code", "9999"),
+                    ("fine_type", &fine.fine_type),
+                ],
+            )
+            .await;
+        to_step2.assert_status(StatusCode::SEE_OTHER);
+        let step2 = self.get(to_step2.location.as_deref().unwrap()).await;
+        step2.assert_status(StatusCode::OK);
+        let (date, time) = local(fine.offence_at);
+        let quoted = self
+            .post(
+                &step2,
+                "/fines/details",
+                &[
+                    ("municipality_code", "9999"),
+                    ("fine_type", &fine.fine_type),
+                    ("fine_number", &fine.fine_number),
+                    ("plate", &fine.plate),
+                    ("offence_date", &date),
+                    ("offence_time", &time),
+                ],
+            )
+            .await;
+        quoted.assert_status(StatusCode::SEE_OTHER);
+        let location = quoted.location.unwrap();
+        assert!(location.starts_with("/fines/quotes/"), "{location}");
+        location
+    }
+
+    /// From a quote page to the bank form page (confirmation included).
+    async fn go_to_bank(&mut self, quote_path: &str) -> Page {
+        let quote = self.get(quote_path).await;
+        quote.assert_status(StatusCode::OK);
+        let confirm_path = quote.href_of("pay");
+        let confirm = self.get(&confirm_path).await;
+        confirm.assert_status(StatusCode::OK);
+        let bank = self.post(&confirm, &confirm_path, &[]).await;
+        bank.assert_status(StatusCode::OK);
+        bank
+    }
+
+    /// Walks the sandbox bank from the bank form page with `card` (or cancels there) and
+    /// follows the bank's return; answers the portal's outcome page.
+    async fn at_bank(&mut self, bank_page: &Page, card: Option<&str>) -> Page {
+        let form = bank_page.bank_form();
+        let http = Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let card_page = http
+            .post(&form.action)
+            .form(&form.hidden)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let card_form = read_form(&card_page).unwrap_or_else(|| panic!("{card_page}"));
+        let bank = form.action.trim_end_matches("/vpos/payment");
+        let session = card_form.hidden[0].1.clone();
+        let fields: Vec<(&str, &str)> = match card {
+            Some(number) => vec![
+                ("session", &session),
+                ("card_number", number),
+                ("expiry", "09/38"),
+                ("cvv", "737"),
+                ("action", "pay"),
+            ],
+            None => vec![("session", &session), ("action", "cancel")],
+        };
+        let answer = http
+            .post(format!("{bank}/vpos/card"))
+            .form(&fields)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let back = read_form(&answer).unwrap_or_else(|| panic!("a return form: {answer}"));
+        let r = self
+            .client
+            .post(&back.action)
+            .form(&back.hidden)
+            .send()
+            .await
+            .unwrap();
+        let returned = self.absorb(r).await;
+        returned.assert_status(StatusCode::SEE_OTHER);
+        self.get(returned.location.as_deref().unwrap()).await
+    }
+}
+
+fn local(at: DateTime<Utc>) -> (String, String) {
+    let l = at.with_timezone(&Athens);
+    (
+        l.format("%Y-%m-%d").to_string(),
+        l.format("%H:%M").to_string(),
+    )
+}
+
+fn seeded(app: &TestApp, number: &str) -> SandboxFine {
+    app.fines
+        .fines()
+        .into_iter()
+        .find(|f| f.fine_number == number)
+        .expect("a seeded fine")
+}
+
+async fn complete_profile(app: &TestApp, token: &str) {
+    let r = app
+        .client
+        .put(app.url("/api/v1/me"))
+        .bearer_auth(token)
+        .json(&json!({
+            "full_name": "Νίκος Οδηγός",
+            "father_name": "Γεώργιος",
+            "address": "Οδός Ερμού 1, 10563 Αθήνα",
+            "phone": "2101234567",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn step_one_offers_the_payable_types_and_refuses_next_to_the_fields() {
+    let app = TestApp::spawn().await;
+    let mut v = Visitor::new(&app);
+    let step1 = v.get("/fines").await;
+    step1.assert_status(StatusCode::OK);
+    step1.assert_has("<h1 class=\"heading-xl\">Πληρωμή Προστίμων ΚΟΚ</h1>");
+    step1.assert_has("id=\"municipality_code\"");
+    step1.assert_has("<select class=\"select\" id=\"fine_type\" name=\"fine_type\"");
+    for t in &app.state.config.municipality.fines.types {
+        step1.assert_has(&format!("<option value=\"{}\"", t.code));
+    }
+    step1.assert_has(" €)</option>");
+
+    let empty = v
+        .post(
+            &step1,
+            "/fines",
+            &[("municipality_code", ""), ("fine_type", "")],
+        )
+        .await;
+    empty.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+    empty.assert_field_error("municipality_code", "municipality_code_required");
+    empty.assert_field_error("fine_type", "fine_type_required");
+
+    let foreign = v
+        .post(
+            &step1,
+            "/fines",
+            &[("municipality_code", "1234"), ("fine_type", "P01")],
+        )
+        .await;
+    foreign.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+    foreign.assert_field_error("municipality_code", "municipality_code_foreign");
+    foreign.assert_has("value=\"1234\"");
+
+    let unknown = v
+        .post(
+            &step1,
+            "/fines",
+            &[("municipality_code", "9999"), ("fine_type", "ZZ99")],
+        )
+        .await;
+    unknown.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+    unknown.assert_field_error("fine_type", "fine_type_not_payable");
+
+    let ok = v
+        .post(
+            &step1,
+            "/fines",
+            &[("municipality_code", "9999"), ("fine_type", "P01")],
+        )
+        .await;
+    ok.assert_status(StatusCode::SEE_OTHER);
+    assert_eq!(
+        ok.location.as_deref(),
+        Some("/fines/details?municipality_code=9999&fine_type=P01")
+    );
+    let step2 = v
+        .get("/fines/details?municipality_code=9999&fine_type=P01")
+        .await;
+    step2.assert_status(StatusCode::OK);
+    assert_eq!(step2.text_of("step-municipality-code"), "9999");
+    assert!(step2.text_of("type-amount").ends_with(" €"));
+    for id in ["fine_number", "plate", "offence_date", "offence_time"] {
+        step2.assert_has(&format!("id=\"{id}\""));
+    }
+    // Step 2 with another municipality's code goes back to step 1's message.
+    let forged = v
+        .get("/fines/details?municipality_code=1234&fine_type=P01")
+        .await;
+    forged.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+    forged.assert_field_error("municipality_code", "municipality_code_foreign");
+}
+
+#[tokio::test]
+async fn step_two_says_what_is_wrong_next_to_each_field() {
+    let app = TestApp::spawn().await;
+    let mut v = Visitor::new(&app);
+    let step2 = v
+        .get("/fines/details?municipality_code=9999&fine_type=P01")
+        .await;
+    let bad = v
+        .post(
+            &step2,
+            "/fines/details",
+            &[
+                ("municipality_code", "9999"),
+                ("fine_type", "P01"),
+                ("fine_number", ""),
+                ("plate", "12"),
+                ("offence_date", "31/02/2026"),
+                ("offence_time", "25:00"),
+            ],
+        )
+        .await;
+    bad.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+    bad.assert_field_error("fine_number", "fine_number_required");
+    bad.assert_has("id=\"plate-error\"");
+    bad.assert_field_error("offence_date", "offence_date_invalid");
+    bad.assert_field_error("offence_time", "offence_time_invalid");
+    bad.assert_has("value=\"12\"");
+
+    let tomorrow = (Utc::now() + chrono::Duration::days(2)).with_timezone(&Athens);
+    let future = v
+        .post(
+            &step2,
+            "/fines/details",
+            &[
+                ("municipality_code", "9999"),
+                ("fine_type", "P01"),
+                ("fine_number", "555000111"),
+                ("plate", "ΙΚΑ 1234"),
+                ("offence_date", &tomorrow.format("%Y-%m-%d").to_string()),
+                ("offence_time", "10:00"),
+            ],
+        )
+        .await;
+    future.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+    future.assert_field_error("offence_date", "offence_date_in_future");
+}
+
+#[tokio::test]
+async fn a_visitor_sees_the_quote_and_is_asked_to_log_in_to_pay() {
+    let app = TestApp::spawn().await;
+    let fine = seeded(&app, SEEDED_BASE);
+    let mut v = Visitor::new(&app);
+    let path = v.quote(&fine).await;
+    let quote = v.get(&path).await;
+    quote.assert_status(StatusCode::OK);
+    assert_eq!(quote.text_of("fine-number"), fine.fine_number);
+    assert_eq!(quote.text_of("fine-municipality-code"), "9999");
+    assert!(quote.text_of("quote-amount").ends_with(" €"));
+    assert!(!quote.text_of("quote-valid-until").is_empty());
+    assert_eq!(
+        quote.text_of("quote-may-change"),
+        greek("ui_fines_quote_may_change")
+    );
+    let login = quote.href_of("login-to-pay");
+    assert!(
+        login.starts_with("/login?next=%2Ffines%2Fquotes%2F"),
+        "{login}"
+    );
+    quote.assert_lacks("id=\"pay\"");
+    // The confirmation needs a login.
+    let confirm = v.get(&format!("{path}/confirm")).await;
+    confirm.assert_status(StatusCode::SEE_OTHER);
+    assert!(confirm.location.unwrap().starts_with("/login?next="));
+    // A quote id that is not one.
+    let missing = v.get("/fines/quotes/9999-1-nothing").await;
+    missing.assert_status(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn an_incomplete_profile_is_told_what_to_complete_with_a_link() {
+    let app = TestApp::spawn().await;
+    app.citizen(CITIZEN_EMAIL, "Νίκος Οδηγός").await;
+    let fine = seeded(&app, SEEDED_EARLY);
+    let mut v = Visitor::log_in(&app, CITIZEN_EMAIL, CITIZEN_PASSWORD).await;
+    let path = v.quote(&fine).await;
+    let quote = v.get(&path).await;
+    quote.assert_status(StatusCode::OK);
+    let missing = quote.text_of("profile-missing");
+    for key in ["ui_field_father_name", "ui_field_address", "ui_field_phone"] {
+        assert!(missing.contains(&greek(key)), "{missing}");
+    }
+    assert!(!missing.contains(&greek("ui_field_full_name")), "{missing}");
+    assert_eq!(quote.href_of("profile-link"), "/profile");
+    quote.assert_lacks("id=\"pay\"");
+    let confirm = v.get(&format!("{path}/confirm")).await;
+    confirm.assert_status(StatusCode::SEE_OTHER);
+    assert_eq!(confirm.location.as_deref(), Some(path.as_str()));
+}
+
+#[tokio::test]
+async fn a_declined_card_offers_a_new_attempt_that_succeeds_with_a_receipt() {
+    let app = TestApp::spawn().await;
+    let token = app.citizen(CITIZEN_EMAIL, "Νίκος Οδηγός").await;
+    complete_profile(&app, &token).await;
+    let fine = seeded(&app, SEEDED_EARLY);
+    let mut v = Visitor::log_in(&app, CITIZEN_EMAIL, CITIZEN_PASSWORD).await;
+    let path = v.quote(&fine).await;
+    let quote = v.get(&path).await;
+    let amount = quote.text_of("quote-amount");
+
+    let confirm = v.get(&quote.href_of("pay")).await;
+    confirm.assert_status(StatusCode::OK);
+    assert_eq!(confirm.text_of("confirm-amount"), amount);
+    assert!(confirm.text_of("confirm-what").contains(&fine.fine_number));
+    assert_eq!(confirm.form_action(), "form-action 'self'");
+
+    let bank = v.go_to_bank(&path).await;
+    let form = bank.bank_form();
+    assert!(form.action.ends_with("/vpos/payment"), "{}", form.action);
+    let names: Vec<&str> = form.hidden.iter().map(|(n, _)| n.as_str()).collect();
+    for name in [
+        "mid",
+        "orderid",
+        "orderAmount",
+        "currency",
+        "confirmUrl",
+        "cancelUrl",
+        "digest",
+    ] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+    assert!(!names.contains(&"csrf_token"), "{names:?}");
+    bank.assert_has("id=\"continue-to-bank\"");
+    bank.assert_has(&greek("ui_fines_continue_to_bank"));
+    let origin = form.action.trim_end_matches("/vpos/payment");
+    assert_eq!(bank.form_action(), format!("form-action 'self' {origin}"));
+
+    let failed = v.at_bank(&bank, Some(CARD_DECLINED)).await;
+    failed.assert_status(StatusCode::OK);
+    failed.assert_has("data-status=\"failed\"");
+    let again = failed.href_of("try-again");
+    assert!(again.starts_with("/fines/details?"), "{again}");
+
+    let step2 = v.get(&again).await;
+    step2.assert_status(StatusCode::OK);
+    step2.assert_has(&format!("value=\"{}\"", fine.fine_number));
+    let (date, time) = local(fine.offence_at);
+    let requoted = v
+        .post(
+            &step2,
+            "/fines/details",
+            &[
+                ("municipality_code", "9999"),
+                ("fine_type", &fine.fine_type),
+                ("fine_number", &fine.fine_number),
+                ("plate", &fine.plate),
+                ("offence_date", &date),
+                ("offence_time", &time),
+            ],
+        )
+        .await;
+    requoted.assert_status(StatusCode::SEE_OTHER);
+    let new_path = requoted.location.unwrap();
+    // The old quote no longer holds.
+    let old = v.get(&path).await;
+    old.assert_status(StatusCode::GONE);
+    old.assert_has("id=\"try-again\"");
+
+    let bank = v.go_to_bank(&new_path).await;
+    let paid = v.at_bank(&bank, Some(CARD_SUCCEEDS)).await;
+    paid.assert_status(StatusCode::OK);
+    paid.assert_has("data-status=\"succeeded\"");
+    assert_eq!(paid.text_of("payment-amount"), amount);
+    assert!(paid.text_of("payment-what").contains(&fine.fine_number));
+    assert!(!paid.text_of("payment-ref").is_empty());
+    paid.assert_lacks("id=\"try-again\"");
+
+    // «Οι πληρωμές μου»: the declined attempt and the paid one, each linking its page.
+    let list = v.get("/payments").await;
+    list.assert_status(StatusCode::OK);
+    assert_eq!(list.body.matches("class=\"payment-row\"").count(), 2);
+    list.assert_has("tag--succeeded");
+    list.assert_has("tag--failed");
+}
+
+#[tokio::test]
+async fn cancelling_at_the_bank_comes_back_with_nothing_paid() {
+    let app = TestApp::spawn().await;
+    let token = app.citizen(CITIZEN_EMAIL, "Νίκος Οδηγός").await;
+    complete_profile(&app, &token).await;
+    let fine = seeded(&app, SEEDED_BASE);
+    let mut v = Visitor::log_in(&app, CITIZEN_EMAIL, CITIZEN_PASSWORD).await;
+    let path = v.quote(&fine).await;
+    let bank = v.go_to_bank(&path).await;
+    let cancelled = v.at_bank(&bank, None).await;
+    cancelled.assert_has("data-status=\"cancelled\"");
+    assert!(cancelled
+        .href_of("try-again")
+        .starts_with("/fines/details?"));
+    assert!(seeded(&app, SEEDED_BASE).paid.is_none());
+}
+
+#[tokio::test]
+async fn the_home_page_and_the_header_lead_to_the_fines() {
+    let app = TestApp::spawn().await;
+    app.citizen(CITIZEN_EMAIL, "Νίκος Οδηγός").await;
+    let mut v = Visitor::log_in(&app, CITIZEN_EMAIL, CITIZEN_PASSWORD).await;
+    let home = v.get("/").await;
+    assert_eq!(home.href_of("service-fines"), "/fines");
+    assert_eq!(home.href_of("nav-fines"), "/fines");
+    assert_eq!(home.href_of("nav-payments"), "/payments");
+    let empty = v.get("/payments").await;
+    empty.assert_status(StatusCode::OK);
+    empty.assert_has("id=\"no-payments\"");
+    assert_eq!(home.form_action(), "form-action 'self'");
+}
