@@ -289,6 +289,13 @@ pub async fn run_batch(
     progress: &Progress,
 ) -> Result<BatchOutcome, ConsumerError> {
     let mut tx = pool.begin().await?;
+    // A batch's rows and checkpoint are derived from the log and commit together, so a
+    // crash that loses the last few batch commits (not yet flushed) only makes the
+    // consumer read those events again: the commit need not wait for the disk. Visibility
+    // to other sessions (read-your-writes) does not depend on the flush.
+    sqlx::query("SET LOCAL synchronous_commit = off")
+        .execute(&mut *tx)
+        .await?;
     let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
         .bind(consumer_lock_key(consumer.name()))
         .fetch_one(&mut *tx)
