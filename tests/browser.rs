@@ -1221,3 +1221,167 @@ async fn cancelling_on_the_bank_page_pays_nothing() {
     assert!(now.paid.is_none(), "a cancelled payment paid the fine");
     b.finish().await;
 }
+
+const REPRESENTATIVE_EMAIL: &str = "eleni.kafe@example.gr";
+
+/// A café's representative with a complete profile, certified by a clerk for the business
+/// the sandboxes know (ΑΦΜ 094259216: quarterly VAT, 0.5 %), logged in.
+async fn business_desk() -> (TestApp, Browser) {
+    let app = TestApp::spawn().await;
+    let token = app.citizen(REPRESENTATIVE_EMAIL, "Ελένη Καφετζή").await;
+    let r = app
+        .client
+        .put(app.url("/api/v1/me"))
+        .bearer_auth(&token)
+        .json(&json!({
+            "full_name": "Ελένη Καφετζή",
+            "father_name": "Ιωάννης",
+            "address": "Πλατεία Αγίου Γεωργίου 3, 10682 Αθήνα",
+            "phone": "2101112233",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let clerk = app
+        .staff("clerk", "clerk@dimos.example.gr", CLERK_NAME)
+        .await;
+    let r = app
+        .post(
+            "/api/v1/staff/certifications",
+            Some(&clerk),
+            json!({"email": REPRESENTATIVE_EMAIL, "document": "identity_card",
+                   "document_number": "ΑΚ 765432", "company_name": "Καφενείο «Η Πλατεία» Ο.Ε.",
+                   "afm": sandboxes::revenue::SEEDED_FOOD_QUARTERLY}),
+        )
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+    let mut b = Browser::start(&app.base).await;
+    log_in(&mut b, REPRESENTATIVE_EMAIL, CITIZEN_PASSWORD).await;
+    (app, b)
+}
+
+/// The declaration form for the third quarter of 2026, as the representative types it
+/// (the date input gets its value set, as a date picker would).
+async fn fill_declaration(b: &mut Browser) {
+    b.click("#filing-quarterly").await;
+    b.fill("#period", "3").await;
+    b.fill("#year", "2026").await;
+    b.fill("#gross_revenue", "24.680,50").await;
+    b.eval("document.getElementById('vat_return_date').value = '2026-10-20'; return true;")
+        .await;
+    b.click_and_load("button#submit").await;
+}
+
+/// From the breakdown: «Υποβολή δήλωσης και πληρωμή» → the page holding the bank's form →
+/// the bank's card page; answers on the declaration's page.
+async fn file_and_pay_at_bank(b: &mut Browser, card: &str) {
+    b.click_and_wait("button#file-and-pay").await;
+    b.find("form#bank-form").await;
+    b.assert_accessible().await;
+    b.click_and_wait("button#continue-to-bank").await;
+    b.find("#card_number").await;
+    b.fill("#card_number", card).await;
+    b.fill("#expiry", "09/38").await;
+    b.fill("#cvv", "737").await;
+    b.click("button#pay").await;
+    b.wait_for_portal_page("/business/declarations/").await;
+}
+
+/// A business sees its warrants, declares a quarter late (the surcharge shown), is declined
+/// at the bank (the declaration rejected, with the reason), files again and pays; the
+/// history shows every step and the receipt.
+#[tokio::test]
+async fn a_business_declares_and_pays_its_municipal_tax() {
+    let (app, mut b) = business_desk().await;
+    b.open("/").await;
+    b.click_and_load("a#service-business").await;
+    assert_eq!(b.path().await, "/business");
+    assert_eq!(b.text("#business-afm").await, "094259216");
+    b.screenshot("business-hub").await;
+
+    // «Εγκεκριμένες Πληρωμές»: the seeded warrants, sortable, with totals.
+    b.click_and_load("a#warrants-link").await;
+    assert_eq!(b.path().await, "/business/warrants");
+    assert!(!b.find_all("tbody tr").await.is_empty());
+    b.screenshot("business-warrants").await;
+
+    // The declaration: an empty form names every field at once.
+    b.open("/business/declarations/new").await;
+    b.click_and_load("button#submit").await;
+    b.find(".error-summary").await;
+    assert!(!b.text("#gross_revenue-error").await.is_empty());
+    fill_declaration(&mut b).await;
+    // Q3 2026 was due by 31/10/2026: declared in December, two months late (2 × 2 %).
+    let total = b.text("#review-total").await;
+    assert!(b.text("#review-months-late").await.contains('2'));
+    assert!(!b.text("#review-surcharge").await.is_empty());
+    b.screenshot("declaration-review").await;
+
+    file_and_pay_at_bank(&mut b, sandboxes::bank::CARD_DECLINED).await;
+    b.find("#declaration-status").await;
+    assert!(!b.text("#declaration-reason").await.is_empty());
+    b.screenshot("declaration-rejected").await;
+
+    // Filed again from the prefilled form, and paid.
+    b.click_and_load("a#file-again").await;
+    assert_eq!(b.value("#period").await, "3");
+    b.click_and_load("button#submit").await;
+    assert_eq!(b.text("#review-total").await, total);
+    file_and_pay_at_bank(&mut b, sandboxes::bank::CARD_SUCCEEDS).await;
+    assert!(!b.text("#declaration-payment-ref").await.is_empty());
+    assert_eq!(b.text("#declaration-total").await, total);
+    b.screenshot("declaration-paid").await;
+    b.click_and_load("a#receipt-link").await;
+    b.find("#payment-outcome[data-status=\"succeeded\"]").await;
+
+    // The history: both attempts, the rejection and the payment, and the receipt.
+    b.open("/business/history").await;
+    let events: Vec<String> = {
+        let mut found = Vec::new();
+        for row in b.find_all("#business-timeline tr.timeline-row").await {
+            found.push(row.attr("data-event").await.unwrap().unwrap_or_default());
+        }
+        found
+    };
+    for expected in ["DeclarationFiled", "DeclarationRejected", "DeclarationPaid"] {
+        assert!(
+            events.iter().any(|e| e == expected),
+            "{expected} in {events:?}"
+        );
+    }
+    assert_eq!(
+        b.find_all("#business-payments tr.business-payment-row")
+            .await
+            .len(),
+        2
+    );
+    b.find("#business-payments tr[data-status=\"succeeded\"] a.receipt-link")
+        .await;
+    b.screenshot("business-history").await;
+    b.finish().await;
+
+    // An auditor replays the declaration's stream by its readable id.
+    let auditor = app
+        .staff("auditor", "auditor@dimos.example.gr", AUDITOR_NAME)
+        .await;
+    let stream = "094259216-2026-Q3";
+    let r = app
+        .get(
+            &format!("/api/v1/audit/cases/{stream}/state"),
+            Some(&auditor),
+        )
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    let state: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(state["aggregate_type"], "TaxDeclaration");
+    let r = app
+        .get(
+            &format!("/api/v1/audit/cases/{stream}/verify"),
+            Some(&auditor),
+        )
+        .await;
+    let verified: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(verified["valid"], true, "{verified}");
+    drop(app);
+}

@@ -590,3 +590,63 @@ async fn a_declined_card_frees_the_fine_for_a_new_attempt() {
         .as_str()
         .is_some_and(|r| !r.is_empty()));
 }
+
+/// An auditor opens a paid fine's stream by its readable id and the payment's by its UUID:
+/// every event, the state folded from them, and an intact hash chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auditor_replays_a_fine_and_its_payment() {
+    let desk = Desk::open().await;
+    desk.complete_profile().await;
+    let (_, quote) = desk.quote_seeded(SEEDED_EARLY, "ΥΧΡ-1234").await;
+    let (status, started) = desk.pay(quote["quote_id"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    let payment_id = started["payment_id"].as_str().unwrap().to_string();
+    desk.pay_at_bank(&started["redirect"], CARD_SUCCEEDS).await;
+    eventually("the fines system told", || async {
+        desk.notice(&payment_id)
+            .await
+            .is_some_and(|(status, _)| status == "notified")
+    })
+    .await;
+
+    let auditor = desk
+        .app
+        .staff("auditor", "auditor@dimos.example.gr", "Ελένη Ελέγχου")
+        .await;
+    let get = |path: String| {
+        let app = &desk.app;
+        let auditor = auditor.clone();
+        async move {
+            let r = app.get(&path, Some(&auditor)).await;
+            (r.status(), json_body(r).await)
+        }
+    };
+    let fine = "9999-100000001";
+    let (status, events) = get(format!("/api/v1/audit/cases/{fine}/events")).await;
+    assert_eq!(status, StatusCode::OK, "{events}");
+    assert_eq!(events["aggregate_type"], "TrafficFine");
+    let types: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert!(types.contains(&"FinePaid"), "{types:?}");
+    assert!(types.contains(&"FinesSystemNotified"), "{types:?}");
+    let (status, state) = get(format!("/api/v1/audit/cases/{fine}/state")).await;
+    assert_eq!(status, StatusCode::OK, "{state}");
+    assert_eq!(state["state"]["fine"]["fine_number"], "100000001");
+    let (_, verified) = get(format!("/api/v1/audit/cases/{fine}/verify")).await;
+    assert_eq!(verified["valid"], true, "{verified}");
+
+    let (status, state) = get(format!("/api/v1/audit/cases/{payment_id}/state")).await;
+    assert_eq!(status, StatusCode::OK, "{state}");
+    assert_eq!(state["aggregate_type"], "Payment");
+    assert_eq!(state["state"]["status"], "succeeded");
+    let (_, verified) = get(format!("/api/v1/audit/cases/{payment_id}/verify")).await;
+    assert_eq!(verified["valid"], true, "{verified}");
+
+    // Anything else is not a stream id: 404, never a 500.
+    let (status, _) = get("/api/v1/audit/cases/9999_1%20x/events".into()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

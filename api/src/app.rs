@@ -11,16 +11,21 @@ use axum::Router;
 use commands::protocol::HttpProtocolSystem;
 use commands::{Commands, RequestCommands};
 use domain::application::{ApplicationServices, CertificateApplication, RetryPolicy};
+use domain::business::{FinancialSystem, RevenueSystem};
 use domain::certification::Certification;
 use domain::payment::Payment;
 use domain::ports::{BankGateway, FinesSystem};
 use domain::request::RequestServices;
+use domain::tax_debt::TaxDebt;
+use domain::tax_declaration::TaxDeclaration;
 use domain::traffic_fine::TrafficFine;
 use eventlog::{ConsumerRuntime, Progress, RuntimeConfig};
 use sandboxes::bank::BankSandbox;
+use sandboxes::financial::FinancialSandbox;
 use sandboxes::fines::FinesSandbox;
 use sandboxes::mail::{MailSandbox, RunningMailSandbox};
 use sandboxes::protocol::ProtocolSandbox;
+use sandboxes::revenue::RevenueSandbox;
 use sandboxes::RunningSandbox;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -34,6 +39,8 @@ use crate::mailer::{MailNotices, MailSender, NoticeSettings, SenderTask};
 use crate::payments::{PaymentReconciler, PaymentSettings, ReconcilerTask};
 use crate::registrar::{Registrar, RegistrarTask};
 use crate::routes;
+use crate::tax_debts::{DebtNotifier, DebtNotifierTask};
+use crate::tax_declarations::{DeclarationWorker, DeclarationWorkerTask};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -50,6 +57,16 @@ pub struct AppState {
     /// The fines-management system (the HTTP adapter).
     pub fines: Arc<dyn FinesSystem>,
     pub traffic_fines: Arc<Commands<TrafficFine>>,
+    /// Municipal-tax declarations (S13), one stream per business and period.
+    pub tax_declarations: Arc<Commands<TaxDeclaration>>,
+    /// Certified municipal-tax debts paid through the portal (S14), one stream per AFM and
+    /// debt.
+    pub tax_debts: Arc<Commands<TaxDebt>>,
+    /// The municipality's financial system (warrants to suppliers, S12; the HTTP adapter).
+    pub financial: Arc<dyn FinancialSystem>,
+    /// The municipality's revenue system (municipal tax declarations and certified debts,
+    /// S13–S14; the HTTP adapter).
+    pub revenue: Arc<dyn RevenueSystem>,
     pub registrar: Registrar,
     pub progress: Progress,
     pub config: Arc<Config>,
@@ -68,7 +85,13 @@ pub struct Application {
     pub bank_sandbox: Option<BankSandbox>,
     /// The in-process sandbox fines system, when `PORTAL_FINES_URL` is unset.
     pub fines_sandbox: Option<FinesSandbox>,
+    /// The in-process sandbox financial system, when `PORTAL_FINANCIAL_URL` is unset.
+    pub financial_sandbox: Option<FinancialSandbox>,
+    /// The in-process sandbox revenue system, when `PORTAL_REVENUE_URL` is unset.
+    pub revenue_sandbox: Option<RevenueSandbox>,
     _fine_notifier: NotifierTask,
+    _declaration_worker: DeclarationWorkerTask,
+    _debt_notifier: DebtNotifierTask,
     _reconciler: ReconcilerTask,
     _mail_sandbox: Option<RunningMailSandbox>,
     _mail_sender: SenderTask,
@@ -206,6 +229,53 @@ impl Application {
             Commands::<TrafficFine>::new(pool.clone(), ())
                 .with_conflict_retries(config.conflict_retries.max(2)),
         );
+        let tax_declarations = Arc::new(
+            Commands::<TaxDeclaration>::new(pool.clone(), ())
+                .with_conflict_retries(config.conflict_retries.max(2)),
+        );
+        let tax_debts = Arc::new(
+            Commands::<TaxDebt>::new(pool.clone(), ())
+                .with_conflict_retries(config.conflict_retries.max(2)),
+        );
+
+        // The financial system: the configured one, or the sandbox in-process.
+        let (financial_url, financial_sandbox) = match &config.financial_url {
+            Some(url) => (url.clone(), None),
+            None => {
+                let sandbox = FinancialSandbox::new();
+                let running =
+                    sandboxes::serve(sandbox.router(), SocketAddr::from(([127, 0, 0, 1], 0)))
+                        .await
+                        .context("Failed to start the sandbox financial system")?;
+                let url = running.base_url();
+                tracing::info!(%url, "sandbox financial system started in-process");
+                sandboxes.push(running);
+                (url, Some(sandbox))
+            }
+        };
+        let financial: Arc<dyn FinancialSystem> = Arc::new(
+            commands::financial::HttpFinancialSystem::new(financial_url, config.financial_timeout),
+        );
+
+        // The revenue system: the configured one, or the sandbox in-process.
+        let (revenue_url, revenue_sandbox) = match &config.revenue_url {
+            Some(url) => (url.clone(), None),
+            None => {
+                let sandbox = RevenueSandbox::new();
+                let running =
+                    sandboxes::serve(sandbox.router(), SocketAddr::from(([127, 0, 0, 1], 0)))
+                        .await
+                        .context("Failed to start the sandbox revenue system")?;
+                let url = running.base_url();
+                tracing::info!(%url, "sandbox revenue system started in-process");
+                sandboxes.push(running);
+                (url, Some(sandbox))
+            }
+        };
+        let revenue: Arc<dyn RevenueSystem> = Arc::new(commands::revenue::HttpRevenueSystem::new(
+            revenue_url,
+            config.revenue_timeout,
+        ));
 
         let models = projections::all();
         projections::prepare(&pool, &models)
@@ -281,6 +351,10 @@ impl Application {
             payment_settings,
             fines,
             traffic_fines,
+            tax_declarations,
+            tax_debts,
+            financial,
+            revenue,
             registrar,
             progress,
             config: Arc::new(config.clone()),
@@ -291,6 +365,9 @@ impl Application {
         };
         let reconciler = PaymentReconciler::new(state.clone()).spawn(config.payment_poll);
         let fine_notifier = FineNotifier::new(state.clone()).spawn(config.fines_poll);
+        let declaration_worker =
+            DeclarationWorker::new(state.clone()).spawn(config.declarations_poll);
+        let debt_notifier = DebtNotifier::new(state.clone()).spawn(config.revenue_poll);
         let pages = crate::web::router().layer(middleware::from_fn_with_state(
             state.clone(),
             crate::web::csrf_and_language,
@@ -326,7 +403,11 @@ impl Application {
             protocol_sandbox,
             bank_sandbox,
             fines_sandbox,
+            financial_sandbox,
+            revenue_sandbox,
             _fine_notifier: fine_notifier,
+            _declaration_worker: declaration_worker,
+            _debt_notifier: debt_notifier,
             _reconciler: reconciler,
             _sandboxes: sandboxes,
             _consumers: consumers,
@@ -359,6 +440,8 @@ impl Application {
             _mail_sender,
             _reconciler,
             _fine_notifier,
+            _declaration_worker,
+            _debt_notifier,
             ..
         } = self;
         axum::serve(

@@ -98,6 +98,28 @@ pub struct Config {
     /// `PORTAL_FINES_RETRY_SECS`: the first retry of a notice the fines system could not
     /// take (then doubling, at most an hour apart).
     pub fines_retry_first: Duration,
+    /// `PORTAL_DECLARATIONS_POLL_MS`: how often the declaration worker looks for finished
+    /// payments of tax declarations (S13).
+    pub declarations_poll: Duration,
+    /// `PORTAL_DECLARATIONS_RETRY_SECS`: the first retry of a paid declaration the revenue
+    /// system could not take (then doubling, at most an hour apart).
+    pub declarations_retry_first: Duration,
+    /// `PORTAL_FINANCIAL_URL`: the municipality's financial system (warrants to suppliers,
+    /// S12). Unset: the sandbox financial system is started in-process.
+    pub financial_url: Option<String>,
+    /// `PORTAL_FINANCIAL_TIMEOUT_SECS`: the longest a call to the financial system may take.
+    pub financial_timeout: Duration,
+    /// `PORTAL_REVENUE_URL`: the municipality's revenue system (municipal tax, S13–S14).
+    /// Unset: the sandbox revenue system is started in-process.
+    pub revenue_url: Option<String>,
+    /// `PORTAL_REVENUE_TIMEOUT_SECS`: the longest a call to the revenue system may take.
+    pub revenue_timeout: Duration,
+    /// `PORTAL_REVENUE_POLL_MS`: how often the debt notifier looks for paid certified debts
+    /// to report to the revenue system (S14).
+    pub revenue_poll: Duration,
+    /// `PORTAL_REVENUE_RETRY_SECS`: the first retry of a debt payment the revenue system
+    /// could not take (then doubling, at most an hour apart).
+    pub revenue_retry_first: Duration,
 }
 
 /// The shared secret of the in-process sandbox bank (and the default of
@@ -158,6 +180,14 @@ impl Config {
             fines_quote_ttl: Duration::from_secs(30 * 60),
             fines_poll: Duration::from_secs(2),
             fines_retry_first: Duration::from_secs(60),
+            declarations_poll: Duration::from_secs(2),
+            declarations_retry_first: Duration::from_secs(60),
+            financial_url: None,
+            financial_timeout: Duration::from_secs(10),
+            revenue_url: None,
+            revenue_timeout: Duration::from_secs(10),
+            revenue_poll: Duration::from_secs(2),
+            revenue_retry_first: Duration::from_secs(60),
         }
     }
 
@@ -274,6 +304,30 @@ impl Config {
         }
         if let Some(s) = env_number("PORTAL_FINES_RETRY_SECS")? {
             config.fines_retry_first = Duration::from_secs(s.max(1));
+        }
+        if let Some(ms) = env_number("PORTAL_DECLARATIONS_POLL_MS")? {
+            config.declarations_poll = Duration::from_millis(ms.max(10));
+        }
+        if let Some(s) = env_number("PORTAL_DECLARATIONS_RETRY_SECS")? {
+            config.declarations_retry_first = Duration::from_secs(s.max(1));
+        }
+        config.financial_url = std::env::var("PORTAL_FINANCIAL_URL")
+            .ok()
+            .filter(|s| !s.is_empty());
+        if let Some(s) = env_number("PORTAL_FINANCIAL_TIMEOUT_SECS")? {
+            config.financial_timeout = Duration::from_secs(s.max(1));
+        }
+        config.revenue_url = std::env::var("PORTAL_REVENUE_URL")
+            .ok()
+            .filter(|s| !s.is_empty());
+        if let Some(s) = env_number("PORTAL_REVENUE_TIMEOUT_SECS")? {
+            config.revenue_timeout = Duration::from_secs(s.max(1));
+        }
+        if let Some(ms) = env_number("PORTAL_REVENUE_POLL_MS")? {
+            config.revenue_poll = Duration::from_millis(ms.max(10));
+        }
+        if let Some(s) = env_number("PORTAL_REVENUE_RETRY_SECS")? {
+            config.revenue_retry_first = Duration::from_secs(s.max(1));
         }
         config.secure_cookies = matches!(
             std::env::var("PORTAL_SECURE_COOKIES").as_deref(),

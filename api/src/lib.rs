@@ -4,6 +4,7 @@
 pub mod app;
 pub mod auth;
 pub mod bench;
+pub mod business;
 pub mod config;
 pub mod error;
 pub mod extract;
@@ -15,6 +16,9 @@ pub mod payments;
 pub mod registrar;
 pub mod routes;
 pub mod staff;
+pub mod tax_debts;
+pub mod tax_declarations;
+pub mod warrants;
 pub mod web;
 
 pub use app::{AppState, Application};

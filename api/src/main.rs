@@ -94,6 +94,20 @@ enum SandboxCommand {
         #[arg(long, default_value = "127.0.0.1:8094")]
         bind: SocketAddr,
     },
+    /// The sandbox financial system (warrants to suppliers) with its seeded register
+    /// (`/_sandbox/warrants`) and faults (`/_sandbox/faults`). Point the portal at it with
+    /// `PORTAL_FINANCIAL_URL`.
+    Financial {
+        #[arg(long, default_value = "127.0.0.1:8096")]
+        bind: SocketAddr,
+    },
+    /// The sandbox revenue system (municipal tax: declarations, certified debts) with its
+    /// seeded register (`/_sandbox/businesses`), its clock (`/_sandbox/today`) and faults
+    /// (`/_sandbox/faults`). Point the portal at it with `PORTAL_REVENUE_URL`.
+    Revenue {
+        #[arg(long, default_value = "127.0.0.1:8097")]
+        bind: SocketAddr,
+    },
     /// The mail sandbox: an SMTP sink, and HTTP to read what arrived (`GET /messages`) and
     /// set its faults (`PUT /faults`).
     Mail {
@@ -165,6 +179,22 @@ async fn main() -> anyhow::Result<()> {
             let sandbox = sandboxes::fines::FinesSandbox::new();
             let running = sandboxes::serve(sandbox.router(), bind).await?;
             eprintln!("fines sandbox on {}", running.base_url());
+            tokio::signal::ctrl_c().await?;
+        }
+        Command::Sandbox {
+            command: SandboxCommand::Revenue { bind },
+        } => {
+            let sandbox = sandboxes::revenue::RevenueSandbox::new();
+            let running = sandboxes::serve(sandbox.router(), bind).await?;
+            eprintln!("revenue sandbox on {}", running.base_url());
+            tokio::signal::ctrl_c().await?;
+        }
+        Command::Sandbox {
+            command: SandboxCommand::Financial { bind },
+        } => {
+            let sandbox = sandboxes::financial::FinancialSandbox::new();
+            let running = sandboxes::serve(sandbox.router(), bind).await?;
+            eprintln!("financial sandbox on {}", running.base_url());
             tokio::signal::ctrl_c().await?;
         }
         Command::Sandbox {

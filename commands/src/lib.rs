@@ -3,10 +3,12 @@
 
 pub mod case_numbers;
 pub mod executor;
+pub mod financial;
 pub mod fines;
 pub mod mail;
 pub mod metadata;
 pub mod protocol;
+pub mod revenue;
 pub mod vpos;
 
 pub use executor::{CommandError, Commands, Executed, RequestCommands};

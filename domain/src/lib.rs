@@ -4,6 +4,7 @@
 
 pub mod application;
 pub mod audit;
+pub mod business;
 pub mod certification;
 pub mod fines;
 pub mod municipality;
@@ -11,6 +12,8 @@ pub mod payment;
 pub mod ports;
 pub mod refusal;
 pub mod request;
+pub mod tax_debt;
+pub mod tax_declaration;
 pub mod traffic_fine;
 pub mod values;
 

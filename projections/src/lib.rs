@@ -3,6 +3,7 @@
 
 pub mod applications;
 pub mod certifications;
+pub mod declarations;
 pub mod payments;
 pub mod rebuild;
 pub mod requests;
@@ -29,6 +30,7 @@ pub fn all() -> Vec<Arc<dyn ReadModel>> {
         Arc::new(applications::ApplicationsProjection),
         Arc::new(certifications::CertificationsProjection),
         Arc::new(payments::PaymentsProjection),
+        Arc::new(declarations::DeclarationsProjection),
     ]
 }
 
@@ -50,4 +52,5 @@ pub const ALL_READS: &[&str] = &[
     applications::ApplicationsProjection::NAME,
     certifications::CertificationsProjection::NAME,
     payments::PaymentsProjection::NAME,
+    declarations::DeclarationsProjection::NAME,
 ];

@@ -4,9 +4,11 @@
 //! misbehave.
 
 pub mod bank;
+pub mod financial;
 pub mod fines;
 pub mod mail;
 pub mod protocol;
+pub mod revenue;
 
 use std::net::SocketAddr;
 

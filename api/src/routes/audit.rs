@@ -8,18 +8,56 @@ use cqrs_es::Aggregate;
 use domain::application::CertificateApplication;
 use domain::audit::{verify_chain, ChainedContent, StoredLink};
 use domain::certification::Certification;
+use domain::payment::Payment;
 use domain::request::{CitizenRequest, RequestEvent};
+use domain::tax_debt::TaxDebt;
+use domain::tax_declaration::TaxDeclaration;
+use domain::traffic_fine::TrafficFine;
 use eventlog::RecordedEvent;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::CaseId;
 use crate::auth::{CurrentUser, Role};
 use crate::error::{ApiError, FieldError};
 use crate::extract::ApiQuery;
 use crate::AppState;
 
 const AUDITORS: &[Role] = &[Role::Auditor, Role::Admin];
+
+/// A stream an auditor may open: a case's UUID (requests, applications, payments) or the
+/// readable id of a stream keyed by its subject (a traffic fine `9999-123456`, a business's
+/// declaration `094259216-2026-Q1`): ASCII letters, digits and '-', at most 100.
+pub struct StreamId(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for StreamId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| ApiError::NotFound("case_not_found"))?;
+        stream_id(&raw).map(Self)
+    }
+}
+
+/// See [`StreamId`].
+pub fn stream_id(raw: &str) -> Result<String, ApiError> {
+    if let Ok(id) = uuid::Uuid::parse_str(raw) {
+        return Ok(id.to_string());
+    }
+    let readable = !raw.is_empty()
+        && raw.len() <= 100
+        && raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if readable {
+        Ok(raw.to_string())
+    } else {
+        Err(ApiError::NotFound("case_not_found"))
+    }
+}
 
 /// The aggregate type of a case id (ids are UUIDs, unique across types).
 async fn case_type(state: &AppState, id: &str) -> Result<String, ApiError> {
@@ -45,7 +83,7 @@ async fn case_events(
 pub async fn events(
     State(state): State<AppState>,
     user: CurrentUser,
-    CaseId(id): CaseId,
+    StreamId(id): StreamId,
 ) -> Result<impl IntoResponse, ApiError> {
     user.require(AUDITORS)?;
     let (aggregate_type, events) = case_events(&state, &id, None).await?;
@@ -81,7 +119,7 @@ pub struct StateQuery {
 pub async fn state(
     State(state): State<AppState>,
     user: CurrentUser,
-    CaseId(id): CaseId,
+    StreamId(id): StreamId,
     ApiQuery(query): ApiQuery<StateQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     user.require(AUDITORS)?;
@@ -110,6 +148,10 @@ pub async fn state(
         }
         CertificateApplication::TYPE => fold::<CertificateApplication>(&events)?,
         Certification::TYPE => fold::<Certification>(&events)?,
+        Payment::TYPE => fold::<Payment>(&events)?,
+        TrafficFine::TYPE => fold::<TrafficFine>(&events)?,
+        TaxDeclaration::TYPE => fold::<TaxDeclaration>(&events)?,
+        TaxDebt::TYPE => fold::<TaxDebt>(&events)?,
         other => {
             return Err(ApiError::Internal(format!(
                 "no fold for aggregate type {other}"
@@ -142,7 +184,7 @@ where
 pub async fn verify(
     State(state): State<AppState>,
     user: CurrentUser,
-    CaseId(id): CaseId,
+    StreamId(id): StreamId,
 ) -> Result<impl IntoResponse, ApiError> {
     user.require(AUDITORS)?;
     let (_, events) = case_events(&state, &id, None).await?;

@@ -3,12 +3,16 @@
 pub(crate) mod accounts;
 pub(crate) mod applications;
 pub(crate) mod audit;
+mod business;
 pub(crate) mod certifications;
 pub(crate) mod fines;
 mod health;
 pub(crate) mod payments;
 pub(crate) mod requests;
 pub(crate) mod staff;
+pub(crate) mod tax_debts;
+pub(crate) mod tax_declarations;
+pub(crate) mod warrants;
 
 use std::net::SocketAddr;
 
@@ -60,6 +64,14 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/fines/quote", post(fines::quote))
         .route("/api/v1/fines/pay", post(fines::pay))
         .route("/api/v1/my/fines", get(fines::my_fines))
+        .route("/api/v1/business/warrants", get(warrants::list))
+        .route("/api/v1/business/debts", get(tax_debts::list))
+        .route("/api/v1/business/debts/{debt_id}", get(tax_debts::detail))
+        .route(
+            "/api/v1/business/debts/{debt_id}/payments",
+            post(tax_debts::pay),
+        )
+        .route("/api/v1/business/warrants.csv", get(warrants::csv))
         .route("/api/v1/certificates/types", get(certifications::types))
         .route("/api/v1/my/certification", get(certifications::mine))
         .route(
@@ -118,6 +130,20 @@ pub fn router() -> Router<AppState> {
         .route(crate::payments::NOTIFY_PATH, post(payments::notify))
         .route("/api/v1/my/payments", get(payments::my_list))
         .route("/api/v1/my/payments/{id}", get(payments::my_detail))
+        .route("/api/v1/business", get(business::me))
+        .route("/api/v1/business/history", get(business::history))
+        .route(
+            "/api/v1/business/declarations",
+            get(tax_declarations::list).post(tax_declarations::file),
+        )
+        .route(
+            "/api/v1/business/declarations/assess",
+            post(tax_declarations::assess),
+        )
+        .route(
+            "/api/v1/business/declarations/{id}",
+            get(tax_declarations::detail),
+        )
         .route("/api/v1/audit/cases/{id}/events", get(audit::events))
         .route("/api/v1/audit/cases/{id}/state", get(audit::state))
         .route("/api/v1/audit/cases/{id}/verify", get(audit::verify))

@@ -22,7 +22,7 @@ use crate::error::{ApiError, FieldError};
 use crate::extract::ApiQuery;
 use crate::i18n;
 use crate::routes::audit as api;
-use crate::routes::{case_id, CaseId};
+use crate::routes::audit::{stream_id, StreamId};
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -95,7 +95,7 @@ async fn audit_form(p: Page, Query(q): Query<FormQuery>) -> Response {
     let code = if raw.is_empty() {
         "ui_audit_case_required"
     } else {
-        match case_id(raw) {
+        match stream_id(raw) {
             Ok(id) => return Redirect::to(&format!("/audit/cases/{id}")).into_response(),
             Err(_) => "ui_audit_case_invalid",
         }
@@ -212,16 +212,16 @@ async fn case_events(State(state): State<AppState>, p: Page, Path(raw): Path<Str
         Ok(user) => user,
         Err(response) => return *response,
     };
-    let id = match case_id(&raw) {
+    let id = match stream_id(&raw) {
         Ok(id) => id,
         Err(e) => return error_page(p, e),
     };
     let loaded = async {
         let events =
-            json_of(api::events(State(state.clone()), user.clone(), CaseId(id.clone())).await)
+            json_of(api::events(State(state.clone()), user.clone(), StreamId(id.clone())).await)
                 .await?;
         let verdict =
-            json_of(api::verify(State(state.clone()), user, CaseId(id.clone())).await).await?;
+            json_of(api::verify(State(state.clone()), user, StreamId(id.clone())).await).await?;
         Ok::<_, ApiError>((events, verdict))
     }
     .await;
@@ -290,7 +290,7 @@ async fn case_state(
         Ok(user) => user,
         Err(response) => return *response,
     };
-    let id = match case_id(&raw) {
+    let id = match stream_id(&raw) {
         Ok(id) => id,
         Err(e) => return error_page(p, e),
     };
@@ -298,7 +298,7 @@ async fn case_state(
         Ok(query) => query,
         Err(e) => return error_page(p, ApiError::Internal(e.to_string())),
     };
-    let answer = api::state(State(state), user, CaseId(id.clone()), ApiQuery(query)).await;
+    let answer = api::state(State(state), user, StreamId(id.clone()), ApiQuery(query)).await;
     let folded = match json_of(answer).await {
         Ok(folded) => folded,
         Err(ApiError::Validation(fields)) => {

@@ -54,7 +54,7 @@ pub(super) fn list_href(kind: &str) -> &'static str {
 
 /// The citizen a certificate page is for: a login for a visitor; staff are told that
 /// citizens apply and clerks process.
-fn applicant(p: &Page) -> Result<CurrentUser, Box<Response>> {
+pub(super) fn applicant(p: &Page) -> Result<CurrentUser, Box<Response>> {
     match &p.user {
         None => Err(Box::new(login_redirect(p))),
         Some(u) if u.role == Role::Citizen => Ok(u.user.clone()),
@@ -354,7 +354,7 @@ impl CertificationView {
 
 /// Whether the user is certified (from their `Certification` stream: the decision) and the
 /// certification's details (from the read model, once it has caught up with the stream).
-async fn own_certification(
+pub(super) async fn own_certification(
     state: &AppState,
     user: &CurrentUser,
 ) -> Result<(bool, Option<CertificationRow>), ApiError> {

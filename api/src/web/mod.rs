@@ -4,6 +4,7 @@
 
 mod account;
 mod audit;
+pub mod business;
 mod cases;
 mod certificates;
 mod fines;
@@ -14,6 +15,9 @@ mod security;
 mod staff;
 mod staff_applications;
 mod staff_certification;
+mod tax_debts;
+mod tax_declarations;
+mod warrants;
 
 pub use forms::FormState;
 pub use layout::{Page, PageUser};
@@ -39,6 +43,10 @@ pub fn router() -> Router<AppState> {
         .merge(audit::router())
         .merge(payments::router())
         .merge(fines::router())
+        .merge(business::router())
+        .merge(warrants::router())
+        .merge(tax_declarations::router())
+        .merge(tax_debts::router())
 }
 
 /// Renders a template, or a logged 500 page if rendering fails.

@@ -48,7 +48,20 @@ pub fn euros(cents: i64) -> String {
     format!("{grouped},{:02} €", cents % 100)
 }
 
-async fn payment_page(State(state): State<AppState>, p: Page, Path(id): Path<String>) -> Response {
+/// `?receipt=1`: the payment's own page (its receipt) even where the bank's return
+/// leads elsewhere (a tax declaration's payment lands on the declaration).
+#[derive(serde::Deserialize)]
+struct PaymentQuery {
+    receipt: Option<String>,
+}
+
+async fn payment_page(
+    State(state): State<AppState>,
+    p: Page,
+    Path(id): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<PaymentQuery>,
+) -> Response {
+    let receipt = query.receipt.is_some();
     let Some(user) = p.user.as_ref().map(|u| u.user.clone()) else {
         return login_redirect(&p);
     };
@@ -67,6 +80,13 @@ async fn payment_page(State(state): State<AppState>, p: Page, Path(id): Path<Str
         found = crate::payments::payment_of(&state, &user, &id).await;
     }
     match found {
+        Ok(payment)
+            if !receipt && payment.obligation_kind == crate::tax_declarations::OBLIGATION_KIND =>
+        {
+            // A tax declaration's payment: its outcome applied at once, then the declaration.
+            super::tax_declarations::after_bank(&state, &payment.id, &payment.obligation_reference)
+                .await
+        }
         Ok(payment) => {
             let status = payment.status.clone();
             let mut try_again = None;
@@ -83,6 +103,12 @@ async fn payment_page(State(state): State<AppState>, p: Page, Path(id): Path<Str
                 {
                     try_again = fine.fine.as_ref().map(super::fines::step2_href);
                 }
+            }
+            if payment.obligation_kind == crate::tax_debts::OBLIGATION_KIND
+                && crate::tax_debts::took_no_money(&status)
+            {
+                // A certified debt: back to its page, with the amount due as of now.
+                try_again = super::tax_debts::debt_href(&payment.obligation_reference);
             }
             render(&PaymentPage {
                 try_again,

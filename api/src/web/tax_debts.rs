@@ -1,0 +1,317 @@
+//! «Πληρωμή Βεβαιωμένου Δημοτικού Φόρου» (S14): the business's certified debts as of today
+//! (paid ones marked), one debt's data with «Πληρωμή», and the page that holds the bank's
+//! form. After the bank the payer lands on the payment's page (`/payments/{id}`), which
+//! links back to the debt after a payment that took no money.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use chrono::NaiveDate;
+use domain::certification::Business;
+
+use super::business::business_required;
+use super::cases::error_page;
+use super::certificates::applicant;
+use super::fines::origin_of;
+use super::payments::euros;
+use super::security::FormActionOrigin;
+use super::{render, Page};
+use crate::auth::CurrentUser;
+use crate::error::ApiError;
+use crate::routes::RequestContext;
+use crate::tax_debts::{self, DebtItem, PortalState};
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/business/debts", get(list_page))
+        .route("/business/debts/{id}", get(debt_page))
+        .route("/business/debts/{id}/pay", post(pay))
+}
+
+/// The page of debt `debt_id` (for links from elsewhere, e.g. a failed payment's page).
+pub fn debt_href(stream_id: &str) -> Option<String> {
+    tax_debts::debt_id_of(stream_id).map(|id| format!("/business/debts/{id}"))
+}
+
+fn day(d: NaiveDate) -> String {
+    d.format("%d/%m/%Y").to_string()
+}
+
+/// Amounts change every month: never kept by the browser.
+fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn is_unavailable(error: &ApiError) -> bool {
+    matches!(error, ApiError::Refused(r) if r.code == "revenue_system_unavailable")
+}
+
+/// A debt as the pages show it.
+struct DebtView {
+    debt_id: String,
+    description: String,
+    certified_on: String,
+    principal: String,
+    surcharge: String,
+    amount_due: String,
+    amount_as_of: String,
+    paid: bool,
+    status_label: String,
+    /// For a paid debt: when, how much and the bank's reference.
+    paid_on: Option<String>,
+    paid_amount: Option<String>,
+    payment_ref: Option<String>,
+    /// Paid through the portal and not yet recorded by the revenue system.
+    being_recorded: bool,
+    /// A payment through the portal is open (its page).
+    in_progress: Option<String>,
+}
+
+impl DebtView {
+    fn new(p: &Page, item: &DebtItem) -> Self {
+        let d = &item.debt;
+        let paid = item.is_paid();
+        let (mut paid_on, mut paid_amount, mut payment_ref) = (None, None, None);
+        let mut being_recorded = false;
+        let mut in_progress = None;
+        if let Some(s) = &d.paid {
+            paid_on = Some(p.datetime(&s.paid_at));
+            paid_amount = Some(euros(s.amount_cents));
+            payment_ref = Some(s.payment_ref.clone());
+        } else {
+            match &item.portal {
+                PortalState::Paid {
+                    payment_ref: r,
+                    amount_cents,
+                    at,
+                    told,
+                    ..
+                } => {
+                    paid_on = Some(p.datetime(at));
+                    paid_amount = Some(euros(*amount_cents));
+                    payment_ref = Some(r.clone());
+                    being_recorded = *told != "notified";
+                }
+                PortalState::InProgress { payment_id } => {
+                    in_progress = Some(format!("/payments/{payment_id}"));
+                }
+                PortalState::None => {}
+            }
+        }
+        Self {
+            debt_id: d.debt_id.clone(),
+            description: d.description.clone(),
+            certified_on: day(d.certified_on),
+            principal: euros(d.principal_cents),
+            surcharge: euros(d.surcharge_cents),
+            amount_due: euros(if paid { 0 } else { d.amount_due_cents }),
+            amount_as_of: day(d.amount_as_of),
+            paid,
+            status_label: p.t(if paid {
+                "ui_debts_status_paid"
+            } else if in_progress.is_some() {
+                "ui_debts_status_in_progress"
+            } else {
+                "ui_debts_status_due"
+            }),
+            paid_on,
+            paid_amount,
+            payment_ref,
+            being_recorded,
+            in_progress,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "business_debts.html")]
+struct ListPage {
+    p: Page,
+    business: Option<Business>,
+    rows: Vec<DebtView>,
+    total_due: String,
+    due_count: usize,
+    as_of: String,
+    unavailable: bool,
+}
+
+async fn representative(state: &AppState, p: &Page) -> Result<CurrentUser, Box<Response>> {
+    let user = applicant(p)?;
+    // The precondition first: an uncertified user sees how to get certified, not an error
+    // of the revenue system.
+    match crate::business::certified_business(state, &user).await {
+        Ok(_) => Ok(user),
+        Err(e) => Err(Box::new(
+            business_required(state, p.clone(), &user, e).await,
+        )),
+    }
+}
+
+fn unavailable_list(p: Page) -> Response {
+    let mut response = render(&ListPage {
+        p,
+        business: None,
+        rows: Vec::new(),
+        total_due: String::new(),
+        due_count: 0,
+        as_of: String::new(),
+        unavailable: true,
+    });
+    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    response
+}
+
+/// `GET /business/debts`: the certified debts as of today.
+async fn list_page(State(state): State<AppState>, p: Page) -> Response {
+    let user = match representative(&state, &p).await {
+        Ok(user) => user,
+        Err(response) => return *response,
+    };
+    match tax_debts::debts(&state, &user).await {
+        Ok((business, items)) => {
+            let due: Vec<&DebtItem> = items.iter().filter(|i| !i.is_paid()).collect();
+            let total: i64 = due.iter().map(|i| i.debt.amount_due_cents).sum();
+            let as_of = items
+                .first()
+                .map(|i| day(i.debt.amount_as_of))
+                .unwrap_or_default();
+            let rows = items.iter().map(|i| DebtView::new(&p, i)).collect();
+            no_store(render(&ListPage {
+                business: Some(business),
+                rows,
+                total_due: euros(total),
+                due_count: due.len(),
+                as_of,
+                unavailable: false,
+                p,
+            }))
+        }
+        Err(e) if is_unavailable(&e) => unavailable_list(p),
+        Err(e) => business_required(&state, p, &user, e).await,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "business_debt.html")]
+struct DebtPage {
+    p: Page,
+    debt: DebtView,
+    /// The profile details still to fill in (labels).
+    missing: Vec<String>,
+    /// Why the last «Πληρωμή» was refused.
+    problem: Option<String>,
+}
+
+/// The labels of the profile details the payer still has to fill in.
+async fn missing_profile(
+    state: &AppState,
+    p: &Page,
+    user: &CurrentUser,
+) -> Result<Vec<String>, ApiError> {
+    match crate::fines::check_profile(state, user).await {
+        Ok(()) => Ok(Vec::new()),
+        Err(ApiError::RefusedFields(_, fields)) => Ok(fields
+            .iter()
+            .map(|f| p.t(&format!("ui_field_{}", f.field)))
+            .collect()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The debt's page, `problem` said on it, with `status`.
+async fn show_debt(
+    state: &AppState,
+    p: Page,
+    user: &CurrentUser,
+    id: &str,
+    problem: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let item = match tax_debts::debt(state, user, id).await {
+        Ok((_, item)) => item,
+        Err(e) if is_unavailable(&e) => return unavailable_list(p),
+        Err(e) if crate::business::is_certification_refusal(&e) => {
+            return business_required(state, p, user, e).await
+        }
+        Err(e) => return error_page(p, e),
+    };
+    let missing = match missing_profile(state, &p, user).await {
+        Ok(m) => m,
+        Err(e) => return error_page(p, e),
+    };
+    let mut response = render(&DebtPage {
+        debt: DebtView::new(&p, &item),
+        missing,
+        problem,
+        p,
+    });
+    *response.status_mut() = status;
+    no_store(response)
+}
+
+/// `GET /business/debts/{id}`: the debt's data as of today, and «Πληρωμή».
+async fn debt_page(State(state): State<AppState>, p: Page, Path(id): Path<String>) -> Response {
+    let user = match representative(&state, &p).await {
+        Ok(user) => user,
+        Err(response) => return *response,
+    };
+    show_debt(&state, p, &user, &id, None, StatusCode::OK).await
+}
+
+#[derive(Template)]
+#[template(path = "fines_bank.html")]
+struct BankPage {
+    p: Page,
+    action: String,
+    fields: Vec<(String, String)>,
+    amount: String,
+}
+
+/// `POST /business/debts/{id}/pay`: starts the payment of the amount due now; answers the
+/// page that holds the bank's form.
+async fn pay(
+    State(state): State<AppState>,
+    p: Page,
+    context: RequestContext,
+    Path(id): Path<String>,
+) -> Response {
+    let user = match representative(&state, &p).await {
+        Ok(user) => user,
+        Err(response) => return *response,
+    };
+    match tax_debts::pay(&state, &user, &id, p.lang, context.metadata(Some(&user))).await {
+        Ok(started) => {
+            let Some(origin) = origin_of(&started.form.action) else {
+                return error_page(p, ApiError::Internal("the bank URL has no origin".into()));
+            };
+            let mut response = render(&BankPage {
+                action: started.form.action,
+                fields: started.form.fields,
+                amount: euros(started.amount_cents),
+                p,
+            });
+            response.extensions_mut().insert(FormActionOrigin(origin));
+            response
+        }
+        Err(ApiError::RefusedFields(..)) => {
+            Redirect::to(&format!("/business/debts/{id}")).into_response()
+        }
+        Err(e) if is_unavailable(&e) => unavailable_list(p),
+        Err(e) if crate::business::is_certification_refusal(&e) => {
+            business_required(&state, p, &user, e).await
+        }
+        Err(ApiError::Refused(r)) if r.kind == domain::refusal::RefusalKind::Rule => {
+            let problem = Some(crate::i18n::message(p.lang, r.code));
+            let status = ApiError::Refused(r).status();
+            show_debt(&state, p, &user, &id, problem, status).await
+        }
+        Err(e) => error_page(p, e),
+    }
+}

@@ -1,0 +1,1025 @@
+//! HTTP tests of «Πληρωμή Βεβαιωμένου Δημοτικού Φόρου» (S14, issue 6) against a real
+//! portal, PostgreSQL, the sandbox bank and the sandbox revenue system (started here, its
+//! "today" fixed at 04/12/2026 and named by `PORTAL_REVENUE_URL`'s setting, so each test
+//! flips its switches): each precondition refused (anonymous, not certified, certified as a
+//! person only, staff), the debts with amounts as of today and one debt, paying with a good
+//! card and the revenue system told exactly once (retried while it is down), a declined
+//! card and a new attempt at the amount of the day, two tabs paying a debt once, the
+//! revenue system down (503, nothing stale), and the pages (list, debt, bank form, the
+//! payment's page after the bank, the 503 page, the page for uncertified users).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use common::{json_body, TestApp};
+use portal::tax_debts::DebtNotifier;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::{redirect::Policy, Client, Response, StatusCode};
+use sandboxes::bank::{read_form, HtmlForm, CARD_DECLINED, CARD_SUCCEEDS};
+use sandboxes::revenue::{RevenueFaults, RevenueSandbox, SEEDED_FOOD_QUARTERLY};
+use sandboxes::RunningSandbox;
+use serde_json::{json, Value};
+
+const CITIZEN_EMAIL: &str = "eleni@example.gr";
+const COMPANY: &str = "Ταβέρνα Ο Πλάτανος Ο.Ε.";
+const MESSAGES_EL: &str = include_str!("../api/locales/el.json");
+
+/// The open debts of the seeded AFM on 04/12/2026: 1 % of the principal per month begun
+/// since the month of certification.
+const DEBT_Q2: &str = "DF-2025-000142"; // 182.40 € certified 14/10/2025: +14 %
+const DEBT_Q2_DUE: i64 = 18_240 + 2_554;
+const DEBT_Q3: &str = "DF-2025-000287"; // 210.75 € certified 20/01/2026: +11 %
+const DEBT_Q3_DUE: i64 = 21_075 + 2_318;
+const DEBT_PAID: &str = "DF-2024-000311";
+
+fn greek(code: &str) -> String {
+    let messages: Value = serde_json::from_str(MESSAGES_EL).expect("el.json is JSON");
+    messages[code]
+        .as_str()
+        .unwrap_or_else(|| panic!("el.json has no {code}"))
+        .to_string()
+}
+
+fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap()
+}
+
+/// A portal whose revenue system is a sandbox this test holds, a citizen (profile
+/// complete) and a clerk logged in.
+struct Office {
+    app: TestApp,
+    revenue: RevenueSandbox,
+    running: RunningSandbox,
+    citizen: String,
+    clerk: String,
+    http: Client,
+}
+
+impl Office {
+    async fn open() -> Self {
+        Self::open_with(|_| {}).await
+    }
+
+    async fn open_with(adjust: impl FnOnce(&mut portal::Config)) -> Self {
+        let revenue = RevenueSandbox::new();
+        revenue.set_today(Some(day(2026, 12, 4)));
+        let running = sandboxes::serve(revenue.router(), "127.0.0.1:0".parse().unwrap())
+            .await
+            .expect("the revenue sandbox starts");
+        let url = running.base_url();
+        let app = TestApp::spawn_with(|config| {
+            config.revenue_url = Some(url);
+            config.revenue_timeout = Duration::from_secs(1);
+            config.payment_poll = Duration::from_secs(3600);
+            config.revenue_poll = Duration::from_millis(50);
+            config.revenue_retry_first = Duration::from_millis(200);
+            adjust(config);
+        })
+        .await;
+        let citizen = app.citizen(CITIZEN_EMAIL, "Ελένη Εστιάτορα").await;
+        let clerk = app
+            .staff("clerk", "clerk@dimos.example.gr", "Γεώργιος Υπαλληλίδης")
+            .await;
+        let r = app
+            .client
+            .put(app.url("/api/v1/me"))
+            .bearer_auth(&citizen)
+            .json(&json!({
+                "full_name": "Ελένη Εστιάτορα",
+                "father_name": "Ιωάννης",
+                "address": "Πλατεία Αγοράς 3, 10556 Αθήνα",
+                "phone": "2101234567",
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+        Self {
+            app,
+            revenue,
+            running,
+            citizen,
+            clerk,
+            http: Client::builder().redirect(Policy::none()).build().unwrap(),
+        }
+    }
+
+    /// An office whose citizen represents the seeded business (094259216).
+    async fn with_business() -> Self {
+        let office = Self::open().await;
+        office.certify(Some(SEEDED_FOOD_QUARTERLY)).await;
+        office
+    }
+
+    /// The clerk certifies the citizen, as the representative of the business of `afm`
+    /// (`None`: as a person only).
+    async fn certify(&self, afm: Option<&str>) {
+        let mut body = json!({"email": CITIZEN_EMAIL, "document": "identity_card",
+                              "document_number": "ΑΚ 123456"});
+        if let Some(afm) = afm {
+            body["company_name"] = json!(COMPANY);
+            body["afm"] = json!(afm);
+        }
+        let r = self
+            .app
+            .post("/api/v1/staff/certifications", Some(&self.clerk), body)
+            .await;
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "{}",
+            r.text().await.unwrap()
+        );
+    }
+
+    async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        let r = self.app.get(path, token).await;
+        let status = r.status();
+        (status, json_body(r).await)
+    }
+
+    async fn list(&self) -> (StatusCode, Value) {
+        self.get("/api/v1/business/debts", Some(&self.citizen))
+            .await
+    }
+
+    async fn pay(&self, debt_id: &str) -> (StatusCode, Value) {
+        let r = self
+            .app
+            .post(
+                &format!("/api/v1/business/debts/{debt_id}/payments"),
+                Some(&self.citizen),
+                json!({}),
+            )
+            .await;
+        let status = r.status();
+        (status, json_body(r).await)
+    }
+
+    /// Walks the bank with `card` from the bank form's action and fields; answers where the
+    /// portal sends the payer back (the payment's page).
+    async fn pay_at_bank(&self, action: &str, fields: &[(String, String)], card: &str) -> String {
+        let page = self
+            .http
+            .post(action)
+            .form(fields)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let card_form = read_form(&page).unwrap_or_else(|| panic!("a card page: {page}"));
+        let bank = action.trim_end_matches("/vpos/payment");
+        let answer = self
+            .http
+            .post(format!("{bank}/vpos/card"))
+            .form(&[
+                ("session", card_form.hidden[0].1.as_str()),
+                ("card_number", card),
+                ("expiry", "09/38"),
+                ("cvv", "737"),
+                ("action", "pay"),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let back = read_form(&answer).unwrap_or_else(|| panic!("a return form: {answer}"));
+        let r = self
+            .http
+            .post(&back.action)
+            .form(&back.hidden)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        r.headers()[LOCATION].to_str().unwrap().to_string()
+    }
+
+    /// Pays through the bank from the API's answer to a payment start.
+    async fn pay_started_at_bank(&self, started: &Value, card: &str) -> String {
+        let form = &started["form"];
+        let fields: Vec<(String, String)> = serde_json::from_value(form["fields"].clone()).unwrap();
+        self.pay_at_bank(form["action"].as_str().unwrap(), &fields, card)
+            .await
+    }
+
+    async fn notice(&self, payment_id: &str) -> Option<(String, i32)> {
+        sqlx::query_as("SELECT status, attempts FROM tax_debt_notices WHERE payment_id = $1")
+            .bind(payment_id)
+            .fetch_optional(&self.app.state.pool)
+            .await
+            .unwrap()
+    }
+
+    async fn events(&self, debt_id: &str, event_type: &str) -> i64 {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM events WHERE aggregate_type = 'TaxDebt' \
+             AND aggregate_id = $1 AND event_type = $2",
+        )
+        .bind(format!("{SEEDED_FOOD_QUARTERLY}-{debt_id}"))
+        .bind(event_type)
+        .fetch_one(&self.app.state.pool)
+        .await
+        .unwrap()
+    }
+
+    fn set_faults(&self, faults: RevenueFaults) {
+        self.revenue.set_faults(faults);
+    }
+}
+
+fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or_default()
+}
+
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..300 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_precondition_is_refused() {
+    let office = Office::open().await;
+    let paths = [
+        "/api/v1/business/debts".to_string(),
+        format!("/api/v1/business/debts/{DEBT_Q2}"),
+    ];
+    // Not logged in.
+    for path in &paths {
+        assert_eq!(
+            office.get(path, None).await.0,
+            StatusCode::UNAUTHORIZED,
+            "{path}"
+        );
+    }
+    let r = office
+        .app
+        .post(
+            &format!("/api/v1/business/debts/{DEBT_Q2}/payments"),
+            None,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // Logged in, not certified.
+    for path in &paths {
+        let (status, body) = office.get(path, Some(&office.citizen)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
+        assert_eq!(code(&body), "certification_required");
+    }
+    let (status, body) = office.pay(DEBT_Q2).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::FORBIDDEN, "certification_required")
+    );
+    // Staff: business services are for the businesses.
+    let (status, _) = office.get(&paths[0], Some(&office.clerk)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Certified as a person, without a business.
+    office.certify(None).await;
+    for path in &paths {
+        let (status, body) = office.get(path, Some(&office.citizen)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
+        assert_eq!(code(&body), "business_certification_required");
+    }
+    let (status, body) = office.pay(DEBT_Q2).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::FORBIDDEN, "business_certification_required")
+    );
+    assert_eq!(office.events(DEBT_Q2, "TaxDebtPaymentStarted").await, 0);
+    assert!(office.revenue.debt_payments().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_debts_with_amounts_as_of_today_and_one_debt() {
+    let office = Office::with_business().await;
+    let r = office
+        .app
+        .get("/api/v1/business/debts", Some(&office.citizen))
+        .await;
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let (status, list) = (r.status(), json_body(r).await);
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list["business"]["afm"], SEEDED_FOOD_QUARTERLY);
+    assert_eq!(list["amount_as_of"], "2026-12-04");
+    let items = list["items"].as_array().unwrap();
+    let ids: Vec<&str> = items
+        .iter()
+        .map(|i| i["debt_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![DEBT_Q2, DEBT_Q3, DEBT_PAID]);
+    assert_eq!(items[0]["principal_cents"], 18_240);
+    assert_eq!(items[0]["surcharge_cents"], 2_554);
+    assert_eq!(items[0]["amount_due_cents"], DEBT_Q2_DUE);
+    assert_eq!(items[0]["status"], "due");
+    assert_eq!(items[0]["certified_on"], "2025-10-14");
+    assert_eq!(items[1]["amount_due_cents"], DEBT_Q3_DUE);
+    assert_eq!(items[2]["status"], "paid");
+    assert_eq!(items[2]["amount_due_cents"], 0);
+    assert_eq!(items[2]["paid"]["payment_ref"], "SANDBOX-DEBT-0001");
+    assert_eq!(list["total_due_cents"], DEBT_Q2_DUE + DEBT_Q3_DUE);
+
+    let (status, one) = office
+        .get(
+            &format!("/api/v1/business/debts/{DEBT_Q2}"),
+            Some(&office.citizen),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{one}");
+    assert_eq!(one, items[0]);
+    assert!(one["description"]
+        .as_str()
+        .unwrap()
+        .contains("2ο τρίμηνο 2025"));
+
+    // A month later the surcharge has grown: amounts are always today's.
+    office.revenue.set_today(Some(day(2027, 1, 1)));
+    let (_, later) = office
+        .get(
+            &format!("/api/v1/business/debts/{DEBT_Q2}"),
+            Some(&office.citizen),
+        )
+        .await;
+    assert_eq!(later["surcharge_cents"], 2_736);
+    assert_eq!(later["amount_as_of"], "2027-01-01");
+
+    for unknown in ["DF-0000-000000", "DF_1", "x".repeat(65).as_str()] {
+        let (status, body) = office
+            .get(
+                &format!("/api/v1/business/debts/{unknown}"),
+                Some(&office.citizen),
+            )
+            .await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::NOT_FOUND, "debt_not_found"),
+            "{unknown}"
+        );
+        let (status, body) = office.pay(unknown).await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::NOT_FOUND, "debt_not_found"),
+            "{unknown}"
+        );
+    }
+    // Another business's debt is not this one's.
+    let (status, body) = office.pay("DF-2025-000415").await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::NOT_FOUND, "debt_not_found")
+    );
+    // A paid debt is not paid again.
+    let (status, body) = office.pay(DEBT_PAID).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "debt_already_paid")
+    );
+    // A business with no debts.
+    office.revenue.put_debts(SEEDED_FOOD_QUARTERLY, Vec::new());
+    let (status, empty) = office.list().await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(empty["items"], json!([]));
+    assert_eq!(empty["total_due_cents"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_revenue_system_down_answers_503_and_nothing_stale() {
+    let office = Office::with_business().await;
+    assert_eq!(office.list().await.0, StatusCode::OK);
+    for faults in [
+        RevenueFaults {
+            down: true,
+            ..RevenueFaults::default()
+        },
+        RevenueFaults {
+            fail_next: 3,
+            ..RevenueFaults::default()
+        },
+        RevenueFaults {
+            malformed: true,
+            ..RevenueFaults::default()
+        },
+        RevenueFaults {
+            slow_ms: 1500,
+            ..RevenueFaults::default()
+        },
+    ] {
+        office.set_faults(faults.clone());
+        let (status, body) = office.list().await;
+        assert_eq!(
+            status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{faults:?}: {body}"
+        );
+        assert_eq!(code(&body), "revenue_system_unavailable");
+        assert!(body.get("items").is_none(), "{body}");
+        let (status, body) = office
+            .get(
+                &format!("/api/v1/business/debts/{DEBT_Q2}"),
+                Some(&office.citizen),
+            )
+            .await;
+        assert_eq!(
+            (status, code(&body)),
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "revenue_system_unavailable"
+            )
+        );
+        let (status, body) = office.pay(DEBT_Q2).await;
+        assert_eq!(
+            (status, code(&body)),
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "revenue_system_unavailable"
+            )
+        );
+        office.set_faults(RevenueFaults::default());
+    }
+    assert_eq!(office.events(DEBT_Q2, "TaxDebtPaymentStarted").await, 0);
+    assert_eq!(office.list().await.0, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_good_card_pays_and_the_revenue_system_is_told_once_even_after_being_down() {
+    let office = Office::with_business().await;
+    let (status, started) = office.pay(DEBT_Q2).await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    assert_eq!(started["amount_cents"], DEBT_Q2_DUE);
+    let payment_id = started["payment_id"].as_str().unwrap().to_string();
+    let fields = started["form"]["fields"].as_array().unwrap();
+    let amount = fields.iter().find(|f| f[0] == "orderAmount").unwrap();
+    assert_eq!(amount[1], "207.94");
+    let description = fields.iter().find(|f| f[0] == "orderDesc").unwrap();
+    assert!(
+        description[1].as_str().unwrap().contains(DEBT_Q2),
+        "{description}"
+    );
+
+    // The revenue system goes down while the payer is at the bank.
+    office.set_faults(RevenueFaults {
+        down: true,
+        ..RevenueFaults::default()
+    });
+    let back = office.pay_started_at_bank(&started, CARD_SUCCEEDS).await;
+    assert_eq!(back, format!("/payments/{payment_id}"));
+    eventually("a retried notice", || async {
+        office
+            .notice(&payment_id)
+            .await
+            .is_some_and(|(status, attempts)| status == "pending" && attempts >= 2)
+    })
+    .await;
+    assert!(office.revenue.debt_payments().is_empty());
+    assert_eq!(office.events(DEBT_Q2, "TaxDebtPaid").await, 1);
+    // Meanwhile: nothing shown as if current.
+    assert_eq!(office.list().await.0, StatusCode::SERVICE_UNAVAILABLE);
+
+    // It comes back: told once, with the payment id as the idempotency key.
+    office.set_faults(RevenueFaults::default());
+    eventually("the notice sent", || async {
+        office
+            .notice(&payment_id)
+            .await
+            .is_some_and(|(status, _)| status == "notified")
+    })
+    .await;
+    let recorded = office.revenue.debt_payments();
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_eq!(recorded[0].debt_id, DEBT_Q2);
+    assert_eq!(recorded[0].afm, SEEDED_FOOD_QUARTERLY);
+    assert_eq!(recorded[0].idempotency_key, payment_id);
+    assert_eq!(recorded[0].amount_cents, DEBT_Q2_DUE);
+    let report = DebtNotifier::new(office.app.state.clone())
+        .run_once()
+        .await
+        .unwrap();
+    assert_eq!(report.notified + report.retried + report.refused, 0);
+    assert_eq!(office.revenue.debt_payments().len(), 1);
+    assert_eq!(office.events(DEBT_Q2, "TaxDebtPaid").await, 1);
+    assert_eq!(office.events(DEBT_Q2, "RevenueSystemNotified").await, 1);
+
+    // The list has it paid, with the bank's reference; it cannot be paid again.
+    let (_, list) = office.list().await;
+    let paid = &list["items"][0];
+    assert_eq!(paid["debt_id"], DEBT_Q2);
+    assert_eq!(paid["status"], "paid");
+    assert_eq!(paid["amount_due_cents"], 0);
+    assert_eq!(
+        paid["paid"]["payment_ref"],
+        recorded[0].payment_ref.as_str()
+    );
+    assert_eq!(list["total_due_cents"], DEBT_Q3_DUE);
+    let (status, body) = office.pay(DEBT_Q2).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "debt_already_paid")
+    );
+    // The payer's payments have it, under its own kind.
+    office.app.read_models_caught_up().await;
+    let (_, mine) = office
+        .get("/api/v1/my/payments", Some(&office.citizen))
+        .await;
+    let item = &mine["items"][0];
+    assert_eq!(item["id"], payment_id.as_str());
+    assert_eq!(item["status"], "succeeded");
+    assert_eq!(item["obligation_kind"], "municipal_tax_debt");
+    assert_eq!(
+        item["obligation_reference"],
+        format!("{SEEDED_FOOD_QUARTERLY}-{DEBT_Q2}")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_tabs_pay_a_debt_once() {
+    // The notifier runs only when the test says so.
+    let office = Office::open_with(|c| c.revenue_poll = Duration::from_secs(3600)).await;
+    office.certify(Some(SEEDED_FOOD_QUARTERLY)).await;
+    let clicks = (0..4).map(|_| office.pay(DEBT_Q2));
+    let answers = futures::future::join_all(clicks).await;
+    let created: Vec<&Value> = answers
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CREATED)
+        .map(|(_, b)| b)
+        .collect();
+    assert_eq!(created.len(), 1, "{answers:?}");
+    for (status, body) in answers.iter().filter(|(s, _)| *s != StatusCode::CREATED) {
+        assert!(
+            *status == StatusCode::CONFLICT || code(body) == "debt_payment_in_progress",
+            "{status} {body}"
+        );
+    }
+    // A second tab while the first payment is at the bank.
+    let (status, body) = office.pay(DEBT_Q2).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "debt_payment_in_progress")
+    );
+    let (_, one) = office
+        .get(
+            &format!("/api/v1/business/debts/{DEBT_Q2}"),
+            Some(&office.citizen),
+        )
+        .await;
+    assert_eq!(one["portal_payment"]["status"], "in_progress");
+    assert_eq!(office.events(DEBT_Q2, "TaxDebtPaymentStarted").await, 1);
+
+    // The first succeeds; the revenue system does not know yet, the portal refuses.
+    let first = created[0];
+    office.pay_started_at_bank(first, CARD_SUCCEEDS).await;
+    let (status, body) = office.pay(DEBT_Q2).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "debt_already_paid")
+    );
+    office.app.read_models_caught_up().await;
+    let report = DebtNotifier::new(office.app.state.clone())
+        .run_once()
+        .await
+        .unwrap();
+    assert_eq!(report.notified, 1);
+    // A third start: the revenue system has it paid now.
+    let (status, body) = office.pay(DEBT_Q2).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "debt_already_paid")
+    );
+    let payments: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE aggregate_type = 'Payment' \
+         AND event_type = 'PaymentCreated'",
+    )
+    .fetch_one(&office.app.state.pool)
+    .await
+    .unwrap();
+    assert_eq!(payments, 1);
+    assert_eq!(office.revenue.debt_payments().len(), 1);
+    assert_eq!(
+        office.revenue.debt_payments()[0].idempotency_key,
+        first["payment_id"].as_str().unwrap()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declined_card_frees_the_debt_and_a_new_attempt_charges_the_amount_of_the_day() {
+    let office = Office::with_business().await;
+    let (status, first) = office.pay(DEBT_Q3).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    office.pay_started_at_bank(&first, CARD_DECLINED).await;
+    // The next month: the new attempt charges the new amount (12 % surcharge).
+    office.revenue.set_today(Some(day(2027, 1, 2)));
+    let (status, second) = office.pay(DEBT_Q3).await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    assert_ne!(second["payment_id"], first["payment_id"]);
+    assert_eq!(second["amount_cents"], 21_075 + 2_529);
+    office.pay_started_at_bank(&second, CARD_SUCCEEDS).await;
+    let second_id = second["payment_id"].as_str().unwrap().to_string();
+    eventually("the notice sent", || async {
+        office
+            .notice(&second_id)
+            .await
+            .is_some_and(|(status, _)| status == "notified")
+    })
+    .await;
+    assert!(office
+        .notice(first["payment_id"].as_str().unwrap())
+        .await
+        .is_none());
+    let recorded = office.revenue.debt_payments();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].idempotency_key, second_id);
+    assert_eq!(recorded[0].amount_cents, 21_075 + 2_529);
+    assert_eq!(office.events(DEBT_Q3, "TaxDebtPaymentStarted").await, 2);
+    assert_eq!(office.events(DEBT_Q3, "TaxDebtPaid").await, 1);
+}
+
+/// Paid at the municipality's counter while the payer was at the bank: the revenue system
+/// refuses the portal's notice for good; the debt records the refusal for a clerk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notice_the_revenue_system_refuses_is_recorded_for_a_clerk() {
+    let office = Office::open_with(|c| c.revenue_poll = Duration::from_secs(3600)).await;
+    office.certify(Some(SEEDED_FOOD_QUARTERLY)).await;
+    let (status, started) = office.pay(DEBT_Q2).await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    let counter = json!({
+        "debt_id": DEBT_Q2, "afm": SEEDED_FOOD_QUARTERLY, "payment_ref": "TAMEIO-0042",
+        "amount_cents": DEBT_Q2_DUE, "paid_at": "2026-12-04T08:00:00Z",
+        "idempotency_key": "counter-0042",
+    });
+    let r = office
+        .http
+        .post(format!(
+            "{}/api/v1/debts/{DEBT_Q2}/payments",
+            office.running.base_url()
+        ))
+        .json(&counter)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    office.pay_started_at_bank(&started, CARD_SUCCEEDS).await;
+    office.app.read_models_caught_up().await;
+    let report = DebtNotifier::new(office.app.state.clone())
+        .run_once()
+        .await
+        .unwrap();
+    assert_eq!((report.notified, report.refused), (0, 1));
+    let payment_id = started["payment_id"].as_str().unwrap();
+    assert_eq!(office.notice(payment_id).await.unwrap().0, "refused");
+    assert_eq!(office.events(DEBT_Q2, "TaxDebtPaid").await, 1);
+    assert_eq!(
+        office.events(DEBT_Q2, "RevenueSystemRefusedNotice").await,
+        1
+    );
+    let code: String = sqlx::query_scalar(
+        "SELECT payload->'RevenueSystemRefusedNotice'->>'code' FROM events \
+         WHERE aggregate_type = 'TaxDebt' AND event_type = 'RevenueSystemRefusedNotice'",
+    )
+    .fetch_one(&office.app.state.pool)
+    .await
+    .unwrap();
+    assert_eq!(code, "debt_already_paid");
+    // Told once: a later pass sends nothing.
+    let again = DebtNotifier::new(office.app.state.clone())
+        .run_once()
+        .await
+        .unwrap();
+    assert_eq!(again.notified + again.retried + again.refused, 0);
+    assert_eq!(office.revenue.debt_payments().len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// Pages
+// ---------------------------------------------------------------------------------------
+
+/// A browser without a browser: keeps its cookies and never follows redirects.
+struct Browser {
+    base: String,
+    client: Client,
+    cookies: BTreeMap<String, String>,
+}
+
+struct Page {
+    status: StatusCode,
+    location: Option<String>,
+    csp: String,
+    body: String,
+}
+
+impl Page {
+    fn assert_status(&self, status: StatusCode) {
+        assert_eq!(self.status, status, "{}", self.body);
+    }
+
+    fn assert_has(&self, needle: &str) {
+        assert!(
+            self.body.contains(needle),
+            "the page ({}) lacks {needle:?}:\n{}",
+            self.status,
+            self.body
+        );
+    }
+
+    fn assert_lacks(&self, needle: &str) {
+        assert!(
+            !self.body.contains(needle),
+            "the page ({}) has {needle:?}:\n{}",
+            self.status,
+            self.body
+        );
+    }
+
+    fn csrf_field(&self) -> String {
+        let marker = "name=\"csrf_token\" value=\"";
+        let start = self
+            .body
+            .find(marker)
+            .unwrap_or_else(|| panic!("no csrf_token in:\n{}", self.body))
+            + marker.len();
+        let end = self.body[start..].find('"').unwrap() + start;
+        self.body[start..end].to_string()
+    }
+
+    /// The text of the element with this id, tags removed, whitespace collapsed.
+    fn text_of(&self, id: &str) -> String {
+        let marker = format!("id=\"{id}\"");
+        let at = self
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no #{id} in:\n{}", self.body));
+        let open = self.body[..at].rfind('<').unwrap();
+        let tag: String = self.body[open + 1..]
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .collect();
+        let start = self.body[at..].find('>').unwrap() + at + 1;
+        let end = self.body[start..].find(&format!("</{tag}>")).unwrap() + start;
+        let mut text = String::new();
+        let mut in_tag = false;
+        for c in self.body[start..end].chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' => in_tag = false,
+                _ if !in_tag => text.push(c),
+                _ => {}
+            }
+        }
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    fn href_of(&self, id: &str) -> String {
+        let at = self
+            .body
+            .find(&format!("id=\"{id}\""))
+            .unwrap_or_else(|| panic!("no #{id} in:\n{}", self.body));
+        let open = self.body[..at].rfind('<').unwrap();
+        let close = self.body[at..].find('>').unwrap() + at;
+        let tag = &self.body[open..close];
+        let start = tag.find("href=\"").expect("an href") + 6;
+        let end = tag[start..].find('"').unwrap() + start;
+        tag[start..end].to_string()
+    }
+
+    fn bank_form(&self) -> HtmlForm {
+        let at = self
+            .body
+            .find("id=\"bank-form\"")
+            .unwrap_or_else(|| panic!("no #bank-form in:\n{}", self.body));
+        let open = self.body[..at].rfind("<form").expect("a form tag");
+        read_form(&self.body[open..]).expect("the bank form")
+    }
+}
+
+impl Browser {
+    /// A browser with `token` as its session (`None`: a visitor).
+    fn new(app: &TestApp, token: Option<&str>) -> Self {
+        let mut cookies = BTreeMap::new();
+        if let Some(token) = token {
+            cookies.insert("portal_session".to_string(), token.to_string());
+        }
+        Self {
+            base: app.base.clone(),
+            client: Client::builder().redirect(Policy::none()).build().unwrap(),
+            cookies,
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn absorb(&mut self, r: Response) -> Page {
+        for value in r.headers().get_all(SET_COOKIE) {
+            let value = value.to_str().expect("ASCII cookie");
+            let pair = value.split(';').next().unwrap_or("");
+            if let Some((name, v)) = pair.split_once('=') {
+                if v.is_empty() || value.contains("Max-Age=0") {
+                    self.cookies.remove(name);
+                } else {
+                    self.cookies.insert(name.to_string(), v.to_string());
+                }
+            }
+        }
+        let header = |name: &str| {
+            r.headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap_or("").to_string())
+        };
+        let location = header(LOCATION.as_str());
+        let csp = header("content-security-policy").unwrap_or_default();
+        let status = r.status();
+        Page {
+            status,
+            location,
+            csp,
+            body: r.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header(COOKIE, self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.absorb(r).await
+    }
+
+    /// Posts a form with the CSRF token of `form_page`.
+    async fn post(&mut self, form_page: &Page, path: &str) -> Page {
+        let token = form_page.csrf_field();
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header(COOKIE, self.cookie_header())
+            .form(&[("csrf_token", token.as_str())])
+            .send()
+            .await
+            .unwrap();
+        self.absorb(r).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_for_visitors_and_uncertified_users() {
+    let office = Office::open().await;
+    let mut visitor = Browser::new(&office.app, None);
+    let page = visitor.get("/business/debts").await;
+    page.assert_status(StatusCode::SEE_OTHER);
+    assert!(
+        page.location.as_deref().unwrap().starts_with("/login"),
+        "{:?}",
+        page.location
+    );
+
+    let mut citizen = Browser::new(&office.app, Some(&office.citizen));
+    for path in [
+        "/business/debts".to_string(),
+        format!("/business/debts/{DEBT_Q2}"),
+    ] {
+        let page = citizen.get(&path).await;
+        page.assert_status(StatusCode::FORBIDDEN);
+        page.assert_has("/certification");
+        page.assert_lacks("id=\"debts\"");
+    }
+    office.certify(None).await;
+    let page = citizen.get("/business/debts").await;
+    page.assert_status(StatusCode::FORBIDDEN);
+    page.assert_lacks(DEBT_Q2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_list_a_debt_pay_it_and_show_the_outcome() {
+    let office = Office::open_with(|c| c.revenue_poll = Duration::from_secs(3600)).await;
+    office.certify(Some(SEEDED_FOOD_QUARTERLY)).await;
+    let mut browser = Browser::new(&office.app, Some(&office.citizen));
+
+    let list = browser.get("/business/debts").await;
+    list.assert_status(StatusCode::OK);
+    assert_eq!(list.text_of("business-afm"), SEEDED_FOOD_QUARTERLY);
+    assert!(list.text_of("debts-as-of").ends_with("04/12/2026"));
+    list.assert_has(&format!("href=\"/business/debts/{DEBT_Q2}\""));
+    assert_eq!(list.text_of("total-due"), "441,87 €");
+    let paid_row = list.text_of(&format!("debt-{DEBT_PAID}"));
+    assert!(
+        paid_row.contains(&greek("ui_debts_status_paid")),
+        "{paid_row}"
+    );
+    list.assert_has(&format!("id=\"debt-{DEBT_PAID}\" data-status=\"paid\""));
+    list.assert_has(&format!("id=\"debt-{DEBT_Q2}\" data-status=\"due\""));
+
+    let debt = browser.get(&format!("/business/debts/{DEBT_Q2}")).await;
+    debt.assert_status(StatusCode::OK);
+    assert_eq!(debt.text_of("debt-id"), DEBT_Q2);
+    assert_eq!(debt.text_of("debt-principal"), "182,40 €");
+    assert_eq!(debt.text_of("debt-surcharge"), "25,54 €");
+    assert!(debt.text_of("debt-amount").starts_with("207,94 €"));
+    assert_eq!(debt.text_of("debt-certified-on"), "14/10/2025");
+    assert!(debt.text_of("pay").contains(&greek("ui_debt_pay_button")));
+
+    // «Πληρωμή» → the page holding the bank's form, which alone may post to the bank.
+    let bank = browser
+        .post(&debt, &format!("/business/debts/{DEBT_Q2}/pay"))
+        .await;
+    bank.assert_status(StatusCode::OK);
+    assert_eq!(bank.text_of("bank-amount"), "207,94 €");
+    let form = bank.bank_form();
+    let origin = form.action.trim_end_matches("/vpos/payment");
+    assert!(
+        bank.csp.contains(&format!("form-action 'self' {origin}")),
+        "{}",
+        bank.csp
+    );
+    // A second tab: the payment is in progress.
+    let again = browser.get(&format!("/business/debts/{DEBT_Q2}")).await;
+    again.assert_has("id=\"debt-in-progress\"");
+    again.assert_lacks("id=\"pay\"");
+    let refused = browser
+        .post(&again, &format!("/business/debts/{DEBT_Q2}/pay"))
+        .await;
+    refused.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        refused.text_of("debt-problem"),
+        greek("debt_payment_in_progress")
+    );
+
+    // A declined card: the payment's page links back to the debt.
+    let back = office
+        .pay_at_bank(&form.action, &form.hidden, CARD_DECLINED)
+        .await;
+    let outcome = browser.get(&back).await;
+    outcome.assert_status(StatusCode::OK);
+    outcome.assert_has("data-status=\"failed\"");
+    assert_eq!(
+        outcome.href_of("try-again"),
+        format!("/business/debts/{DEBT_Q2}")
+    );
+
+    // Again, with a good card: the receipt.
+    let debt = browser.get(&format!("/business/debts/{DEBT_Q2}")).await;
+    let bank = browser
+        .post(&debt, &format!("/business/debts/{DEBT_Q2}/pay"))
+        .await;
+    let form = bank.bank_form();
+    let back = office
+        .pay_at_bank(&form.action, &form.hidden, CARD_SUCCEEDS)
+        .await;
+    let receipt = browser.get(&back).await;
+    receipt.assert_has("data-status=\"succeeded\"");
+    assert!(receipt.text_of("payment-what").contains(DEBT_Q2));
+    assert_eq!(receipt.text_of("payment-amount"), "207,94 €");
+
+    // Paid, not yet recorded by the revenue system: marked as paid, being recorded.
+    let debt = browser.get(&format!("/business/debts/{DEBT_Q2}")).await;
+    debt.assert_has("data-status=\"paid\"");
+    assert_eq!(
+        debt.text_of("debt-paid-note"),
+        greek("ui_debts_being_recorded")
+    );
+    debt.assert_lacks("id=\"pay\"");
+    office.app.read_models_caught_up().await;
+    DebtNotifier::new(office.app.state.clone())
+        .run_once()
+        .await
+        .unwrap();
+    let debt = browser.get(&format!("/business/debts/{DEBT_Q2}")).await;
+    assert_eq!(debt.text_of("debt-paid-note"), greek("ui_debt_paid_note"));
+    let list = browser.get("/business/debts").await;
+    assert_eq!(list.text_of("total-due"), "233,93 €");
+
+    // The revenue system down: the page says so and shows no amounts.
+    office.set_faults(RevenueFaults {
+        down: true,
+        ..RevenueFaults::default()
+    });
+    let down = browser.get("/business/debts").await;
+    down.assert_status(StatusCode::SERVICE_UNAVAILABLE);
+    down.assert_has("id=\"revenue-unavailable\"");
+    down.assert_lacks("id=\"debts\"");
+    down.assert_lacks("233,93");
+    let down = browser.get(&format!("/business/debts/{DEBT_Q3}")).await;
+    down.assert_status(StatusCode::SERVICE_UNAVAILABLE);
+    down.assert_lacks("id=\"pay\"");
+}
