@@ -79,10 +79,20 @@ async fn payment_page(
         }
         found = crate::payments::payment_of(&state, &user, &id).await;
     }
-    match found {
+    // A tax declaration's payment lands on the declaration, for a payer who still
+    // represents the business (one whose certification was revoked since sees the receipt).
+    let to_declaration = match &found {
         Ok(payment)
             if !receipt && payment.obligation_kind == crate::tax_declarations::OBLIGATION_KIND =>
         {
+            crate::business::certified_business(&state, &user)
+                .await
+                .is_ok()
+        }
+        _ => false,
+    };
+    match found {
+        Ok(payment) if to_declaration => {
             // A tax declaration's payment: its outcome applied at once, then the declaration.
             super::tax_declarations::after_bank(&state, &payment.id, &payment.obligation_reference)
                 .await
