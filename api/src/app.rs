@@ -32,15 +32,16 @@ use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::background::LoopTask;
 use crate::config::Config;
 use crate::error;
-use crate::fines::{FineNotifier, NotifierTask};
-use crate::mailer::{MailNotices, MailSender, NoticeSettings, SenderTask};
-use crate::payments::{PaymentReconciler, PaymentSettings, ReconcilerTask};
-use crate::registrar::{Registrar, RegistrarTask};
+use crate::fines::FineNotifier;
+use crate::mailer::{MailNotices, MailSender, NoticeSettings};
+use crate::payments::{PaymentReconciler, PaymentSettings};
+use crate::registrar::Registrar;
 use crate::routes;
-use crate::tax_debts::{DebtNotifier, DebtNotifierTask};
-use crate::tax_declarations::{DeclarationWorker, DeclarationWorkerTask};
+use crate::tax_debts::DebtNotifier;
+use crate::tax_declarations::DeclarationWorker;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -89,15 +90,15 @@ pub struct Application {
     pub financial_sandbox: Option<FinancialSandbox>,
     /// The in-process sandbox revenue system, when `PORTAL_REVENUE_URL` is unset.
     pub revenue_sandbox: Option<RevenueSandbox>,
-    _fine_notifier: NotifierTask,
-    _declaration_worker: DeclarationWorkerTask,
-    _debt_notifier: DebtNotifierTask,
-    _reconciler: ReconcilerTask,
+    _fine_notifier: LoopTask,
+    _declaration_worker: LoopTask,
+    _debt_notifier: LoopTask,
+    _reconciler: LoopTask,
     _mail_sandbox: Option<RunningMailSandbox>,
-    _mail_sender: SenderTask,
+    _mail_sender: LoopTask,
     _sandboxes: Vec<RunningSandbox>,
     _consumers: ConsumerRuntime,
-    _registrar: RegistrarTask,
+    _registrar: LoopTask,
 }
 
 /// Creates the database if needed, applies migrations and returns a pool.

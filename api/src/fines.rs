@@ -18,19 +18,23 @@ use domain::payment::Obligation;
 use domain::ports::{FinePaymentNotice, FineQuery, FineRecord, FinesError, RedirectForm};
 use domain::traffic_fine::{fine_id, RegisteredFine, TrafficFine, TrafficFineCommand};
 use domain::Refusal;
-use eventlog::consumer_lock_key;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio::task::JoinHandle;
-use tracing::Instrument;
 
 use crate::auth::CurrentUser;
+use crate::background::{self, LoopTask, Outbox};
 use crate::error::{ApiError, FieldError};
 use crate::i18n::{self, Lang};
 use crate::AppState;
 
 /// The obligation kind of a traffic fine in the payment engine.
 pub const OBLIGATION_KIND: &str = "traffic_fine";
+
+/// The notices to the fines system, one per captured payment.
+const NOTICES: Outbox = Outbox {
+    table: "fine_payment_notices",
+    status_column: "status",
+};
 
 /// A fine type as the API shows it.
 pub fn type_json(t: &FineType) -> Value {
@@ -388,15 +392,6 @@ pub struct FineNotifier {
     state: AppState,
 }
 
-/// Dropping it stops the loop.
-pub struct NotifierTask(JoinHandle<()>);
-
-impl Drop for NotifierTask {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// What one pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct NotifyReport {
@@ -416,33 +411,21 @@ impl FineNotifier {
         Self { state }
     }
 
-    pub fn spawn(self, poll: Duration) -> NotifierTask {
-        NotifierTask(tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(poll).await;
-                let pass = self
-                    .run_once()
-                    .instrument(tracing::info_span!("fine_notifier"));
-                if let Err(e) = pass.await {
-                    tracing::warn!(error = %e, "fine notifier: a pass failed; trying again");
-                }
-            }
-        }))
+    pub fn spawn(self, poll: Duration) -> LoopTask {
+        background::every("fine notifier", poll, move || {
+            let notifier = self.clone();
+            async move { notifier.run_once().await }
+        })
     }
 
     pub async fn run_once(&self) -> Result<NotifyReport, ApiError> {
         let pool = &self.state.pool;
-        let mut lock = pool.begin().await?;
-        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-            .bind(consumer_lock_key("fine-notifier"))
-            .fetch_one(&mut *lock)
-            .await?;
-        if !locked {
+        let Some(lock) = background::pass_lock(pool, "fine-notifier").await? else {
             return Ok(NotifyReport {
                 skipped: true,
                 ..NotifyReport::default()
             });
-        }
+        };
         sqlx::query(
             "INSERT INTO fine_payment_notices (payment_id, fine_id, payment_ref, amount_cents) \
              SELECT p.id, p.obligation_reference, p.payment_ref, p.amount_cents FROM payments p \
@@ -526,22 +509,17 @@ impl FineNotifier {
                 report.notified += 1;
             }
             Err(FinesError::Unavailable(why)) => {
-                let first = state.config.fines_retry_first.as_millis() as i64;
-                let delay_ms = first
-                    .saturating_mul(1 << attempts.clamp(0, 12))
-                    .min(3_600_000);
                 tracing::warn!(payment = %payment_id, attempts, error = %why,
                     "fine notifier: the fines system is unavailable; will retry");
-                sqlx::query(
-                    "UPDATE fine_payment_notices SET attempts = attempts + 1, last_error = $2, \
-                     next_attempt_at = now() + make_interval(secs => $3::float8 / 1000) \
-                     WHERE payment_id = $1",
-                )
-                .bind(&payment_id)
-                .bind(&why)
-                .bind(delay_ms as f64)
-                .execute(&state.pool)
-                .await?;
+                NOTICES
+                    .retry_later(
+                        &state.pool,
+                        &payment_id,
+                        &why,
+                        state.config.fines_retry_first,
+                        attempts,
+                    )
+                    .await?;
                 report.retried += 1;
             }
             Err(e) => {
@@ -568,15 +546,8 @@ impl FineNotifier {
     }
 
     async fn finish(&self, payment_id: &str, status: &str, error: &str) -> Result<(), ApiError> {
-        sqlx::query(
-            "UPDATE fine_payment_notices SET status = $2, attempts = attempts + 1, \
-             last_error = NULLIF($3, ''), done_at = now() WHERE payment_id = $1",
-        )
-        .bind(payment_id)
-        .bind(status)
-        .bind(error)
-        .execute(&self.state.pool)
-        .await?;
-        Ok(())
+        Ok(NOTICES
+            .finish(&self.state.pool, payment_id, status, error)
+            .await?)
     }
 }

@@ -28,7 +28,6 @@ use domain::request::{CitizenRequest, RequestEvent, Submitter};
 use eventlog::{Consumer, ConsumerError, RecordedEvent};
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
-use tokio::task::JoinHandle;
 
 /// Notices for events older than this when the consumer first sees them are not sent
 /// (e.g. when mail is switched on for a log that already holds years of cases).
@@ -443,8 +442,8 @@ impl MailSender {
     }
 
     /// Sends due notices every `poll` until the handle is dropped.
-    pub fn spawn(self, poll: Duration) -> SenderTask {
-        SenderTask(tokio::spawn(async move {
+    pub fn spawn(self, poll: Duration) -> crate::background::LoopTask {
+        crate::background::LoopTask::new(tokio::spawn(async move {
             loop {
                 if let Err(e) = self.send_due().await {
                     tracing::warn!(error = %e, "mail sender: a pass failed; trying again");
@@ -452,15 +451,6 @@ impl MailSender {
                 tokio::time::sleep(poll).await;
             }
         }))
-    }
-}
-
-/// Stops the sender when dropped.
-pub struct SenderTask(JoinHandle<()>);
-
-impl Drop for SenderTask {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

@@ -15,13 +15,11 @@ use commands::{CommandError, CommandMetadata, Executed};
 use domain::payment::{BankResult, ConfirmationSource, Obligation, PaymentCommand, PaymentStatus};
 use domain::ports::{BankOutcome, PaymentOrder, RedirectForm, VerifiedConfirmation};
 use domain::Refusal;
-use eventlog::consumer_lock_key;
 use projections::payments::{self as read, PaymentRow};
 use rand::Rng;
-use tokio::task::JoinHandle;
-use tracing::Instrument;
 
 use crate::auth::CurrentUser;
+use crate::background::{self, LoopTask};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::i18n::Lang;
@@ -353,15 +351,6 @@ pub struct PaymentReconciler {
     state: AppState,
 }
 
-/// Dropping it stops the loop.
-pub struct ReconcilerTask(JoinHandle<()>);
-
-impl Drop for ReconcilerTask {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// What one pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct ReconcileReport {
@@ -377,35 +366,23 @@ impl PaymentReconciler {
         Self { state }
     }
 
-    pub fn spawn(self, poll: Duration) -> ReconcilerTask {
-        ReconcilerTask(tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(poll).await;
-                let pass = self
-                    .run_once()
-                    .instrument(tracing::info_span!("payment_reconciler"));
-                if let Err(e) = pass.await {
-                    tracing::warn!(error = %e, "payment reconciler: a pass failed; trying again");
-                }
-            }
-        }))
+    pub fn spawn(self, poll: Duration) -> LoopTask {
+        background::every("payment reconciler", poll, move || {
+            let reconciler = self.clone();
+            async move { reconciler.run_once().await }
+        })
     }
 
     /// One pass, under the reconciler's advisory lock (held by a transaction on one
     /// connection of the pool, released when it ends).
     pub async fn run_once(&self) -> Result<ReconcileReport, ApiError> {
         let state = &self.state;
-        let mut lock = state.pool.begin().await?;
-        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-            .bind(consumer_lock_key("payment-reconciler"))
-            .fetch_one(&mut *lock)
-            .await?;
-        if !locked {
+        let Some(lock) = background::pass_lock(&state.pool, "payment-reconciler").await? else {
             return Ok(ReconcileReport {
                 skipped: true,
                 ..ReconcileReport::default()
             });
-        }
+        };
         let mut report = ReconcileReport::default();
         let now = Utc::now();
 

@@ -31,7 +31,6 @@ use domain::application::{ApplicationCommand, CertificateApplication};
 use eventlog::{consumer_lock_key, Progress};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, PgPool};
-use tokio::task::JoinHandle;
 
 /// Runs attempts; shared by the submitting request and the background loop.
 #[derive(Clone)]
@@ -131,7 +130,7 @@ impl Registrar {
         self,
         commands: Arc<Commands<CertificateApplication>>,
         poll: Duration,
-    ) -> RegistrarTask {
+    ) -> crate::background::LoopTask {
         let task = tokio::spawn(async move {
             loop {
                 if let Err(e) = self.run_due(&commands).await {
@@ -140,7 +139,7 @@ impl Registrar {
                 tokio::time::sleep(poll).await;
             }
         });
-        RegistrarTask(task)
+        crate::background::LoopTask::new(task)
     }
 
     /// One pass over the due applications; answers how many attempts ran.
@@ -246,14 +245,5 @@ pub fn system_metadata() -> CommandMetadata {
         role: "system".into(),
         correlation_id: uuid::Uuid::new_v4().to_string(),
         client_ip: None,
-    }
-}
-
-/// Stops the background loop when dropped.
-pub struct RegistrarTask(JoinHandle<()>);
-
-impl Drop for RegistrarTask {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }

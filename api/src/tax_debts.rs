@@ -20,12 +20,10 @@ use domain::payment::{BankResult, Obligation, PaymentStatus};
 use domain::ports::RedirectForm;
 use domain::tax_debt::{tax_debt_id, DebtSnapshot, TaxDebt, TaxDebtCommand};
 use domain::Refusal;
-use eventlog::consumer_lock_key;
 use serde_json::{json, Value};
-use tokio::task::JoinHandle;
-use tracing::Instrument;
 
 use crate::auth::CurrentUser;
+use crate::background::{self, LoopTask, Outbox};
 use crate::error::ApiError;
 use crate::i18n::{self, Lang};
 use crate::AppState;
@@ -323,6 +321,12 @@ pub fn debt_id_of(stream_id: &str) -> Option<&str> {
         .map(|(_, debt_id)| debt_id)
 }
 
+/// The notices to the revenue system, one per captured debt payment.
+const NOTICES: Outbox = Outbox {
+    table: "tax_debt_notices",
+    status_column: "status",
+};
+
 /// Tells the revenue system about captured debt payments: a row per captured payment in
 /// `tax_debt_notices` (keyed by payment id, so written once), the payment recorded on the
 /// debt, then `mark_debt_paid` with the payment id as idempotency key until the revenue
@@ -332,15 +336,6 @@ pub fn debt_id_of(stream_id: &str) -> Option<&str> {
 #[derive(Clone)]
 pub struct DebtNotifier {
     state: AppState,
-}
-
-/// Dropping it stops the loop.
-pub struct DebtNotifierTask(JoinHandle<()>);
-
-impl Drop for DebtNotifierTask {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// What one pass did.
@@ -359,33 +354,21 @@ impl DebtNotifier {
         Self { state }
     }
 
-    pub fn spawn(self, poll: Duration) -> DebtNotifierTask {
-        DebtNotifierTask(tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(poll).await;
-                let pass = self
-                    .run_once()
-                    .instrument(tracing::info_span!("debt_notifier"));
-                if let Err(e) = pass.await {
-                    tracing::warn!(error = %e, "debt notifier: a pass failed; trying again");
-                }
-            }
-        }))
+    pub fn spawn(self, poll: Duration) -> LoopTask {
+        background::every("debt notifier", poll, move || {
+            let notifier = self.clone();
+            async move { notifier.run_once().await }
+        })
     }
 
     pub async fn run_once(&self) -> Result<DebtNotifyReport, ApiError> {
         let pool = &self.state.pool;
-        let mut lock = pool.begin().await?;
-        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-            .bind(consumer_lock_key("tax-debt-notifier"))
-            .fetch_one(&mut *lock)
-            .await?;
-        if !locked {
+        let Some(lock) = background::pass_lock(pool, "tax-debt-notifier").await? else {
             return Ok(DebtNotifyReport {
                 skipped: true,
                 ..DebtNotifyReport::default()
             });
-        }
+        };
         sqlx::query(
             "INSERT INTO tax_debt_notices \
              (payment_id, debt_stream_id, payment_ref, amount_cents, paid_at) \
@@ -475,22 +458,17 @@ impl DebtNotifier {
                 report.notified += 1;
             }
             Err(RevenueError::Unavailable(why)) => {
-                let first = state.config.revenue_retry_first.as_millis() as i64;
-                let delay_ms = first
-                    .saturating_mul(1 << attempts.clamp(0, 12))
-                    .min(3_600_000);
                 tracing::warn!(payment = %payment_id, attempts, error = %why,
                     "debt notifier: the revenue system is unavailable; will retry");
-                sqlx::query(
-                    "UPDATE tax_debt_notices SET attempts = attempts + 1, last_error = $2, \
-                     next_attempt_at = now() + make_interval(secs => $3::float8 / 1000) \
-                     WHERE payment_id = $1",
-                )
-                .bind(&payment_id)
-                .bind(&why)
-                .bind(delay_ms as f64)
-                .execute(&state.pool)
-                .await?;
+                NOTICES
+                    .retry_later(
+                        &state.pool,
+                        &payment_id,
+                        &why,
+                        state.config.revenue_retry_first,
+                        attempts,
+                    )
+                    .await?;
                 report.retried += 1;
             }
             Err(e) => {
@@ -517,16 +495,9 @@ impl DebtNotifier {
     }
 
     async fn finish(&self, payment_id: &str, status: &str, error: &str) -> Result<(), ApiError> {
-        sqlx::query(
-            "UPDATE tax_debt_notices SET status = $2, attempts = attempts + 1, \
-             last_error = NULLIF($3, ''), done_at = now() WHERE payment_id = $1",
-        )
-        .bind(payment_id)
-        .bind(status)
-        .bind(error)
-        .execute(&self.state.pool)
-        .await?;
-        Ok(())
+        Ok(NOTICES
+            .finish(&self.state.pool, payment_id, status, error)
+            .await?)
     }
 }
 

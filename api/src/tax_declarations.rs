@@ -25,13 +25,11 @@ use domain::tax_declaration::{
     TaxDeclarationCommand,
 };
 use domain::Refusal;
-use eventlog::consumer_lock_key;
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
-use tokio::task::JoinHandle;
-use tracing::Instrument;
 
 use crate::auth::CurrentUser;
+use crate::background::{self, LoopTask, Outbox};
 use crate::error::{ApiError, FieldError};
 use crate::i18n::{self, Lang};
 use crate::AppState;
@@ -469,15 +467,6 @@ pub struct DeclarationWorker {
     state: AppState,
 }
 
-/// Dropping it stops the loop.
-pub struct DeclarationWorkerTask(JoinHandle<()>);
-
-impl Drop for DeclarationWorkerTask {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// What one pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct WorkerReport {
@@ -489,6 +478,13 @@ pub struct WorkerReport {
     pub refused: usize,
     pub skipped: bool,
 }
+
+/// The outcomes of declaration payments; `notice` says where telling the revenue system
+/// stands.
+const OUTCOMES: Outbox = Outbox {
+    table: "declaration_outcomes",
+    status_column: "notice",
+};
 
 /// A row of `declaration_outcomes`: payment, declaration, applied, notice, attempts.
 type OutcomeRow = (String, String, String, String, i32);
@@ -551,33 +547,21 @@ impl DeclarationWorker {
         Self { state }
     }
 
-    pub fn spawn(self, poll: Duration) -> DeclarationWorkerTask {
-        DeclarationWorkerTask(tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(poll).await;
-                let pass = self
-                    .run_once()
-                    .instrument(tracing::info_span!("declaration_worker"));
-                if let Err(e) = pass.await {
-                    tracing::warn!(error = %e, "declaration worker: a pass failed; trying again");
-                }
-            }
-        }))
+    pub fn spawn(self, poll: Duration) -> LoopTask {
+        background::every("declaration worker", poll, move || {
+            let worker = self.clone();
+            async move { worker.run_once().await }
+        })
     }
 
     pub async fn run_once(&self) -> Result<WorkerReport, ApiError> {
         let pool = &self.state.pool;
-        let mut lock = pool.begin().await?;
-        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-            .bind(consumer_lock_key("declaration-worker"))
-            .fetch_one(&mut *lock)
-            .await?;
-        if !locked {
+        let Some(lock) = background::pass_lock(pool, "declaration-worker").await? else {
             return Ok(WorkerReport {
                 skipped: true,
                 ..WorkerReport::default()
             });
-        }
+        };
         collect(&self.state, None).await?;
         let due: Vec<OutcomeRow> = sqlx::query_as(
             "SELECT payment_id, declaration_id, applied, notice, attempts \
@@ -722,22 +706,17 @@ impl DeclarationWorker {
                 report.notified += 1;
             }
             Err(RevenueError::Unavailable(why)) => {
-                let first = state.config.declarations_retry_first.as_millis() as i64;
-                let delay_ms = first
-                    .saturating_mul(1 << (*attempts).clamp(0, 12))
-                    .min(3_600_000);
                 tracing::warn!(payment = %payment_id, attempts, error = %why,
                     "declaration worker: the revenue system is unavailable; will retry");
-                sqlx::query(
-                    "UPDATE declaration_outcomes SET attempts = attempts + 1, last_error = $2, \
-                     next_attempt_at = now() + make_interval(secs => $3::float8 / 1000) \
-                     WHERE payment_id = $1",
-                )
-                .bind(payment_id)
-                .bind(&why)
-                .bind(delay_ms as f64)
-                .execute(&state.pool)
-                .await?;
+                OUTCOMES
+                    .retry_later(
+                        &state.pool,
+                        payment_id,
+                        &why,
+                        state.config.declarations_retry_first,
+                        *attempts,
+                    )
+                    .await?;
                 report.retried += 1;
             }
             Err(e) => {
@@ -765,16 +744,9 @@ impl DeclarationWorker {
     }
 
     async fn finish(&self, payment_id: &str, notice: &str, error: &str) -> Result<(), ApiError> {
-        sqlx::query(
-            "UPDATE declaration_outcomes SET notice = $2, attempts = attempts + 1, \
-             last_error = NULLIF($3, ''), done_at = now() WHERE payment_id = $1",
-        )
-        .bind(payment_id)
-        .bind(notice)
-        .bind(error)
-        .execute(&self.state.pool)
-        .await?;
-        Ok(())
+        Ok(OUTCOMES
+            .finish(&self.state.pool, payment_id, notice, error)
+            .await?)
     }
 }
 

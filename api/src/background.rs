@@ -1,0 +1,146 @@
+//! What the portal's background loops share: a handle that stops a loop when dropped, a
+//! loop that runs one pass every poll, the advisory lock that lets one process at a time
+//! run a pass, and the outbox tables of notices to systems the portal does not own (the
+//! fines system, the revenue system), keyed by payment id and retried with backoff.
+
+use std::fmt::Display;
+use std::future::Future;
+use std::time::Duration;
+
+use eventlog::consumer_lock_key;
+use sqlx::{PgPool, Postgres, Transaction};
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+/// A background loop; dropping it stops the loop.
+pub struct LoopTask(JoinHandle<()>);
+
+impl LoopTask {
+    pub fn new(handle: JoinHandle<()>) -> Self {
+        Self(handle)
+    }
+}
+
+impl Drop for LoopTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Every `poll` (waiting first), runs `pass` in a span named after `name`; a pass that
+/// fails is logged at WARN ("{name}: a pass failed; trying again") and the loop goes on.
+pub fn every<F, Fut, T, E>(name: &'static str, poll: Duration, pass: F) -> LoopTask
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<T, E>> + Send,
+    E: Display,
+{
+    LoopTask::new(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(poll).await;
+            let span = tracing::info_span!("background", task = name);
+            if let Err(e) = pass().instrument(span).await {
+                tracing::warn!(error = %e, "{name}: a pass failed; trying again");
+            }
+        }
+    }))
+}
+
+/// Takes the advisory lock `name` for one pass, held by a transaction on one connection
+/// of the pool and released when it ends (commit or drop). `None`: another process holds
+/// it, so this one skips the pass.
+pub async fn pass_lock(
+    pool: &PgPool,
+    name: &str,
+) -> Result<Option<Transaction<'static, Postgres>>, sqlx::Error> {
+    let mut lock = pool.begin().await?;
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+        .bind(consumer_lock_key(name))
+        .fetch_one(&mut *lock)
+        .await?;
+    Ok(locked.then_some(lock))
+}
+
+/// An outbox table of notices to another system, one row per payment (`payment_id`),
+/// with the columns `attempts`, `last_error`, `next_attempt_at`, `done_at` and a status
+/// column that says where the notice stands.
+#[derive(Debug, Clone, Copy)]
+pub struct Outbox {
+    pub table: &'static str,
+    /// The notice's status column (`pending` until the notice is done).
+    pub status_column: &'static str,
+}
+
+impl Outbox {
+    /// How long to wait after `attempts` failed attempts: `first`, doubled per attempt, at
+    /// most an hour, in milliseconds.
+    pub fn retry_delay_ms(first: Duration, attempts: i32) -> i64 {
+        let first = i64::try_from(first.as_millis()).unwrap_or(i64::MAX);
+        first
+            .saturating_mul(1 << attempts.clamp(0, 12))
+            .min(3_600_000)
+    }
+
+    /// The other system was unavailable: one attempt more, the next after the backoff.
+    pub async fn retry_later(
+        &self,
+        pool: &PgPool,
+        payment_id: &str,
+        error: &str,
+        first: Duration,
+        attempts: i32,
+    ) -> Result<(), sqlx::Error> {
+        let delay_ms = Self::retry_delay_ms(first, attempts);
+        sqlx::query(&format!(
+            "UPDATE {} SET attempts = attempts + 1, last_error = $2, \
+             next_attempt_at = now() + make_interval(secs => $3::float8 / 1000) \
+             WHERE payment_id = $1",
+            self.table
+        ))
+        .bind(payment_id)
+        .bind(error)
+        .bind(delay_ms as f64)
+        .execute(pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The notice is done: `status` (e.g. `notified`, `refused`), with the error code of a
+    /// refusal (empty: none).
+    pub async fn finish(
+        &self,
+        pool: &PgPool,
+        payment_id: &str,
+        status: &str,
+        error: &str,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(&format!(
+            "UPDATE {} SET {} = $2, attempts = attempts + 1, \
+             last_error = NULLIF($3, ''), done_at = now() WHERE payment_id = $1",
+            self.table, self.status_column
+        ))
+        .bind(payment_id)
+        .bind(status)
+        .bind(error)
+        .execute(pool)
+        .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_to_an_hour() {
+        let first = Duration::from_secs(60);
+        assert_eq!(Outbox::retry_delay_ms(first, 0), 60_000);
+        assert_eq!(Outbox::retry_delay_ms(first, 1), 120_000);
+        assert_eq!(Outbox::retry_delay_ms(first, 5), 1_920_000);
+        assert_eq!(Outbox::retry_delay_ms(first, 6), 3_600_000);
+        assert_eq!(Outbox::retry_delay_ms(first, 40), 3_600_000);
+        assert_eq!(Outbox::retry_delay_ms(first, -3), 60_000);
+        assert_eq!(Outbox::retry_delay_ms(Duration::from_millis(50), 2), 200);
+    }
+}
