@@ -20,7 +20,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -30,14 +29,8 @@ use axum::{Json, Router};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(default, deny_unknown_fields)]
-pub struct FinancialFaults {
-    pub down: bool,
-    pub slow_ms: u64,
-    pub fail_next: u32,
-    pub malformed: bool,
-}
+/// The system's fault switches (see [`crate::faults`]).
+pub type FinancialFaults = crate::faults::Faults;
 
 /// Where a warrant stands in the sandbox's register.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -283,26 +276,16 @@ fn refusal(status: StatusCode, error: &str, detail: &str) -> Response {
 
 /// Applies the fault switches; `Some` is the answer to give instead of the real one.
 async fn faults(sandbox: &FinancialSandbox) -> Option<Response> {
-    let slow_ms = sandbox.lock().faults.slow_ms;
-    if slow_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(slow_ms)).await;
+    let delay = sandbox.lock().faults.delay();
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
     }
-    let mut register = sandbox.lock();
-    if register.faults.down {
-        return Some((StatusCode::SERVICE_UNAVAILABLE, "financial system down").into_response());
-    }
-    if register.faults.fail_next > 0 {
-        register.faults.fail_next -= 1;
-        return Some((StatusCode::INTERNAL_SERVER_ERROR, "financial system error").into_response());
-    }
-    if register.faults.malformed {
-        let body = serde_json::json!({
+    sandbox.lock().faults.answer("financial system", || {
+        serde_json::json!({
             "afm": 94259216,
             "warrants": [{"number": null, "amount_cents": "πολλά", "status": "maybe"}],
-        });
-        return Some((StatusCode::OK, Json(body)).into_response());
-    }
-    None
+        })
+    })
 }
 
 async fn warrants_of(State(sandbox): State<FinancialSandbox>, Path(afm): Path<String>) -> Response {

@@ -24,7 +24,6 @@
 //! `200` with a body that breaks the contract. `GET /_sandbox/fines` lists the register.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -35,14 +34,8 @@ use chrono::{DateTime, Days, NaiveDate, NaiveTime, TimeZone, Timelike, Utc};
 use chrono_tz::Europe::Athens;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(default, deny_unknown_fields)]
-pub struct FinesFaults {
-    pub down: bool,
-    pub slow_ms: u64,
-    pub fail_next: u32,
-    pub malformed: bool,
-}
+/// The system's fault switches (see [`crate::faults`]).
+pub type FinesFaults = crate::faults::Faults;
 
 /// A band of the sandbox's schedule: days `from_day..=to_day` after the offence (day 0 is
 /// its date in Athens; no `to_day`: every later day) change the base amount by `percent`.
@@ -333,23 +326,14 @@ fn refusal(status: StatusCode, error: &str, detail: &str) -> Response {
 
 /// Applies the fault switches; `Some` is the answer to give instead of the real one.
 async fn faults(sandbox: &FinesSandbox) -> Option<Response> {
-    let slow_ms = sandbox.lock().faults.slow_ms;
-    if slow_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(slow_ms)).await;
+    let delay = sandbox.lock().faults.delay();
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
     }
-    let mut register = sandbox.lock();
-    if register.faults.down {
-        return Some((StatusCode::SERVICE_UNAVAILABLE, "fines system down").into_response());
-    }
-    if register.faults.fail_next > 0 {
-        register.faults.fail_next -= 1;
-        return Some((StatusCode::INTERNAL_SERVER_ERROR, "fines system error").into_response());
-    }
-    if register.faults.malformed {
-        let body = serde_json::json!({ "fine_number": 42, "amount_due_cents": "a lot" });
-        return Some((StatusCode::OK, Json(body)).into_response());
-    }
-    None
+    sandbox.lock().faults.answer(
+        "fines system",
+        || serde_json::json!({ "fine_number": 42, "amount_due_cents": "a lot" }),
+    )
 }
 
 async fn find_or_register(

@@ -4,6 +4,7 @@
 //! misbehave.
 
 pub mod bank;
+pub mod faults;
 pub mod financial;
 pub mod fines;
 pub mod mail;

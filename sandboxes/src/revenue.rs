@@ -60,7 +60,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
@@ -72,14 +71,8 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use chrono_tz::Europe::Athens;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(default, deny_unknown_fields)]
-pub struct RevenueFaults {
-    pub down: bool,
-    pub slow_ms: u64,
-    pub fail_next: u32,
-    pub malformed: bool,
-}
+/// The system's fault switches (see [`crate::faults`]).
+pub type RevenueFaults = crate::faults::Faults;
 
 /// A category of business with its tax rate (example data).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -603,23 +596,14 @@ fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, String> {
 
 /// Applies the fault switches; `Some` is the answer to give instead of the real one.
 async fn faults(sandbox: &RevenueSandbox) -> Option<Response> {
-    let slow_ms = sandbox.lock().faults.slow_ms;
-    if slow_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(slow_ms)).await;
+    let delay = sandbox.lock().faults.delay();
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
     }
-    let mut register = sandbox.lock();
-    if register.faults.down {
-        return Some((StatusCode::SERVICE_UNAVAILABLE, "revenue system down").into_response());
-    }
-    if register.faults.fail_next > 0 {
-        register.faults.fail_next -= 1;
-        return Some((StatusCode::INTERNAL_SERVER_ERROR, "revenue system error").into_response());
-    }
-    if register.faults.malformed {
-        let body = serde_json::json!({ "assessment_id": 7, "debt_id": [], "total_cents": "much" });
-        return Some((StatusCode::OK, Json(body)).into_response());
-    }
-    None
+    sandbox.lock().faults.answer(
+        "revenue system",
+        || serde_json::json!({ "assessment_id": 7, "debt_id": [], "total_cents": "much" }),
+    )
 }
 
 #[derive(Debug, Deserialize)]
