@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{json_body, TestApp};
+use common::{field_codes, json_body, TestApp};
 use reqwest::header::{ACCEPT_LANGUAGE, CONTENT_TYPE, COOKIE, SET_COOKIE};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
@@ -38,21 +38,6 @@ async fn assert_registration_refused(app: &TestApp, body: Value, field: &str, co
         field_codes(&error).contains(&(field.to_string(), code.to_string())),
         "expected {field}/{code} in {error}"
     );
-}
-
-/// The `(field, code)` pairs of an error body.
-fn field_codes(error: &Value) -> Vec<(String, String)> {
-    error["fields"]
-        .as_array()
-        .expect("an error lists its fields")
-        .iter()
-        .map(|f| {
-            (
-                f["field"].as_str().unwrap().to_string(),
-                f["code"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
 }
 
 /// Asserts the status and the error code of a refusal; answers the `error` object.

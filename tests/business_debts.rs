@@ -10,15 +10,15 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use common::{json_body, TestApp};
+use common::pages::Visitor;
+use common::{eventually, json_body, TestApp};
 use portal::tax_debts::DebtNotifier;
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
-use reqwest::{redirect::Policy, Client, Response, StatusCode};
-use sandboxes::bank::{read_form, HtmlForm, CARD_DECLINED, CARD_SUCCEEDS};
+use reqwest::header::LOCATION;
+use reqwest::{redirect::Policy, Client, StatusCode};
+use sandboxes::bank::{read_form, CARD_DECLINED, CARD_SUCCEEDS};
 use sandboxes::revenue::{RevenueFaults, RevenueSandbox, SEEDED_FOOD_QUARTERLY};
 use sandboxes::RunningSandbox;
 use serde_json::{json, Value};
@@ -237,20 +237,6 @@ impl Office {
 
 fn code(body: &Value) -> &str {
     body["error"]["code"].as_str().unwrap_or_default()
-}
-
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..300 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("timed out waiting for: {what}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -708,184 +694,10 @@ async fn a_notice_the_revenue_system_refuses_is_recorded_for_a_clerk() {
 // Pages
 // ---------------------------------------------------------------------------------------
 
-/// A browser without a browser: keeps its cookies and never follows redirects.
-struct Browser {
-    base: String,
-    client: Client,
-    cookies: BTreeMap<String, String>,
-}
-
-struct Page {
-    status: StatusCode,
-    location: Option<String>,
-    csp: String,
-    body: String,
-}
-
-impl Page {
-    fn assert_status(&self, status: StatusCode) {
-        assert_eq!(self.status, status, "{}", self.body);
-    }
-
-    fn assert_has(&self, needle: &str) {
-        assert!(
-            self.body.contains(needle),
-            "the page ({}) lacks {needle:?}:\n{}",
-            self.status,
-            self.body
-        );
-    }
-
-    fn assert_lacks(&self, needle: &str) {
-        assert!(
-            !self.body.contains(needle),
-            "the page ({}) has {needle:?}:\n{}",
-            self.status,
-            self.body
-        );
-    }
-
-    fn csrf_field(&self) -> String {
-        let marker = "name=\"csrf_token\" value=\"";
-        let start = self
-            .body
-            .find(marker)
-            .unwrap_or_else(|| panic!("no csrf_token in:\n{}", self.body))
-            + marker.len();
-        let end = self.body[start..].find('"').unwrap() + start;
-        self.body[start..end].to_string()
-    }
-
-    /// The text of the element with this id, tags removed, whitespace collapsed.
-    fn text_of(&self, id: &str) -> String {
-        let marker = format!("id=\"{id}\"");
-        let at = self
-            .body
-            .find(&marker)
-            .unwrap_or_else(|| panic!("no #{id} in:\n{}", self.body));
-        let open = self.body[..at].rfind('<').unwrap();
-        let tag: String = self.body[open + 1..]
-            .chars()
-            .take_while(char::is_ascii_alphanumeric)
-            .collect();
-        let start = self.body[at..].find('>').unwrap() + at + 1;
-        let end = self.body[start..].find(&format!("</{tag}>")).unwrap() + start;
-        let mut text = String::new();
-        let mut in_tag = false;
-        for c in self.body[start..end].chars() {
-            match c {
-                '<' => in_tag = true,
-                '>' => in_tag = false,
-                _ if !in_tag => text.push(c),
-                _ => {}
-            }
-        }
-        text.split_whitespace().collect::<Vec<_>>().join(" ")
-    }
-
-    fn href_of(&self, id: &str) -> String {
-        let at = self
-            .body
-            .find(&format!("id=\"{id}\""))
-            .unwrap_or_else(|| panic!("no #{id} in:\n{}", self.body));
-        let open = self.body[..at].rfind('<').unwrap();
-        let close = self.body[at..].find('>').unwrap() + at;
-        let tag = &self.body[open..close];
-        let start = tag.find("href=\"").expect("an href") + 6;
-        let end = tag[start..].find('"').unwrap() + start;
-        tag[start..end].to_string()
-    }
-
-    fn bank_form(&self) -> HtmlForm {
-        let at = self
-            .body
-            .find("id=\"bank-form\"")
-            .unwrap_or_else(|| panic!("no #bank-form in:\n{}", self.body));
-        let open = self.body[..at].rfind("<form").expect("a form tag");
-        read_form(&self.body[open..]).expect("the bank form")
-    }
-}
-
-impl Browser {
-    /// A browser with `token` as its session (`None`: a visitor).
-    fn new(app: &TestApp, token: Option<&str>) -> Self {
-        let mut cookies = BTreeMap::new();
-        if let Some(token) = token {
-            cookies.insert("portal_session".to_string(), token.to_string());
-        }
-        Self {
-            base: app.base.clone(),
-            client: Client::builder().redirect(Policy::none()).build().unwrap(),
-            cookies,
-        }
-    }
-
-    fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    async fn absorb(&mut self, r: Response) -> Page {
-        for value in r.headers().get_all(SET_COOKIE) {
-            let value = value.to_str().expect("ASCII cookie");
-            let pair = value.split(';').next().unwrap_or("");
-            if let Some((name, v)) = pair.split_once('=') {
-                if v.is_empty() || value.contains("Max-Age=0") {
-                    self.cookies.remove(name);
-                } else {
-                    self.cookies.insert(name.to_string(), v.to_string());
-                }
-            }
-        }
-        let header = |name: &str| {
-            r.headers()
-                .get(name)
-                .map(|v| v.to_str().unwrap_or("").to_string())
-        };
-        let location = header(LOCATION.as_str());
-        let csp = header("content-security-policy").unwrap_or_default();
-        let status = r.status();
-        Page {
-            status,
-            location,
-            csp,
-            body: r.text().await.unwrap(),
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> Page {
-        let r = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .header(COOKIE, self.cookie_header())
-            .send()
-            .await
-            .unwrap();
-        self.absorb(r).await
-    }
-
-    /// Posts a form with the CSRF token of `form_page`.
-    async fn post(&mut self, form_page: &Page, path: &str) -> Page {
-        let token = form_page.csrf_field();
-        let r = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .header(COOKIE, self.cookie_header())
-            .form(&[("csrf_token", token.as_str())])
-            .send()
-            .await
-            .unwrap();
-        self.absorb(r).await
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_for_visitors_and_uncertified_users() {
     let office = Office::open().await;
-    let mut visitor = Browser::new(&office.app, None);
+    let mut visitor = Visitor::with_session(&office.app, None);
     let page = visitor.get("/business/debts").await;
     page.assert_status(StatusCode::SEE_OTHER);
     assert!(
@@ -894,7 +706,7 @@ async fn pages_for_visitors_and_uncertified_users() {
         page.location
     );
 
-    let mut citizen = Browser::new(&office.app, Some(&office.citizen));
+    let mut citizen = Visitor::with_session(&office.app, Some(&office.citizen));
     for path in [
         "/business/debts".to_string(),
         format!("/business/debts/{DEBT_Q2}"),
@@ -914,7 +726,7 @@ async fn pages_for_visitors_and_uncertified_users() {
 async fn pages_list_a_debt_pay_it_and_show_the_outcome() {
     let office = Office::open_with(|c| c.revenue_poll = Duration::from_secs(3600)).await;
     office.certify(Some(SEEDED_FOOD_QUARTERLY)).await;
-    let mut browser = Browser::new(&office.app, Some(&office.citizen));
+    let mut browser = Visitor::with_session(&office.app, Some(&office.citizen));
 
     let list = browser.get("/business/debts").await;
     list.assert_status(StatusCode::OK);
@@ -941,7 +753,7 @@ async fn pages_list_a_debt_pay_it_and_show_the_outcome() {
 
     // «Πληρωμή» → the page holding the bank's form, which alone may post to the bank.
     let bank = browser
-        .post(&debt, &format!("/business/debts/{DEBT_Q2}/pay"))
+        .post(&debt, &format!("/business/debts/{DEBT_Q2}/pay"), &[])
         .await;
     bank.assert_status(StatusCode::OK);
     assert_eq!(bank.text_of("bank-amount"), "207,94 €");
@@ -957,7 +769,7 @@ async fn pages_list_a_debt_pay_it_and_show_the_outcome() {
     again.assert_has("id=\"debt-in-progress\"");
     again.assert_lacks("id=\"pay\"");
     let refused = browser
-        .post(&again, &format!("/business/debts/{DEBT_Q2}/pay"))
+        .post(&again, &format!("/business/debts/{DEBT_Q2}/pay"), &[])
         .await;
     refused.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
@@ -980,7 +792,7 @@ async fn pages_list_a_debt_pay_it_and_show_the_outcome() {
     // Again, with a good card: the receipt.
     let debt = browser.get(&format!("/business/debts/{DEBT_Q2}")).await;
     let bank = browser
-        .post(&debt, &format!("/business/debts/{DEBT_Q2}/pay"))
+        .post(&debt, &format!("/business/debts/{DEBT_Q2}/pay"), &[])
         .await;
     let form = bank.bank_form();
     let back = office

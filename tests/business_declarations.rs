@@ -12,11 +12,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use common::{json_body, TestApp};
+use common::pages::{Page, Visitor};
+use common::{eventually_within, field_codes, json_body, TestApp};
 use portal::tax_declarations::DeclarationWorker;
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
-use reqwest::{redirect::Policy, Client, Response, StatusCode};
-use sandboxes::bank::{read_form, HtmlForm, CARD_DECLINED, CARD_SUCCEEDS};
+use reqwest::header::COOKIE;
+use reqwest::{redirect::Policy, Client, StatusCode};
+use sandboxes::bank::{read_form, CARD_DECLINED, CARD_SUCCEEDS};
 use sandboxes::revenue::{RevenueFaults, RevenueSandbox, SEEDED_FOOD_QUARTERLY};
 use sandboxes::RunningSandbox;
 use serde_json::{json, Value};
@@ -312,34 +313,6 @@ impl Office {
     }
 }
 
-fn field_codes(body: &Value) -> Vec<(String, String)> {
-    body["error"]["fields"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no fields: {body}"))
-        .iter()
-        .map(|f| {
-            (
-                f["field"].as_str().unwrap().to_string(),
-                f["code"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
-
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..400 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("timed out waiting for: {what}");
-}
-
 // ---------------------------------------------------------------------------------------
 // Preconditions
 // ---------------------------------------------------------------------------------------
@@ -468,7 +441,7 @@ async fn every_field_error_is_named_at_once() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["error"]["code"], "validation_failed");
     assert_eq!(
-        field_codes(&body),
+        field_codes(&body["error"]),
         vec![
             ("period".into(), "period_month_invalid".into()),
             ("gross_revenue".into(), "gross_revenue_invalid".into()),
@@ -487,7 +460,7 @@ async fn every_field_error_is_named_at_once() {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
-        field_codes(&body),
+        field_codes(&body["error"]),
         vec![
             ("filing".into(), "filing_required".into()),
             ("period".into(), "period_invalid".into()),
@@ -501,7 +474,7 @@ async fn every_field_error_is_named_at_once() {
     let (status, body) = office.assess(bad_amount).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
-        field_codes(&body),
+        field_codes(&body["error"]),
         vec![("gross_revenue".into(), "gross_revenue_invalid".into())]
     );
 
@@ -512,7 +485,7 @@ async fn every_field_error_is_named_at_once() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["error"]["code"], "filing_mismatch");
     assert_eq!(
-        field_codes(&body),
+        field_codes(&body["error"]),
         vec![("filing".into(), "filing_mismatch".into())]
     );
     let mut early = q1();
@@ -520,7 +493,7 @@ async fn every_field_error_is_named_at_once() {
     let (status, body) = office.assess(early).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(
-        field_codes(&body),
+        field_codes(&body["error"]),
         vec![("vat_return_date".into(), "vat_return_date_invalid".into())]
     );
     office.revenue.set_today(Some(day(2026, 3, 15)));
@@ -585,7 +558,7 @@ async fn a_declined_payment_rejects_the_declaration_which_is_filed_again_and_pai
 
     // The revenue system records it once, keyed by the payment.
     let payment_id = second["payment_id"].as_str().unwrap().to_string();
-    eventually("the revenue system told", || async {
+    eventually_within("the revenue system told", 400, || async {
         office
             .outbox(&payment_id)
             .await
@@ -713,7 +686,7 @@ async fn a_capture_after_the_filing_lapsed_still_pays_the_declaration() {
     let paid = office.until_status(STREAM, "paid").await;
     assert_eq!(paid["payment_id"], started["payment_id"]);
     let payment_id = started["payment_id"].as_str().unwrap().to_string();
-    eventually("the revenue system told", || async {
+    eventually_within("the revenue system told", 400, || async {
         office
             .outbox(&payment_id)
             .await
@@ -817,7 +790,7 @@ async fn the_revenue_system_down_refuses_assessments_and_is_told_once_it_is_back
     office.at_bank(&started["form"], Some(CARD_SUCCEEDS)).await;
     let payment_id = started["payment_id"].as_str().unwrap().to_string();
     office.until_status(STREAM, "paid").await;
-    eventually("the notice retried", || async {
+    eventually_within("the notice retried", 400, || async {
         office
             .outbox(&payment_id)
             .await
@@ -828,7 +801,7 @@ async fn the_revenue_system_down_refuses_assessments_and_is_told_once_it_is_back
     assert!(office.events("RevenueSystemNotified").await.is_empty());
 
     office.revenue.set_faults(RevenueFaults::default());
-    eventually("the notice sent", || async {
+    eventually_within("the notice sent", 400, || async {
         office
             .outbox(&payment_id)
             .await
@@ -895,106 +868,7 @@ async fn a_zero_tax_cannot_be_paid_and_an_incomplete_profile_cannot_file() {
 // The pages
 // ---------------------------------------------------------------------------------------
 
-/// A browser without a browser: keeps its cookies and never follows redirects.
-struct Visitor {
-    base: String,
-    client: Client,
-    cookies: BTreeMap<String, String>,
-}
-
-struct Page {
-    status: StatusCode,
-    location: Option<String>,
-    body: String,
-}
-
 impl Page {
-    fn assert_has(&self, needle: &str) {
-        assert!(
-            self.body.contains(needle),
-            "the page (status {}) lacks {needle:?}:\n{}",
-            self.status,
-            self.body
-        );
-    }
-
-    fn assert_status(&self, status: StatusCode) {
-        assert_eq!(self.status, status, "{}", self.body);
-    }
-
-    fn csrf_field(&self) -> String {
-        let marker = "name=\"csrf_token\" value=\"";
-        let start = self.body.find(marker).expect("a csrf_token") + marker.len();
-        let end = self.body[start..].find('"').unwrap() + start;
-        self.body[start..end].to_string()
-    }
-
-    /// The form with this id.
-    fn form(&self, id: &str) -> HtmlForm {
-        let at = self
-            .body
-            .find(&format!("id=\"{id}\""))
-            .unwrap_or_else(|| panic!("no #{id} in:\n{}", self.body));
-        let open = self.body[..at].rfind("<form").expect("a form tag");
-        read_form(&self.body[open..]).expect("the form")
-    }
-
-    /// The text of the element with this id, tags removed, whitespace collapsed.
-    fn text_of(&self, id: &str) -> String {
-        let marker = format!("id=\"{id}\"");
-        let at = self
-            .body
-            .find(&marker)
-            .unwrap_or_else(|| panic!("no #{id} in:\n{}", self.body));
-        let open = self.body[..at].rfind('<').expect("an opening tag");
-        let tag: String = self.body[open + 1..]
-            .chars()
-            .take_while(char::is_ascii_alphanumeric)
-            .collect();
-        let content_start = self.body[at..].find('>').expect("the tag closes") + at + 1;
-        let content_end = self.body[content_start..]
-            .find(&format!("</{tag}>"))
-            .expect("a closing tag")
-            + content_start;
-        let mut text = String::new();
-        let mut in_tag = false;
-        for c in self.body[content_start..content_end].chars() {
-            match c {
-                '<' => in_tag = true,
-                '>' => in_tag = false,
-                _ if !in_tag => text.push(c),
-                _ => {}
-            }
-        }
-        text.split_whitespace().collect::<Vec<_>>().join(" ")
-    }
-
-    fn href_of(&self, id: &str) -> String {
-        let at = self
-            .body
-            .find(&format!("id=\"{id}\""))
-            .unwrap_or_else(|| panic!("no #{id} in:\n{}", self.body));
-        let open = self.body[..at].rfind('<').unwrap();
-        let close = self.body[at..].find('>').unwrap() + at;
-        let tag = &self.body[open..close];
-        let start = tag.find("href=\"").expect("an href") + 6;
-        let end = tag[start..].find('"').unwrap() + start;
-        tag[start..end].replace("&#38;", "&").replace("&amp;", "&")
-    }
-
-    /// The value of input `name`.
-    fn value_of(&self, name: &str) -> String {
-        let at = self
-            .body
-            .find(&format!("name=\"{name}\""))
-            .unwrap_or_else(|| panic!("no input {name} in:\n{}", self.body));
-        let close = self.body[at..].find('>').unwrap() + at;
-        let tag = &self.body[at..close];
-        let start = tag.find("value=\"").expect("a value") + 7;
-        let end = tag[start..].find('"').unwrap() + start;
-        tag[start..end].to_string()
-    }
-
     fn assert_field_error(&self, field: &str, code: &str) {
         assert_eq!(
             self.text_of(&format!("{field}-error")),
@@ -1005,95 +879,6 @@ impl Page {
 }
 
 impl Visitor {
-    async fn log_in(app: &TestApp, email: &str, password: &str) -> Self {
-        let mut v = Self {
-            base: app.base.clone(),
-            client: Client::builder().redirect(Policy::none()).build().unwrap(),
-            cookies: BTreeMap::new(),
-        };
-        let form = v.get("/login").await;
-        let done = v
-            .post(
-                &form,
-                "/login",
-                &[("email", email), ("password", password), ("next", "/")],
-            )
-            .await;
-        done.assert_status(StatusCode::SEE_OTHER);
-        v
-    }
-
-    fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    async fn absorb(&mut self, r: Response) -> Page {
-        for value in r.headers().get_all(SET_COOKIE) {
-            let value = value.to_str().expect("ASCII cookie");
-            let pair = value.split(';').next().unwrap_or("");
-            if let Some((name, v)) = pair.split_once('=') {
-                if v.is_empty() || value.contains("Max-Age=0") {
-                    self.cookies.remove(name);
-                } else {
-                    self.cookies.insert(name.to_string(), v.to_string());
-                }
-            }
-        }
-        let location = r
-            .headers()
-            .get(LOCATION)
-            .map(|v| v.to_str().unwrap_or("").to_string());
-        let status = r.status();
-        let body = r.text().await.expect("a body");
-        Page {
-            status,
-            location,
-            body,
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> Page {
-        let r = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .header(COOKIE, self.cookie_header())
-            .send()
-            .await
-            .expect("request sent");
-        self.absorb(r).await
-    }
-
-    async fn post(&mut self, form_page: &Page, path: &str, fields: &[(&str, &str)]) -> Page {
-        let token = form_page.csrf_field();
-        let mut all: Vec<(&str, &str)> = vec![("csrf_token", token.as_str())];
-        all.extend_from_slice(fields);
-        let r = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .header(COOKIE, self.cookie_header())
-            .form(&all)
-            .send()
-            .await
-            .expect("request sent");
-        self.absorb(r).await
-    }
-
-    /// Posts the form `id` of `page` as it is (its hidden fields).
-    async fn submit(&mut self, page: &Page, id: &str) -> Page {
-        let form = page.form(id);
-        let fields: Vec<(&str, &str)> = form
-            .hidden
-            .iter()
-            .filter(|(n, _)| n != "csrf_token")
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
-        self.post(page, &form.action, &fields).await
-    }
-
     /// Walks the sandbox bank from the bank form page with `card` and follows the return
     /// to the portal (and its redirects); answers the declaration's page.
     async fn at_bank(&mut self, bank_page: &Page, card: &str) -> Page {

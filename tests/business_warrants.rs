@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use chrono_tz::Europe::Athens;
+use common::pages::Page;
 use common::{json_body, TestApp};
-use reqwest::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, COOKIE, LOCATION};
+use reqwest::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, COOKIE};
 use reqwest::{Client, Response, StatusCode};
 use sandboxes::financial::{
     FinancialFaults, FinancialSandbox, SandboxWarrant, SandboxWarrantStatus, SEEDED_AFM,
@@ -165,77 +166,7 @@ impl Office {
     }
 }
 
-struct Page {
-    status: StatusCode,
-    location: Option<String>,
-    headers: reqwest::header::HeaderMap,
-    body: String,
-}
-
 impl Page {
-    async fn read(r: Response) -> Self {
-        let status = r.status();
-        let headers = r.headers().clone();
-        let location = headers
-            .get(LOCATION)
-            .map(|v| v.to_str().unwrap().to_string());
-        Self {
-            status,
-            location,
-            headers,
-            body: r.text().await.unwrap(),
-        }
-    }
-
-    fn assert_status(&self, status: StatusCode) {
-        assert_eq!(self.status, status, "{}", self.body);
-    }
-
-    fn assert_has(&self, needle: &str) {
-        assert!(
-            self.body.contains(needle),
-            "the page ({}) lacks {needle:?}:\n{}",
-            self.status,
-            self.body
-        );
-    }
-
-    fn assert_lacks(&self, needle: &str) {
-        assert!(
-            !self.body.contains(needle),
-            "the page ({}) has {needle:?}:\n{}",
-            self.status,
-            self.body
-        );
-    }
-
-    /// The text of the element with this id, tags removed, whitespace collapsed.
-    fn text_of(&self, id: &str) -> String {
-        let marker = format!("id=\"{id}\"");
-        let at = self
-            .body
-            .find(&marker)
-            .unwrap_or_else(|| panic!("no #{id} in:\n{}", self.body));
-        let open = self.body[..at].rfind('<').unwrap();
-        let tag: String = self.body[open + 1..]
-            .chars()
-            .take_while(char::is_ascii_alphanumeric)
-            .collect();
-        let start = self.body[at..].find('>').unwrap() + at + 1;
-        let end = self.body[start..].find(&format!("</{tag}>")).unwrap() + start;
-        let mut text = String::new();
-        let mut in_tag = false;
-        for c in self.body[start..end].chars() {
-            match c {
-                '<' => in_tag = true,
-                '>' => in_tag = false,
-                _ if !in_tag => text.push(c),
-                _ => {}
-            }
-        }
-        text.split_whitespace().collect::<Vec<_>>().join(" ")
-    }
-
     /// The opening tag of the element with this id.
     fn tag_of(&self, id: &str) -> String {
         let at = self
@@ -245,13 +176,6 @@ impl Page {
         let open = self.body[..at].rfind('<').unwrap();
         let close = self.body[at..].find('>').unwrap() + at;
         self.body[open..=close].to_string()
-    }
-
-    fn href_of(&self, id: &str) -> String {
-        let tag = self.tag_of(id);
-        let start = tag.find("href=\"").expect("an href") + 6;
-        let end = tag[start..].find('"').unwrap() + start;
-        tag[start..end].replace("&#38;", "&").replace("&amp;", "&")
     }
 
     /// The warrant numbers of the table, top to bottom.

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Europe::Athens;
-use common::{json_body, TestApp};
+use common::{eventually, field_codes, json_body, TestApp};
 use portal::fines::FineNotifier;
 use reqwest::{redirect::Policy, Client, StatusCode};
 use sandboxes::bank::{read_form, CARD_DECLINED, CARD_SUCCEEDS};
@@ -178,34 +178,6 @@ fn ticket(number: &str, plate: &str, fine_type: &str, at: DateTime<Utc>) -> Valu
     })
 }
 
-fn field_codes(body: &Value) -> Vec<(String, String)> {
-    body["error"]["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["field"].as_str().unwrap().to_string(),
-                f["code"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
-
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..300 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("timed out waiting for: {what}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn types_and_step_one_refuse_other_municipalities_and_types() {
     let desk = Desk::open().await;
@@ -249,7 +221,7 @@ async fn types_and_step_one_refuse_other_municipalities_and_types() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["error"]["code"], "validation_failed");
     assert_eq!(
-        field_codes(&body),
+        field_codes(&body["error"]),
         vec![
             (
                 "municipality_code".into(),
@@ -282,7 +254,7 @@ async fn malformed_plate_date_and_time_are_named_per_field() {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
-        field_codes(&body),
+        field_codes(&body["error"]),
         vec![
             ("fine_number".into(), "fine_number_invalid".into()),
             ("plate".into(), "plate_invalid".into()),
@@ -301,7 +273,7 @@ async fn malformed_plate_date_and_time_are_named_per_field() {
         }))
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(field_codes(&body).len(), 2, "{body}");
+    assert_eq!(field_codes(&body["error"]).len(), 2, "{body}");
 
     // An offence tomorrow.
     let tomorrow = Utc::now() + chrono::Duration::days(1);
@@ -539,7 +511,10 @@ async fn an_incomplete_profile_or_no_login_cannot_pay() {
     let (status, body) = desk.pay(quote_id).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(body["error"]["code"], "profile_incomplete");
-    let missing: Vec<String> = field_codes(&body).into_iter().map(|(f, _)| f).collect();
+    let missing: Vec<String> = field_codes(&body["error"])
+        .into_iter()
+        .map(|(f, _)| f)
+        .collect();
     assert_eq!(missing, vec!["father_name", "address", "phone"]);
     let r = desk
         .app

@@ -8,11 +8,10 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
+use common::pages::{Page, Visitor};
 use common::TestApp;
-use reqwest::header::{CONTENT_DISPOSITION, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
-use reqwest::{Client, Response, StatusCode};
+use reqwest::header::{CONTENT_TYPE, COOKIE};
+use reqwest::StatusCode;
 use sandboxes::protocol::ProtocolFaults;
 use serde_json::{json, Value};
 
@@ -46,176 +45,7 @@ fn escaped(text: &str) -> String {
         .replace('\'', "&#39;")
 }
 
-/// A browser without a browser: keeps its cookies and never follows redirects.
-struct Visitor {
-    base: String,
-    client: Client,
-    cookies: BTreeMap<String, String>,
-}
-
-/// A page as answered: status, `Location`, headers we look at, body.
-struct Page {
-    status: StatusCode,
-    location: Option<String>,
-    content_type: String,
-    disposition: String,
-    bytes: Vec<u8>,
-    body: String,
-}
-
-impl Page {
-    fn assert_has(&self, needle: &str) {
-        assert!(
-            self.body.contains(needle),
-            "the page (status {}) lacks {needle:?}:\n{}",
-            self.status,
-            self.body
-        );
-    }
-
-    fn assert_lacks(&self, needle: &str) {
-        assert!(
-            !self.body.contains(needle),
-            "the page (status {}) has {needle:?}:\n{}",
-            self.status,
-            self.body
-        );
-    }
-
-    fn assert_status(&self, status: StatusCode) {
-        assert_eq!(self.status, status, "{}", self.body);
-    }
-
-    /// The value of the first hidden `csrf_token` field.
-    fn csrf_field(&self) -> String {
-        self.hidden("csrf_token")
-            .unwrap_or_else(|| panic!("no csrf_token field in:\n{}", self.body))
-    }
-
-    /// The value of the first hidden field `name`.
-    fn hidden(&self, name: &str) -> Option<String> {
-        let marker = format!("name=\"{name}\" value=\"");
-        let start = self.body.find(&marker)? + marker.len();
-        let end = self.body[start..].find('"')? + start;
-        Some(self.body[start..end].to_string())
-    }
-
-    /// The text of the element with this id: its content up to its closing tag, without
-    /// tags, whitespace collapsed.
-    fn text_of(&self, id: &str) -> String {
-        let marker = format!("id=\"{id}\"");
-        let at = self
-            .body
-            .find(&marker)
-            .unwrap_or_else(|| panic!("no #{id} in:\n{}", self.body));
-        let open = self.body[..at].rfind('<').expect("an opening tag");
-        let tag: String = self.body[open + 1..]
-            .chars()
-            .take_while(char::is_ascii_alphanumeric)
-            .collect();
-        let content_start = self.body[at..].find('>').expect("the tag closes") + at + 1;
-        let content_end = self.body[content_start..]
-            .find(&format!("</{tag}>"))
-            .expect("a closing tag")
-            + content_start;
-        let mut text = String::new();
-        let mut in_tag = false;
-        for c in self.body[content_start..content_end].chars() {
-            match c {
-                '<' => in_tag = true,
-                '>' => in_tag = false,
-                _ if !in_tag => text.push(c),
-                _ => {}
-            }
-        }
-        text.split_whitespace().collect::<Vec<_>>().join(" ")
-    }
-}
-
 impl Visitor {
-    fn new(app: &TestApp) -> Self {
-        Self {
-            base: app.base.clone(),
-            client: Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("a client"),
-            cookies: BTreeMap::new(),
-        }
-    }
-
-    fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    async fn absorb(&mut self, r: Response) -> Page {
-        for value in r.headers().get_all(SET_COOKIE) {
-            let value = value.to_str().expect("ASCII cookie");
-            let pair = value.split(';').next().unwrap_or("");
-            if let Some((name, v)) = pair.split_once('=') {
-                if v.is_empty() || value.contains("Max-Age=0") {
-                    self.cookies.remove(name);
-                } else {
-                    self.cookies.insert(name.to_string(), v.to_string());
-                }
-            }
-        }
-        let header = |name| {
-            r.headers()
-                .get(name)
-                .map(|v: &reqwest::header::HeaderValue| v.to_str().unwrap_or("").to_string())
-        };
-        let location = header(LOCATION);
-        let content_type = header(CONTENT_TYPE).unwrap_or_default();
-        let disposition = header(CONTENT_DISPOSITION).unwrap_or_default();
-        let status = r.status();
-        let bytes = r.bytes().await.expect("a body").to_vec();
-        Page {
-            status,
-            location,
-            content_type,
-            disposition,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-            bytes,
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> Page {
-        let r = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .header(COOKIE, self.cookie_header())
-            .send()
-            .await
-            .expect("request sent");
-        self.absorb(r).await
-    }
-
-    /// Posts a form as it is, without adding a CSRF token.
-    async fn post_raw(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
-        let r = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .header(COOKIE, self.cookie_header())
-            .form(fields)
-            .send()
-            .await
-            .expect("request sent");
-        self.absorb(r).await
-    }
-
-    /// Posts a form with the CSRF token read from the hidden field of `form_page`.
-    async fn post(&mut self, form_page: &Page, path: &str, fields: &[(&str, &str)]) -> Page {
-        let token = form_page.csrf_field();
-        let mut all: Vec<(&str, &str)> = vec![("csrf_token", token.as_str())];
-        all.extend_from_slice(fields);
-        self.post_raw(path, &all).await
-    }
-
     /// Posts a `multipart/form-data` form as a browser sends a form with a file: the
     /// fields in order, then the file (`document`), or an empty file part if none.
     async fn post_multipart(
@@ -257,26 +87,6 @@ impl Visitor {
             .await
             .expect("request sent");
         self.absorb(r).await
-    }
-
-    /// Logs in through /login: the form's cookie and hidden field, then the POST.
-    async fn log_in(app: &TestApp, email: &str, password: &str) -> Self {
-        let mut v = Self::new(app);
-        let form = v.get("/login").await;
-        let done = v
-            .post(
-                &form,
-                "/login",
-                &[("email", email), ("password", password), ("next", "/")],
-            )
-            .await;
-        assert_eq!(
-            done.status,
-            StatusCode::SEE_OTHER,
-            "login of {email}: {}",
-            done.body
-        );
-        v
     }
 }
 

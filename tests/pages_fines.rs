@@ -7,14 +7,12 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use chrono_tz::Europe::Athens;
+use common::pages::{Page, Visitor};
 use common::TestApp;
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
-use reqwest::{Client, Response, StatusCode};
-use sandboxes::bank::{read_form, HtmlForm, CARD_DECLINED, CARD_SUCCEEDS};
+use reqwest::{Client, StatusCode};
+use sandboxes::bank::{read_form, CARD_DECLINED, CARD_SUCCEEDS};
 use sandboxes::fines::{SandboxFine, SEEDED_BASE, SEEDED_EARLY};
 use serde_json::{json, Value};
 
@@ -30,119 +28,7 @@ fn greek(code: &str) -> String {
         .to_string()
 }
 
-/// A browser without a browser: keeps its cookies and never follows redirects.
-struct Visitor {
-    base: String,
-    client: Client,
-    cookies: BTreeMap<String, String>,
-}
-
-struct Page {
-    status: StatusCode,
-    location: Option<String>,
-    csp: String,
-    body: String,
-}
-
 impl Page {
-    fn assert_has(&self, needle: &str) {
-        assert!(
-            self.body.contains(needle),
-            "the page (status {}) lacks {needle:?}:\n{}",
-            self.status,
-            self.body
-        );
-    }
-
-    fn assert_lacks(&self, needle: &str) {
-        assert!(
-            !self.body.contains(needle),
-            "the page (status {}) has {needle:?}:\n{}",
-            self.status,
-            self.body
-        );
-    }
-
-    fn assert_status(&self, status: StatusCode) {
-        assert_eq!(self.status, status, "{}", self.body);
-    }
-
-    fn csrf_field(&self) -> String {
-        let marker = "name=\"csrf_token\" value=\"";
-        let start = self
-            .body
-            .find(marker)
-            .unwrap_or_else(|| panic!("no csrf_token in:\n{}", self.body))
-            + marker.len();
-        let end = self.body[start..].find('"').unwrap() + start;
-        self.body[start..end].to_string()
-    }
-
-    /// The form-action directive of the page's CSP.
-    /// The form that posts to the bank (`form#bank-form`; the header has others).
-    fn bank_form(&self) -> HtmlForm {
-        let at = self
-            .body
-            .find("id=\"bank-form\"")
-            .unwrap_or_else(|| panic!("no #bank-form in:\n{}", self.body));
-        let open = self.body[..at].rfind("<form").expect("a form tag");
-        read_form(&self.body[open..]).expect("the bank form")
-    }
-
-    fn form_action(&self) -> String {
-        self.csp
-            .split(';')
-            .map(str::trim)
-            .find(|d| d.starts_with("form-action"))
-            .unwrap_or_else(|| panic!("no form-action in {:?}", self.csp))
-            .to_string()
-    }
-
-    /// The text of the element with this id, tags removed, whitespace collapsed.
-    fn text_of(&self, id: &str) -> String {
-        let marker = format!("id=\"{id}\"");
-        let at = self
-            .body
-            .find(&marker)
-            .unwrap_or_else(|| panic!("no #{id} in:\n{}", self.body));
-        let open = self.body[..at].rfind('<').expect("an opening tag");
-        let tag: String = self.body[open + 1..]
-            .chars()
-            .take_while(char::is_ascii_alphanumeric)
-            .collect();
-        let content_start = self.body[at..].find('>').expect("the tag closes") + at + 1;
-        let content_end = self.body[content_start..]
-            .find(&format!("</{tag}>"))
-            .expect("a closing tag")
-            + content_start;
-        let mut text = String::new();
-        let mut in_tag = false;
-        for c in self.body[content_start..content_end].chars() {
-            match c {
-                '<' => in_tag = true,
-                '>' => in_tag = false,
-                _ if !in_tag => text.push(c),
-                _ => {}
-            }
-        }
-        text.split_whitespace().collect::<Vec<_>>().join(" ")
-    }
-
-    /// The `href` of the link with this id, entities of `&` undone.
-    fn href_of(&self, id: &str) -> String {
-        let marker = format!("id=\"{id}\"");
-        let at = self
-            .body
-            .find(&marker)
-            .unwrap_or_else(|| panic!("no #{id} in:\n{}", self.body));
-        let open = self.body[..at].rfind('<').unwrap();
-        let close = self.body[at..].find('>').unwrap() + at;
-        let tag = &self.body[open..close];
-        let start = tag.find("href=\"").expect("an href") + 6;
-        let end = tag[start..].find('"').unwrap() + start;
-        tag[start..end].replace("&#38;", "&").replace("&amp;", "&")
-    }
-
     /// A field's message and that its input points at it.
     fn assert_field_error(&self, field: &str, code: &str) {
         self.assert_has("class=\"error-summary\"");
@@ -158,95 +44,6 @@ impl Page {
 }
 
 impl Visitor {
-    fn new(app: &TestApp) -> Self {
-        Self {
-            base: app.base.clone(),
-            client: Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("a client"),
-            cookies: BTreeMap::new(),
-        }
-    }
-
-    fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    async fn absorb(&mut self, r: Response) -> Page {
-        for value in r.headers().get_all(SET_COOKIE) {
-            let value = value.to_str().expect("ASCII cookie");
-            let pair = value.split(';').next().unwrap_or("");
-            if let Some((name, v)) = pair.split_once('=') {
-                if v.is_empty() || value.contains("Max-Age=0") {
-                    self.cookies.remove(name);
-                } else {
-                    self.cookies.insert(name.to_string(), v.to_string());
-                }
-            }
-        }
-        let header = |name: &str| {
-            r.headers()
-                .get(name)
-                .map(|v| v.to_str().unwrap_or("").to_string())
-        };
-        let location = header(LOCATION.as_str());
-        let csp = header("content-security-policy").unwrap_or_default();
-        let status = r.status();
-        let body = r.text().await.expect("a body");
-        Page {
-            status,
-            location,
-            csp,
-            body,
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> Page {
-        let r = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .header(COOKIE, self.cookie_header())
-            .send()
-            .await
-            .expect("request sent");
-        self.absorb(r).await
-    }
-
-    /// Posts a form with the CSRF token read from the hidden field of `form_page`.
-    async fn post(&mut self, form_page: &Page, path: &str, fields: &[(&str, &str)]) -> Page {
-        let token = form_page.csrf_field();
-        let mut all: Vec<(&str, &str)> = vec![("csrf_token", token.as_str())];
-        all.extend_from_slice(fields);
-        let r = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .header(COOKIE, self.cookie_header())
-            .form(&all)
-            .send()
-            .await
-            .expect("request sent");
-        self.absorb(r).await
-    }
-
-    async fn log_in(app: &TestApp, email: &str, password: &str) -> Self {
-        let mut v = Self::new(app);
-        let form = v.get("/login").await;
-        let done = v
-            .post(
-                &form,
-                "/login",
-                &[("email", email), ("password", password), ("next", "/")],
-            )
-            .await;
-        done.assert_status(StatusCode::SEE_OTHER);
-        v
-    }
-
     /// Steps 1 and 2 for a ticket; answers the quote page's path.
     async fn quote(&mut self, fine: &SandboxFine) -> String {
         let step1 = self.get("/fines").await;

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{json_body, TestApp};
+use common::{field_codes, json_body, TestApp};
 use reqwest::header::ACCEPT_LANGUAGE;
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
@@ -21,21 +21,6 @@ async fn assert_error(r: Response, status: StatusCode, code: &str) -> Value {
         "an error carries a message: {error}"
     );
     error
-}
-
-/// The `(field, code)` pairs of an error body.
-fn field_codes(error: &Value) -> Vec<(String, String)> {
-    error["fields"]
-        .as_array()
-        .expect("an error lists its fields")
-        .iter()
-        .map(|f| {
-            (
-                f["field"].as_str().unwrap().to_string(),
-                f["code"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
 }
 
 fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod pages;
+
 use std::net::SocketAddr;
 
 use portal::{AppState, Application, Config};
@@ -280,4 +282,44 @@ impl Drop for DetachedPortal {
             let _ = stop.send(());
         }
     }
+}
+
+/// The `(field, code)` pairs of an error answer's `error` object, in order.
+pub fn field_codes(error: &Value) -> Vec<(String, String)> {
+    error["fields"]
+        .as_array()
+        .unwrap_or_else(|| panic!("an error lists its fields: {error}"))
+        .iter()
+        .map(|f| {
+            (
+                f["field"].as_str().unwrap().to_string(),
+                f["code"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Checks `check` every 20 ms, at most `tries` times; panics naming `what` if it never
+/// holds.
+pub async fn eventually_within<F, Fut>(what: &str, tries: u32, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..tries {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+/// [`eventually_within`] 300 tries (6 s).
+pub async fn eventually<F, Fut>(what: &str, check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    eventually_within(what, 300, check).await
 }
