@@ -18,7 +18,7 @@ use common::{eventually, json_body, TestApp};
 use portal::tax_debts::DebtNotifier;
 use reqwest::header::LOCATION;
 use reqwest::{redirect::Policy, Client, StatusCode};
-use sandboxes::bank::{read_form, CARD_DECLINED, CARD_SUCCEEDS};
+use sandboxes::bank::{CARD_DECLINED, CARD_SUCCEEDS};
 use sandboxes::revenue::{RevenueFaults, RevenueSandbox, SEEDED_FOOD_QUARTERLY};
 use sandboxes::RunningSandbox;
 use serde_json::{json, Value};
@@ -162,35 +162,7 @@ impl Office {
     /// Walks the bank with `card` from the bank form's action and fields; answers where the
     /// portal sends the payer back (the payment's page).
     async fn pay_at_bank(&self, action: &str, fields: &[(String, String)], card: &str) -> String {
-        let page = self
-            .http
-            .post(action)
-            .form(fields)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let card_form = read_form(&page).unwrap_or_else(|| panic!("a card page: {page}"));
-        let bank = action.trim_end_matches("/vpos/payment");
-        let answer = self
-            .http
-            .post(format!("{bank}/vpos/card"))
-            .form(&[
-                ("session", card_form.hidden[0].1.as_str()),
-                ("card_number", card),
-                ("expiry", "09/38"),
-                ("cvv", "737"),
-                ("action", "pay"),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let back = read_form(&answer).unwrap_or_else(|| panic!("a return form: {answer}"));
+        let back = common::bank::walk(&self.http, action, fields, Some(card)).await;
         let r = self
             .http
             .post(&back.action)

@@ -17,7 +17,7 @@ use common::{eventually_within, field_codes, json_body, TestApp};
 use portal::tax_declarations::DeclarationWorker;
 use reqwest::header::COOKIE;
 use reqwest::{redirect::Policy, Client, StatusCode};
-use sandboxes::bank::{read_form, CARD_DECLINED, CARD_SUCCEEDS};
+use sandboxes::bank::{CARD_DECLINED, CARD_SUCCEEDS};
 use sandboxes::revenue::{RevenueFaults, RevenueSandbox, SEEDED_FOOD_QUARTERLY};
 use sandboxes::RunningSandbox;
 use serde_json::{json, Value};
@@ -195,45 +195,12 @@ impl Office {
     async fn card_page(&self, form: &Value) -> (String, String) {
         let action = form["action"].as_str().unwrap();
         let fields: Vec<(String, String)> = serde_json::from_value(form["fields"].clone()).unwrap();
-        let page = self
-            .http
-            .post(action)
-            .form(&fields)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let card_form = read_form(&page).unwrap_or_else(|| panic!("a card page: {page}"));
-        let bank = action.trim_end_matches("/vpos/payment").to_string();
-        (bank, card_form.hidden[0].1.clone())
+        common::bank::open_card_page(&self.http, action, &fields).await
     }
 
     /// Pays (or cancels) on the bank's card page and posts the bank's return to the portal.
     async fn on_card_page(&self, bank: &str, session: &str, card: Option<&str>) {
-        let session = session.to_string();
-        let answer: Vec<(&str, &str)> = match card {
-            Some(number) => vec![
-                ("session", &session),
-                ("card_number", number),
-                ("expiry", "09/38"),
-                ("cvv", "737"),
-                ("action", "pay"),
-            ],
-            None => vec![("session", &session), ("action", "cancel")],
-        };
-        let answer = self
-            .http
-            .post(format!("{bank}/vpos/card"))
-            .form(&answer)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let back = read_form(&answer).unwrap_or_else(|| panic!("a return form: {answer}"));
+        let back = common::bank::answer_card_page(&self.http, bank, session, card).await;
         let r = self
             .http
             .post(&back.action)
@@ -883,35 +850,13 @@ impl Visitor {
     /// to the portal (and its redirects); answers the declaration's page.
     async fn at_bank(&mut self, bank_page: &Page, card: &str) -> Page {
         let form = bank_page.form("bank-form");
-        let http = Client::builder().redirect(Policy::none()).build().unwrap();
-        let card_page = http
-            .post(&form.action)
-            .form(&form.hidden)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let card_form = read_form(&card_page).unwrap_or_else(|| panic!("{card_page}"));
-        let bank = form.action.trim_end_matches("/vpos/payment");
-        let session = card_form.hidden[0].1.clone();
-        let answer = http
-            .post(format!("{bank}/vpos/card"))
-            .form(&[
-                ("session", session.as_str()),
-                ("card_number", card),
-                ("expiry", "09/38"),
-                ("cvv", "737"),
-                ("action", "pay"),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let back = read_form(&answer).unwrap_or_else(|| panic!("{answer}"));
+        let back = common::bank::walk(
+            &common::bank::client(),
+            &form.action,
+            &form.hidden,
+            Some(card),
+        )
+        .await;
         let r = self
             .client
             .post(&back.action)

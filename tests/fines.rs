@@ -13,7 +13,7 @@ use chrono_tz::Europe::Athens;
 use common::{eventually, field_codes, json_body, TestApp};
 use portal::fines::FineNotifier;
 use reqwest::{redirect::Policy, Client, StatusCode};
-use sandboxes::bank::{read_form, CARD_DECLINED, CARD_SUCCEEDS};
+use sandboxes::bank::{CARD_DECLINED, CARD_SUCCEEDS};
 use sandboxes::fines::{FinesFaults, SandboxFine, SEEDED_EARLY, SEEDED_PAID};
 use serde_json::{json, Value};
 
@@ -105,35 +105,7 @@ impl Desk {
         let action = redirect["action"].as_str().unwrap();
         let fields: Vec<(String, String)> =
             serde_json::from_value(redirect["fields"].clone()).unwrap();
-        let page = self
-            .http
-            .post(action)
-            .form(&fields)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let card = read_form(&page).unwrap_or_else(|| panic!("a card page: {page}"));
-        let bank = action.trim_end_matches("/vpos/payment");
-        let answer = self
-            .http
-            .post(format!("{bank}/vpos/card"))
-            .form(&[
-                ("session", card.hidden[0].1.as_str()),
-                ("card_number", card_number),
-                ("expiry", "09/38"),
-                ("cvv", "737"),
-                ("action", "pay"),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let back = read_form(&answer).unwrap_or_else(|| panic!("a return form: {answer}"));
+        let back = common::bank::walk(&self.http, action, &fields, Some(card_number)).await;
         let r = self
             .http
             .post(&back.action)

@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Europe::Athens;
 use common::pages::{Page, Visitor};
 use common::TestApp;
-use reqwest::{Client, StatusCode};
-use sandboxes::bank::{read_form, CARD_DECLINED, CARD_SUCCEEDS};
+use reqwest::StatusCode;
+use sandboxes::bank::{CARD_DECLINED, CARD_SUCCEEDS};
 use sandboxes::fines::{SandboxFine, SEEDED_BASE, SEEDED_EARLY};
 use serde_json::{json, Value};
 
@@ -98,42 +98,8 @@ impl Visitor {
     /// follows the bank's return; answers the portal's outcome page.
     async fn at_bank(&mut self, bank_page: &Page, card: Option<&str>) -> Page {
         let form = bank_page.bank_form();
-        let http = Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let card_page = http
-            .post(&form.action)
-            .form(&form.hidden)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let card_form = read_form(&card_page).unwrap_or_else(|| panic!("{card_page}"));
-        let bank = form.action.trim_end_matches("/vpos/payment");
-        let session = card_form.hidden[0].1.clone();
-        let fields: Vec<(&str, &str)> = match card {
-            Some(number) => vec![
-                ("session", &session),
-                ("card_number", number),
-                ("expiry", "09/38"),
-                ("cvv", "737"),
-                ("action", "pay"),
-            ],
-            None => vec![("session", &session), ("action", "cancel")],
-        };
-        let answer = http
-            .post(format!("{bank}/vpos/card"))
-            .form(&fields)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let back = read_form(&answer).unwrap_or_else(|| panic!("a return form: {answer}"));
+        let back =
+            common::bank::walk(&common::bank::client(), &form.action, &form.hidden, card).await;
         let r = self
             .client
             .post(&back.action)
