@@ -1246,16 +1246,15 @@ async fn business_desk() -> (TestApp, Browser) {
     let clerk = app
         .staff("clerk", "clerk@dimos.example.gr", CLERK_NAME)
         .await;
-    let r = app
-        .post(
-            "/api/v1/staff/certifications",
-            Some(&clerk),
-            json!({"email": REPRESENTATIVE_EMAIL, "document": "identity_card",
-                   "document_number": "ΑΚ 765432", "company_name": "Καφενείο «Η Πλατεία» Ο.Ε.",
-                   "afm": sandboxes::revenue::SEEDED_FOOD_QUARTERLY}),
-        )
-        .await;
-    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+    app.certify(
+        &clerk,
+        REPRESENTATIVE_EMAIL,
+        Some((
+            "Καφενείο «Η Πλατεία» Ο.Ε.",
+            sandboxes::revenue::SEEDED_FOOD_QUARTERLY,
+        )),
+    )
+    .await;
     let mut b = Browser::start(&app.base).await;
     log_in(&mut b, REPRESENTATIVE_EMAIL, CITIZEN_PASSWORD).await;
     (app, b)

@@ -51,34 +51,14 @@ impl Office {
     }
 
     async fn certify(&self, business: bool) {
-        let mut body = json!({"email": CITIZEN_EMAIL, "document": "identity_card",
-                              "document_number": "ΑΚ 123456"});
-        if business {
-            body["company_name"] = json!(COMPANY);
-            body["afm"] = json!(AFM);
-        }
-        let r = self
-            .app
-            .post("/api/v1/staff/certifications", Some(&self.clerk), body)
-            .await;
-        assert_eq!(
-            r.status(),
-            StatusCode::CREATED,
-            "{}",
-            r.text().await.unwrap()
-        );
+        let business = business.then_some((COMPANY, AFM));
+        self.app.certify(&self.clerk, CITIZEN_EMAIL, business).await;
     }
 
     async fn revoke(&self) {
-        let r = self
-            .app
-            .post(
-                "/api/v1/staff/certifications/revoke",
-                Some(&self.clerk),
-                json!({"email": CITIZEN_EMAIL, "reason": "Η εκπροσώπηση έληξε."}),
-            )
+        self.app
+            .revoke_certification(&self.clerk, CITIZEN_EMAIL)
             .await;
-        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
     }
 
     /// `GET /api/v1/business` as `token`: the status and the error code (or the AFM).

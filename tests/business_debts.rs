@@ -117,22 +117,8 @@ impl Office {
     /// The clerk certifies the citizen, as the representative of the business of `afm`
     /// (`None`: as a person only).
     async fn certify(&self, afm: Option<&str>) {
-        let mut body = json!({"email": CITIZEN_EMAIL, "document": "identity_card",
-                              "document_number": "ΑΚ 123456"});
-        if let Some(afm) = afm {
-            body["company_name"] = json!(COMPANY);
-            body["afm"] = json!(afm);
-        }
-        let r = self
-            .app
-            .post("/api/v1/staff/certifications", Some(&self.clerk), body)
-            .await;
-        assert_eq!(
-            r.status(),
-            StatusCode::CREATED,
-            "{}",
-            r.text().await.unwrap()
-        );
+        let business = afm.map(|afm| (COMPANY, afm));
+        self.app.certify(&self.clerk, CITIZEN_EMAIL, business).await;
     }
 
     async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {

@@ -108,22 +108,8 @@ impl Office {
     /// The clerk certifies `email` (as the representative of `afm`'s business, or as a
     /// person only).
     async fn certify(&self, email: &str, afm: Option<&str>) {
-        let mut body = json!({"email": email, "document": "identity_card",
-                              "document_number": "ΑΚ 123456"});
-        if let Some(afm) = afm {
-            body["company_name"] = json!(COMPANY);
-            body["afm"] = json!(afm);
-        }
-        let r = self
-            .app
-            .post("/api/v1/staff/certifications", Some(&self.clerk), body)
-            .await;
-        assert_eq!(
-            r.status(),
-            StatusCode::CREATED,
-            "{}",
-            r.text().await.unwrap()
-        );
+        let business = afm.map(|afm| (COMPANY, afm));
+        self.app.certify(&self.clerk, email, business).await;
     }
 
     async fn complete_profile(&self, token: &str) {

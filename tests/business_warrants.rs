@@ -104,34 +104,14 @@ impl Office {
     /// The clerk certifies the citizen, as the representative of the business of `afm`
     /// (`None`: as a person only).
     async fn certify(&self, afm: Option<&str>) {
-        let mut body = json!({"email": CITIZEN_EMAIL, "document": "identity_card",
-                              "document_number": "ΑΚ 123456"});
-        if let Some(afm) = afm {
-            body["company_name"] = json!(COMPANY);
-            body["afm"] = json!(afm);
-        }
-        let r = self
-            .app
-            .post("/api/v1/staff/certifications", Some(&self.clerk), body)
-            .await;
-        assert_eq!(
-            r.status(),
-            StatusCode::CREATED,
-            "{}",
-            r.text().await.unwrap()
-        );
+        let business = afm.map(|afm| (COMPANY, afm));
+        self.app.certify(&self.clerk, CITIZEN_EMAIL, business).await;
     }
 
     async fn revoke(&self) {
-        let r = self
-            .app
-            .post(
-                "/api/v1/staff/certifications/revoke",
-                Some(&self.clerk),
-                json!({"email": CITIZEN_EMAIL, "reason": "Η εκπροσώπηση έληξε."}),
-            )
+        self.app
+            .revoke_certification(&self.clerk, CITIZEN_EMAIL)
             .await;
-        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
     }
 
     async fn api(&self, path: &str, token: Option<&str>) -> Response {

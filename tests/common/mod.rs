@@ -154,6 +154,38 @@ impl TestApp {
         self.login(email, password).await
     }
 
+    /// Clerk `clerk` certifies the citizen `email` after checking an identity card
+    /// (ΑΚ 123456), as the representative of `business` (company name, ΑΦΜ) when given.
+    pub async fn certify(&self, clerk: &str, email: &str, business: Option<(&str, &str)>) {
+        let mut body = json!({"email": email, "document": "identity_card",
+                              "document_number": "ΑΚ 123456"});
+        if let Some((company_name, afm)) = business {
+            body["company_name"] = json!(company_name);
+            body["afm"] = json!(afm);
+        }
+        let r = self
+            .post("/api/v1/staff/certifications", Some(clerk), body)
+            .await;
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "{}",
+            r.text().await.unwrap()
+        );
+    }
+
+    /// Clerk `clerk` revokes the certification of `email` (the representation ended).
+    pub async fn revoke_certification(&self, clerk: &str, email: &str) {
+        let r = self
+            .post(
+                "/api/v1/staff/certifications/revoke",
+                Some(clerk),
+                json!({"email": email, "reason": "Η εκπροσώπηση έληξε."}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    }
+
     /// Creates a staff account (as `portal staff add` does) and logs in.
     pub async fn staff(&self, role: &str, email: &str, name: &str) -> String {
         let password = "Υπάλληλος-Δήμου-2026";
