@@ -15,8 +15,7 @@ use serde::Deserialize;
 
 use super::account::login_redirect;
 use super::cases::error_page;
-use super::payments::euros;
-use super::security::FormActionOrigin;
+use super::payments::{bank_form_page, euros};
 use super::{render, FormState, Page};
 use crate::auth::Role;
 use crate::error::{ApiError, FieldError};
@@ -438,31 +437,6 @@ async fn confirm_page(State(state): State<AppState>, p: Page, Path(id): Path<Str
     render(&ConfirmPage { p, quote })
 }
 
-#[derive(Template)]
-#[template(path = "fines_bank.html")]
-struct BankPage {
-    p: Page,
-    action: String,
-    fields: Vec<(String, String)>,
-    amount: String,
-}
-
-/// The origin (`scheme://host[:port]`) of an absolute http(s) URL, if it is one a CSP
-/// source may name.
-pub(super) fn origin_of(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    if scheme != "https" && scheme != "http" {
-        return None;
-    }
-    let host = rest.split(['/', '?', '#']).next()?;
-    let ok = !host.is_empty()
-        && !host.contains('@')
-        && host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
-    ok.then(|| format!("{scheme}://{}", host.to_ascii_lowercase()))
-}
-
 async fn pay(
     State(state): State<AppState>,
     p: Page,
@@ -473,19 +447,7 @@ async fn pay(
         return login_redirect(&p);
     };
     match fines::pay(&state, &user, &id, p.lang, context.metadata(Some(&user))).await {
-        Ok(started) => {
-            let Some(origin) = origin_of(&started.form.action) else {
-                return error_page(p, ApiError::Internal("the bank URL has no origin".into()));
-            };
-            let mut response = render(&BankPage {
-                action: started.form.action,
-                fields: started.form.fields,
-                amount: euros(started.amount_cents),
-                p,
-            });
-            response.extensions_mut().insert(FormActionOrigin(origin));
-            response
-        }
+        Ok(started) => bank_form_page(p, started.form, started.amount_cents),
         Err(ApiError::RefusedFields(..)) => {
             Redirect::to(&format!("/fines/quotes/{id}")).into_response()
         }
@@ -505,25 +467,5 @@ async fn pay(
             *response.status_mut() = status;
             response
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::origin_of;
-
-    #[test]
-    fn origins_of_bank_urls() {
-        assert_eq!(
-            origin_of("https://Bank.example.gr/vpos/payment").as_deref(),
-            Some("https://bank.example.gr")
-        );
-        assert_eq!(
-            origin_of("http://127.0.0.1:4000/vpos/payment").as_deref(),
-            Some("http://127.0.0.1:4000")
-        );
-        assert_eq!(origin_of("/vpos/payment"), None);
-        assert_eq!(origin_of("javascript://x"), None);
-        assert_eq!(origin_of("https://a;b/"), None);
     }
 }

@@ -15,9 +15,7 @@ use domain::certification::Business;
 use super::business::business_required;
 use super::cases::error_page;
 use super::certificates::applicant;
-use super::fines::origin_of;
-use super::payments::euros;
-use super::security::FormActionOrigin;
+use super::payments::{bank_form_page, euros};
 use super::{render, Page};
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
@@ -265,15 +263,6 @@ async fn debt_page(State(state): State<AppState>, p: Page, Path(id): Path<String
     show_debt(&state, p, &user, &id, None, StatusCode::OK).await
 }
 
-#[derive(Template)]
-#[template(path = "fines_bank.html")]
-struct BankPage {
-    p: Page,
-    action: String,
-    fields: Vec<(String, String)>,
-    amount: String,
-}
-
 /// `POST /business/debts/{id}/pay`: starts the payment of the amount due now; answers the
 /// page that holds the bank's form.
 async fn pay(
@@ -287,19 +276,7 @@ async fn pay(
         Err(response) => return *response,
     };
     match tax_debts::pay(&state, &user, &id, p.lang, context.metadata(Some(&user))).await {
-        Ok(started) => {
-            let Some(origin) = origin_of(&started.form.action) else {
-                return error_page(p, ApiError::Internal("the bank URL has no origin".into()));
-            };
-            let mut response = render(&BankPage {
-                action: started.form.action,
-                fields: started.form.fields,
-                amount: euros(started.amount_cents),
-                p,
-            });
-            response.extensions_mut().insert(FormActionOrigin(origin));
-            response
-        }
+        Ok(started) => bank_form_page(p, started.form, started.amount_cents),
         Err(ApiError::RefusedFields(..)) => {
             Redirect::to(&format!("/business/debts/{id}")).into_response()
         }

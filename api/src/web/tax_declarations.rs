@@ -17,9 +17,7 @@ use serde::Deserialize;
 use super::business::business_required;
 use super::cases::error_page;
 use super::certificates::applicant;
-use super::fines::origin_of;
-use super::payments::euros;
-use super::security::FormActionOrigin;
+use super::payments::{bank_form_page, euros};
 use super::{render, FormState, Page};
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
@@ -304,15 +302,6 @@ impl FileFields {
     }
 }
 
-#[derive(Template)]
-#[template(path = "fines_bank.html")]
-struct BankPage {
-    p: Page,
-    action: String,
-    fields: Vec<(String, String)>,
-    amount: String,
-}
-
 /// `POST /business/declarations`: files the declaration and starts its payment; answers
 /// the page that holds the bank's form.
 async fn file(
@@ -338,19 +327,7 @@ async fn file(
     )
     .await;
     match result {
-        Ok(started) => {
-            let Some(origin) = origin_of(&started.form.action) else {
-                return error_page(p, ApiError::Internal("the bank URL has no origin".into()));
-            };
-            let mut response = render(&BankPage {
-                action: started.form.action,
-                fields: started.form.fields,
-                amount: euros(started.amount_cents),
-                p,
-            });
-            response.extensions_mut().insert(FormActionOrigin(origin));
-            response
-        }
+        Ok(started) => bank_form_page(p, started.form, started.amount_cents),
         Err(FileError::AssessmentChanged(assessment, company)) => {
             let mut response = review_page(p, &assessment, &company, true, None, Vec::new());
             *response.status_mut() = StatusCode::CONFLICT;
