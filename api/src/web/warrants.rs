@@ -178,23 +178,7 @@ async fn warrants_page(
     p: Page,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let user = match applicant(&p) {
-        Ok(user) => user,
-        Err(response) => return *response,
-    };
-    let sorting = match sorting_of(&query) {
-        Ok(sorting) => sorting,
-        Err(e) => return error_page(p, e),
-    };
-    match warrants::list(&state, &user, sorting).await {
-        Ok(list) => no_store(render(&page_of(p, Some(&list), sorting))),
-        Err(e) if is_unavailable(&e) => {
-            let mut response = no_store(render(&page_of(p, None, sorting)));
-            *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-            response
-        }
-        Err(e) => business_required(&state, p, &user, e).await,
-    }
+    warrants_answer(&state, p, &query, false).await
 }
 
 /// The «Λήψη CSV» link: the CSV for a logged-in browser, the same pages as the list when it
@@ -204,21 +188,33 @@ async fn warrants_csv(
     p: Page,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
+    warrants_answer(&state, p, &query, true).await
+}
+
+/// The list as a page, or (`csv`) as the CSV file; when the list cannot be had, the same
+/// pages either way (the 503 page, how to get certified, an error).
+async fn warrants_answer(
+    state: &AppState,
+    p: Page,
+    query: &HashMap<String, String>,
+    csv: bool,
+) -> Response {
     let user = match applicant(&p) {
         Ok(user) => user,
         Err(response) => return *response,
     };
-    let sorting = match sorting_of(&query) {
+    let sorting = match sorting_of(query) {
         Ok(sorting) => sorting,
         Err(e) => return error_page(p, e),
     };
-    match warrants::list(&state, &user, sorting).await {
-        Ok(list) => list.csv_response(),
+    match warrants::list(state, &user, sorting).await {
+        Ok(list) if csv => list.csv_response(),
+        Ok(list) => no_store(render(&page_of(p, Some(&list), sorting))),
         Err(e) if is_unavailable(&e) => {
             let mut response = no_store(render(&page_of(p, None, sorting)));
             *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
             response
         }
-        Err(e) => business_required(&state, p, &user, e).await,
+        Err(e) => business_required(state, p, &user, e).await,
     }
 }
