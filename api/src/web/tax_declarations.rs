@@ -276,30 +276,10 @@ async fn assess(
 
 #[derive(Deserialize, Default)]
 struct FileFields {
-    #[serde(default)]
-    filing: String,
-    #[serde(default)]
-    period: String,
-    #[serde(default)]
-    year: String,
-    #[serde(default)]
-    gross_revenue: String,
-    #[serde(default)]
-    vat_return_date: String,
+    #[serde(flatten)]
+    declaration: DeclarationFields,
     #[serde(default)]
     expected_total_cents: String,
-}
-
-impl FileFields {
-    fn fields(&self) -> DeclarationFields {
-        DeclarationFields {
-            filing: self.filing.clone(),
-            period: self.period.clone(),
-            year: self.year.clone(),
-            gross_revenue: self.gross_revenue.clone(),
-            vat_return_date: self.vat_return_date.clone(),
-        }
-    }
 }
 
 /// `POST /business/declarations`: files the declaration and starts its payment; answers
@@ -314,7 +294,7 @@ async fn file(
         Ok(found) => found,
         Err(response) => return *response,
     };
-    let fields = f.fields();
+    let fields = &f.declaration;
     // A tampered or missing total is a changed one: the breakdown is shown again.
     let expected = f.expected_total_cents.trim().parse::<i64>().unwrap_or(-1);
     let result = declarations::file_and_pay(
@@ -361,7 +341,7 @@ async fn file(
         Err(FileError::Refused(e)) if crate::business::is_certification_refusal(&e) => {
             business_required(&state, p, &user, e).await
         }
-        Err(FileError::Refused(e)) => match form_error(p.clone(), business, &fields, e) {
+        Err(FileError::Refused(e)) => match form_error(p.clone(), business, fields, e) {
             Ok(response) => response,
             Err(e) => error_page(p, e),
         },
