@@ -20,6 +20,8 @@ use chrono::NaiveDate;
 use domain::business::{FinancialError, FinancialSystem, Warrant, WarrantStatus};
 use serde::Deserialize;
 
+use crate::http::{json_call, CallFailure};
+
 pub struct HttpFinancialSystem {
     base_url: String,
     client: reqwest::Client,
@@ -116,25 +118,14 @@ impl FinancialSystem for HttpFinancialSystem {
             return Err(FinancialError::Rejected(format!("{afm:?} is not an ΑΦΜ")));
         }
         let url = format!("{}/api/v1/suppliers/{afm}/warrants", self.base_url);
-        let response = self
+        let request = self
             .client
             .get(&url)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| FinancialError::Unavailable(e.to_string()))?;
-        let status = response.status();
-        if status.is_server_error() {
-            return Err(FinancialError::Unavailable(format!("answered {status}")));
-        }
-        if !status.is_success() {
-            let text = response.text().await.unwrap_or_default();
-            return Err(refusal(status, &text));
-        }
-        let body: WarrantsBody = response
-            .json()
-            .await
-            .map_err(|e| FinancialError::Unavailable(format!("unreadable answer: {e}")))?;
+            .header(reqwest::header::ACCEPT, "application/json");
+        let body: WarrantsBody = json_call(request).await.map_err(|failure| match failure {
+            CallFailure::Unavailable(why) => FinancialError::Unavailable(why),
+            CallFailure::Refused(status, text) => refusal(status, &text),
+        })?;
         body.into_warrants(afm)
     }
 }

@@ -29,6 +29,8 @@ use domain::ports::{
 use reqwest::StatusCode;
 use serde::Deserialize;
 
+use crate::http::{json_call, CallFailure};
+
 pub struct HttpFinesSystem {
     base_url: String,
     client: reqwest::Client,
@@ -58,22 +60,10 @@ impl HttpFinesSystem {
         if let Some(key) = idempotency_key {
             request = request.header("Idempotency-Key", key);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| FinesError::Unavailable(e.to_string()))?;
-        let status = response.status();
-        if status.is_server_error() {
-            return Err(FinesError::Unavailable(format!("answered {status}")));
-        }
-        if !status.is_success() {
-            let text = response.text().await.unwrap_or_default();
-            return Err(refusal(status, &text));
-        }
-        let body: RecordBody = response
-            .json()
-            .await
-            .map_err(|e| FinesError::Unavailable(format!("unreadable answer: {e}")))?;
+        let body: RecordBody = json_call(request).await.map_err(|failure| match failure {
+            CallFailure::Unavailable(why) => FinesError::Unavailable(why),
+            CallFailure::Refused(status, text) => refusal(status, &text),
+        })?;
         body.into_record()
     }
 }

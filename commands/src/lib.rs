@@ -5,6 +5,7 @@ pub mod case_numbers;
 pub mod executor;
 pub mod financial;
 pub mod fines;
+mod http;
 pub mod mail;
 pub mod metadata;
 pub mod protocol;

@@ -13,6 +13,8 @@ use chrono::{DateTime, Utc};
 use domain::ports::{ProtocolDocument, ProtocolError, ProtocolReceipt, ProtocolSystem};
 use serde::Deserialize;
 
+use crate::http::{json_call, CallFailure};
+
 pub struct HttpProtocolSystem {
     base_url: String,
     client: reqwest::Client,
@@ -44,28 +46,17 @@ impl ProtocolSystem for HttpProtocolSystem {
         document: &ProtocolDocument,
     ) -> Result<ProtocolReceipt, ProtocolError> {
         let url = format!("{}/api/v1/documents", self.base_url);
-        let response = self
+        let request = self
             .client
             .post(&url)
             .header("Idempotency-Key", &document.idempotency_key)
-            .json(document)
-            .send()
-            .await
-            .map_err(|e| ProtocolError::Unavailable(e.to_string()))?;
-        let status = response.status();
-        if status.is_server_error() {
-            return Err(ProtocolError::Unavailable(format!("answered {status}")));
-        }
-        if !status.is_success() {
-            let body = response.text().await.unwrap_or_default();
-            return Err(ProtocolError::Rejected(format!(
-                "answered {status}: {body}"
-            )));
-        }
-        let body: ReceiptBody = response
-            .json()
-            .await
-            .map_err(|e| ProtocolError::Unavailable(format!("unreadable answer: {e}")))?;
+            .json(document);
+        let body: ReceiptBody = json_call(request).await.map_err(|failure| match failure {
+            CallFailure::Unavailable(why) => ProtocolError::Unavailable(why),
+            CallFailure::Refused(status, body) => {
+                ProtocolError::Rejected(format!("answered {status}: {body}"))
+            }
+        })?;
         Ok(ProtocolReceipt {
             protocol_number: body.protocol_number,
             registered_at: body.registered_at,

@@ -29,6 +29,8 @@ use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use crate::http::{json_call, CallFailure};
+
 pub struct HttpRevenueSystem {
     base_url: String,
     client: reqwest::Client,
@@ -51,22 +53,10 @@ impl HttpRevenueSystem {
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<T, RevenueError> {
-        let response = request
-            .send()
-            .await
-            .map_err(|e| RevenueError::Unavailable(e.to_string()))?;
-        let status = response.status();
-        if status.is_server_error() {
-            return Err(RevenueError::Unavailable(format!("answered {status}")));
-        }
-        if !status.is_success() {
-            let text = response.text().await.unwrap_or_default();
-            return Err(refusal(status, &text));
-        }
-        response
-            .json()
-            .await
-            .map_err(|e| RevenueError::Unavailable(format!("unreadable answer: {e}")))
+        json_call(request).await.map_err(|failure| match failure {
+            CallFailure::Unavailable(why) => RevenueError::Unavailable(why),
+            CallFailure::Refused(status, text) => refusal(status, &text),
+        })
     }
 
     fn url(&self, path: &str) -> String {
