@@ -3,7 +3,10 @@
 //! (company name and ΑΦΜ, checked by a clerk in person, S6). Read from the user's
 //! `Certification` stream, so a revocation takes effect at once.
 
+use cqrs_es::Aggregate;
 use domain::certification::Business;
+use domain::tax_debt::TaxDebt;
+use domain::tax_declaration::TaxDeclaration;
 use domain::Refusal;
 
 use crate::auth::{CurrentUser, Role};
@@ -50,10 +53,12 @@ pub fn is_certification_refusal(error: &ApiError) -> bool {
 }
 
 /// The aggregate types of a business's own streams (ids start with its ΑΦΜ and '-').
-pub const BUSINESS_STREAM_TYPES: [&str; 2] = ["TaxDeclaration", "TaxDebt"];
+pub const BUSINESS_STREAM_TYPES: [&str; 2] = [TaxDeclaration::TYPE, TaxDebt::TYPE];
 /// The obligation kinds of a business's payments (references start with its ΑΦΜ and '-').
-pub const BUSINESS_OBLIGATION_KINDS: [&str; 2] =
-    ["municipal_tax_declaration", "municipal_tax_debt"];
+pub const BUSINESS_OBLIGATION_KINDS: [&str; 2] = [
+    crate::tax_declarations::OBLIGATION_KIND,
+    crate::tax_debts::OBLIGATION_KIND,
+];
 
 /// One event of the business's timeline.
 #[derive(Debug, Clone, serde::Serialize)]

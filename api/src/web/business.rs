@@ -148,7 +148,9 @@ async fn history(State(state): State<AppState>, p: Page) -> Response {
     let entries = timeline
         .into_iter()
         .map(|e| {
-            let (subject, href) = if e.aggregate_type == "TaxDeclaration" {
+            let (subject, href) = if e.aggregate_type
+                == <domain::tax_declaration::TaxDeclaration as cqrs_es::Aggregate>::TYPE
+            {
                 let label = period_label(&p, &e.stream_id, &business.afm)
                     .unwrap_or_else(|| e.stream_id.clone());
                 (
