@@ -2,9 +2,7 @@
 //! bearer token and an HttpOnly cookie, the profile, logout, and the error format
 //! (status, code, fields, messages in Greek or English).
 
-mod common;
-
-use common::{field_codes, json_body, TestApp};
+use crate::common::{field_codes, json_body, TestApp};
 use reqwest::header::{ACCEPT_LANGUAGE, CONTENT_TYPE, COOKIE, SET_COOKIE};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};

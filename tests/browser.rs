@@ -4,11 +4,9 @@
 //! axe-core (no serious or critical violations) and the main pages are saved as
 //! screenshots in docs/screenshots/. Needs `scripts/setup-browser-tests`.
 
-mod common;
-#[path = "browser/harness.rs"]
 mod harness;
 
-use common::TestApp;
+use crate::common::TestApp;
 use fantoccini::key::Key;
 use harness::Browser;
 use serde_json::json;
@@ -281,7 +279,7 @@ async fn an_anonymous_comment_gets_a_tracking_code() {
 
     // A clerk answers (through the API): the tracking page shows the answer and the
     // status, but not who handled the case.
-    let tracked = common::json_body(
+    let tracked = crate::common::json_body(
         app.get(&format!("/api/v1/requests/track/{code}"), None)
             .await,
     )

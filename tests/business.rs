@@ -4,9 +4,7 @@
 //! certified), the hub «Υπηρεσίες προς Επιχειρήσεις», and the business's history (its
 //! timeline and receipts).
 
-mod common;
-
-use common::{json_body, TestApp};
+use crate::common::{json_body, TestApp};
 use reqwest::header::{COOKIE, LOCATION};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};

@@ -8,13 +8,11 @@
 //! revenue system down (503, nothing stale), and the pages (list, debt, bank form, the
 //! payment's page after the bank, the 503 page, the page for uncertified users).
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::pages::Visitor;
+use crate::common::{eventually, json_body, TestApp};
 use chrono::NaiveDate;
-use common::pages::Visitor;
-use common::{eventually, json_body, TestApp};
 use portal::tax_debts::DebtNotifier;
 use reqwest::header::LOCATION;
 use reqwest::{redirect::Policy, Client, StatusCode};
@@ -148,7 +146,7 @@ impl Office {
     /// Walks the bank with `card` from the bank form's action and fields; answers where the
     /// portal sends the payer back (the payment's page).
     async fn pay_at_bank(&self, action: &str, fields: &[(String, String)], card: &str) -> String {
-        let back = common::bank::walk(&self.http, action, fields, Some(card)).await;
+        let back = crate::common::bank::walk(&self.http, action, fields, Some(card)).await;
         let r = self
             .http
             .post(&back.action)

@@ -6,14 +6,12 @@
 //! period declared twice, the revenue system down (503, and the paid declaration told once
 //! it is back, exactly once), an amount that changed since it was shown, and the pages.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::common::pages::{Page, Visitor};
+use crate::common::{eventually_within, field_codes, json_body, TestApp};
 use chrono::NaiveDate;
-use common::pages::{Page, Visitor};
-use common::{eventually_within, field_codes, json_body, TestApp};
 use portal::tax_declarations::DeclarationWorker;
 use reqwest::header::COOKIE;
 use reqwest::{redirect::Policy, Client, StatusCode};
@@ -181,12 +179,12 @@ impl Office {
     async fn card_page(&self, form: &Value) -> (String, String) {
         let action = form["action"].as_str().unwrap();
         let fields: Vec<(String, String)> = serde_json::from_value(form["fields"].clone()).unwrap();
-        common::bank::open_card_page(&self.http, action, &fields).await
+        crate::common::bank::open_card_page(&self.http, action, &fields).await
     }
 
     /// Pays (or cancels) on the bank's card page and posts the bank's return to the portal.
     async fn on_card_page(&self, bank: &str, session: &str, card: Option<&str>) {
-        let back = common::bank::answer_card_page(&self.http, bank, session, card).await;
+        let back = crate::common::bank::answer_card_page(&self.http, bank, session, card).await;
         let r = self
             .http
             .post(&back.action)
@@ -200,7 +198,7 @@ impl Office {
     /// Runs the payment reconciler (once the read models have caught up) until it has
     /// expired `n` payments.
     async fn expire_payments(&self, n: usize) {
-        let reconciler = portal::payments::PaymentReconciler::new(self.app.state.clone());
+        let reconciler = commands::payments::PaymentReconciler::new(self.app.state.portal.clone());
         let mut expired = 0;
         for _ in 0..100 {
             self.app.read_models_caught_up().await;
@@ -822,7 +820,7 @@ async fn a_zero_tax_cannot_be_paid_and_an_incomplete_profile_cannot_file() {
 // ---------------------------------------------------------------------------------------
 
 impl Page {
-    fn assert_field_error(&self, field: &str, code: &str) {
+    fn assert_field_message(&self, field: &str, code: &str) {
         assert_eq!(
             self.text_of(&format!("{field}-error")),
             format!("{} {}", greek("ui_error_prefix"), greek(code)),
@@ -834,10 +832,10 @@ impl Page {
 impl Visitor {
     /// Walks the sandbox bank from the bank form page with `card` and follows the return
     /// to the portal (and its redirects); answers the declaration's page.
-    async fn at_bank(&mut self, bank_page: &Page, card: &str) -> Page {
+    async fn pay_at_bank(&mut self, bank_page: &Page, card: &str) -> Page {
         let form = bank_page.form("bank-form");
-        let back = common::bank::walk(
-            &common::bank::client(),
+        let back = crate::common::bank::walk(
+            &crate::common::bank::client(),
             &form.action,
             &form.hidden,
             Some(card),
@@ -909,9 +907,9 @@ async fn a_business_declares_is_declined_files_again_and_pays_through_the_pages(
         )
         .await;
     wrong.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
-    wrong.assert_field_error("period", "period_quarter_invalid");
-    wrong.assert_field_error("gross_revenue", "gross_revenue_invalid");
-    wrong.assert_field_error("vat_return_date", "vat_return_date_malformed");
+    wrong.assert_field_message("period", "period_quarter_invalid");
+    wrong.assert_field_message("gross_revenue", "gross_revenue_invalid");
+    wrong.assert_field_message("vat_return_date", "vat_return_date_malformed");
     assert_eq!(wrong.value_of("gross_revenue"), "12,3,4");
     wrong.assert_has("value=\"quarterly\" id=\"filing-quarterly\" checked");
 
@@ -944,7 +942,7 @@ async fn a_business_declares_is_declined_files_again_and_pays_through_the_pages(
     bank.assert_status(StatusCode::OK);
     bank.assert_has("id=\"bank-form\"");
     assert_eq!(bank.text_of("bank-amount"), "64,20 €");
-    let outcome = v.at_bank(&bank, CARD_DECLINED).await;
+    let outcome = v.pay_at_bank(&bank, CARD_DECLINED).await;
     outcome.assert_status(StatusCode::OK);
     outcome.assert_has("data-status=\"rejected\"");
     assert_eq!(
@@ -974,7 +972,7 @@ async fn a_business_declares_is_declined_files_again_and_pays_through_the_pages(
     assert_eq!(changed.text_of("review-months-late"), "3");
     let bank = v.submit(&changed, "declaration-file").await;
     bank.assert_status(StatusCode::OK);
-    let paid = v.at_bank(&bank, CARD_SUCCEEDS).await;
+    let paid = v.pay_at_bank(&bank, CARD_SUCCEEDS).await;
     paid.assert_status(StatusCode::OK);
     paid.assert_has("data-status=\"paid\"");
     assert!(!paid.text_of("declaration-payment-ref").is_empty());

@@ -6,14 +6,12 @@
 //! data, nothing cached), an ΑΦΜ with no warrants, and the page (sortable headers, totals,
 //! the download link, the empty state, the 503 page, the page for uncertified users).
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::pages::Page;
+use crate::common::{json_body, TestApp};
 use chrono::Utc;
 use chrono_tz::Europe::Athens;
-use common::pages::Page;
-use common::{json_body, TestApp};
 use reqwest::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, COOKIE};
 use reqwest::{Client, Response, StatusCode};
 use sandboxes::financial::{

@@ -3,14 +3,12 @@
 //! registration with retries (the protocol sandbox down, slow, failing, answering twice,
 //! and across a portal restart), the clerks' processing, deadlines, and the audit trail.
 
-mod common;
-
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use crate::common::{json_body, test_config, DetachedPortal, TestApp, TestDatabase};
 use chrono::{NaiveDate, TimeZone, Utc};
-use common::{json_body, test_config, DetachedPortal, TestApp, TestDatabase};
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use sandboxes::protocol::{ProtocolFaults, ProtocolSandbox};
 use serde_json::{json, Value};

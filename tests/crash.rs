@@ -2,8 +2,6 @@
 //! submissions, start it again on the same database, and show that every submission it
 //! acknowledged is stored in the event log and visible through the read model.
 
-mod common;
-
 use std::fs::File;
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -11,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::TestDatabase;
+use crate::common::TestDatabase;
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 

@@ -4,15 +4,13 @@
 //! one (also while writers keep submitting, and through the `portal` command), and the
 //! event log refuses to be changed.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::common::{json_body, TestApp, TestDatabase};
 use async_trait::async_trait;
-use common::{json_body, TestApp, TestDatabase};
 use eventlog::{
     consumer_lock_key, run_batch, BatchOutcome, Consumer, ConsumerError, ConsumerRuntime, Position,
     Progress, RecordedEvent, RuntimeConfig,

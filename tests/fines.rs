@@ -4,13 +4,11 @@
 //! system down, paying with a good card and the fines system told once (even after being
 //! down), two tabs paying once, an expired quote, and an incomplete profile.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::{eventually, field_codes, json_body, TestApp};
 use chrono::{DateTime, Utc};
 use chrono_tz::Europe::Athens;
-use common::{eventually, field_codes, json_body, TestApp};
 use portal::fines::FineNotifier;
 use reqwest::{redirect::Policy, Client, StatusCode};
 use sandboxes::bank::{CARD_DECLINED, CARD_SUCCEEDS};
@@ -105,7 +103,7 @@ impl Desk {
         let action = redirect["action"].as_str().unwrap();
         let fields: Vec<(String, String)> =
             serde_json::from_value(redirect["fields"].clone()).unwrap();
-        let back = common::bank::walk(&self.http, action, &fields, Some(card_number)).await;
+        let back = crate::common::bank::walk(&self.http, action, &fields, Some(card_number)).await;
         let r = self
             .http
             .post(&back.action)

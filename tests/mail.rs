@@ -2,12 +2,10 @@
 //! its own so that it outlives a portal), exactly once per event, across restarts, and
 //! what happens when the mail server is down or refuses.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{json_body, test_config, TestApp, TestDatabase};
+use crate::common::{json_body, test_config, TestApp, TestDatabase};
 use portal::Application;
 use reqwest::StatusCode;
 use sandboxes::mail::{MailFaults, ReceivedMail, RunningMailSandbox};

@@ -6,10 +6,8 @@
 //! certification. They go through the pages themselves (the `portal_csrf` cookie and
 //! hidden field) and keep their cookies by hand.
 
-mod common;
-
-use common::pages::{Page, Visitor};
-use common::TestApp;
+use crate::common::pages::{Page, Visitor};
+use crate::common::TestApp;
 use reqwest::header::{CONTENT_TYPE, COOKIE};
 use reqwest::StatusCode;
 use sandboxes::protocol::ProtocolFaults;
@@ -129,7 +127,7 @@ async fn apply_by_api(app: &TestApp, body: Value) -> Value {
         "apply: {}",
         r.text().await.unwrap()
     );
-    let answer = common::json_body(r).await;
+    let answer = crate::common::json_body(r).await;
     app.read_models_caught_up().await;
     answer
 }
@@ -150,7 +148,7 @@ async fn api_status(app: &TestApp, clerk: &str, id: &str) -> Value {
         .get(&format!("/api/v1/staff/applications/{id}"), Some(clerk))
         .await;
     assert_eq!(r.status(), StatusCode::OK);
-    common::json_body(r).await["application"].clone()
+    crate::common::json_body(r).await["application"].clone()
 }
 
 /// The clerk performs an action through the application page: the first POST asks, and
@@ -254,7 +252,8 @@ async fn an_uncertified_citizen_is_told_how_to_get_certified_instead_of_a_form()
     refused.assert_status(StatusCode::FORBIDDEN);
     refused.assert_has("id=\"certification-required\"");
     let token = app.login(CITIZEN_EMAIL, CITIZEN_PASSWORD).await;
-    let mine = common::json_body(app.get("/api/v1/my/applications", Some(&token)).await).await;
+    let mine =
+        crate::common::json_body(app.get("/api/v1/my/applications", Some(&token)).await).await;
     assert_eq!(mine["items"].as_array().unwrap().len(), 0);
 
     let mine = citizen.get("/certification").await;
@@ -963,7 +962,8 @@ async fn a_clerk_certifies_a_business_representative_and_revokes_through_the_pag
     assert_eq!(confirm.text_of("confirm-clerk"), CLERK_NAME);
     confirm.assert_has("id=\"cancel\" href=\"/staff/certification?email=maria%40example.gr\"");
     let token = app.login(CITIZEN_EMAIL, CITIZEN_PASSWORD).await;
-    let mine = common::json_body(app.get("/api/v1/my/certification", Some(&token)).await).await;
+    let mine =
+        crate::common::json_body(app.get("/api/v1/my/certification", Some(&token)).await).await;
     assert_eq!(mine["certified"], false, "asking certified");
     let mut confirmed = fields.to_vec();
     confirmed.push(("confirmed", "yes"));
@@ -1173,7 +1173,7 @@ async fn an_uploaded_pdf_may_be_confirmed_through_another_portal_process() {
     confirm.assert_status(StatusCode::OK);
     let upload = confirm.hidden("upload").expect("the upload's token");
 
-    let mut config = common::test_config(&app.db);
+    let mut config = crate::common::test_config(&app.db);
     config.protocol_url = None;
     let second = portal::Application::build(config)
         .await

@@ -1,9 +1,7 @@
 //! The citizen pages over HTTP (no browser): forms, CSRF, redirects, rate limits,
 //! language, security headers. The browser journeys are in tests/browser.rs.
 
-mod common;
-
-use common::TestApp;
+use crate::common::TestApp;
 use reqwest::{redirect, Client, StatusCode};
 
 /// A browser-like client: keeps cookies, does not follow redirects (so tests see them).
@@ -425,7 +423,10 @@ async fn logins_registrations_and_anonymous_submissions_are_rate_limited() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(common::json_body(r).await["error"]["code"], "rate_limited");
+    assert_eq!(
+        crate::common::json_body(r).await["error"]["code"],
+        "rate_limited"
+    );
     // Anonymous submissions have their own allowance.
     for i in 0..4 {
         let r = app
@@ -470,5 +471,8 @@ async fn an_unknown_address_is_a_page_for_people_and_json_for_the_api() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    assert_eq!(common::json_body(r).await["error"]["code"], "not_found");
+    assert_eq!(
+        crate::common::json_body(r).await["error"]["code"],
+        "not_found"
+    );
 }

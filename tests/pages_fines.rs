@@ -5,12 +5,10 @@
 //! only that page post to the bank), and the outcome pages after the sandbox bank: a
 //! declined card with the way to try again, then a good card and the receipt.
 
-mod common;
-
+use crate::common::pages::{Page, Visitor};
+use crate::common::TestApp;
 use chrono::{DateTime, Utc};
 use chrono_tz::Europe::Athens;
-use common::pages::{Page, Visitor};
-use common::TestApp;
 use reqwest::StatusCode;
 use sandboxes::bank::{CARD_DECLINED, CARD_SUCCEEDS};
 use sandboxes::fines::{SandboxFine, SEEDED_BASE, SEEDED_EARLY};
@@ -98,8 +96,13 @@ impl Visitor {
     /// follows the bank's return; answers the portal's outcome page.
     async fn at_bank(&mut self, bank_page: &Page, card: Option<&str>) -> Page {
         let form = bank_page.bank_form();
-        let back =
-            common::bank::walk(&common::bank::client(), &form.action, &form.hidden, card).await;
+        let back = crate::common::bank::walk(
+            &crate::common::bank::client(),
+            &form.action,
+            &form.hidden,
+            card,
+        )
+        .await;
         let r = self
             .client
             .post(&back.action)

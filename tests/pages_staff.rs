@@ -4,10 +4,8 @@
 //! They log in through the pages themselves (the `portal_csrf` cookie and hidden field)
 //! and keep their cookies by hand.
 
-mod common;
-
-use common::pages::Visitor;
-use common::TestApp;
+use crate::common::pages::Visitor;
+use crate::common::TestApp;
 use reqwest::StatusCode;
 use serde_json::Value;
 

@@ -5,15 +5,12 @@
 //! notifications, a lost confirmation settled by the reconciler, expiry, and a capture
 //! that arrives after expiry.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{json_body, TestApp};
+use crate::common::{json_body, TestApp};
+use commands::payments::{self, PaymentReconciler};
 use domain::payment::Obligation;
 use portal::auth::{CurrentUser, Role};
-use portal::i18n::Lang;
-use portal::payments::{self, PaymentReconciler};
 use reqwest::{redirect::Policy, Client, StatusCode};
 use sandboxes::bank::{read_form, BankFaults, CARD_DECLINED, CARD_SUCCEEDS, CARD_TIMES_OUT};
 use serde_json::Value;
@@ -69,7 +66,7 @@ impl Till {
     async fn start(&self, reference: &str) -> (String, String) {
         let started = payments::start_payment(
             &self.app.state,
-            &self.user,
+            &self.user.actor(),
             Obligation {
                 kind: "test".into(),
                 reference: reference.into(),
@@ -86,7 +83,7 @@ impl Till {
 
     /// Redirects to the bank and opens its card page; answers (bank base URL, session).
     async fn card_page(&self, id: &str) -> (String, String) {
-        let form = payments::redirect(&self.app.state, &self.user, id, Lang::El)
+        let form = payments::redirect(&self.app.state, &self.user.actor(), id, "el")
             .await
             .expect("the redirect form");
         let bank = form.action.trim_end_matches("/vpos/payment").to_string();
@@ -212,8 +209,11 @@ impl Till {
         panic!("the bank did not deliver {n} notifications of {order_id}");
     }
 
+    /// One reconciler pass, once the read models it works from have caught up with the
+    /// log (under load, projecting a payment may take longer than its test expiry).
     async fn reconcile(&self) -> payments::ReconcileReport {
-        PaymentReconciler::new(self.app.state.clone())
+        self.app.read_models_caught_up().await;
+        PaymentReconciler::new(self.app.state.portal.clone())
             .run_once()
             .await
             .expect("a reconciler pass")
@@ -294,7 +294,7 @@ async fn a_good_card_succeeds_with_a_receipt() {
     // The obligation cannot be paid twice.
     let again = payments::start_payment(
         &till.app.state,
-        &till.user,
+        &till.user.actor(),
         Obligation {
             kind: "test".into(),
             reference: "R-1".into(),
@@ -305,7 +305,7 @@ async fn a_good_card_succeeds_with_a_receipt() {
     )
     .await;
     assert!(
-        matches!(&again, Err(portal::error::ApiError::Refused(r)) if r.code == "obligation_already_paid"),
+        matches!(&again, Err(payments::PaymentError::Command(commands::CommandError::Refused(r))) if r.code == "obligation_already_paid"),
         "{again:?}"
     );
     till.notified(&Till::order_id_of(&payment), 1).await;
@@ -401,14 +401,14 @@ fn signed_answer(order_id: &str, status: &str, amount: &str) -> Vec<(String, Str
         "90000017",
         "123456",
     ];
-    let mut fields: Vec<(String, String)> = commands::vpos::ANSWER_FIELDS
+    let mut fields: Vec<(String, String)> = commands::adapters::vpos::ANSWER_FIELDS
         .iter()
         .zip(values)
         .map(|(n, v)| (n.to_string(), v.to_string()))
         .collect();
     fields.push((
         "digest".into(),
-        commands::vpos::digest(values, portal::config::SANDBOX_BANK_SECRET),
+        commands::adapters::vpos::digest(values, portal::config::SANDBOX_BANK_SECRET),
     ));
     fields
 }
@@ -418,7 +418,7 @@ async fn a_tampered_or_mismatched_amount_changes_nothing() {
     let till = Till::open().await;
     let (id, order_id) = till.start("R-4").await;
     till.card_page(&id).await;
-    let return_url = till.app.state.payment_settings.return_url.clone();
+    let return_url = till.app.state.settings.payments.return_url.clone();
 
     // Tampered after signing: the digest gives it away.
     let mut tampered = signed_answer(&order_id, "CAPTURED", "12.50");
@@ -586,7 +586,7 @@ async fn two_tabs_double_clicks_and_racing_answers_pay_once() {
     // A second tab cannot start another payment of the same obligation meanwhile.
     let again = payments::start_payment(
         &till.app.state,
-        &till.user,
+        &till.user.actor(),
         Obligation {
             kind: "test".into(),
             reference: "R-13".into(),
@@ -597,14 +597,14 @@ async fn two_tabs_double_clicks_and_racing_answers_pay_once() {
     )
     .await;
     assert!(
-        matches!(&again, Err(portal::error::ApiError::Refused(r)) if r.code == "payment_in_progress"),
+        matches!(&again, Err(payments::PaymentError::Command(commands::CommandError::Refused(r))) if r.code == "payment_in_progress"),
         "{again:?}"
     );
     // A double click on «pay»: the same form twice, one redirect.
-    let first = payments::redirect(&till.app.state, &till.user, &id, Lang::El)
+    let first = payments::redirect(&till.app.state, &till.user.actor(), &id, "el")
         .await
         .unwrap();
-    let second = payments::redirect(&till.app.state, &till.user, &id, Lang::El)
+    let second = payments::redirect(&till.app.state, &till.user.actor(), &id, "el")
         .await
         .unwrap();
     assert_eq!(first, second);
@@ -635,11 +635,8 @@ async fn two_tabs_double_clicks_and_racing_answers_pay_once() {
         account_id: uuid::Uuid::new_v4(),
         ..till.user.clone()
     };
-    let refused = payments::redirect(&till.app.state, &stranger, &id, Lang::El).await;
-    assert!(matches!(
-        refused,
-        Err(portal::error::ApiError::NotFound("payment_not_found"))
-    ));
+    let refused = payments::redirect(&till.app.state, &stranger.actor(), &id, "el").await;
+    assert!(matches!(refused, Err(payments::PaymentError::NotFound)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -2,9 +2,7 @@
 //! anonymous submission, case numbers, read-your-writes, «Τα αιτήματά μου», tracking,
 //! validation, privacy between citizens, and reopening.
 
-mod common;
-
-use common::{field_codes, json_body, TestApp};
+use crate::common::{field_codes, json_body, TestApp};
 use reqwest::header::ACCEPT_LANGUAGE;
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};

@@ -3,11 +3,9 @@
 //! concurrency, the auditor's event list, state as of a sequence number, the hash-chain
 //! verification, and tamper detection, all against a real portal and PostgreSQL.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::{json_body, TestApp};
+use crate::common::{json_body, TestApp};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use sandboxes::protocol::ProtocolFaults;
 use serde_json::{json, Value};

@@ -8,8 +8,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::middleware;
 use axum::Router;
-use commands::protocol::HttpProtocolSystem;
-use commands::{Commands, RequestCommands};
+use commands::adapters::protocol::HttpProtocolSystem;
+use commands::background::LoopTask;
+use commands::mail_notices::{MailNotices, MailSender, NoticeSettings};
+use commands::payments::{PaymentReconciler, PaymentSettings};
+use commands::registrar::Registrar;
+use commands::{Commands, Portal, RequestCommands, Settings};
 use domain::application::{ApplicationServices, CertificateApplication, RetryPolicy};
 use domain::business::{FinancialSystem, RevenueSystem};
 use domain::certification::Certification;
@@ -32,46 +36,29 @@ use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::background::LoopTask;
 use crate::config::Config;
 use crate::error;
 use crate::fines::FineNotifier;
-use crate::mailer::{MailNotices, MailSender, NoticeSettings};
-use crate::payments::{PaymentReconciler, PaymentSettings};
-use crate::registrar::Registrar;
 use crate::routes;
 use crate::tax_debts::DebtNotifier;
 use crate::tax_declarations::DeclarationWorker;
 
-/// What every handler can reach.
+/// What every handler can reach: the application (every use case runs over it) and what
+/// only HTTP needs. It dereferences to the [`Portal`], so a handler reads `state.pool` or
+/// calls a use case with `&state`.
 #[derive(Clone)]
 pub struct AppState {
-    pub pool: PgPool,
-    pub requests: Arc<RequestCommands>,
-    /// Applications, with the short protocol timeout of a submission the citizen waits on.
-    pub applications: Arc<Commands<CertificateApplication>>,
-    pub certifications: Arc<Commands<Certification>>,
-    pub payments: Arc<Commands<Payment>>,
-    /// The bank's payment gateway (the VPOS adapter).
-    pub bank: Arc<dyn BankGateway>,
-    pub payment_settings: Arc<PaymentSettings>,
-    /// The fines-management system (the HTTP adapter).
-    pub fines: Arc<dyn FinesSystem>,
-    pub traffic_fines: Arc<Commands<TrafficFine>>,
-    /// Municipal-tax declarations (S13), one stream per business and period.
-    pub tax_declarations: Arc<Commands<TaxDeclaration>>,
-    /// Certified municipal-tax debts paid through the portal (S14), one stream per AFM and
-    /// debt.
-    pub tax_debts: Arc<Commands<TaxDebt>>,
-    /// The municipality's financial system (warrants to suppliers, S12; the HTTP adapter).
-    pub financial: Arc<dyn FinancialSystem>,
-    /// The municipality's revenue system (municipal tax declarations and certified debts,
-    /// S13–S14; the HTTP adapter).
-    pub revenue: Arc<dyn RevenueSystem>,
-    pub registrar: Registrar,
-    pub progress: Progress,
+    pub portal: Arc<Portal>,
     pub config: Arc<Config>,
     pub rate_limiter: Arc<crate::web::RateLimiter>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Portal;
+
+    fn deref(&self) -> &Portal {
+        &self.portal
+    }
 }
 
 pub struct Application {
@@ -111,6 +98,7 @@ pub async fn prepare_database(config: &Config) -> anyhow::Result<PgPool> {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        config.check_production()?;
         let pool = prepare_database(&config).await?;
         // Bound first: the bank's return and notification addresses are built from it when
         // PORTAL_PUBLIC_URL is unset.
@@ -146,10 +134,8 @@ impl Application {
             protocol_url.clone(),
             config.protocol_timeout,
         ));
-        let requests = Arc::new(
-            RequestCommands::new(pool.clone(), RequestServices { protocol })
-                .with_conflict_retries(config.conflict_retries),
-        );
+        let requests = RequestCommands::new(pool.clone(), RequestServices { protocol })
+            .with_conflict_retries(config.conflict_retries);
         let retry = RetryPolicy {
             first: chrono::Duration::from_std(config.protocol_retry_first)
                 .context("PORTAL_PROTOCOL_RETRY_FIRST_SECS is too large")?,
@@ -157,27 +143,30 @@ impl Application {
                 .context("PORTAL_PROTOCOL_RETRY_EVERY_SECS is too large")?,
         };
         let application_commands = |timeout| {
-            Arc::new(
-                Commands::<CertificateApplication>::new(
-                    pool.clone(),
-                    ApplicationServices {
-                        protocol: Arc::new(HttpProtocolSystem::new(protocol_url.clone(), timeout)),
-                        retry,
-                    },
-                )
-                .with_conflict_retries(config.conflict_retries),
+            Commands::<CertificateApplication>::new(
+                pool.clone(),
+                ApplicationServices {
+                    protocol: Arc::new(HttpProtocolSystem::new(protocol_url.clone(), timeout)),
+                    retry,
+                },
             )
+            .with_conflict_retries(config.conflict_retries)
         };
-        let applications = application_commands(config.protocol_inline_timeout);
+        let applications = Arc::new(application_commands(config.protocol_inline_timeout));
         let background_applications = application_commands(config.protocol_timeout);
-        let certifications = Arc::new(
-            Commands::<Certification>::new(pool.clone(), ())
-                .with_conflict_retries(config.conflict_retries),
-        );
+        let certifications = Commands::<Certification>::new(pool.clone(), ())
+            .with_conflict_retries(config.conflict_retries);
 
         // The bank: the configured gateway, or the sandbox bank in-process. Its
         // server-to-server notifications go to the portal's notify endpoint.
-        let payment_settings = Arc::new(PaymentSettings::new(&config, &portal_url)?);
+        let payment_settings = PaymentSettings::new(
+            &portal_url,
+            config.payment_expiry,
+            config.payment_reconcile_after,
+        )
+        .context(
+            "PORTAL_PAYMENT_EXPIRY_MINUTES or PORTAL_PAYMENT_RECONCILE_AFTER_SECS is too large",
+        )?;
         let (bank_url, bank_sandbox) = match &config.bank_url {
             Some(url) => (url.clone(), None),
             None => {
@@ -196,16 +185,14 @@ impl Application {
                 (url, Some(sandbox))
             }
         };
-        let bank: Arc<dyn BankGateway> = Arc::new(commands::vpos::VposGateway::new(
+        let bank: Arc<dyn BankGateway> = Arc::new(commands::adapters::vpos::VposGateway::new(
             config.bank_mid.clone(),
             config.bank_secret.clone(),
             bank_url,
             config.bank_timeout,
         ));
-        let payments = Arc::new(
-            Commands::<Payment>::new(pool.clone(), ())
-                .with_conflict_retries(config.conflict_retries.max(2)),
-        );
+        let payments = Commands::<Payment>::new(pool.clone(), ())
+            .with_conflict_retries(config.conflict_retries.max(2));
 
         // The fines-management system: the configured one, or the sandbox in-process.
         let (fines_url, fines_sandbox) = match &config.fines_url {
@@ -222,22 +209,15 @@ impl Application {
                 (url, Some(sandbox))
             }
         };
-        let fines: Arc<dyn FinesSystem> = Arc::new(commands::fines::HttpFinesSystem::new(
-            fines_url,
-            config.fines_timeout,
-        ));
-        let traffic_fines = Arc::new(
-            Commands::<TrafficFine>::new(pool.clone(), ())
-                .with_conflict_retries(config.conflict_retries.max(2)),
+        let fines: Arc<dyn FinesSystem> = Arc::new(
+            commands::adapters::fines::HttpFinesSystem::new(fines_url, config.fines_timeout),
         );
-        let tax_declarations = Arc::new(
-            Commands::<TaxDeclaration>::new(pool.clone(), ())
-                .with_conflict_retries(config.conflict_retries.max(2)),
-        );
-        let tax_debts = Arc::new(
-            Commands::<TaxDebt>::new(pool.clone(), ())
-                .with_conflict_retries(config.conflict_retries.max(2)),
-        );
+        let traffic_fines = Commands::<TrafficFine>::new(pool.clone(), ())
+            .with_conflict_retries(config.conflict_retries.max(2));
+        let tax_declarations = Commands::<TaxDeclaration>::new(pool.clone(), ())
+            .with_conflict_retries(config.conflict_retries.max(2));
+        let tax_debts = Commands::<TaxDebt>::new(pool.clone(), ())
+            .with_conflict_retries(config.conflict_retries.max(2));
 
         // The financial system: the configured one, or the sandbox in-process.
         let (financial_url, financial_sandbox) = match &config.financial_url {
@@ -254,9 +234,11 @@ impl Application {
                 (url, Some(sandbox))
             }
         };
-        let financial: Arc<dyn FinancialSystem> = Arc::new(
-            commands::financial::HttpFinancialSystem::new(financial_url, config.financial_timeout),
-        );
+        let financial: Arc<dyn FinancialSystem> =
+            Arc::new(commands::adapters::financial::HttpFinancialSystem::new(
+                financial_url,
+                config.financial_timeout,
+            ));
 
         // The revenue system: the configured one, or the sandbox in-process.
         let (revenue_url, revenue_sandbox) = match &config.revenue_url {
@@ -273,10 +255,11 @@ impl Application {
                 (url, Some(sandbox))
             }
         };
-        let revenue: Arc<dyn RevenueSystem> = Arc::new(commands::revenue::HttpRevenueSystem::new(
-            revenue_url,
-            config.revenue_timeout,
-        ));
+        let revenue: Arc<dyn RevenueSystem> =
+            Arc::new(commands::adapters::revenue::HttpRevenueSystem::new(
+                revenue_url,
+                config.revenue_timeout,
+            ));
 
         let models = projections::all();
         projections::prepare(&pool, &models)
@@ -308,12 +291,13 @@ impl Application {
                 (running.smtp_url(), Some(running))
             }
         };
-        let mailer = commands::mail::SmtpMailer::new(&commands::mail::SmtpConfig {
-            url: smtp_url,
-            from: config.mail_from.clone(),
-            timeout: std::time::Duration::from_secs(30),
-        })
-        .map_err(|e| anyhow::anyhow!("PORTAL_SMTP_URL / PORTAL_MAIL_FROM: {e}"))?;
+        let mailer =
+            commands::adapters::smtp::SmtpMailer::new(&commands::adapters::smtp::SmtpConfig {
+                url: smtp_url,
+                from: config.mail_from.clone(),
+                timeout: std::time::Duration::from_secs(30),
+            })
+            .map_err(|e| anyhow::anyhow!("PORTAL_SMTP_URL / PORTAL_MAIL_FROM: {e}"))?;
         let public_url = config
             .public_url
             .clone()
@@ -340,31 +324,44 @@ impl Application {
         let registrar = Registrar::new(pool.clone(), progress.clone());
         let registrar_task = registrar
             .clone()
-            .spawn(background_applications, config.protocol_poll);
+            .spawn(Arc::new(background_applications), config.protocol_poll);
 
-        let state = AppState {
+        let portal = Arc::new(Portal {
             pool,
+            progress,
+            clock: Arc::new(domain::ports::SystemClock),
+            settings: Settings {
+                municipality: config.municipality.clone(),
+                read_wait: config.read_wait,
+                read_models: projections::ALL_READS,
+                payments: payment_settings,
+                fines_quote_ttl: config.fines_quote_ttl,
+                fines_retry_first: config.fines_retry_first,
+                declarations_retry_first: config.declarations_retry_first,
+                revenue_retry_first: config.revenue_retry_first,
+            },
             requests,
             applications,
             certifications,
             payments,
-            bank,
-            payment_settings,
-            fines,
             traffic_fines,
             tax_declarations,
             tax_debts,
+            bank,
+            fines,
             financial,
             revenue,
             registrar,
-            progress,
+        });
+        let state = AppState {
+            portal: portal.clone(),
             config: Arc::new(config.clone()),
             rate_limiter: Arc::new(crate::web::RateLimiter::new(
                 config.rate_limit,
                 std::time::Duration::from_secs(600),
             )),
         };
-        let reconciler = PaymentReconciler::new(state.clone()).spawn(config.payment_poll);
+        let reconciler = PaymentReconciler::new(portal.clone()).spawn(config.payment_poll);
         let fine_notifier = FineNotifier::new(state.clone()).spawn(config.fines_poll);
         let declaration_worker =
             DeclarationWorker::new(state.clone()).spawn(config.declarations_poll);

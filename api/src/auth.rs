@@ -11,41 +11,16 @@ use axum::http::{header, HeaderMap};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use rand::RngCore;
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use uuid::Uuid;
+
+pub use domain::account::{check_password, normalize_email, Role};
 
 use crate::error::{ApiError, FieldError};
 use crate::AppState;
 
 pub const SESSION_COOKIE: &str = "portal_session";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Citizen,
-    Clerk,
-    Auditor,
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Citizen => "citizen",
-            Self::Clerk => "clerk",
-            Self::Auditor => "auditor",
-            Self::Admin => "admin",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        [Self::Citizen, Self::Clerk, Self::Auditor, Self::Admin]
-            .into_iter()
-            .find(|r| r.as_str() == raw)
-    }
-}
 
 /// The logged-in user of a request.
 #[derive(Debug, Clone)]
@@ -66,6 +41,16 @@ impl CurrentUser {
             Ok(())
         } else {
             Err(ApiError::Forbidden)
+        }
+    }
+
+    /// The user as the use cases know them.
+    pub fn actor(&self) -> commands::Actor {
+        commands::Actor {
+            account_id: self.account_id,
+            email: self.email.clone(),
+            full_name: self.full_name.clone(),
+            role: self.role,
         }
     }
 
@@ -193,50 +178,6 @@ pub async fn record_write(
 // Passwords.
 // ---------------------------------------------------------------------------------------
 
-/// A few of the most used passwords of at least 10 characters; a longer list can come.
-const COMMON_PASSWORDS: &[&str] = &[
-    "1234567890",
-    "0123456789",
-    "qwertyuiop",
-    "password12",
-    "password123",
-    "1q2w3e4r5t",
-    "iloveyou12",
-    "qwerty1234",
-    "abcdefghij",
-    "1111111111",
-    "aaaaaaaaaa",
-    "asdfghjkl1",
-    "passw0rd12",
-    "123456789a",
-];
-
-/// The password rules: 10 to 128 characters, not a common one, not containing the e-mail.
-pub fn check_password(password: &str, email: &str) -> Option<&'static str> {
-    let count = password.chars().count();
-    if count < 10 {
-        return Some("password_too_short");
-    }
-    if count > 128 {
-        return Some("password_too_long");
-    }
-    let lower = password.to_lowercase();
-    let distinct = {
-        let mut chars: Vec<char> = lower.chars().collect();
-        chars.sort_unstable();
-        chars.dedup();
-        chars.len()
-    };
-    if distinct < 4 || COMMON_PASSWORDS.contains(&lower.as_str()) {
-        return Some("password_too_common");
-    }
-    let local = email.split('@').next().unwrap_or("").to_lowercase();
-    if local.chars().count() >= 4 && lower.contains(&local) {
-        return Some("password_contains_email");
-    }
-    None
-}
-
 /// Hashes with argon2id (on a blocking thread: it is meant to be slow).
 pub async fn hash_password(password: String) -> Result<String, ApiError> {
     tokio::task::spawn_blocking(move || {
@@ -283,29 +224,6 @@ pub async fn verify_password(password: String, stored: Option<String>) -> bool {
 // ---------------------------------------------------------------------------------------
 // E-mail and sessions.
 // ---------------------------------------------------------------------------------------
-
-/// A plausible e-mail address: one `@`, a dotted domain, no spaces, at most 254 characters.
-pub fn normalize_email(raw: &str) -> Result<String, FieldError> {
-    let email = raw.trim().to_lowercase();
-    let valid = email.len() <= 254
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        && match email.split_once('@') {
-            Some((local, domain)) => {
-                !local.is_empty()
-                    && !domain.contains('@')
-                    && domain.contains('.')
-                    && !domain.starts_with('.')
-                    && !domain.ends_with('.')
-                    && !domain.contains("..")
-            }
-            None => false,
-        };
-    if valid {
-        Ok(email)
-    } else {
-        Err(FieldError::new("email", "email_invalid"))
-    }
-}
 
 /// Opens a session: a random token (returned once, stored only as its SHA-256).
 pub async fn open_session(
@@ -380,54 +298,6 @@ pub async fn insert_account(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn password_rules() {
-        assert_eq!(
-            check_password("short", "a@b.gr"),
-            Some("password_too_short")
-        );
-        assert_eq!(
-            check_password("1234567890", "a@b.gr"),
-            Some("password_too_common")
-        );
-        assert_eq!(
-            check_password("aaaaaaaaaaaa", "a@b.gr"),
-            Some("password_too_common")
-        );
-        assert_eq!(
-            check_password("maria.papa-2026", "maria.papa@example.gr"),
-            Some("password_contains_email")
-        );
-        assert_eq!(
-            check_password(&"x1".repeat(70), "a@b.gr"),
-            Some("password_too_long")
-        );
-        assert_eq!(
-            check_password("Κωδικός-Ασφαλής-7", "maria@example.gr"),
-            None
-        );
-    }
-
-    #[test]
-    fn emails_are_normalized_and_checked() {
-        assert_eq!(
-            normalize_email("  Maria@Example.GR ").unwrap(),
-            "maria@example.gr"
-        );
-        for bad in [
-            "",
-            "maria",
-            "maria@",
-            "@example.gr",
-            "ma ria@example.gr",
-            "maria@example",
-            "a@b@c.gr",
-            "maria@.gr",
-        ] {
-            assert!(normalize_email(bad).is_err(), "{bad} should be refused");
-        }
-    }
 
     #[test]
     fn the_token_is_read_from_bearer_or_cookie() {

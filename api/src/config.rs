@@ -12,8 +12,35 @@ use secrecy::{ExposeSecret, SecretString};
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/portal";
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 
+/// `PORTAL_ENV`: where the portal runs. Only `production` changes anything: there, every
+/// external system must be configured, because a missing address would otherwise start a
+/// sandbox (a fake bank, a fake protocol system) in place of the real one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Environment {
+    /// A developer's machine, the tests, a demonstration: sandboxes stand in for every
+    /// external system whose address is not set (the default).
+    #[default]
+    Development,
+    Production,
+}
+
+impl Environment {
+    pub fn parse(raw: &str) -> anyhow::Result<Self> {
+        match raw.trim() {
+            "" | "development" => Ok(Self::Development),
+            "production" => Ok(Self::Production),
+            other => anyhow::bail!(
+                "PORTAL_ENV={other:?} is not an environment: use production or development"
+            ),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// `PORTAL_ENV`: `production` refuses to start while any external system would fall
+    /// back to a sandbox (see [`Config::check_production`]).
+    pub environment: Environment,
     /// `DATABASE_URL`; may carry a password, so it is kept secret (never logged).
     pub database_url: SecretString,
     /// `PORTAL_BIND`.
@@ -144,6 +171,7 @@ impl Config {
     /// test usually changes.
     pub fn new(database_url: &str, bind: SocketAddr) -> Self {
         Self {
+            environment: Environment::Development,
             database_url: SecretString::from(database_url.to_string()),
             bind,
             db_connections: 40,
@@ -199,6 +227,7 @@ impl Config {
             format!("PORTAL_BIND={bind:?} is not an address like 127.0.0.1:8080")
         })?;
         let mut config = Self::new(&database_url, bind);
+        config.environment = Environment::parse(&std::env::var("PORTAL_ENV").unwrap_or_default())?;
         if let Some(n) = env_number("PORTAL_DB_CONNECTIONS")? {
             config.db_connections = n as u32;
         }
@@ -333,7 +362,42 @@ impl Config {
             std::env::var("PORTAL_SECURE_COOKIES").as_deref(),
             Ok("1" | "true" | "yes")
         );
+        config.check_production()?;
         Ok(config)
+    }
+
+    /// In production, names every setting whose absence would put a sandbox in place of a
+    /// real system (and the sandbox bank's secret), so that the portal refuses to start
+    /// instead of taking payments at a fake bank.
+    pub fn check_production(&self) -> anyhow::Result<()> {
+        if self.environment != Environment::Production {
+            return Ok(());
+        }
+        let mut missing: Vec<&str> = [
+            ("PORTAL_PROTOCOL_URL", &self.protocol_url),
+            ("PORTAL_SMTP_URL", &self.smtp_url),
+            ("PORTAL_BANK_URL", &self.bank_url),
+            ("PORTAL_FINES_URL", &self.fines_url),
+            ("PORTAL_FINANCIAL_URL", &self.financial_url),
+            ("PORTAL_REVENUE_URL", &self.revenue_url),
+            ("PORTAL_PUBLIC_URL", &self.public_url),
+        ]
+        .into_iter()
+        .filter(|(_, value)| value.is_none())
+        .map(|(name, _)| name)
+        .collect();
+        if self.bank_secret.expose_secret() == SANDBOX_BANK_SECRET {
+            missing.push("PORTAL_BANK_SECRET");
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            anyhow::bail!(
+                "PORTAL_ENV=production: set {} (without them the portal would start sandboxes \
+                 in place of the real systems)",
+                missing.join(", ")
+            )
+        }
     }
 
     pub fn database_url(&self) -> &str {
@@ -364,6 +428,47 @@ mod tests {
         let mut broken = m.clone();
         broken.fines.types.clear();
         assert!(broken.check().unwrap_err().contains("fines.types"));
+    }
+
+    #[test]
+    fn production_refuses_every_sandbox_and_names_the_setting() {
+        let mut config = Config::new(DEFAULT_DATABASE_URL, DEFAULT_BIND.parse().unwrap());
+        assert!(
+            config.check_production().is_ok(),
+            "development allows sandboxes"
+        );
+        config.environment = Environment::Production;
+        let err = config.check_production().unwrap_err().to_string();
+        for name in [
+            "PORTAL_PROTOCOL_URL",
+            "PORTAL_SMTP_URL",
+            "PORTAL_BANK_URL",
+            "PORTAL_FINES_URL",
+            "PORTAL_FINANCIAL_URL",
+            "PORTAL_REVENUE_URL",
+            "PORTAL_PUBLIC_URL",
+            "PORTAL_BANK_SECRET",
+        ] {
+            assert!(err.contains(name), "{name} missing from: {err}");
+        }
+        let url = Some("https://system.example.gr".to_string());
+        config.protocol_url = url.clone();
+        config.smtp_url = Some("smtp://mail.example.gr:25".into());
+        config.bank_url = url.clone();
+        config.fines_url = url.clone();
+        config.financial_url = url.clone();
+        config.revenue_url = url.clone();
+        let err = config.check_production().unwrap_err().to_string();
+        assert!(!err.contains("PORTAL_BANK_URL"), "{err}");
+        assert!(
+            err.contains("PORTAL_PUBLIC_URL") && err.contains("PORTAL_BANK_SECRET"),
+            "{err}"
+        );
+        config.public_url = url;
+        config.bank_secret = SecretString::from("the-bank's-real-secret");
+        assert!(config.check_production().is_ok());
+        assert!(Environment::parse("staging").is_err());
+        assert_eq!(Environment::parse("").unwrap(), Environment::Development);
     }
 
     #[test]

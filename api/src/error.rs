@@ -14,21 +14,7 @@ use serde_json::json;
 
 use crate::i18n::{self, Lang};
 
-/// A field that needs correcting, and why (a message code).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
-    pub field: String,
-    pub code: String,
-}
-
-impl FieldError {
-    pub fn new(field: &str, code: &str) -> Self {
-        Self {
-            field: field.to_string(),
-            code: code.to_string(),
-        }
-    }
-}
+pub use domain::refusal::FieldError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -76,6 +62,34 @@ impl From<CommandError> for ApiError {
             CommandError::Refused(refusal) => Self::Refused(refusal),
             CommandError::Conflict => Self::Conflict,
             CommandError::Infrastructure(why) => Self::Internal(why),
+        }
+    }
+}
+
+impl From<commands::payments::PaymentError> for ApiError {
+    fn from(e: commands::payments::PaymentError) -> Self {
+        use commands::payments::PaymentError;
+        match e {
+            PaymentError::NotFound => Self::NotFound("payment_not_found"),
+            PaymentError::Command(e) => e.into(),
+        }
+    }
+}
+
+impl From<commands::payments::ConfirmationRejected> for ApiError {
+    fn from(e: commands::payments::ConfirmationRejected) -> Self {
+        use commands::payments::ConfirmationRejected;
+        match e {
+            ConfirmationRejected::Unverified(_) => Self::BadRequest {
+                code: "confirmation_invalid",
+                detail: "the bank's answer does not verify".into(),
+            },
+            ConfirmationRejected::UnknownOrder => Self::BadRequest {
+                code: "confirmation_unknown_order",
+                detail: "no payment has this order id".into(),
+            },
+            ConfirmationRejected::Refused(r) => Self::Refused(r),
+            ConfirmationRejected::Failed(e) => e.into(),
         }
     }
 }

@@ -22,10 +22,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::auth::CurrentUser;
-use crate::background::{self, LoopTask, Outbox};
 use crate::error::{ApiError, FieldError};
 use crate::i18n::{self, Lang};
 use crate::AppState;
+use commands::background::{self, LoopTask, Outbox};
 
 /// The obligation kind of a traffic fine in the payment engine.
 pub const OBLIGATION_KIND: &str = "traffic_fine";
@@ -343,7 +343,7 @@ pub async fn pay(
                 quote_id: quote_id.to_string(),
                 payment_id: payment_id.clone(),
                 payer_account_id: user.account_id.to_string(),
-                expires_at: now + state.payment_settings.expiry,
+                expires_at: now + state.settings.payments.expiry,
                 open_payment,
                 at: now,
             },
@@ -361,9 +361,9 @@ pub async fn pay(
     let description = i18n::message(Lang::El, "fine_payment_description")
         .replace("{number}", &registered.fine_number)
         .replace("{plate}", &registered.plate);
-    crate::payments::create_payment(
+    commands::payments::create_payment(
         state,
-        user,
+        &user.actor(),
         payment_id.clone(),
         Obligation {
             kind: OBLIGATION_KIND.to_string(),
@@ -374,7 +374,7 @@ pub async fn pay(
         Some(metadata),
     )
     .await?;
-    let form = crate::payments::redirect(state, user, &payment_id, lang).await?;
+    let form = commands::payments::redirect(state, &user.actor(), &payment_id, lang.code()).await?;
     Ok(StartedFinePayment {
         payment_id,
         amount_cents,

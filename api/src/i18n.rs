@@ -13,6 +13,14 @@ pub enum Lang {
 }
 
 impl Lang {
+    /// The ISO 639-1 code (`el`, `en`), as the bank's card page takes it.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::El => "el",
+            Lang::En => "en",
+        }
+    }
+
     /// English only when the client prefers it (`Accept-Language: en…` before any `el`).
     pub fn from_headers(headers: &HeaderMap) -> Self {
         let Some(value) = headers

@@ -40,9 +40,6 @@ enum Command {
         #[command(subcommand)]
         command: SandboxCommand,
     },
-    /// Measure submissions per second, latency, projection lag and rebuild speed against
-    /// the raw insert rate of the same PostgreSQL server.
-    Bench(portal::bench::BenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -212,7 +209,6 @@ async fn main() -> anyhow::Result<()> {
             );
             tokio::signal::ctrl_c().await?;
         }
-        Command::Bench(args) => portal::bench::run(args).await?,
     }
     Ok(())
 }

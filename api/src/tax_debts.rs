@@ -23,10 +23,10 @@ use domain::Refusal;
 use serde_json::{json, Value};
 
 use crate::auth::CurrentUser;
-use crate::background::{self, LoopTask, Outbox};
 use crate::error::ApiError;
 use crate::i18n::{self, Lang};
 use crate::AppState;
+use commands::background::{self, LoopTask, Outbox};
 
 /// The obligation kind of a certified debt in the payment engine.
 pub const OBLIGATION_KIND: &str = "municipal_tax_debt";
@@ -282,7 +282,7 @@ pub async fn pay(
                 }),
                 payment_id: payment_id.clone(),
                 payer_account_id: user.account_id.to_string(),
-                expires_at: now + state.payment_settings.expiry,
+                expires_at: now + state.settings.payments.expiry,
                 open_payment,
                 at: now,
             },
@@ -292,9 +292,9 @@ pub async fn pay(
     let description = i18n::message(Lang::El, "tax_debt_payment_description")
         .replace("{debt_id}", &debt.debt_id)
         .replace("{afm}", &business.afm);
-    crate::payments::create_payment(
+    commands::payments::create_payment(
         state,
-        user,
+        &user.actor(),
         payment_id.clone(),
         Obligation {
             kind: OBLIGATION_KIND.to_string(),
@@ -305,7 +305,7 @@ pub async fn pay(
         Some(metadata),
     )
     .await?;
-    let form = crate::payments::redirect(state, user, &payment_id, lang).await?;
+    let form = commands::payments::redirect(state, &user.actor(), &payment_id, lang.code()).await?;
     Ok(StartedDebtPayment {
         payment_id,
         amount_cents,

@@ -29,10 +29,10 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 
 use crate::auth::CurrentUser;
-use crate::background::{self, LoopTask, Outbox};
 use crate::error::{ApiError, FieldError};
 use crate::i18n::{self, Lang};
 use crate::AppState;
+use commands::background::{self, LoopTask, Outbox};
 
 /// The obligation kind of a tax declaration in the payment engine.
 pub const OBLIGATION_KIND: &str = "municipal_tax_declaration";
@@ -343,6 +343,12 @@ impl From<ApiError> for FileError {
     }
 }
 
+impl From<commands::payments::PaymentError> for FileError {
+    fn from(e: commands::payments::PaymentError) -> Self {
+        Self::Refused(e.into())
+    }
+}
+
 impl From<CommandError> for FileError {
     fn from(e: CommandError) -> Self {
         Self::Refused(e.into())
@@ -407,16 +413,16 @@ pub async fn file_and_pay(
                 company_name: business.company_name.clone(),
                 declarant_account_id: user.account_id.to_string(),
                 payment_id: payment_id.clone(),
-                expires_at: now + state.payment_settings.expiry,
+                expires_at: now + state.settings.payments.expiry,
                 open_payment,
                 at: now,
             },
             metadata.clone(),
         )
         .await?;
-    crate::payments::create_payment(
+    commands::payments::create_payment(
         state,
-        user,
+        &user.actor(),
         payment_id.clone(),
         Obligation {
             kind: OBLIGATION_KIND.to_string(),
@@ -427,7 +433,7 @@ pub async fn file_and_pay(
         Some(metadata),
     )
     .await?;
-    let form = crate::payments::redirect(state, user, &payment_id, lang).await?;
+    let form = commands::payments::redirect(state, &user.actor(), &payment_id, lang.code()).await?;
     Ok(StartedDeclaration {
         declaration_id: id,
         payment_id,

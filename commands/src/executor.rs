@@ -38,6 +38,12 @@ impl From<AggregateError<Refusal>> for CommandError {
     }
 }
 
+impl From<sqlx::Error> for CommandError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Infrastructure(format!("database: {e}"))
+    }
+}
+
 /// What a command that went through hands back.
 #[derive(Debug, Clone, Copy)]
 pub struct Executed {

@@ -1,16 +1,20 @@
-//! The write side: cqrs-es frameworks over the postgres-es event store, the adapters that
-//! implement the domain's ports, and what a command hands back (the position it wrote).
+//! The application layer: every use case as a plain async function over the [`Portal`]
+//! context, returning typed results and its module's own error; the process managers
+//! (protocol registrar, e-mail notices, payment reconciler, the notifiers of the fines and
+//! revenue systems, the declaration worker); the cqrs-es frameworks over the postgres-es
+//! event store; and the adapters that implement the domain's ports. No HTTP here: the JSON
+//! API, the pages and the command line all call these functions.
 
+pub mod adapters;
+pub mod background;
 pub mod case_numbers;
+pub mod context;
 pub mod executor;
-pub mod financial;
-pub mod fines;
-mod http;
-pub mod mail;
+pub mod mail_notices;
 pub mod metadata;
-pub mod protocol;
-pub mod revenue;
-pub mod vpos;
+pub mod payments;
+pub mod registrar;
 
+pub use context::{Actor, Portal, Settings};
 pub use executor::{CommandError, Commands, Executed, RequestCommands};
 pub use metadata::CommandMetadata;

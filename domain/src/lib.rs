@@ -2,6 +2,7 @@
 //! can only be built valid, and the ports (traits) through which a rule reaches the outside
 //! world. Nothing here does I/O.
 
+pub mod account;
 pub mod application;
 pub mod audit;
 pub mod business;

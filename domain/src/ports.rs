@@ -309,3 +309,19 @@ pub trait FinesSystem: Send + Sync {
     /// Records that a fine was paid. Idempotent by `notice.idempotency_key`.
     async fn mark_paid(&self, notice: &FinePaymentNotice) -> Result<(), FinesError>;
 }
+
+/// The time a use case acts at. The system clock in the portal; a test may hold time still
+/// or move it (e.g. past a quote's validity) without sleeping.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The machine's clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}

@@ -63,3 +63,25 @@ impl Refusal {
         }
     }
 }
+
+/// A field of a form or a JSON body that needs correcting, and why (a message code, like a
+/// refusal's). Use cases answer a list of them so that a form can show each in place.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub code: String,
+}
+
+impl FieldError {
+    pub fn new(field: &str, code: &str) -> Self {
+        Self {
+            field: field.to_string(),
+            code: code.to_string(),
+        }
+    }
+
+    /// A value's refusal (from parsing it) as an error of `field`.
+    pub fn of(field: &str, refusal: &Refusal) -> Self {
+        Self::new(field, refusal.code)
+    }
+}

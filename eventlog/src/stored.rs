@@ -124,3 +124,17 @@ pub async fn latest_position<'e>(
         global_position,
     }))
 }
+
+/// The head of the log as it is now: the position of the latest committed event, if any.
+pub async fn log_head<'e>(db: impl PgExecutor<'e>) -> Result<Option<Position>, sqlx::Error> {
+    let row: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT transaction_id::text::bigint, global_position FROM events \
+         ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|(transaction_id, global_position)| Position {
+        transaction_id,
+        global_position,
+    }))
+}

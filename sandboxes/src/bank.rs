@@ -1,5 +1,5 @@
 //! The sandbox bank: a payment gateway that speaks the Greek "redirect with digest" VPOS
-//! protocol over real HTTP (contract in `commands::vpos`), with its own hosted card page,
+//! protocol over real HTTP (contract in `commands::adapters::vpos`), with its own hosted card page,
 //! test cards, a 3-D Secure step, server-to-server notifications and a status query.
 //! Card data stays here: the merchant only ever sees the signed answer.
 //!

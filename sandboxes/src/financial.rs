@@ -2,7 +2,7 @@
 //! payment orders (χρηματικά εντάλματα) issued to suppliers, by the supplier's ΑΦΜ, seeded
 //! with example data, with fault switches.
 //!
-//! Contract (the adapter is `commands::financial`); money in euro cents, days `YYYY-MM-DD`:
+//! Contract (the adapter is `commands::adapters::financial`); money in euro cents, days `YYYY-MM-DD`:
 //! - `GET /api/v1/suppliers/{afm}/warrants` → `200`
 //!   `{"afm": "094259216", "warrants": [{"number": "2026/0412", "issued_on": "2026-03-02",
 //!   "amount_cents": 124000, "purpose": "…", "status": "issued"|"paid",

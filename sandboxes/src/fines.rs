@@ -2,7 +2,7 @@
 //! fines that finds a fine by its ticket's details or registers it anew with its amount,
 //! and records payments idempotently.
 //!
-//! Contract (the adapter is `commands::fines`); money in euro cents, times RFC 3339 UTC,
+//! Contract (the adapter is `commands::adapters::fines`); money in euro cents, times RFC 3339 UTC,
 //! days counted in Europe/Athens:
 //! - `POST /api/v1/fines/find-or-register`
 //!   `{municipality_code, fine_type, fine_number, plate, offence_at}` → `200` (found) or

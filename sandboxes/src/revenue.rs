@@ -8,7 +8,7 @@
 //! 5 %), the surcharge rules ([`RevenueRules`]) and the seeded businesses and debts
 //! ([`RevenueSandbox::new`]).
 //!
-//! Contract (the adapter is `commands::revenue`); money in euro cents (integers), rates in
+//! Contract (the adapter is `commands::adapters::revenue`); money in euro cents (integers), rates in
 //! basis points (1 % = 100), days `YYYY-MM-DD` counted in Europe/Athens, times RFC 3339
 //! UTC. A period is `{"filing": "monthly"|"quarterly", "number": 1–12|1–4, "year": n}`.
 //! - `POST /api/v1/declarations/assess` `{afm, period, gross_revenue_cents,

@@ -28,8 +28,8 @@ use crate::auth::{self, CurrentUser, Role};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::i18n::{self, Lang};
-use crate::registrar::Attempt;
 use crate::AppState;
+use commands::registrar::Attempt;
 
 /// Today in Athens: deadlines are calendar days there.
 pub fn today() -> NaiveDate {

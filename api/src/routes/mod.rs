@@ -124,10 +124,7 @@ pub fn router() -> Router<AppState> {
             "/api/v1/staff/applications/{id}/protocol",
             post(applications::protocol),
         )
-        // The bank's browser return: outside the pages' CSRF check (see
-        // `web::security::csrf_exempt`); its authenticity is the bank's digest.
-        .route(crate::payments::RETURN_PATH, post(payments::browser_return))
-        .route(crate::payments::NOTIFY_PATH, post(payments::notify))
+        .route(commands::payments::NOTIFY_PATH, post(payments::notify))
         .route("/api/v1/my/payments", get(payments::my_list))
         .route("/api/v1/my/payments/{id}", get(payments::my_detail))
         .route("/api/v1/business", get(business::me))
@@ -209,10 +206,7 @@ pub async fn wait_for_own_writes(
     };
     let target = sent.max(user.and_then(|u| u.last_position));
     if let Some(target) = target {
-        let reached = state
-            .progress
-            .wait_for(projections::ALL_READS, target, state.config.read_wait)
-            .await;
+        let reached = state.portal.wait_for(target).await;
         if !reached {
             tracing::warn!(%target, "read models did not reach the reader's write in time");
         }
@@ -246,23 +240,7 @@ pub fn case_id(raw: &str) -> Result<String, ApiError> {
 /// On a miss, the thing may exist but not be projected yet: wait until the read models
 /// reach the head of the log as it is now, then look again.
 pub async fn wait_for_log_head(state: &AppState) -> Result<(), ApiError> {
-    let head: Option<(i64, i64)> = sqlx::query_as(
-        "SELECT transaction_id::text::bigint, global_position FROM events \
-         ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
-    )
-    .fetch_optional(&state.pool)
-    .await?;
-    if let Some((transaction_id, global_position)) = head {
-        let target = Position {
-            transaction_id,
-            global_position,
-        };
-        state
-            .progress
-            .wait_for(projections::ALL_READS, target, state.config.read_wait)
-            .await;
-    }
-    Ok(())
+    Ok(state.portal.wait_for_log_head().await?)
 }
 
 /// A case (summary or detail) as JSON, with its labels in the reader's language.

@@ -1,14 +1,9 @@
-//! The bank's two ways back to the portal (the payer's browser returning to confirmUrl /
-//! cancelUrl, and the server-to-server notification) and the payer's payments in the API.
-//!
-//! The browser return is a cross-site form POST from the bank's page: it carries no CSRF
-//! token and, with SameSite cookies, usually no session. It is believed on its digest
-//! alone (checked by the gateway) and answers a redirect to the payment's page, which asks
-//! for a login if needed.
+//! The bank's server-to-server notification and the payer's payments in the API. (The
+//! payer's browser coming back from the bank is a page: `web::payments`.)
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::{Form, Json};
 use domain::payment::ConfirmationSource;
 use projections::payments::{self as read, PaymentRow};
@@ -18,21 +13,9 @@ use super::{case_id, wait_for_own_writes};
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
 use crate::i18n::{self, Lang};
-use crate::payments::{apply_confirmation, payment_of};
-use crate::web::Page;
+use crate::reads::payment_of;
 use crate::AppState;
-
-/// `POST /payments/return`: the payer back from the bank (success, refusal or cancel).
-pub async fn browser_return(
-    State(state): State<AppState>,
-    p: Page,
-    Form(fields): Form<Vec<(String, String)>>,
-) -> Response {
-    match apply_confirmation(&state, &fields, ConfirmationSource::BrowserReturn).await {
-        Ok(applied) => Redirect::to(&format!("/payments/{}", applied.payment_id)).into_response(),
-        Err(e) => crate::web::payments::return_refused(p, e.into()),
-    }
-}
+use commands::payments::apply_confirmation;
 
 /// `POST /api/v1/payments/notify`: the bank's server-to-server notification. 200 when
 /// applied or already applied; an error (400 forged or unknown, 422 mismatched) otherwise,

@@ -2,10 +2,13 @@
 //! cookie did not come along), with the receipt of a successful payment or why one failed
 //! and how to try again.
 
+use axum::extract::Form;
 use axum::extract::{Path, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
+use commands::payments::apply_confirmation;
+use domain::payment::ConfirmationSource;
 use domain::ports::RedirectForm;
 use projections::payments::PaymentRow;
 
@@ -20,6 +23,12 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/payments", get(my_payments))
         .route("/payments/{id}", get(payment_page))
+        // Outside the pages' CSRF check (see `security::csrf_exempt`); its authenticity is
+        // the bank's digest.
+        .route(
+            commands::payments::RETURN_PATH,
+            axum::routing::post(browser_return),
+        )
 }
 
 #[derive(askama::Template)]
@@ -112,7 +121,7 @@ async fn payment_page(
     let Ok(id) = crate::routes::case_id(&id) else {
         return error_page(p, ApiError::NotFound("payment_not_found"));
     };
-    let mut found = crate::payments::payment_of(&state, &user, &id).await;
+    let mut found = crate::reads::payment_of(&state, &user, &id).await;
     // Just back from the bank: the outcome may not have reached the read model yet.
     if found
         .as_ref()
@@ -121,7 +130,7 @@ async fn payment_page(
         if let Err(e) = crate::routes::wait_for_log_head(&state).await {
             return error_page(p, e);
         }
-        found = crate::payments::payment_of(&state, &user, &id).await;
+        found = crate::reads::payment_of(&state, &user, &id).await;
     }
     // A tax declaration's payment lands on the declaration, for a payer who still
     // represents the business (one whose certification was revoked since sees the receipt).
@@ -230,8 +239,21 @@ async fn my_payments(State(state): State<AppState>, p: Page) -> Response {
 }
 
 /// The page of a bank return that could not be applied (forged, tampered, unknown).
-pub fn return_refused(p: Page, error: ApiError) -> Response {
-    error_page(p, error)
+/// The payer's browser back from the bank's page (confirmUrl / cancelUrl). It is a
+/// cross-site form POST from the bank's page: it carries no CSRF token and, with SameSite
+/// cookies, usually no session. It is believed on its digest alone (checked by the gateway)
+/// and answers a redirect to the payment's page, which asks for a login if needed.
+///
+/// `POST /payments/return`: success, refusal or cancel.
+pub async fn browser_return(
+    State(state): State<AppState>,
+    p: Page,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    match apply_confirmation(&state, &fields, ConfirmationSource::BrowserReturn).await {
+        Ok(applied) => Redirect::to(&format!("/payments/{}", applied.payment_id)).into_response(),
+        Err(e) => error_page(p, e.into()),
+    }
 }
 
 #[cfg(test)]

@@ -94,14 +94,14 @@ fn html_escape(s: &str) -> String {
 
 /// Form POSTs that are exempt from the CSRF check, and why.
 ///
-/// - `/payments/return` ([`crate::payments::RETURN_PATH`]): the bank's page sends the
+/// - `/payments/return` ([`commands::payments::RETURN_PATH`]): the bank's page sends the
 ///   payer's browser back with a cross-site form POST, which cannot carry our token (and,
 ///   with SameSite cookies, usually carries no session either). Its authenticity is the
 ///   bank's digest over its fields, checked in constant time before anything happens; a
 ///   forged one changes nothing. The route is served by the API router (outside this
 ///   middleware); the exemption here keeps it working should it ever move to the pages.
 pub fn csrf_exempt(path: &str) -> bool {
-    path == crate::payments::RETURN_PATH
+    path == commands::payments::RETURN_PATH
 }
 
 /// Page middleware: gives every page a CSRF token (setting its cookie when new), refuses

@@ -29,7 +29,7 @@ use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use crate::http::{json_call, CallFailure};
+use super::http::{json_call, CallFailure};
 
 pub struct HttpRevenueSystem {
     base_url: String,

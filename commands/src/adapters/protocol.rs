@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use domain::ports::{ProtocolDocument, ProtocolError, ProtocolReceipt, ProtocolSystem};
 use serde::Deserialize;
 
-use crate::http::{json_call, CallFailure};
+use super::http::{json_call, CallFailure};
 
 pub struct HttpProtocolSystem {
     base_url: String,

@@ -1,29 +1,26 @@
 //! The payment engine: start a payment of an obligation, send the payer to the bank, apply
 //! what the bank answers (browser return, server notification, status query), and the
 //! background reconciler that asks the bank about payments left without an answer and
-//! expires abandoned ones. Shared by the JSON API and the pages (e.g. traffic fines).
+//! expires abandoned ones. Used by the fines, tax-declaration and tax-debt use cases.
 //!
 //! Every bank answer is verified by the gateway (digest in constant time) before anything
 //! happens; the `Payment` aggregate then matches order id, amount and currency and applies
 //! the outcome idempotently, so answers may arrive in any order and any number of times,
 //! from any number of portal processes.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use commands::{CommandError, CommandMetadata, Executed};
 use domain::payment::{BankResult, ConfirmationSource, Obligation, PaymentCommand, PaymentStatus};
 use domain::ports::{BankOutcome, PaymentOrder, RedirectForm, VerifiedConfirmation};
 use domain::Refusal;
 use projections::payments::{self as read, PaymentRow};
 use rand::Rng;
 
-use crate::auth::CurrentUser;
 use crate::background::{self, LoopTask};
-use crate::config::Config;
-use crate::error::ApiError;
-use crate::i18n::Lang;
-use crate::AppState;
+use crate::context::{system_metadata, Actor, Portal};
+use crate::{CommandError, CommandMetadata, Executed};
 
 /// The currency of every payment to the municipality.
 pub const CURRENCY: &str = "EUR";
@@ -44,17 +41,38 @@ pub struct PaymentSettings {
 }
 
 impl PaymentSettings {
-    /// `portal_url`: the portal as the payer's browser and the bank reach it.
-    pub fn new(config: &Config, portal_url: &str) -> anyhow::Result<Self> {
+    /// `portal_url`: the portal as the payer's browser and the bank reach it. `None`: a
+    /// duration too large to count with.
+    pub fn new(portal_url: &str, expiry: Duration, reconcile_after: Duration) -> Option<Self> {
         let portal_url = portal_url.trim_end_matches('/');
-        Ok(Self {
+        Some(Self {
             return_url: format!("{portal_url}{RETURN_PATH}"),
             notify_url: format!("{portal_url}{NOTIFY_PATH}"),
-            expiry: chrono::Duration::from_std(config.payment_expiry)
-                .map_err(|_| anyhow::anyhow!("PORTAL_PAYMENT_EXPIRY_MINUTES is too large"))?,
-            reconcile_after: chrono::Duration::from_std(config.payment_reconcile_after)
-                .map_err(|_| anyhow::anyhow!("PORTAL_PAYMENT_RECONCILE_AFTER_SECS is too large"))?,
+            expiry: chrono::Duration::from_std(expiry).ok()?,
+            reconcile_after: chrono::Duration::from_std(reconcile_after).ok()?,
         })
+    }
+}
+
+/// Why a payment did not start or could not go to the bank.
+#[derive(Debug, thiserror::Error)]
+pub enum PaymentError {
+    /// No payment of this payer has this id.
+    #[error("no such payment")]
+    NotFound,
+    #[error(transparent)]
+    Command(#[from] CommandError),
+}
+
+impl From<Refusal> for PaymentError {
+    fn from(refusal: Refusal) -> Self {
+        Self::Command(CommandError::Refused(refusal))
+    }
+}
+
+impl From<sqlx::Error> for PaymentError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Command(e.into())
     }
 }
 
@@ -77,39 +95,19 @@ pub fn new_order_id() -> String {
     format!("P{}{random}", Utc::now().format("%Y"))
 }
 
-/// The metadata of what the payer does.
-fn payer_metadata(user: &CurrentUser) -> CommandMetadata {
-    CommandMetadata {
-        actor_id: user.account_id.to_string(),
-        role: user.role.as_str().to_string(),
-        correlation_id: uuid::Uuid::new_v4().to_string(),
-        client_ip: None,
-    }
-}
-
-/// The metadata of what the bank says or the portal does by itself (`actor`).
-fn system_metadata(actor: &str) -> CommandMetadata {
-    CommandMetadata {
-        actor_id: actor.to_string(),
-        role: "system".to_string(),
-        correlation_id: uuid::Uuid::new_v4().to_string(),
-        client_ip: None,
-    }
-}
-
 /// Creates a payment of `amount_cents` for `obligation` by `user`. Refused while the same
 /// obligation has a payment that succeeded or one still at the bank (a second tab, a
 /// double click): one obligation is never paid twice through the portal. (The read model
 /// answers this, so two starts in the same instant are kept apart by the obligation's own
 /// aggregate, which decides what is due.)
 pub async fn start_payment(
-    state: &AppState,
-    user: &CurrentUser,
+    portal: &Portal,
+    actor: &Actor,
     obligation: Obligation,
     amount_cents: i64,
     metadata: Option<CommandMetadata>,
-) -> Result<StartedPayment, ApiError> {
-    crate::routes::wait_for_log_head(state).await?;
+) -> Result<StartedPayment, PaymentError> {
+    portal.wait_for_log_head().await?;
     let open: Option<String> = sqlx::query_scalar(
         "SELECT status FROM payments WHERE obligation_kind = $1 AND obligation_reference = $2 \
          AND (status = 'succeeded' OR (status IN ('created', 'redirected') AND expires_at > now())) \
@@ -117,41 +115,41 @@ pub async fn start_payment(
     )
     .bind(&obligation.kind)
     .bind(&obligation.reference)
-    .fetch_optional(&state.pool)
+    .fetch_optional(&portal.pool)
     .await?;
     match open.as_deref() {
         Some("succeeded") => {
-            return Err(ApiError::Refused(Refusal::rule(
-                "obligation_already_paid",
-                "this obligation is already paid",
-            )))
+            return Err(
+                Refusal::rule("obligation_already_paid", "this obligation is already paid").into(),
+            )
         }
         Some(_) => {
-            return Err(ApiError::Refused(Refusal::rule(
+            return Err(Refusal::rule(
                 "payment_in_progress",
                 "a payment of this obligation is in progress",
-            )))
+            )
+            .into())
         }
         None => {}
     }
     let id = uuid::Uuid::new_v4().to_string();
-    create_payment(state, user, id, obligation, amount_cents, metadata).await
+    Ok(create_payment(portal, actor, id, obligation, amount_cents, metadata).await?)
 }
 
 /// Creates payment `id` without the read-model check of [`start_payment`]: for callers
 /// whose obligation aggregate already reserved the obligation for this payment (e.g. a
 /// traffic fine's `FinePaymentStarted`).
 pub async fn create_payment(
-    state: &AppState,
-    user: &CurrentUser,
+    portal: &Portal,
+    actor: &Actor,
     id: String,
     obligation: Obligation,
     amount_cents: i64,
     metadata: Option<CommandMetadata>,
-) -> Result<StartedPayment, ApiError> {
+) -> Result<StartedPayment, CommandError> {
     let order_id = new_order_id();
-    let now = Utc::now();
-    let executed = state
+    let now = portal.now();
+    let executed = portal
         .payments
         .execute(
             &id,
@@ -161,11 +159,11 @@ pub async fn create_payment(
                 obligation,
                 amount_cents,
                 currency: CURRENCY.to_string(),
-                payer_account_id: user.account_id.to_string(),
-                expires_at: now + state.payment_settings.expiry,
+                payer_account_id: actor.account_id.to_string(),
+                expires_at: now + portal.settings.payments.expiry,
                 at: now,
             },
-            metadata.unwrap_or_else(|| payer_metadata(user)),
+            metadata.unwrap_or_else(|| actor.metadata()),
         )
         .await?;
     Ok(StartedPayment {
@@ -178,30 +176,29 @@ pub async fn create_payment(
 /// Sends the payer to the bank: records the redirect and answers the signed form the
 /// browser auto-submits. Asking again (a double click, a reload) while the payment is at
 /// the bank answers the same form: the bank takes one order id once.
+///
+/// `lang`: the language of the bank's card page (`el` or `en`).
 pub async fn redirect(
-    state: &AppState,
-    user: &CurrentUser,
+    portal: &Portal,
+    actor: &Actor,
     payment_id: &str,
-    lang: Lang,
-) -> Result<RedirectForm, ApiError> {
-    let payment = state.payments.load(payment_id).await?;
-    if payment.status.is_none() || payment.payer_account_id != user.account_id.to_string() {
-        return Err(ApiError::NotFound("payment_not_found"));
+    lang: &str,
+) -> Result<RedirectForm, PaymentError> {
+    let payment = portal.payments.load(payment_id).await?;
+    if payment.status.is_none() || payment.payer_account_id != actor.account_id.to_string() {
+        return Err(PaymentError::NotFound);
     }
     if payment.status == Some(PaymentStatus::Created) {
-        state
+        portal
             .payments
             .execute(
                 payment_id,
-                PaymentCommand::Redirect { at: Utc::now() },
-                payer_metadata(user),
+                PaymentCommand::Redirect { at: portal.now() },
+                actor.metadata(),
             )
             .await?;
     } else if payment.status != Some(PaymentStatus::Redirected) {
-        return Err(ApiError::Refused(Refusal::rule(
-            "payment_settled",
-            "the payment is already settled",
-        )));
+        return Err(Refusal::rule("payment_settled", "the payment is already settled").into());
     }
     let description = payment
         .obligation
@@ -213,16 +210,12 @@ pub async fn redirect(
         amount_cents: payment.amount_cents,
         currency: payment.currency.clone(),
         description,
-        payer_email: Some(user.email.clone()),
-        lang: match lang {
-            Lang::El => "el",
-            Lang::En => "en",
-        }
-        .to_string(),
-        confirm_url: state.payment_settings.return_url.clone(),
-        cancel_url: state.payment_settings.return_url.clone(),
+        payer_email: Some(actor.email.clone()),
+        lang: if lang == "en" { "en" } else { "el" }.to_string(),
+        confirm_url: portal.settings.payments.return_url.clone(),
+        cancel_url: portal.settings.payments.return_url.clone(),
     };
-    Ok(state.bank.redirect_form(&order))
+    Ok(portal.bank.redirect_form(&order))
 }
 
 /// What applying a bank answer did.
@@ -244,23 +237,12 @@ pub enum ConfirmationRejected {
     #[error("refused by the payment: {0}")]
     Refused(Refusal),
     #[error(transparent)]
-    Failed(ApiError),
+    Failed(CommandError),
 }
 
-impl From<ConfirmationRejected> for ApiError {
-    fn from(e: ConfirmationRejected) -> Self {
-        match e {
-            ConfirmationRejected::Unverified(_) => ApiError::BadRequest {
-                code: "confirmation_invalid",
-                detail: "the bank's answer does not verify".into(),
-            },
-            ConfirmationRejected::UnknownOrder => ApiError::BadRequest {
-                code: "confirmation_unknown_order",
-                detail: "no payment has this order id".into(),
-            },
-            ConfirmationRejected::Refused(r) => ApiError::Refused(r),
-            ConfirmationRejected::Failed(e) => e,
-        }
+impl From<sqlx::Error> for ConfirmationRejected {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Failed(e.into())
     }
 }
 
@@ -268,7 +250,7 @@ impl From<ConfirmationRejected> for ApiError {
 /// mismatched or unknown answer changes nothing, is logged at WARN with its order id and
 /// answers an error; the same answer again changes nothing and answers success.
 pub async fn apply_confirmation(
-    state: &AppState,
+    portal: &Portal,
     fields: &[(String, String)],
     source: ConfirmationSource,
 ) -> Result<Applied, ConfirmationRejected> {
@@ -277,7 +259,7 @@ pub async fn apply_confirmation(
         .find(|(n, _)| n == "orderid")
         .map(|(_, v)| v.as_str())
         .unwrap_or("-");
-    let verified = match state.bank.verify_confirmation(fields) {
+    let verified = match portal.bank.verify_confirmation(fields) {
         Ok(v) => v,
         Err(e) => {
             tracing::warn!(order_id = %claimed_order, ?source, error = %e,
@@ -285,33 +267,29 @@ pub async fn apply_confirmation(
             return Err(ConfirmationRejected::Unverified(e));
         }
     };
-    apply_verified(state, verified, source).await
+    apply_verified(portal, verified, source).await
 }
 
 /// Applies an answer whose digest checked out (also the reconciler's status answers).
 pub async fn apply_verified(
-    state: &AppState,
+    portal: &Portal,
     verified: VerifiedConfirmation,
     source: ConfirmationSource,
 ) -> Result<Applied, ConfirmationRejected> {
     let order_id = verified.order_id.clone();
-    let payment = match read::by_order_id(&state.pool, &order_id).await {
-        Ok(Some(p)) => p,
-        Ok(None) => {
+    let payment = match read::by_order_id(&portal.pool, &order_id).await? {
+        Some(p) => p,
+        None => {
             // Perhaps not projected yet: look again once the read models reach the log head.
-            crate::routes::wait_for_log_head(state)
-                .await
-                .map_err(ConfirmationRejected::Failed)?;
-            match read::by_order_id(&state.pool, &order_id).await {
-                Ok(Some(p)) => p,
-                Ok(None) => {
+            portal.wait_for_log_head().await?;
+            match read::by_order_id(&portal.pool, &order_id).await? {
+                Some(p) => p,
+                None => {
                     tracing::warn!(%order_id, ?source, "bank answer refused: unknown order id");
                     return Err(ConfirmationRejected::UnknownOrder);
                 }
-                Err(e) => return Err(ConfirmationRejected::Failed(e.into())),
             }
         }
-        Err(e) => return Err(ConfirmationRejected::Failed(e.into())),
     };
     let result = match verified.outcome {
         BankOutcome::Captured { tx_id, payment_ref } => BankResult::Captured { tx_id, payment_ref },
@@ -325,10 +303,14 @@ pub async fn apply_verified(
         amount_cents: verified.amount_cents,
         currency: verified.currency,
         result,
-        at: Utc::now(),
+        at: portal.now(),
     };
     let metadata = system_metadata("system:bank");
-    match state.payments.execute(&payment.id, command, metadata).await {
+    match portal
+        .payments
+        .execute(&payment.id, command, metadata)
+        .await
+    {
         Ok(executed) => Ok(Applied {
             payment_id: payment.id,
             executed,
@@ -338,7 +320,7 @@ pub async fn apply_verified(
                 "bank answer refused by the payment");
             Err(ConfirmationRejected::Refused(refusal))
         }
-        Err(e) => Err(ConfirmationRejected::Failed(e.into())),
+        Err(e) => Err(ConfirmationRejected::Failed(e)),
     }
 }
 
@@ -348,7 +330,7 @@ pub async fn apply_verified(
 /// across processes (an advisory lock), and every step is idempotent anyway.
 #[derive(Clone)]
 pub struct PaymentReconciler {
-    state: AppState,
+    portal: Arc<Portal>,
 }
 
 /// What one pass did.
@@ -362,8 +344,8 @@ pub struct ReconcileReport {
 }
 
 impl PaymentReconciler {
-    pub fn new(state: AppState) -> Self {
-        Self { state }
+    pub fn new(portal: Arc<Portal>) -> Self {
+        Self { portal }
     }
 
     pub fn spawn(self, poll: Duration) -> LoopTask {
@@ -375,20 +357,20 @@ impl PaymentReconciler {
 
     /// One pass, under the reconciler's advisory lock (held by a transaction on one
     /// connection of the pool, released when it ends).
-    pub async fn run_once(&self) -> Result<ReconcileReport, ApiError> {
-        let state = &self.state;
-        let Some(lock) = background::pass_lock(&state.pool, "payment-reconciler").await? else {
+    pub async fn run_once(&self) -> Result<ReconcileReport, sqlx::Error> {
+        let portal = &self.portal;
+        let Some(lock) = background::pass_lock(&portal.pool, "payment-reconciler").await? else {
             return Ok(ReconcileReport {
                 skipped: true,
                 ..ReconcileReport::default()
             });
         };
         let mut report = ReconcileReport::default();
-        let now = Utc::now();
+        let now = portal.now();
 
         let stale = read::stale_redirected(
-            &state.pool,
-            now - state.payment_settings.reconcile_after,
+            &portal.pool,
+            now - portal.settings.payments.reconcile_after,
             50,
         )
         .await?;
@@ -401,7 +383,7 @@ impl PaymentReconciler {
             }
         }
 
-        for payment in read::due_for_expiry(&state.pool, now, 50).await? {
+        for payment in read::due_for_expiry(&portal.pool, now, 50).await? {
             if payment.status == "redirected" {
                 match self.settle_from_bank(&payment).await {
                     Some(true) => {
@@ -413,11 +395,11 @@ impl PaymentReconciler {
                     None => continue,
                 }
             }
-            match state
+            match portal
                 .payments
                 .execute(
                     &payment.id,
-                    PaymentCommand::Expire { at: Utc::now() },
+                    PaymentCommand::Expire { at: portal.now() },
                     system_metadata("system:payment-reconciler"),
                 )
                 .await
@@ -433,7 +415,7 @@ impl PaymentReconciler {
         lock.commit().await?;
         if report.settled + report.expired > 0 {
             // The next pass must see what this one did.
-            crate::routes::wait_for_log_head(state).await?;
+            portal.wait_for_log_head().await?;
         }
         Ok(report)
     }
@@ -442,9 +424,10 @@ impl PaymentReconciler {
     /// bank has no final outcome, `None` the bank could not be asked (or answered
     /// something unusable).
     async fn settle_from_bank(&self, payment: &PaymentRow) -> Option<bool> {
-        match self.state.bank.query_status(&payment.order_id).await {
+        match self.portal.bank.query_status(&payment.order_id).await {
             Ok(Some(verified)) => {
-                match apply_verified(&self.state, verified, ConfirmationSource::StatusQuery).await {
+                match apply_verified(&self.portal, verified, ConfirmationSource::StatusQuery).await
+                {
                     Ok(_) => Some(true),
                     Err(e) => {
                         tracing::warn!(order_id = %payment.order_id, error = %e,
@@ -461,21 +444,6 @@ impl PaymentReconciler {
             }
         }
     }
-}
-
-/// The payment `id` of `user` (not found for anyone else's).
-pub async fn payment_of(
-    state: &AppState,
-    user: &CurrentUser,
-    id: &str,
-) -> Result<PaymentRow, ApiError> {
-    let mut row = read::get(&state.pool, id).await?;
-    if row.is_none() {
-        crate::routes::wait_for_log_head(state).await?;
-        row = read::get(&state.pool, id).await?;
-    }
-    row.filter(|p| p.payer_account_id == user.account_id.to_string())
-        .ok_or(ApiError::NotFound("payment_not_found"))
 }
 
 #[cfg(test)]

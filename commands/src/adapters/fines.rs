@@ -29,7 +29,7 @@ use domain::ports::{
 use reqwest::StatusCode;
 use serde::Deserialize;
 
-use crate::http::{json_call, CallFailure};
+use super::http::{json_call, CallFailure};
 
 pub struct HttpFinesSystem {
     base_url: String,

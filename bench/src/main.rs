@@ -1,4 +1,4 @@
-//! `portal bench`: measures durable submissions over HTTP against the raw insert rate of
+//! `portal-bench`: measures durable submissions over HTTP against the raw insert rate of
 //! the same PostgreSQL server, then latency at half that rate, projection lag and rebuild
 //! speed, all in one run on a fresh database that is dropped at the end (see
 //! `docs/benchmarks.md`).
@@ -22,7 +22,7 @@ use sqlx::{Connection, PgConnection, PgPool};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
-use crate::{AppState, Application, Config};
+use portal::{AppState, Application, Config};
 
 /// The issue's targets (issue 2, "Running, testing, measuring").
 const TARGET_RATIO: f64 = 0.5;
@@ -43,7 +43,11 @@ const TEXT: &str = "Στη συμβολή των οδών Ερμού και Αθ
 const DESIRED_ACTION: &str = "Να επισκευαστεί το οδόστρωμα το συντομότερο και να \
                               τοποθετηθεί σήμανση μέχρι τότε.";
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "portal-bench",
+    about = "Measure submissions per second, latency, projection lag and rebuild speed against the raw insert rate of the same PostgreSQL server"
+)]
 pub struct BenchArgs {
     /// Concurrent clients: connections of the baseline, HTTP clients of the closed loop.
     #[arg(long, default_value_t = 32)]
@@ -1047,6 +1051,19 @@ fn rebuild_rows(out: &mut String, figures: &Figures) {
         "all equal",
         verdict(r.acknowledged == r.events && r.events == r.cases),
     );
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    use clap::Parser;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    run(BenchArgs::parse()).await
 }
 
 #[cfg(test)]

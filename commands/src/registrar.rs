@@ -25,8 +25,8 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::{CommandError, CommandMetadata, Commands, Executed};
 use chrono::Utc;
-use commands::{CommandError, CommandMetadata, Commands, Executed};
 use domain::application::{ApplicationCommand, CertificateApplication};
 use eventlog::{consumer_lock_key, Progress};
 use sqlx::postgres::PgConnectOptions;

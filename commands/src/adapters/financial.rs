@@ -20,7 +20,7 @@ use chrono::NaiveDate;
 use domain::business::{FinancialError, FinancialSystem, Warrant, WarrantStatus};
 use serde::Deserialize;
 
-use crate::http::{json_call, CallFailure};
+use super::http::{json_call, CallFailure};
 
 pub struct HttpFinancialSystem {
     base_url: String,

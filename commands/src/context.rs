@@ -1,0 +1,134 @@
+//! The application's context: everything a use case or a process manager reaches — the
+//! write side of every aggregate, the ports to the systems the portal does not own, the
+//! clock and the settings — built once at start-up and shared by the JSON API, the pages,
+//! the command line and any other front door.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use domain::account::Role;
+use domain::application::CertificateApplication;
+use domain::business::{FinancialSystem, RevenueSystem};
+use domain::certification::Certification;
+use domain::municipality::Municipality;
+use domain::payment::Payment;
+use domain::ports::{BankGateway, Clock, FinesSystem};
+use domain::tax_debt::TaxDebt;
+use domain::tax_declaration::TaxDeclaration;
+use domain::traffic_fine::TrafficFine;
+use eventlog::{Position, Progress};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::payments::PaymentSettings;
+use crate::registrar::Registrar;
+use crate::{CommandMetadata, Commands, RequestCommands};
+
+/// The portal's use cases run over this.
+pub struct Portal {
+    pub pool: PgPool,
+    /// How far each read model has folded the log (read-your-writes waits on it).
+    pub progress: Progress,
+    pub clock: Arc<dyn Clock>,
+    pub settings: Settings,
+    pub requests: RequestCommands,
+    /// Applications, with the short protocol timeout of a submission the citizen waits on
+    /// (shared with the protocol attempts it starts, which outlive a dropped request).
+    pub applications: Arc<Commands<CertificateApplication>>,
+    pub certifications: Commands<Certification>,
+    pub payments: Commands<Payment>,
+    pub traffic_fines: Commands<TrafficFine>,
+    /// Municipal-tax declarations (S13), one stream per business and period.
+    pub tax_declarations: Commands<TaxDeclaration>,
+    /// Certified municipal-tax debts paid through the portal (S14), one stream per ΑΦΜ and
+    /// debt.
+    pub tax_debts: Commands<TaxDebt>,
+    /// The bank's payment gateway.
+    pub bank: Arc<dyn BankGateway>,
+    /// The fines-management system.
+    pub fines: Arc<dyn FinesSystem>,
+    /// The municipality's financial system (warrants to suppliers, S12).
+    pub financial: Arc<dyn FinancialSystem>,
+    /// The municipality's revenue system (municipal tax, S13–S14).
+    pub revenue: Arc<dyn RevenueSystem>,
+    /// Automatic protocol registration of applications.
+    pub registrar: Registrar,
+}
+
+/// What the use cases read from the configuration (documented in `docs/operations.md`).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The municipality: certificate types, fines, tax categories.
+    pub municipality: Arc<Municipality>,
+    /// The longest a read waits for the read models to reach a write.
+    pub read_wait: Duration,
+    /// The read models a read waits for (their consumers' names).
+    pub read_models: &'static [&'static str],
+    pub payments: PaymentSettings,
+    /// How long a quoted fine may be paid.
+    pub fines_quote_ttl: Duration,
+    /// The first retry of a notice the fines system could not take.
+    pub fines_retry_first: Duration,
+    /// The first retry of a paid declaration the revenue system could not take.
+    pub declarations_retry_first: Duration,
+    /// The first retry of a debt payment the revenue system could not take.
+    pub revenue_retry_first: Duration,
+}
+
+impl Portal {
+    /// Now, by the portal's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Read-your-writes: waits (bounded by [`Settings::read_wait`]) until the read models
+    /// have folded `position`. Answers whether they did.
+    pub async fn wait_for(&self, position: Position) -> bool {
+        self.progress
+            .wait_for(self.settings.read_models, position, self.settings.read_wait)
+            .await
+    }
+
+    /// On a miss, the thing may exist but not be projected yet: waits until the read
+    /// models reach the head of the log as it is now.
+    pub async fn wait_for_log_head(&self) -> Result<(), sqlx::Error> {
+        if let Some(head) = eventlog::log_head(&self.pool).await? {
+            self.wait_for(head).await;
+        }
+        Ok(())
+    }
+}
+
+/// Who acts: the logged-in person a use case acts for.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub account_id: Uuid,
+    pub email: String,
+    pub full_name: String,
+    pub role: Role,
+}
+
+impl Actor {
+    /// The metadata of what this person does, under a fresh correlation id (use cases that
+    /// run inside a request are handed the request's metadata instead).
+    pub fn metadata(&self) -> CommandMetadata {
+        CommandMetadata {
+            actor_id: self.account_id.to_string(),
+            role: self.role.as_str().to_string(),
+            correlation_id: Uuid::new_v4().to_string(),
+            client_ip: None,
+        }
+    }
+}
+
+/// The metadata of what the portal does by itself, or what another system says, as
+/// `actor` (`system:bank`, `system:payment-reconciler`, …).
+pub fn system_metadata(actor: &str) -> CommandMetadata {
+    CommandMetadata {
+        actor_id: actor.to_string(),
+        role: "system".to_string(),
+        correlation_id: Uuid::new_v4().to_string(),
+        client_ip: None,
+    }
+}

@@ -1,0 +1,25 @@
+//! The portal's integration tests, as one test binary: each module is one area of the
+//! portal, talking to a real portal on port 0 and the real PostgreSQL (a database per
+//! test), and `browser` drives a real Chromium. One binary links the portal once instead of
+//! once per file.
+
+mod common;
+
+mod accounts;
+mod browser;
+mod business;
+mod business_debts;
+mod business_declarations;
+mod business_warrants;
+mod certificates;
+mod crash;
+mod event_log;
+mod fines;
+mod mail;
+mod pages_certificates;
+mod pages_citizen;
+mod pages_fines;
+mod pages_staff;
+mod payments;
+mod requests;
+mod staff_and_audit;
