@@ -7,6 +7,7 @@ pub mod audit;
 pub mod business;
 pub mod certification;
 pub mod fines;
+pub mod money;
 pub mod municipality;
 pub mod payment;
 pub mod ports;
@@ -17,4 +18,5 @@ pub mod tax_declaration;
 pub mod traffic_fine;
 pub mod values;
 
+pub use money::Money;
 pub use refusal::Refusal;
