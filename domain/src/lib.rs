@@ -13,6 +13,7 @@ pub mod payment;
 pub mod ports;
 pub mod refusal;
 pub mod request;
+pub mod settlement;
 pub mod tax_debt;
 pub mod tax_declaration;
 pub mod traffic_fine;
