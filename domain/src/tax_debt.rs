@@ -8,7 +8,7 @@
 //! the debt is paid (here, or in the revenue system: the caller refuses those before
 //! asking). Two starts racing on the stream are decided by optimistic concurrency: only
 //! one `TaxDebtPaymentStarted` is written; the loser is retried against the fresh state and
-//! refused.
+//! refused. The payment rules are the shared [`settlement`](crate::settlement) machine's.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use cqrs_es::event_sink::EventSink;
@@ -16,6 +16,7 @@ use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::payment::PaymentStatus;
+use crate::settlement::{self, Input, Payable, Settlement, Stage, Told};
 use crate::Refusal;
 
 pub const EVENT_VERSION: &str = "1.0";
@@ -128,19 +129,15 @@ pub struct OpenDebtPayment {
     pub expires_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DebtSettled {
-    pub payment_id: String,
-    pub payment_ref: String,
-    pub amount_cents: i64,
-    pub at: DateTime<Utc>,
-}
+/// The payment that settled the debt.
+pub type DebtSettled = settlement::Settled;
 
 /// One debt, folded from its events.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaxDebt {
     /// The debt as of the latest payment started.
     pub debt: Option<DebtSnapshot>,
+    /// The latest payment started (it stays after it ends; a new one replaces it).
     pub open_payment: Option<OpenDebtPayment>,
     /// Every payment started for the debt, oldest first.
     pub payments: Vec<String>,
@@ -159,43 +156,47 @@ pub mod codes {
     pub const UNKNOWN_PAYMENT: &str = "debt_payment_unknown";
 }
 
-fn already_paid() -> Refusal {
-    Refusal::rule("debt_already_paid", "this debt is already paid")
-}
-
-impl TaxDebt {
-    /// Whether the open payment (if any) still blocks a new one.
-    fn check_open_payment(
-        &self,
-        open_status: Option<&(String, PaymentStatus)>,
-        at: DateTime<Utc>,
-    ) -> Result<(), Refusal> {
-        let Some(open) = &self.open_payment else {
-            return Ok(());
+impl Payable for TaxDebt {
+    fn settlement(&self) -> Settlement<'_> {
+        let stage = match (&self.paid, &self.open_payment) {
+            (Some(paid), _) => Stage::Paid {
+                payment_id: &paid.payment_id,
+                told: Told::of(
+                    self.revenue_system_notified,
+                    self.revenue_system_refusal.is_some(),
+                ),
+            },
+            (None, Some(open)) => Stage::Reserved {
+                payment_id: &open.payment_id,
+                expires_at: open.expires_at,
+            },
+            (None, None) => Stage::Unreserved,
         };
-        let status = open_status
-            .filter(|(id, _)| *id == open.payment_id)
-            .map(|(_, s)| *s);
-        match status {
-            Some(PaymentStatus::Succeeded) => Err(already_paid()),
-            Some(s) if s.is_final() => Ok(()),
-            // Reserved but never created (a crash between the two): free after expiry.
-            None if at >= open.expires_at => Ok(()),
-            _ => Err(Refusal::rule(
-                "debt_payment_in_progress",
-                "a payment of this debt is in progress: finish it or wait until it ends",
-            )),
+        Settlement {
+            stage,
+            known_payments: &self.payments,
         }
     }
-
-    fn check_paid_by(&self, payment_id: &str) -> Result<(), Refusal> {
-        match &self.paid {
-            Some(p) if p.payment_id == payment_id => Ok(()),
-            _ => Err(Refusal::rule(
-                "debt_not_paid_by_payment",
-                "this payment did not settle the debt",
-            )),
-        }
+    fn already_paid() -> Refusal {
+        Refusal::rule("debt_already_paid", "this debt is already paid")
+    }
+    fn payment_in_progress() -> Refusal {
+        Refusal::rule(
+            "debt_payment_in_progress",
+            "a payment of this debt is in progress: finish it or wait until it ends",
+        )
+    }
+    fn unknown_payment() -> Refusal {
+        Refusal::rule(
+            "debt_payment_unknown",
+            "this payment was not started for this debt",
+        )
+    }
+    fn not_paid_by_payment() -> Refusal {
+        Refusal::rule(
+            "debt_not_paid_by_payment",
+            "this payment did not settle the debt",
+        )
     }
 }
 
@@ -221,9 +222,7 @@ impl Aggregate for TaxDebt {
                 open_payment,
                 at,
             } => {
-                if self.paid.is_some() {
-                    return Err(already_paid());
-                }
+                self.ensure_unpaid()?;
                 if let Some(known) = &self.debt {
                     if known.debt_id != debt.debt_id || known.afm != debt.afm {
                         return Err(Refusal::invalid(
@@ -238,7 +237,8 @@ impl Aggregate for TaxDebt {
                         "the revenue system has nothing due on this debt",
                     ));
                 }
-                self.check_open_payment(open_payment.as_ref(), at)?;
+                // A debt records no release: the new reservation replaces the old one.
+                self.reserve(open_payment.as_ref(), at)?;
                 TaxDebtEvent::TaxDebtPaymentStarted {
                     amount_cents: debt.amount_due_cents,
                     debt,
@@ -253,25 +253,23 @@ impl Aggregate for TaxDebt {
                 payment_ref,
                 amount_cents,
                 at,
-            } => match &self.paid {
-                Some(p) if p.payment_id == payment_id => return Ok(()),
-                Some(_) => return Err(already_paid()),
-                None if !self.payments.contains(&payment_id) => {
-                    return Err(Refusal::rule(
-                        "debt_payment_unknown",
-                        "this payment was not started for this debt",
-                    ))
+            } => {
+                if !self.records(Input::Paid {
+                    payment_id: &payment_id,
+                })? {
+                    return Ok(());
                 }
-                None => TaxDebtEvent::TaxDebtPaid {
+                TaxDebtEvent::TaxDebtPaid {
                     payment_id,
                     payment_ref,
                     amount_cents,
                     at,
-                },
-            },
+                }
+            }
             TaxDebtCommand::RecordRevenueSystemNotified { payment_id, at } => {
-                self.check_paid_by(&payment_id)?;
-                if self.revenue_system_notified {
+                if !self.records(Input::Notified {
+                    payment_id: &payment_id,
+                })? {
                     return Ok(());
                 }
                 TaxDebtEvent::RevenueSystemNotified { payment_id, at }
@@ -281,8 +279,9 @@ impl Aggregate for TaxDebt {
                 code,
                 at,
             } => {
-                self.check_paid_by(&payment_id)?;
-                if self.revenue_system_notified || self.revenue_system_refusal.is_some() {
+                if !self.records(Input::NoticeRefused {
+                    payment_id: &payment_id,
+                })? {
                     return Ok(());
                 }
                 TaxDebtEvent::RevenueSystemRefusedNotice {

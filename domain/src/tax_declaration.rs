@@ -9,7 +9,9 @@
 //! payment, on the same stream. A period declared and paid is never declared again.
 //!
 //! One filing at a time: two tabs or a double click race on this stream, and optimistic
-//! concurrency lets only one `DeclarationFiled` through.
+//! concurrency lets only one `DeclarationFiled` through. The payment rules are the shared
+//! [`settlement`](crate::settlement) machine's; a filing's reservation is its payment, a
+//! rejection is its release, and only the latest filing's payment can settle it.
 
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
@@ -18,51 +20,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::business::{TaxAssessment, TaxPeriod};
 use crate::payment::PaymentStatus;
+use crate::settlement::{self, Input, Payable, Settlement, Stage, Told};
 use crate::Refusal;
+
+/// Why a filing was rejected: its payment did not complete.
+pub use crate::settlement::ReleaseReason as RejectionReason;
 
 pub const EVENT_VERSION: &str = "1.0";
 
 /// The stream id of a business's declaration of `period`.
 pub fn declaration_id(afm: &str, period: &TaxPeriod) -> String {
     format!("{afm}-{}", period.key())
-}
-
-/// Why a filing was rejected: its payment did not complete.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RejectionReason {
-    /// The bank refused the card.
-    PaymentDeclined,
-    /// The payer cancelled at the bank.
-    PaymentCancelled,
-    /// No answer from the bank before the payment's expiry (or it was never started).
-    PaymentExpired,
-    /// The bank reported an error.
-    PaymentError,
-}
-
-impl RejectionReason {
-    /// Also the message code of the translation files.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::PaymentDeclined => "payment_declined",
-            Self::PaymentCancelled => "payment_cancelled",
-            Self::PaymentExpired => "payment_expired",
-            Self::PaymentError => "payment_error",
-        }
-    }
-
-    /// The reason of a payment that ended in `status` without taking money (`None` for a
-    /// payment that succeeded or is still open).
-    pub fn of_status(status: PaymentStatus) -> Option<Self> {
-        match status {
-            PaymentStatus::Failed => Some(Self::PaymentDeclined),
-            PaymentStatus::Cancelled => Some(Self::PaymentCancelled),
-            PaymentStatus::Expired => Some(Self::PaymentExpired),
-            PaymentStatus::Error => Some(Self::PaymentError),
-            PaymentStatus::Created | PaymentStatus::Redirected | PaymentStatus::Succeeded => None,
-        }
-    }
 }
 
 /// How a filing's payment ended, as its `Payment` aggregate reports it.
@@ -204,13 +172,8 @@ pub struct FiledDeclaration {
     pub at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeclarationSettled {
-    pub payment_id: String,
-    pub payment_ref: String,
-    pub amount_cents: i64,
-    pub at: DateTime<Utc>,
-}
+/// The payment that settled the declaration.
+pub type DeclarationSettled = settlement::Settled;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeclarationRejection {
@@ -232,66 +195,59 @@ pub struct TaxDeclaration {
     pub revenue_system_refusal: Option<String>,
 }
 
-fn already_declared() -> Refusal {
-    Refusal::rule(
-        "period_already_declared",
-        "this period is already declared and paid",
-    )
-}
-
-fn in_progress() -> Refusal {
-    Refusal::rule(
-        "declaration_in_progress",
-        "a filing of this period is waiting for its payment",
-    )
-}
-
-impl TaxDeclaration {
-    /// The rejection the open filing needs before a new one, `Ok(None)` when there is no
-    /// open filing, or the refusal of a new filing.
-    fn close_open_filing(
-        &self,
-        open_status: Option<&(String, PaymentStatus)>,
-        at: DateTime<Utc>,
-    ) -> Result<Option<TaxDeclarationEvent>, Refusal> {
-        match self.status {
-            None | Some(DeclarationStatus::Rejected) => return Ok(None),
-            Some(DeclarationStatus::Paid) => return Err(already_declared()),
-            Some(DeclarationStatus::AwaitingPayment) => {}
-        }
-        let Some(open) = &self.current else {
-            return Ok(None);
-        };
-        let status = open_status
-            .filter(|(id, _)| *id == open.payment_id)
-            .map(|(_, s)| *s);
-        let reason = match status {
-            Some(PaymentStatus::Succeeded) => return Err(already_declared()),
-            Some(s) => match RejectionReason::of_status(s) {
-                Some(reason) => reason,
-                None => return Err(in_progress()),
+impl Payable for TaxDeclaration {
+    fn settlement(&self) -> Settlement<'_> {
+        let told = Told::of(
+            self.revenue_system_notified,
+            self.revenue_system_refusal.is_some(),
+        );
+        let stage = match (&self.current, self.status, &self.paid) {
+            (Some(_), Some(DeclarationStatus::Paid), Some(paid)) => Stage::Paid {
+                payment_id: &paid.payment_id,
+                told,
             },
-            // Filed but the payment was never created (a crash between the two): its
-            // filing lapses at the payment's expiry.
-            None if at >= open.expires_at => RejectionReason::PaymentExpired,
-            None => return Err(in_progress()),
+            (Some(filing), Some(DeclarationStatus::AwaitingPayment), _) => Stage::Reserved {
+                payment_id: &filing.payment_id,
+                expires_at: filing.expires_at,
+            },
+            (Some(filing), Some(DeclarationStatus::Rejected), _) => Stage::Released {
+                payment_id: &filing.payment_id,
+            },
+            _ => Stage::Unreserved,
         };
-        Ok(Some(TaxDeclarationEvent::DeclarationRejected {
-            payment_id: open.payment_id.clone(),
-            reason,
-            detail: None,
-            at,
-        }))
-    }
-
-    fn check_paid_by(&self, payment_id: &str) -> Result<(), Refusal> {
-        match &self.paid {
-            Some(p) if p.payment_id == payment_id => Ok(()),
-            _ => Err(Refusal::rule(
-                "declaration_not_paid_by_payment",
-                "this payment did not settle the declaration",
-            )),
+        // A filing is paid by its own payment only: each filing is a unit of its own.
+        let known_payments = self
+            .current
+            .as_ref()
+            .map_or(&[][..], |filing| std::slice::from_ref(&filing.payment_id));
+        Settlement {
+            stage,
+            known_payments,
         }
+    }
+    fn already_paid() -> Refusal {
+        Refusal::rule(
+            "period_already_declared",
+            "this period is already declared and paid",
+        )
+    }
+    fn payment_in_progress() -> Refusal {
+        Refusal::rule(
+            "declaration_in_progress",
+            "a filing of this period is waiting for its payment",
+        )
+    }
+    fn unknown_payment() -> Refusal {
+        Refusal::rule(
+            "payment_not_of_current_filing",
+            "this payment is not the one of the declaration's latest filing",
+        )
+    }
+    fn not_paid_by_payment() -> Refusal {
+        Refusal::rule(
+            "declaration_not_paid_by_payment",
+            "this payment did not settle the declaration",
+        )
     }
 }
 
@@ -327,7 +283,7 @@ impl Aggregate for TaxDeclaration {
                         ));
                     }
                 }
-                let rejection = self.close_open_filing(open_payment.as_ref(), at)?;
+                let release = self.reserve(open_payment.as_ref(), at)?;
                 if assessment.total_cents <= 0 {
                     return Err(Refusal::rule(
                         "declaration_nothing_to_pay",
@@ -340,8 +296,17 @@ impl Aggregate for TaxDeclaration {
                         "a filing's payment expires after it is filed",
                     ));
                 }
-                if let Some(event) = rejection {
-                    sink.write(event, self).await;
+                if let Some(release) = release {
+                    sink.write(
+                        TaxDeclarationEvent::DeclarationRejected {
+                            payment_id: release.payment_id,
+                            reason: release.reason,
+                            detail: None,
+                            at,
+                        },
+                        self,
+                    )
+                    .await;
                 }
                 let filing_number = self.current.as_ref().map_or(1, |f| f.filing_number + 1);
                 let amount_cents = assessment.total_cents;
@@ -369,38 +334,36 @@ impl Aggregate for TaxDeclaration {
                     Refusal::not_found("declaration_not_found", "no such declaration")
                 })?;
                 if current.payment_id != payment_id {
-                    return Err(Refusal::rule(
-                        "payment_not_of_current_filing",
-                        "this payment is not the one of the declaration's latest filing",
-                    ));
+                    return Err(Self::unknown_payment());
                 }
-                let event = match (outcome, self.status) {
-                    // Already paid by this payment: the same outcome again.
-                    (PaymentOutcome::Succeeded { .. }, Some(DeclarationStatus::Paid)) => {
-                        return Ok(())
-                    }
+                let event = match outcome {
                     // Captured (also after the filing lapsed as expired: the bank took the
-                    // money, and its word is the truth about that).
-                    (
-                        PaymentOutcome::Succeeded {
-                            payment_ref,
-                            amount_cents,
-                        },
-                        _,
-                    ) => TaxDeclarationEvent::DeclarationPaid {
-                        payment_id,
+                    // money, and its word is the truth about that). The same outcome again
+                    // records nothing.
+                    PaymentOutcome::Succeeded {
                         payment_ref,
                         amount_cents,
-                        at,
-                    },
-                    (PaymentOutcome::NotCompleted { .. }, Some(DeclarationStatus::Paid)) => {
-                        return Err(already_declared())
+                    } => {
+                        if !self.records(Input::Paid {
+                            payment_id: &payment_id,
+                        })? {
+                            return Ok(());
+                        }
+                        TaxDeclarationEvent::DeclarationPaid {
+                            payment_id,
+                            payment_ref,
+                            amount_cents,
+                            at,
+                        }
                     }
-                    // Rejected already: the first outcome stands.
-                    (PaymentOutcome::NotCompleted { .. }, Some(DeclarationStatus::Rejected)) => {
-                        return Ok(())
-                    }
-                    (PaymentOutcome::NotCompleted { reason, detail }, _) => {
+                    // Refused once paid; rejected already: the first outcome stands.
+                    PaymentOutcome::NotCompleted { reason, detail } => {
+                        if !self.records(Input::NotCompleted {
+                            payment_id: &payment_id,
+                            reason,
+                        })? {
+                            return Ok(());
+                        }
                         TaxDeclarationEvent::DeclarationRejected {
                             payment_id,
                             reason,
@@ -412,8 +375,9 @@ impl Aggregate for TaxDeclaration {
                 sink.write(event, self).await;
             }
             TaxDeclarationCommand::RecordRevenueSystemNotified { payment_id, at } => {
-                self.check_paid_by(&payment_id)?;
-                if !self.revenue_system_notified {
+                if self.records(Input::Notified {
+                    payment_id: &payment_id,
+                })? {
                     sink.write(
                         TaxDeclarationEvent::RevenueSystemNotified { payment_id, at },
                         self,
@@ -426,8 +390,9 @@ impl Aggregate for TaxDeclaration {
                 code,
                 at,
             } => {
-                self.check_paid_by(&payment_id)?;
-                if !self.revenue_system_notified && self.revenue_system_refusal.is_none() {
+                if self.records(Input::NoticeRefused {
+                    payment_id: &payment_id,
+                })? {
                     sink.write(
                         TaxDeclarationEvent::RevenueSystemRefusedNotice {
                             payment_id,
@@ -742,6 +707,25 @@ mod tests {
     }
 
     #[test]
+    fn a_rejected_filing_whose_payment_was_captured_after_all_blocks_a_new_one() {
+        let given = vec![
+            filed(1, "p1", 0),
+            rejected("p1", RejectionReason::PaymentExpired, 30),
+        ];
+        assert_eq!(
+            refused(run(
+                given.clone(),
+                file("p2", Some(("p1", PaymentStatus::Succeeded)), 40)
+            )),
+            "period_already_declared"
+        );
+        assert_eq!(
+            run(given, file("p2", Some(("p1", PaymentStatus::Expired)), 40)).unwrap(),
+            vec![filed(2, "p2", 40)]
+        );
+    }
+
+    #[test]
     fn a_period_declared_and_paid_is_never_declared_again() {
         let done = vec![filed(1, "p1", 0), paid("p1")];
         assert_eq!(
@@ -877,6 +861,43 @@ mod tests {
         });
         assert!(run(told.clone(), notified("p1")).unwrap().is_empty());
         assert!(run(told, refused_notice("p1")).unwrap().is_empty());
+    }
+
+    /// Stored events keep loading: the shape of a rejection (its reason now lives in
+    /// `settlement`) and of a payment.
+    #[test]
+    fn stored_events_keep_their_shape() {
+        let stored = serde_json::json!({
+            "DeclarationRejected": {
+                "payment_id": "p1",
+                "reason": "payment_declined",
+                "detail": "insufficient funds",
+                "at": "2026-05-10T10:00:00Z"
+            }
+        });
+        let event: TaxDeclarationEvent = serde_json::from_value(stored.clone()).unwrap();
+        assert_eq!(
+            event,
+            TaxDeclarationEvent::DeclarationRejected {
+                payment_id: "p1".into(),
+                reason: RejectionReason::PaymentDeclined,
+                detail: Some("insufficient funds".into()),
+                at: t0(),
+            }
+        );
+        assert_eq!(serde_json::to_value(&event).unwrap(), stored);
+        let mut d = TaxDeclaration::default();
+        d.apply(filed(1, "p1", 0));
+        d.apply(paid("p1"));
+        assert_eq!(
+            serde_json::to_value(&d.paid).unwrap(),
+            serde_json::json!({
+                "payment_id": "p1",
+                "payment_ref": "REF",
+                "amount_cents": 6172,
+                "at": "2026-05-10T10:00:00Z"
+            })
+        );
     }
 
     #[test]

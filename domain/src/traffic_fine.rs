@@ -3,7 +3,8 @@
 //! the one payment it lets start at a time, the payment that settled it, and whether the
 //! fines-management system was told. One fine is paid once: two tabs or a double click
 //! race on this stream, and optimistic concurrency lets only one `FinePaymentStarted`
-//! through (the loser is retried against the fresh state and refused).
+//! through (the loser is retried against the fresh state and refused). The payment rules
+//! are the shared [`settlement`](crate::settlement) machine's.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use cqrs_es::event_sink::EventSink;
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::payment::PaymentStatus;
 use crate::ports::FineOrigin;
+use crate::settlement::{self, Input, Payable, Settlement, Stage, Told};
 use crate::Refusal;
 
 pub const EVENT_VERSION: &str = "1.0";
@@ -148,52 +150,65 @@ pub struct OpenPayment {
     pub expires_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FineSettled {
-    pub payment_id: String,
-    pub payment_ref: String,
-    pub amount_cents: i64,
-    pub at: DateTime<Utc>,
-}
+/// The payment that settled the fine.
+pub type FineSettled = settlement::Settled;
 
 /// One fine, folded from its events.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrafficFine {
     pub fine: Option<RegisteredFine>,
     pub quote: Option<FineQuote>,
+    /// The latest payment started (it stays after it ends; a new one replaces it).
     pub open_payment: Option<OpenPayment>,
+    /// Every payment started for the fine, oldest first.
+    #[serde(default)]
+    pub payments: Vec<String>,
     pub paid: Option<FineSettled>,
     pub fines_system_notified: bool,
     pub fines_system_refusal: Option<String>,
 }
 
-fn already_paid() -> Refusal {
-    Refusal::rule("fine_already_paid", "this fine is already paid")
-}
-
-impl TrafficFine {
-    /// Whether the open payment (if any) still blocks a new one.
-    fn check_open_payment(
-        &self,
-        open_status: Option<&(String, PaymentStatus)>,
-        at: DateTime<Utc>,
-    ) -> Result<(), Refusal> {
-        let Some(open) = &self.open_payment else {
-            return Ok(());
+impl Payable for TrafficFine {
+    fn settlement(&self) -> Settlement<'_> {
+        let stage = match (&self.paid, &self.open_payment) {
+            (Some(paid), _) => Stage::Paid {
+                payment_id: &paid.payment_id,
+                told: Told::of(
+                    self.fines_system_notified,
+                    self.fines_system_refusal.is_some(),
+                ),
+            },
+            (None, Some(open)) => Stage::Reserved {
+                payment_id: &open.payment_id,
+                expires_at: open.expires_at,
+            },
+            (None, None) => Stage::Unreserved,
         };
-        let status = open_status
-            .filter(|(id, _)| *id == open.payment_id)
-            .map(|(_, s)| *s);
-        match status {
-            Some(PaymentStatus::Succeeded) => Err(already_paid()),
-            Some(s) if s.is_final() => Ok(()),
-            // Reserved but never created (a crash between the two): free after expiry.
-            None if at >= open.expires_at => Ok(()),
-            _ => Err(Refusal::rule(
-                "fine_payment_in_progress",
-                "a payment of this fine is in progress",
-            )),
+        Settlement {
+            stage,
+            known_payments: &self.payments,
         }
+    }
+    fn already_paid() -> Refusal {
+        Refusal::rule("fine_already_paid", "this fine is already paid")
+    }
+    fn payment_in_progress() -> Refusal {
+        Refusal::rule(
+            "fine_payment_in_progress",
+            "a payment of this fine is in progress",
+        )
+    }
+    fn unknown_payment() -> Refusal {
+        Refusal::rule(
+            "fine_payment_unknown",
+            "this payment was not started for this fine",
+        )
+    }
+    fn not_paid_by_payment() -> Refusal {
+        Refusal::rule(
+            "fine_not_paid_by_payment",
+            "this payment did not settle the fine",
+        )
     }
 }
 
@@ -219,9 +234,7 @@ impl Aggregate for TrafficFine {
                 valid_until,
                 at,
             } => {
-                if self.paid.is_some() {
-                    return Err(already_paid());
-                }
+                self.ensure_unpaid()?;
                 if amount_cents <= 0 || valid_until <= at {
                     return Err(Refusal::invalid(
                         "fine_quote_invalid",
@@ -246,9 +259,7 @@ impl Aggregate for TrafficFine {
                 open_payment,
                 at,
             } => {
-                if self.paid.is_some() {
-                    return Err(already_paid());
-                }
+                self.ensure_unpaid()?;
                 let quote = self
                     .quote
                     .as_ref()
@@ -259,7 +270,8 @@ impl Aggregate for TrafficFine {
                         "the quote expired or was replaced: ask for the amount again",
                     ));
                 }
-                self.check_open_payment(open_payment.as_ref(), at)?;
+                // A fine records no release: the new reservation replaces the old one.
+                self.reserve(open_payment.as_ref(), at)?;
                 TrafficFineEvent::FinePaymentStarted {
                     quote_id,
                     payment_id,
@@ -274,19 +286,23 @@ impl Aggregate for TrafficFine {
                 payment_ref,
                 amount_cents,
                 at,
-            } => match &self.paid {
-                Some(p) if p.payment_id == payment_id => return Ok(()),
-                Some(_) => return Err(already_paid()),
-                None => TrafficFineEvent::FinePaid {
+            } => {
+                if !self.records(Input::Paid {
+                    payment_id: &payment_id,
+                })? {
+                    return Ok(());
+                }
+                TrafficFineEvent::FinePaid {
                     payment_id,
                     payment_ref,
                     amount_cents,
                     at,
-                },
-            },
+                }
+            }
             TrafficFineCommand::RecordFinesSystemNotified { payment_id, at } => {
-                self.check_paid_by(&payment_id)?;
-                if self.fines_system_notified {
+                if !self.records(Input::Notified {
+                    payment_id: &payment_id,
+                })? {
                     return Ok(());
                 }
                 TrafficFineEvent::FinesSystemNotified { payment_id, at }
@@ -296,8 +312,9 @@ impl Aggregate for TrafficFine {
                 code,
                 at,
             } => {
-                self.check_paid_by(&payment_id)?;
-                if self.fines_system_notified || self.fines_system_refusal.is_some() {
+                if !self.records(Input::NoticeRefused {
+                    payment_id: &payment_id,
+                })? {
                     return Ok(());
                 }
                 TrafficFineEvent::FinesSystemRefusedNotice {
@@ -339,6 +356,7 @@ impl Aggregate for TrafficFine {
                 expires_at,
                 ..
             } => {
+                self.payments.push(payment_id.clone());
                 self.open_payment = Some(OpenPayment {
                     payment_id,
                     quote_id,
@@ -363,18 +381,6 @@ impl Aggregate for TrafficFine {
             TrafficFineEvent::FinesSystemRefusedNotice { code, .. } => {
                 self.fines_system_refusal = Some(code)
             }
-        }
-    }
-}
-
-impl TrafficFine {
-    fn check_paid_by(&self, payment_id: &str) -> Result<(), Refusal> {
-        match &self.paid {
-            Some(p) if p.payment_id == payment_id => Ok(()),
-            _ => Err(Refusal::rule(
-                "fine_not_paid_by_payment",
-                "this payment did not settle the fine",
-            )),
         }
     }
 }
@@ -595,5 +601,53 @@ mod tests {
             at: t0(),
         });
         assert!(run(done, notified("p1")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn only_a_payment_started_for_the_fine_pays_it() {
+        let record = |id: &str| TrafficFineCommand::RecordPaid {
+            payment_id: id.into(),
+            payment_ref: "REF".into(),
+            amount_cents: 4000,
+            at: t0(),
+        };
+        let q = quoted("q1", 4000, None);
+        assert_eq!(
+            refused(run(vec![q.clone()], record("p1"))),
+            "fine_payment_unknown"
+        );
+        assert_eq!(
+            refused(run(vec![q.clone(), started("p1", 0)], record("p9"))),
+            "fine_payment_unknown"
+        );
+        // A payment superseded by a newer one, captured late: the money was taken.
+        let superseded = vec![q, started("p1", 0), started("p2", 31)];
+        assert_eq!(run(superseded, record("p1")).unwrap(), vec![paid("p1")]);
+    }
+
+    #[test]
+    fn the_fines_system_refusal_is_recorded_once() {
+        let with_paid = vec![quoted("q1", 4000, None), started("p1", 0), paid("p1")];
+        let refuse = |id: &str| TrafficFineCommand::RecordFinesSystemRefused {
+            payment_id: id.into(),
+            code: "fines_rejected".into(),
+            at: t0(),
+        };
+        let event = TrafficFineEvent::FinesSystemRefusedNotice {
+            payment_id: "p1".into(),
+            code: "fines_rejected".into(),
+            at: t0(),
+        };
+        assert_eq!(
+            run(with_paid.clone(), refuse("p1")).unwrap(),
+            vec![event.clone()]
+        );
+        assert_eq!(
+            refused(run(with_paid.clone(), refuse("p2"))),
+            "fine_not_paid_by_payment"
+        );
+        let mut once = with_paid;
+        once.push(event);
+        assert!(run(once, refuse("p1")).unwrap().is_empty());
     }
 }
