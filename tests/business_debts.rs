@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::common::pages::Visitor;
 use crate::common::{eventually, json_body, TestApp};
 use chrono::NaiveDate;
-use portal::tax_debts::DebtNotifier;
+use commands::tax_debts::DebtNotifier;
 use reqwest::header::LOCATION;
 use reqwest::{redirect::Policy, Client, StatusCode};
 use sandboxes::bank::{CARD_DECLINED, CARD_SUCCEEDS};
@@ -449,7 +449,7 @@ async fn a_good_card_pays_and_the_revenue_system_is_told_once_even_after_being_d
     assert_eq!(recorded[0].afm, SEEDED_FOOD_QUARTERLY);
     assert_eq!(recorded[0].idempotency_key, payment_id);
     assert_eq!(recorded[0].amount_cents, DEBT_Q2_DUE);
-    let report = DebtNotifier::new(office.app.state.clone())
+    let report = DebtNotifier::new(office.app.state.portal.clone())
         .run_once()
         .await
         .unwrap();
@@ -532,7 +532,7 @@ async fn two_tabs_pay_a_debt_once() {
         (StatusCode::UNPROCESSABLE_ENTITY, "debt_already_paid")
     );
     office.app.read_models_caught_up().await;
-    let report = DebtNotifier::new(office.app.state.clone())
+    let report = DebtNotifier::new(office.app.state.portal.clone())
         .run_once()
         .await
         .unwrap();
@@ -617,7 +617,7 @@ async fn a_notice_the_revenue_system_refuses_is_recorded_for_a_clerk() {
     assert_eq!(r.status(), StatusCode::CREATED);
     office.pay_started_at_bank(&started, CARD_SUCCEEDS).await;
     office.app.read_models_caught_up().await;
-    let report = DebtNotifier::new(office.app.state.clone())
+    let report = DebtNotifier::new(office.app.state.portal.clone())
         .run_once()
         .await
         .unwrap();
@@ -638,7 +638,7 @@ async fn a_notice_the_revenue_system_refuses_is_recorded_for_a_clerk() {
     .unwrap();
     assert_eq!(code, "debt_already_paid");
     // Told once: a later pass sends nothing.
-    let again = DebtNotifier::new(office.app.state.clone())
+    let again = DebtNotifier::new(office.app.state.portal.clone())
         .run_once()
         .await
         .unwrap();
@@ -768,7 +768,7 @@ async fn pages_list_a_debt_pay_it_and_show_the_outcome() {
     );
     debt.assert_lacks("id=\"pay\"");
     office.app.read_models_caught_up().await;
-    DebtNotifier::new(office.app.state.clone())
+    DebtNotifier::new(office.app.state.portal.clone())
         .run_once()
         .await
         .unwrap();

@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::common::pages::{Page, Visitor};
 use crate::common::{eventually_within, field_codes, json_body, TestApp};
 use chrono::NaiveDate;
-use portal::tax_declarations::DeclarationWorker;
+use commands::tax_declarations::DeclarationWorker;
 use reqwest::header::COOKIE;
 use reqwest::{redirect::Policy, Client, StatusCode};
 use sandboxes::bank::{CARD_DECLINED, CARD_SUCCEEDS};
@@ -759,7 +759,7 @@ async fn the_revenue_system_down_refuses_assessments_and_is_told_once_it_is_back
             .is_some_and(|(_, notice, _)| notice == "notified")
     })
     .await;
-    let report = DeclarationWorker::new(office.app.state.clone())
+    let report = DeclarationWorker::new(office.app.state.portal.clone())
         .run_once()
         .await
         .unwrap();

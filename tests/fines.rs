@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::common::{eventually, field_codes, json_body, TestApp};
 use chrono::{DateTime, Utc};
 use chrono_tz::Europe::Athens;
-use portal::fines::FineNotifier;
+use commands::fines::FineNotifier;
 use reqwest::{redirect::Policy, Client, StatusCode};
 use sandboxes::bank::{CARD_DECLINED, CARD_SUCCEEDS};
 use sandboxes::fines::{FinesFaults, SandboxFine, SEEDED_EARLY, SEEDED_PAID};
@@ -379,7 +379,7 @@ async fn a_good_card_pays_and_the_fines_system_is_told_once_even_after_being_dow
         .expect("the fines system has it paid");
     assert_eq!(paid.idempotency_key, payment_id);
     assert_eq!(paid.amount_cents, 4000);
-    let report = FineNotifier::new(desk.app.state.clone())
+    let report = FineNotifier::new(desk.app.state.portal.clone())
         .run_once()
         .await
         .unwrap();

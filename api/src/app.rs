@@ -38,10 +38,10 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
 use crate::error;
-use crate::fines::FineNotifier;
 use crate::routes;
-use crate::tax_debts::DebtNotifier;
-use crate::tax_declarations::DeclarationWorker;
+use commands::fines::FineNotifier;
+use commands::tax_debts::DebtNotifier;
+use commands::tax_declarations::DeclarationWorker;
 
 /// What every handler can reach: the application (every use case runs over it) and what
 /// only HTTP needs. It dereferences to the [`Portal`], so a handler reads `state.pool` or
@@ -275,6 +275,17 @@ impl Application {
                 .context("Failed to start a consumer")?;
         }
 
+        // The payment engine's own state, and the outboxes of the notifiers and the
+        // declaration worker.
+        consumers
+            .start(Arc::new(commands::payment_process::PaymentProcess))
+            .await
+            .context("Failed to start the payment process")?;
+        consumers
+            .start(Arc::new(commands::registrar::ProtocolQueue))
+            .await
+            .context("Failed to start the protocol queue")?;
+
         // E-mail notices: the consumer that writes the outbox, and its sender.
         let (smtp_url, running_mail) = match &config.smtp_url {
             Some(url) => (url.clone(), None),
@@ -362,10 +373,10 @@ impl Application {
             )),
         };
         let reconciler = PaymentReconciler::new(portal.clone()).spawn(config.payment_poll);
-        let fine_notifier = FineNotifier::new(state.clone()).spawn(config.fines_poll);
+        let fine_notifier = FineNotifier::new(portal.clone()).spawn(config.fines_poll);
         let declaration_worker =
-            DeclarationWorker::new(state.clone()).spawn(config.declarations_poll);
-        let debt_notifier = DebtNotifier::new(state.clone()).spawn(config.revenue_poll);
+            DeclarationWorker::new(portal.clone()).spawn(config.declarations_poll);
+        let debt_notifier = DebtNotifier::new(portal.clone()).spawn(config.revenue_poll);
         let pages = crate::web::router().layer(middleware::from_fn_with_state(
             state.clone(),
             crate::web::csrf_and_language,

@@ -56,8 +56,8 @@ pub fn is_certification_refusal(error: &ApiError) -> bool {
 pub const BUSINESS_STREAM_TYPES: [&str; 2] = [TaxDeclaration::TYPE, TaxDebt::TYPE];
 /// The obligation kinds of a business's payments (references start with its ΑΦΜ and '-').
 pub const BUSINESS_OBLIGATION_KINDS: [&str; 2] = [
-    crate::tax_declarations::OBLIGATION_KIND,
-    crate::tax_debts::OBLIGATION_KIND,
+    commands::tax_declarations::OBLIGATION_KIND,
+    commands::tax_debts::OBLIGATION_KIND,
 ];
 
 /// One event of the business's timeline.

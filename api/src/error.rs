@@ -76,6 +76,84 @@ impl From<commands::payments::PaymentError> for ApiError {
     }
 }
 
+impl From<commands::fines::FineError> for ApiError {
+    fn from(e: commands::fines::FineError) -> Self {
+        use commands::fines::FineError;
+        match e {
+            FineError::Invalid(fields) => Self::Validation(fields),
+            FineError::Refused(refusal) => Self::Refused(refusal),
+            FineError::ProfileIncomplete(refusal, fields) => Self::RefusedFields(refusal, fields),
+            FineError::NoAccount => Self::Unauthenticated,
+            FineError::Command(e) => e.into(),
+            FineError::Payment(e) => e.into(),
+        }
+    }
+}
+
+impl From<commands::fines::ProfileError> for ApiError {
+    fn from(e: commands::fines::ProfileError) -> Self {
+        commands::fines::FineError::from(e).into()
+    }
+}
+
+impl From<commands::business::BusinessError> for ApiError {
+    fn from(e: commands::business::BusinessError) -> Self {
+        use commands::business::BusinessError;
+        match e {
+            BusinessError::StaffAccount => Self::Forbidden,
+            BusinessError::NotCertified(refusal) => Self::Refused(refusal),
+            BusinessError::Command(e) => e.into(),
+        }
+    }
+}
+
+impl From<commands::tax_debts::DebtError> for ApiError {
+    fn from(e: commands::tax_debts::DebtError) -> Self {
+        use commands::tax_debts::DebtError;
+        match e {
+            DebtError::Business(e) => e.into(),
+            DebtError::Refused(refusal) => Self::Refused(refusal),
+            DebtError::Profile(e) => e.into(),
+            DebtError::Command(e) => e.into(),
+            DebtError::Payment(e) => e.into(),
+        }
+    }
+}
+
+impl From<commands::tax_declarations::DeclarationError> for ApiError {
+    fn from(e: commands::tax_declarations::DeclarationError) -> Self {
+        use commands::tax_declarations::DeclarationError;
+        match e {
+            DeclarationError::Invalid(fields) => Self::Validation(fields),
+            DeclarationError::Refused(refusal) => Self::Refused(refusal),
+            DeclarationError::RefusedField(refusal, fields) => Self::RefusedFields(refusal, fields),
+            DeclarationError::Business(e) => e.into(),
+            DeclarationError::Profile(e) => e.into(),
+            DeclarationError::Command(e) => e.into(),
+            DeclarationError::Payment(e) => e.into(),
+        }
+    }
+}
+
+impl From<commands::warrants::WarrantError> for ApiError {
+    fn from(e: commands::warrants::WarrantError) -> Self {
+        use commands::warrants::WarrantError;
+        match e {
+            WarrantError::BadSorting { code, detail } => Self::BadRequest { code, detail },
+            WarrantError::Business(e) => e.into(),
+            WarrantError::Refused(refusal) => Self::Refused(refusal),
+        }
+    }
+}
+
+impl ApiError {
+    /// Whether this is one of the refusals of `commands::business::certified_business` (a
+    /// page then shows how to get certified instead of an error).
+    pub fn is_certification_refusal(&self) -> bool {
+        matches!(self, Self::Refused(r) if commands::business::is_certification_refusal(r))
+    }
+}
+
 impl From<commands::payments::ConfirmationRejected> for ApiError {
     fn from(e: commands::payments::ConfirmationRejected) -> Self {
         use commands::payments::ConfirmationRejected;

@@ -82,6 +82,27 @@ pub fn message(lang: Lang, code: &str) -> String {
     }
 }
 
+/// What the bank shows as the payment of a declaration of `period` by `afm`.
+pub fn declaration_payment_description(period: &domain::business::TaxPeriod, afm: &str) -> String {
+    message(Lang::El, "declaration_payment_description")
+        .replace("{period}", &period.label_el())
+        .replace("{afm}", afm)
+}
+
+/// What the bank shows as the payment of certified debt `debt_id` of `afm`.
+pub fn tax_debt_payment_description(debt_id: &str, afm: &str) -> String {
+    message(Lang::El, "tax_debt_payment_description")
+        .replace("{debt_id}", debt_id)
+        .replace("{afm}", afm)
+}
+
+/// What the bank shows as the payment of a fine (in Greek, the municipality's language).
+pub fn fine_payment_description(fine: &domain::traffic_fine::RegisteredFine) -> String {
+    message(Lang::El, "fine_payment_description")
+        .replace("{number}", &fine.fine_number)
+        .replace("{plate}", &fine.plate)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,18 +3,14 @@
 
 pub mod app;
 pub mod auth;
-pub mod business;
 pub mod config;
 pub mod error;
 pub mod extract;
-pub mod fines;
 pub mod i18n;
 pub mod operator;
 pub mod reads;
 pub mod routes;
 pub mod staff;
-pub mod tax_debts;
-pub mod tax_declarations;
 pub mod warrants;
 pub mod web;
 

@@ -93,8 +93,22 @@ impl Portal {
     /// On a miss, the thing may exist but not be projected yet: waits until the read
     /// models reach the head of the log as it is now.
     pub async fn wait_for_log_head(&self) -> Result<(), sqlx::Error> {
+        self.wait_for_head_of(self.settings.read_models).await
+    }
+
+    /// Waits (bounded) until the payment engine's own state (and the outboxes it fills)
+    /// has folded the log as it is now: what a process manager does before a pass, so that
+    /// it sees every payment that finished before it started.
+    pub async fn wait_for_payment_process(&self) -> Result<(), sqlx::Error> {
+        self.wait_for_head_of(&[crate::payment_process::PaymentProcess::NAME])
+            .await
+    }
+
+    async fn wait_for_head_of(&self, consumers: &[&str]) -> Result<(), sqlx::Error> {
         if let Some(head) = eventlog::log_head(&self.pool).await? {
-            self.wait_for(head).await;
+            self.progress
+                .wait_for(consumers, head, self.settings.read_wait)
+                .await;
         }
         Ok(())
     }

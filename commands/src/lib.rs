@@ -7,13 +7,20 @@
 
 pub mod adapters;
 pub mod background;
+pub mod business;
 pub mod case_numbers;
 pub mod context;
 pub mod executor;
+pub mod fines;
 pub mod mail_notices;
 pub mod metadata;
+pub mod notices;
+pub mod payment_process;
 pub mod payments;
 pub mod registrar;
+pub mod tax_debts;
+pub mod tax_declarations;
+pub mod warrants;
 
 pub use context::{Actor, Portal, Settings};
 pub use executor::{CommandError, Commands, Executed, RequestCommands};

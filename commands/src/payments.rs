@@ -15,11 +15,11 @@ use chrono::Utc;
 use domain::payment::{BankResult, ConfirmationSource, Obligation, PaymentCommand, PaymentStatus};
 use domain::ports::{BankOutcome, PaymentOrder, RedirectForm, VerifiedConfirmation};
 use domain::Refusal;
-use projections::payments::{self as read, PaymentRow};
 use rand::Rng;
 
 use crate::background::{self, LoopTask};
 use crate::context::{system_metadata, Actor, Portal};
+use crate::payment_process::{self as process, ProcessRow};
 use crate::{CommandError, CommandMetadata, Executed};
 
 /// The currency of every payment to the municipality.
@@ -107,15 +107,13 @@ pub async fn start_payment(
     amount_cents: i64,
     metadata: Option<CommandMetadata>,
 ) -> Result<StartedPayment, PaymentError> {
-    portal.wait_for_log_head().await?;
-    let open: Option<String> = sqlx::query_scalar(
-        "SELECT status FROM payments WHERE obligation_kind = $1 AND obligation_reference = $2 \
-         AND (status = 'succeeded' OR (status IN ('created', 'redirected') AND expires_at > now())) \
-         ORDER BY status = 'succeeded' DESC LIMIT 1",
+    portal.wait_for_payment_process().await?;
+    let open = process::open_status_of(
+        &portal.pool,
+        &obligation.kind,
+        &obligation.reference,
+        portal.now(),
     )
-    .bind(&obligation.kind)
-    .bind(&obligation.reference)
-    .fetch_optional(&portal.pool)
     .await?;
     match open.as_deref() {
         Some("succeeded") => {
@@ -277,12 +275,13 @@ pub async fn apply_verified(
     source: ConfirmationSource,
 ) -> Result<Applied, ConfirmationRejected> {
     let order_id = verified.order_id.clone();
-    let payment = match read::by_order_id(&portal.pool, &order_id).await? {
+    let payment = match process::by_order_id(&portal.pool, &order_id).await? {
         Some(p) => p,
         None => {
-            // Perhaps not projected yet: look again once the read models reach the log head.
-            portal.wait_for_log_head().await?;
-            match read::by_order_id(&portal.pool, &order_id).await? {
+            // Perhaps not folded yet: look again once the engine's state reaches the log
+            // head.
+            portal.wait_for_payment_process().await?;
+            match process::by_order_id(&portal.pool, &order_id).await? {
                 Some(p) => p,
                 None => {
                     tracing::warn!(%order_id, ?source, "bank answer refused: unknown order id");
@@ -308,15 +307,15 @@ pub async fn apply_verified(
     let metadata = system_metadata("system:bank");
     match portal
         .payments
-        .execute(&payment.id, command, metadata)
+        .execute(&payment.payment_id, command, metadata)
         .await
     {
         Ok(executed) => Ok(Applied {
-            payment_id: payment.id,
+            payment_id: payment.payment_id,
             executed,
         }),
         Err(CommandError::Refused(refusal)) => {
-            tracing::warn!(%order_id, payment = %payment.id, ?source, code = refusal.code,
+            tracing::warn!(%order_id, payment = %payment.payment_id, ?source, code = refusal.code,
                 "bank answer refused by the payment");
             Err(ConfirmationRejected::Refused(refusal))
         }
@@ -359,6 +358,8 @@ impl PaymentReconciler {
     /// connection of the pool, released when it ends).
     pub async fn run_once(&self) -> Result<ReconcileReport, sqlx::Error> {
         let portal = &self.portal;
+        // A pass sees every payment written before it started.
+        portal.wait_for_payment_process().await?;
         let Some(lock) = background::pass_lock(&portal.pool, "payment-reconciler").await? else {
             return Ok(ReconcileReport {
                 skipped: true,
@@ -368,7 +369,7 @@ impl PaymentReconciler {
         let mut report = ReconcileReport::default();
         let now = portal.now();
 
-        let stale = read::stale_redirected(
+        let stale = process::stale_redirected(
             &portal.pool,
             now - portal.settings.payments.reconcile_after,
             50,
@@ -383,7 +384,7 @@ impl PaymentReconciler {
             }
         }
 
-        for payment in read::due_for_expiry(&portal.pool, now, 50).await? {
+        for payment in process::due_for_expiry(&portal.pool, now, 50).await? {
             if payment.status == "redirected" {
                 match self.settle_from_bank(&payment).await {
                     Some(true) => {
@@ -398,7 +399,7 @@ impl PaymentReconciler {
             match portal
                 .payments
                 .execute(
-                    &payment.id,
+                    &payment.payment_id,
                     PaymentCommand::Expire { at: portal.now() },
                     system_metadata("system:payment-reconciler"),
                 )
@@ -408,14 +409,14 @@ impl PaymentReconciler {
                 // Settled meanwhile by a confirmation: nothing to expire.
                 Err(CommandError::Refused(r)) if r.code == "payment_settled" => {}
                 Err(e) => {
-                    tracing::warn!(payment = %payment.id, error = %e, "payment reconciler: expiry failed")
+                    tracing::warn!(payment = %payment.payment_id, error = %e, "payment reconciler: expiry failed")
                 }
             }
         }
         lock.commit().await?;
         if report.settled + report.expired > 0 {
             // The next pass must see what this one did.
-            portal.wait_for_log_head().await?;
+            portal.wait_for_payment_process().await?;
         }
         Ok(report)
     }
@@ -423,7 +424,7 @@ impl PaymentReconciler {
     /// Asks the bank about `payment`: `Some(true)` the answer settled it, `Some(false)` the
     /// bank has no final outcome, `None` the bank could not be asked (or answered
     /// something unusable).
-    async fn settle_from_bank(&self, payment: &PaymentRow) -> Option<bool> {
+    async fn settle_from_bank(&self, payment: &ProcessRow) -> Option<bool> {
         match self.portal.bank.query_status(&payment.order_id).await {
             Ok(Some(verified)) => {
                 match apply_verified(&self.portal, verified, ConfirmationSource::StatusQuery).await

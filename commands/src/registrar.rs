@@ -3,10 +3,11 @@
 //!
 //! A submission tries to register its application at once (with a short timeout, so the
 //! citizen does not wait long). Whatever happens, the outcome is an event: the protocol
-//! number, or a failure with the time of the next attempt. The `applications` read model
-//! keeps that time (`protocol_next_attempt_at`, also set a minute after submission in
-//! case the submitting process stopped before its attempt), and the background loop here
-//! picks up every application whose time has come, in every portal process.
+//! number, or a failure with the time of the next attempt. The registrar's own queue
+//! ([`ProtocolQueue`], a consumer of the log) keeps that time (also set a minute after
+//! submission in case the submitting process stopped before its attempt), and the
+//! background loop here picks up every application whose time has come, in every portal
+//! process.
 //!
 //! Exactly one protocol number per application:
 //! - every attempt on an application runs under a PostgreSQL advisory lock keyed by the
@@ -108,7 +109,7 @@ impl Registrar {
             Ok(executed) => {
                 self.progress
                     .wait_for(
-                        &[projections::applications::ApplicationsProjection::NAME],
+                        &[ProtocolQueue::NAME],
                         executed.position,
                         Duration::from_secs(5),
                     )
@@ -147,9 +148,12 @@ impl Registrar {
         &self,
         commands: &Arc<Commands<CertificateApplication>>,
     ) -> Result<usize, CommandError> {
-        let due = projections::applications::protocol_due(&self.pool, 50)
-            .await
-            .map_err(|e| CommandError::Infrastructure(e.to_string()))?;
+        let due: Vec<String> = sqlx::query_scalar(
+            "SELECT application_id FROM protocol_queue WHERE NOT registered \
+             AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT 50",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         let mut ran = 0;
         for id in due {
             match self.attempt(commands, &id, system_metadata()).await {
@@ -161,6 +165,78 @@ impl Registrar {
             }
         }
         Ok(ran)
+    }
+}
+
+/// The registrar's queue (table `protocol_queue`): a checkpointed consumer of the
+/// applications' events that keeps, for each application, when its next attempt is due,
+/// until it is registered.
+pub struct ProtocolQueue;
+
+impl ProtocolQueue {
+    pub const NAME: &'static str = "protocol_queue";
+}
+
+#[async_trait::async_trait]
+impl eventlog::Consumer for ProtocolQueue {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    async fn handle(
+        &self,
+        conn: &mut PgConnection,
+        event: &eventlog::RecordedEvent,
+    ) -> Result<(), eventlog::ConsumerError> {
+        use cqrs_es::Aggregate;
+        use domain::application::ApplicationEvent as E;
+        if event.aggregate_type != CertificateApplication::TYPE {
+            return Ok(());
+        }
+        let payload: E = serde_json::from_value(event.payload.clone())
+            .map_err(|e| eventlog::ConsumerError::decode(event, e))?;
+        let id = &event.aggregate_id;
+        let seq = event.sequence;
+        match payload {
+            E::ApplicationSubmitted { at, .. } => {
+                let due =
+                    at + chrono::Duration::seconds(domain::application::PROTOCOL_GRACE_SECONDS);
+                sqlx::query(
+                    "INSERT INTO protocol_queue (application_id, next_attempt_at, last_sequence) \
+                     VALUES ($1, $2, $3) ON CONFLICT (application_id) DO NOTHING",
+                )
+                .bind(id)
+                .bind(due)
+                .bind(seq)
+                .execute(&mut *conn)
+                .await?;
+            }
+            E::ApplicationProtocolFailed {
+                next_attempt_at, ..
+            } => {
+                sqlx::query(
+                    "UPDATE protocol_queue SET next_attempt_at = $3, last_sequence = $2 \
+                     WHERE application_id = $1 AND last_sequence < $2",
+                )
+                .bind(id)
+                .bind(seq)
+                .bind(next_attempt_at)
+                .execute(&mut *conn)
+                .await?;
+            }
+            E::ApplicationProtocolRegistered { .. } => {
+                sqlx::query(
+                    "UPDATE protocol_queue SET registered = true, last_sequence = $2 \
+                     WHERE application_id = $1 AND last_sequence < $2",
+                )
+                .bind(id)
+                .bind(seq)
+                .execute(&mut *conn)
+                .await?;
+            }
+            _ => {}
+        }
+        Ok(())
     }
 }
 

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::refusal::FieldError;
+use crate::Refusal;
 
 /// What an account may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -99,6 +100,45 @@ pub fn normalize_email(raw: &str) -> Result<String, FieldError> {
     }
 }
 
+/// The details of a person's profile that some services need (S10: a payer of a fine or a
+/// tax must be identifiable by the municipality's systems).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Profile {
+    pub full_name: String,
+    pub father_name: Option<String>,
+    pub address: Option<String>,
+    pub phone: Option<String>,
+}
+
+impl Profile {
+    /// Refuses a payment by a profile without a name, father's name, address or phone:
+    /// `profile_incomplete` (403), with a field error for each one missing.
+    pub fn check_complete_for_payment(&self) -> Result<(), (Refusal, Vec<FieldError>)> {
+        let blank = |v: Option<&str>| v.is_none_or(|s| s.trim().is_empty());
+        let missing: Vec<FieldError> = [
+            ("full_name", blank(Some(&self.full_name))),
+            ("father_name", blank(self.father_name.as_deref())),
+            ("address", blank(self.address.as_deref())),
+            ("phone", blank(self.phone.as_deref())),
+        ]
+        .into_iter()
+        .filter(|(_, missing)| *missing)
+        .map(|(field, _)| FieldError::new(field, "profile_field_required"))
+        .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = missing.iter().map(|f| f.field.as_str()).collect();
+        Err((
+            Refusal::forbidden(
+                "profile_incomplete",
+                format!("complete: {}", names.join(", ")),
+            ),
+            missing,
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +189,27 @@ mod tests {
         ] {
             assert!(normalize_email(bad).is_err(), "{bad} should be refused");
         }
+    }
+
+    #[test]
+    fn a_payment_needs_every_detail_of_the_profile() {
+        let complete = Profile {
+            full_name: "Μαρία Παπαδοπούλου".into(),
+            father_name: Some("Γεώργιος".into()),
+            address: Some("Ερμού 12, Αθήνα".into()),
+            phone: Some("2101234567".into()),
+        };
+        assert!(complete.check_complete_for_payment().is_ok());
+        let lacking = Profile {
+            father_name: Some("  ".into()),
+            phone: None,
+            ..complete.clone()
+        };
+        let (refusal, fields) = lacking.check_complete_for_payment().unwrap_err();
+        assert_eq!(refusal.code, "profile_incomplete");
+        assert_eq!(refusal.kind, crate::refusal::RefusalKind::Forbidden);
+        let names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(names, ["father_name", "phone"]);
+        assert!(fields.iter().all(|f| f.code == "profile_field_required"));
     }
 }

@@ -283,6 +283,19 @@ pub struct TaxAssessment {
     pub computed_on: NaiveDate,
 }
 
+impl TaxAssessment {
+    /// Whether this is an answer to `input` that adds up: the same business, period and
+    /// gross revenue, and a total that is the tax plus the surcharge and not negative. An
+    /// assessment that is not is never shown or charged.
+    pub fn answers(&self, input: &DeclarationInput) -> bool {
+        self.afm == input.afm
+            && self.period == input.period
+            && self.gross_revenue_cents == input.gross_revenue_cents
+            && self.tax_cents.checked_add(self.surcharge_cents) == Some(self.total_cents)
+            && self.total_cents >= 0
+    }
+}
+
 /// Tells the revenue system that a declaration was paid: it records the declaration as
 /// filed and settled.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -423,6 +436,87 @@ pub trait RevenueSystem: Send + Sync {
 
     /// Records that a debt was paid. Idempotent by `notice.idempotency_key`.
     async fn mark_debt_paid(&self, notice: &DebtPaymentNotice) -> Result<(), RevenueError>;
+}
+
+/// One event of a business's declarations or debts as its timeline shows it: when, the
+/// amount it names (a filing's total, a payment's amount), the payment it is about, and a
+/// refusal or rejection code it carries (e.g. `payment_declined`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObligationEventSummary {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub amount_cents: Option<i64>,
+    pub payment_id: Option<String>,
+    pub reason: Option<String>,
+}
+
+impl crate::tax_declaration::TaxDeclarationEvent {
+    pub fn summary(&self) -> ObligationEventSummary {
+        use crate::tax_declaration::TaxDeclarationEvent as E;
+        let (at, amount_cents, payment_id, reason) = match self {
+            E::DeclarationFiled {
+                payment_id,
+                amount_cents,
+                at,
+                ..
+            }
+            | E::DeclarationPaid {
+                payment_id,
+                amount_cents,
+                at,
+                ..
+            } => (at, Some(*amount_cents), payment_id, None),
+            E::DeclarationRejected {
+                payment_id,
+                reason,
+                at,
+                ..
+            } => (at, None, payment_id, Some(reason.as_str().to_string())),
+            E::RevenueSystemNotified { payment_id, at } => (at, None, payment_id, None),
+            E::RevenueSystemRefusedNotice {
+                payment_id,
+                code,
+                at,
+            } => (at, None, payment_id, Some(code.clone())),
+        };
+        ObligationEventSummary {
+            at: *at,
+            amount_cents,
+            payment_id: Some(payment_id.clone()),
+            reason,
+        }
+    }
+}
+
+impl crate::tax_debt::TaxDebtEvent {
+    pub fn summary(&self) -> ObligationEventSummary {
+        use crate::tax_debt::TaxDebtEvent as E;
+        let (at, amount_cents, payment_id, reason) = match self {
+            E::TaxDebtPaymentStarted {
+                payment_id,
+                amount_cents,
+                at,
+                ..
+            }
+            | E::TaxDebtPaid {
+                payment_id,
+                amount_cents,
+                at,
+                ..
+            } => (at, Some(*amount_cents), payment_id, None),
+            E::RevenueSystemNotified { payment_id, at } => (at, None, payment_id, None),
+            E::RevenueSystemRefusedNotice {
+                payment_id,
+                code,
+                at,
+            } => (at, None, payment_id, Some(code.clone())),
+        };
+        ObligationEventSummary {
+            at: *at,
+            amount_cents,
+            payment_id: Some(payment_id.clone()),
+            reason,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -393,6 +393,44 @@ pub fn adjustment_cents(base_cents: i64, percent: i32) -> i64 {
     (base_cents * i64::from(percent) + 49).div_euclid(100)
 }
 
+/// Until when a quote may be paid: `ttl` from `now`, but never past the day the fines
+/// system holds the amount (`amount_valid_until`, a day in Athens: its end is the first
+/// instant of the next day there).
+pub fn quote_valid_until(
+    now: chrono::DateTime<chrono::Utc>,
+    ttl: chrono::Duration,
+    amount_valid_until: Option<NaiveDate>,
+) -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    let end_of_day = |day: NaiveDate| {
+        let next = day.checked_add_days(chrono::Days::new(1))?;
+        chrono_tz::Europe::Athens
+            .from_local_datetime(&next.and_time(chrono::NaiveTime::MIN))
+            .earliest()
+            .map(|t| t.with_timezone(&chrono::Utc))
+    };
+    let valid_until = now + ttl;
+    match amount_valid_until.and_then(end_of_day) {
+        Some(end) => valid_until.min(end),
+        None => valid_until,
+    }
+}
+
+/// Refuses an offence after `now` (`offence_date_in_future`): a ticket is written after
+/// the offence. (The schedule's [`amount_due`] refuses a later day for the same reason.)
+pub fn check_offence_not_in_future(
+    offence_at: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), Refusal> {
+    if offence_at > now {
+        return Err(Refusal::invalid(
+            "offence_date_in_future",
+            format!("offence at {offence_at}, now is {now}"),
+        ));
+    }
+    Ok(())
+}
+
 /// The amount due on `today` for a fine with base amount `base_cents` committed on
 /// `offence_date`, under a schedule that passed [`FinesConfig::check`].
 ///
@@ -703,5 +741,33 @@ mod tests {
         assert!(file.fines.types.len() >= 3);
         let unknown = format!("{text}\n[fines.extra]\nx = 1\n");
         assert!(toml::from_str::<ExampleFile>(&unknown).is_err());
+    }
+
+    #[test]
+    fn a_quote_is_valid_for_its_ttl_but_never_past_the_amounts_last_day() {
+        use chrono::TimeZone;
+        let now = chrono::Utc.with_ymd_and_hms(2026, 3, 10, 21, 0, 0).unwrap();
+        let ttl = chrono::Duration::minutes(30);
+        assert_eq!(quote_valid_until(now, ttl, None), now + ttl);
+        // The amount holds until 10 March in Athens (UTC+2 in winter): its end is
+        // 10 March 22:00 UTC, after the 30 minutes.
+        let day = NaiveDate::from_ymd_opt(2026, 3, 10).unwrap();
+        assert_eq!(quote_valid_until(now, ttl, Some(day)), now + ttl);
+        // Two hours of validity would pass midnight in Athens: cut at 22:00 UTC.
+        let long = chrono::Duration::hours(2);
+        assert_eq!(
+            quote_valid_until(now, long, Some(day)),
+            chrono::Utc.with_ymd_and_hms(2026, 3, 10, 22, 0, 0).unwrap()
+        );
+    }
+
+    #[test]
+    fn an_offence_cannot_come_after_now() {
+        use chrono::TimeZone;
+        let now = chrono::Utc.with_ymd_and_hms(2026, 3, 10, 21, 0, 0).unwrap();
+        assert!(check_offence_not_in_future(now, now).is_ok());
+        let later = now + chrono::Duration::seconds(1);
+        let err = check_offence_not_in_future(later, now).unwrap_err();
+        assert_eq!(err.code, "offence_date_in_future");
     }
 }

@@ -146,6 +146,82 @@ pub struct TaxDebt {
     pub revenue_system_refusal: Option<String>,
 }
 
+/// What the portal knows of a debt beyond what the revenue system says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DebtPortalState {
+    /// Nothing started, or every attempt ended without taking money.
+    None,
+    /// A payment is open (at the bank, or not yet final).
+    InProgress { payment_id: String },
+    /// Paid through the portal; `told`: `pending`, `notified` or `refused`.
+    Paid {
+        payment_id: String,
+        payment_ref: String,
+        amount_cents: i64,
+        at: DateTime<Utc>,
+        told: &'static str,
+    },
+}
+
+impl TaxDebt {
+    /// The portal's side of the debt: paid here, or a payment open. `open`: the state of
+    /// the debt's latest payment (its `Payment` aggregate), if one was started. A payment
+    /// the bank captured counts as paid even before the notifier recorded it on the debt.
+    pub fn portal_state(
+        &self,
+        open: Option<&crate::payment::Payment>,
+        now: DateTime<Utc>,
+    ) -> DebtPortalState {
+        use crate::payment::{BankResult, PaymentStatus};
+        if let Some(paid) = &self.paid {
+            let told = if self.revenue_system_notified {
+                "notified"
+            } else if self.revenue_system_refusal.is_some() {
+                "refused"
+            } else {
+                "pending"
+            };
+            return DebtPortalState::Paid {
+                payment_id: paid.payment_id.clone(),
+                payment_ref: paid.payment_ref.clone(),
+                amount_cents: paid.amount_cents,
+                at: paid.at,
+                told,
+            };
+        }
+        let Some(reserved) = &self.open_payment else {
+            return DebtPortalState::None;
+        };
+        let payment = open.filter(|p| p.id == reserved.payment_id);
+        if let Some(payment) = payment {
+            if let (
+                Some(PaymentStatus::Succeeded),
+                Some(BankResult::Captured { payment_ref, .. }),
+            ) = (payment.status, &payment.result)
+            {
+                return DebtPortalState::Paid {
+                    payment_id: reserved.payment_id.clone(),
+                    payment_ref: payment_ref.clone(),
+                    amount_cents: payment.amount_cents,
+                    at: payment.updated_at.unwrap_or(now),
+                    told: "pending",
+                };
+            }
+        }
+        let open_now = match payment.and_then(|p| p.status) {
+            Some(status) => !status.is_final(),
+            None => now < reserved.expires_at,
+        };
+        if open_now {
+            DebtPortalState::InProgress {
+                payment_id: reserved.payment_id.clone(),
+            }
+        } else {
+            DebtPortalState::None
+        }
+    }
+}
+
 /// The refusal codes of this aggregate (each has el/en messages).
 pub mod codes {
     pub const ALREADY_PAID: &str = "debt_already_paid";

@@ -38,7 +38,7 @@ impl ApplicationsProjection {
 
 /// How long after submission the background registrar looks at an application that the
 /// submitting request did not get to register (e.g. the process stopped in between).
-pub const INLINE_GRACE_SECONDS: i64 = 60;
+pub const INLINE_GRACE_SECONDS: i64 = domain::application::PROTOCOL_GRACE_SECONDS;
 
 impl ReadModel for ApplicationsProjection {
     fn schema_version(&self) -> i32 {

@@ -2,6 +2,7 @@
 //! API serves from them, and rebuilding them from position zero.
 
 pub mod applications;
+pub mod business;
 pub mod certifications;
 pub mod declarations;
 pub mod payments;
@@ -31,6 +32,7 @@ pub fn all() -> Vec<Arc<dyn ReadModel>> {
         Arc::new(certifications::CertificationsProjection),
         Arc::new(payments::PaymentsProjection),
         Arc::new(declarations::DeclarationsProjection),
+        Arc::new(business::BusinessTimelineProjection),
     ]
 }
 
@@ -53,4 +55,5 @@ pub const ALL_READS: &[&str] = &[
     certifications::CertificationsProjection::NAME,
     payments::PaymentsProjection::NAME,
     declarations::DeclarationsProjection::NAME,
+    business::BusinessTimelineProjection::NAME,
 ];

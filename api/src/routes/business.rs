@@ -6,14 +6,14 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use crate::auth::CurrentUser;
-use crate::business::{certified_business, history as business_history};
 use crate::error::ApiError;
 use crate::AppState;
+use commands::business::certified_business;
 
 /// `GET /api/v1/business`: the business the user represents (or the 403 that says what is
 /// missing).
 pub async fn me(State(state): State<AppState>, user: CurrentUser) -> Result<Json<Value>, ApiError> {
-    let business = certified_business(&state, &user).await?;
+    let business = certified_business(&state, &user.actor()).await?;
     Ok(Json(
         json!({"company_name": business.company_name, "afm": business.afm}),
     ))
@@ -25,8 +25,8 @@ pub async fn history(
     State(state): State<AppState>,
     user: CurrentUser,
 ) -> Result<Json<Value>, ApiError> {
-    let business = certified_business(&state, &user).await?;
-    let (timeline, payments) = business_history(&state, &business.afm, 500).await?;
+    let business = certified_business(&state, &user.actor()).await?;
+    let (timeline, payments) = crate::reads::business_history(&state, &business.afm).await?;
     Ok(Json(json!({
         "business": {"company_name": business.company_name, "afm": business.afm},
         "timeline": timeline,

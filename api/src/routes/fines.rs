@@ -1,5 +1,6 @@
 //! Traffic fines (ΚΟΚ) in the JSON API: the payable types, step 1 (municipality code and
-//! type), step 2 (the quote from the fines system) and paying a quote (see `crate::fines`).
+//! type), step 2 (the quote from the fines system) and paying a quote (the use cases are
+//! `commands::fines`).
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -11,15 +12,14 @@ use super::RequestContext;
 use crate::auth::{CurrentUser, MaybeUser};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::fines::{self, CheckInput, QuoteInput};
 use crate::i18n::Lang;
 use crate::AppState;
+use commands::fines::{self, CheckInput, QuoteInput};
 
 /// `GET /api/v1/fines/types`: the fine types payable to the municipality.
 pub async fn types(State(state): State<AppState>) -> Json<Value> {
     let config = &state.config.municipality.fines;
-    let items: Vec<Value> = config.types.iter().map(fines::type_json).collect();
-    Json(json!({"municipality_code": config.municipality_code, "items": items}))
+    Json(json!({"municipality_code": config.municipality_code, "items": config.types}))
 }
 
 /// `POST /api/v1/fines/check`: step 1; answers the type with its base amount.
@@ -30,7 +30,7 @@ pub async fn check(
     let fine_type = fines::check(&state, &body)?;
     Ok(Json(json!({
         "municipality_code": state.config.municipality.fines.municipality_code,
-        "fine_type": fines::type_json(fine_type),
+        "fine_type": fine_type,
     })))
 }
 
@@ -42,7 +42,7 @@ pub async fn quote(
     ApiJson(body): ApiJson<QuoteInput>,
 ) -> Result<Json<Value>, ApiError> {
     let quote = fines::quote(&state, body, context.metadata(user.as_ref())).await?;
-    Ok(Json(quote))
+    Ok(Json(serde_json::to_value(quote).unwrap_or_default()))
 }
 
 #[derive(Debug, Deserialize)]
@@ -63,9 +63,10 @@ pub async fn pay(
     let lang = Lang::from_headers(&headers);
     let started = fines::pay(
         &state,
-        &user,
+        &user.actor(),
         body.quote_id.trim(),
-        lang,
+        lang.code(),
+        crate::i18n::fine_payment_description,
         context.metadata(Some(&user)),
     )
     .await?;

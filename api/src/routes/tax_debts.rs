@@ -1,5 +1,5 @@
 //! Certified municipal-tax debts (S14) in the JSON API: the business's debts as of today,
-//! one debt, and paying one (see `crate::tax_debts`). Every answer comes from the revenue
+//! one debt, and paying one (the use cases are `commands::tax_debts`). Every answer comes from the revenue
 //! system afresh; when it is down: `503 revenue_system_unavailable`, nothing stale.
 
 use axum::extract::{Path, State};
@@ -11,9 +11,9 @@ use serde_json::{json, Value};
 use super::RequestContext;
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
-use crate::i18n::Lang;
-use crate::tax_debts;
+use crate::i18n::{self, Lang};
 use crate::AppState;
+use commands::tax_debts;
 
 /// `GET /api/v1/business/debts`: the certified debts of the user's business, with
 /// amounts as of today (paid ones included, with their settlement) and the total due.
@@ -23,7 +23,7 @@ pub async fn list(
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     super::wait_for_own_writes(&state, Some(&user), &headers).await?;
-    let (business, items) = tax_debts::debts(&state, &user).await?;
+    let (business, items) = tax_debts::debts(&state, &user.actor()).await?;
     let total_due: i64 = items
         .iter()
         .filter(|i| !i.is_paid())
@@ -36,7 +36,7 @@ pub async fn list(
             "business": {"company_name": business.company_name, "afm": business.afm},
             "amount_as_of": as_of,
             "total_due_cents": total_due,
-            "items": items.iter().map(tax_debts::DebtItem::to_json).collect::<Vec<_>>(),
+            "items": items.iter().map(tax_debts::DebtItem::view).collect::<Vec<_>>(),
         })),
     ))
 }
@@ -49,8 +49,8 @@ pub async fn detail(
     Path(debt_id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     super::wait_for_own_writes(&state, Some(&user), &headers).await?;
-    let (_, item) = tax_debts::debt(&state, &user, &debt_id).await?;
-    Ok(([(header::CACHE_CONTROL, "no-store")], Json(item.to_json())))
+    let (_, item) = tax_debts::debt(&state, &user.actor(), &debt_id).await?;
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(item.view())))
 }
 
 /// `POST /api/v1/business/debts/{debt_id}/payments`: pays the debt's amount due now;
@@ -66,9 +66,10 @@ pub async fn pay(
     let lang = Lang::from_headers(&headers);
     let started = tax_debts::pay(
         &state,
-        &user,
+        &user.actor(),
         debt_id.trim(),
-        lang,
+        lang.code(),
+        i18n::tax_debt_payment_description,
         context.metadata(Some(&user)),
     )
     .await?;

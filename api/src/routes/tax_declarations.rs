@@ -1,6 +1,6 @@
 //! «Δήλωση και Πληρωμή Δημοτικού Φόρου» (S13) in the JSON API: the assessment of a
 //! declaration, filing it together with its payment, and the business's declarations
-//! (see `crate::tax_declarations`).
+//! (the use cases are `commands::tax_declarations`).
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -15,8 +15,10 @@ use crate::auth::CurrentUser;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::i18n::{self, Lang};
-use crate::tax_declarations::{self as declarations, DeclarationForm, FileError};
 use crate::AppState;
+use commands::tax_declarations::{
+    self as declarations, AssessmentView, DeclarationForm, FileError,
+};
 
 /// `POST /api/v1/business/declarations/assess`: the tax and surcharges of a declaration as
 /// the revenue system computes them today (nothing is filed).
@@ -25,26 +27,26 @@ pub async fn assess(
     user: CurrentUser,
     ApiJson(form): ApiJson<DeclarationForm>,
 ) -> Result<Json<Value>, ApiError> {
-    let (business, assessment) = declarations::assess(&state, &user, &form).await?;
-    Ok(Json(declarations::assessment_json(
+    let (business, assessment) = declarations::assess(&state, &user.actor(), &form).await?;
+    Ok(Json(json!(AssessmentView::of(
         &assessment,
-        &business.company_name,
-    )))
+        &business.company_name
+    ))))
 }
 
 /// The declaration as assessed, and the total the user was shown.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileBody {
-    #[serde(default, deserialize_with = "crate::tax_declarations::text")]
+    #[serde(default, deserialize_with = "commands::tax_declarations::text")]
     pub filing: String,
-    #[serde(default, deserialize_with = "crate::tax_declarations::text")]
+    #[serde(default, deserialize_with = "commands::tax_declarations::text")]
     pub period: String,
-    #[serde(default, deserialize_with = "crate::tax_declarations::text")]
+    #[serde(default, deserialize_with = "commands::tax_declarations::text")]
     pub year: String,
-    #[serde(default, deserialize_with = "crate::tax_declarations::text")]
+    #[serde(default, deserialize_with = "commands::tax_declarations::text")]
     pub gross_revenue: String,
-    #[serde(default, deserialize_with = "crate::tax_declarations::text")]
+    #[serde(default, deserialize_with = "commands::tax_declarations::text")]
     pub vat_return_date: String,
     pub expected_total_cents: i64,
 }
@@ -75,7 +77,7 @@ pub fn assessment_changed(
                 "message": i18n::message(lang, "assessment_changed"),
                 "fields": [],
             },
-            "assessment": declarations::assessment_json(assessment, company_name),
+            "assessment": AssessmentView::of(assessment, company_name),
         })),
     )
         .into_response()
@@ -94,10 +96,11 @@ pub async fn file(
     let lang = Lang::from_headers(&headers);
     match declarations::file_and_pay(
         &state,
-        &user,
+        &user.actor(),
         &body.form(),
         body.expected_total_cents,
-        lang,
+        lang.code(),
+        i18n::declaration_payment_description,
         context.metadata(Some(&user)),
     )
     .await
@@ -115,7 +118,7 @@ pub async fn file(
         Err(FileError::AssessmentChanged(assessment, company)) => {
             Ok(assessment_changed(&assessment, &company, lang))
         }
-        Err(FileError::Refused(e)) => Err(e),
+        Err(FileError::Refused(e)) => Err(e.into()),
     }
 }
 
@@ -149,7 +152,7 @@ pub async fn list(
     user: CurrentUser,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let business = crate::business::certified_business(&state, &user).await?;
+    let business = commands::business::certified_business(&state, &user.actor()).await?;
     wait_for_own_writes(&state, Some(&user), &headers).await?;
     let lang = Lang::from_headers(&headers);
     let rows = read::list_for_afm(&state.pool, &business.afm).await?;
@@ -181,9 +184,9 @@ pub async fn detail(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let business = crate::business::certified_business(&state, &user).await?;
+    let business = commands::business::certified_business(&state, &user.actor()).await?;
     wait_for_own_writes(&state, Some(&user), &headers).await?;
-    let row = declarations::declaration_of(&state, &business, &id).await?;
+    let row = crate::reads::declaration_of(&state, &business, &id).await?;
     let filings = read::filings_of(&state.pool, &row.id).await?;
     Ok(Json(declaration_json(
         &row,

@@ -11,8 +11,8 @@ use crate::auth::CurrentUser;
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
 use crate::i18n::Lang;
-use crate::warrants::{self, Sorting};
 use crate::AppState;
+use commands::warrants::{self, Sorting};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -23,7 +23,7 @@ pub struct WarrantsQuery {
 
 impl WarrantsQuery {
     fn sorting(&self) -> Result<Sorting, ApiError> {
-        Sorting::parse(self.sort.as_deref(), self.order.as_deref())
+        Ok(Sorting::parse(self.sort.as_deref(), self.order.as_deref())?)
     }
 }
 
@@ -37,11 +37,11 @@ pub async fn list(
     ApiQuery(query): ApiQuery<WarrantsQuery>,
 ) -> Result<Response, ApiError> {
     let sorting = query.sorting()?;
-    let list = warrants::list(&state, &user, sorting).await?;
+    let list = warrants::list(&state, &user.actor(), sorting).await?;
     let lang = Lang::from_headers(&headers);
     Ok((
         [(header::CACHE_CONTROL, "no-store")],
-        Json(list.to_json(lang)),
+        Json(crate::warrants::to_json(&list, lang)),
     )
         .into_response())
 }
@@ -54,6 +54,6 @@ pub async fn csv(
     ApiQuery(query): ApiQuery<WarrantsQuery>,
 ) -> Result<Response, ApiError> {
     let sorting = query.sorting()?;
-    let list = warrants::list(&state, &user, sorting).await?;
-    Ok(list.csv_response())
+    let list = warrants::list(&state, &user.actor(), sorting).await?;
+    Ok(crate::warrants::csv_response(&list))
 }

@@ -12,9 +12,9 @@ use super::cases::error_page;
 use super::certificates::{applicant, own_certification, CertificationView};
 use super::{render, Page};
 use crate::auth::CurrentUser;
-use crate::business::BUSINESS_CERTIFICATION_REQUIRED;
 use crate::error::ApiError;
 use crate::AppState;
+use commands::business::BUSINESS_CERTIFICATION_REQUIRED;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -54,7 +54,7 @@ struct RequiredPage {
 }
 
 /// What a business page shows for `error`: for the refusals of
-/// [`crate::business::certified_business`] a 403 page that says what is missing and how to
+/// [`commands::business::certified_business`] a 403 page that says what is missing and how to
 /// get certified; any other error as usual.
 pub async fn business_required(
     state: &AppState,
@@ -62,7 +62,7 @@ pub async fn business_required(
     user: &CurrentUser,
     error: ApiError,
 ) -> Response {
-    if !crate::business::is_certification_refusal(&error) {
+    if !error.is_certification_refusal() {
         return error_page(p, error);
     }
     let person_only =
@@ -137,11 +137,14 @@ async fn history(State(state): State<AppState>, p: Page) -> Response {
         Ok(user) => user,
         Err(response) => return *response,
     };
-    let business = match crate::business::certified_business(&state, &user).await {
+    let business = match commands::business::certified_business(&state, &user.actor())
+        .await
+        .map_err(ApiError::from)
+    {
         Ok(b) => b,
         Err(e) => return business_required(&state, p, &user, e).await,
     };
-    let (timeline, payments) = match crate::business::history(&state, &business.afm, 500).await {
+    let (timeline, payments) = match crate::reads::business_history(&state, &business.afm).await {
         Ok(found) => found,
         Err(e) => return error_page(p, e),
     };

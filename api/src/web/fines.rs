@@ -15,13 +15,13 @@ use serde::Deserialize;
 
 use super::account::login_redirect;
 use super::cases::error_page;
-use super::payments::{bank_form_page, euros};
+use super::payments::{bank_form_page, euros, missing_profile};
 use super::{render, FormState, Page};
 use crate::auth::Role;
 use crate::error::{ApiError, FieldError};
-use crate::fines::{self, CheckInput, QuoteInput};
 use crate::routes::RequestContext;
 use crate::AppState;
+use commands::fines::{self, CheckInput, QuoteInput};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -136,7 +136,7 @@ async fn step1_submit(
         municipality_code: f.municipality_code.clone(),
         fine_type: f.fine_type.clone(),
     };
-    match fines::check(&state, &input) {
+    match fines::check(&state, &input).map_err(ApiError::from) {
         Ok(t) => Redirect::to(&format!(
             "/fines/details?{}",
             query_string(&[
@@ -211,7 +211,7 @@ fn step2_response(state: &AppState, p: Page, f: &Step2Form, form: FormState) -> 
         municipality_code: f.municipality_code.clone(),
         fine_type: f.fine_type.clone(),
     };
-    let t = match fines::check(state, &input) {
+    let t = match fines::check(state, &input).map_err(ApiError::from) {
         Ok(t) => t,
         // Step 1 again, with what was wrong next to its field.
         Err(e) => {
@@ -260,11 +260,11 @@ async fn step2_submit(
         offence_time: f.offence_time.clone(),
     };
     let user = p.user.as_ref().map(|u| &u.user);
-    match fines::quote(&state, input, context.metadata(user)).await {
-        Ok(quote) => match quote["quote_id"].as_str() {
-            Some(id) => Redirect::to(&format!("/fines/quotes/{id}")).into_response(),
-            None => error_page(p, ApiError::Internal("a quote without an id".into())),
-        },
+    match fines::quote(&state, input, context.metadata(user))
+        .await
+        .map_err(ApiError::from)
+    {
+        Ok(quote) => Redirect::to(&format!("/fines/quotes/{}", quote.quote_id)).into_response(),
         Err(e @ (ApiError::Validation(_) | ApiError::Refused(_))) => {
             let mut form = f.values();
             absorb(&mut form, &p, &e);
@@ -377,28 +377,13 @@ fn expired(p: Page, step2_href: String) -> Response {
     response
 }
 
-/// The labels of the profile details the payer still has to fill in.
-async fn missing_profile(state: &AppState, p: &Page) -> Result<Vec<String>, ApiError> {
-    let Some(u) = &p.user else {
-        return Ok(Vec::new());
-    };
-    match fines::check_profile(state, &u.user).await {
-        Ok(()) => Ok(Vec::new()),
-        Err(ApiError::RefusedFields(_, fields)) => Ok(fields
-            .iter()
-            .map(|f| p.t(&format!("ui_field_{}", f.field)))
-            .collect()),
-        Err(e) => Err(e),
-    }
-}
-
 async fn quote_page(State(state): State<AppState>, p: Page, Path(id): Path<String>) -> Response {
     let quote = match load_quote(&state, &p, &id).await {
         Ok(Ok(q)) => q,
         Ok(Err(again)) => return expired(p, again),
         Err(e) => return error_page(p, e),
     };
-    let missing = match missing_profile(&state, &p).await {
+    let missing = match missing_profile(&state, &p, p.user.as_ref().map(|u| &u.user)).await {
         Ok(m) => m,
         Err(e) => return error_page(p, e),
     };
@@ -429,7 +414,7 @@ async fn confirm_page(State(state): State<AppState>, p: Page, Path(id): Path<Str
         Ok(Err(again)) => return expired(p, again),
         Err(e) => return error_page(p, e),
     };
-    match missing_profile(&state, &p).await {
+    match missing_profile(&state, &p, p.user.as_ref().map(|u| &u.user)).await {
         Ok(m) if m.is_empty() => {}
         Ok(_) => return Redirect::to(&format!("/fines/quotes/{id}")).into_response(),
         Err(e) => return error_page(p, e),
@@ -446,7 +431,16 @@ async fn pay(
     let Some(user) = p.user.as_ref().map(|u| u.user.clone()) else {
         return login_redirect(&p);
     };
-    match fines::pay(&state, &user, &id, p.lang, context.metadata(Some(&user))).await {
+    let paid = fines::pay(
+        &state,
+        &user.actor(),
+        &id,
+        p.lang.code(),
+        crate::i18n::fine_payment_description,
+        context.metadata(Some(&user)),
+    )
+    .await;
+    match paid.map_err(ApiError::from) {
         Ok(started) => bank_form_page(p, started.form, started.amount_cents),
         Err(ApiError::RefusedFields(..)) => {
             Redirect::to(&format!("/fines/quotes/{id}")).into_response()

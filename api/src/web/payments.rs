@@ -16,6 +16,7 @@ use super::account::login_redirect;
 use super::cases::error_page;
 use super::security::FormActionOrigin;
 use super::{render, Page};
+use crate::auth::CurrentUser;
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -57,6 +58,26 @@ pub fn euros(cents: i64) -> String {
         grouped.push(c);
     }
     format!("{grouped},{:02} €", cents % 100)
+}
+
+/// The labels of the profile details `user` still has to fill in before paying (none for
+/// a visitor: the login comes first).
+pub(super) async fn missing_profile(
+    state: &AppState,
+    p: &Page,
+    user: Option<&CurrentUser>,
+) -> Result<Vec<String>, ApiError> {
+    let Some(user) = user else {
+        return Ok(Vec::new());
+    };
+    match commands::fines::check_profile(state, &user.actor()).await {
+        Ok(()) => Ok(Vec::new()),
+        Err(commands::fines::ProfileError::Incomplete(_, fields)) => Ok(fields
+            .iter()
+            .map(|f| p.t(&format!("ui_field_{}", f.field)))
+            .collect()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[derive(askama::Template)]
@@ -136,9 +157,10 @@ async fn payment_page(
     // represents the business (one whose certification was revoked since sees the receipt).
     let to_declaration = match &found {
         Ok(payment)
-            if !receipt && payment.obligation_kind == crate::tax_declarations::OBLIGATION_KIND =>
+            if !receipt
+                && payment.obligation_kind == commands::tax_declarations::OBLIGATION_KIND =>
         {
-            crate::business::certified_business(&state, &user)
+            commands::business::certified_business(&state, &user.actor())
                 .await
                 .is_ok()
         }
@@ -153,7 +175,7 @@ async fn payment_page(
         Ok(payment) => {
             let status = payment.status.clone();
             let mut try_again = None;
-            if payment.obligation_kind == crate::fines::OBLIGATION_KIND
+            if payment.obligation_kind == commands::fines::OBLIGATION_KIND
                 && matches!(
                     status.as_str(),
                     "failed" | "cancelled" | "expired" | "error"
@@ -167,8 +189,8 @@ async fn payment_page(
                     try_again = fine.fine.as_ref().map(super::fines::step2_href);
                 }
             }
-            if payment.obligation_kind == crate::tax_debts::OBLIGATION_KIND
-                && crate::tax_debts::took_no_money(&status)
+            if payment.obligation_kind == commands::tax_debts::OBLIGATION_KIND
+                && commands::tax_debts::took_no_money(&status)
             {
                 // A certified debt: back to its page, with the amount due as of now.
                 try_again = super::tax_debts::debt_href(&payment.obligation_reference);

@@ -15,13 +15,14 @@ use domain::certification::Business;
 use super::business::business_required;
 use super::cases::error_page;
 use super::certificates::applicant;
-use super::payments::{bank_form_page, euros};
+use super::payments::{bank_form_page, euros, missing_profile};
 use super::{render, Page};
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
 use crate::routes::RequestContext;
-use crate::tax_debts::{self, DebtItem, PortalState};
 use crate::AppState;
+use commands::tax_debts::{self, DebtItem};
+use domain::tax_debt::DebtPortalState as PortalState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -144,7 +145,10 @@ async fn representative(state: &AppState, p: &Page) -> Result<CurrentUser, Box<R
     let user = applicant(p)?;
     // The precondition first: an uncertified user sees how to get certified, not an error
     // of the revenue system.
-    match crate::business::certified_business(state, &user).await {
+    match commands::business::certified_business(state, &user.actor())
+        .await
+        .map_err(ApiError::from)
+    {
         Ok(_) => Ok(user),
         Err(e) => Err(Box::new(
             business_required(state, p.clone(), &user, e).await,
@@ -172,7 +176,10 @@ async fn list_page(State(state): State<AppState>, p: Page) -> Response {
         Ok(user) => user,
         Err(response) => return *response,
     };
-    match tax_debts::debts(&state, &user).await {
+    match tax_debts::debts(&state, &user.actor())
+        .await
+        .map_err(ApiError::from)
+    {
         Ok((business, items)) => {
             let due: Vec<&DebtItem> = items.iter().filter(|i| !i.is_paid()).collect();
             let total: i64 = due.iter().map(|i| i.debt.amount_due_cents).sum();
@@ -207,22 +214,6 @@ struct DebtPage {
     problem: Option<String>,
 }
 
-/// The labels of the profile details the payer still has to fill in.
-async fn missing_profile(
-    state: &AppState,
-    p: &Page,
-    user: &CurrentUser,
-) -> Result<Vec<String>, ApiError> {
-    match crate::fines::check_profile(state, user).await {
-        Ok(()) => Ok(Vec::new()),
-        Err(ApiError::RefusedFields(_, fields)) => Ok(fields
-            .iter()
-            .map(|f| p.t(&format!("ui_field_{}", f.field)))
-            .collect()),
-        Err(e) => Err(e),
-    }
-}
-
 /// The debt's page, `problem` said on it, with `status`.
 async fn show_debt(
     state: &AppState,
@@ -232,15 +223,18 @@ async fn show_debt(
     problem: Option<String>,
     status: StatusCode,
 ) -> Response {
-    let item = match tax_debts::debt(state, user, id).await {
+    let item = match tax_debts::debt(state, &user.actor(), id)
+        .await
+        .map_err(ApiError::from)
+    {
         Ok((_, item)) => item,
         Err(e) if is_unavailable(&e) => return unavailable_list(p),
-        Err(e) if crate::business::is_certification_refusal(&e) => {
+        Err(e) if e.is_certification_refusal() => {
             return business_required(state, p, user, e).await
         }
         Err(e) => return error_page(p, e),
     };
-    let missing = match missing_profile(state, &p, user).await {
+    let missing = match missing_profile(state, &p, Some(user)).await {
         Ok(m) => m,
         Err(e) => return error_page(p, e),
     };
@@ -275,15 +269,22 @@ async fn pay(
         Ok(user) => user,
         Err(response) => return *response,
     };
-    match tax_debts::pay(&state, &user, &id, p.lang, context.metadata(Some(&user))).await {
+    let paid = tax_debts::pay(
+        &state,
+        &user.actor(),
+        &id,
+        p.lang.code(),
+        crate::i18n::tax_debt_payment_description,
+        context.metadata(Some(&user)),
+    )
+    .await;
+    match paid.map_err(ApiError::from) {
         Ok(started) => bank_form_page(p, started.form, started.amount_cents),
         Err(ApiError::RefusedFields(..)) => {
             Redirect::to(&format!("/business/debts/{id}")).into_response()
         }
         Err(e) if is_unavailable(&e) => unavailable_list(p),
-        Err(e) if crate::business::is_certification_refusal(&e) => {
-            business_required(&state, p, &user, e).await
-        }
+        Err(e) if e.is_certification_refusal() => business_required(&state, p, &user, e).await,
         Err(ApiError::Refused(r)) if r.kind == domain::refusal::RefusalKind::Rule => {
             let problem = Some(crate::i18n::message(p.lang, r.code));
             let status = ApiError::Refused(r).status();

@@ -22,8 +22,8 @@ use super::{render, FormState, Page};
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
 use crate::routes::RequestContext;
-use crate::tax_declarations::{self as declarations, percent, DeclarationForm, FileError};
 use crate::AppState;
+use commands::tax_declarations::{self as declarations, DeclarationForm, FileError};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -91,7 +91,10 @@ async fn representative(
     p: &Page,
 ) -> Result<(CurrentUser, Business), Box<Response>> {
     let user = applicant(p)?;
-    match crate::business::certified_business(state, &user).await {
+    match commands::business::certified_business(state, &user.actor())
+        .await
+        .map_err(ApiError::from)
+    {
         Ok(business) => Ok((user, business)),
         Err(e) => Err(Box::new(
             business_required(state, p.clone(), &user, e).await,
@@ -251,7 +254,10 @@ async fn assess(
         Ok(found) => found,
         Err(response) => return *response,
     };
-    match declarations::assess(&state, &user, &fields.form()).await {
+    match declarations::assess(&state, &user.actor(), &fields.form())
+        .await
+        .map_err(ApiError::from)
+    {
         Ok((business, assessment)) => review_page(
             p,
             &assessment,
@@ -260,9 +266,7 @@ async fn assess(
             None,
             Vec::new(),
         ),
-        Err(e) if crate::business::is_certification_refusal(&e) => {
-            business_required(&state, p, &user, e).await
-        }
+        Err(e) if e.is_certification_refusal() => business_required(&state, p, &user, e).await,
         Err(e) => match form_error(p.clone(), business, &fields, e) {
             Ok(response) => response,
             Err(e) => error_page(p, e),
@@ -299,25 +303,33 @@ async fn file(
     let expected = f.expected_total_cents.trim().parse::<i64>().unwrap_or(-1);
     let result = declarations::file_and_pay(
         &state,
-        &user,
+        &user.actor(),
         &fields.form(),
         expected,
-        p.lang,
+        p.lang.code(),
+        crate::i18n::declaration_payment_description,
         context.metadata(Some(&user)),
     )
-    .await;
+    .await
+    .map_err(|e| match e {
+        FileError::Refused(e) => Filed::Refused(e.into()),
+        FileError::AssessmentChanged(a, company) => Filed::AssessmentChanged(a, company),
+    });
     match result {
         Ok(started) => bank_form_page(p, started.form, started.amount_cents),
-        Err(FileError::AssessmentChanged(assessment, company)) => {
+        Err(Filed::AssessmentChanged(assessment, company)) => {
             let mut response = review_page(p, &assessment, &company, true, None, Vec::new());
             *response.status_mut() = StatusCode::CONFLICT;
             response
         }
-        Err(FileError::Refused(ApiError::RefusedFields(refusal, missing)))
+        Err(Filed::Refused(ApiError::RefusedFields(refusal, missing)))
             if refusal.code == "profile_incomplete" =>
         {
             // Show the breakdown again, with what the profile lacks.
-            match declarations::assess(&state, &user, &fields.form()).await {
+            match declarations::assess(&state, &user.actor(), &fields.form())
+                .await
+                .map_err(ApiError::from)
+            {
                 Ok((business, assessment)) => {
                     let labels = missing
                         .iter()
@@ -338,14 +350,20 @@ async fn file(
                 Err(e) => error_page(p, e),
             }
         }
-        Err(FileError::Refused(e)) if crate::business::is_certification_refusal(&e) => {
+        Err(Filed::Refused(e)) if e.is_certification_refusal() => {
             business_required(&state, p, &user, e).await
         }
-        Err(FileError::Refused(e)) => match form_error(p.clone(), business, fields, e) {
+        Err(Filed::Refused(e)) => match form_error(p.clone(), business, fields, e) {
             Ok(response) => response,
             Err(e) => error_page(p, e),
         },
     }
+}
+
+/// How filing ended, as this page shows it.
+enum Filed {
+    AssessmentChanged(Box<domain::business::TaxAssessment>, String),
+    Refused(ApiError),
 }
 
 // ---------------------------------------------------------------------------------------
@@ -444,17 +462,19 @@ async fn declaration_page(
     if let Err(e) = crate::routes::wait_for_own_writes(&state, Some(&user), &headers).await {
         return error_page(p, e);
     }
-    let mut row = match declarations::declaration_of(&state, &business, &id).await {
+    let mut row = match crate::reads::declaration_of(&state, &business, &id).await {
         Ok(row) => row,
         Err(e) => return error_page(p, e),
     };
     if row.status == "awaiting_payment" {
         // Back from the bank: apply the payment's outcome now if it has one.
-        let settled = declarations::settle_now(&state, &row.payment_id).await;
+        let settled = declarations::settle_now(&state.portal, &row.payment_id)
+            .await
+            .map_err(ApiError::from);
         if let Err(e) = settled.and(crate::routes::wait_for_log_head(&state).await) {
             return error_page(p, e);
         }
-        row = match declarations::declaration_of(&state, &business, &id).await {
+        row = match crate::reads::declaration_of(&state, &business, &id).await {
             Ok(row) => row,
             Err(e) => return error_page(p, e),
         };
@@ -541,9 +561,35 @@ async fn list_page(State(state): State<AppState>, p: Page, headers: HeaderMap) -
 /// The bank's return of a declaration's payment: its outcome applied at once, then the
 /// declaration's page.
 pub async fn after_bank(state: &AppState, payment_id: &str, declaration_id: &str) -> Response {
-    if let Err(e) = declarations::settle_now(state, payment_id).await {
+    if let Err(e) = declarations::settle_now(&state.portal, payment_id).await {
         tracing::warn!(payment = %payment_id, error = %e,
             "the declaration's outcome could not be applied at the return; the worker will");
     }
     Redirect::to(&format!("/business/declarations/{declaration_id}")).into_response()
+}
+
+/// A percentage of basis points as people read it: `0,5 %`, `2 %`, `100 %`.
+pub fn percent(basis_points: u32) -> String {
+    let whole = basis_points / 100;
+    let rest = basis_points % 100;
+    if rest == 0 {
+        format!("{whole} %")
+    } else if rest.is_multiple_of(10) {
+        format!("{whole},{} %", rest / 10)
+    } else {
+        format!("{whole},{rest:02} %")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent;
+
+    #[test]
+    fn percentages_read_in_greek() {
+        assert_eq!(percent(50), "0,5 %");
+        assert_eq!(percent(200), "2 %");
+        assert_eq!(percent(10_000), "100 %");
+        assert_eq!(percent(125), "1,25 %");
+    }
 }

@@ -18,8 +18,8 @@ use super::certificates::applicant;
 use super::payments::euros;
 use super::{render, Page};
 use crate::error::ApiError;
-use crate::warrants::{self, SortKey, SortOrder, Sorting, WarrantList, FINANCIAL_UNAVAILABLE};
 use crate::AppState;
+use commands::warrants::{self, SortKey, SortOrder, Sorting, WarrantList, FINANCIAL_UNAVAILABLE};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -119,7 +119,7 @@ fn page_of(p: Page, list: Option<&WarrantList>, sorting: Sorting) -> WarrantsPag
                     amount: euros(w.amount_cents),
                     purpose: w.purpose.clone(),
                     status: w.status.as_str(),
-                    status_label: p.t(&warrants::status_code(w.status)),
+                    status_label: p.t(&crate::warrants::status_code(w.status)),
                     paid_on: match w.status {
                         WarrantStatus::Paid => w.paid_on.map(|d| p.day(&d)),
                         WarrantStatus::Issued => None,
@@ -162,10 +162,10 @@ fn no_store(mut response: Response) -> Response {
 }
 
 fn sorting_of(query: &HashMap<String, String>) -> Result<Sorting, ApiError> {
-    Sorting::parse(
+    Ok(Sorting::parse(
         query.get("sort").map(String::as_str),
         query.get("order").map(String::as_str),
-    )
+    )?)
 }
 
 /// Whether `error` is the financial system failing to answer.
@@ -207,8 +207,11 @@ async fn warrants_answer(
         Ok(sorting) => sorting,
         Err(e) => return error_page(p, e),
     };
-    match warrants::list(state, &user, sorting).await {
-        Ok(list) if csv => list.csv_response(),
+    match warrants::list(state, &user.actor(), sorting)
+        .await
+        .map_err(ApiError::from)
+    {
+        Ok(list) if csv => crate::warrants::csv_response(&list),
         Ok(list) => no_store(render(&page_of(p, Some(&list), sorting))),
         Err(e) if is_unavailable(&e) => {
             let mut response = no_store(render(&page_of(p, None, sorting)));

@@ -5,6 +5,10 @@
 mod aggregate;
 mod events;
 
+/// How long after submission the background registrar looks at an application that the
+/// submitting request did not get to register (e.g. the process stopped in between).
+pub const PROTOCOL_GRACE_SECONDS: i64 = 60;
+
 pub use aggregate::{ApplicationCommand, ApplicationServices, CertificateApplication, RetryPolicy};
 pub use events::{ApplicationEvent, EVENT_VERSION};
 

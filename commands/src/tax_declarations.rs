@@ -7,32 +7,35 @@
 //! business and period) records each filing together with its one payment. The
 //! [`DeclarationWorker`] applies every finished payment of a declaration to it exactly once
 //! (paid, or rejected with the reason: declined, cancelled, expired, bank error) through the
-//! `declaration_outcomes` outbox, and tells the revenue system about each paid one, durably
+//! `declaration_outcomes` outbox (written by the payment process as payments finish), and tells the revenue system about each paid one, durably
 //! and once (the payment id is the idempotency key), with backoff while it is down.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{NaiveDate, Utc};
-use commands::{CommandError, CommandMetadata};
+use chrono::NaiveDate;
 use domain::business::{
     DeclarationInput, DeclarationPaidNotice, Filing, RevenueError, TaxAssessment, TaxPeriod,
 };
 use domain::certification::Business;
 use domain::payment::{BankResult, Obligation, PaymentStatus};
 use domain::ports::RedirectForm;
+use domain::refusal::{FieldError, RefusalKind};
 use domain::tax_declaration::{
     declaration_id, DeclarationStatus, PaymentOutcome, RejectionReason, TaxDeclaration,
     TaxDeclarationCommand,
 };
-use domain::Refusal;
-use serde::{Deserialize, Deserializer};
-use serde_json::{json, Value};
+use domain::{Money, Refusal};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
 
-use crate::auth::CurrentUser;
-use crate::error::{ApiError, FieldError};
-use crate::i18n::{self, Lang};
-use crate::AppState;
-use commands::background::{self, LoopTask, Outbox};
+use crate::background::{self, LoopTask, Outbox};
+use crate::business::{certified_business, BusinessError};
+use crate::context::{Actor, Portal};
+use crate::fines::ProfileError;
+use crate::payments::PaymentError;
+use crate::{CommandError, CommandMetadata};
 
 /// The obligation kind of a tax declaration in the payment engine.
 pub const OBLIGATION_KIND: &str = "municipal_tax_declaration";
@@ -41,7 +44,7 @@ pub const OBLIGATION_KIND: &str = "municipal_tax_declaration";
 const MAX_GROSS_REVENUE_CENTS: i64 = 1_000_000_000_000;
 
 /// A form value as typed: JSON strings, or numbers (kept as their text, never as floats).
-pub(crate) fn text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     match Value::deserialize(d)? {
         Value::String(s) => Ok(s),
         Value::Number(n) => Ok(n.to_string()),
@@ -72,89 +75,46 @@ pub struct DeclarationForm {
     pub vat_return_date: String,
 }
 
-/// Every digit group after the first has exactly three digits, the first one to three.
-fn grouped(parts: &[&str]) -> bool {
-    parts.iter().enumerate().all(|(i, p)| {
-        p.chars().all(|c| c.is_ascii_digit())
-            && if i == 0 {
-                (1..=3).contains(&p.len())
-            } else {
-                p.len() == 3
-            }
-    })
+/// An amount of gross revenue as people type it, to exact cents (`12.345,67`, `12345,67`,
+/// `12345.67`, `12.345`, an optional `€`: [`Money::parse`]), at most
+/// [`MAX_GROSS_REVENUE_CENTS`]. `None` for anything else.
+pub fn parse_gross_revenue(raw: &str) -> Option<i64> {
+    Money::parse(raw)
+        .ok()
+        .map(Money::cents)
+        .filter(|cents| *cents <= MAX_GROSS_REVENUE_CENTS)
 }
 
-/// An amount in euros as people type it, to exact cents: `12.345,67` (Greek), `12345,67`,
-/// `12345.67`, `12,345.67`, `12.345` (Greek thousands), `12345`; an optional `€`. `None`
-/// for anything else (negative, empty, more than two decimals, a misplaced separator).
-pub fn parse_euros(raw: &str) -> Option<i64> {
-    let cleaned: String = raw
-        .trim()
-        .trim_end_matches('€')
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '\u{a0}')
-        .collect();
-    if cleaned.is_empty()
-        || !cleaned
-            .chars()
-            .all(|c| c.is_ascii_digit() || c == '.' || c == ',')
-    {
-        return None;
+/// Why a declaration could not be assessed, filed or paid.
+#[derive(Debug, thiserror::Error)]
+pub enum DeclarationError {
+    /// Fields to correct (each with its message code).
+    #[error("invalid input: {0:?}")]
+    Invalid(Vec<FieldError>),
+    /// A rule said no, or the revenue system did.
+    #[error("refused: {0}")]
+    Refused(Refusal),
+    /// The revenue system's "no" about one field of the form.
+    #[error("refused: {0}")]
+    RefusedField(Refusal, Vec<FieldError>),
+    #[error(transparent)]
+    Business(#[from] BusinessError),
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    #[error(transparent)]
+    Payment(#[from] PaymentError),
+}
+
+impl From<sqlx::Error> for DeclarationError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Command(e.into())
     }
-    let last_sep = cleaned.rfind(['.', ',']);
-    let (whole, cents): (String, &str) = match last_sep {
-        None => (cleaned.clone(), ""),
-        Some(at) => {
-            let sep = cleaned.as_bytes()[at] as char;
-            let after = &cleaned[at + 1..];
-            let before = &cleaned[..at];
-            let other = if sep == '.' { ',' } else { '.' };
-            if before.contains(other) || before.contains(sep) {
-                // Grouped thousands before a decimal separator (`12.345,67`), or only
-                // grouping (`1.234.567`).
-                let group_sep = if before.contains(other) { other } else { sep };
-                if before.contains(other) && before.contains(sep) {
-                    return None;
-                }
-                if group_sep == sep {
-                    // Every separator is the same: they all group thousands.
-                    let parts: Vec<&str> = cleaned.split(sep).collect();
-                    if !grouped(&parts) {
-                        return None;
-                    }
-                    (parts.concat(), "")
-                } else {
-                    let parts: Vec<&str> = before.split(group_sep).collect();
-                    if !grouped(&parts) || after.is_empty() || after.len() > 2 {
-                        return None;
-                    }
-                    (parts.concat(), after)
-                }
-            } else if (1..=2).contains(&after.len()) && !before.is_empty() {
-                (before.to_string(), after)
-            } else if after.len() == 3 && grouped(&[before, after]) {
-                // `12.345`: thousands.
-                (format!("{before}{after}"), "")
-            } else {
-                return None;
-            }
-        }
-    };
-    if whole.is_empty() || !whole.chars().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    let euros: i64 = whole.parse().ok()?;
-    let cents: i64 = match cents.len() {
-        0 => 0,
-        1 => cents.parse::<i64>().ok()? * 10,
-        _ => cents.parse().ok()?,
-    };
-    let total = euros.checked_mul(100)?.checked_add(cents)?;
-    (total <= MAX_GROSS_REVENUE_CENTS).then_some(total)
 }
 
 /// The form checked field by field (every error at once).
-pub fn parse_form(afm: &str, form: &DeclarationForm) -> Result<DeclarationInput, ApiError> {
+pub fn parse_form(afm: &str, form: &DeclarationForm) -> Result<DeclarationInput, DeclarationError> {
     let mut fields = Vec::new();
     let filing = Filing::parse(&form.filing)
         .map_err(|r| fields.push(FieldError::new("filing", r.code)))
@@ -183,7 +143,7 @@ pub fn parse_form(afm: &str, form: &DeclarationForm) -> Result<DeclarationInput,
         }
         _ => None,
     };
-    let gross = parse_euros(&form.gross_revenue);
+    let gross = parse_gross_revenue(&form.gross_revenue);
     if gross.is_none() {
         fields.push(FieldError::new("gross_revenue", "gross_revenue_invalid"));
     }
@@ -204,12 +164,12 @@ pub fn parse_form(afm: &str, form: &DeclarationForm) -> Result<DeclarationInput,
                 vat_return_date,
             })
         }
-        _ => Err(ApiError::Validation(fields)),
+        _ => Err(DeclarationError::Invalid(fields)),
     }
 }
 
 /// A revenue system's "no" as the form shows it: next to its field where it has one.
-fn revenue_refusal(e: RevenueError) -> ApiError {
+fn revenue_refusal(e: RevenueError) -> DeclarationError {
     if let RevenueError::Unavailable(why) = &e {
         tracing::warn!(error = %why, "revenue system unavailable for an assessment");
     }
@@ -221,19 +181,19 @@ fn revenue_refusal(e: RevenueError) -> ApiError {
         _ => None,
     };
     match field {
-        Some(f) if refusal.kind == domain::refusal::RefusalKind::Invalid => {
-            ApiError::Validation(vec![FieldError::new(f, refusal.code)])
+        Some(f) if refusal.kind == RefusalKind::Invalid => {
+            DeclarationError::Invalid(vec![FieldError::new(f, refusal.code)])
         }
         Some(f) => {
             let code = refusal.code;
-            ApiError::RefusedFields(refusal, vec![FieldError::new(f, code)])
+            DeclarationError::RefusedField(refusal, vec![FieldError::new(f, code)])
         }
-        None => ApiError::Refused(refusal),
+        None => DeclarationError::Refused(refusal),
     }
 }
 
-fn already_declared() -> ApiError {
-    ApiError::Refused(Refusal::rule(
+fn already_declared() -> DeclarationError {
+    DeclarationError::Refused(Refusal::rule(
         "period_already_declared",
         "this period is already declared and paid",
     ))
@@ -242,33 +202,28 @@ fn already_declared() -> ApiError {
 /// Checks the form, refuses a period already declared and paid, and asks the revenue
 /// system for the assessment.
 async fn assess_for(
-    state: &AppState,
+    portal: &Portal,
     business: &Business,
     form: &DeclarationForm,
-) -> Result<TaxAssessment, ApiError> {
+) -> Result<TaxAssessment, DeclarationError> {
     let input = parse_form(&business.afm, form)?;
     let id = declaration_id(&business.afm, &input.period);
-    let declaration: TaxDeclaration = state.tax_declarations.load(&id).await?;
+    let declaration: TaxDeclaration = portal.tax_declarations.load(&id).await?;
     if declaration.status == Some(DeclarationStatus::Paid) {
         return Err(already_declared());
     }
-    let assessment = state
+    let assessment = portal
         .revenue
         .assess(&input)
         .await
         .map_err(revenue_refusal)?;
-    if assessment.afm != input.afm
-        || assessment.period != input.period
-        || assessment.gross_revenue_cents != input.gross_revenue_cents
-        || assessment.total_cents != assessment.tax_cents + assessment.surcharge_cents
-        || assessment.total_cents < 0
-    {
+    if !assessment.answers(&input) {
         tracing::error!(
             ?input,
             ?assessment,
             "the revenue system answered another declaration"
         );
-        return Err(ApiError::Refused(Refusal::unavailable(
+        return Err(DeclarationError::Refused(Refusal::unavailable(
             "revenue_system_unavailable",
             "the revenue system's answer does not match the declaration",
         )));
@@ -278,55 +233,87 @@ async fn assess_for(
 
 /// The assessment of what the representative of `user`'s business typed.
 pub async fn assess(
-    state: &AppState,
-    user: &CurrentUser,
+    portal: &Portal,
+    actor: &Actor,
     form: &DeclarationForm,
-) -> Result<(Business, TaxAssessment), ApiError> {
-    let business = crate::business::certified_business(state, user).await?;
-    let assessment = assess_for(state, &business, form).await?;
+) -> Result<(Business, TaxAssessment), DeclarationError> {
+    let business = certified_business(portal, actor).await?;
+    let assessment = assess_for(portal, &business, form).await?;
     Ok((business, assessment))
 }
 
-/// A percentage of basis points as people read it: `0,5 %`, `2 %`, `100 %`.
-pub fn percent(basis_points: u32) -> String {
-    let whole = basis_points / 100;
-    let rest = basis_points % 100;
-    if rest == 0 {
-        format!("{whole} %")
-    } else if rest.is_multiple_of(10) {
-        format!("{whole},{} %", rest / 10)
-    } else {
-        format!("{whole},{rest:02} %")
-    }
+/// A tax period as the API answers it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PeriodView {
+    pub filing: &'static str,
+    pub number: u32,
+    pub year: i32,
+    pub key: String,
+    pub label_el: String,
+    pub label_en: String,
+}
+
+/// A category of business as the API answers it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CategoryView {
+    pub code: String,
+    pub name_el: String,
+    pub name_en: String,
 }
 
 /// An assessment as the API answers it.
-pub fn assessment_json(a: &TaxAssessment, company_name: &str) -> Value {
-    json!({
-        "declaration_id": declaration_id(&a.afm, &a.period),
-        "assessment_id": a.assessment_id,
-        "afm": a.afm,
-        "company_name": company_name,
-        "period": {
-            "filing": a.period.filing.as_str(),
-            "number": a.period.number,
-            "year": a.period.year,
-            "key": a.period.key(),
-            "label_el": a.period.label_el(),
-            "label_en": a.period.label_en(),
-        },
-        "gross_revenue_cents": a.gross_revenue_cents,
-        "vat_return_date": a.vat_return_date,
-        "category": {"code": a.category, "name_el": a.category_name_el, "name_en": a.category_name_en},
-        "rate_basis_points": a.rate_basis_points,
-        "tax_cents": a.tax_cents,
-        "deadline": a.deadline,
-        "months_late": a.months_late,
-        "surcharge_basis_points": a.surcharge_basis_points,
-        "surcharge_cents": a.surcharge_cents,
-        "total_cents": a.total_cents,
-        "computed_on": a.computed_on,
-    })
+#[derive(Debug, Clone, Serialize)]
+pub struct AssessmentView {
+    pub declaration_id: String,
+    pub assessment_id: String,
+    pub afm: String,
+    pub company_name: String,
+    pub period: PeriodView,
+    pub gross_revenue_cents: i64,
+    pub vat_return_date: NaiveDate,
+    pub category: CategoryView,
+    pub rate_basis_points: u32,
+    pub tax_cents: i64,
+    pub deadline: NaiveDate,
+    pub months_late: u32,
+    pub surcharge_basis_points: u32,
+    pub surcharge_cents: i64,
+    pub total_cents: i64,
+    pub computed_on: NaiveDate,
+}
+
+impl AssessmentView {
+    pub fn of(a: &TaxAssessment, company_name: &str) -> Self {
+        Self {
+            declaration_id: declaration_id(&a.afm, &a.period),
+            assessment_id: a.assessment_id.clone(),
+            afm: a.afm.clone(),
+            company_name: company_name.to_string(),
+            period: PeriodView {
+                filing: a.period.filing.as_str(),
+                number: a.period.number,
+                year: a.period.year,
+                key: a.period.key(),
+                label_el: a.period.label_el(),
+                label_en: a.period.label_en(),
+            },
+            gross_revenue_cents: a.gross_revenue_cents,
+            vat_return_date: a.vat_return_date,
+            category: CategoryView {
+                code: a.category.clone(),
+                name_el: a.category_name_el.clone(),
+                name_en: a.category_name_en.clone(),
+            },
+            rate_basis_points: a.rate_basis_points,
+            tax_cents: a.tax_cents,
+            deadline: a.deadline,
+            months_late: a.months_late,
+            surcharge_basis_points: a.surcharge_basis_points,
+            surcharge_cents: a.surcharge_cents,
+            total_cents: a.total_cents,
+            computed_on: a.computed_on,
+        }
+    }
 }
 
 /// Why filing did not start.
@@ -334,23 +321,11 @@ pub fn assessment_json(a: &TaxAssessment, company_name: &str) -> Value {
 pub enum FileError {
     /// The amount differs from the one the user was shown: here is the new assessment.
     AssessmentChanged(Box<TaxAssessment>, String),
-    Refused(ApiError),
+    Refused(DeclarationError),
 }
 
-impl From<ApiError> for FileError {
-    fn from(e: ApiError) -> Self {
-        Self::Refused(e)
-    }
-}
-
-impl From<commands::payments::PaymentError> for FileError {
-    fn from(e: commands::payments::PaymentError) -> Self {
-        Self::Refused(e.into())
-    }
-}
-
-impl From<CommandError> for FileError {
-    fn from(e: CommandError) -> Self {
+impl<E: Into<DeclarationError>> From<E> for FileError {
+    fn from(e: E) -> Self {
         Self::Refused(e.into())
     }
 }
@@ -370,17 +345,21 @@ pub struct StartedDeclaration {
 /// the one the user saw, is refused with the new assessment), the filing on the
 /// declaration's stream (one at a time; never a period declared and paid), the payment,
 /// and the bank's form.
+///
+/// `describe` writes the payment's description for the bank (the period's Greek label and
+/// the ΑΦΜ) in the front door's language files; `lang` is the bank page's language.
 pub async fn file_and_pay(
-    state: &AppState,
-    user: &CurrentUser,
+    portal: &Portal,
+    actor: &Actor,
     form: &DeclarationForm,
     expected_total_cents: i64,
-    lang: Lang,
+    lang: &str,
+    describe: impl FnOnce(&TaxPeriod, &str) -> String,
     metadata: CommandMetadata,
 ) -> Result<StartedDeclaration, FileError> {
-    let business = crate::business::certified_business(state, user).await?;
-    crate::fines::check_profile(state, user).await?;
-    let assessment = assess_for(state, &business, form).await?;
+    let business = certified_business(portal, actor).await?;
+    crate::fines::check_profile(portal, actor).await?;
+    let assessment = assess_for(portal, &business, form).await?;
     if assessment.total_cents != expected_total_cents {
         return Err(FileError::AssessmentChanged(
             Box::new(assessment),
@@ -388,9 +367,9 @@ pub async fn file_and_pay(
         ));
     }
     let id = declaration_id(&business.afm, &assessment.period);
-    let declaration: TaxDeclaration = state.tax_declarations.load(&id).await?;
+    let declaration: TaxDeclaration = portal.tax_declarations.load(&id).await?;
     let open_payment = match (&declaration.current, declaration.status) {
-        (Some(current), Some(DeclarationStatus::AwaitingPayment)) => state
+        (Some(current), Some(DeclarationStatus::AwaitingPayment)) => portal
             .payments
             .load(&current.payment_id)
             .await?
@@ -398,31 +377,29 @@ pub async fn file_and_pay(
             .map(|s| (current.payment_id.clone(), s)),
         _ => None,
     };
-    let now = Utc::now();
-    let payment_id = uuid::Uuid::new_v4().to_string();
+    let now = portal.now();
+    let payment_id = Uuid::new_v4().to_string();
     let amount_cents = assessment.total_cents;
-    let description = i18n::message(Lang::El, "declaration_payment_description")
-        .replace("{period}", &assessment.period.label_el())
-        .replace("{afm}", &business.afm);
-    state
+    let description = describe(&assessment.period, &business.afm);
+    portal
         .tax_declarations
         .execute(
             &id,
             TaxDeclarationCommand::File {
                 assessment: Box::new(assessment),
                 company_name: business.company_name.clone(),
-                declarant_account_id: user.account_id.to_string(),
+                declarant_account_id: actor.account_id.to_string(),
                 payment_id: payment_id.clone(),
-                expires_at: now + state.settings.payments.expiry,
+                expires_at: now + portal.settings.payments.expiry,
                 open_payment,
                 at: now,
             },
             metadata.clone(),
         )
         .await?;
-    commands::payments::create_payment(
-        state,
-        &user.actor(),
+    crate::payments::create_payment(
+        portal,
+        actor,
         payment_id.clone(),
         Obligation {
             kind: OBLIGATION_KIND.to_string(),
@@ -433,31 +410,13 @@ pub async fn file_and_pay(
         Some(metadata),
     )
     .await?;
-    let form = commands::payments::redirect(state, &user.actor(), &payment_id, lang.code()).await?;
+    let form = crate::payments::redirect(portal, actor, &payment_id, lang).await?;
     Ok(StartedDeclaration {
         declaration_id: id,
         payment_id,
         amount_cents,
         form,
     })
-}
-
-/// The declaration `id` of `user`'s business (not found for any other business's).
-pub async fn declaration_of(
-    state: &AppState,
-    business: &Business,
-    id: &str,
-) -> Result<projections::declarations::DeclarationRow, ApiError> {
-    let not_found = || ApiError::NotFound("declaration_not_found");
-    if id.len() > 40 || !id.starts_with(&format!("{}-", business.afm)) {
-        return Err(not_found());
-    }
-    let mut row = projections::declarations::get(&state.pool, id).await?;
-    if row.is_none() {
-        crate::routes::wait_for_log_head(state).await?;
-        row = projections::declarations::get(&state.pool, id).await?;
-    }
-    row.filter(|r| r.afm == business.afm).ok_or_else(not_found)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -470,7 +429,7 @@ pub async fn declaration_of(
 /// steps only repeats one.
 #[derive(Clone)]
 pub struct DeclarationWorker {
-    state: AppState,
+    portal: Arc<Portal>,
 }
 
 /// What one pass did.
@@ -497,51 +456,26 @@ type OutcomeRow = (String, String, String, String, i32);
 
 fn system_metadata(payment_id: &str) -> CommandMetadata {
     CommandMetadata {
-        actor_id: "system:declaration-worker".into(),
-        role: "system".into(),
         correlation_id: payment_id.to_string(),
-        client_ip: None,
+        ..crate::context::system_metadata("system:declaration-worker")
     }
-}
-
-/// Writes the outbox rows of finished declaration payments (`payment_id`: only that one).
-async fn collect(state: &AppState, payment_id: Option<&str>) -> Result<(), ApiError> {
-    sqlx::query(
-        "INSERT INTO declaration_outcomes (payment_id, declaration_id, payment_status, notice) \
-         SELECT p.id, p.obligation_reference, p.status, \
-                CASE WHEN p.status = 'succeeded' THEN 'pending' ELSE 'none' END \
-         FROM payments p WHERE p.obligation_kind = $1 \
-         AND p.status IN ('succeeded', 'failed', 'cancelled', 'expired', 'error') \
-         AND ($2::text IS NULL OR p.id = $2) \
-         AND NOT EXISTS (SELECT 1 FROM declaration_outcomes o \
-                         WHERE o.payment_id = p.id AND o.payment_status = p.status) \
-         ON CONFLICT (payment_id) DO UPDATE SET payment_status = 'succeeded', \
-             applied = 'pending', notice = 'pending', next_attempt_at = now(), done_at = NULL \
-         WHERE declaration_outcomes.payment_status = 'expired' \
-         AND EXCLUDED.payment_status = 'succeeded'",
-    )
-    .bind(OBLIGATION_KIND)
-    .bind(payment_id)
-    .execute(&state.pool)
-    .await?;
-    Ok(())
 }
 
 /// Applies payment `payment_id`'s outcome to its declaration now (e.g. when the payer is
 /// back from the bank), so that the page shows paid or rejected at once. Does nothing for
 /// a payment that has not finished, or was already applied. The revenue system is told by
 /// the worker.
-pub async fn settle_now(state: &AppState, payment_id: &str) -> Result<(), ApiError> {
-    collect(state, Some(payment_id)).await?;
+pub async fn settle_now(portal: &Arc<Portal>, payment_id: &str) -> Result<(), CommandError> {
+    portal.wait_for_payment_process().await?;
     let row: Option<OutcomeRow> = sqlx::query_as(
         "SELECT payment_id, declaration_id, applied, notice, attempts \
          FROM declaration_outcomes WHERE payment_id = $1 AND applied = 'pending'",
     )
     .bind(payment_id)
-    .fetch_optional(&state.pool)
+    .fetch_optional(&portal.pool)
     .await?;
     if let Some(row) = row {
-        DeclarationWorker::new(state.clone())
+        DeclarationWorker::new(portal.clone())
             .apply(&row, &mut WorkerReport::default())
             .await?;
     }
@@ -549,8 +483,8 @@ pub async fn settle_now(state: &AppState, payment_id: &str) -> Result<(), ApiErr
 }
 
 impl DeclarationWorker {
-    pub fn new(state: AppState) -> Self {
-        Self { state }
+    pub fn new(portal: Arc<Portal>) -> Self {
+        Self { portal }
     }
 
     pub fn spawn(self, poll: Duration) -> LoopTask {
@@ -560,15 +494,17 @@ impl DeclarationWorker {
         })
     }
 
-    pub async fn run_once(&self) -> Result<WorkerReport, ApiError> {
-        let pool = &self.state.pool;
+    pub async fn run_once(&self) -> Result<WorkerReport, CommandError> {
+        let pool = &self.portal.pool;
+        // The outbox is filled by the payment process as payments finish.
+        self.portal.wait_for_payment_process().await?;
         let Some(lock) = background::pass_lock(pool, "declaration-worker").await? else {
             return Ok(WorkerReport {
                 skipped: true,
                 ..WorkerReport::default()
             });
         };
-        collect(&self.state, None).await?;
+
         let due: Vec<OutcomeRow> = sqlx::query_as(
             "SELECT payment_id, declaration_id, applied, notice, attempts \
              FROM declaration_outcomes WHERE (applied = 'pending' OR notice = 'pending') \
@@ -593,10 +529,14 @@ impl DeclarationWorker {
 
     /// Applies the payment's outcome to the declaration; answers whether the revenue
     /// system is to be told (a payment that paid the declaration).
-    async fn apply(&self, row: &OutcomeRow, report: &mut WorkerReport) -> Result<bool, ApiError> {
+    async fn apply(
+        &self,
+        row: &OutcomeRow,
+        report: &mut WorkerReport,
+    ) -> Result<bool, CommandError> {
         let (payment_id, declaration_id, ..) = row;
-        let state = &self.state;
-        let payment = state.payments.load(payment_id).await?;
+        let portal = &self.portal;
+        let payment = portal.payments.load(payment_id).await?;
         let outcome = match (payment.status, &payment.result) {
             (Some(PaymentStatus::Succeeded), Some(BankResult::Captured { payment_ref, .. })) => {
                 PaymentOutcome::Succeeded {
@@ -622,14 +562,14 @@ impl DeclarationWorker {
             (None, _) => return Ok(false),
         };
         let succeeded = matches!(outcome, PaymentOutcome::Succeeded { .. });
-        let recorded = state
+        let recorded = portal
             .tax_declarations
             .execute(
                 declaration_id,
                 TaxDeclarationCommand::RecordPaymentOutcome {
                     payment_id: payment_id.clone(),
                     outcome,
-                    at: Utc::now(),
+                    at: portal.now(),
                 },
                 system_metadata(payment_id),
             )
@@ -642,7 +582,7 @@ impl DeclarationWorker {
                      WHERE payment_id = $1",
                 )
                 .bind(payment_id)
-                .execute(&state.pool)
+                .execute(&portal.pool)
                 .await?;
                 if succeeded {
                     report.paid += 1;
@@ -668,20 +608,24 @@ impl DeclarationWorker {
                 )
                 .bind(payment_id)
                 .bind(r.code)
-                .execute(&state.pool)
+                .execute(&portal.pool)
                 .await?;
                 report.ignored += 1;
                 Ok(false)
             }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e),
         }
     }
 
     /// Tells the revenue system that the declaration was paid by this payment.
-    async fn notify(&self, row: &OutcomeRow, report: &mut WorkerReport) -> Result<(), ApiError> {
+    async fn notify(
+        &self,
+        row: &OutcomeRow,
+        report: &mut WorkerReport,
+    ) -> Result<(), CommandError> {
         let (payment_id, declaration_id, _, _, attempts) = row;
-        let state = &self.state;
-        let declaration: TaxDeclaration = state.tax_declarations.load(declaration_id).await?;
+        let portal = &self.portal;
+        let declaration: TaxDeclaration = portal.tax_declarations.load(declaration_id).await?;
         let (Some(current), Some(paid)) = (&declaration.current, &declaration.paid) else {
             return self.finish(payment_id, "none", "").await;
         };
@@ -695,15 +639,15 @@ impl DeclarationWorker {
             paid_at: paid.at,
             idempotency_key: payment_id.clone(),
         };
-        match state.revenue.record_declaration(&notice).await {
+        match portal.revenue.record_declaration(&notice).await {
             Ok(()) => {
-                state
+                portal
                     .tax_declarations
                     .execute(
                         declaration_id,
                         TaxDeclarationCommand::RecordRevenueSystemNotified {
                             payment_id: payment_id.clone(),
-                            at: Utc::now(),
+                            at: portal.now(),
                         },
                         system_metadata(payment_id),
                     )
@@ -716,10 +660,10 @@ impl DeclarationWorker {
                     "declaration worker: the revenue system is unavailable; will retry");
                 OUTCOMES
                     .retry_later(
-                        &state.pool,
+                        &portal.pool,
                         payment_id,
                         &why,
-                        state.config.declarations_retry_first,
+                        portal.settings.declarations_retry_first,
                         *attempts,
                     )
                     .await?;
@@ -730,14 +674,14 @@ impl DeclarationWorker {
                 tracing::error!(payment = %payment_id, declaration = %declaration_id,
                     code = refusal.code, error = %e,
                     "declaration worker: the revenue system refused a paid declaration; a clerk must look");
-                state
+                portal
                     .tax_declarations
                     .execute(
                         declaration_id,
                         TaxDeclarationCommand::RecordRevenueSystemRefused {
                             payment_id: payment_id.clone(),
                             code: refusal.code.to_string(),
-                            at: Utc::now(),
+                            at: portal.now(),
                         },
                         system_metadata(payment_id),
                     )
@@ -749,9 +693,14 @@ impl DeclarationWorker {
         Ok(())
     }
 
-    async fn finish(&self, payment_id: &str, notice: &str, error: &str) -> Result<(), ApiError> {
+    async fn finish(
+        &self,
+        payment_id: &str,
+        notice: &str,
+        error: &str,
+    ) -> Result<(), CommandError> {
         Ok(OUTCOMES
-            .finish(&self.state.pool, payment_id, notice, error)
+            .finish(&self.portal.pool, payment_id, notice, error)
             .await?)
     }
 }
@@ -761,18 +710,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn euros_are_read_to_the_cent() {
-        assert_eq!(parse_euros("12.345,67"), Some(1_234_567));
-        assert_eq!(parse_euros("12345.67"), Some(1_234_567));
-        assert_eq!(parse_euros("12345,67"), Some(1_234_567));
-        assert_eq!(parse_euros("12,345.67"), Some(1_234_567));
-        assert_eq!(parse_euros(" 1.234.567,8 € "), Some(123_456_780));
-        assert_eq!(parse_euros("12.345"), Some(1_234_500));
-        assert_eq!(parse_euros("1.234.567"), Some(123_456_700));
-        assert_eq!(parse_euros("12345"), Some(1_234_500));
-        assert_eq!(parse_euros("0"), Some(0));
-        assert_eq!(parse_euros("0,05"), Some(5));
-        assert_eq!(parse_euros("0.1"), Some(10));
+    fn gross_revenue_is_read_to_the_cent() {
+        assert_eq!(parse_gross_revenue("12.345,67"), Some(1_234_567));
+        assert_eq!(parse_gross_revenue("12345.67"), Some(1_234_567));
+        assert_eq!(parse_gross_revenue("12345,67"), Some(1_234_567));
+        assert_eq!(parse_gross_revenue("12,345.67"), Some(1_234_567));
+        assert_eq!(parse_gross_revenue(" 1.234.567,8 € "), Some(123_456_780));
+        assert_eq!(parse_gross_revenue("12.345"), Some(1_234_500));
+        assert_eq!(parse_gross_revenue("1.234.567"), Some(123_456_700));
+        assert_eq!(parse_gross_revenue("12345"), Some(1_234_500));
+        assert_eq!(parse_gross_revenue("0"), Some(0));
+        assert_eq!(parse_gross_revenue("0,05"), Some(5));
+        assert_eq!(parse_gross_revenue("0.1"), Some(10));
         for bad in [
             "",
             " ",
@@ -791,9 +740,12 @@ mod tests {
             "10000000000,01",
             "€",
         ] {
-            assert_eq!(parse_euros(bad), None, "{bad:?}");
+            assert_eq!(parse_gross_revenue(bad), None, "{bad:?}");
         }
-        assert_eq!(parse_euros("10000000000"), Some(MAX_GROSS_REVENUE_CENTS));
+        assert_eq!(
+            parse_gross_revenue("10000000000"),
+            Some(MAX_GROSS_REVENUE_CENTS)
+        );
     }
 
     #[test]
@@ -805,7 +757,7 @@ mod tests {
             gross_revenue: "-3".into(),
             vat_return_date: "20/04/2026".into(),
         };
-        let Err(ApiError::Validation(fields)) = parse_form("094259216", &form) else {
+        let Err(DeclarationError::Invalid(fields)) = parse_form("094259216", &form) else {
             panic!("refused");
         };
         let codes: Vec<(&str, &str)> = fields
@@ -827,7 +779,7 @@ mod tests {
             gross_revenue: "1.000,00".into(),
             vat_return_date: "2026-04-20".into(),
         };
-        let Err(ApiError::Validation(fields)) = parse_form("094259216", &form) else {
+        let Err(DeclarationError::Invalid(fields)) = parse_form("094259216", &form) else {
             panic!("refused");
         };
         assert_eq!(
@@ -839,7 +791,7 @@ mod tests {
             period: "x".into(),
             ..form
         };
-        let Err(ApiError::Validation(fields)) = parse_form("094259216", &form) else {
+        let Err(DeclarationError::Invalid(fields)) = parse_form("094259216", &form) else {
             panic!("refused");
         };
         assert_eq!(
@@ -862,13 +814,5 @@ mod tests {
         .unwrap();
         assert_eq!(ok.gross_revenue_cents, 1_234_567);
         assert_eq!(ok.period.key(), "2026-M03");
-    }
-
-    #[test]
-    fn percentages_read_in_greek() {
-        assert_eq!(percent(50), "0,5 %");
-        assert_eq!(percent(200), "2 %");
-        assert_eq!(percent(10_000), "100 %");
-        assert_eq!(percent(125), "1,25 %");
     }
 }

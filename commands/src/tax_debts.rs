@@ -1,0 +1,472 @@
+//! «Πληρωμή Βεβαιωμένου Δημοτικού Φόρου» (S14): the certified municipal-tax debts of the
+//! business a certified representative acts for, as the revenue system holds them today
+//! (amounts with surcharges as of today), one debt's data, paying one through the payment
+//! engine, and the notifier that tells the revenue system about every captured payment,
+//! durably and once per payment.
+//!
+//! Nothing is kept of the debts themselves: every list and every payment asks the revenue
+//! system afresh, so a payment always charges the amount due that day, and when the
+//! revenue system is down nothing stale is shown. The `TaxDebt` aggregate (one stream per
+//! AFM + debt id) holds what the portal did: the payments started (one at a time), the one
+//! that settled the debt, and whether the revenue system was told.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use domain::business::{CertifiedDebt, DebtPaymentNotice, RevenueError};
+use domain::certification::Business;
+use domain::payment::{Obligation, PaymentStatus};
+use domain::ports::RedirectForm;
+use domain::tax_debt::{tax_debt_id, DebtPortalState, DebtSnapshot, TaxDebt, TaxDebtCommand};
+use domain::Refusal;
+use serde::Serialize;
+use uuid::Uuid;
+
+use async_trait::async_trait;
+
+use crate::background::Outbox;
+use crate::business::{certified_business, BusinessError};
+use crate::context::{Actor, Portal, Settings};
+use crate::fines::ProfileError;
+use crate::notices::{NoticeTarget, Notifier, PaidNotice, TellFailure};
+use crate::payments::PaymentError;
+use crate::{CommandError, CommandMetadata};
+
+/// The obligation kind of a certified debt in the payment engine.
+pub const OBLIGATION_KIND: &str = "municipal_tax_debt";
+
+/// Why the debts could not be listed or one paid.
+#[derive(Debug, thiserror::Error)]
+pub enum DebtError {
+    #[error(transparent)]
+    Business(#[from] BusinessError),
+    /// A rule said no, or the revenue system did (unavailable, no such debt, paid).
+    #[error("refused: {0}")]
+    Refused(Refusal),
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    #[error(transparent)]
+    Payment(#[from] PaymentError),
+}
+
+impl From<Refusal> for DebtError {
+    fn from(refusal: Refusal) -> Self {
+        Self::Refused(refusal)
+    }
+}
+
+/// A debt as the revenue system answered it, and what the portal knows of it.
+#[derive(Debug, Clone)]
+pub struct DebtItem {
+    pub debt: CertifiedDebt,
+    pub portal: DebtPortalState,
+}
+
+/// A payment through the portal, as a debt's answer shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum PortalPayment {
+    InProgress {
+        payment_id: String,
+    },
+    Paid {
+        payment_id: String,
+        payment_ref: String,
+        amount_cents: i64,
+        paid_at: DateTime<Utc>,
+        revenue_system: &'static str,
+    },
+}
+
+/// A debt as the API answers it: the revenue system's data, with the amount due as zero
+/// once paid, and the portal's payment.
+#[derive(Debug, Clone, Serialize)]
+pub struct DebtView {
+    pub debt_id: String,
+    pub afm: String,
+    pub description: String,
+    pub certified_on: chrono::NaiveDate,
+    pub principal_cents: i64,
+    pub surcharge_cents: i64,
+    pub amount_due_cents: i64,
+    pub amount_as_of: chrono::NaiveDate,
+    pub paid: Option<domain::business::DebtSettlement>,
+    /// `paid` or `due`.
+    pub status: &'static str,
+    pub portal_payment: Option<PortalPayment>,
+}
+
+impl DebtItem {
+    /// Paid, in the revenue system or through the portal.
+    pub fn is_paid(&self) -> bool {
+        self.debt.paid.is_some() || matches!(self.portal, DebtPortalState::Paid { .. })
+    }
+
+    /// The debt as the API answers it (the total due is nothing once it is paid).
+    pub fn view(&self) -> DebtView {
+        let d = &self.debt;
+        let portal_payment = match &self.portal {
+            DebtPortalState::None => None,
+            DebtPortalState::InProgress { payment_id } => Some(PortalPayment::InProgress {
+                payment_id: payment_id.clone(),
+            }),
+            DebtPortalState::Paid {
+                payment_id,
+                payment_ref,
+                amount_cents,
+                at,
+                told,
+            } => Some(PortalPayment::Paid {
+                payment_id: payment_id.clone(),
+                payment_ref: payment_ref.clone(),
+                amount_cents: *amount_cents,
+                paid_at: *at,
+                revenue_system: told,
+            }),
+        };
+        DebtView {
+            debt_id: d.debt_id.clone(),
+            afm: d.afm.clone(),
+            description: d.description.clone(),
+            certified_on: d.certified_on,
+            principal_cents: d.principal_cents,
+            surcharge_cents: d.surcharge_cents,
+            amount_due_cents: if self.is_paid() {
+                0
+            } else {
+                d.amount_due_cents
+            },
+            amount_as_of: d.amount_as_of,
+            paid: d.paid.clone(),
+            status: if self.is_paid() { "paid" } else { "due" },
+            portal_payment,
+        }
+    }
+}
+
+fn revenue_refusal(error: RevenueError) -> DebtError {
+    if let RevenueError::Unavailable(why) = &error {
+        tracing::warn!(error = %why, "revenue system unavailable");
+    }
+    DebtError::Refused(error.to_refusal())
+}
+
+fn debt_not_found() -> DebtError {
+    DebtError::Refused(Refusal::not_found("debt_not_found", "no such debt"))
+}
+
+/// A debt id as the revenue system writes them (ASCII letters, digits and '-').
+fn check_debt_id(debt_id: &str) -> Result<(), DebtError> {
+    let ok = !debt_id.is_empty()
+        && debt_id.len() <= 64
+        && debt_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-');
+    ok.then_some(()).ok_or_else(debt_not_found)
+}
+
+/// The portal's side of a debt: paid here, or a payment open.
+async fn portal_state(portal: &Portal, debt: &CertifiedDebt) -> Result<DebtPortalState, DebtError> {
+    let aggregate: TaxDebt = portal
+        .tax_debts
+        .load(&tax_debt_id(&debt.afm, &debt.debt_id))
+        .await?;
+    let open = match (&aggregate.paid, &aggregate.open_payment) {
+        (None, Some(open)) => Some(portal.payments.load(&open.payment_id).await?),
+        _ => None,
+    };
+    Ok(aggregate.portal_state(open.as_ref(), portal.now()))
+}
+
+/// The certified debts of the business `user` represents, as of today.
+pub async fn debts(portal: &Portal, actor: &Actor) -> Result<(Business, Vec<DebtItem>), DebtError> {
+    let business = certified_business(portal, actor).await?;
+    let debts = portal
+        .revenue
+        .certified_debts(&business.afm)
+        .await
+        .map_err(revenue_refusal)?;
+    let mut items = Vec::with_capacity(debts.len());
+    for debt in debts {
+        let state = if debt.paid.is_some() {
+            DebtPortalState::None
+        } else {
+            portal_state(portal, &debt).await?
+        };
+        items.push(DebtItem {
+            debt,
+            portal: state,
+        });
+    }
+    Ok((business, items))
+}
+
+/// One certified debt of the business `user` represents, as of today.
+pub async fn debt(
+    portal: &Portal,
+    actor: &Actor,
+    debt_id: &str,
+) -> Result<(Business, DebtItem), DebtError> {
+    let business = certified_business(portal, actor).await?;
+    check_debt_id(debt_id)?;
+    let debt = portal
+        .revenue
+        .certified_debts(&business.afm)
+        .await
+        .map_err(revenue_refusal)?
+        .into_iter()
+        .find(|d| d.debt_id == debt_id)
+        .ok_or_else(debt_not_found)?;
+    let state = portal_state(portal, &debt).await?;
+    Ok((
+        business,
+        DebtItem {
+            debt,
+            portal: state,
+        },
+    ))
+}
+
+/// A payment started for a debt: its id and the form that sends the payer to the bank.
+#[derive(Debug, Clone)]
+pub struct StartedDebtPayment {
+    pub payment_id: String,
+    pub amount_cents: i64,
+    pub form: RedirectForm,
+}
+
+fn already_paid() -> DebtError {
+    DebtError::Refused(Refusal::rule(
+        domain::tax_debt::codes::ALREADY_PAID,
+        "this debt is already paid",
+    ))
+}
+
+/// Pays debt `debt_id` of the business `user` represents: asks the revenue system for the
+/// debt as of now, reserves it on its aggregate for a payment of the amount due (one
+/// payment at a time, never a paid debt), creates the payment and answers the bank form.
+/// `describe` writes the payment's description for the bank (debt id, ΑΦΜ) in the front
+/// door's language files; `lang` is the bank page's language.
+pub async fn pay(
+    portal: &Portal,
+    actor: &Actor,
+    debt_id: &str,
+    lang: &str,
+    describe: impl FnOnce(&str, &str) -> String,
+    metadata: CommandMetadata,
+) -> Result<StartedDebtPayment, DebtError> {
+    let business = certified_business(portal, actor).await?;
+    crate::fines::check_profile(portal, actor).await?;
+    check_debt_id(debt_id)?;
+    let debt = portal
+        .revenue
+        .certified_debts(&business.afm)
+        .await
+        .map_err(revenue_refusal)?
+        .into_iter()
+        .find(|d| d.debt_id == debt_id)
+        .ok_or_else(debt_not_found)?;
+    if debt.paid.is_some() {
+        return Err(already_paid());
+    }
+    let id = tax_debt_id(&business.afm, &debt.debt_id);
+    let aggregate: TaxDebt = portal.tax_debts.load(&id).await?;
+    let open_payment = match &aggregate.open_payment {
+        Some(open) => portal
+            .payments
+            .load(&open.payment_id)
+            .await?
+            .status
+            .map(|s| (open.payment_id.clone(), s)),
+        None => None,
+    };
+    let now = portal.now();
+    let payment_id = Uuid::new_v4().to_string();
+    let amount_cents = debt.amount_due_cents;
+    portal
+        .tax_debts
+        .execute(
+            &id,
+            TaxDebtCommand::StartPayment {
+                debt: Box::new(DebtSnapshot {
+                    debt_id: debt.debt_id.clone(),
+                    afm: debt.afm.clone(),
+                    description: debt.description.clone(),
+                    certified_on: debt.certified_on,
+                    principal_cents: debt.principal_cents,
+                    surcharge_cents: debt.surcharge_cents,
+                    amount_due_cents: amount_cents,
+                    amount_as_of: debt.amount_as_of,
+                }),
+                payment_id: payment_id.clone(),
+                payer_account_id: actor.account_id.to_string(),
+                expires_at: now + portal.settings.payments.expiry,
+                open_payment,
+                at: now,
+            },
+            metadata.clone(),
+        )
+        .await?;
+    let description = describe(&debt.debt_id, &business.afm);
+    crate::payments::create_payment(
+        portal,
+        actor,
+        payment_id.clone(),
+        Obligation {
+            kind: OBLIGATION_KIND.to_string(),
+            reference: id,
+            description,
+        },
+        amount_cents,
+        Some(metadata),
+    )
+    .await?;
+    let form = crate::payments::redirect(portal, actor, &payment_id, lang).await?;
+    Ok(StartedDebtPayment {
+        payment_id,
+        amount_cents,
+        form,
+    })
+}
+
+/// The debt id of a debt's stream id (`{afm}-{debt_id}`; an AFM is 9 digits).
+pub fn debt_id_of(stream_id: &str) -> Option<&str> {
+    stream_id
+        .split_once('-')
+        .filter(|(afm, _)| afm.len() == 9 && afm.chars().all(|c| c.is_ascii_digit()))
+        .map(|(_, debt_id)| debt_id)
+}
+
+/// The revenue system, told about every captured payment of a certified debt (see
+/// [`crate::notices`]).
+pub struct RevenueSystemDebtNotices;
+
+/// Tells the revenue system about captured debt payments, durably and once per payment.
+pub type DebtNotifier = Notifier<RevenueSystemDebtNotices>;
+
+/// What one pass of the [`DebtNotifier`] did.
+pub type DebtNotifyReport = crate::notices::NotifyReport;
+
+#[async_trait]
+impl NoticeTarget for RevenueSystemDebtNotices {
+    const TASK: &'static str = "debt notifier";
+    const LOCK: &'static str = "tax-debt-notifier";
+    const ACTOR: &'static str = "system:tax-debt-notifier";
+    const OUTBOX: Outbox = Outbox {
+        table: "tax_debt_notices",
+        status_column: "status",
+    };
+    const DUE_SQL: &'static str = "SELECT payment_id, debt_stream_id AS obligation_id, \
+        payment_ref, amount_cents, paid_at, attempts FROM tax_debt_notices \
+        WHERE status = 'pending' AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT 20";
+
+    fn retry_first(settings: &Settings) -> Duration {
+        settings.revenue_retry_first
+    }
+
+    async fn record_paid(
+        portal: &Portal,
+        notice: &PaidNotice,
+        metadata: CommandMetadata,
+    ) -> Result<(), CommandError> {
+        let command = TaxDebtCommand::RecordPaid {
+            payment_id: notice.payment_id.clone(),
+            payment_ref: notice.payment_ref.clone(),
+            amount_cents: notice.amount_cents,
+            at: notice.paid_at.unwrap_or_else(|| portal.now()),
+        };
+        portal
+            .tax_debts
+            .execute(&notice.obligation_id, command, metadata)
+            .await?;
+        Ok(())
+    }
+
+    async fn tell(portal: &Portal, notice: &PaidNotice) -> Result<(), TellFailure> {
+        let stream_id = &notice.obligation_id;
+        let (Some((afm, _)), Some(debt_id)) = (stream_id.split_once('-'), debt_id_of(stream_id))
+        else {
+            return Err(TellFailure::Unavailable(format!(
+                "debt stream id {stream_id} has no AFM and debt id"
+            )));
+        };
+        let paid = DebtPaymentNotice {
+            debt_id: debt_id.to_string(),
+            afm: afm.to_string(),
+            payment_ref: notice.payment_ref.clone(),
+            amount_cents: notice.amount_cents,
+            paid_at: notice.paid_at.unwrap_or_else(|| portal.now()),
+            idempotency_key: notice.payment_id.clone(),
+        };
+        portal
+            .revenue
+            .mark_debt_paid(&paid)
+            .await
+            .map_err(|e| match e {
+                RevenueError::Unavailable(why) => TellFailure::Unavailable(why),
+                other => TellFailure::Refused(other.to_refusal()),
+            })
+    }
+
+    async fn record_told(
+        portal: &Portal,
+        notice: &PaidNotice,
+        metadata: CommandMetadata,
+    ) -> Result<(), CommandError> {
+        let command = TaxDebtCommand::RecordRevenueSystemNotified {
+            payment_id: notice.payment_id.clone(),
+            at: portal.now(),
+        };
+        portal
+            .tax_debts
+            .execute(&notice.obligation_id, command, metadata)
+            .await?;
+        Ok(())
+    }
+
+    async fn record_refused(
+        portal: &Portal,
+        notice: &PaidNotice,
+        code: &str,
+        metadata: CommandMetadata,
+    ) -> Result<(), CommandError> {
+        let command = TaxDebtCommand::RecordRevenueSystemRefused {
+            payment_id: notice.payment_id.clone(),
+            code: code.to_string(),
+            at: portal.now(),
+        };
+        portal
+            .tax_debts
+            .execute(&notice.obligation_id, command, metadata)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Whether `status` is one a new attempt may follow (no money taken).
+pub fn took_no_money(status: &str) -> bool {
+    PaymentStatus::ALL
+        .iter()
+        .any(|s| s.as_str() == status && s.is_final() && *s != PaymentStatus::Succeeded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debt_ids_of_streams() {
+        assert_eq!(
+            debt_id_of("094259216-DF-2025-000142"),
+            Some("DF-2025-000142")
+        );
+        assert_eq!(debt_id_of("DF-2025-000142"), None);
+        assert!(check_debt_id("DF-2025-000142").is_ok());
+        assert!(check_debt_id("../etc").is_err());
+        assert!(check_debt_id("").is_err());
+        assert!(took_no_money("failed") && took_no_money("expired"));
+        assert!(!took_no_money("succeeded") && !took_no_money("redirected"));
+    }
+}

@@ -1,0 +1,163 @@
+//! The `business_timeline` read model: every event of a business's tax declarations and
+//! certified debts (S13–S14) in the order the log holds them, decoded through their types,
+//! for the business's «Ιστορικό και αποδείξεις»; and the business's payments, read from
+//! the `payments` read model.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use cqrs_es::Aggregate;
+use domain::business::ObligationEventSummary;
+use domain::tax_debt::{TaxDebt, TaxDebtEvent};
+use domain::tax_declaration::{TaxDeclaration, TaxDeclarationEvent};
+use eventlog::{Consumer, ConsumerError, RecordedEvent};
+use serde::Serialize;
+use sqlx::{PgConnection, PgPool};
+
+use crate::ReadModel;
+
+pub struct BusinessTimelineProjection;
+
+impl BusinessTimelineProjection {
+    pub const NAME: &'static str = "business_timeline";
+}
+
+impl ReadModel for BusinessTimelineProjection {
+    fn schema_version(&self) -> i32 {
+        1
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["business_timeline"]
+    }
+
+    fn create_sql(&self) -> &'static str {
+        r#"
+CREATE TABLE business_timeline (
+    global_position bigint      PRIMARY KEY,
+    afm             text        NOT NULL,
+    aggregate_type  text        NOT NULL,
+    stream_id       text        NOT NULL,
+    sequence        bigint      NOT NULL,
+    event_type      text        NOT NULL,
+    at              timestamptz NOT NULL,
+    amount_cents    bigint,
+    payment_id      text,
+    reason          text
+);
+CREATE INDEX business_timeline_afm_idx ON business_timeline (afm, global_position DESC);
+"#
+    }
+}
+
+/// The ΑΦΜ a business's stream id starts with (`{afm}-2026-Q1`, `{afm}-{debt id}`).
+fn afm_of(stream_id: &str) -> &str {
+    stream_id.split_once('-').map_or(stream_id, |(afm, _)| afm)
+}
+
+#[async_trait]
+impl Consumer for BusinessTimelineProjection {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    async fn handle(
+        &self,
+        conn: &mut PgConnection,
+        event: &RecordedEvent,
+    ) -> Result<(), ConsumerError> {
+        let summary: ObligationEventSummary = if event.aggregate_type == TaxDeclaration::TYPE {
+            serde_json::from_value::<TaxDeclarationEvent>(event.payload.clone())
+                .map_err(|e| ConsumerError::decode(event, e))?
+                .summary()
+        } else if event.aggregate_type == TaxDebt::TYPE {
+            serde_json::from_value::<TaxDebtEvent>(event.payload.clone())
+                .map_err(|e| ConsumerError::decode(event, e))?
+                .summary()
+        } else {
+            return Ok(());
+        };
+        sqlx::query(
+            "INSERT INTO business_timeline (global_position, afm, aggregate_type, stream_id, \
+             sequence, event_type, at, amount_cents, payment_id, reason) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (global_position) DO NOTHING",
+        )
+        .bind(event.position.global_position)
+        .bind(afm_of(&event.aggregate_id))
+        .bind(&event.aggregate_type)
+        .bind(&event.aggregate_id)
+        .bind(event.sequence)
+        .bind(&event.event_type)
+        .bind(summary.at)
+        .bind(summary.amount_cents)
+        .bind(&summary.payment_id)
+        .bind(&summary.reason)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+}
+
+/// One event of the business's timeline.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct TimelineEntry {
+    pub at: DateTime<Utc>,
+    pub aggregate_type: String,
+    /// The stream: a declaration `{afm}-2026-Q1` or a debt `{afm}-{debt id}`.
+    pub stream_id: String,
+    pub sequence: i64,
+    pub event_type: String,
+    /// The amount the event names (a filing's total, a payment's amount), if any.
+    pub amount_cents: Option<i64>,
+    /// The payment the event is about, if any.
+    pub payment_id: Option<String>,
+    /// A refusal or rejection code the event carries (e.g. `payment_declined`).
+    pub reason: Option<String>,
+}
+
+/// A payment of the business (a receipt once it succeeded).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct BusinessPayment {
+    pub id: String,
+    pub obligation_kind: String,
+    pub obligation_reference: String,
+    pub obligation_description: String,
+    pub amount_cents: i64,
+    pub status: String,
+    pub payment_ref: Option<String>,
+    pub payer_account_id: String,
+    pub created_at: DateTime<Utc>,
+    pub settled_at: Option<DateTime<Utc>>,
+}
+
+/// The business `afm`'s timeline (newest first, at most `limit` events) and its payments
+/// of the obligation `kinds` (newest first, at most `limit`).
+pub async fn history(
+    pool: &PgPool,
+    afm: &str,
+    kinds: &[&str],
+    limit: i64,
+) -> Result<(Vec<TimelineEntry>, Vec<BusinessPayment>), sqlx::Error> {
+    let timeline: Vec<TimelineEntry> = sqlx::query_as(
+        "SELECT at, aggregate_type, stream_id, sequence, event_type, amount_cents, payment_id, \
+         reason FROM business_timeline WHERE afm = $1 \
+         ORDER BY global_position DESC LIMIT $2",
+    )
+    .bind(afm)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    let prefix = format!("{}-%", afm.replace(['%', '_', '\\'], ""));
+    let payments: Vec<BusinessPayment> = sqlx::query_as(
+        "SELECT id, obligation_kind, obligation_reference, obligation_description, amount_cents, \
+         status, payment_ref, payer_account_id, created_at, settled_at FROM payments \
+         WHERE obligation_kind = ANY($1) AND obligation_reference LIKE $2 \
+         ORDER BY created_at DESC LIMIT $3",
+    )
+    .bind(kinds)
+    .bind(&prefix)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok((timeline, payments))
+}
