@@ -51,17 +51,12 @@ pub async fn rebuild(pool: &PgPool, name: Option<&str>) -> anyhow::Result<()> {
 
 /// Prints each read model's checkpoint and schema version.
 pub async fn list(pool: &PgPool) -> anyhow::Result<()> {
-    let rows: Vec<(String, String, i64, i32, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
-        "SELECT name, last_transaction_id::text, last_position, schema_version, updated_at \
-         FROM consumer_checkpoints ORDER BY name",
-    )
-    .fetch_all(pool)
-    .await?;
-    let mut out = String::from("name            checkpoint            version  updated\n");
-    for (name, txid, pos, version, updated) in rows {
+    let rows = eventlog::checkpoints(pool).await?;
+    let mut out = String::from("name                 checkpoint            version  updated\n");
+    for (name, position, version, updated) in rows {
         out.push_str(&format!(
-            "{name:<15} {:<21} {version:<8} {updated}\n",
-            format!("{txid}.{pos}")
+            "{name:<20} {:<21} {version:<8} {updated}\n",
+            position.to_string()
         ));
     }
     eprint!("{out}");

@@ -81,9 +81,9 @@ pub fn csv_filename(afm: &str, day: NaiveDate) -> String {
 
 /// Cents with a decimal comma and no grouping, as Greek Excel reads a number: `1234,56`.
 pub fn decimal_comma(cents: i64) -> String {
-    let sign = if cents < 0 { "-" } else { "" };
-    let cents = cents.unsigned_abs();
-    format!("{sign}{},{:02}", cents / 100, cents % 100)
+    domain::Money::from_cents(cents)
+        .to_decimal_string()
+        .replace('.', ",")
 }
 
 /// One CSV cell: quoted when it holds the separator, a quote or a line break; a text that

@@ -421,6 +421,20 @@ pub async fn pay(
     })
 }
 
+/// Where telling the fines system stands for each of `payment_ids` (`notified`,
+/// `refused`; a payment without a row is still `pending`).
+pub async fn notice_statuses(
+    portal: &Portal,
+    payment_ids: &[String],
+) -> Result<Vec<(String, String)>, CommandError> {
+    Ok(sqlx::query_as(
+        "SELECT payment_id, status FROM fine_payment_notices WHERE payment_id = ANY($1)",
+    )
+    .bind(payment_ids)
+    .fetch_all(&portal.pool)
+    .await?)
+}
+
 /// An account's name, father's name, address and phone.
 type ProfileRow = (String, Option<String>, Option<String>, Option<String>);
 

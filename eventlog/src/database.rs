@@ -88,3 +88,37 @@ pub async fn migrate(pool: &PgPool) -> Result<(), DatabaseError> {
     sqlx::migrate!("../migrations").run(pool).await?;
     Ok(())
 }
+
+/// How the database stands against this build's migrations: (applied successfully,
+/// expected).
+pub async fn migration_status(pool: &PgPool) -> Result<(i64, i64), sqlx::Error> {
+    let expected = sqlx::migrate!("../migrations").iter().count() as i64;
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
+        .fetch_one(pool)
+        .await?;
+    Ok((applied, expected))
+}
+
+/// Each consumer's checkpoint: name, position, schema version, last update.
+pub async fn checkpoints(
+    pool: &PgPool,
+) -> Result<Vec<(String, crate::Position, i32, chrono::DateTime<chrono::Utc>)>, sqlx::Error> {
+    let rows: Vec<(String, i64, i64, i32, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+        "SELECT name, last_transaction_id::text::bigint, last_position, schema_version, \
+         updated_at FROM consumer_checkpoints ORDER BY name",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(name, transaction_id, global_position, version, updated)| {
+                let position = crate::Position {
+                    transaction_id,
+                    global_position,
+                };
+                (name, position, version, updated)
+            },
+        )
+        .collect())
+}

@@ -12,10 +12,14 @@ pub use consumer::{
     consumer_lock_key, fetch_batch, run_batch, save_checkpoint, BatchOutcome, Consumer,
     ConsumerError, ConsumerRuntime, RuntimeConfig,
 };
-pub use database::{connect, ensure_database, migrate, DatabaseError};
+pub use database::{
+    checkpoints, connect, ensure_database, migrate, migration_status, DatabaseError,
+};
 pub use position::Position;
 pub use progress::Progress;
-pub use stored::{latest_position, load_case_events, log_head, ChainFields, RecordedEvent};
+pub use stored::{
+    aggregate_type_of, latest_position, load_case_events, log_head, ChainFields, RecordedEvent,
+};
 
 /// The channel the events table's trigger notifies on commit.
 pub const EVENTS_CHANNEL: &str = "portal_events";

@@ -138,3 +138,15 @@ pub async fn log_head<'e>(db: impl PgExecutor<'e>) -> Result<Option<Position>, s
         global_position,
     }))
 }
+
+/// The aggregate type of stream `aggregate_id` (ids are unique across types), if it has
+/// events.
+pub async fn aggregate_type_of<'e>(
+    db: impl PgExecutor<'e>,
+    aggregate_id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT aggregate_type FROM events WHERE aggregate_id = $1 LIMIT 1")
+        .bind(aggregate_id)
+        .fetch_optional(db)
+        .await
+}

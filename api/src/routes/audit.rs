@@ -61,12 +61,9 @@ pub fn stream_id(raw: &str) -> Result<String, ApiError> {
 
 /// The aggregate type of a case id (ids are UUIDs, unique across types).
 async fn case_type(state: &AppState, id: &str) -> Result<String, ApiError> {
-    let found: Option<String> =
-        sqlx::query_scalar("SELECT aggregate_type FROM events WHERE aggregate_id = $1 LIMIT 1")
-            .bind(id)
-            .fetch_optional(&state.pool)
-            .await?;
-    found.ok_or(ApiError::NotFound("case_not_found"))
+    eventlog::aggregate_type_of(&state.pool, id)
+        .await?
+        .ok_or(ApiError::NotFound("case_not_found"))
 }
 
 async fn case_events(

@@ -96,12 +96,7 @@ pub async fn my_fines(
         .filter(|p| p.obligation_kind == fines::OBLIGATION_KIND && p.status == "succeeded")
         .collect();
     let ids: Vec<String> = paid.iter().map(|p| p.id.clone()).collect();
-    let notices: Vec<(String, String)> = sqlx::query_as(
-        "SELECT payment_id, status FROM fine_payment_notices WHERE payment_id = ANY($1)",
-    )
-    .bind(&ids)
-    .fetch_all(&state.pool)
-    .await?;
+    let notices = fines::notice_statuses(&state, &ids).await?;
     let items: Vec<Value> = paid
         .iter()
         .map(|p| {

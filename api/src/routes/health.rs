@@ -10,17 +10,12 @@ use crate::AppState;
 
 /// 200 when the database answers and every migration has been applied; 503 otherwise.
 pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
-    let expected = sqlx::migrate!("../migrations").iter().count() as i64;
-    let applied: Result<i64, _> =
-        sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
-            .fetch_one(&state.pool)
-            .await;
-    match applied {
-        Ok(n) if n >= expected => (
+    match eventlog::migration_status(&state.pool).await {
+        Ok((n, expected)) if n >= expected => (
             StatusCode::OK,
             Json(json!({"status": "ok", "database": "ok", "migrations": n})),
         ),
-        Ok(n) => (
+        Ok((n, expected)) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(
                 json!({"status": "unavailable", "database": "ok", "migrations": n, "expected": expected}),

@@ -47,17 +47,9 @@ struct PaymentPage {
     try_again: Option<String>,
 }
 
-/// Cents as people read an amount: `1.234,50 €`.
+/// Cents as people read an amount: `1.234,50 €` (see [`domain::Money`]'s `Display`).
 pub fn euros(cents: i64) -> String {
-    let whole = (cents / 100).to_string();
-    let mut grouped = String::new();
-    for (i, c) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i).is_multiple_of(3) {
-            grouped.push('.');
-        }
-        grouped.push(c);
-    }
-    format!("{grouped},{:02} €", cents % 100)
+    domain::Money::from_cents(cents).to_string()
 }
 
 /// The labels of the profile details `user` still has to fill in before paying (none for
@@ -287,6 +279,7 @@ mod tests {
         assert_eq!(euros(1250), "12,50 €");
         assert_eq!(euros(7), "0,07 €");
         assert_eq!(euros(123_456_789), "1.234.567,89 €");
+        assert_eq!(euros(-150), "-1,50 €");
     }
 
     #[test]

@@ -29,6 +29,7 @@ use domain::ports::{
     BankGateway, BankOutcome, ConfirmationError, GatewayError, PaymentOrder, RedirectForm,
     VerifiedConfirmation,
 };
+use domain::Money;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -103,28 +104,16 @@ pub fn digests_match(received: &str, expected: &str) -> bool {
 
 /// Cents as the decimal euros the bank expects: 1250 → "12.50", 1 → "0.01".
 pub fn format_amount(cents: i64) -> String {
-    let sign = if cents < 0 { "-" } else { "" };
-    let abs = cents.unsigned_abs();
-    format!("{sign}{}.{:02}", abs / 100, abs % 100)
+    Money::from_cents(cents).to_decimal_string()
 }
 
 /// Decimal euros to cents, exactly: "12.5" → 1250, "12" → 1200, "0.01" → 1. Refuses signs,
 /// more than two decimals, separators other than one dot, and overflow.
 pub fn parse_amount(text: &str) -> Option<i64> {
-    let (whole, fraction) = match text.split_once('.') {
-        Some((whole, fraction)) => (whole, fraction),
-        None => (text, "00"),
-    };
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    if !digits(whole) || !digits(fraction) || fraction.len() > 2 {
+    if text.starts_with('-') {
         return None;
     }
-    let euros: i64 = whole.parse().ok()?;
-    let mut cents: i64 = fraction.parse().ok()?;
-    if fraction.len() == 1 {
-        cents *= 10;
-    }
-    euros.checked_mul(100)?.checked_add(cents)
+    Money::from_decimal_str(text).ok().map(Money::cents)
 }
 
 /// The value of `name`; a field sent twice is malformed (which one would the bank mean?).
