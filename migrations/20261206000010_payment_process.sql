@@ -7,7 +7,7 @@
 -- tax_debt_notices, declaration_outcomes), in the transaction of its checkpoint.
 CREATE TABLE payment_process (
     payment_id           text        PRIMARY KEY,
-    order_id             text        NOT NULL UNIQUE,
+    order_id             text        NOT NULL,
     obligation_kind      text        NOT NULL,
     obligation_reference text        NOT NULL,
     amount_cents         bigint      NOT NULL,
@@ -18,6 +18,9 @@ CREATE TABLE payment_process (
     updated_at           timestamptz NOT NULL,
     last_sequence        bigint      NOT NULL
 );
+-- Not unique: order ids carry 60 random bits and do not repeat in practice, but a consumer
+-- must never refuse an event (a refused event would stop it for good).
+CREATE INDEX payment_process_order_idx ON payment_process (order_id);
 CREATE INDEX payment_process_obligation_idx
     ON payment_process (obligation_kind, obligation_reference);
 CREATE INDEX payment_process_open_idx ON payment_process (expires_at)

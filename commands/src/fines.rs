@@ -28,9 +28,9 @@ use async_trait::async_trait;
 
 use crate::background::Outbox;
 use crate::context::{Actor, Portal, Settings};
-use crate::notices::{NoticeTarget, Notifier, PaidNotice, TellFailure};
+use crate::notices::{NoticeStep, NoticeTarget, Notifier, PaidNotice, TellFailure};
 use crate::payments::PaymentError;
-use crate::{CommandError, CommandMetadata};
+use crate::{CommandError, CommandMetadata, Commands};
 
 /// The obligation kind of a traffic fine in the payment engine.
 pub const OBLIGATION_KIND: &str = "traffic_fine";
@@ -400,20 +400,21 @@ pub async fn pay(
         .map(|p| p.amount_cents)
         .ok_or_else(|| CommandError::Infrastructure("the reservation is not on the fine".into()))?;
     let description = describe(registered);
-    crate::payments::create_payment(
+    let obligation = Obligation {
+        kind: OBLIGATION_KIND.to_string(),
+        reference: id.to_string(),
+        description,
+    };
+    let form = crate::payments::start_reserved(
         portal,
         actor,
-        payment_id.clone(),
-        Obligation {
-            kind: OBLIGATION_KIND.to_string(),
-            reference: id.to_string(),
-            description,
-        },
+        &payment_id,
+        obligation,
         amount_cents,
-        Some(metadata),
+        metadata,
+        lang,
     )
     .await?;
-    let form = crate::payments::redirect(portal, actor, &payment_id, lang).await?;
     Ok(StartedFinePayment {
         payment_id,
         amount_cents,
@@ -447,6 +448,7 @@ pub type FineNotifier = Notifier<FinesSystemNotices>;
 
 #[async_trait]
 impl NoticeTarget for FinesSystemNotices {
+    type Obligation = TrafficFine;
     const TASK: &'static str = "fine notifier";
     const LOCK: &'static str = "fine-notifier";
     const ACTOR: &'static str = "system:fine-notifier";
@@ -462,22 +464,29 @@ impl NoticeTarget for FinesSystemNotices {
         settings.fines_retry_first
     }
 
-    async fn record_paid(
-        portal: &Portal,
-        notice: &PaidNotice,
-        metadata: CommandMetadata,
-    ) -> Result<(), CommandError> {
-        let command = TrafficFineCommand::RecordPaid {
-            payment_id: notice.payment_id.clone(),
-            payment_ref: notice.payment_ref.clone(),
-            amount_cents: notice.amount_cents,
-            at: portal.now(),
-        };
-        portal
-            .traffic_fines
-            .execute(&notice.obligation_id, command, metadata)
-            .await?;
-        Ok(())
+    fn obligations(portal: &Portal) -> &Commands<TrafficFine> {
+        &portal.traffic_fines
+    }
+
+    fn record(notice: &PaidNotice, step: NoticeStep<'_>, now: DateTime<Utc>) -> TrafficFineCommand {
+        let payment_id = notice.payment_id.clone();
+        match step {
+            NoticeStep::Paid => TrafficFineCommand::RecordPaid {
+                payment_id,
+                payment_ref: notice.payment_ref.clone(),
+                amount_cents: notice.amount_cents,
+                at: now,
+            },
+            NoticeStep::Told => TrafficFineCommand::RecordFinesSystemNotified {
+                payment_id,
+                at: now,
+            },
+            NoticeStep::Refused(code) => TrafficFineCommand::RecordFinesSystemRefused {
+                payment_id,
+                code: code.to_string(),
+                at: now,
+            },
+        }
     }
 
     async fn tell(portal: &Portal, notice: &PaidNotice) -> Result<(), TellFailure> {
@@ -496,39 +505,5 @@ impl NoticeTarget for FinesSystemNotices {
             FinesError::Unavailable(why) => TellFailure::Unavailable(why),
             other => TellFailure::Refused(other.to_refusal()),
         })
-    }
-
-    async fn record_told(
-        portal: &Portal,
-        notice: &PaidNotice,
-        metadata: CommandMetadata,
-    ) -> Result<(), CommandError> {
-        let command = TrafficFineCommand::RecordFinesSystemNotified {
-            payment_id: notice.payment_id.clone(),
-            at: portal.now(),
-        };
-        portal
-            .traffic_fines
-            .execute(&notice.obligation_id, command, metadata)
-            .await?;
-        Ok(())
-    }
-
-    async fn record_refused(
-        portal: &Portal,
-        notice: &PaidNotice,
-        code: &str,
-        metadata: CommandMetadata,
-    ) -> Result<(), CommandError> {
-        let command = TrafficFineCommand::RecordFinesSystemRefused {
-            payment_id: notice.payment_id.clone(),
-            code: code.to_string(),
-            at: portal.now(),
-        };
-        portal
-            .traffic_fines
-            .execute(&notice.obligation_id, command, metadata)
-            .await?;
-        Ok(())
     }
 }

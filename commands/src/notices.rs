@@ -16,11 +16,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use cqrs_es::Aggregate;
 use domain::Refusal;
 
 use crate::background::{self, LoopTask, Outbox};
 use crate::context::{Portal, Settings};
-use crate::{CommandError, CommandMetadata};
+use crate::{CommandError, CommandMetadata, Commands};
 
 /// A captured payment of an obligation, as its outbox row holds it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -44,9 +45,22 @@ pub enum TellFailure {
     Refused(Refusal),
 }
 
+/// What the notifier records on the obligation.
+#[derive(Debug, Clone, Copy)]
+pub enum NoticeStep<'a> {
+    /// This payment paid it (refused: another payment did).
+    Paid,
+    /// The other system took the notice.
+    Told,
+    /// The other system refused the notice for good, with this code.
+    Refused(&'a str),
+}
+
 /// A system the portal tells about paid obligations, and the aggregate it records that on.
 #[async_trait]
 pub trait NoticeTarget: Send + Sync + 'static {
+    /// The obligation's aggregate (`TrafficFine`, `TaxDebt`).
+    type Obligation: Aggregate<Error = Refusal>;
     /// The loop's name in the logs.
     const TASK: &'static str;
     /// The advisory lock of a pass.
@@ -59,27 +73,16 @@ pub trait NoticeTarget: Send + Sync + 'static {
 
     /// The first retry after the system was unavailable (then doubling, at most an hour).
     fn retry_first(settings: &Settings) -> Duration;
-    /// Records on the obligation that this payment paid it (refused: another payment did).
-    async fn record_paid(
-        portal: &Portal,
+    /// The write side of the obligations.
+    fn obligations(portal: &Portal) -> &Commands<Self::Obligation>;
+    /// The command that records `step` on the obligation, at `now`.
+    fn record(
         notice: &PaidNotice,
-        metadata: CommandMetadata,
-    ) -> Result<(), CommandError>;
+        step: NoticeStep<'_>,
+        now: DateTime<Utc>,
+    ) -> <Self::Obligation as Aggregate>::Command;
     /// Tells the other system.
     async fn tell(portal: &Portal, notice: &PaidNotice) -> Result<(), TellFailure>;
-    /// Records on the obligation that the other system took the notice.
-    async fn record_told(
-        portal: &Portal,
-        notice: &PaidNotice,
-        metadata: CommandMetadata,
-    ) -> Result<(), CommandError>;
-    /// Records on the obligation that the other system refused the notice (`code`).
-    async fn record_refused(
-        portal: &Portal,
-        notice: &PaidNotice,
-        code: &str,
-        metadata: CommandMetadata,
-    ) -> Result<(), CommandError>;
 }
 
 /// The notifier of `T`.
@@ -106,7 +109,10 @@ pub struct NotifyReport {
     pub skipped: bool,
 }
 
-impl<T: NoticeTarget> Notifier<T> {
+impl<T: NoticeTarget> Notifier<T>
+where
+    <T::Obligation as Aggregate>::Command: Clone + Send + Sync,
+{
     pub fn new(portal: Arc<Portal>) -> Self {
         Self {
             portal,
@@ -152,7 +158,10 @@ impl<T: NoticeTarget> Notifier<T> {
             correlation_id: payment_id.clone(),
             ..crate::context::system_metadata(T::ACTOR)
         };
-        match T::record_paid(portal, notice, metadata.clone()).await {
+        match self
+            .record(notice, NoticeStep::Paid, metadata.clone())
+            .await
+        {
             Err(CommandError::Refused(r)) => {
                 // Another payment already settled this obligation: the money must go back
                 // by hand.
@@ -167,7 +176,7 @@ impl<T: NoticeTarget> Notifier<T> {
         }
         match T::tell(portal, notice).await {
             Ok(()) => {
-                T::record_told(portal, notice, metadata).await?;
+                self.record(notice, NoticeStep::Told, metadata).await?;
                 self.finish(payment_id, "notified", "").await?;
                 report.notified += 1;
             }
@@ -189,11 +198,25 @@ impl<T: NoticeTarget> Notifier<T> {
                 tracing::error!(payment = %payment_id, obligation = %notice.obligation_id,
                     code = refusal.code,
                     "{}: the other system refused the payment notice; a clerk must look", T::TASK);
-                T::record_refused(portal, notice, refusal.code, metadata).await?;
+                self.record(notice, NoticeStep::Refused(refusal.code), metadata)
+                    .await?;
                 self.finish(payment_id, "refused", refusal.code).await?;
                 report.refused += 1;
             }
         }
+        Ok(())
+    }
+
+    async fn record(
+        &self,
+        notice: &PaidNotice,
+        step: NoticeStep<'_>,
+        metadata: CommandMetadata,
+    ) -> Result<(), CommandError> {
+        let command = T::record(notice, step, self.portal.now());
+        T::obligations(&self.portal)
+            .execute(&notice.obligation_id, command, metadata)
+            .await?;
         Ok(())
     }
 

@@ -202,10 +202,11 @@ async fn write_notice(
     Ok(())
 }
 
-/// The payment the bank's `order_id` names.
+/// The payment the bank's `order_id` names (the first, should two ever share one).
 pub async fn by_order_id(pool: &PgPool, order_id: &str) -> Result<Option<ProcessRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM payment_process WHERE order_id = $1"
+        "SELECT {COLUMNS} FROM payment_process WHERE order_id = $1 \
+         ORDER BY last_sequence, payment_id LIMIT 1"
     ))
     .bind(order_id)
     .fetch_optional(pool)

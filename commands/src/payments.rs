@@ -171,6 +171,30 @@ pub async fn create_payment(
     })
 }
 
+/// Creates payment `id` of an obligation whose aggregate already reserved it for this
+/// payment, and answers the form that sends the payer to the bank (in `lang`): the last
+/// steps of paying a fine, a declaration or a debt.
+pub async fn start_reserved(
+    portal: &Portal,
+    actor: &Actor,
+    id: &str,
+    obligation: Obligation,
+    amount_cents: i64,
+    metadata: CommandMetadata,
+    lang: &str,
+) -> Result<RedirectForm, PaymentError> {
+    create_payment(
+        portal,
+        actor,
+        id.to_string(),
+        obligation,
+        amount_cents,
+        Some(metadata),
+    )
+    .await?;
+    redirect(portal, actor, id, lang).await
+}
+
 /// Sends the payer to the bank: records the redirect and answers the signed form the
 /// browser auto-submits. Asking again (a double click, a reload) while the payment is at
 /// the bank answers the same form: the bank takes one order id once.

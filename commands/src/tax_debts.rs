@@ -28,9 +28,9 @@ use crate::background::Outbox;
 use crate::business::{certified_business, BusinessError};
 use crate::context::{Actor, Portal, Settings};
 use crate::fines::ProfileError;
-use crate::notices::{NoticeTarget, Notifier, PaidNotice, TellFailure};
+use crate::notices::{NoticeStep, NoticeTarget, Notifier, PaidNotice, TellFailure};
 use crate::payments::PaymentError;
-use crate::{CommandError, CommandMetadata};
+use crate::{CommandError, CommandMetadata, Commands};
 
 /// The obligation kind of a certified debt in the payment engine.
 pub const OBLIGATION_KIND: &str = "municipal_tax_debt";
@@ -310,20 +310,21 @@ pub async fn pay(
         )
         .await?;
     let description = describe(&debt.debt_id, &business.afm);
-    crate::payments::create_payment(
+    let obligation = Obligation {
+        kind: OBLIGATION_KIND.to_string(),
+        reference: id,
+        description,
+    };
+    let form = crate::payments::start_reserved(
         portal,
         actor,
-        payment_id.clone(),
-        Obligation {
-            kind: OBLIGATION_KIND.to_string(),
-            reference: id,
-            description,
-        },
+        &payment_id,
+        obligation,
         amount_cents,
-        Some(metadata),
+        metadata,
+        lang,
     )
     .await?;
-    let form = crate::payments::redirect(portal, actor, &payment_id, lang).await?;
     Ok(StartedDebtPayment {
         payment_id,
         amount_cents,
@@ -351,6 +352,7 @@ pub type DebtNotifyReport = crate::notices::NotifyReport;
 
 #[async_trait]
 impl NoticeTarget for RevenueSystemDebtNotices {
+    type Obligation = TaxDebt;
     const TASK: &'static str = "debt notifier";
     const LOCK: &'static str = "tax-debt-notifier";
     const ACTOR: &'static str = "system:tax-debt-notifier";
@@ -366,22 +368,29 @@ impl NoticeTarget for RevenueSystemDebtNotices {
         settings.revenue_retry_first
     }
 
-    async fn record_paid(
-        portal: &Portal,
-        notice: &PaidNotice,
-        metadata: CommandMetadata,
-    ) -> Result<(), CommandError> {
-        let command = TaxDebtCommand::RecordPaid {
-            payment_id: notice.payment_id.clone(),
-            payment_ref: notice.payment_ref.clone(),
-            amount_cents: notice.amount_cents,
-            at: notice.paid_at.unwrap_or_else(|| portal.now()),
-        };
-        portal
-            .tax_debts
-            .execute(&notice.obligation_id, command, metadata)
-            .await?;
-        Ok(())
+    fn obligations(portal: &Portal) -> &Commands<TaxDebt> {
+        &portal.tax_debts
+    }
+
+    fn record(notice: &PaidNotice, step: NoticeStep<'_>, now: DateTime<Utc>) -> TaxDebtCommand {
+        let payment_id = notice.payment_id.clone();
+        match step {
+            NoticeStep::Paid => TaxDebtCommand::RecordPaid {
+                payment_id,
+                payment_ref: notice.payment_ref.clone(),
+                amount_cents: notice.amount_cents,
+                at: notice.paid_at.unwrap_or(now),
+            },
+            NoticeStep::Told => TaxDebtCommand::RecordRevenueSystemNotified {
+                payment_id,
+                at: now,
+            },
+            NoticeStep::Refused(code) => TaxDebtCommand::RecordRevenueSystemRefused {
+                payment_id,
+                code: code.to_string(),
+                at: now,
+            },
+        }
     }
 
     async fn tell(portal: &Portal, notice: &PaidNotice) -> Result<(), TellFailure> {
@@ -408,40 +417,6 @@ impl NoticeTarget for RevenueSystemDebtNotices {
                 RevenueError::Unavailable(why) => TellFailure::Unavailable(why),
                 other => TellFailure::Refused(other.to_refusal()),
             })
-    }
-
-    async fn record_told(
-        portal: &Portal,
-        notice: &PaidNotice,
-        metadata: CommandMetadata,
-    ) -> Result<(), CommandError> {
-        let command = TaxDebtCommand::RecordRevenueSystemNotified {
-            payment_id: notice.payment_id.clone(),
-            at: portal.now(),
-        };
-        portal
-            .tax_debts
-            .execute(&notice.obligation_id, command, metadata)
-            .await?;
-        Ok(())
-    }
-
-    async fn record_refused(
-        portal: &Portal,
-        notice: &PaidNotice,
-        code: &str,
-        metadata: CommandMetadata,
-    ) -> Result<(), CommandError> {
-        let command = TaxDebtCommand::RecordRevenueSystemRefused {
-            payment_id: notice.payment_id.clone(),
-            code: code.to_string(),
-            at: portal.now(),
-        };
-        portal
-            .tax_debts
-            .execute(&notice.obligation_id, command, metadata)
-            .await?;
-        Ok(())
     }
 }
 

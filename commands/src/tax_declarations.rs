@@ -397,20 +397,21 @@ pub async fn file_and_pay(
             metadata.clone(),
         )
         .await?;
-    crate::payments::create_payment(
+    let obligation = Obligation {
+        kind: OBLIGATION_KIND.to_string(),
+        reference: id.clone(),
+        description,
+    };
+    let form = crate::payments::start_reserved(
         portal,
         actor,
-        payment_id.clone(),
-        Obligation {
-            kind: OBLIGATION_KIND.to_string(),
-            reference: id.clone(),
-            description,
-        },
+        &payment_id,
+        obligation,
         amount_cents,
-        Some(metadata),
+        metadata,
+        lang,
     )
     .await?;
-    let form = crate::payments::redirect(portal, actor, &payment_id, lang).await?;
     Ok(StartedDeclaration {
         declaration_id: id,
         payment_id,

@@ -16,7 +16,7 @@ use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::payment::PaymentStatus;
-use crate::settlement::{self, Input, Payable, Settlement, Stage, Told};
+use crate::settlement::{self, Input, Payable, Settlement, Told};
 use crate::Refusal;
 
 pub const EVENT_VERSION: &str = "1.0";
@@ -234,24 +234,17 @@ pub mod codes {
 
 impl Payable for TaxDebt {
     fn settlement(&self) -> Settlement<'_> {
-        let stage = match (&self.paid, &self.open_payment) {
-            (Some(paid), _) => Stage::Paid {
-                payment_id: &paid.payment_id,
-                told: Told::of(
-                    self.revenue_system_notified,
-                    self.revenue_system_refusal.is_some(),
-                ),
-            },
-            (None, Some(open)) => Stage::Reserved {
-                payment_id: &open.payment_id,
-                expires_at: open.expires_at,
-            },
-            (None, None) => Stage::Unreserved,
-        };
-        Settlement {
-            stage,
-            known_payments: &self.payments,
-        }
+        Settlement::of_fields(
+            self.paid.as_ref(),
+            self.open_payment
+                .as_ref()
+                .map(|open| (open.payment_id.as_str(), open.expires_at)),
+            Told::of(
+                self.revenue_system_notified,
+                self.revenue_system_refusal.is_some(),
+            ),
+            &self.payments,
+        )
     }
     fn already_paid() -> Refusal {
         Refusal::rule("debt_already_paid", "this debt is already paid")

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::payment::PaymentStatus;
 use crate::ports::FineOrigin;
-use crate::settlement::{self, Input, Payable, Settlement, Stage, Told};
+use crate::settlement::{self, Input, Payable, Settlement, Told};
 use crate::Refusal;
 
 pub const EVENT_VERSION: &str = "1.0";
@@ -170,24 +170,17 @@ pub struct TrafficFine {
 
 impl Payable for TrafficFine {
     fn settlement(&self) -> Settlement<'_> {
-        let stage = match (&self.paid, &self.open_payment) {
-            (Some(paid), _) => Stage::Paid {
-                payment_id: &paid.payment_id,
-                told: Told::of(
-                    self.fines_system_notified,
-                    self.fines_system_refusal.is_some(),
-                ),
-            },
-            (None, Some(open)) => Stage::Reserved {
-                payment_id: &open.payment_id,
-                expires_at: open.expires_at,
-            },
-            (None, None) => Stage::Unreserved,
-        };
-        Settlement {
-            stage,
-            known_payments: &self.payments,
-        }
+        Settlement::of_fields(
+            self.paid.as_ref(),
+            self.open_payment
+                .as_ref()
+                .map(|open| (open.payment_id.as_str(), open.expires_at)),
+            Told::of(
+                self.fines_system_notified,
+                self.fines_system_refusal.is_some(),
+            ),
+            &self.payments,
+        )
     }
     fn already_paid() -> Refusal {
         Refusal::rule("fine_already_paid", "this fine is already paid")

@@ -235,18 +235,6 @@ pub async fn get(pool: &PgPool, id: &str) -> Result<Option<PaymentRow>, sqlx::Er
         .await
 }
 
-/// The payment the bank knows as `order_id`. Order ids carry 60 random bits, so they do
-/// not repeat in practice; the index is not unique all the same, because a read model must
-/// never refuse an event (a refused event would stop the consumer for good).
-pub async fn by_order_id(pool: &PgPool, order_id: &str) -> Result<Option<PaymentRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM payments WHERE order_id = $1 ORDER BY created_at, id LIMIT 1"
-    ))
-    .bind(order_id)
-    .fetch_optional(pool)
-    .await
-}
-
 /// A payer's payments, newest first.
 pub async fn list_for_payer(
     pool: &PgPool,
@@ -257,39 +245,6 @@ pub async fn list_for_payer(
          ORDER BY created_at DESC, id"
     ))
     .bind(payer_account_id)
-    .fetch_all(pool)
-    .await
-}
-
-/// Payments sent to the bank at or before `redirected_before` that have no answer yet:
-/// the reconciler asks the bank about them.
-pub async fn stale_redirected(
-    pool: &PgPool,
-    redirected_before: DateTime<Utc>,
-    limit: i64,
-) -> Result<Vec<PaymentRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM payments WHERE status = 'redirected' \
-         AND redirected_at <= $1 ORDER BY redirected_at LIMIT $2"
-    ))
-    .bind(redirected_before)
-    .bind(limit)
-    .fetch_all(pool)
-    .await
-}
-
-/// Open payments (created or redirected) whose expiry has come by `now`.
-pub async fn due_for_expiry(
-    pool: &PgPool,
-    now: DateTime<Utc>,
-    limit: i64,
-) -> Result<Vec<PaymentRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM payments WHERE status IN ('created', 'redirected') \
-         AND expires_at <= $1 ORDER BY expires_at LIMIT $2"
-    ))
-    .bind(now)
-    .bind(limit)
     .fetch_all(pool)
     .await
 }

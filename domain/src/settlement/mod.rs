@@ -120,6 +120,34 @@ pub struct Settlement<'a> {
     pub known_payments: &'a [String],
 }
 
+impl<'a> Settlement<'a> {
+    /// The settlement of an obligation that keeps the paying payment (`paid`), the latest
+    /// payment started (`open`: its id and expiry), whether the other system was told or
+    /// refused, and every payment started (`payments`): a traffic fine, a certified debt.
+    pub fn of_fields(
+        paid: Option<&'a Settled>,
+        open: Option<(&'a str, DateTime<Utc>)>,
+        told: Told,
+        payments: &'a [String],
+    ) -> Self {
+        let stage = match (paid, open) {
+            (Some(paid), _) => Stage::Paid {
+                payment_id: &paid.payment_id,
+                told,
+            },
+            (None, Some((payment_id, expires_at))) => Stage::Reserved {
+                payment_id,
+                expires_at,
+            },
+            (None, None) => Stage::Unreserved,
+        };
+        Self {
+            stage,
+            known_payments: payments,
+        }
+    }
+}
+
 /// What happened, or what is asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Input<'a> {
