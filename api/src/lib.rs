@@ -2,13 +2,16 @@
 //! tests build on port 0, the JSON API, authentication, and the operator commands.
 
 pub mod app;
+pub mod application_reads;
 pub mod auth;
 pub mod business;
 pub mod config;
 pub mod error;
 pub mod extract;
 pub mod fines;
+pub mod http;
 pub mod i18n;
+pub mod labels;
 pub mod operator;
 pub mod reads;
 pub mod routes;

@@ -5,15 +5,19 @@
 //! event store; and the adapters that implement the domain's ports. No HTTP here: the JSON
 //! API, the pages and the command line all call these functions.
 
+pub mod accounts;
 pub mod adapters;
+pub mod applications;
 pub mod background;
 pub mod case_numbers;
+pub mod certification;
 pub mod context;
 pub mod executor;
 pub mod mail_notices;
 pub mod metadata;
 pub mod payments;
 pub mod registrar;
+pub mod requests;
 
 pub use context::{Actor, Portal, Settings};
 pub use executor::{CommandError, Commands, Executed, RequestCommands};
