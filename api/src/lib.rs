@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod application_reads;
+pub mod audit;
 pub mod auth;
 pub mod business;
 pub mod config;

@@ -15,7 +15,9 @@ pub use consumer::{
 pub use database::{connect, ensure_database, migrate, DatabaseError};
 pub use position::Position;
 pub use progress::Progress;
-pub use stored::{latest_position, load_case_events, log_head, ChainFields, RecordedEvent};
+pub use stored::{
+    aggregate_type_of, latest_position, load_case_events, log_head, ChainFields, RecordedEvent,
+};
 
 /// The channel the events table's trigger notifies on commit.
 pub const EVENTS_CHANNEL: &str = "portal_events";
