@@ -48,13 +48,6 @@ impl CurrentUser {
             session: Some(self.session.clone()),
         }
     }
-
-    pub fn staff_member(&self) -> domain::request::StaffMember {
-        domain::request::StaffMember {
-            account_id: self.account_id.to_string(),
-            name: self.full_name.clone(),
-        }
-    }
 }
 
 /// The user if a session is presented; `None` for a visitor. A presented but invalid or
