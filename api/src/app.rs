@@ -343,6 +343,8 @@ impl Application {
             clock: Arc::new(domain::ports::SystemClock),
             settings: Settings {
                 municipality: config.municipality.clone(),
+                session_lifetime: config.session_lifetime,
+                document_max_bytes: config.document_max_bytes,
                 read_wait: config.read_wait,
                 read_models: projections::ALL_READS,
                 payments: payment_settings,

@@ -172,6 +172,53 @@ impl From<commands::payments::ConfirmationRejected> for ApiError {
     }
 }
 
+impl From<commands::accounts::AccountError> for ApiError {
+    fn from(e: commands::accounts::AccountError) -> Self {
+        use commands::accounts::AccountError;
+        match e {
+            AccountError::Invalid(fields) => Self::Validation(fields),
+            AccountError::InvalidCredentials => Self::InvalidCredentials,
+            AccountError::Hashing(why) => Self::Internal(format!("password hashing: {why}")),
+            AccountError::Database(e) => e.into(),
+        }
+    }
+}
+
+impl From<commands::requests::RequestError> for ApiError {
+    fn from(e: commands::requests::RequestError) -> Self {
+        use commands::requests::RequestError;
+        match e {
+            RequestError::Invalid(fields) => Self::Validation(fields),
+            RequestError::Forbidden => Self::Forbidden,
+            RequestError::UnknownAction => Self::NotFound("not_found"),
+            RequestError::Command(e) => e.into(),
+        }
+    }
+}
+
+impl From<commands::certification::CertificationError> for ApiError {
+    fn from(e: commands::certification::CertificationError) -> Self {
+        use commands::certification::CertificationError;
+        match e {
+            CertificationError::Invalid(fields) => Self::Validation(fields),
+            CertificationError::Forbidden => Self::Forbidden,
+            CertificationError::Command(e) => e.into(),
+        }
+    }
+}
+
+impl From<commands::applications::ApplicationError> for ApiError {
+    fn from(e: commands::applications::ApplicationError) -> Self {
+        use commands::applications::ApplicationError;
+        match e {
+            ApplicationError::Invalid(fields) => Self::Validation(fields),
+            ApplicationError::Forbidden => Self::Forbidden,
+            ApplicationError::NotFound => Self::NotFound("case_not_found"),
+            ApplicationError::Command(e) => e.into(),
+        }
+    }
+}
+
 /// A refusal of a value (parsing) becomes a field error on `field`.
 impl ApiError {
     pub fn field(field: &str, refusal: &Refusal) -> FieldError {

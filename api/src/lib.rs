@@ -2,11 +2,15 @@
 //! tests build on port 0, the JSON API, authentication, and the operator commands.
 
 pub mod app;
+pub mod application_reads;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod http;
 pub mod i18n;
+pub mod labels;
 pub mod operator;
 pub mod reads;
 pub mod routes;

@@ -1,9 +1,9 @@
 //! `portal staff add`: creates a clerk, auditor or admin account (staff do not register
-//! through the public form).
+//! through the public form), through `commands::accounts`.
 
 use anyhow::{bail, Context};
+use commands::accounts::{self, AccountError};
 
-use crate::auth::{self, Role};
 use crate::config::Config;
 
 pub async fn add(
@@ -13,33 +13,24 @@ pub async fn add(
     role: &str,
     password: &str,
 ) -> anyhow::Result<String> {
-    let role = match Role::parse(role) {
-        Some(Role::Citizen) | None => {
-            bail!("--role must be clerk, auditor or admin (got {role:?})")
-        }
-        Some(r) => r,
+    // Checked before the database is touched: a typing mistake is said at once.
+    let staff = match accounts::check_staff(email, name, role, password) {
+        Ok(staff) => staff,
+        Err(e) => match e.field.as_str() {
+            "role" => bail!("--role must be clerk, auditor or admin (got {role:?})"),
+            "email" => bail!("{email:?} is not a valid e-mail address"),
+            "name" => bail!("--name must be 1 to 100 characters"),
+            _ => bail!(
+                "the password is not acceptable: {}",
+                crate::i18n::message(crate::i18n::Lang::En, &e.code)
+            ),
+        },
     };
-    let email = auth::normalize_email(email)
-        .map_err(|_| anyhow::anyhow!("{email:?} is not a valid e-mail address"))?;
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        bail!("--name must be 1 to 100 characters");
-    }
-    if let Some(code) = auth::check_password(password, &email) {
-        bail!(
-            "the password is not acceptable: {}",
-            crate::i18n::message(crate::i18n::Lang::En, code)
-        );
-    }
     let pool = crate::app::prepare_database(config).await?;
-    let hash = auth::hash_password(password.to_string())
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    match auth::insert_account(&pool, &email, &hash, name, role).await {
+    let email = staff.email().to_string();
+    match accounts::add_staff(&pool, staff).await {
         Ok(id) => Ok(id.to_string()),
-        Err(crate::error::ApiError::Validation(_)) => {
-            bail!("an account with e-mail {email} already exists")
-        }
+        Err(AccountError::Invalid(_)) => bail!("an account with e-mail {email} already exists"),
         Err(e) => Err(anyhow::anyhow!("{e}")).context("Failed to create the account"),
     }
 }

@@ -53,10 +53,7 @@ pub async fn certified_business(portal: &Portal, actor: &Actor) -> Result<Busine
     if actor.role != Role::Citizen {
         return Err(BusinessError::StaffAccount);
     }
-    let certification = portal
-        .certifications
-        .load(&actor.account_id.to_string())
-        .await?;
+    let certification = crate::certification::certification_of(portal, actor.account_id).await?;
     if !certification.certified {
         return Err(BusinessError::NotCertified(Refusal::forbidden(
             CERTIFICATION_REQUIRED,

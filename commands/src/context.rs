@@ -61,6 +61,10 @@ pub struct Portal {
 pub struct Settings {
     /// The municipality: certificate types, fines, tax categories.
     pub municipality: Arc<Municipality>,
+    /// How long a login lasts.
+    pub session_lifetime: chrono::Duration,
+    /// The largest certificate document (PDF) a clerk may upload, in bytes.
+    pub document_max_bytes: usize,
     /// The longest a read waits for the read models to reach a write.
     pub read_wait: Duration,
     /// The read models a read waits for (their consumers' names).
@@ -121,9 +125,26 @@ pub struct Actor {
     pub email: String,
     pub full_name: String,
     pub role: Role,
+    /// The session the person acts through (the SHA-256 of its token), whose next reads
+    /// wait for what the use case writes; `None` where there is no session (the command
+    /// line).
+    pub session: Option<String>,
 }
 
 impl Actor {
+    /// Whether the person holds one of `roles`.
+    pub fn holds(&self, roles: &[Role]) -> bool {
+        roles.contains(&self.role)
+    }
+
+    /// The person as the domain names a clerk acting on a case.
+    pub fn staff_member(&self) -> domain::request::StaffMember {
+        domain::request::StaffMember {
+            account_id: self.account_id.to_string(),
+            name: self.full_name.clone(),
+        }
+    }
+
     /// The metadata of what this person does, under a fresh correlation id (use cases that
     /// run inside a request are handed the request's metadata instead).
     pub fn metadata(&self) -> CommandMetadata {

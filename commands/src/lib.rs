@@ -5,10 +5,13 @@
 //! event store; and the adapters that implement the domain's ports. No HTTP here: the JSON
 //! API, the pages and the command line all call these functions.
 
+pub mod accounts;
 pub mod adapters;
+pub mod applications;
 pub mod background;
 pub mod business;
 pub mod case_numbers;
+pub mod certification;
 pub mod context;
 pub mod executor;
 pub mod fines;
@@ -18,6 +21,7 @@ pub mod notices;
 pub mod payment_process;
 pub mod payments;
 pub mod registrar;
+pub mod requests;
 pub mod tax_debts;
 pub mod tax_declarations;
 pub mod warrants;

@@ -1,5 +1,6 @@
 //! Accounts: the roles a person can hold, and the rules for what they type when they
-//! register (the password policy, a plausible e-mail address).
+//! register or complete their profile (the password policy, a plausible e-mail address,
+//! names and addresses, a phone number).
 
 use serde::Serialize;
 
@@ -32,6 +33,10 @@ impl Role {
             .find(|r| r.as_str() == raw)
     }
 }
+
+/// The roles that handle cases: they act on citizens' requests and applications and
+/// certify users.
+pub const STAFF: &[Role] = &[Role::Clerk, Role::Admin];
 
 /// A few of the most used passwords of at least 10 characters; a longer list can come.
 const COMMON_PASSWORDS: &[&str] = &[
@@ -139,9 +144,54 @@ impl Profile {
     }
 }
 
+/// One line of profile text (name, father's name, address): trimmed, at most `max`
+/// characters, no control characters. The codes are `{field}_required`, `{field}_too_long`
+/// and `{field}_control_chars`.
+pub fn profile_line(field: &str, raw: &str, max: usize) -> Result<String, FieldError> {
+    let value = raw.trim();
+    let code = |suffix: &str| FieldError::new(field, &format!("{field}_{suffix}"));
+    if value.is_empty() {
+        return Err(code("required"));
+    }
+    if value.chars().count() > max {
+        return Err(code("too_long"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(code("control_chars"));
+    }
+    Ok(value.to_string())
+}
+
+/// A phone number: 10 to 15 digits, with an optional leading `+`; spaces, dots, dashes and
+/// parentheses are dropped.
+pub fn normalize_phone(raw: &str) -> Result<String, FieldError> {
+    let compact: String = raw
+        .trim()
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
+        .collect();
+    let digits = compact.strip_prefix('+').unwrap_or(&compact);
+    if (10..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) {
+        Ok(compact)
+    } else {
+        Err(FieldError::new("phone", "phone_invalid"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn phones_keep_digits_and_a_leading_plus() {
+        assert_eq!(
+            normalize_phone("+30 691-234 5678").unwrap(),
+            "+306912345678"
+        );
+        assert_eq!(normalize_phone("210 1234567").unwrap(), "2101234567");
+        assert!(normalize_phone("12345").is_err());
+        assert!(normalize_phone("21012345ab").is_err());
+    }
 
     #[test]
     fn password_rules() {

@@ -84,4 +84,20 @@ impl FieldError {
     pub fn of(field: &str, refusal: &Refusal) -> Self {
         Self::new(field, refusal.code)
     }
+
+    /// A field's parsed value, or `None` with its refusal added to `errors`: a form is
+    /// checked whole, so that every field to correct is said at once.
+    pub fn collect<T>(
+        field: &str,
+        parsed: Result<T, Refusal>,
+        errors: &mut Vec<Self>,
+    ) -> Option<T> {
+        match parsed {
+            Ok(value) => Some(value),
+            Err(refusal) => {
+                errors.push(Self::of(field, &refusal));
+                None
+            }
+        }
+    }
 }

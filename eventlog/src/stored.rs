@@ -104,6 +104,18 @@ pub async fn load_case_events<'e>(
     rows.iter().map(RecordedEvent::from_audit_row).collect()
 }
 
+/// The aggregate type of stream `aggregate_id` (ids are unique across types), if it has
+/// events.
+pub async fn aggregate_type_of<'e>(
+    db: impl PgExecutor<'e>,
+    aggregate_id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT aggregate_type FROM events WHERE aggregate_id = $1 LIMIT 1")
+        .bind(aggregate_id)
+        .fetch_optional(db)
+        .await
+}
+
 /// The position of a case's latest event: what a command hands back so that reads can
 /// wait for the projections to reach it.
 pub async fn latest_position<'e>(
@@ -137,16 +149,4 @@ pub async fn log_head<'e>(db: impl PgExecutor<'e>) -> Result<Option<Position>, s
         transaction_id,
         global_position,
     }))
-}
-
-/// The aggregate type of stream `aggregate_id` (ids are unique across types), if it has
-/// events.
-pub async fn aggregate_type_of<'e>(
-    db: impl PgExecutor<'e>,
-    aggregate_id: &str,
-) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT aggregate_type FROM events WHERE aggregate_id = $1 LIMIT 1")
-        .bind(aggregate_id)
-        .fetch_optional(db)
-        .await
 }

@@ -8,10 +8,10 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::RequestContext;
 use crate::auth::{CurrentUser, MaybeUser};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::http::RequestContext;
 use crate::i18n::Lang;
 use crate::AppState;
 use commands::fines::{self, CheckInput, QuoteInput};
@@ -88,7 +88,7 @@ pub async fn my_fines(
     user: CurrentUser,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    super::wait_for_own_writes(&state, Some(&user), &headers).await?;
+    crate::http::wait_for_own_writes(&state, Some(&user), &headers).await?;
     let rows =
         projections::payments::list_for_payer(&state.pool, &user.account_id.to_string()).await?;
     let paid: Vec<_> = rows

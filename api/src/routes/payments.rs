@@ -9,9 +9,9 @@ use domain::payment::ConfirmationSource;
 use projections::payments::{self as read, PaymentRow};
 use serde_json::{json, Value};
 
-use super::{case_id, wait_for_own_writes};
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
+use crate::http::{case_id, wait_for_own_writes};
 use crate::i18n::{self, Lang};
 use crate::reads::payment_of;
 use crate::AppState;

@@ -4,25 +4,23 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use axum::Json;
-use chrono::Utc;
-use domain::request::{CloseReason, RequestCommand, RequestKind, RequestStatus};
-use domain::values::{AnswerText, Note};
+use commands::requests::{self, ActionFields};
+use domain::request::{RequestKind, RequestStatus};
 use projections::requests as read;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::requests::field;
-use super::{
-    labelled_case, labelled_timeline, position_header, wait_for_log_head, wait_for_own_writes,
-    CaseId, RequestContext,
-};
-use crate::auth::{self, CurrentUser, Role};
+use crate::auth::CurrentUser;
 use crate::error::{ApiError, FieldError};
 use crate::extract::{ApiJson, ApiQuery};
+use crate::http::{
+    position_header, wait_for_log_head, wait_for_own_writes, CaseId, RequestContext,
+};
 use crate::i18n::Lang;
+use crate::labels::{labelled_case, labelled_timeline};
 use crate::AppState;
 
-pub const STAFF: &[Role] = &[Role::Clerk, Role::Admin];
+pub use domain::account::STAFF;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,11 +43,11 @@ pub async fn queue(
     let status = query
         .status
         .filter(|s| !s.is_empty())
-        .and_then(|s| field("status", RequestStatus::parse(&s), &mut errors));
+        .and_then(|s| FieldError::collect("status", RequestStatus::parse(&s), &mut errors));
     let kind = query
         .kind
         .filter(|s| !s.is_empty())
-        .and_then(|s| field("kind", RequestKind::parse(&s), &mut errors));
+        .and_then(|s| FieldError::collect("kind", RequestKind::parse(&s), &mut errors));
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
@@ -103,99 +101,6 @@ pub async fn detail(
     })))
 }
 
-/// The fields a clerk's action may carry (each action reads its own).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ActionFields {
-    pub text: Option<String>,
-    pub status: Option<String>,
-    pub reason: Option<String>,
-    pub note: Option<String>,
-}
-
-/// The clerk's actions on a case, by the last segment of their path.
-pub const ACTIONS: &[&str] = &["review", "answer", "status", "protocol", "close"];
-
-/// Builds the command of `action` from its fields (the API and the pages), refusing
-/// fields that need correcting.
-pub fn build_command(
-    action: &str,
-    user: &CurrentUser,
-    fields: &ActionFields,
-) -> Result<RequestCommand, ApiError> {
-    if !ACTIONS.contains(&action) {
-        return Err(ApiError::NotFound("not_found"));
-    }
-    let clerk = user.staff_member();
-    let at = Utc::now();
-    let one_field =
-        |name: &str, r: domain::Refusal| ApiError::Validation(vec![FieldError::new(name, r.code)]);
-    Ok(match action {
-        "review" => RequestCommand::TakeIntoReview { clerk, at },
-        "answer" => RequestCommand::Answer {
-            clerk,
-            text: AnswerText::parse(fields.text.as_deref().unwrap_or(""))
-                .map_err(|r| one_field("text", r))?,
-            at,
-        },
-        "status" => RequestCommand::ChangeStatus {
-            clerk,
-            status: RequestStatus::parse(fields.status.as_deref().unwrap_or(""))
-                .map_err(|r| one_field("status", r))?,
-            at,
-        },
-        "protocol" => RequestCommand::RegisterInProtocol { clerk, at },
-        "close" => {
-            let mut errors = Vec::new();
-            let reason = field(
-                "reason",
-                CloseReason::parse(fields.reason.as_deref().unwrap_or("")),
-                &mut errors,
-            );
-            let note = match fields.note.as_deref().map(str::trim) {
-                None | Some("") => None,
-                Some(raw) => field("note", Note::parse(raw), &mut errors),
-            };
-            match reason {
-                Some(reason) if errors.is_empty() => RequestCommand::Close {
-                    clerk,
-                    reason,
-                    note,
-                    at,
-                },
-                _ => return Err(ApiError::Validation(errors)),
-            }
-        }
-        _ => unreachable!("checked against ACTIONS above"),
-    })
-}
-
-/// Runs a clerk's command, records the session's write and waits (bounded) for the read
-/// models, so the next read shows the change.
-pub async fn perform(
-    state: &AppState,
-    user: &CurrentUser,
-    context: &RequestContext,
-    id: &str,
-    command: RequestCommand,
-) -> Result<commands::Executed, ApiError> {
-    user.require(STAFF)?;
-    let executed = state
-        .requests
-        .execute(id, command, context.metadata(Some(user)))
-        .await?;
-    auth::record_write(&state.pool, user, executed.position).await?;
-    state
-        .progress
-        .wait_for(
-            projections::REQUEST_READS,
-            executed.position,
-            state.config.read_wait,
-        )
-        .await;
-    Ok(executed)
-}
-
 /// `POST /api/v1/staff/requests/{id}/{action}`: runs the action and answers the case's
 /// new state.
 async fn act(
@@ -208,8 +113,9 @@ async fn act(
     fields: ActionFields,
 ) -> Result<impl IntoResponse, ApiError> {
     user.require(STAFF)?;
-    let command = build_command(action, user, &fields)?;
-    let executed = perform(state, user, context, id, command).await?;
+    let actor = user.actor();
+    let command = requests::clerk_command(state, action, &actor, &fields)?;
+    let executed = requests::act(state, &actor, context.metadata(Some(user)), id, command).await?;
     let lang = Lang::from_headers(headers);
     let case = read::detail(&state.pool, id).await?;
     Ok((

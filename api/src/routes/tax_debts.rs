@@ -8,9 +8,9 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::RequestContext;
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
+use crate::http::RequestContext;
 use crate::i18n::{self, Lang};
 use crate::AppState;
 use commands::tax_debts;
@@ -22,7 +22,7 @@ pub async fn list(
     user: CurrentUser,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    super::wait_for_own_writes(&state, Some(&user), &headers).await?;
+    crate::http::wait_for_own_writes(&state, Some(&user), &headers).await?;
     let (business, items) = tax_debts::debts(&state, &user.actor()).await?;
     let total_due: i64 = items
         .iter()
@@ -48,7 +48,7 @@ pub async fn detail(
     headers: HeaderMap,
     Path(debt_id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    super::wait_for_own_writes(&state, Some(&user), &headers).await?;
+    crate::http::wait_for_own_writes(&state, Some(&user), &headers).await?;
     let (_, item) = tax_debts::debt(&state, &user.actor(), &debt_id).await?;
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(item.view())))
 }

@@ -10,10 +10,10 @@ use projections::declarations::{self as read, DeclarationRow, FilingRow};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{wait_for_own_writes, RequestContext};
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::http::{wait_for_own_writes, RequestContext};
 use crate::i18n::{self, Lang};
 use crate::AppState;
 use commands::tax_declarations::{

@@ -11,8 +11,9 @@ use serde::Deserialize;
 use super::certificates::CertificationView;
 use super::{render, FormState, Page};
 use crate::auth::{self, Role};
-use crate::routes::accounts::{self as api, LoginBody, ProfileBody, RegisterBody};
+use crate::error::ApiError;
 use crate::AppState;
+use commands::accounts::{self, ProfileDetails};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -68,19 +69,13 @@ struct LoginForm {
 async fn login(State(state): State<AppState>, p: Page, Form(f): Form<LoginForm>) -> Response {
     let next = safe_next(f.next.as_deref(), "/requests");
     let email = f.email.clone().unwrap_or_default();
-    match api::log_in(
-        &state,
-        LoginBody {
-            email: f.email,
-            password: f.password,
-        },
-    )
-    .await
-    {
+    match accounts::log_in(&state, &email, f.password.unwrap_or_default()).await {
         Ok(session) => {
-            ([(header::SET_COOKIE, session.cookie)], Redirect::to(&next)).into_response()
+            let cookie = auth::opened_session_cookie(&state, &session);
+            ([(header::SET_COOKIE, cookie)], Redirect::to(&next)).into_response()
         }
         Err(e) => {
+            let e = ApiError::from(e);
             let mut form = FormState::with_values([("email", email.as_str())]);
             form.absorb(p.lang, &e);
             let mut response = render(&LoginPage { p, form, next });
@@ -117,31 +112,24 @@ async fn register(State(state): State<AppState>, p: Page, Form(f): Form<Register
         ("email", f.email.as_deref().unwrap_or("")),
         ("full_name", f.full_name.as_deref().unwrap_or("")),
     ]);
-    let body = RegisterBody {
-        email: f.email.clone(),
-        password: f.password.clone(),
-        full_name: f.full_name,
-    };
-    let result = match api::create_citizen(&state, body).await {
-        Ok(_) => {
-            api::log_in(
-                &state,
-                LoginBody {
-                    email: f.email,
-                    password: f.password,
-                },
-            )
-            .await
-        }
+    let email = f.email.unwrap_or_default();
+    let password = f.password.unwrap_or_default();
+    let full_name = f.full_name.unwrap_or_default();
+    let result = match accounts::register_citizen(&state, &email, &password, &full_name).await {
+        Ok(_) => accounts::log_in(&state, &email, password).await,
         Err(e) => Err(e),
     };
     match result {
         Ok(session) => (
-            [(header::SET_COOKIE, session.cookie)],
+            [(
+                header::SET_COOKIE,
+                auth::opened_session_cookie(&state, &session),
+            )],
             Redirect::to("/profile?welcome=1"),
         )
             .into_response(),
         Err(e) => {
+            let e = ApiError::from(e);
             let mut form = values;
             form.absorb(p.lang, &e);
             let mut response = render(&RegisterPage { p, form });
@@ -153,8 +141,8 @@ async fn register(State(state): State<AppState>, p: Page, Form(f): Form<Register
 
 async fn logout(State(state): State<AppState>, p: Page) -> Response {
     if let Some(u) = &p.user {
-        if let Err(e) = auth::revoke_session(&state.pool, &u.user.session).await {
-            return e.into_response();
+        if let Err(e) = accounts::log_out(&state, &u.user.session).await {
+            return ApiError::from(e).into_response();
         }
     }
     let cookie = auth::session_cookie(None, std::time::Duration::ZERO, state.config.secure_cookies);
@@ -196,9 +184,9 @@ async fn profile_form(
     let Some(u) = p.user.clone() else {
         return login_redirect(&p);
     };
-    let profile = match api::load_profile(&state, u.user.account_id).await {
+    let profile = match accounts::profile(&state, u.user.account_id).await {
         Ok(profile) => profile,
-        Err(e) => return e.into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
     };
     let form = FormState::with_values([
         ("full_name", profile.full_name.as_str()),
@@ -238,15 +226,16 @@ async fn save_profile(
         ("address", f.address.as_deref().unwrap_or("")),
         ("phone", f.phone.as_deref().unwrap_or("")),
     ]);
-    let body = ProfileBody {
+    let details = ProfileDetails {
         full_name: f.full_name,
         father_name: f.father_name,
         address: f.address,
         phone: f.phone,
     };
-    match api::save_profile(&state, &u.user, body).await {
+    match accounts::update_profile(&state, &u.user.actor(), details).await {
         Ok(_) => Redirect::to("/profile?saved=1").into_response(),
         Err(e) => {
+            let e = ApiError::from(e);
             let mut form = form;
             form.absorb(p.lang, &e);
             let certification = certification_summary(&state, &p).await;

@@ -1,7 +1,7 @@
 //! Pages for auditors: a form to pick a case, the case's events as stored (with their
 //! metadata, payloads and hashes) and the verdict of its hash-chain verification, and
-//! the case's state as of any event. The data comes from the JSON API's own handlers
-//! (`routes::audit`), so the pages and the API cannot disagree.
+//! the case's state as of any event. The data comes from the same functions as the JSON
+//! API's (`crate::audit`), so the pages and the API cannot disagree.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -17,12 +17,10 @@ use serde_json::Value;
 use super::account::login_redirect;
 use super::cases::{error_page, MessagePage};
 use super::{render, FormState, Page};
+use crate::audit::{self, stream_id};
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, FieldError};
-use crate::extract::ApiQuery;
 use crate::i18n;
-use crate::routes::audit as api;
-use crate::routes::audit::{stream_id, StreamId};
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -39,15 +37,6 @@ fn auditor(p: &Page) -> Result<CurrentUser, Box<Response>> {
         Some(u) if p.is_auditor() => Ok(u.user.clone()),
         Some(_) => Err(Box::new(error_page(p.clone(), ApiError::Forbidden))),
     }
-}
-
-/// The JSON an API handler answered (its refusals stay errors).
-async fn json_of<R: IntoResponse>(answer: Result<R, ApiError>) -> Result<Value, ApiError> {
-    let response = answer?.into_response();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .map_err(|e| ApiError::Internal(format!("audit answer unreadable: {e}")))?;
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::Internal(format!("audit answer: {e}")))
 }
 
 /// A stored time as an auditor reads it, to the second, in Athens time.
@@ -217,11 +206,8 @@ async fn case_events(State(state): State<AppState>, p: Page, Path(raw): Path<Str
         Err(e) => return error_page(p, e),
     };
     let loaded = async {
-        let events =
-            json_of(api::events(State(state.clone()), user.clone(), StreamId(id.clone())).await)
-                .await?;
-        let verdict =
-            json_of(api::verify(State(state.clone()), user, StreamId(id.clone())).await).await?;
+        let events = audit::events(&state, &user, &id).await?;
+        let verdict = audit::verify(&state, &user, &id).await?;
         Ok::<_, ApiError>((events, verdict))
     }
     .await;
@@ -294,12 +280,8 @@ async fn case_state(
         Ok(id) => id,
         Err(e) => return error_page(p, e),
     };
-    let query = match serde_json::from_value(serde_json::json!({ "sequence": q.sequence })) {
-        Ok(query) => query,
-        Err(e) => return error_page(p, ApiError::Internal(e.to_string())),
-    };
-    let answer = api::state(State(state), user, StreamId(id.clone()), ApiQuery(query)).await;
-    let folded = match json_of(answer).await {
+    let answer = audit::state(&state, &user, &id, q.sequence.as_deref()).await;
+    let folded = match answer {
         Ok(folded) => folded,
         Err(ApiError::Validation(fields)) => {
             // A sequence that is not a positive number: say so, not "see the fields".

@@ -13,9 +13,9 @@ use serde::Deserialize;
 use super::account::login_redirect;
 use super::{render, FormState, Page};
 use crate::error::ApiError;
-use crate::routes::requests::{self as api, SubmitBody};
-use crate::routes::{case_id, wait_for_log_head, wait_for_own_writes, RequestContext};
+use crate::http::{case_id, wait_for_log_head, wait_for_own_writes, RequestContext};
 use crate::AppState;
+use commands::requests::{self, tracking_code_sha256, Submission};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -168,8 +168,8 @@ impl SubmitForm {
         ])
     }
 
-    fn into_body(self, kind: Option<String>) -> SubmitBody {
-        SubmitBody {
+    fn into_submission(self, kind: Option<String>) -> Submission {
+        Submission {
             kind,
             subject: self.subject,
             text: self.text,
@@ -190,7 +190,15 @@ async fn new_request(
     let mut form = f.values();
     // A named submission always has a kind: no radio chosen is "kind required".
     let kind = f.kind.clone().filter(|k| !k.is_empty());
-    match api::submit_case(&state, Some(&u.user), &context, f.into_body(kind)).await {
+    let submitted = requests::submit(
+        &state,
+        Some(&u.user.actor()),
+        context.metadata(Some(&u.user)),
+        f.into_submission(kind),
+    )
+    .await
+    .map_err(ApiError::from);
+    match submitted {
         Ok(submitted) => {
             Redirect::to(&format!("/requests/{}?submitted=1", submitted.id)).into_response()
         }
@@ -299,7 +307,16 @@ async fn reopen(
         Ok(id) => id,
         Err(e) => return error_page(p, e),
     };
-    match api::reopen_case(&state, &u.user, &context, &id, f.reason.as_deref()).await {
+    let reopened = requests::reopen(
+        &state,
+        &u.user.actor(),
+        context.metadata(Some(&u.user)),
+        &id,
+        f.reason.as_deref(),
+    )
+    .await
+    .map_err(ApiError::from);
+    match reopened {
         Ok(_) => Redirect::to(&format!("/requests/{id}?reopened=1")).into_response(),
         Err(e @ (ApiError::Validation(_) | ApiError::Refused(_))) => {
             let mut form = FormState::with_values([("reason", f.reason.as_deref().unwrap_or(""))]);
@@ -352,7 +369,15 @@ async fn anonymous(
     Form(f): Form<SubmitForm>,
 ) -> Response {
     let mut form = f.values();
-    match api::submit_case(&state, None, &context, f.into_body(None)).await {
+    let submitted = requests::submit(
+        &state,
+        None,
+        context.metadata(None),
+        f.into_submission(None),
+    )
+    .await
+    .map_err(ApiError::from);
+    match submitted {
         Ok(submitted) => render(&AnonymousDone {
             p,
             number: submitted.number,
@@ -413,7 +438,7 @@ struct TrackCasePage {
 }
 
 async fn track_case(State(state): State<AppState>, p: Page, Path(code): Path<String>) -> Response {
-    let hash = api::tracking_code_sha256(&code);
+    let hash = tracking_code_sha256(&code);
     let found = async {
         let mut case = read::detail_by_tracking_code(&state.pool, &hash).await?;
         if case.is_none() {

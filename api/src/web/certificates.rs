@@ -21,12 +21,17 @@ use serde_json::Value;
 use super::account::login_redirect;
 use super::cases::{error_page, MessagePage, TimelineView};
 use super::{render, FormState, Page};
+use crate::application_reads::own_application;
 use crate::auth::{CurrentUser, Role};
 use crate::error::ApiError;
+use crate::http::{
+    case_id, document_response, wait_for_log_head, wait_for_own_writes, RequestContext,
+};
 use crate::i18n::Lang;
-use crate::routes::applications::{self as api, format_area, today, ApplyBody};
-use crate::routes::{case_id, wait_for_log_head, wait_for_own_writes, RequestContext};
+use crate::labels::format_area;
 use crate::AppState;
+use commands::applications::{self, today, ApplicationForm};
+use commands::certification::certification_of;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -358,7 +363,7 @@ pub(super) async fn own_certification(
     state: &AppState,
     user: &CurrentUser,
 ) -> Result<(bool, Option<CertificationRow>), ApiError> {
-    let certified = api::certification_of(state, user).await?.certified;
+    let certified = certification_of(state, user.account_id).await?.certified;
     let id = user.account_id.to_string();
     let mut row = certifications_read::get(&state.pool, &id).await?;
     if row.as_ref().is_some_and(|r| r.certified) != certified {
@@ -568,10 +573,10 @@ impl ApplyForm {
         FormState::with_values(values.iter().map(|(k, v)| (*k, v.as_str())))
     }
 
-    fn into_body(self, kind: ApplicationKind) -> ApplyBody {
+    fn into_form(self, kind: ApplicationKind) -> ApplicationForm {
         let civil = kind == ApplicationKind::CivilRegistry;
         let tap = |f: Option<String>| if civil { None } else { f };
-        ApplyBody {
+        ApplicationForm {
             kind: Some(kind.as_str().to_string()),
             certificate_type: if civil { self.certificate_type } else { None },
             property_address: tap(self.property_address),
@@ -631,10 +636,10 @@ async fn new_form(state: AppState, p: Page, kind: ApplicationKind) -> Response {
         Ok(user) => user,
         Err(response) => return *response,
     };
-    match api::certification_of(&state, &user).await {
+    match certification_of(&state, user.account_id).await {
         Ok(c) if c.certified => form_page(&state, p, kind, FormState::new()),
         Ok(_) => certification_required(&state, p, &user).await,
-        Err(e) => error_page(p, e),
+        Err(e) => error_page(p, e.into()),
     }
 }
 
@@ -650,7 +655,15 @@ async fn apply(
         Err(response) => return *response,
     };
     let mut form = f.values();
-    match api::apply_for_certificate(&state, &user, &context, f.into_body(kind)).await {
+    let applied = applications::apply(
+        &state,
+        &user.actor(),
+        context.metadata(Some(&user)),
+        f.into_form(kind),
+    )
+    .await
+    .map_err(ApiError::from);
+    match applied {
         Ok(applied) => Redirect::to(&format!(
             "/certificates/applications/{}?submitted=1",
             applied.id
@@ -759,7 +772,7 @@ async fn application_page(
         Ok(id) => id,
         Err(e) => return error_page(p, e),
     };
-    match api::own_application(&state, &user, &headers, &id).await {
+    match own_application(&state, &user, &headers, &id).await {
         Ok((row, timeline)) => {
             application_page_for(&state, p, &row, &timeline, FormState::new(), &q)
         }
@@ -796,7 +809,16 @@ async fn reply(
         Ok(id) => id,
         Err(e) => return error_page(p, e),
     };
-    match api::reply_to_question(&state, &user, &context, &id, f.reply.as_deref()).await {
+    let replied = applications::reply(
+        &state,
+        &user.actor(),
+        context.metadata(Some(&user)),
+        &id,
+        f.reply.as_deref(),
+    )
+    .await
+    .map_err(ApiError::from);
+    match replied {
         Ok(_) => {
             Redirect::to(&format!("/certificates/applications/{id}?replied=1")).into_response()
         }
@@ -806,7 +828,7 @@ async fn reply(
             let status = e.status();
             let mut form = FormState::with_values([("reply", f.reply.as_deref().unwrap_or(""))]);
             form.absorb(p.lang, &e);
-            match api::own_application(&state, &user, &headers, &id).await {
+            match own_application(&state, &user, &headers, &id).await {
                 Ok((row, timeline)) => {
                     let q = ApplicationQuery {
                         submitted: None,
@@ -839,8 +861,8 @@ async fn document(
         Err(e) => return error_page(p, e),
     };
     let found = async {
-        let (row, _) = api::own_application(&state, &user, &headers, &id).await?;
-        api::document_response(&state, &row).await
+        let (row, _) = own_application(&state, &user, &headers, &id).await?;
+        document_response(&state, &row).await
     }
     .await;
     match found {

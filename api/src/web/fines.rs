@@ -19,7 +19,7 @@ use super::payments::{bank_form_page, euros, missing_profile};
 use super::{render, FormState, Page};
 use crate::auth::Role;
 use crate::error::{ApiError, FieldError};
-use crate::routes::RequestContext;
+use crate::http::RequestContext;
 use crate::AppState;
 use commands::fines::{self, CheckInput, QuoteInput};
 

@@ -17,10 +17,10 @@ use super::cases::{error_page, timeline_views, TimelineView};
 use super::{render, FormState, Page};
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, FieldError};
+use crate::http::{case_id, wait_for_log_head, wait_for_own_writes, RequestContext};
 use crate::i18n::Lang;
-use crate::routes::staff::{build_command, perform, ActionFields, ACTIONS};
-use crate::routes::{case_id, wait_for_log_head, wait_for_own_writes, RequestContext};
 use crate::AppState;
+use commands::requests::{self, ActionFields, ACTIONS};
 
 /// Cases per page of the queue.
 const PER_PAGE: i64 = 25;
@@ -517,12 +517,15 @@ async fn act(
     let fields = f.fields(&action);
     // The fields are checked before anything is confirmed: a confirmation page never
     // restates an empty answer.
-    let outcome = match build_command(&action, &user, &fields) {
-        Err(e) => Err(e),
+    let actor = user.actor();
+    let outcome = match requests::clerk_command(&state, &action, &actor, &fields) {
+        Err(e) => Err(ApiError::from(e)),
         Ok(_) if f.confirmed.as_deref() != Some("yes") => {
             return confirmation(&state, p, &user, &headers, &id, &action, &fields).await;
         }
-        Ok(command) => perform(&state, &user, &context, &id, command).await,
+        Ok(command) => requests::act(&state, &actor, context.metadata(Some(&user)), &id, command)
+            .await
+            .map_err(ApiError::from),
     };
     match outcome {
         Ok(_) => Redirect::to(&format!("/staff/requests/{id}?done={action}")).into_response(),

@@ -19,15 +19,17 @@ use serde::Deserialize;
 
 use super::cases::{error_page, TimelineView};
 use super::certificates::{application_timeline, ApplicationView, Choice};
-use super::security::new_token;
 use super::staff::staff_user;
 use super::{render, FormState, Page};
+use crate::application_reads::{queue_filter, staff_application};
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, FieldError};
+use crate::http::{
+    case_id, document_response, wait_for_log_head, wait_for_own_writes, RequestContext,
+};
 use crate::i18n::Lang;
-use crate::routes::applications::{self as api, today, ClerkAction};
-use crate::routes::{case_id, wait_for_log_head, wait_for_own_writes, RequestContext};
 use crate::AppState;
+use commands::applications::{self, check_pdf, today, ClerkAction};
 
 /// The actions of the application page, as they appear in its form addresses.
 const ACTIONS: [&str; 5] = [
@@ -189,7 +191,7 @@ async fn queue(
         },
     };
     let loaded = async {
-        let filter = api::queue_filter(
+        let filter = queue_filter(
             status,
             kind,
             failing.then_some("failing"),
@@ -357,7 +359,7 @@ async fn application_page(
         Ok(id) => id,
         Err(e) => return error_page(p, e),
     };
-    match api::staff_application(&state, &user, &headers, &id).await {
+    match staff_application(&state, &user, &headers, &id).await {
         Ok((row, timeline)) => application_page_for(
             &state,
             p,
@@ -386,8 +388,8 @@ async fn document(
         Err(e) => return error_page(p, e),
     };
     let found = async {
-        let (row, _) = api::staff_application(&state, &user, &headers, &id).await?;
-        api::document_response(&state, &row).await
+        let (row, _) = staff_application(&state, &user, &headers, &id).await?;
+        document_response(&state, &row).await
     }
     .await;
     match found {
@@ -399,65 +401,6 @@ async fn document(
 // ---------------------------------------------------------------------------------------
 // Uploads waiting for confirmation
 // ---------------------------------------------------------------------------------------
-
-/// A PDF a clerk uploaded to issue is kept in `staged_uploads` until they confirm (or for
-/// half an hour), so that the confirmation may reach any portal process.
-const STAGED_FOR_SECONDS: f64 = 30.0 * 60.0;
-
-/// Keeps an upload for the confirmation; answers its token. Forgets uploads past their time.
-async fn stage(
-    pool: &sqlx::PgPool,
-    clerk: uuid::Uuid,
-    application: &str,
-    filename: &str,
-    bytes: &[u8],
-) -> Result<String, sqlx::Error> {
-    sqlx::query("DELETE FROM staged_uploads WHERE staged_at < now() - make_interval(secs => $1)")
-        .bind(STAGED_FOR_SECONDS)
-        .execute(pool)
-        .await?;
-    let token = new_token();
-    sqlx::query(
-        "INSERT INTO staged_uploads (token, clerk_id, application_id, filename, bytes) \
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(&token)
-    .bind(clerk)
-    .bind(application)
-    .bind(filename)
-    .bind(bytes)
-    .execute(pool)
-    .await?;
-    Ok(token)
-}
-
-/// The upload behind a token, if it is this clerk's for this application and still kept.
-async fn staged(
-    pool: &sqlx::PgPool,
-    token: &str,
-    clerk: uuid::Uuid,
-    application: &str,
-) -> Result<Option<(String, Bytes)>, sqlx::Error> {
-    let found: Option<(String, Vec<u8>)> = sqlx::query_as(
-        "SELECT filename, bytes FROM staged_uploads WHERE token = $1 AND clerk_id = $2 \
-         AND application_id = $3 AND staged_at >= now() - make_interval(secs => $4)",
-    )
-    .bind(token)
-    .bind(clerk)
-    .bind(application)
-    .bind(STAGED_FOR_SECONDS)
-    .fetch_optional(pool)
-    .await?;
-    Ok(found.map(|(filename, bytes)| (filename, Bytes::from(bytes))))
-}
-
-async fn unstage(pool: &sqlx::PgPool, token: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM staged_uploads WHERE token = $1")
-        .bind(token)
-        .execute(pool)
-        .await?;
-    Ok(())
-}
 
 // ---------------------------------------------------------------------------------------
 // The actions
@@ -583,7 +526,7 @@ fn shown_on_the_page(error: &ApiError) -> bool {
 /// The issue's document: uploaded now, or waiting under its token.
 struct Document {
     filename: String,
-    bytes: Bytes,
+    bytes: Vec<u8>,
     /// The token it waits under, once staged.
     token: Option<String>,
 }
@@ -597,20 +540,6 @@ enum Checked {
     IssueDocument(Document),
     IssueWithoutDocument(Option<String>),
     Protocol,
-}
-
-/// A PDF as the API takes it: not empty, within the size limit, starting with `%PDF-`.
-fn check_pdf(bytes: &[u8], max: usize) -> Result<(), FieldError> {
-    let code = if bytes.is_empty() {
-        "document_required"
-    } else if bytes.len() > max {
-        "document_too_large"
-    } else if !bytes.starts_with(b"%PDF-") {
-        "document_not_pdf"
-    } else {
-        return Ok(());
-    };
-    Err(FieldError::new("document", code))
 }
 
 async fn check(
@@ -639,15 +568,16 @@ async fn check(
             let document = match (&f.document, f.upload.as_deref().filter(|t| !t.is_empty())) {
                 (Some((filename, bytes)), _) => Document {
                     filename: filename.clone(),
-                    bytes: bytes.clone(),
+                    bytes: bytes.to_vec(),
                     token: None,
                 },
                 (None, Some(token)) => {
-                    let (filename, bytes) = staged(&state.pool, token, user.account_id, &row.id)
-                        .await?
-                        .ok_or_else(|| {
-                            one(FieldError::new("document", "document_upload_expired"))
-                        })?;
+                    let (filename, bytes) =
+                        applications::staged_upload(state, &user.actor(), &row.id, token)
+                            .await?
+                            .ok_or_else(|| {
+                                one(FieldError::new("document", "document_upload_expired"))
+                            })?;
                     Document {
                         filename,
                         bytes,
@@ -656,7 +586,7 @@ async fn check(
                 }
                 (None, None) => return Err(one(FieldError::new("document", "document_required"))),
             };
-            check_pdf(&document.bytes, state.config.document_max_bytes).map_err(one)?;
+            check_pdf(&document.bytes, state.settings.document_max_bytes).map_err(one)?;
             Checked::IssueDocument(document)
         }
         _ => {
@@ -705,7 +635,7 @@ async fn act(
         Ok(f) => f,
         Err(e) => return error_page(p, e),
     };
-    let (row, timeline) = match api::staff_application(&state, &user, &headers, &id).await {
+    let (row, timeline) = match staff_application(&state, &user, &headers, &id).await {
         Ok(found) => found,
         Err(e) => return error_page(p, e),
     };
@@ -723,7 +653,7 @@ async fn act(
             let mut form = f.values(&action);
             absorb_action_error(&mut form, p.lang, &e);
             // Show the page as it is now (the refusal may come from a change made since).
-            let (row, timeline) = match api::staff_application(&state, &user, &headers, &id).await {
+            let (row, timeline) = match staff_application(&state, &user, &headers, &id).await {
                 Ok(found) => found,
                 Err(_) => (row, timeline),
             };
@@ -742,9 +672,11 @@ async fn perform(
     id: &str,
     checked: Checked,
 ) -> Result<(), ApiError> {
+    let clerk = user.actor();
+    let metadata = context.metadata(Some(user));
     let action = match checked {
         Checked::Protocol => {
-            api::register_now(state, user, context, id).await?;
+            applications::register_now(state, &clerk, metadata, id).await?;
             return Ok(());
         }
         Checked::Review => ClerkAction::Review,
@@ -760,14 +692,14 @@ async fn perform(
                 filename: document.filename,
                 bytes: document.bytes,
             };
-            api::act_on_application(state, user, context, id, action).await?;
+            applications::act(state, &clerk, metadata, id, action).await?;
             if let Some(token) = document.token {
-                unstage(&state.pool, &token).await?;
+                applications::unstage_upload(state, &token).await?;
             }
             return Ok(());
         }
     };
-    api::act_on_application(state, user, context, id, action).await?;
+    applications::act(state, &clerk, metadata, id, action).await?;
     Ok(())
 }
 
@@ -841,12 +773,20 @@ async fn confirmation(
             let size = d.bytes.len();
             let token = match d.token {
                 Some(token) => token,
-                None => match stage(&state.pool, user.account_id, &row.id, &d.filename, &d.bytes)
-                    .await
-                {
-                    Ok(token) => token,
-                    Err(e) => return error_page(p, e.into()),
-                },
+                None => {
+                    let staged = applications::stage_upload(
+                        state,
+                        &user.actor(),
+                        &row.id,
+                        &d.filename,
+                        &d.bytes,
+                    )
+                    .await;
+                    match staged {
+                        Ok(token) => token,
+                        Err(e) => return error_page(p, e.into()),
+                    }
+                }
             };
             hidden.push(Hidden {
                 name: "upload",
@@ -899,19 +839,5 @@ mod tests {
         assert_eq!(megabytes(1024 * 1024 * 5 / 2), "2,5 MB");
         assert_eq!(file_size(48), "1 KB");
         assert_eq!(file_size(5 * 1024 * 1024), "5 MB");
-    }
-
-    #[test]
-    fn only_pdfs_within_the_limit() {
-        assert!(check_pdf(b"%PDF-1.7\n", 100).is_ok());
-        assert_eq!(check_pdf(b"", 100).unwrap_err().code, "document_required");
-        assert_eq!(
-            check_pdf(b"GIF89a", 100).unwrap_err().code,
-            "document_not_pdf"
-        );
-        assert_eq!(
-            check_pdf(&[b'%'; 200], 100).unwrap_err().code,
-            "document_too_large"
-        );
     }
 }

@@ -20,12 +20,10 @@ use super::staff::staff_user;
 use super::{render, FormState, Page};
 use crate::auth::{CurrentUser, Role};
 use crate::error::{ApiError, FieldError};
+use crate::http::{wait_for_log_head, wait_for_own_writes, RequestContext};
 use crate::i18n::Lang;
-use crate::routes::certifications::{
-    self as api, find_account, AccountSummary, CertifyBody, RevokeBody,
-};
-use crate::routes::{wait_for_log_head, wait_for_own_writes, RequestContext};
 use crate::AppState;
+use commands::certification::{self, AccountSummary, CertifyForm as Certify};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -80,7 +78,7 @@ async fn load(
     email: &str,
 ) -> Result<(AccountSummary, Option<read::CertificationRow>), ApiError> {
     wait_for_own_writes(state, Some(user), headers).await?;
-    let account = find_account(state, email).await?;
+    let account = certification::find_account(state, email).await?;
     wait_for_log_head(state).await?;
     let certification = read::get(&state.pool, &account.id.to_string()).await?;
     Ok((account, certification))
@@ -309,7 +307,10 @@ async fn certify(
         ("company_name", value(&f.company_name).as_str()),
         ("afm", value(&f.afm).as_str()),
     ]);
-    let account = match find_account(&state, &email).await {
+    let account = match certification::find_account(&state, &email)
+        .await
+        .map_err(ApiError::from)
+    {
         Ok(account) => account,
         Err(e) if shown_on_the_page(&e) => {
             return refused(&state, p, &user, &headers, &email, form, &e).await
@@ -349,14 +350,22 @@ async fn certify(
             p,
         });
     }
-    let body = CertifyBody {
+    let certify = Certify {
         email: f.email.clone(),
         document: f.document.clone(),
         document_number: f.document_number.clone(),
         company_name: f.company_name.clone(),
         afm: f.afm.clone(),
     };
-    match api::certify_account(&state, &user, &context, body).await {
+    let certified = certification::certify(
+        &state,
+        &user.actor(),
+        context.metadata(Some(&user)),
+        certify,
+    )
+    .await
+    .map_err(ApiError::from);
+    match certified {
         Ok((account, _)) => {
             Redirect::to(&page_href(&account.email, Some("certify"))).into_response()
         }
@@ -380,7 +389,10 @@ async fn revoke(
     };
     let email = value(&f.email);
     let form = FormState::with_values([("revoke-reason", value(&f.reason).as_str())]);
-    let account = match find_account(&state, &email).await {
+    let account = match certification::find_account(&state, &email)
+        .await
+        .map_err(ApiError::from)
+    {
         Ok(account) => account,
         Err(e) if shown_on_the_page(&e) => {
             return refused(&state, p, &user, &headers, &email, form, &e).await
@@ -420,11 +432,16 @@ async fn revoke(
             p,
         });
     }
-    let body = RevokeBody {
-        email: f.email.clone(),
-        reason: Some(reason),
-    };
-    match api::revoke_certification(&state, &user, &context, body).await {
+    let revoked = certification::revoke(
+        &state,
+        &user.actor(),
+        context.metadata(Some(&user)),
+        f.email.as_deref().unwrap_or(""),
+        &reason,
+    )
+    .await
+    .map_err(ApiError::from);
+    match revoked {
         Ok((account, _)) => {
             Redirect::to(&page_href(&account.email, Some("revoke"))).into_response()
         }

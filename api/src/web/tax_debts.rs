@@ -19,7 +19,7 @@ use super::payments::{bank_form_page, euros, missing_profile};
 use super::{render, Page};
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
-use crate::routes::RequestContext;
+use crate::http::RequestContext;
 use crate::AppState;
 use commands::tax_debts::{self, DebtItem};
 use domain::tax_debt::DebtPortalState as PortalState;

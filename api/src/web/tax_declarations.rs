@@ -21,7 +21,7 @@ use super::payments::{bank_form_page, euros};
 use super::{render, FormState, Page};
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
-use crate::routes::RequestContext;
+use crate::http::RequestContext;
 use crate::AppState;
 use commands::tax_declarations::{self as declarations, DeclarationForm, FileError};
 
@@ -459,7 +459,7 @@ async fn declaration_page(
         Ok(found) => found,
         Err(response) => return *response,
     };
-    if let Err(e) = crate::routes::wait_for_own_writes(&state, Some(&user), &headers).await {
+    if let Err(e) = crate::http::wait_for_own_writes(&state, Some(&user), &headers).await {
         return error_page(p, e);
     }
     let mut row = match crate::reads::declaration_of(&state, &business, &id).await {
@@ -471,7 +471,7 @@ async fn declaration_page(
         let settled = declarations::settle_now(&state.portal, &row.payment_id)
             .await
             .map_err(ApiError::from);
-        if let Err(e) = settled.and(crate::routes::wait_for_log_head(&state).await) {
+        if let Err(e) = settled.and(crate::http::wait_for_log_head(&state).await) {
             return error_page(p, e);
         }
         row = match crate::reads::declaration_of(&state, &business, &id).await {
@@ -533,7 +533,7 @@ async fn list_page(State(state): State<AppState>, p: Page, headers: HeaderMap) -
         Ok(found) => found,
         Err(response) => return *response,
     };
-    if let Err(e) = crate::routes::wait_for_own_writes(&state, Some(&user), &headers).await {
+    if let Err(e) = crate::http::wait_for_own_writes(&state, Some(&user), &headers).await {
         return error_page(p, e);
     }
     let rows = match read::list_for_afm(&state.pool, &business.afm).await {

@@ -95,6 +95,17 @@ impl Delivery {
             Self::InPerson => "in_person",
         }
     }
+
+    /// How a certificate delivered this way is issued without a document: posted, or
+    /// ready for collection, with the clerk's note. The method follows the applicant's
+    /// choice; an electronic delivery needs the document itself (`None`).
+    pub fn issue_without_document(&self, note: Option<String>) -> Option<Issue> {
+        match self {
+            Self::InPerson => Some(Issue::InPerson { note }),
+            Self::Post { .. } => Some(Issue::Post { note }),
+            Self::Electronic => None,
+        }
+    }
 }
 
 /// Where an application stands in the clerk's work.
@@ -183,4 +194,26 @@ impl Issue {
 /// The statutory deadline: `days` calendar days after the day of submission (in Athens).
 pub fn due_date(submitted_on: NaiveDate, days: u32) -> NaiveDate {
     submitted_on + chrono::Days::new(u64::from(days))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuing_without_a_document_follows_the_delivery() {
+        let note = Some("RR123456789GR".to_string());
+        let post = Delivery::Post {
+            address: "Ερμού 1".into(),
+        };
+        assert_eq!(
+            post.issue_without_document(note.clone()),
+            Some(Issue::Post { note: note.clone() })
+        );
+        assert_eq!(
+            Delivery::InPerson.issue_without_document(None),
+            Some(Issue::InPerson { note: None })
+        );
+        assert_eq!(Delivery::Electronic.issue_without_document(note), None);
+    }
 }

@@ -1,0 +1,185 @@
+//! What the JSON API (`routes/`) and the pages (`web/`) share about HTTP: where a request
+//! came from, read-your-writes, the case id of a path, the position header, and the labels
+//! of a case in the reader's language. Neither front door imports the other; both use this.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use eventlog::Position;
+
+use crate::auth::CurrentUser;
+use crate::error::ApiError;
+use crate::AppState;
+
+/// The header a command's answer carries its position in, and a read may send back.
+pub const POSITION_HEADER: &str = "x-portal-position";
+
+/// Where a request came from, for event metadata.
+pub struct RequestContext {
+    pub correlation_id: String,
+    pub client_ip: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let correlation_id = parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let client_ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip().to_string());
+        Ok(Self {
+            correlation_id,
+            client_ip,
+        })
+    }
+}
+
+impl RequestContext {
+    pub fn metadata(&self, user: Option<&CurrentUser>) -> commands::CommandMetadata {
+        commands::CommandMetadata {
+            actor_id: user.map_or("anonymous".to_string(), |u| u.account_id.to_string()),
+            role: user.map_or("anonymous", |u| u.role.as_str()).to_string(),
+            correlation_id: self.correlation_id.clone(),
+            client_ip: self.client_ip.clone(),
+        }
+    }
+}
+
+/// Read-your-writes: waits (bounded by `PORTAL_READ_WAIT_MS`) until the request read
+/// models have reached the reader's own latest write and any position the client sent.
+pub async fn wait_for_own_writes(
+    state: &AppState,
+    user: Option<&CurrentUser>,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
+    let sent = match headers.get(POSITION_HEADER) {
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .and_then(|v| v.parse::<Position>().ok())
+                .ok_or(ApiError::BadRequest {
+                    code: "position_invalid",
+                    detail: "expected <transaction id>.<global position>".into(),
+                })?,
+        ),
+        None => None,
+    };
+    let target = sent.max(user.and_then(|u| u.last_position));
+    if let Some(target) = target {
+        let reached = state.portal.wait_for(target).await;
+        if !reached {
+            tracing::warn!(%target, "read models did not reach the reader's write in time");
+        }
+    }
+    Ok(())
+}
+
+/// A case id from a path. Cases are named by UUIDs the portal hands out, so anything else
+/// (including text PostgreSQL cannot hold, like a NUL byte) is a case that does not exist.
+/// The `{id}` of a case route, already checked by [`case_id`].
+pub struct CaseId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for CaseId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| ApiError::NotFound("case_not_found"))?;
+        case_id(&raw).map(Self)
+    }
+}
+
+pub fn case_id(raw: &str) -> Result<String, ApiError> {
+    uuid::Uuid::parse_str(raw)
+        .map(|id| id.to_string())
+        .map_err(|_| ApiError::NotFound("case_not_found"))
+}
+
+/// On a miss, the thing may exist but not be projected yet: wait until the read models
+/// reach the head of the log as it is now, then look again.
+pub async fn wait_for_log_head(state: &AppState) -> Result<(), ApiError> {
+    Ok(state.portal.wait_for_log_head().await?)
+}
+
+/// Adds the position header to a command's answer.
+pub fn position_header(position: Position) -> [(HeaderName, HeaderValue); 1] {
+    [(
+        HeaderName::from_static(POSITION_HEADER),
+        HeaderValue::from_str(&position.to_string()).expect("a position is ASCII"),
+    )]
+}
+
+/// The stored document of an issued application, as a download.
+pub async fn document_response(
+    state: &AppState,
+    row: &projections::applications::ApplicationRow,
+) -> Result<Response, ApiError> {
+    let document_id = row.document_id.as_deref().unwrap_or("");
+    let document = commands::applications::stored_document(state, &row.id, document_id)
+        .await?
+        .ok_or(ApiError::NotFound("document_not_found"))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, document.content_type),
+            (
+                header::CONTENT_DISPOSITION,
+                content_disposition(&document.filename),
+            ),
+        ],
+        document.bytes,
+    )
+        .into_response())
+}
+
+/// A `Content-Disposition` that keeps a Greek file name (RFC 6266 `filename*`) with an
+/// ASCII fallback for old clients.
+fn content_disposition(filename: &str) -> String {
+    let keep = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_');
+    let ascii: String = filename
+        .chars()
+        .map(|c| {
+            if c.is_ascii() && keep(c as u8) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded: String = filename
+        .bytes()
+        .map(|b| {
+            if keep(b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn greek_file_names_survive_the_download() {
+        assert_eq!(
+            content_disposition("γ 1.pdf"),
+            "attachment; filename=\"__1.pdf\"; filename*=UTF-8''%CE%B3%201.pdf"
+        );
+    }
+}

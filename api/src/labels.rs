@@ -1,0 +1,101 @@
+//! The read models' rows as JSON for the reader: with labels in their language (statuses,
+//! kinds, delivery methods, documents), a case's timeline in plain words, the deadline flag
+//! and areas in Greek notation. Shared by the JSON API and the pages.
+
+use projections::applications as read;
+use projections::certifications::CertificationRow;
+use serde_json::Value;
+
+use crate::i18n::{self, Lang};
+
+/// A case (summary or detail) as JSON, with its labels in the reader's language.
+pub fn labelled_case(case: &impl serde::Serialize, lang: Lang) -> Value {
+    let mut value = serde_json::to_value(case).unwrap_or_default();
+    for (field, prefix) in [
+        ("status", "status_"),
+        ("kind", "kind_"),
+        ("close_reason", "close_reason_"),
+    ] {
+        if let Some(raw) = value
+            .get(field)
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+        {
+            value[format!("{field}_label")] = i18n::message(lang, &format!("{prefix}{raw}")).into();
+        }
+    }
+    value
+}
+
+/// A case's timeline in plain words: each entry gets a `title` and a `status_label`.
+pub fn labelled_timeline(
+    entries: &[projections::requests::TimelineEntry],
+    lang: Lang,
+) -> Vec<Value> {
+    entries
+        .iter()
+        .map(|entry| {
+            let mut value = labelled_case(entry, lang);
+            value["title"] = i18n::message(lang, &format!("timeline_{}", entry.event_type)).into();
+            value
+        })
+        .collect()
+}
+
+/// An application as JSON with its labels in the reader's language and its deadline flag.
+pub fn labelled_application(row: &read::ApplicationRow, lang: Lang) -> Value {
+    let mut value = serde_json::to_value(row).unwrap_or_default();
+    value["status_label"] =
+        i18n::message(lang, &format!("application_status_{}", row.status)).into();
+    value["kind_label"] = i18n::message(lang, &format!("application_kind_{}", row.kind)).into();
+    value["delivery_label"] =
+        i18n::message(lang, &format!("delivery_{}", row.delivery_method)).into();
+    value["overdue"] = row.overdue(commands::applications::today()).into();
+    value["area"] = row.area_hundredths.map(|h| format_area(h as u32)).into();
+    value["protocol_pending"] = row.protocol_number.is_none().into();
+    value
+}
+
+/// m² × 100 in Greek notation (`85,50`).
+pub fn format_area(hundredths: u32) -> String {
+    let (whole, fraction) = (hundredths / 100, hundredths % 100);
+    if fraction == 0 {
+        whole.to_string()
+    } else {
+        format!("{whole},{fraction:02}")
+    }
+}
+
+pub fn labelled_application_timeline(
+    entries: &[read::ApplicationTimelineEntry],
+    lang: Lang,
+) -> Vec<Value> {
+    entries
+        .iter()
+        .map(|entry| {
+            let mut value = serde_json::to_value(entry).unwrap_or_default();
+            value["title"] = i18n::message(lang, &format!("timeline_{}", entry.event_type)).into();
+            value["status_label"] =
+                i18n::message(lang, &format!("application_status_{}", entry.status)).into();
+            value
+        })
+        .collect()
+}
+
+/// A certification as JSON with its labels.
+pub fn labelled_certification(row: &CertificationRow, lang: Lang) -> Value {
+    let mut value = serde_json::to_value(row).unwrap_or_default();
+    value["document_label"] = i18n::message(lang, &format!("document_{}", row.document)).into();
+    value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn areas_in_greek_notation() {
+        assert_eq!(format_area(8550), "85,50");
+        assert_eq!(format_area(12000), "120");
+    }
+}
