@@ -209,8 +209,9 @@ impl Till {
         panic!("the bank did not deliver {n} notifications of {order_id}");
     }
 
-    /// One reconciler pass, once the read models it works from have caught up with the
-    /// log (under load, projecting a payment may take longer than its test expiry).
+    /// One reconciler pass, once the read models have caught up with the log (the pass
+    /// itself waits for the payment engine's own state; the test then reads the payments
+    /// read model).
     async fn reconcile(&self) -> payments::ReconcileReport {
         self.app.read_models_caught_up().await;
         PaymentReconciler::new(self.app.state.portal.clone())

@@ -285,6 +285,27 @@ impl Application {
             .start(Arc::new(commands::registrar::ProtocolQueue))
             .await
             .context("Failed to start the protocol queue")?;
+        // Their state must be current before the portal answers: the bank's answer to a
+        // recent order is looked up there. A new release on an old database folds the
+        // whole log first (the read models were built above the same way).
+        if let Some(head) = eventlog::log_head(&pool)
+            .await
+            .context("Failed to read the head of the event log")?
+        {
+            let process = [
+                commands::payment_process::PaymentProcess::NAME,
+                commands::registrar::ProtocolQueue::NAME,
+            ];
+            if !progress
+                .wait_for(&process, head, std::time::Duration::from_secs(600))
+                .await
+            {
+                anyhow::bail!(
+                    "the payment process and the protocol queue did not catch up with the \
+                     event log within 10 minutes; see `portal projections list`"
+                );
+            }
+        }
 
         // E-mail notices: the consumer that writes the outbox, and its sender.
         let (smtp_url, running_mail) = match &config.smtp_url {

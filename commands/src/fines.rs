@@ -492,9 +492,8 @@ impl NoticeTarget for FinesSystemNotices {
     async fn tell(portal: &Portal, notice: &PaidNotice) -> Result<(), TellFailure> {
         let fine_id = &notice.obligation_id;
         let number = fine_id.split_once('-').map_or("", |(_, n)| n);
-        let fine_number = FineNumber::parse(number).map_err(|_| {
-            TellFailure::Unavailable(format!("fine id {fine_id} has no fine number"))
-        })?;
+        let fine_number = FineNumber::parse(number)
+            .map_err(|_| TellFailure::Broken(format!("fine id {fine_id} has no fine number")))?;
         let paid = FinePaymentNotice {
             fine_number,
             payment_ref: notice.payment_ref.clone(),

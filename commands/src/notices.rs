@@ -43,6 +43,9 @@ pub enum TellFailure {
     Unavailable(String),
     /// It refused the notice for good.
     Refused(Refusal),
+    /// The notice cannot be made (e.g. an obligation id without the parts the other
+    /// system needs): a defect, reported as a failed pass and retried.
+    Broken(String),
 }
 
 /// What the notifier records on the obligation.
@@ -193,6 +196,12 @@ where
                     )
                     .await?;
                 report.retried += 1;
+            }
+            Err(TellFailure::Broken(why)) => {
+                return Err(CommandError::Infrastructure(format!(
+                    "{}: payment {payment_id}: {why}",
+                    T::TASK
+                )));
             }
             Err(TellFailure::Refused(refusal)) => {
                 tracing::error!(payment = %payment_id, obligation = %notice.obligation_id,

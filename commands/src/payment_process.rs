@@ -120,6 +120,18 @@ impl Consumer for PaymentProcess {
         .fetch_optional(&mut *conn)
         .await?;
         // None: already folded (a replay), or a payment this table never saw created.
+        if settled.is_none() {
+            let known: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM payment_process WHERE payment_id = $1)",
+            )
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?;
+            if !known {
+                tracing::warn!(payment = %id, sequence = seq,
+                    "payment process: an outcome of a payment it never saw created; no notice written");
+            }
+        }
         if let Some((kind, reference, amount_cents)) = settled {
             let finished = Finished {
                 payment_id: id,

@@ -97,9 +97,11 @@ pub fn new_order_id() -> String {
 
 /// Creates a payment of `amount_cents` for `obligation` by `user`. Refused while the same
 /// obligation has a payment that succeeded or one still at the bank (a second tab, a
-/// double click): one obligation is never paid twice through the portal. (The read model
-/// answers this, so two starts in the same instant are kept apart by the obligation's own
-/// aggregate, which decides what is due.)
+/// double click): one obligation is never paid twice through the portal. (The engine's
+/// own state, `payment_process`, answers this, so two starts in the same instant are kept
+/// apart only by an obligation's own aggregate, which is how the fines, declarations and
+/// debts start theirs: [`start_reserved`]. This one serves obligations without an
+/// aggregate of their own — today only the payment engine's tests.)
 pub async fn start_payment(
     portal: &Portal,
     actor: &Actor,
@@ -134,7 +136,7 @@ pub async fn start_payment(
     Ok(create_payment(portal, actor, id, obligation, amount_cents, metadata).await?)
 }
 
-/// Creates payment `id` without the read-model check of [`start_payment`]: for callers
+/// Creates payment `id` without the check of [`start_payment`]: for callers
 /// whose obligation aggregate already reserved the obligation for this payment (e.g. a
 /// traffic fine's `FinePaymentStarted`).
 pub async fn create_payment(

@@ -63,8 +63,8 @@ impl Registrar {
     }
 
     /// One attempt on application `id` through `commands` (whose protocol adapter decides
-    /// the timeout), under the application's advisory lock. Waits until the
-    /// `applications` read model has folded the outcome before letting go of the lock, so
+    /// the timeout), under the application's advisory lock. Waits until the registrar's
+    /// queue ([`ProtocolQueue`]) has folded the outcome before letting go of the lock, so
     /// the next look at the due list sees the new time of the next attempt.
     ///
     /// The attempt runs in a task of its own: a citizen who closes the page while the

@@ -397,7 +397,7 @@ impl NoticeTarget for RevenueSystemDebtNotices {
         let stream_id = &notice.obligation_id;
         let (Some((afm, _)), Some(debt_id)) = (stream_id.split_once('-'), debt_id_of(stream_id))
         else {
-            return Err(TellFailure::Unavailable(format!(
+            return Err(TellFailure::Broken(format!(
                 "debt stream id {stream_id} has no AFM and debt id"
             )));
         };

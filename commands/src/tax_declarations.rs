@@ -76,10 +76,16 @@ pub struct DeclarationForm {
 }
 
 /// An amount of gross revenue as people type it, to exact cents (`12.345,67`, `12345,67`,
-/// `12345.67`, `12.345`, an optional `€`: [`Money::parse`]), at most
+/// `12345.67`, `12.345`, `12 345,67`, an optional `€`: [`Money::parse`] once the spaces
+/// are gone), at most
 /// [`MAX_GROSS_REVENUE_CENTS`]. `None` for anything else.
 pub fn parse_gross_revenue(raw: &str) -> Option<i64> {
-    Money::parse(raw)
+    // Spaces between digit groups (`12 345,67`) are how many people write thousands.
+    let compact: String = raw
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '\u{a0}')
+        .collect();
+    Money::parse(&compact)
         .ok()
         .map(Money::cents)
         .filter(|cents| *cents <= MAX_GROSS_REVENUE_CENTS)
@@ -563,6 +569,10 @@ impl DeclarationWorker {
             (None, _) => return Ok(false),
         };
         let succeeded = matches!(outcome, PaymentOutcome::Succeeded { .. });
+        // The row is marked only if it still names the status applied here: a capture that
+        // arrives after the expiry (the payment process upgrades the row to `succeeded`
+        // meanwhile) is then applied by the next pass instead of being lost.
+        let applied_status = payment.status.map_or("", |s| s.as_str());
         let recorded = portal
             .tax_declarations
             .execute(
@@ -580,9 +590,10 @@ impl DeclarationWorker {
                 sqlx::query(
                     "UPDATE declaration_outcomes SET applied = 'applied', \
                      done_at = CASE WHEN notice = 'pending' THEN NULL ELSE now() END \
-                     WHERE payment_id = $1",
+                     WHERE payment_id = $1 AND payment_status = $2",
                 )
                 .bind(payment_id)
+                .bind(applied_status)
                 .execute(&portal.pool)
                 .await?;
                 if succeeded {
@@ -605,10 +616,12 @@ impl DeclarationWorker {
                 }
                 sqlx::query(
                     "UPDATE declaration_outcomes SET applied = 'ignored', notice = 'none', \
-                     last_error = $2, done_at = now() WHERE payment_id = $1",
+                     last_error = $2, done_at = now() WHERE payment_id = $1 \
+                     AND payment_status = $3",
                 )
                 .bind(payment_id)
                 .bind(r.code)
+                .bind(applied_status)
                 .execute(&portal.pool)
                 .await?;
                 report.ignored += 1;
@@ -720,6 +733,7 @@ mod tests {
         assert_eq!(parse_gross_revenue("12.345"), Some(1_234_500));
         assert_eq!(parse_gross_revenue("1.234.567"), Some(123_456_700));
         assert_eq!(parse_gross_revenue("12345"), Some(1_234_500));
+        assert_eq!(parse_gross_revenue("12 345,67"), Some(1_234_567));
         assert_eq!(parse_gross_revenue("0"), Some(0));
         assert_eq!(parse_gross_revenue("0,05"), Some(5));
         assert_eq!(parse_gross_revenue("0.1"), Some(10));

@@ -118,7 +118,7 @@ impl Money {
     /// - **a single separator followed by exactly three digits groups thousands**:
     ///   `1.234` and `1,234` are 1.234,00 €. Read as decimals they would be fractions of
     ///   a cent, which no amount has, so the only reading that is an amount is the
-    ///   thousands one (the portal's declaration form, `parse_euros`, reads them so too).
+    ///   thousands one (the portal's declaration form reads them so too).
     ///   A first group of `0` is no grouping: `0.125` is refused as sub-cent, not read as
     ///   125 €;
     /// - surrounding white space (also U+00A0), and one `€` at the end, with or without a
@@ -329,7 +329,7 @@ mod tests {
     #[test]
     fn typed_amounts_are_read_to_the_cent() {
         for (raw, expected) in [
-            // The declaration form's accepted amounts (api `parse_euros`).
+            // The declaration form's accepted amounts (its parser before `Money`).
             ("12.345,67", 1_234_567),
             ("12345.67", 1_234_567),
             ("12345,67", 1_234_567),
@@ -376,7 +376,7 @@ mod tests {
             (" ", codes::REQUIRED),
             ("€", codes::REQUIRED),
             (" € ", codes::REQUIRED),
-            // The declaration form's refused amounts (api `parse_euros`).
+            // The declaration form's refused amounts (its parser before `Money`).
             ("-12,00", codes::NEGATIVE),
             ("12,345,67", codes::INVALID),
             ("12.34.56", codes::INVALID),

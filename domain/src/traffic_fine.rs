@@ -132,6 +132,17 @@ impl DomainEvent for TrafficFineEvent {
     }
 }
 
+/// Whether quote `asked` may be paid at `now`: it is the fine's latest quote
+/// (`latest`, valid until `valid_until`) and that time has not come.
+pub fn quote_is_current(
+    latest: &str,
+    valid_until: DateTime<Utc>,
+    asked: &str,
+    now: DateTime<Utc>,
+) -> bool {
+    latest == asked && now < valid_until
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FineQuote {
     pub quote_id: String,
@@ -257,7 +268,7 @@ impl Aggregate for TrafficFine {
                     .quote
                     .as_ref()
                     .ok_or_else(|| Refusal::not_found("quote_not_found", "no such quote"))?;
-                if quote.quote_id != quote_id || at >= quote.valid_until {
+                if !quote_is_current(&quote.quote_id, quote.valid_until, &quote_id, at) {
                     return Err(Refusal::rule(
                         "quote_expired",
                         "the quote expired or was replaced: ask for the amount again",

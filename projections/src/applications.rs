@@ -563,14 +563,3 @@ pub async fn queue_counts(pool: &PgPool, today: NaiveDate) -> Result<QueueCounts
         overdue,
     })
 }
-
-/// Applications whose protocol registration is due (for the background registrar).
-pub async fn protocol_due(pool: &PgPool, limit: i64) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT id FROM applications WHERE protocol_number IS NULL \
-         AND protocol_next_attempt_at <= now() ORDER BY protocol_next_attempt_at LIMIT $1",
-    )
-    .bind(limit)
-    .fetch_all(pool)
-    .await
-}

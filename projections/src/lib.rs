@@ -8,6 +8,7 @@ pub mod declarations;
 pub mod payments;
 pub mod rebuild;
 pub mod requests;
+pub mod traffic_fines;
 
 use std::sync::Arc;
 
@@ -33,6 +34,7 @@ pub fn all() -> Vec<Arc<dyn ReadModel>> {
         Arc::new(payments::PaymentsProjection),
         Arc::new(declarations::DeclarationsProjection),
         Arc::new(business::BusinessTimelineProjection),
+        Arc::new(traffic_fines::TrafficFinesProjection),
     ]
 }
 
@@ -56,4 +58,5 @@ pub const ALL_READS: &[&str] = &[
     payments::PaymentsProjection::NAME,
     declarations::DeclarationsProjection::NAME,
     business::BusinessTimelineProjection::NAME,
+    traffic_fines::TrafficFinesProjection::NAME,
 ];

@@ -10,7 +10,7 @@ use axum::routing::get;
 use axum::{Form, Router};
 use chrono::Utc;
 use chrono_tz::Europe::Athens;
-use domain::traffic_fine::{RegisteredFine, TrafficFine};
+use projections::traffic_fines::{self, TrafficFineRow};
 use serde::Deserialize;
 
 use super::account::login_redirect;
@@ -81,7 +81,7 @@ fn query_string(pairs: &[(&str, &str)]) -> String {
 }
 
 /// Step 2 of a registered fine, filled in: where to try again.
-pub(super) fn step2_href(fine: &RegisteredFine) -> String {
+pub(super) fn step2_href(fine: &TrafficFineRow) -> String {
     let at = fine.offence_at.with_timezone(&Athens);
     let date = at.format("%Y-%m-%d").to_string();
     let time = at.format("%H:%M").to_string();
@@ -307,16 +307,17 @@ async fn load_quote(
     if random.len() != 32 || !random.chars().all(|c| c.is_ascii_hexdigit()) || fine_id.len() > 40 {
         return Err(not_found());
     }
-    let fine: TrafficFine = state.traffic_fines.load(fine_id).await?;
-    let registered = fine.fine.as_ref().ok_or_else(not_found)?;
-    let again = step2_href(registered);
-    let Some(quote) = fine
-        .quote
-        .as_ref()
-        .filter(|q| q.quote_id == id && q.valid_until > Utc::now())
-    else {
+    // The page must tell a current quote from one replaced a moment ago (another tab, a
+    // new quote after a declined card): read once the read models reach the log head.
+    state.wait_for_log_head().await?;
+    let registered = traffic_fines::get(&state.pool, fine_id)
+        .await?
+        .ok_or_else(not_found)?;
+    let again = step2_href(&registered);
+    if !registered.quote_is_current(id, Utc::now()) {
         return Ok(Err(again));
-    };
+    }
+    let quote = &registered;
     let type_label = state
         .config
         .municipality

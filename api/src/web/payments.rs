@@ -173,12 +173,11 @@ async fn payment_page(
                     "failed" | "cancelled" | "expired" | "error"
                 )
             {
-                if let Ok(fine) = state
-                    .traffic_fines
-                    .load(&payment.obligation_reference)
-                    .await
+                if let Ok(fine) =
+                    projections::traffic_fines::get(&state.pool, &payment.obligation_reference)
+                        .await
                 {
-                    try_again = fine.fine.as_ref().map(super::fines::step2_href);
+                    try_again = fine.as_ref().map(super::fines::step2_href);
                 }
             }
             if payment.obligation_kind == commands::tax_debts::OBLIGATION_KIND

@@ -98,8 +98,8 @@ fn html_escape(s: &str) -> String {
 ///   payer's browser back with a cross-site form POST, which cannot carry our token (and,
 ///   with SameSite cookies, usually carries no session either). Its authenticity is the
 ///   bank's digest over its fields, checked in constant time before anything happens; a
-///   forged one changes nothing. The route is served by the API router (outside this
-///   middleware); the exemption here keeps it working should it ever move to the pages.
+///   forged one changes nothing. The route is a page route (`web::payments`), so this
+///   exemption is what lets the bank's return through.
 pub fn csrf_exempt(path: &str) -> bool {
     path == commands::payments::RETURN_PATH
 }

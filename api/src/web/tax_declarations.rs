@@ -32,9 +32,9 @@ pub fn router() -> Router<AppState> {
         .route("/business/declarations/{id}", get(declaration_page))
 }
 
-/// Cents as an amount field holds them: `12345,67`.
+/// Cents as an amount field holds them: `12345,67` (no grouping, a decimal comma).
 fn amount_field(cents: i64) -> String {
-    format!("{},{:02}", cents / 100, cents % 100)
+    crate::warrants::decimal_comma(cents)
 }
 
 #[derive(Deserialize, Default)]
