@@ -23,3 +23,4 @@ mod pages_staff;
 mod payments;
 mod requests;
 mod staff_and_audit;
+mod startup;
