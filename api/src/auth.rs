@@ -68,13 +68,18 @@ fn presented_token(headers: &HeaderMap) -> Option<String> {
             return Some(token.trim().to_string());
         }
     }
+    cookie_value(headers, SESSION_COOKIE)
+}
+
+/// The value of cookie `name`, if the request carries it.
+pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value.to_string())
 }
 

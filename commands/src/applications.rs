@@ -109,14 +109,8 @@ pub async fn apply(
         return Err(ApplicationError::Forbidden);
     }
     let certification = certification::certification_of(portal, applicant.account_id).await?;
-    if !certification.certified {
-        // Before the form's own errors: nothing the user types can fix this.
-        return Err(Refusal::forbidden(
-            "certification_required",
-            "certificates are issued to certified users only",
-        )
-        .into());
-    }
+    // Before the form's own errors: nothing the user types can fix this.
+    certification.require_certified()?;
     let mut errors = Vec::new();
     let kind = match non_empty(&form.kind) {
         None => {

@@ -13,10 +13,7 @@ use domain::Refusal;
 use crate::context::{Actor, Portal};
 use crate::CommandError;
 
-/// The refusal code of a user who is not certified at all.
-pub const CERTIFICATION_REQUIRED: &str = "certification_required";
-/// The refusal code of a certified user whose certification names no business.
-pub const BUSINESS_CERTIFICATION_REQUIRED: &str = "business_certification_required";
+pub use domain::certification::{BUSINESS_CERTIFICATION_REQUIRED, CERTIFICATION_REQUIRED};
 
 /// The aggregate types of a business's own streams (ids start with its ΑΦΜ and '-').
 pub const BUSINESS_STREAM_TYPES: [&str; 2] = [TaxDeclaration::TYPE, TaxDebt::TYPE];
@@ -54,17 +51,8 @@ pub async fn certified_business(portal: &Portal, actor: &Actor) -> Result<Busine
         return Err(BusinessError::StaffAccount);
     }
     let certification = crate::certification::certification_of(portal, actor.account_id).await?;
-    if !certification.certified {
-        return Err(BusinessError::NotCertified(Refusal::forbidden(
-            CERTIFICATION_REQUIRED,
-            "business services are for businesses certified by the municipality",
-        )));
-    }
-    certification.business.ok_or_else(|| {
-        BusinessError::NotCertified(Refusal::forbidden(
-            BUSINESS_CERTIFICATION_REQUIRED,
-            "the certification names no business: its representative must have the business \
-             (name and ΑΦΜ) certified at the municipality",
-        ))
-    })
+    certification
+        .represented_business()
+        .cloned()
+        .map_err(BusinessError::NotCertified)
 }

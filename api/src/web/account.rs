@@ -9,7 +9,7 @@ use axum::{Form, Router};
 use serde::Deserialize;
 
 use super::certificates::CertificationView;
-use super::{render, FormState, Page};
+use super::{login_redirect, render, FormState, Page};
 use crate::auth::{self, Role};
 use crate::error::ApiError;
 use crate::AppState;
@@ -29,12 +29,6 @@ pub fn safe_next(next: Option<&str>, default: &str) -> String {
         Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
         _ => default.to_string(),
     }
-}
-
-/// Where a page that needs a login sends a visitor.
-pub fn login_redirect(p: &Page) -> Response {
-    let next: String = form_urlencoded::byte_serialize(p.here.as_bytes()).collect();
-    Redirect::to(&format!("/login?next={next}")).into_response()
 }
 
 #[derive(Template)]

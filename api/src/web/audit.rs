@@ -14,8 +14,8 @@ use domain::values::CaseNumber;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::account::login_redirect;
 use super::cases::{error_page, MessagePage};
+use super::login_redirect;
 use super::{render, FormState, Page};
 use crate::audit::{self, stream_id};
 use crate::auth::CurrentUser;

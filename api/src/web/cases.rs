@@ -10,7 +10,7 @@ use axum::{Form, Router};
 use projections::requests::{self as read, CaseDetail, CaseSummary, TimelineEntry};
 use serde::Deserialize;
 
-use super::account::login_redirect;
+use super::login_redirect;
 use super::{render, FormState, Page};
 use crate::error::ApiError;
 use crate::http::{case_id, wait_for_log_head, wait_for_own_writes, RequestContext};

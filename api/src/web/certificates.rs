@@ -18,8 +18,8 @@ use projections::certifications::{self as certifications_read, CertificationRow}
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::account::login_redirect;
 use super::cases::{error_page, MessagePage, TimelineView};
+use super::login_redirect;
 use super::{render, FormState, Page};
 use crate::application_reads::own_application;
 use crate::auth::{CurrentUser, Role};

@@ -13,9 +13,9 @@ use chrono_tz::Europe::Athens;
 use projections::traffic_fines::{self, TrafficFineRow};
 use serde::Deserialize;
 
-use super::account::login_redirect;
+use super::bank::{bank_form_page, euros, missing_profile};
 use super::cases::error_page;
-use super::payments::{bank_form_page, euros, missing_profile};
+use super::login_redirect;
 use super::{render, FormState, Page};
 use crate::auth::Role;
 use crate::error::{ApiError, FieldError};

@@ -3,15 +3,12 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::HeaderMap;
 
 use crate::auth::{CurrentUser, MaybeUser, Role};
 use crate::i18n::{self, Lang};
 use crate::AppState;
 
-use super::security::{cookie_value, CsrfToken};
-
-pub const LANG_COOKIE: &str = "portal_lang";
+use super::security::{cookie_value, CsrfToken, LANG_COOKIE};
 
 /// The logged-in user as pages show them.
 #[derive(Debug, Clone)]
@@ -195,13 +192,5 @@ impl FromRequestParts<AppState> for Page {
             csrf,
             here: here_without_lang(parts),
         })
-    }
-}
-
-/// The language of a request from its headers alone (cookie, then Greek).
-pub fn lang_of(headers: &HeaderMap) -> Lang {
-    match cookie_value(headers, LANG_COOKIE).as_deref() {
-        Some("en") => Lang::En,
-        _ => Lang::El,
     }
 }

@@ -4,6 +4,7 @@
 
 mod account;
 mod audit;
+mod bank;
 pub mod business;
 mod cases;
 mod certificates;
@@ -50,6 +51,12 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Renders a template, or a logged 500 page if rendering fails.
+/// Where a page that needs a login sends a visitor.
+pub fn login_redirect(p: &Page) -> Response {
+    let next: String = form_urlencoded::byte_serialize(p.here.as_bytes()).collect();
+    axum::response::Redirect::to(&format!("/login?next={next}")).into_response()
+}
+
 pub fn render(template: &impl askama::Template) -> Response {
     match template.render() {
         Ok(html) => Html(html).into_response(),

@@ -16,7 +16,6 @@ use base64::Engine;
 use rand::RngCore;
 use subtle::ConstantTimeEq;
 
-use super::layout::LANG_COOKIE;
 use crate::i18n::{self, Lang};
 use crate::AppState;
 
@@ -33,17 +32,17 @@ const MULTIPART_SLACK: usize = 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct CsrfToken(pub String);
 
-/// A cookie's value from the request headers.
-pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v.to_string())
+pub const LANG_COOKIE: &str = "portal_lang";
+
+/// The language of a request from its headers alone (cookie, then Greek).
+pub fn lang_of(headers: &HeaderMap) -> Lang {
+    match cookie_value(headers, LANG_COOKIE).as_deref() {
+        Some("en") => Lang::En,
+        _ => Lang::El,
+    }
 }
+
+pub use crate::auth::cookie_value;
 
 pub(super) fn new_token() -> String {
     let mut bytes = [0u8; 32];
@@ -112,7 +111,7 @@ pub async fn csrf_and_language(
     next: Next,
 ) -> Response {
     let cookie_token = cookie_value(request.headers(), CSRF_COOKIE).filter(|t| t.len() >= 32);
-    let lang = super::layout::lang_of(request.headers());
+    let lang = lang_of(request.headers());
     if request.method() == Method::POST && csrf_exempt(request.uri().path()) {
         return next.run(request).await;
     }
@@ -341,7 +340,7 @@ pub async fn rate_limit(State(state): State<AppState>, request: Request, next: N
                 let lang = if is_api {
                     Lang::from_headers(request.headers())
                 } else {
-                    super::layout::lang_of(request.headers())
+                    lang_of(request.headers())
                 };
                 let mut response = if is_api {
                     crate::error::ApiError::TooManyRequests.into_response()

@@ -12,8 +12,8 @@ use domain::request::{CloseReason, RequestKind, RequestStatus};
 use projections::requests::{self as read, CaseDetail, CaseSummary};
 use serde::Deserialize;
 
-use super::account::login_redirect;
 use super::cases::{error_page, timeline_views, TimelineView};
+use super::login_redirect;
 use super::{render, FormState, Page};
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, FieldError};

@@ -12,10 +12,10 @@ use axum::Router;
 use chrono::NaiveDate;
 use domain::certification::Business;
 
+use super::bank::{bank_form_page, euros, missing_profile};
 use super::business::business_required;
 use super::cases::error_page;
 use super::certificates::applicant;
-use super::payments::{bank_form_page, euros, missing_profile};
 use super::{render, Page};
 use crate::auth::CurrentUser;
 use crate::error::ApiError;

@@ -14,10 +14,10 @@ use domain::certification::Business;
 use projections::declarations::{self as read, DeclarationRow, FilingRow};
 use serde::Deserialize;
 
+use super::bank::{bank_form_page, euros};
 use super::business::business_required;
 use super::cases::error_page;
 use super::certificates::applicant;
-use super::payments::{bank_form_page, euros};
 use super::{render, FormState, Page};
 use crate::auth::CurrentUser;
 use crate::error::ApiError;

@@ -12,10 +12,10 @@ use axum::Router;
 use chrono_tz::Europe::Athens;
 use domain::business::WarrantStatus;
 
+use super::bank::euros;
 use super::business::business_required;
 use super::cases::error_page;
 use super::certificates::applicant;
-use super::payments::euros;
 use super::{render, Page};
 use crate::error::ApiError;
 use crate::AppState;

@@ -192,10 +192,7 @@ impl Aggregate for CertificateApplication {
                     ));
                 }
                 if !certified {
-                    return Err(Refusal::forbidden(
-                        "certification_required",
-                        "certificates are issued to certified users only",
-                    ));
+                    return Err(crate::certification::certification_required());
                 }
                 ApplicationEvent::ApplicationSubmitted {
                     id,

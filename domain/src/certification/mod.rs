@@ -122,6 +122,44 @@ pub struct Certification {
     pub times_revoked: u32,
 }
 
+/// The refusal code of a user who is not certified (or whose certification was revoked).
+pub const CERTIFICATION_REQUIRED: &str = "certification_required";
+/// The refusal code of a certified user whose certification names no business.
+pub const BUSINESS_CERTIFICATION_REQUIRED: &str = "business_certification_required";
+
+/// Certificates and business services are for users the municipality certified (S6).
+pub fn certification_required() -> Refusal {
+    Refusal::forbidden(
+        CERTIFICATION_REQUIRED,
+        "certificates and business services are for users certified by the municipality",
+    )
+}
+
+impl Certification {
+    /// Refuses a user who is not certified (`certification_required`).
+    pub fn require_certified(&self) -> Result<(), Refusal> {
+        if self.certified {
+            Ok(())
+        } else {
+            Err(certification_required())
+        }
+    }
+
+    /// The business a certified user represents, or the refusal that says how to get
+    /// there: `certification_required`, or `business_certification_required` (certified
+    /// as a person only).
+    pub fn represented_business(&self) -> Result<&Business, Refusal> {
+        self.require_certified()?;
+        self.business.as_ref().ok_or_else(|| {
+            Refusal::forbidden(
+                BUSINESS_CERTIFICATION_REQUIRED,
+                "the certification names no business: its representative must have the \
+                 business (name and ΑΦΜ) certified at the municipality",
+            )
+        })
+    }
+}
+
 impl Aggregate for Certification {
     const TYPE: &'static str = "Certification";
     type Command = CertificationCommand;
