@@ -476,3 +476,36 @@ async fn an_unknown_address_is_a_page_for_people_and_json_for_the_api() {
         "not_found"
     );
 }
+
+/// `next` after a login never leads off this origin, however a browser would read it, and
+/// never breaks the answer (issue 12, defects 1 and 2).
+#[tokio::test]
+async fn the_login_never_redirects_off_the_portal() {
+    let app = TestApp::spawn().await;
+    let client = browser();
+    register(&app, &client, "eleni@example.gr").await;
+    for next in [
+        "/\t/evil.example/x",
+        "/\n/evil",
+        "/\r/evil",
+        "//evil.example",
+        "https://evil.example",
+        "/\\evil.example",
+    ] {
+        let token = csrf(&app, &client, "/login").await;
+        let r = post_form(
+            &app,
+            &client,
+            "/login",
+            &[
+                ("csrf_token", &token),
+                ("email", "eleni@example.gr"),
+                ("password", "Κωδικός-Δοκιμής-42"),
+                ("next", next),
+            ],
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{next:?}");
+        assert_eq!(location(&r), "/requests", "{next:?}");
+    }
+}

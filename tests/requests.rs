@@ -254,6 +254,68 @@ async fn a_garbage_position_is_refused() {
     assert_error(r, StatusCode::BAD_REQUEST, "position_invalid").await;
 }
 
+/// A position beyond the head of the log is no one's write: refused at once, never waited
+/// for (issue 12, defect 8).
+#[tokio::test]
+async fn a_position_from_the_future_is_refused_at_once() {
+    let app = TestApp::spawn().await;
+    let started = std::time::Instant::now();
+    let r = app
+        .client
+        .get(app.url("/api/v1/requests/track/ABCD-EFGH-JKMN"))
+        .header(POSITION, "99999999999.1")
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, StatusCode::BAD_REQUEST, "position_invalid").await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "waited {:?}",
+        started.elapsed()
+    );
+}
+
+/// The request id becomes the events' correlation id in the append-only log: a long or
+/// odd one is replaced by a fresh id, a short safe one is kept (issue 12, defect 7).
+#[tokio::test]
+async fn only_a_short_safe_request_id_reaches_the_log() {
+    let app = TestApp::spawn().await;
+    let body = serde_json::json!({
+        "kind": "comment",
+        "subject": "Φωτισμός στην πλατεία",
+        "text": "Δύο λάμπες στην πλατεία Αγίου Νικολάου δεν ανάβουν εδώ και μία εβδομάδα.",
+        "desired_action": "Να αντικατασταθούν οι λάμπες."
+    });
+    let long = "x".repeat(60_000);
+    for (sent, kept) in [
+        (long.as_str(), false),
+        ("abc def", false),
+        ("req-2026.12.06_01:x", true),
+    ] {
+        let r = app
+            .client
+            .post(app.url("/api/v1/requests"))
+            .header("x-request-id", sent)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let answered = r.headers()["x-request-id"].to_str().unwrap().to_string();
+        assert_eq!(answered == sent, kept, "{}", &sent[..sent.len().min(20)]);
+        assert!(answered.len() <= 64);
+        let id = json_body(r).await["id"].as_str().unwrap().to_string();
+        let stored: String = sqlx::query_scalar(
+            "SELECT metadata->>'correlation_id' FROM events WHERE aggregate_id = $1",
+        )
+        .bind(&id)
+        .fetch_one(&app.state.pool)
+        .await
+        .unwrap();
+        assert_eq!(stored, answered);
+    }
+}
+
 #[tokio::test]
 async fn my_case_shows_its_content_and_a_timeline() {
     let app = TestApp::spawn().await;

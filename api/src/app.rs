@@ -353,7 +353,7 @@ impl Application {
         .spawn(config.mail_poll);
         let mail_sandbox = running_mail.as_ref().map(|r| r.sandbox().clone());
 
-        let registrar = Registrar::new(pool.clone(), progress.clone());
+        let registrar = Registrar::new(pool.clone(), progress.clone(), projections::ALL_READS);
         let registrar_task = registrar
             .clone()
             .spawn(Arc::new(background_applications), config.protocol_poll);
@@ -426,7 +426,8 @@ impl Application {
                 }),
             )
             .layer(PropagateRequestIdLayer::x_request_id())
-            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
+            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+            .layer(middleware::from_fn(crate::http::drop_unacceptable_request_id));
 
         Ok(Self {
             listener,

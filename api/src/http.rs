@@ -17,6 +17,33 @@ use crate::AppState;
 /// The header a command's answer carries its position in, and a read may send back.
 pub const POSITION_HEADER: &str = "x-portal-position";
 
+/// Whether a client's `X-Request-Id` may be kept: it ends up in the append-only log as the
+/// events' correlation id, so only a short id of a safe alphabet is (else one is made).
+pub fn acceptable_request_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// Drops an `X-Request-Id` that is not [`acceptable_request_id`], so that the request id
+/// layer gives the request a fresh one.
+pub async fn drop_unacceptable_request_id(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let unacceptable = request
+        .headers()
+        .get_all("x-request-id")
+        .iter()
+        .any(|v| v.to_str().map_or(true, |id| !acceptable_request_id(id)))
+        || request.headers().get_all("x-request-id").iter().count() > 1;
+    if unacceptable {
+        request.headers_mut().remove("x-request-id");
+    }
+    next.run(request).await
+}
+
 /// Where a request came from, for event metadata.
 pub struct RequestContext {
     pub correlation_id: String,
@@ -75,6 +102,16 @@ pub async fn wait_for_own_writes(
         ),
         None => None,
     };
+    if let Some(sent) = sent {
+        // A position from the future is no one's write: refused at once, not waited for.
+        let head = eventlog::log_head(&state.pool).await?.unwrap_or_default();
+        if sent > head {
+            return Err(ApiError::BadRequest {
+                code: "position_invalid",
+                detail: "the position is beyond the head of the event log".into(),
+            });
+        }
+    }
     let target = sent.max(user.and_then(|u| u.last_position));
     if let Some(target) = target {
         let reached = state.portal.wait_for(target).await;

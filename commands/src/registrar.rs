@@ -38,6 +38,10 @@ use sqlx::{Connection, PgConnection, PgPool};
 pub struct Registrar {
     pool: PgPool,
     progress: Progress,
+    /// The read models that show an application's protocol data: an attempt lets go of
+    /// its lock only once they show its outcome, so whoever sees the outcome (a citizen, a
+    /// clerk about to press «Πρωτοκόλληση τώρα») never finds the application still busy.
+    read_models: &'static [&'static str],
     locks: Arc<ProtocolLocks>,
 }
 
@@ -53,19 +57,21 @@ pub enum Attempt {
 }
 
 impl Registrar {
-    pub fn new(pool: PgPool, progress: Progress) -> Self {
+    pub fn new(pool: PgPool, progress: Progress, read_models: &'static [&'static str]) -> Self {
         let locks = Arc::new(ProtocolLocks::new((*pool.connect_options()).clone()));
         Self {
             pool,
             progress,
+            read_models,
             locks,
         }
     }
 
     /// One attempt on application `id` through `commands` (whose protocol adapter decides
     /// the timeout), under the application's advisory lock. Waits until the registrar's
-    /// queue ([`ProtocolQueue`]) has folded the outcome before letting go of the lock, so
-    /// the next look at the due list sees the new time of the next attempt.
+    /// queue ([`ProtocolQueue`]) and the read models have folded the outcome before
+    /// letting go of the lock, so the next look at the due list sees the new time of the
+    /// next attempt and nobody who sees the outcome finds the application busy.
     ///
     /// The attempt runs in a task of its own: a citizen who closes the page while the
     /// protocol system answers must not cut it short (axum drops the handler), which would
@@ -107,13 +113,11 @@ impl Registrar {
             .await;
         let result = match outcome {
             Ok(executed) => {
-                self.progress
-                    .wait_for(
-                        &[ProtocolQueue::NAME],
-                        executed.position,
-                        Duration::from_secs(5),
-                    )
-                    .await;
+                for consumers in [&[ProtocolQueue::NAME][..], self.read_models] {
+                    self.progress
+                        .wait_for(consumers, executed.position, Duration::from_secs(5))
+                        .await;
+                }
                 Ok(Attempt::Ran(executed))
             }
             Err(CommandError::Refused(r)) if r.code == "already_protocolled" => {

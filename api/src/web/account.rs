@@ -25,10 +25,39 @@ pub fn router() -> Router<AppState> {
 
 /// Only a path on this site: never an open redirect.
 pub fn safe_next(next: Option<&str>, default: &str) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
-        _ => default.to_string(),
+    let Some(raw) = next else {
+        return default.to_string();
+    };
+    // What a browser does to a URL before it reads it: drop the C0 controls and spaces at
+    // both ends and every tab, CR and LF inside (`/\t/evil.example` becomes
+    // `//evil.example`, another origin).
+    let cleaned: String = raw
+        .trim_matches(|c: char| c <= ' ')
+        .chars()
+        .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+        .collect();
+    let on_this_origin = cleaned.starts_with('/')
+        && !cleaned.starts_with("//")
+        && !cleaned.contains('\\')
+        && !cleaned.chars().any(char::is_control);
+    if !on_this_origin {
+        return default.to_string();
     }
+    // A Location header holds visible ASCII only: anything else is percent-encoded.
+    cleaned
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() {
+                c.to_string()
+            } else {
+                let mut buf = [0u8; 4];
+                c.encode_utf8(&mut buf)
+                    .bytes()
+                    .map(|b| format!("%{b:02X}"))
+                    .collect()
+            }
+        })
+        .collect()
 }
 
 #[derive(Template)]
@@ -257,5 +286,17 @@ mod tests {
         assert_eq!(safe_next(Some("https://evil.example"), "/"), "/");
         assert_eq!(safe_next(Some("/\\evil"), "/"), "/");
         assert_eq!(safe_next(None, "/requests"), "/requests");
+        // Browsers drop tabs and newlines before reading a URL: these lead off the origin.
+        assert_eq!(safe_next(Some("/\t/evil.example/x"), "/"), "/");
+        assert_eq!(safe_next(Some("/\n/evil"), "/"), "/");
+        assert_eq!(safe_next(Some("/\r/evil"), "/"), "/");
+        assert_eq!(safe_next(Some(" //evil.example"), "/"), "/");
+        assert_eq!(safe_next(Some("/a\u{0}b"), "/"), "/");
+        // Harmless ones are kept, and what a header cannot hold is percent-encoded.
+        assert_eq!(safe_next(Some("/requests/\tnew"), "/"), "/requests/new");
+        assert_eq!(
+            safe_next(Some("/certificates?q=γ"), "/"),
+            "/certificates?q=%CE%B3"
+        );
     }
 }
