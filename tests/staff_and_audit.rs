@@ -457,6 +457,17 @@ async fn the_queue_pages() {
     let big = ok(office.queue("?per_page=100000", &seen).await).await;
     assert_eq!(big["per_page"], 200);
     assert_eq!(subjects_of(&big).len(), 5);
+    // A page whose offset would not fit is refused, not a 500 (issue 12, defect 3).
+    for page in ["200000000000000000", "9223372036854775807", "100001"] {
+        refused(
+            office.queue(&format!("?page={page}"), &seen).await,
+            StatusCode::BAD_REQUEST,
+            "page_out_of_range",
+        )
+        .await;
+    }
+    let last = ok(office.queue("?page=100000", &seen).await).await;
+    assert_eq!(subjects_of(&last), Vec::<&str>::new());
 }
 
 // ---------------------------------------------------------------------------------------

@@ -353,7 +353,14 @@ impl Application {
         .spawn(config.mail_poll);
         let mail_sandbox = running_mail.as_ref().map(|r| r.sandbox().clone());
 
-        let registrar = Registrar::new(pool.clone(), progress.clone(), projections::ALL_READS);
+        let registrar = Registrar::new(
+            pool.clone(),
+            progress.clone(),
+            &[
+                commands::registrar::ProtocolQueue::NAME,
+                projections::applications::ApplicationsProjection::NAME,
+            ],
+        );
         let registrar_task = registrar
             .clone()
             .spawn(Arc::new(background_applications), config.protocol_poll);

@@ -44,6 +44,23 @@ pub async fn drop_unacceptable_request_id(
     next.run(request).await
 }
 
+/// The highest page a list answers: far beyond any real queue, and small enough that the
+/// offset it makes never overflows.
+pub const MAX_PAGE: i64 = 100_000;
+
+/// The page (1 when absent, or below 1) and the offset of its first row, for pages of
+/// `per_page` rows; a page above [`MAX_PAGE`] is a 400 that names the parameter.
+pub fn page_offset(page: Option<i64>, per_page: i64) -> Result<(i64, i64), ApiError> {
+    let page = page.unwrap_or(1).max(1);
+    if page > MAX_PAGE {
+        return Err(ApiError::BadRequest {
+            code: "page_out_of_range",
+            detail: format!("page: {page} is not between 1 and {MAX_PAGE}"),
+        });
+    }
+    Ok((page, (page - 1) * per_page))
+}
+
 /// Where a request came from, for event metadata.
 pub struct RequestContext {
     pub correlation_id: String,

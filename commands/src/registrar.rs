@@ -38,10 +38,11 @@ use sqlx::{Connection, PgConnection, PgPool};
 pub struct Registrar {
     pool: PgPool,
     progress: Progress,
-    /// The read models that show an application's protocol data: an attempt lets go of
-    /// its lock only once they show its outcome, so whoever sees the outcome (a citizen, a
-    /// clerk about to press «Πρωτοκόλληση τώρα») never finds the application still busy.
-    read_models: &'static [&'static str],
+    /// The consumers an attempt waits for before it lets go of its lock: the queue (so
+    /// the next pass sees the new time of the next attempt) and the read model that shows
+    /// an application's protocol data (so whoever sees the outcome — a clerk about to press
+    /// «Πρωτοκόλληση τώρα» — never finds the application still busy).
+    folded_by: &'static [&'static str],
     locks: Arc<ProtocolLocks>,
 }
 
@@ -57,12 +58,13 @@ pub enum Attempt {
 }
 
 impl Registrar {
-    pub fn new(pool: PgPool, progress: Progress, read_models: &'static [&'static str]) -> Self {
+    /// `folded_by`: see the field; [`ProtocolQueue::NAME`] and the applications read model.
+    pub fn new(pool: PgPool, progress: Progress, folded_by: &'static [&'static str]) -> Self {
         let locks = Arc::new(ProtocolLocks::new((*pool.connect_options()).clone()));
         Self {
             pool,
             progress,
-            read_models,
+            folded_by,
             locks,
         }
     }
@@ -75,7 +77,8 @@ impl Registrar {
     ///
     /// The attempt runs in a task of its own: a citizen who closes the page while the
     /// protocol system answers must not cut it short (axum drops the handler), which would
-    /// leave the outcome unrecorded and the lock held.
+    /// leave the outcome unrecorded and the lock held. The caller has its answer as soon as
+    /// the outcome is stored; the task then waits for the folding and lets go of the lock.
     pub async fn attempt(
         &self,
         commands: &Arc<Commands<CertificateApplication>>,
@@ -85,9 +88,15 @@ impl Registrar {
         let registrar = self.clone();
         let commands = Arc::clone(commands);
         let id = id.to_string();
-        tokio::spawn(async move { registrar.attempt_locked(&commands, &id, metadata).await })
-            .await
-            .map_err(|e| CommandError::Infrastructure(format!("protocol attempt: {e}")))?
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            registrar
+                .attempt_locked(&commands, &id, metadata, answer)
+                .await
+        });
+        answered.await.map_err(|_| {
+            CommandError::Infrastructure("protocol attempt: the attempt's task ended".into())
+        })?
     }
 
     async fn attempt_locked(
@@ -95,14 +104,31 @@ impl Registrar {
         commands: &Commands<CertificateApplication>,
         id: &str,
         metadata: CommandMetadata,
-    ) -> Result<Attempt, CommandError> {
-        let locked = self
-            .locks
-            .try_lock(id)
-            .await
-            .map_err(|e| CommandError::Infrastructure(e.to_string()))?;
+        answer: tokio::sync::oneshot::Sender<Result<Attempt, CommandError>>,
+    ) {
+        // An application with its number needs no lock to say so (its last attempt may
+        // still hold the lock while the read models fold the number).
+        match commands.load(id).await {
+            Ok(application) if application.protocol_number.is_some() => {
+                let _ = answer.send(Ok(Attempt::AlreadyRegistered));
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let _ = answer.send(Err(e));
+                return;
+            }
+        }
+        let locked = match self.locks.try_lock(id).await {
+            Ok(locked) => locked,
+            Err(e) => {
+                let _ = answer.send(Err(CommandError::Infrastructure(e.to_string())));
+                return;
+            }
+        };
         if !locked {
-            return Ok(Attempt::Busy);
+            let _ = answer.send(Ok(Attempt::Busy));
+            return;
         }
         let outcome = commands
             .execute(
@@ -111,22 +137,23 @@ impl Registrar {
                 metadata,
             )
             .await;
-        let result = match outcome {
+        match outcome {
             Ok(executed) => {
-                for consumers in [&[ProtocolQueue::NAME][..], self.read_models] {
-                    self.progress
-                        .wait_for(consumers, executed.position, Duration::from_secs(5))
-                        .await;
-                }
-                Ok(Attempt::Ran(executed))
+                // The caller may go on (or may be gone); the lock stays until the due list
+                // and the application's page show the outcome.
+                let _ = answer.send(Ok(Attempt::Ran(executed)));
+                self.progress
+                    .wait_for(self.folded_by, executed.position, Duration::from_secs(5))
+                    .await;
             }
             Err(CommandError::Refused(r)) if r.code == "already_protocolled" => {
-                Ok(Attempt::AlreadyRegistered)
+                let _ = answer.send(Ok(Attempt::AlreadyRegistered));
             }
-            Err(e) => Err(e),
-        };
+            Err(e) => {
+                let _ = answer.send(Err(e));
+            }
+        }
         self.locks.unlock(id).await;
-        result
     }
 
     /// The background loop: every `poll`, attempts every application whose next attempt

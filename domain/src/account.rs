@@ -86,7 +86,10 @@ pub fn check_password(password: &str, email: &str) -> Option<&'static str> {
 pub fn normalize_email(raw: &str) -> Result<String, FieldError> {
     let email = raw.trim().to_lowercase();
     let valid = email.len() <= 254
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        // Invisible characters would make a second account look like an existing one.
+        && !email
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || crate::values::is_invisible(c))
         && match email.split_once('@') {
             Some((local, domain)) => {
                 !local.is_empty()
@@ -156,7 +159,13 @@ pub fn profile_line(field: &str, raw: &str, max: usize) -> Result<String, FieldE
     if value.chars().count() > max {
         return Err(code("too_long"));
     }
-    if value.chars().any(char::is_control) {
+    // Control, zero-width and bidi characters, or nothing a reader can see (only
+    // combining marks): a name must read as what it is.
+    if value
+        .chars()
+        .any(|c| c.is_control() || crate::values::is_invisible(c))
+        || !value.chars().any(char::is_alphanumeric)
+    {
         return Err(code("control_chars"));
     }
     Ok(value.to_string())
@@ -261,5 +270,35 @@ mod tests {
         let names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
         assert_eq!(names, ["father_name", "phone"]);
         assert!(fields.iter().all(|f| f.code == "profile_field_required"));
+    }
+
+    #[test]
+    fn invisible_or_look_alike_identities_are_refused() {
+        // Issue 12, defect 5: a zero-width space or a bidi override in an e-mail makes a
+        // second account look like the first; an invisible or marks-only name.
+        for email in [
+            "maria\u{200B}@example.gr",
+            "maria@exa\u{202E}mple.gr",
+            "\u{FEFF}maria@example.gr",
+        ] {
+            assert!(normalize_email(email).is_err(), "{email:?}");
+        }
+        for name in [
+            "\u{200B}",
+            "\u{0301}\u{0301}",
+            "Μαρία\u{202E}",
+            "\u{2060}Μαρία",
+        ] {
+            let err = profile_line("full_name", name, 100).unwrap_err();
+            assert_eq!(err.code, "full_name_control_chars", "{name:?}");
+        }
+        assert_eq!(
+            profile_line("full_name", " Μαρία Παπαδοπούλου ", 100).unwrap(),
+            "Μαρία Παπαδοπούλου"
+        );
+        assert_eq!(
+            profile_line("address", "Ερμού 12", 100).unwrap(),
+            "Ερμού 12"
+        );
     }
 }

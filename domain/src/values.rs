@@ -46,7 +46,7 @@ fn bounded_text(
 
 /// Zero-width and bidirectional-override characters: they make text display differently
 /// from what it says (a classic way to disguise a subject in a clerk's queue).
-fn is_invisible(c: char) -> bool {
+pub(crate) fn is_invisible(c: char) -> bool {
     matches!(c, '\u{200B}' | '\u{200E}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
 }
 

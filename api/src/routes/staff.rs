@@ -55,12 +55,12 @@ pub async fn queue(
     // The queue is about everyone's writes: let it show what the log holds right now.
     wait_for_log_head(&state).await?;
     let per_page = query.per_page.unwrap_or(50).clamp(1, 200);
-    let page = query.page.unwrap_or(1).max(1);
+    let (page, offset) = crate::http::page_offset(query.page, per_page)?;
     let filter = read::QueueFilter {
         status: status.map(|s| s.as_str().to_string()),
         kind: kind.map(|k| k.as_str().to_string()),
         limit: per_page,
-        offset: (page - 1) * per_page,
+        offset,
     };
     let result = read::staff_queue(&state.pool, &filter).await?;
     let lang = Lang::from_headers(&headers);

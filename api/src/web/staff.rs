@@ -143,7 +143,7 @@ async fn queue(
         .page
         .as_deref()
         .and_then(|n| n.trim().parse::<i64>().ok())
-        .filter(|n| *n >= 1)
+        .filter(|n| (1..=crate::http::MAX_PAGE).contains(n))
         .unwrap_or(1);
 
     let loaded = async {
