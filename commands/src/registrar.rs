@@ -77,8 +77,9 @@ impl Registrar {
     ///
     /// The attempt runs in a task of its own: a citizen who closes the page while the
     /// protocol system answers must not cut it short (axum drops the handler), which would
-    /// leave the outcome unrecorded and the lock held. The caller has its answer as soon as
-    /// the outcome is stored; the task then waits for the folding and lets go of the lock.
+    /// leave the outcome unrecorded and the lock held. The caller has its answer once the
+    /// lock is let go, so that whoever acts next on the answer (a clerk's «Πρωτοκόλληση
+    /// τώρα» right after a failed submission) never finds the application busy.
     pub async fn attempt(
         &self,
         commands: &Arc<Commands<CertificateApplication>>,
@@ -137,23 +138,21 @@ impl Registrar {
                 metadata,
             )
             .await;
-        match outcome {
+        let result = match outcome {
             Ok(executed) => {
-                // The caller may go on (or may be gone); the lock stays until the due list
-                // and the application's page show the outcome.
-                let _ = answer.send(Ok(Attempt::Ran(executed)));
                 self.progress
                     .wait_for(self.folded_by, executed.position, Duration::from_secs(5))
                     .await;
+                Ok(Attempt::Ran(executed))
             }
             Err(CommandError::Refused(r)) if r.code == "already_protocolled" => {
-                let _ = answer.send(Ok(Attempt::AlreadyRegistered));
+                Ok(Attempt::AlreadyRegistered)
             }
-            Err(e) => {
-                let _ = answer.send(Err(e));
-            }
-        }
+            Err(e) => Err(e),
+        };
         self.locks.unlock(id).await;
+        // The caller may be gone (a citizen who closed the page): nothing to tell then.
+        let _ = answer.send(result);
     }
 
     /// The background loop: every `poll`, attempts every application whose next attempt
