@@ -377,6 +377,27 @@ async fn surcharges_count_months_begun_after_the_deadline_up_to_the_cap() {
     }
 }
 
+/// A JSON number is a number of euros: `1.234` is refused (a fraction of a cent), never read
+/// as 1.234,00 € (issue 12, defect 4); `12345.67` is 12.345,67 €.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_number_of_euros_is_never_read_as_greek_thousands() {
+    let office = Office::open().await;
+    let mut body = q1();
+    body["gross_revenue"] = json!(1.234);
+    let (status, answer) = office.assess(body.clone()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(answer["error"]["code"], "malformed_json");
+    assert!(
+        answer["error"]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("at most two decimals")),
+        "{answer}"
+    );
+    body["gross_revenue"] = json!(12345.67);
+    let assessed = office.assessed(body).await;
+    assert_eq!(assessed["gross_revenue_cents"], 1_234_567);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_field_error_is_named_at_once() {
     let office = Office::open().await;

@@ -55,6 +55,27 @@ pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     }
 }
 
+/// An amount of euros as typed (a form's text, kept as it is) or as a JSON number, which is
+/// a number: `1.234` is one euro and 23.4 cents (refused: no amount has a fraction of a
+/// cent), never 1.234,00 €. A number becomes the amount's plain text with a decimal comma,
+/// which the form's parser reads back exactly.
+pub fn amount_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match Value::deserialize(d)? {
+        Value::String(s) => Ok(s),
+        Value::Number(n) => match Money::from_json_number(&n) {
+            Ok(amount) if !amount.is_negative() => Ok(amount.to_decimal_string().replace('.', ",")),
+            _ => Err(serde::de::Error::custom(format!(
+                "{n} is not an amount of euros with at most two decimals (a JSON number is a \
+                 number: write 1234.56, or the text \"1.234,56\")"
+            ))),
+        },
+        Value::Null => Ok(String::new()),
+        other => Err(serde::de::Error::custom(format!(
+            "expected an amount as text or a number, found {other}"
+        ))),
+    }
+}
+
 /// The declaration as the representative typed it.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -67,8 +88,8 @@ pub struct DeclarationForm {
     pub period: String,
     #[serde(default, deserialize_with = "text")]
     pub year: String,
-    /// In euros: `12.345,67`, `12345,67` or `12345.67`.
-    #[serde(default, deserialize_with = "text")]
+    /// In euros: `12.345,67`, `12345,67` or `12345.67` as text, or a JSON number of euros.
+    #[serde(default, deserialize_with = "amount_text")]
     pub gross_revenue: String,
     /// `YYYY-MM-DD`.
     #[serde(default, deserialize_with = "text")]
@@ -760,6 +781,34 @@ mod tests {
         assert_eq!(
             parse_gross_revenue("10000000000"),
             Some(MAX_GROSS_REVENUE_CENTS)
+        );
+    }
+
+    #[test]
+    fn a_json_number_is_a_number_of_euros() {
+        let form = |gross: serde_json::Value| {
+            serde_json::from_value::<DeclarationForm>(serde_json::json!({
+                "filing": "quarterly", "period": 1, "year": 2026,
+                "gross_revenue": gross, "vat_return_date": "2026-04-20"
+            }))
+        };
+        // Issue 12, defect 4: 1.234 was read as 1.234,00 €.
+        assert!(form(serde_json::json!(1.234)).is_err());
+        assert!(form(serde_json::json!(-5)).is_err());
+        for (number, cents) in [
+            (serde_json::json!(1.5), 150),
+            (serde_json::json!(12), 1200),
+            (serde_json::json!(1234.56), 123_456),
+        ] {
+            let typed = form(number.clone()).unwrap();
+            let parsed = parse_form("094259216", &typed).unwrap();
+            assert_eq!(parsed.gross_revenue_cents, cents, "{number}");
+        }
+        // Text keeps the form's reading: Greek thousands.
+        let typed = form(serde_json::json!("1.234")).unwrap();
+        assert_eq!(
+            parse_form("094259216", &typed).unwrap().gross_revenue_cents,
+            123_400
         );
     }
 

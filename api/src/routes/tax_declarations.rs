@@ -44,7 +44,7 @@ pub struct FileBody {
     pub period: String,
     #[serde(default, deserialize_with = "commands::tax_declarations::text")]
     pub year: String,
-    #[serde(default, deserialize_with = "commands::tax_declarations::text")]
+    #[serde(default, deserialize_with = "commands::tax_declarations::amount_text")]
     pub gross_revenue: String,
     #[serde(default, deserialize_with = "commands::tax_declarations::text")]
     pub vat_return_date: String,
