@@ -619,3 +619,37 @@ async fn a_login_with_an_impossible_email_fails_like_a_wrong_one() {
         assert_error(r, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
     }
 }
+
+/// Personal answers are never kept by a shared cache, and the public stylesheet carries no
+/// cookie (issue 12, defect 10).
+#[tokio::test]
+async fn personal_answers_are_no_store_and_static_files_set_no_cookie() {
+    let app = TestApp::spawn().await;
+    let token = app.citizen("maria@example.gr", "Μαρία Παπαδοπούλου").await;
+    let me = app.get("/api/v1/me", Some(&token)).await;
+    assert_eq!(me.status(), StatusCode::OK);
+    assert_eq!(me.headers()["cache-control"], "no-store");
+
+    // A page that gives a visitor a CSRF cookie is theirs alone too.
+    let page = app.client.get(app.url("/register")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.headers().contains_key(SET_COOKIE));
+    assert_eq!(page.headers()["cache-control"], "no-store");
+
+    let css = app
+        .client
+        .get(app.url("/static/portal.css"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(css.status(), StatusCode::OK);
+    assert!(
+        !css.headers().contains_key(SET_COOKIE),
+        "{:?}",
+        css.headers()
+    );
+    assert!(css.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .starts_with("public"));
+}

@@ -110,6 +110,10 @@ pub async fn csrf_and_language(
     request: Request,
     next: Next,
 ) -> Response {
+    // Static files are the same for everyone and cached publicly: no cookie on them.
+    if request.method() == Method::GET && request.uri().path().starts_with("/static/") {
+        return next.run(request).await;
+    }
     let cookie_token = cookie_value(request.headers(), CSRF_COOKIE).filter(|t| t.len() >= 32);
     let lang = lang_of(request.headers());
     if request.method() == Method::POST && csrf_exempt(request.uri().path()) {
@@ -225,9 +229,20 @@ async fn multipart_text_field(
 #[derive(Debug, Clone)]
 pub struct FormActionOrigin(pub String);
 
-/// Security headers on every response, pages and API alike.
+/// Security headers on every response, pages and API alike. An answer to a request that
+/// carried a session, or one that sets a cookie, is personal: unless it says otherwise it
+/// is `Cache-Control: no-store`, so that no shared cache keeps it.
 pub async fn security_headers(request: Request, next: Next) -> Response {
+    let credentials = request.headers().contains_key(header::AUTHORIZATION)
+        || cookie_value(request.headers(), crate::auth::SESSION_COOKIE).is_some();
     let mut response = next.run(request).await;
+    if !response.headers().contains_key(header::CACHE_CONTROL)
+        && (credentials || response.headers().contains_key(header::SET_COOKIE))
+    {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     let extra_form_action = response.extensions_mut().remove::<FormActionOrigin>();
     let headers = response.headers_mut();
     let set = |headers: &mut HeaderMap, name: &'static str, value: &'static str| {
