@@ -534,6 +534,31 @@ async fn a_declined_card_frees_the_fine_for_a_new_attempt() {
     assert!(items[0]["payment_ref"]
         .as_str()
         .is_some_and(|r| !r.is_empty()));
+
+    // The traffic_fines read model: the fine, its quote and the payment that paid it; a
+    // rebuild from the log gives the same table.
+    let pool = &desk.app.state.pool;
+    let table = || async {
+        sqlx::query_scalar::<_, Value>(
+            "SELECT coalesce(json_agg(t ORDER BY id), '[]'::json) FROM traffic_fines t",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap()
+    };
+    let live = table().await;
+    assert_eq!(live[0]["id"], "9999-100000001", "{live}");
+    assert_eq!(live[0]["quote_id"], quote["quote_id"]);
+    assert_eq!(live[0]["open_payment_id"], second_id.as_str());
+    assert_eq!(live[0]["paid_payment_id"], second_id.as_str());
+    projections::rebuild(
+        pool,
+        &projections::traffic_fines::TrafficFinesProjection,
+        &mut |_, _| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(table().await, live);
 }
 
 /// An auditor opens a paid fine's stream by its readable id and the payment's by its UUID:
