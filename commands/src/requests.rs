@@ -260,8 +260,8 @@ pub fn clerk_command(
     })
 }
 
-/// Runs a clerk's command on case `id`, records the session's write and waits (bounded)
-/// for the read models, so the next read shows the change.
+/// Runs a clerk's command on case `id` and records the session's write, so the clerk's
+/// next read waits for the change.
 pub async fn act(
     portal: &Portal,
     clerk: &Actor,
@@ -274,7 +274,6 @@ pub async fn act(
     }
     let executed = portal.requests.execute(id, command, metadata).await?;
     accounts::record_write(portal, clerk, executed.position).await?;
-    portal.wait_for(executed.position).await;
     Ok(executed)
 }
 

@@ -116,6 +116,15 @@ async fn act(
     let actor = user.actor();
     let command = requests::clerk_command(state, action, &actor, &fields)?;
     let executed = requests::act(state, &actor, context.metadata(Some(user)), id, command).await?;
+    // The answer reads the case back from the request read models.
+    state
+        .progress
+        .wait_for(
+            projections::REQUEST_READS,
+            executed.position,
+            state.config.read_wait,
+        )
+        .await;
     let lang = Lang::from_headers(headers);
     let case = read::detail(&state.pool, id).await?;
     Ok((
