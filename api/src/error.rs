@@ -66,6 +66,20 @@ impl From<CommandError> for ApiError {
     }
 }
 
+impl From<commands::audit::AuditError> for ApiError {
+    fn from(e: commands::audit::AuditError) -> Self {
+        use commands::audit::AuditError;
+        match e {
+            AuditError::NotAuditor => Self::Forbidden,
+            AuditError::NotFound => Self::NotFound("case_not_found"),
+            AuditError::SequenceInvalid => {
+                Self::Validation(vec![FieldError::new("sequence", "sequence_invalid")])
+            }
+            AuditError::Infrastructure(why) => Self::Internal(why),
+        }
+    }
+}
+
 impl From<commands::payments::PaymentError> for ApiError {
     fn from(e: commands::payments::PaymentError) -> Self {
         use commands::payments::PaymentError;

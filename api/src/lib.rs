@@ -3,7 +3,6 @@
 
 pub mod app;
 pub mod application_reads;
-pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod error;

@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod adapters;
 pub mod applications;
+pub mod audit;
 pub mod background;
 pub mod business;
 pub mod case_numbers;

@@ -13,7 +13,7 @@ use domain::application::{
     Issue,
 };
 use eventlog::{Consumer, ConsumerError, RecordedEvent};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sqlx::{PgConnection, PgPool};
 
@@ -462,6 +462,38 @@ pub struct ApplicationTimelineEntry {
     pub details: Value,
 }
 
+/// What a timeline entry's `details` hold, by event: each field is set by the events that
+/// have it (`ApplicationSubmitted`: delivery and deadline; `ApplicationProtocolFailed`: the
+/// attempt, the protocol system's error, whether it refused, the next attempt;
+/// `ApplicationProtocolRegistered`: the number and date; `InformationRequested`: the
+/// question; `InformationProvided`: the reply; `CertificateIssued`: how, the file or the
+/// note; `ApplicationRejected`: the reason).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct TimelineDetails {
+    pub delivery: Option<String>,
+    pub due_on: Option<NaiveDate>,
+    pub attempt: Option<u32>,
+    pub error: Option<String>,
+    pub refused: bool,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub protocol_number: Option<String>,
+    pub protocol_date: Option<DateTime<Utc>>,
+    pub question: Option<String>,
+    pub reply: Option<String>,
+    pub method: Option<String>,
+    pub filename: Option<String>,
+    pub note: Option<String>,
+    pub reason: Option<String>,
+}
+
+impl ApplicationTimelineEntry {
+    /// The entry's details, decoded (the projection writes them; see [`TimelineDetails`]).
+    pub fn typed_details(&self) -> TimelineDetails {
+        serde_json::from_value(self.details.clone()).unwrap_or_default()
+    }
+}
+
 const COLUMNS: &str = "id, number, kind, certificate_type, certificate_name, property_address, \
     supply_number, area_hundredths, kaek, body, delivery_method, delivery_address, \
     applicant_account_id, applicant_name, business_name, business_afm, status, due_on, \
@@ -562,4 +594,90 @@ pub async fn queue_counts(pool: &PgPool, today: NaiveDate) -> Result<QueueCounts
         protocol_failing: failing,
         overdue,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(event_type: &str, details: Value) -> ApplicationTimelineEntry {
+        ApplicationTimelineEntry {
+            sequence: 1,
+            event_type: event_type.to_string(),
+            at: Utc::now(),
+            actor_name: None,
+            status: "submitted".to_string(),
+            details,
+        }
+    }
+
+    #[test]
+    fn every_shape_of_details_the_projection_writes_decodes() {
+        let at: DateTime<Utc> = "2026-03-02T09:00:00Z".parse().unwrap();
+        let day = NaiveDate::from_ymd_opt(2026, 3, 20).unwrap();
+        let d = entry(
+            "ApplicationSubmitted",
+            json!({ "delivery": "post", "due_on": day }),
+        )
+        .typed_details();
+        assert_eq!((d.delivery.as_deref(), d.due_on), (Some("post"), Some(day)));
+
+        let d = entry(
+            "ApplicationProtocolFailed",
+            json!({ "attempt": 2, "error": "503", "refused": true, "next_attempt_at": at }),
+        )
+        .typed_details();
+        assert_eq!(d.attempt, Some(2));
+        assert_eq!(d.error.as_deref(), Some("503"));
+        assert!(d.refused);
+        assert_eq!(d.next_attempt_at, Some(at));
+        let d = entry(
+            "ApplicationProtocolFailed",
+            json!({ "attempt": 1, "error": "x", "refused": false, "next_attempt_at": null }),
+        )
+        .typed_details();
+        assert_eq!(
+            (d.attempt, d.refused, d.next_attempt_at),
+            (Some(1), false, None)
+        );
+
+        let d = entry(
+            "ApplicationProtocolRegistered",
+            json!({ "attempt": 1, "protocol_number": "12/2026", "protocol_date": at }),
+        )
+        .typed_details();
+        assert_eq!(d.protocol_number.as_deref(), Some("12/2026"));
+        assert_eq!(d.protocol_date, Some(at));
+
+        let d = entry(
+            "CertificateIssued",
+            json!({ "method": "electronic", "filename": "a.pdf", "note": null }),
+        )
+        .typed_details();
+        assert_eq!(d.method.as_deref(), Some("electronic"));
+        assert_eq!(d.filename.as_deref(), Some("a.pdf"));
+        assert_eq!(d.note, None);
+
+        assert_eq!(
+            entry("InformationRequested", json!({ "question": "Q" }))
+                .typed_details()
+                .question
+                .as_deref(),
+            Some("Q")
+        );
+        assert_eq!(
+            entry("InformationProvided", json!({ "reply": "R" }))
+                .typed_details()
+                .reply
+                .as_deref(),
+            Some("R")
+        );
+        assert_eq!(
+            entry("ApplicationRejected", json!({ "reason": "no" }))
+                .typed_details()
+                .reason
+                .as_deref(),
+            Some("no")
+        );
+    }
 }

@@ -1,24 +1,38 @@
 //! The auditors' view (§6 of the design) as JSON: a case's full event list, its state as of
-//! any sequence number, and the verification of its hash chain (see `crate::audit`).
+//! any sequence number, and the verification of its hash chain (`commands::audit`).
 
-use axum::extract::State;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::Json;
+use commands::audit::{self, CaseEvents, CaseState, CaseVerification};
 use serde::Deserialize;
-use serde_json::Value;
 
-use crate::audit::{self, StreamId};
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
 use crate::AppState;
+
+/// The `{id}` of an audit route: a stream id ([`audit::stream_id`]), else 404.
+pub struct StreamId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for StreamId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::NotFound("case_not_found"))?;
+        Ok(Self(audit::stream_id(&raw)?))
+    }
+}
 
 /// `GET /api/v1/audit/cases/{id}/events`.
 pub async fn events(
     State(state): State<AppState>,
     user: CurrentUser,
     StreamId(id): StreamId,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(audit::events(&state, &user, &id).await?))
+) -> Result<Json<CaseEvents>, ApiError> {
+    Ok(Json(audit::events(&state, &user.actor(), &id).await?))
 }
 
 #[derive(Deserialize)]
@@ -34,9 +48,11 @@ pub async fn state(
     user: CurrentUser,
     StreamId(id): StreamId,
     ApiQuery(query): ApiQuery<StateQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CaseState>, ApiError> {
     let sequence = query.sequence.as_deref();
-    Ok(Json(audit::state(&state, &user, &id, sequence).await?))
+    Ok(Json(
+        audit::state(&state, &user.actor(), &id, sequence).await?,
+    ))
 }
 
 /// `GET /api/v1/audit/cases/{id}/verify`: recomputes the hash chain from what is stored.
@@ -44,6 +60,6 @@ pub async fn verify(
     State(state): State<AppState>,
     user: CurrentUser,
     StreamId(id): StreamId,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(audit::verify(&state, &user, &id).await?))
+) -> Result<Json<CaseVerification>, ApiError> {
+    Ok(Json(audit::verify(&state, &user.actor(), &id).await?))
 }

@@ -1,7 +1,7 @@
 //! Pages for auditors: a form to pick a case, the case's events as stored (with their
 //! metadata, payloads and hashes) and the verdict of its hash-chain verification, and
 //! the case's state as of any event. The data comes from the same functions as the JSON
-//! API's (`crate::audit`), so the pages and the API cannot disagree.
+//! API's (`commands::audit`), so the pages and the API cannot disagree.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -10,14 +10,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Utc};
-use domain::values::CaseNumber;
+use commands::audit::{self, stream_id, AuditEvent};
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::cases::{error_page, MessagePage};
 use super::login_redirect;
 use super::{render, FormState, Page};
-use crate::audit::{self, stream_id};
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, FieldError};
 use crate::i18n;
@@ -44,14 +42,6 @@ fn athens_seconds(at: &DateTime<Utc>) -> String {
     at.with_timezone(&chrono_tz::Europe::Athens)
         .format("%d/%m/%Y %H:%M:%S")
         .to_string()
-}
-
-fn text_of(value: &Value, key: &str) -> String {
-    match value.get(key) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => String::new(),
-        Some(other) => other.to_string(),
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -138,45 +128,35 @@ struct EventsPage {
     verification: Verification,
 }
 
-fn event_rows(p: &Page, events: &[Value]) -> Vec<EventRow> {
+fn event_rows(p: &Page, events: &[AuditEvent]) -> Vec<EventRow> {
     events
         .iter()
         .map(|e| {
-            let metadata = e.get("metadata").cloned().unwrap_or(Value::Null);
-            let role = text_of(&metadata, "role");
-            let role_key = format!("ui_role_{role}");
-            let event_type = text_of(e, "type");
-            let title_key = format!("timeline_{event_type}");
-            let recorded_at = e
-                .get("recorded_at")
-                .and_then(Value::as_str)
-                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-                .map(|t| t.with_timezone(&Utc));
+            let actor = e.actor();
+            let role_key = format!("ui_role_{}", actor.role);
+            let title_key = format!("timeline_{}", e.event_type);
             EventRow {
-                sequence: e.get("sequence").and_then(Value::as_i64).unwrap_or(0),
+                sequence: e.sequence,
                 title: if i18n::has_message(&title_key) {
                     p.t(&title_key)
                 } else {
                     String::new()
                 },
-                event_type,
-                version: text_of(e, "version"),
-                recorded: recorded_at.as_ref().map(athens_seconds).unwrap_or_default(),
-                recorded_iso: recorded_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                event_type: e.event_type.clone(),
+                version: e.version.clone(),
+                recorded: athens_seconds(&e.recorded_at),
+                recorded_iso: e.recorded_at.to_rfc3339(),
                 role: if i18n::has_message(&role_key) {
-                    format!("{} ({role})", p.t(&role_key))
+                    format!("{} ({})", p.t(&role_key), actor.role)
                 } else {
-                    role
+                    actor.role
                 },
-                actor_id: text_of(&metadata, "actor_id"),
-                client_ip: text_of(&metadata, "client_ip"),
-                correlation_id: text_of(&metadata, "correlation_id"),
-                payload: e
-                    .get("payload")
-                    .map(|v| serde_json::to_string_pretty(v).unwrap_or_default())
-                    .unwrap_or_default(),
-                hash: text_of(e, "hash"),
-                prev_hash: text_of(e, "prev_hash"),
+                actor_id: actor.actor_id,
+                client_ip: actor.client_ip.unwrap_or_default(),
+                correlation_id: actor.correlation_id,
+                payload: serde_json::to_string_pretty(&e.payload).unwrap_or_default(),
+                hash: e.hash.clone().unwrap_or_default(),
+                prev_hash: e.prev_hash.clone().unwrap_or_default(),
             }
         })
         .collect()
@@ -203,41 +183,33 @@ async fn case_events(State(state): State<AppState>, p: Page, Path(raw): Path<Str
     };
     let id = match stream_id(&raw) {
         Ok(id) => id,
-        Err(e) => return error_page(p, e),
+        Err(e) => return error_page(p, e.into()),
     };
+    let actor = user.actor();
     let loaded = async {
-        let events = audit::events(&state, &user, &id).await?;
-        let verdict = audit::verify(&state, &user, &id).await?;
+        let events = audit::events(&state, &actor, &id).await?;
+        let verdict = audit::verify(&state, &actor, &id).await?;
         Ok::<_, ApiError>((events, verdict))
     }
     .await;
-    let (events, verdict) = match loaded {
+    let (case, verdict) = match loaded {
         Ok(found) => found,
         Err(e) => return error_page(p, e),
     };
-    let list = events
-        .get("events")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let number = list
-        .first()
-        .and_then(|e| e.pointer("/payload/data/number"))
-        .and_then(|n| serde_json::from_value::<CaseNumber>(n.clone()).ok())
+    let number = case
+        .case_number()
         .map(|n| n.to_string())
         .unwrap_or_default();
+    let verdict = verdict.verdict;
     let verification = Verification {
-        valid: verdict.get("valid").and_then(Value::as_bool) == Some(true),
-        events_checked: verdict
-            .get("events_checked")
-            .and_then(Value::as_i64)
-            .unwrap_or(0),
-        broken_at: verdict.get("first_broken_sequence").and_then(Value::as_i64),
-        problem: problem_in_words(&p, &text_of(&verdict, "problem")),
-        head_hash: text_of(&verdict, "head_hash"),
+        valid: verdict.valid,
+        events_checked: verdict.events_checked as i64,
+        broken_at: verdict.first_broken_sequence,
+        problem: problem_in_words(&p, verdict.problem.as_deref().unwrap_or("")),
+        head_hash: verdict.head_hash.unwrap_or_default(),
     };
-    let aggregate_type = text_of(&events, "aggregate_type");
-    let events = event_rows(&p, &list);
+    let aggregate_type = case.aggregate_type.clone();
+    let events = event_rows(&p, &case.events);
     render(&EventsPage {
         aggregate_type,
         p,
@@ -278,9 +250,11 @@ async fn case_state(
     };
     let id = match stream_id(&raw) {
         Ok(id) => id,
-        Err(e) => return error_page(p, e),
+        Err(e) => return error_page(p, e.into()),
     };
-    let answer = audit::state(&state, &user, &id, q.sequence.as_deref()).await;
+    let answer = audit::state(&state, &user.actor(), &id, q.sequence.as_deref())
+        .await
+        .map_err(ApiError::from);
     let folded = match answer {
         Ok(folded) => folded,
         Err(ApiError::Validation(fields)) => {
@@ -299,11 +273,8 @@ async fn case_state(
     render(&StatePage {
         p,
         id,
-        sequence: folded.get("sequence").and_then(Value::as_i64).unwrap_or(0),
-        state: folded
-            .get("state")
-            .map(|v| serde_json::to_string_pretty(v).unwrap_or_default())
-            .unwrap_or_default(),
+        sequence: folded.sequence,
+        state: serde_json::to_string_pretty(&folded.state).unwrap_or_default(),
     })
 }
 

@@ -10,13 +10,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use chrono::{DateTime, Utc};
 use domain::application::ApplicationKind;
 use domain::municipality::Municipality;
 use projections::applications::{self as read, ApplicationRow, ApplicationTimelineEntry};
 use projections::certifications::{self as certifications_read, CertificationRow};
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::cases::{error_page, MessagePage, TimelineView};
 use super::login_redirect;
@@ -225,66 +223,58 @@ pub(super) fn application_timeline(
     entries
         .iter()
         .map(|e| {
-            let d = &e.details;
-            let text = |key: &str| d.get(key).and_then(Value::as_str).unwrap_or("").to_string();
-            let time = |key: &str| {
-                d.get(key)
-                    .and_then(|v| serde_json::from_value::<DateTime<Utc>>(v.clone()).ok())
-            };
+            let d = e.typed_details();
+            let text = |value: &Option<String>| value.clone().unwrap_or_default();
             let detail = match e.event_type.as_str() {
                 "ApplicationSubmitted" => {
-                    let due = d
-                        .get("due_on")
-                        .and_then(|v| serde_json::from_value::<chrono::NaiveDate>(v.clone()).ok())
-                        .map(|day| p.day(&day))
-                        .unwrap_or_default();
+                    let due = d.due_on.map(|day| p.day(&day)).unwrap_or_default();
                     format!(
                         "{}: {} · {}: {due}",
                         p.t("ui_app_delivery"),
-                        p.delivery_label(&text("delivery")),
+                        p.delivery_label(&text(&d.delivery)),
                         p.t("ui_app_deadline"),
                     )
                 }
                 "ApplicationProtocolFailed" => {
-                    let attempt = d.get("attempt").and_then(Value::as_u64).unwrap_or(0);
-                    let refused = d.get("refused").and_then(Value::as_bool) == Some(true);
-                    let why = if refused {
+                    let why = if d.refused {
                         p.t("ui_app_protocol_refused")
                     } else {
                         p.t("ui_app_protocol_unavailable")
                     };
+                    let attempt = d.attempt.unwrap_or(0);
                     let mut words = format!("{} {attempt}: {why}", p.t("ui_app_attempt"));
-                    if let Some(next) = time("next_attempt_at") {
+                    if let Some(next) = d.next_attempt_at {
                         words.push_str(&format!(
                             " {} {}.",
                             p.t("ui_app_next_attempt"),
                             p.datetime(&next)
                         ));
                     }
-                    let error = text("error");
+                    let error = text(&d.error);
                     if for_staff && !error.is_empty() {
                         words.push_str(&format!(" ({error})"));
                     }
                     words
                 }
                 "ApplicationProtocolRegistered" => {
-                    let date = time("protocol_date")
+                    let date = d
+                        .protocol_date
                         .map(|t| format!(", {}", p.date(&t)))
                         .unwrap_or_default();
                     format!(
                         "{} {}{date}",
                         p.t("ui_case_protocol_number"),
-                        text("protocol_number")
+                        text(&d.protocol_number)
                     )
                 }
-                "InformationRequested" => text("question"),
-                "InformationProvided" => text("reply"),
+                "InformationRequested" => text(&d.question),
+                "InformationProvided" => text(&d.reply),
                 "CertificateIssued" => {
-                    let method = text("method");
+                    let method = text(&d.method);
                     let how = p.t(&format!("ui_app_issued_{method}"));
                     let extra = match method.as_str() {
-                        "electronic" => text("filename"),
-                        _ => text("note"),
+                        "electronic" => text(&d.filename),
+                        _ => text(&d.note),
                     };
                     if extra.is_empty() {
                         how
@@ -292,7 +282,7 @@ pub(super) fn application_timeline(
                         format!("{how} — {extra}")
                     }
                 }
-                "ApplicationRejected" => text("reason"),
+                "ApplicationRejected" => text(&d.reason),
                 _ => String::new(),
             };
             let actor = match (e.event_type.as_str(), &e.actor_name) {

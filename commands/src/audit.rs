@@ -1,0 +1,310 @@
+//! The auditors' reads (§6 of the design), shared by the JSON API and the pages so that
+//! they cannot disagree: a case's full event list as stored, its state as of any sequence
+//! number (folded through the aggregate's own event type), and the verification of its
+//! hash chain. Only auditors and administrators may read them.
+
+use chrono::{DateTime, Utc};
+use cqrs_es::Aggregate;
+use domain::account::Role;
+use domain::application::{ApplicationEvent, CertificateApplication};
+use domain::audit::{verify_chain, ChainVerification, ChainedContent, StoredLink};
+use domain::certification::Certification;
+use domain::payment::Payment;
+use domain::request::{CitizenRequest, RequestEvent};
+use domain::tax_debt::TaxDebt;
+use domain::tax_declaration::TaxDeclaration;
+use domain::traffic_fine::TrafficFine;
+use domain::values::CaseNumber;
+use eventlog::RecordedEvent;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::context::{Actor, Portal};
+
+/// Who may read the audit views.
+pub const AUDITORS: &[Role] = &[Role::Auditor, Role::Admin];
+
+/// Why an audit read has no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The reader is not an auditor or an administrator.
+    #[error("only auditors may read the audit views")]
+    NotAuditor,
+    /// No stream has this id (or the id cannot be one).
+    #[error("no such case")]
+    NotFound,
+    /// `sequence` is not a positive whole number.
+    #[error("sequence must be a positive whole number")]
+    SequenceInvalid,
+    /// A stored event does not decode as its aggregate's event type, or the store failed.
+    #[error("{0}")]
+    Infrastructure(String),
+}
+
+impl From<sqlx::Error> for AuditError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Infrastructure(format!("database: {e}"))
+    }
+}
+
+/// A stream an auditor may open: a case's UUID (requests, applications, payments) or the
+/// readable id of a stream keyed by its subject (a traffic fine `9999-123456`, a business's
+/// declaration `094259216-2026-Q1`): ASCII letters, digits and '-', at most 100.
+pub fn stream_id(raw: &str) -> Result<String, AuditError> {
+    if let Ok(id) = uuid::Uuid::parse_str(raw) {
+        return Ok(id.to_string());
+    }
+    let readable = !raw.is_empty()
+        && raw.len() <= 100
+        && raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if readable {
+        Ok(raw.to_string())
+    } else {
+        Err(AuditError::NotFound)
+    }
+}
+
+/// Who caused an event, as its stored metadata says (every field may be missing from
+/// events recorded before it existed).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct EventActor {
+    #[serde(default)]
+    pub actor_id: String,
+    #[serde(default)]
+    pub role: String,
+    #[serde(default)]
+    pub correlation_id: String,
+    #[serde(default)]
+    pub client_ip: Option<String>,
+}
+
+/// One event as stored: its payload and metadata verbatim, and its hash-chain links.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEvent {
+    pub sequence: i64,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub version: String,
+    pub payload: Value,
+    pub metadata: Value,
+    pub recorded_at: DateTime<Utc>,
+    pub position: String,
+    pub prev_hash: Option<String>,
+    pub hash: Option<String>,
+}
+
+impl AuditEvent {
+    /// Who caused the event.
+    pub fn actor(&self) -> EventActor {
+        serde_json::from_value(self.metadata.clone()).unwrap_or_default()
+    }
+}
+
+/// A case's events, oldest first.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseEvents {
+    pub case_id: String,
+    pub aggregate_type: String,
+    pub events: Vec<AuditEvent>,
+}
+
+impl CaseEvents {
+    /// The case number a citizen reads (requests and certificate applications have one),
+    /// from the first event, decoded through its type.
+    pub fn case_number(&self) -> Option<CaseNumber> {
+        let first = self.events.first()?.payload.clone();
+        match self.aggregate_type.as_str() {
+            CitizenRequest::TYPE => match serde_json::from_value(first).ok()? {
+                RequestEvent::RequestSubmitted { number, .. } => Some(number),
+                _ => None,
+            },
+            CertificateApplication::TYPE => match serde_json::from_value(first).ok()? {
+                ApplicationEvent::ApplicationSubmitted { number, .. } => Some(number),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+/// A case as folded from its first `sequence` events.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseState {
+    pub case_id: String,
+    pub aggregate_type: String,
+    pub sequence: i64,
+    /// The aggregate's state as its type serializes it.
+    pub state: Value,
+}
+
+/// The verdict on a case's hash chain.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseVerification {
+    pub case_id: String,
+    #[serde(flatten)]
+    pub verdict: ChainVerification,
+}
+
+fn require_auditor(actor: &Actor) -> Result<(), AuditError> {
+    if actor.holds(AUDITORS) {
+        Ok(())
+    } else {
+        Err(AuditError::NotAuditor)
+    }
+}
+
+async fn load(
+    portal: &Portal,
+    id: &str,
+    up_to: Option<i64>,
+) -> Result<(String, Vec<RecordedEvent>), AuditError> {
+    let aggregate_type = eventlog::aggregate_type_of(&portal.pool, id)
+        .await?
+        .ok_or(AuditError::NotFound)?;
+    let events = eventlog::load_case_events(&portal.pool, &aggregate_type, id, up_to).await?;
+    Ok((aggregate_type, events))
+}
+
+/// Case `id`'s events as stored, with their metadata and hash-chain fields.
+pub async fn events(portal: &Portal, actor: &Actor, id: &str) -> Result<CaseEvents, AuditError> {
+    require_auditor(actor)?;
+    let (aggregate_type, events) = load(portal, id, None).await?;
+    let events = events
+        .into_iter()
+        .map(|e| AuditEvent {
+            sequence: e.sequence,
+            event_type: e.event_type,
+            version: e.event_version,
+            payload: e.payload,
+            metadata: e.metadata,
+            recorded_at: e.recorded_at,
+            position: e.position.to_string(),
+            prev_hash: e.chain.as_ref().map(|c| c.prev_hash.clone()),
+            hash: e.chain.map(|c| c.hash),
+        })
+        .collect();
+    Ok(CaseEvents {
+        case_id: id.to_string(),
+        aggregate_type,
+        events,
+    })
+}
+
+/// Parses an auditor's `sequence` (empty or missing: every event).
+fn parse_sequence(raw: Option<&str>) -> Result<Option<i64>, AuditError> {
+    match raw {
+        None | Some("") => Ok(None),
+        Some(raw) => match raw.parse::<i64>() {
+            Ok(n) if n >= 1 => Ok(Some(n)),
+            _ => Err(AuditError::SequenceInvalid),
+        },
+    }
+}
+
+/// Case `id` folded from its first `sequence` events (all of them when it is missing or
+/// empty).
+pub async fn state(
+    portal: &Portal,
+    actor: &Actor,
+    id: &str,
+    sequence: Option<&str>,
+) -> Result<CaseState, AuditError> {
+    require_auditor(actor)?;
+    let up_to = parse_sequence(sequence)?;
+    let (aggregate_type, events) = load(portal, id, up_to).await?;
+    let state = match aggregate_type.as_str() {
+        CitizenRequest::TYPE => fold::<CitizenRequest>(&events)?,
+        CertificateApplication::TYPE => fold::<CertificateApplication>(&events)?,
+        Certification::TYPE => fold::<Certification>(&events)?,
+        Payment::TYPE => fold::<Payment>(&events)?,
+        TrafficFine::TYPE => fold::<TrafficFine>(&events)?,
+        TaxDeclaration::TYPE => fold::<TaxDeclaration>(&events)?,
+        TaxDebt::TYPE => fold::<TaxDebt>(&events)?,
+        other => {
+            return Err(AuditError::Infrastructure(format!(
+                "no fold for aggregate type {other}"
+            )))
+        }
+    };
+    Ok(CaseState {
+        case_id: id.to_string(),
+        aggregate_type,
+        sequence: events.last().map(|e| e.sequence).unwrap_or(0),
+        state,
+    })
+}
+
+/// Folds stored events into the aggregate's state, as JSON.
+fn fold<A>(events: &[RecordedEvent]) -> Result<Value, AuditError>
+where
+    A: Aggregate + Serialize,
+{
+    let mut state = A::default();
+    for event in events {
+        let payload: A::Event = serde_json::from_value(event.payload.clone())
+            .map_err(|e| AuditError::Infrastructure(format!("undecodable event: {e}")))?;
+        state.apply(payload);
+    }
+    serde_json::to_value(&state).map_err(|e| AuditError::Infrastructure(e.to_string()))
+}
+
+/// The verdict on case `id`'s hash chain, recomputed from what is stored.
+pub async fn verify(
+    portal: &Portal,
+    actor: &Actor,
+    id: &str,
+) -> Result<CaseVerification, AuditError> {
+    require_auditor(actor)?;
+    let (_, events) = load(portal, id, None).await?;
+    let links: Vec<StoredLink<'_>> = events
+        .iter()
+        .filter_map(|e| e.chain.as_ref().map(|c| (e, c)))
+        .map(|(e, c)| StoredLink {
+            content: ChainedContent {
+                aggregate_type: &e.aggregate_type,
+                aggregate_id: &e.aggregate_id,
+                sequence: e.sequence,
+                event_type: &e.event_type,
+                event_version: &e.event_version,
+                payload: &c.payload_text,
+                metadata: &c.metadata_text,
+                recorded_at_micros: e.recorded_at.timestamp_micros(),
+            },
+            prev_hash: &c.prev_hash,
+            hash: &c.hash,
+        })
+        .collect();
+    Ok(CaseVerification {
+        case_id: id.to_string(),
+        verdict: verify_chain(&links),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_ids_are_uuids_or_readable_ids() {
+        let uuid = "0b4ad5a6-3c41-4b1e-9d1b-6a5f0f0c9a11";
+        assert_eq!(stream_id(&uuid.to_uppercase()).unwrap(), uuid);
+        assert_eq!(stream_id("9999-100000001").unwrap(), "9999-100000001");
+        assert_eq!(stream_id("094259216-2026-Q1").unwrap(), "094259216-2026-Q1");
+        for bad in ["", "a b", "../x", "x;drop", &"a".repeat(101)] {
+            assert!(matches!(stream_id(bad), Err(AuditError::NotFound)), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_sequence_is_a_positive_whole_number() {
+        assert_eq!(parse_sequence(None).unwrap(), None);
+        assert_eq!(parse_sequence(Some("")).unwrap(), None);
+        assert_eq!(parse_sequence(Some("3")).unwrap(), Some(3));
+        for bad in ["0", "-1", "1.5", "x"] {
+            assert!(matches!(
+                parse_sequence(Some(bad)),
+                Err(AuditError::SequenceInvalid)
+            ));
+        }
+    }
+}
