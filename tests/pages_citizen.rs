@@ -191,6 +191,186 @@ async fn a_form_without_its_csrf_token_is_refused_and_nothing_is_stored() {
     assert_eq!(count, 0);
 }
 
+/// Issue 12, defect 9: the CSRF token of an anonymous cookie (one an attacker obtained
+/// for themselves and planted in the victim's browser) does not go with anybody's session.
+#[tokio::test]
+async fn an_anonymous_csrf_token_is_refused_with_a_session() {
+    let app = TestApp::spawn().await;
+    // The attacker's own anonymous cookie and the token the page gave them (an attacker
+    // who can plant cookies, from a sibling host say, puts this pair in the victim's
+    // browser).
+    let fresh = Client::builder()
+        .redirect(redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = fresh.get(app.url("/login")).send().await.unwrap();
+    let set = r
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let cookie = set.split(';').next().unwrap().to_string();
+    let html = r.text().await.unwrap();
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker).unwrap() + marker.len();
+    let anonymous_token = html[start..].split('"').next().unwrap().to_string();
+
+    // The victim is logged in.
+    let session = app.citizen("victim@example.gr", "Μαρία Παππά").await;
+    let forged = fresh
+        .post(app.url("/requests/new"))
+        .header("cookie", format!("{cookie}; portal_session={session}"))
+        .form(&[
+            ("csrf_token", anonymous_token.as_str()),
+            ("kind", "complaint"),
+            ("subject", "Θέμα"),
+            ("text", "Κείμενο"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let count: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = 'CitizenRequest'")
+            .fetch_one(&app.state.pool)
+            .await
+            .unwrap();
+    assert_eq!(count, 0, "nothing was filed in the victim's name");
+
+    // The same browser's own page, rendered with the session, gives a token that works.
+    let page = fresh
+        .get(app.url("/requests/new"))
+        .header("cookie", format!("{cookie}; portal_session={session}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let start = page.find(marker).unwrap() + marker.len();
+    let own_token = page[start..].split('"').next().unwrap().to_string();
+    assert_ne!(own_token, anonymous_token);
+    let filed = fresh
+        .post(app.url("/requests/new"))
+        .header("cookie", format!("{cookie}; portal_session={session}"))
+        .form(&[
+            ("csrf_token", own_token.as_str()),
+            ("kind", "complaint"),
+            ("subject", "Θέμα"),
+            ("text", "Κείμενο"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(filed.status(), StatusCode::SEE_OTHER);
+}
+
+/// Issue 12, defect 9: a form posted from another site is refused even with a good token,
+/// by what the browser says of it (`Sec-Fetch-Site`) or by its `Origin`.
+#[tokio::test]
+async fn a_form_posted_from_another_site_is_refused() {
+    let app = TestApp::spawn().await;
+    let client = browser();
+    register(&app, &client, "eleni@example.gr").await;
+    let host = app
+        .url("")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let attempts: [(&str, String); 4] = [
+        ("sec-fetch-site", "cross-site".to_string()),
+        ("sec-fetch-site", "same-site".to_string()),
+        ("origin", "https://evil.example".to_string()),
+        ("origin", "null".to_string()),
+    ];
+    for (name, value) in attempts {
+        let token = csrf(&app, &client, "/requests/new").await;
+        let r = client
+            .post(app.url("/requests/new"))
+            .header(name, value.as_str())
+            .form(&[
+                ("csrf_token", token.as_str()),
+                ("kind", "complaint"),
+                ("subject", "Θέμα"),
+                ("text", "Κείμενο"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{name}: {value}");
+        assert!(r.text().await.unwrap().contains("Η φόρμα δεν έγινε δεκτή"));
+    }
+    let count: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = 'CitizenRequest'")
+            .fetch_one(&app.state.pool)
+            .await
+            .unwrap();
+    assert_eq!(count, 0);
+    // From the portal's own page, as a browser sends it: accepted.
+    let token = csrf(&app, &client, "/requests/new").await;
+    let r = client
+        .post(app.url("/requests/new"))
+        .header("sec-fetch-site", "same-origin")
+        .header("origin", format!("http://{host}"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("kind", "complaint"),
+            ("subject", "Θέμα"),
+            ("text", "Κείμενο"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+}
+
+/// Issue 12, defect 9, for the JSON API: a browser's session cookie does not carry a
+/// state change from another site; a deliberate `Authorization` header does.
+#[tokio::test]
+async fn the_api_refuses_a_cross_site_change_made_with_the_session_cookie() {
+    let app = TestApp::spawn().await;
+    let token = app.citizen("eleni@example.gr", "Ελένη Παπαδοπούλου").await;
+    let body = serde_json::json!({"kind": "complaint", "subject": "Θέμα", "text": "Κείμενο."});
+    let client = Client::new();
+    let by_cookie = |origin: &'static str| {
+        client
+            .post(app.url("/api/v1/requests"))
+            .header("cookie", format!("portal_session={token}"))
+            .header("origin", origin)
+            .json(&body)
+    };
+    let r = by_cookie("https://evil.example").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let error: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "cross_site_request", "{error}");
+    let r = client
+        .post(app.url("/api/v1/requests"))
+        .header("cookie", format!("portal_session={token}"))
+        .header("sec-fetch-site", "cross-site")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&app.state.pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 0);
+    // A bearer token is not ambient: a client that holds it means to use it.
+    let r = client
+        .post(app.url("/api/v1/requests"))
+        .bearer_auth(&token)
+        .header("origin", "https://evil.example")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+}
+
 #[tokio::test]
 async fn pages_that_need_a_login_send_visitors_to_it_and_back() {
     let app = TestApp::spawn().await;

@@ -22,7 +22,7 @@ mod warrants;
 
 pub use forms::FormState;
 pub use layout::{Page, PageUser};
-pub use security::{csrf_and_language, rate_limit, security_headers, RateLimiter};
+pub use security::{api_cross_site, csrf_and_language, rate_limit, security_headers, RateLimiter};
 
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};

@@ -1,5 +1,6 @@
-//! What keeps the pages safe: the CSRF double-submit token on every state-changing form,
-//! security headers on every response, per-client rate limits on the forms people abuse,
+//! What keeps the pages safe: the CSRF token on every state-changing form (bound to the
+//! browser's CSRF cookie and to its session) and the refusal of cross-site state changes
+//! (`Sec-Fetch-Site`, `Origin`), security headers on every response, per-client rate limits on the forms people abuse,
 //! and the remembered language choice.
 
 use std::collections::{HashMap, VecDeque};
@@ -28,9 +29,55 @@ const FORM_LIMIT: usize = 256 * 1024;
 /// says next to the file field that it is too large.
 const MULTIPART_SLACK: usize = 1024 * 1024;
 
-/// The CSRF token of this request's forms (from its cookie, or new).
+/// The CSRF token of this request's forms: [`form_token`] of the browser's CSRF cookie
+/// (or a new one) and its session cookie.
 #[derive(Debug, Clone)]
 pub struct CsrfToken(pub String);
+
+/// The token a form must send back: a hash of the browser's random CSRF cookie and of its
+/// session cookie (empty without one). A token is valid only with the cookie it was made
+/// from *and* the session it was made in: a token learned with an anonymous cookie (say,
+/// one an attacker planted) is refused with anybody's session, and a form rendered before
+/// a login or a logout is refused after it. Both cookies are HttpOnly, so a page cannot
+/// compute it; no server secret is needed, so every portal process agrees.
+pub fn form_token(csrf_cookie: &str, session: Option<&str>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(b"portal-csrf-v1\0");
+    hash.update(csrf_cookie.as_bytes());
+    hash.update(b"\0");
+    hash.update(session.unwrap_or("").as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(hash.finalize())
+}
+
+/// Whether a state-changing request comes from another site: the browser says so
+/// (`Sec-Fetch-Site: cross-site` or `same-site`, a sibling host), or its `Origin` is `null`
+/// or names another host than the one it was sent to (or than `PORTAL_PUBLIC_URL`'s, for a
+/// portal behind a proxy that rewrites `Host`). Clients that send neither header
+/// (scripts, the tests' HTTP client, old browsers) are judged by the token alone.
+pub fn cross_site(headers: &HeaderMap, public_url: Option<&str>) -> bool {
+    let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        if site.eq_ignore_ascii_case("cross-site") || site.eq_ignore_ascii_case("same-site") {
+            return true;
+        }
+    }
+    let Some(origin) = text(header::ORIGIN) else {
+        return false;
+    };
+    let host = text(header::HOST).unwrap_or("");
+    let authority = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    let public = public_url.map(|url| url.trim_end_matches('/'));
+    match authority {
+        Some(authority) => {
+            !authority.eq_ignore_ascii_case(host)
+                && !public.is_some_and(|url| url.eq_ignore_ascii_case(origin))
+        }
+        None => true,
+    }
+}
 
 pub const LANG_COOKIE: &str = "portal_lang";
 
@@ -104,7 +151,8 @@ pub fn csrf_exempt(path: &str) -> bool {
 }
 
 /// Page middleware: gives every page a CSRF token (setting its cookie when new), refuses
-/// a form POST whose `csrf_token` field does not match the cookie, and remembers `?lang=`.
+/// a form POST from another site or whose `csrf_token` field is not [`form_token`] of the
+/// request's cookies, and remembers `?lang=`.
 pub async fn csrf_and_language(
     State(state): State<AppState>,
     request: Request,
@@ -115,12 +163,17 @@ pub async fn csrf_and_language(
         return next.run(request).await;
     }
     let cookie_token = cookie_value(request.headers(), CSRF_COOKIE).filter(|t| t.len() >= 32);
+    let session = cookie_value(request.headers(), crate::auth::SESSION_COOKIE);
     let lang = lang_of(request.headers());
     if request.method() == Method::POST && csrf_exempt(request.uri().path()) {
         return next.run(request).await;
     }
     let (mut parts, body) = request.into_parts();
     let request = if parts.method == Method::POST {
+        if cross_site(&parts.headers, state.config.public_url.as_deref()) {
+            tracing::warn!(path = %parts.uri.path(), "form refused: sent from another site");
+            return message_page(StatusCode::FORBIDDEN, lang, "csrf_failed");
+        }
         let boundary = multipart_boundary(&parts.headers);
         // Only a clerk's issue form uploads a file: nowhere else may a body be this large
         // (it is buffered before the token is checked, so the limit is what an anonymous
@@ -141,7 +194,10 @@ pub async fn csrf_and_language(
                 .map(|(_, v)| v.into_owned()),
         };
         let valid = match (&cookie_token, &sent) {
-            (Some(cookie), Some(sent)) => bool::from(cookie.as_bytes().ct_eq(sent.as_bytes())),
+            (Some(cookie), Some(sent)) => {
+                let expected = form_token(cookie, session.as_deref());
+                bool::from(expected.as_bytes().ct_eq(sent.as_bytes()))
+            }
             _ => false,
         };
         if !valid {
@@ -149,13 +205,18 @@ pub async fn csrf_and_language(
             return message_page(StatusCode::FORBIDDEN, lang, "csrf_failed");
         }
         // A page rendered in answer to the POST (a form with errors) needs the same token.
-        parts
-            .extensions
-            .insert(CsrfToken(cookie_token.clone().unwrap_or_default()));
+        if let Some(sent) = sent {
+            parts.extensions.insert(CsrfToken(sent));
+        }
         Request::from_parts(parts, Body::from(bytes))
     } else {
-        let token = cookie_token.clone().unwrap_or_else(new_token);
-        parts.extensions.insert(CsrfToken(token));
+        let cookie = cookie_token.clone().unwrap_or_else(new_token);
+        parts
+            .extensions
+            .insert(CsrfToken(form_token(&cookie, session.as_deref())));
+        if cookie_token.is_none() {
+            parts.extensions.insert(NewCsrfCookie(cookie));
+        }
         Request::from_parts(parts, body)
     };
     let chosen_lang = request.uri().query().and_then(|q| {
@@ -165,9 +226,8 @@ pub async fn csrf_and_language(
     });
     let new_csrf = request
         .extensions()
-        .get::<CsrfToken>()
-        .filter(|t| Some(&t.0) != cookie_token.as_ref())
-        .map(|t| t.0.clone());
+        .get::<NewCsrfCookie>()
+        .map(|c| c.0.clone());
     let mut response = next.run(request).await;
     let secure = is_secure(&state);
     if let Some(token) = new_csrf {
@@ -185,6 +245,39 @@ pub async fn csrf_and_language(
     }
     response
 }
+
+/// API middleware: a state-changing JSON request that authenticates with the session
+/// cookie (a browser's ambient credential, not a deliberate `Authorization` header) is
+/// refused when it comes from another site (see [`cross_site`]).
+pub async fn api_cross_site(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let changes_state = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    let by_cookie = !request.headers().contains_key(header::AUTHORIZATION)
+        && cookie_value(request.headers(), crate::auth::SESSION_COOKIE).is_some();
+    if changes_state
+        && by_cookie
+        && request.uri().path().starts_with("/api/")
+        && cross_site(request.headers(), state.config.public_url.as_deref())
+    {
+        tracing::warn!(path = %request.uri().path(), "API request refused: sent from another site");
+        return crate::error::ApiError::Refused(domain::Refusal::forbidden(
+            "cross_site_request",
+            "a request that changes something must come from the portal's own pages",
+        ))
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// A CSRF cookie this response must set (the browser had none).
+#[derive(Debug, Clone)]
+struct NewCsrfCookie(String);
 
 /// The pages that take a file: a clerk issuing a certificate electronically
 /// (`/staff/applications/{id}/issue`).
@@ -375,6 +468,69 @@ pub async fn rate_limit(State(state): State<AppState>, request: Request, next: N
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_form_token_belongs_to_one_cookie_and_one_session() {
+        let cookie = "c".repeat(43);
+        let anonymous = form_token(&cookie, None);
+        assert_eq!(anonymous, form_token(&cookie, None));
+        assert_ne!(anonymous, form_token(&cookie, Some("session-a")));
+        assert_ne!(
+            form_token(&cookie, Some("session-a")),
+            form_token(&cookie, Some("session-b"))
+        );
+        assert_ne!(anonymous, form_token(&"d".repeat(43), None));
+        assert_ne!(anonymous, cookie, "the token is not the cookie itself");
+    }
+
+    #[test]
+    fn cross_site_requests_are_told_by_the_browser_or_the_origin() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = HeaderMap::new();
+            h.insert(
+                header::HOST,
+                HeaderValue::from_static("portal.example:8080"),
+            );
+            for (k, v) in pairs {
+                h.insert(*k, HeaderValue::from_static(v));
+            }
+            h
+        };
+        let cross_site = |h: &HeaderMap| cross_site(h, None);
+        assert!(!cross_site(&headers(&[])));
+        assert!(!cross_site(&headers(&[("sec-fetch-site", "same-origin")])));
+        assert!(!cross_site(&headers(&[("sec-fetch-site", "none")])));
+        assert!(!cross_site(&headers(&[(
+            "origin",
+            "https://portal.example:8080"
+        )])));
+        assert!(!cross_site(&headers(&[(
+            "origin",
+            "http://PORTAL.example:8080"
+        )])));
+        assert!(cross_site(&headers(&[("sec-fetch-site", "cross-site")])));
+        assert!(cross_site(&headers(&[("sec-fetch-site", "same-site")])));
+        assert!(cross_site(&headers(&[("origin", "null")])));
+        assert!(cross_site(&headers(&[("origin", "https://evil.example")])));
+        assert!(cross_site(&headers(&[(
+            "origin",
+            "https://portal.example"
+        )])));
+        assert!(cross_site(&headers(&[(
+            "origin",
+            "https://portal.example:8080.evil.example"
+        )])));
+        // Behind a proxy that rewrites Host, the public address is the portal's own.
+        let proxied = headers(&[("origin", "https://dimos.example.gr")]);
+        assert!(!super::cross_site(
+            &proxied,
+            Some("https://dimos.example.gr/")
+        ));
+        assert!(super::cross_site(
+            &proxied,
+            Some("https://other.example.gr")
+        ));
+    }
 
     #[test]
     fn only_the_issue_form_takes_large_uploads() {
