@@ -23,12 +23,35 @@ async fn csrf(app: &TestApp, client: &Client, path: &str) -> String {
         .text()
         .await
         .unwrap();
+    csrf_field(&html)
+}
+
+/// The value of the `csrf_token` field of a page.
+fn csrf_field(html: &str) -> String {
     let marker = "name=\"csrf_token\" value=\"";
     let start = html
         .find(marker)
-        .unwrap_or_else(|| panic!("no CSRF field on {path}"))
+        .unwrap_or_else(|| panic!("no CSRF field in {html}"))
         + marker.len();
     html[start..].split('"').next().unwrap().to_string()
+}
+
+/// A complaint's form fields with CSRF token `token`, ready to post.
+fn complaint_form(client: &Client, app: &TestApp, token: &str) -> reqwest::RequestBuilder {
+    client.post(app.url("/requests/new")).form(&[
+        ("csrf_token", token),
+        ("kind", "complaint"),
+        ("subject", "Θέμα"),
+        ("text", "Κείμενο"),
+    ])
+}
+
+/// How many requests were filed.
+async fn requests_filed(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = 'CitizenRequest'")
+        .fetch_one(&app.state.pool)
+        .await
+        .unwrap()
 }
 
 async fn post_form(
@@ -212,55 +235,34 @@ async fn an_anonymous_csrf_token_is_refused_with_a_session() {
         .unwrap()
         .to_string();
     let cookie = set.split(';').next().unwrap().to_string();
-    let html = r.text().await.unwrap();
-    let marker = "name=\"csrf_token\" value=\"";
-    let start = html.find(marker).unwrap() + marker.len();
-    let anonymous_token = html[start..].split('"').next().unwrap().to_string();
+    let anonymous_token = csrf_field(&r.text().await.unwrap());
 
     // The victim is logged in.
     let session = app.citizen("victim@example.gr", "Μαρία Παππά").await;
-    let forged = fresh
-        .post(app.url("/requests/new"))
-        .header("cookie", format!("{cookie}; portal_session={session}"))
-        .form(&[
-            ("csrf_token", anonymous_token.as_str()),
-            ("kind", "complaint"),
-            ("subject", "Θέμα"),
-            ("text", "Κείμενο"),
-        ])
+    let cookies = format!("{cookie}; portal_session={session}");
+    let forged = complaint_form(&fresh, &app, &anonymous_token)
+        .header("cookie", &cookies)
         .send()
         .await
         .unwrap();
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
-    let count: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = 'CitizenRequest'")
-            .fetch_one(&app.state.pool)
-            .await
-            .unwrap();
-    assert_eq!(count, 0, "nothing was filed in the victim's name");
+    assert_eq!(
+        requests_filed(&app).await,
+        0,
+        "nothing filed in the victim's name"
+    );
 
     // The same browser's own page, rendered with the session, gives a token that works.
     let page = fresh
         .get(app.url("/requests/new"))
-        .header("cookie", format!("{cookie}; portal_session={session}"))
+        .header("cookie", &cookies)
         .send()
         .await
-        .unwrap()
-        .text()
-        .await
         .unwrap();
-    let start = page.find(marker).unwrap() + marker.len();
-    let own_token = page[start..].split('"').next().unwrap().to_string();
+    let own_token = csrf_field(&page.text().await.unwrap());
     assert_ne!(own_token, anonymous_token);
-    let filed = fresh
-        .post(app.url("/requests/new"))
-        .header("cookie", format!("{cookie}; portal_session={session}"))
-        .form(&[
-            ("csrf_token", own_token.as_str()),
-            ("kind", "complaint"),
-            ("subject", "Θέμα"),
-            ("text", "Κείμενο"),
-        ])
+    let filed = complaint_form(&fresh, &app, &own_token)
+        .header("cookie", &cookies)
         .send()
         .await
         .unwrap();
@@ -287,39 +289,20 @@ async fn a_form_posted_from_another_site_is_refused() {
     ];
     for (name, value) in attempts {
         let token = csrf(&app, &client, "/requests/new").await;
-        let r = client
-            .post(app.url("/requests/new"))
+        let r = complaint_form(&client, &app, &token)
             .header(name, value.as_str())
-            .form(&[
-                ("csrf_token", token.as_str()),
-                ("kind", "complaint"),
-                ("subject", "Θέμα"),
-                ("text", "Κείμενο"),
-            ])
             .send()
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "{name}: {value}");
         assert!(r.text().await.unwrap().contains("Η φόρμα δεν έγινε δεκτή"));
     }
-    let count: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = 'CitizenRequest'")
-            .fetch_one(&app.state.pool)
-            .await
-            .unwrap();
-    assert_eq!(count, 0);
+    assert_eq!(requests_filed(&app).await, 0);
     // From the portal's own page, as a browser sends it: accepted.
     let token = csrf(&app, &client, "/requests/new").await;
-    let r = client
-        .post(app.url("/requests/new"))
+    let r = complaint_form(&client, &app, &token)
         .header("sec-fetch-site", "same-origin")
         .header("origin", format!("http://{host}"))
-        .form(&[
-            ("csrf_token", token.as_str()),
-            ("kind", "complaint"),
-            ("subject", "Θέμα"),
-            ("text", "Κείμενο"),
-        ])
         .send()
         .await
         .unwrap();
@@ -354,11 +337,7 @@ async fn the_api_refuses_a_cross_site_change_made_with_the_session_cookie() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
-        .fetch_one(&app.state.pool)
-        .await
-        .unwrap();
-    assert_eq!(count, 0);
+    assert_eq!(requests_filed(&app).await, 0);
     // A bearer token is not ambient: a client that holds it means to use it.
     let r = client
         .post(app.url("/api/v1/requests"))
