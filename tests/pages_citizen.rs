@@ -350,6 +350,53 @@ async fn the_api_refuses_a_cross_site_change_made_with_the_session_cookie() {
     assert_eq!(r.status(), StatusCode::CREATED);
 }
 
+/// Issue 12, defect 6: bytes that are not UTF-8 in a form are refused beside their field
+/// (the JSON API already refuses them with 400), never stored as U+FFFD.
+#[tokio::test]
+async fn a_form_with_invalid_utf8_is_refused_beside_the_field() {
+    let app = TestApp::spawn().await;
+    let client = browser();
+    register(&app, &client, "eleni@example.gr").await;
+    let raw_form = |path: &str, token: &str, fields: &str| {
+        client
+            .post(app.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("csrf_token={token}&{fields}"))
+    };
+    let token = csrf(&app, &client, "/requests/new").await;
+    let r = raw_form(
+        "/requests/new",
+        &token,
+        "kind=complaint&subject=%FF%FE&text=%CE%9A%CE%B5%CE%AF%CE%BC%CE%B5%CE%BD%CE%BF",
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("id=\"subject-error\""), "{page}");
+    assert_eq!(requests_filed(&app).await, 0);
+
+    let token = csrf(&app, &client, "/profile").await;
+    let r = raw_form(
+        "/profile",
+        &token,
+        "full_name=%C0%80&phone=&address=&father_name=",
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("id=\"full_name-error\""), "{page}");
+    let stored: String =
+        sqlx::query_scalar("SELECT full_name FROM accounts WHERE email = 'eleni@example.gr'")
+            .fetch_one(&app.state.pool)
+            .await
+            .unwrap();
+    assert!(!stored.contains('\u{FFFD}'), "{stored:?}");
+}
+
 #[tokio::test]
 async fn pages_that_need_a_login_send_visitors_to_it_and_back() {
     let app = TestApp::spawn().await;

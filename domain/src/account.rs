@@ -82,9 +82,14 @@ pub fn check_password(password: &str, email: &str) -> Option<&'static str> {
     None
 }
 
-/// A plausible e-mail address: one `@`, a dotted domain, no spaces, at most 254 characters.
+/// A plausible e-mail address: one `@`, a dotted domain, no spaces or invisible
+/// characters, at most 254 characters; stored in NFC and lower case. The whole address is
+/// lower-cased, not just the domain: every mail service people here use treats the local
+/// part without regard to case, and two accounts that differ only in case would look the
+/// same to the person and to the clerks.
 pub fn normalize_email(raw: &str) -> Result<String, FieldError> {
-    let email = raw.trim().to_lowercase();
+    use unicode_normalization::UnicodeNormalization;
+    let email: String = raw.trim().nfc().collect::<String>().to_lowercase();
     let valid = email.len() <= 254
         // Invisible characters would make a second account look like an existing one.
         && !email
@@ -151,7 +156,9 @@ impl Profile {
 /// characters, no control characters. The codes are `{field}_required`, `{field}_too_long`
 /// and `{field}_control_chars`.
 pub fn profile_line(field: &str, raw: &str, max: usize) -> Result<String, FieldError> {
-    let value = raw.trim();
+    use unicode_normalization::UnicodeNormalization;
+    let value: String = raw.trim().nfc().collect();
+    let value = value.as_str();
     let code = |suffix: &str| FieldError::new(field, &format!("{field}_{suffix}"));
     if value.is_empty() {
         return Err(code("required"));
@@ -300,5 +307,15 @@ mod tests {
             profile_line("address", "Ερμού 12", 100).unwrap(),
             "Ερμού 12"
         );
+        // NFC: the same letters typed two ways are one name and one address.
+        assert_eq!(
+            profile_line("full_name", "Μαρι\u{0301}α", 100).unwrap(),
+            "Μαρία"
+        );
+        assert_eq!(
+            normalize_email("Maria@Exa\u{0301}mple.gr").unwrap(),
+            "maria@exámple.gr"
+        );
+        assert!(profile_line("full_name", "\u{FFFD}\u{FFFD}", 100).is_err());
     }
 }

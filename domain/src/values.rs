@@ -2,6 +2,7 @@
 //! returns a [`Refusal`] whose code names what to fix.
 
 use serde::{Deserialize, Serialize};
+use unicode_normalization::UnicodeNormalization;
 
 use crate::Refusal;
 
@@ -12,16 +13,19 @@ struct TextCodes {
     control_chars: &'static str,
 }
 
-/// Trims surrounding white space, refuses empty or over-long text, and refuses control
-/// characters other than line breaks and tabs. Lengths count characters, not bytes, so
-/// Greek text has the same limits as Latin.
+/// The one policy for text a person types (subjects, texts, answers, names, addresses):
+/// trimmed, in Unicode NFC, without control characters (but line breaks and tabs where
+/// the text may span lines), format or bidi characters, or U+FFFD (what a form's invalid
+/// UTF-8 becomes), and with something a reader can see besides combining marks. Lengths
+/// count characters, not bytes, so Greek text has the same limits as Latin.
 fn bounded_text(
     raw: &str,
     max_chars: usize,
     multiline: bool,
     codes: &TextCodes,
 ) -> Result<String, Refusal> {
-    let trimmed = raw.trim();
+    let normalized: String = raw.trim().nfc().collect();
+    let trimmed = normalized.as_str();
     if trimmed.is_empty() {
         return Err(Refusal::invalid(codes.required, "must not be empty"));
     }
@@ -35,7 +39,7 @@ fn bounded_text(
     let bad = trimmed.chars().any(|c| {
         (c.is_control() && !(multiline && (c == '\n' || c == '\r' || c == '\t'))) || is_invisible(c)
     });
-    if bad {
+    if bad || !has_visible_content(trimmed) {
         return Err(Refusal::invalid(
             codes.control_chars,
             "contains control characters",
@@ -44,10 +48,27 @@ fn bounded_text(
     Ok(trimmed.to_string())
 }
 
-/// Zero-width and bidirectional-override characters: they make text display differently
-/// from what it says (a classic way to disguise a subject in a clerk's queue).
+/// Format characters (zero-width, bidirectional marks and overrides, the soft hyphen, tag
+/// characters) and U+FFFD: they make text display differently from what it says (a
+/// classic way to disguise a subject in a clerk's queue, or a second account that looks
+/// like an existing one), or stand for bytes that were not text at all (a form's invalid
+/// UTF-8, which the browser's form encoding cannot refuse for us).
 pub(crate) fn is_invisible(c: char) -> bool {
-    matches!(c, '\u{200B}' | '\u{200E}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}'
+        | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}'
+        | '\u{FEFF}'
+        | '\u{FFF9}'..='\u{FFFD}'
+        | '\u{E0000}'..='\u{E007F}')
+}
+
+/// Whether `text` has something a reader sees: a character that is neither white space
+/// nor a combining mark.
+pub(crate) fn has_visible_content(text: &str) -> bool {
+    text.chars()
+        .any(|c| !c.is_whitespace() && !unicode_normalization::char::is_combining_mark(c))
 }
 
 macro_rules! bounded_text_type {
@@ -343,6 +364,33 @@ mod tests {
             CaseText::parse("a\u{0007}b").unwrap_err().code,
             "text_control_chars"
         );
+    }
+
+    #[test]
+    fn typed_text_is_stored_in_nfc_and_must_be_visible_and_valid() {
+        // Issue 12, defects 5 and 6: «ά» typed as α + combining acute is stored as the
+        // one precomposed letter; U+FFFD (a form's invalid UTF-8), a soft hyphen, a tag
+        // character or text of combining marks alone are refused.
+        assert_eq!(
+            Subject::parse("Λακκούβα στην οδό Καλαματα\u{0301}")
+                .unwrap()
+                .as_str(),
+            "Λακκούβα στην οδό Καλαματά"
+        );
+        for bad in [
+            "\u{FFFD}\u{FFFD}",
+            "Θέμα\u{FFFD}",
+            "α\u{00AD}β",
+            "flag\u{E0067}",
+            "\u{0301}\u{0301}",
+        ] {
+            assert_eq!(
+                Subject::parse(bad).unwrap_err().code,
+                "subject_control_chars",
+                "{bad:?}"
+            );
+        }
+        assert_eq!(CaseText::parse("?").unwrap().as_str(), "?");
     }
 
     #[test]
