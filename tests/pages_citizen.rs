@@ -581,6 +581,54 @@ async fn every_response_carries_the_security_headers() {
             && cookie.contains("SameSite=Strict"),
         "{cookie}"
     );
+    // Over plain HTTP (no https public address): no Secure, no HSTS.
+    assert!(!cookie.contains("Secure"), "{cookie}");
+    assert!(r.headers().get("strict-transport-security").is_none());
+}
+
+/// Issue 12: a portal whose public address is https marks every cookie `Secure` and asks
+/// browsers to keep to HTTPS.
+#[tokio::test]
+async fn behind_https_every_cookie_is_secure_and_hsts_is_sent() {
+    let app = TestApp::spawn_with(|c| c.public_url = Some("https://dimos.example.gr".into())).await;
+    let r = app
+        .client
+        .get(app.url("/login?lang=en"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers().get("strict-transport-security").unwrap(),
+        "max-age=31536000"
+    );
+    let cookies: Vec<String> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(cookies.len(), 2, "CSRF and language: {cookies:?}");
+    for cookie in &cookies {
+        assert!(cookie.contains("; Secure"), "{cookie}");
+    }
+    let token = app.citizen("eleni@example.gr", "Ελένη Παπαδοπούλου").await;
+    let login = app
+        .post(
+            "/api/v1/session",
+            None,
+            serde_json::json!({"email": "eleni@example.gr", "password": "Κωδικός-Δοκιμής-42"}),
+        )
+        .await;
+    let cookie = login.headers().get("set-cookie").unwrap().to_str().unwrap();
+    assert!(
+        cookie.starts_with("portal_session=") && cookie.contains("; Secure"),
+        "{cookie}"
+    );
+    let r = app.get("/api/v1/me", Some(&token)).await;
+    assert_eq!(
+        r.headers().get("strict-transport-security").unwrap(),
+        "max-age=31536000"
+    );
 }
 
 #[tokio::test]

@@ -425,7 +425,10 @@ impl Application {
                 state.clone(),
                 crate::web::api_cross_site,
             ))
-            .layer(middleware::from_fn(crate::web::security_headers))
+            .layer(middleware::from_fn_with_state(
+                state.clone(),
+                crate::web::security_headers,
+            ))
             .layer(
                 TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
                     let request_id = request

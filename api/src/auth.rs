@@ -135,7 +135,7 @@ pub fn opened_session_cookie(
         .session_lifetime
         .to_std()
         .unwrap_or(Duration::from_secs(3600));
-    session_cookie(Some(&session.token), lifetime, state.config.secure_cookies)
+    session_cookie(Some(&session.token), lifetime, state.config.https())
 }
 
 /// The `Set-Cookie` value for a new session (or, with `None`, one that clears it).

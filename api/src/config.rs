@@ -366,6 +366,17 @@ impl Config {
         Ok(config)
     }
 
+    /// Whether people reach the portal over HTTPS: `PORTAL_SECURE_COOKIES` says so, or
+    /// `PORTAL_PUBLIC_URL` starts with `https://`. Then every cookie is `Secure` and every
+    /// answer carries `Strict-Transport-Security`.
+    pub fn https(&self) -> bool {
+        self.secure_cookies
+            || self
+                .public_url
+                .as_deref()
+                .is_some_and(|url| url.to_ascii_lowercase().starts_with("https://"))
+    }
+
     /// In production, names every setting whose absence would put a sandbox in place of a
     /// real system (and the sandbox bank's secret), so that the portal refuses to start
     /// instead of taking payments at a fake bank.

@@ -84,7 +84,7 @@ pub async fn logout(
     user: CurrentUser,
 ) -> Result<impl IntoResponse, ApiError> {
     accounts::log_out(&state, &user.session).await?;
-    let cookie = auth::session_cookie(None, std::time::Duration::ZERO, state.config.secure_cookies);
+    let cookie = auth::session_cookie(None, std::time::Duration::ZERO, state.config.https());
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]))
 }
 

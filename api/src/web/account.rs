@@ -168,7 +168,7 @@ async fn logout(State(state): State<AppState>, p: Page) -> Response {
             return ApiError::from(e).into_response();
         }
     }
-    let cookie = auth::session_cookie(None, std::time::Duration::ZERO, state.config.secure_cookies);
+    let cookie = auth::session_cookie(None, std::time::Duration::ZERO, state.config.https());
     ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
 }
 

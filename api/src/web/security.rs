@@ -98,7 +98,7 @@ pub(super) fn new_token() -> String {
 }
 
 fn is_secure(state: &AppState) -> &'static str {
-    if state.config.secure_cookies {
+    if state.config.https() {
         "; Secure"
     } else {
         ""
@@ -325,7 +325,11 @@ pub struct FormActionOrigin(pub String);
 /// Security headers on every response, pages and API alike. An answer to a request that
 /// carried a session, or one that sets a cookie, is personal: unless it says otherwise it
 /// is `Cache-Control: no-store`, so that no shared cache keeps it.
-pub async fn security_headers(request: Request, next: Next) -> Response {
+pub async fn security_headers(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let credentials = request.headers().contains_key(header::AUTHORIZATION)
         || cookie_value(request.headers(), crate::auth::SESSION_COOKIE).is_some();
     let mut response = next.run(request).await;
@@ -363,6 +367,10 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
     set(headers, "x-content-type-options", "nosniff");
     set(headers, "x-frame-options", "DENY");
     set(headers, "referrer-policy", "same-origin");
+    if state.config.https() {
+        // A year, this host only: other hosts of the municipality decide for themselves.
+        set(headers, "strict-transport-security", "max-age=31536000");
+    }
     response
 }
 
