@@ -1382,3 +1382,60 @@ async fn a_business_declares_and_pays_its_municipal_tax() {
     assert_eq!(verified["valid"], true, "{verified}");
     drop(app);
 }
+
+/// Issue 12: «Κωδικός και συνδέσεις» — a citizen sees where they are logged in, changes
+/// the password (a wrong current one is said beside its field; the other session ends),
+/// and ends this session, which logs out.
+#[tokio::test]
+async fn a_citizen_changes_the_password_and_sees_the_sessions() {
+    const NEW_PASSWORD: &str = "Καινούριος-Κωδικός-2027";
+    let app = TestApp::spawn().await;
+    // A session elsewhere (the API login of the test's own client).
+    let elsewhere = app.citizen("maria@example.gr", CITIZEN_NAME).await;
+    let mut b = Browser::start(&app.base).await;
+    log_in(&mut b, "maria@example.gr", CITIZEN_PASSWORD).await;
+    b.open("/profile").await;
+    b.click_and_load("a#security-link").await;
+    assert_eq!(b.find_all("tr.session-row").await.len(), 2);
+    assert_eq!(b.find_all(".session-current").await.len(), 1);
+    assert!(
+        b.text("table#sessions").await.contains("Chrom"),
+        "the browser is named"
+    );
+    b.screenshot("profile-security").await;
+
+    b.fill("#current_password", "λάθος-κωδικός-999").await;
+    b.fill("#new_password", NEW_PASSWORD).await;
+    b.click_and_load("button#change-password").await;
+    assert!(
+        b.text("#current_password-error")
+            .await
+            .contains("Ο τρέχων κωδικός δεν είναι σωστός"),
+        "the wrong current password is said beside its field"
+    );
+    assert!(b.find_now("div.error-summary").await.is_some());
+
+    b.fill("#current_password", CITIZEN_PASSWORD).await;
+    b.fill("#new_password", NEW_PASSWORD).await;
+    b.click_and_load("button#change-password").await;
+    assert!(b
+        .text("#password-changed")
+        .await
+        .contains("Ο κωδικός σας άλλαξε"));
+    assert_eq!(
+        b.find_all("tr.session-row").await.len(),
+        1,
+        "the other session ended"
+    );
+    assert_eq!(
+        app.get("/api/v1/me", Some(&elsewhere)).await.status(),
+        reqwest::StatusCode::UNAUTHORIZED
+    );
+
+    // Ending this very session logs out.
+    b.click_and_load("button.session-end").await;
+    assert!(b.path().await.starts_with("/login"), "{}", b.path().await);
+    assert!(b.find_now("button#logout").await.is_none());
+    log_in(&mut b, "maria@example.gr", NEW_PASSWORD).await;
+    b.finish().await;
+}

@@ -5,6 +5,7 @@
 
 mod common;
 
+mod account_security;
 mod accounts;
 mod browser;
 mod business;

@@ -372,6 +372,7 @@ impl Application {
             settings: Settings {
                 municipality: config.municipality.clone(),
                 session_lifetime: config.session_lifetime,
+                session_idle: config.session_idle,
                 document_max_bytes: config.document_max_bytes,
                 read_wait: config.read_wait,
                 read_models: projections::ALL_READS,

@@ -53,6 +53,8 @@ pub struct Config {
     pub protocol_timeout: Duration,
     /// `PORTAL_SESSION_HOURS`: how long a login lasts.
     pub session_lifetime: chrono::Duration,
+    /// A session unused this long ends (`PORTAL_SESSION_IDLE_MINUTES`).
+    pub session_idle: chrono::Duration,
     /// `PORTAL_READ_WAIT_MS`: the longest a read waits for the read models to reach the
     /// reader's own latest write.
     pub read_wait: Duration,
@@ -178,6 +180,7 @@ impl Config {
             protocol_url: None,
             protocol_timeout: Duration::from_secs(10),
             session_lifetime: chrono::Duration::hours(12),
+            session_idle: chrono::Duration::minutes(60),
             read_wait: Duration::from_secs(3),
             secure_cookies: false,
             conflict_retries: 1,
@@ -239,6 +242,9 @@ impl Config {
         }
         if let Some(h) = env_number("PORTAL_SESSION_HOURS")? {
             config.session_lifetime = chrono::Duration::hours(h as i64);
+        }
+        if let Some(m) = env_number("PORTAL_SESSION_IDLE_MINUTES")? {
+            config.session_idle = chrono::Duration::minutes(m.max(1) as i64);
         }
         if let Some(ms) = env_number("PORTAL_READ_WAIT_MS")? {
             config.read_wait = Duration::from_millis(ms);

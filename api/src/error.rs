@@ -192,6 +192,8 @@ impl From<commands::accounts::AccountError> for ApiError {
         match e {
             AccountError::Invalid(fields) => Self::Validation(fields),
             AccountError::InvalidCredentials => Self::InvalidCredentials,
+            AccountError::NotFound => Self::NotFound("not_found"),
+            AccountError::Forbidden => Self::Forbidden,
             AccountError::Hashing(why) => Self::Internal(format!("password hashing: {why}")),
             AccountError::Database(e) => e.into(),
         }

@@ -88,6 +88,33 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
     }
 }
 
+/// The device a login comes from: its `User-Agent` and address (the sessions page shows
+/// them to the person).
+pub struct ClientDevice(pub commands::accounts::Device);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientDevice {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _: &S,
+    ) -> Result<Self, std::convert::Infallible> {
+        let user_agent = parts
+            .headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let client_ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip().to_string());
+        Ok(Self(commands::accounts::Device {
+            user_agent,
+            client_ip,
+        }))
+    }
+}
+
 impl RequestContext {
     pub fn metadata(&self, user: Option<&CurrentUser>) -> commands::CommandMetadata {
         commands::CommandMetadata {

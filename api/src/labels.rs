@@ -99,3 +99,59 @@ mod tests {
         assert_eq!(format_area(12000), "120");
     }
 }
+
+/// A session's device in a few words («Firefox σε Windows»), from its `User-Agent`.
+pub fn device_label(lang: Lang, user_agent: Option<&str>) -> String {
+    let Some(ua) = user_agent.filter(|ua| !ua.trim().is_empty()) else {
+        return i18n::message(lang, "ui_session_unknown_device");
+    };
+    let browser = [
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Firefox/", "Firefox"),
+        ("Chrome/", "Chrome"),
+        ("Chromium/", "Chromium"),
+        ("Safari/", "Safari"),
+    ]
+    .iter()
+    .find(|(marker, _)| ua.contains(marker))
+    .map(|(_, name)| *name);
+    let system = [
+        ("Android", "Android"),
+        ("iPhone", "iPhone"),
+        ("iPad", "iPad"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("Linux", "Linux"),
+    ]
+    .iter()
+    .find(|(marker, _)| ua.contains(marker))
+    .map(|(_, name)| *name);
+    match (browser, system) {
+        (Some(b), Some(s)) => format!("{b} {} {s}", i18n::message(lang, "ui_session_on")),
+        (Some(b), None) => b.to_string(),
+        (None, Some(s)) => s.to_string(),
+        // A program, not a browser: its own words, cut short.
+        (None, None) => ua.chars().take(40).collect(),
+    }
+}
+
+#[cfg(test)]
+mod device_tests {
+    use super::*;
+
+    #[test]
+    fn devices_are_named_by_browser_and_system() {
+        let firefox =
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0";
+        assert_eq!(device_label(Lang::El, Some(firefox)), "Firefox σε Windows");
+        assert_eq!(device_label(Lang::En, Some(firefox)), "Firefox on Windows");
+        let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36";
+        assert_eq!(device_label(Lang::En, Some(chrome)), "Chrome on Linux");
+        let edge =
+            "Mozilla/5.0 (Windows NT 10.0) AppleWebKit/537.36 Chrome/120.0 Safari/537.36 Edg/120.0";
+        assert_eq!(device_label(Lang::En, Some(edge)), "Edge on Windows");
+        assert_eq!(device_label(Lang::En, Some("curl/8.5.0")), "curl/8.5.0");
+        assert_eq!(device_label(Lang::El, None), "Άγνωστη συσκευή");
+    }
+}

@@ -53,6 +53,25 @@ enum StaffCommand {
         #[arg(long)]
         role: String,
     },
+    /// List the staff accounts (e-mail, role, name, whether disabled).
+    List,
+    /// Disable a staff account: it cannot log in and its sessions end at once.
+    Disable {
+        #[arg(long)]
+        email: String,
+    },
+    /// Enable a disabled staff account again.
+    Enable {
+        #[arg(long)]
+        email: String,
+    },
+    /// Give a staff account another role (clerk, auditor, admin); its sessions end.
+    Role {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        role: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -152,6 +171,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let password = password.trim_end_matches(['\n', '\r']);
             let id = portal::staff::add(&config, &email, &name, &role, password).await?;
             eprintln!("created {role} account {email} ({id})");
+        }
+        Command::Staff { command } => {
+            let config = Config::from_env()?;
+            match command {
+                StaffCommand::Add { .. } => unreachable!("handled above"),
+                StaffCommand::List => {
+                    // Data, for a pipe: on standard output (messages go to standard error).
+                    let table = portal::staff::list(&config).await?;
+                    std::io::Write::write_all(&mut std::io::stdout(), table.as_bytes())
+                        .context("Failed to write the list")?;
+                }
+                StaffCommand::Disable { email } => {
+                    eprintln!("{}", portal::staff::disable(&config, &email, true).await?)
+                }
+                StaffCommand::Enable { email } => {
+                    eprintln!("{}", portal::staff::disable(&config, &email, false).await?)
+                }
+                StaffCommand::Role { email, role } => {
+                    eprintln!("{}", portal::staff::role(&config, &email, &role).await?)
+                }
+            }
         }
         Command::Projections { command } => {
             let config = Config::from_env()?;

@@ -1,5 +1,7 @@
-//! Accounts and sessions (S2): registering a citizen, adding staff, logging in and out, the
-//! session behind a token, the session's last write (read-your-writes), and the profile.
+//! Accounts and sessions (S2): registering a citizen, adding and managing staff, logging in
+//! and out, the session behind a token (ending after [`crate::Settings::session_lifetime`]
+//! or [`crate::Settings::session_idle`] without use), the sessions a person sees and ends,
+//! changing the password, the session's last write (read-your-writes), and the profile.
 //! Passwords are kept only as argon2id hashes, session tokens only as their SHA-256.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -23,9 +25,16 @@ pub enum AccountError {
     /// Fields to correct (`email_taken` among them: the e-mail has an account already).
     #[error("invalid: {0:?}")]
     Invalid(Vec<FieldError>),
-    /// No account has this e-mail and password (which of the two is never said).
+    /// No account has this e-mail and password (which of the two is never said; a
+    /// disabled account fails the same way).
     #[error("wrong e-mail or password")]
     InvalidCredentials,
+    /// No such account, or no such session of the actor's.
+    #[error("not found")]
+    NotFound,
+    /// The actor's role may not do this.
+    #[error("forbidden")]
+    Forbidden,
     /// Hashing a password failed.
     #[error("password hashing failed: {0}")]
     Hashing(String),
@@ -201,10 +210,173 @@ pub fn check_staff(
 }
 
 /// Creates a checked staff account (from the command line, which has a pool and no
-/// [`Portal`]).
-pub async fn add_staff(pool: &PgPool, staff: NewStaff) -> Result<Uuid, AccountError> {
+/// [`Portal`]); `by` says who (recorded in `staff_changes`).
+pub async fn add_staff(pool: &PgPool, staff: NewStaff, by: &str) -> Result<Uuid, AccountError> {
     let hash = hash_password(staff.password).await?;
-    insert_account(pool, &staff.email, &hash, &staff.name, staff.role).await
+    let id = insert_account(pool, &staff.email, &hash, &staff.name, staff.role).await?;
+    record_staff_change(pool, id, "added", staff.role.as_str(), by).await?;
+    Ok(id)
+}
+
+async fn record_staff_change(
+    db: impl sqlx::PgExecutor<'_>,
+    account_id: Uuid,
+    change: &str,
+    detail: &str,
+    by: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO staff_changes (account_id, change, detail, changed_by) \
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(account_id)
+    .bind(change)
+    .bind(detail)
+    .bind(by)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Ends every session of account `account_id` but the one whose token hash is `keep`;
+/// answers how many.
+async fn revoke_sessions(
+    db: impl sqlx::PgExecutor<'_>,
+    account_id: Uuid,
+    keep: Option<&str>,
+) -> Result<u64, sqlx::Error> {
+    let ended = sqlx::query(
+        "UPDATE sessions SET revoked_at = now() \
+         WHERE account_id = $1 AND token_sha256 <> $2 AND revoked_at IS NULL",
+    )
+    .bind(account_id)
+    .bind(keep.unwrap_or(""))
+    .execute(db)
+    .await?;
+    Ok(ended.rows_affected())
+}
+
+/// A staff account as `portal staff list` and the auditors' staff page show it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct StaffMember {
+    pub id: Uuid,
+    pub email: String,
+    pub full_name: String,
+    pub role: String,
+    pub created_at: DateTime<Utc>,
+    pub disabled_at: Option<DateTime<Utc>>,
+}
+
+/// Every staff account (clerks, auditors, administrators), by e-mail.
+pub async fn staff(pool: &PgPool) -> Result<Vec<StaffMember>, AccountError> {
+    Ok(sqlx::query_as(
+        "SELECT id, email, full_name, role, created_at, disabled_at FROM accounts \
+         WHERE role <> 'citizen' ORDER BY email",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// The staff account with e-mail `email` (a citizen's is not one).
+async fn staff_member(pool: &PgPool, email: &str) -> Result<StaffMember, AccountError> {
+    let email = normalize_email(email).map_err(|e| AccountError::Invalid(vec![e]))?;
+    let found: Option<StaffMember> = sqlx::query_as(
+        "SELECT id, email, full_name, role, created_at, disabled_at FROM accounts \
+         WHERE email_normalized = $1 AND role <> 'citizen'",
+    )
+    .bind(&email)
+    .fetch_optional(pool)
+    .await?;
+    found.ok_or(AccountError::NotFound)
+}
+
+/// Disables (or enables again) staff account `email`; disabling ends its sessions at
+/// once. Answers whether anything changed.
+pub async fn set_staff_disabled(
+    pool: &PgPool,
+    email: &str,
+    disabled: bool,
+    by: &str,
+) -> Result<bool, AccountError> {
+    let member = staff_member(pool, email).await?;
+    if member.disabled_at.is_some() == disabled {
+        return Ok(false);
+    }
+    let mut tx = pool.begin().await?;
+    sqlx::query("UPDATE accounts SET disabled_at = CASE WHEN $2 THEN now() END, updated_at = now() WHERE id = $1")
+        .bind(member.id)
+        .bind(disabled)
+        .execute(&mut *tx)
+        .await?;
+    if disabled {
+        revoke_sessions(&mut *tx, member.id, None).await?;
+    }
+    let change = if disabled { "disabled" } else { "enabled" };
+    record_staff_change(&mut *tx, member.id, change, "", by).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Gives staff account `email` another staff role (`clerk`, `auditor`, `admin`); its
+/// sessions end, so the new role applies from its next login. Answers whether anything
+/// changed.
+pub async fn set_staff_role(
+    pool: &PgPool,
+    email: &str,
+    role: &str,
+    by: &str,
+) -> Result<bool, AccountError> {
+    let role = match Role::parse(role) {
+        Some(Role::Citizen) | None => {
+            return Err(AccountError::Invalid(vec![FieldError::new(
+                "role",
+                "role_invalid",
+            )]))
+        }
+        Some(role) => role,
+    };
+    let member = staff_member(pool, email).await?;
+    if member.role == role.as_str() {
+        return Ok(false);
+    }
+    let mut tx = pool.begin().await?;
+    sqlx::query("UPDATE accounts SET role = $2, updated_at = now() WHERE id = $1")
+        .bind(member.id)
+        .bind(role.as_str())
+        .execute(&mut *tx)
+        .await?;
+    revoke_sessions(&mut *tx, member.id, None).await?;
+    let detail = format!("{} → {}", member.role, role.as_str());
+    record_staff_change(&mut *tx, member.id, "role_changed", &detail, by).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// One change to a staff account, as the auditors' staff page shows it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct StaffChange {
+    pub email: String,
+    pub full_name: String,
+    pub change: String,
+    pub detail: String,
+    pub changed_by: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Every change to staff accounts, newest first (auditors and administrators only).
+pub async fn staff_changes(
+    portal: &Portal,
+    actor: &Actor,
+) -> Result<Vec<StaffChange>, AccountError> {
+    if !actor.holds(&[Role::Auditor, Role::Admin]) {
+        return Err(AccountError::Forbidden);
+    }
+    Ok(sqlx::query_as(
+        "SELECT a.email, a.full_name, c.change, c.detail, c.changed_by, c.at \
+         FROM staff_changes c JOIN accounts a ON a.id = c.account_id ORDER BY c.id DESC",
+    )
+    .fetch_all(&portal.pool)
+    .await?)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -221,11 +393,19 @@ pub struct OpenedSession {
     pub account_id: Uuid,
 }
 
+/// The device a session is opened from, as its browser names itself.
+#[derive(Debug, Clone, Default)]
+pub struct Device {
+    pub user_agent: Option<String>,
+    pub client_ip: Option<String>,
+}
+
 /// Checks the credentials and opens a session for [`crate::Settings::session_lifetime`].
 pub async fn log_in(
     portal: &Portal,
     email: &str,
     password: String,
+    device: Device,
 ) -> Result<OpenedSession, AccountError> {
     // Every account was registered with a valid e-mail: one that is not (say, with a NUL
     // byte, which PostgreSQL text cannot hold) has no account, and fails like a wrong one.
@@ -233,7 +413,8 @@ pub async fn log_in(
     let row: Option<(Uuid, String, String)> = match &email {
         Some(email) => {
             sqlx::query_as(
-                "SELECT id, password_hash, role FROM accounts WHERE email_normalized = $1",
+                "SELECT id, password_hash, role FROM accounts \
+                 WHERE email_normalized = $1 AND disabled_at IS NULL",
             )
             .bind(email)
             .fetch_optional(&portal.pool)
@@ -252,12 +433,24 @@ pub async fn log_in(
     rand::thread_rng().fill_bytes(&mut bytes);
     let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
     let expires_at = Utc::now() + portal.settings.session_lifetime;
-    sqlx::query("INSERT INTO sessions (token_sha256, account_id, expires_at) VALUES ($1, $2, $3)")
-        .bind(token_sha256(&token))
-        .bind(account_id)
-        .bind(expires_at)
-        .execute(&portal.pool)
-        .await?;
+    // What the browser says of itself, cut to a length a page can show.
+    let user_agent = device.user_agent.map(|ua| {
+        ua.chars()
+            .filter(|c| !c.is_control())
+            .take(300)
+            .collect::<String>()
+    });
+    sqlx::query(
+        "INSERT INTO sessions (token_sha256, account_id, expires_at, user_agent, client_ip, \
+         last_used_at) VALUES ($1, $2, $3, $4, $5, now())",
+    )
+    .bind(token_sha256(&token))
+    .bind(account_id)
+    .bind(expires_at)
+    .bind(user_agent)
+    .bind(device.client_ip)
+    .execute(&portal.pool)
+    .await?;
     Ok(OpenedSession {
         token,
         expires_at,
@@ -298,19 +491,37 @@ struct SessionRow {
     role: String,
     last_transaction_id: Option<i64>,
     last_position: Option<i64>,
+    /// Whether the last use was long enough ago to be recorded again.
+    stale_use: bool,
 }
 
-/// The session of `token`, if it stands (not revoked, not expired).
+/// How often a session's last use is written down: often enough for the inactivity
+/// limit and the sessions page, rarely enough that reads stay reads.
+const LAST_USE_PRECISION_SECONDS: i64 = 60;
+
+/// The session of `token`, if it stands: not revoked, not past its lifetime, used within
+/// [`crate::Settings::session_idle`], and its account not disabled. Records the use.
 pub async fn session(portal: &Portal, token: &str) -> Result<Option<Session>, AccountError> {
     let hash = token_sha256(token);
     let row: Option<SessionRow> = sqlx::query_as(
-        "SELECT a.id, a.email, a.full_name, a.role, s.last_transaction_id, s.last_position \
+        "SELECT a.id, a.email, a.full_name, a.role, s.last_transaction_id, s.last_position, \
+         coalesce(s.last_used_at, s.created_at) < now() - make_interval(secs => $3) AS stale_use \
          FROM sessions s JOIN accounts a ON a.id = s.account_id \
-         WHERE s.token_sha256 = $1 AND s.revoked_at IS NULL AND s.expires_at > now()",
+         WHERE s.token_sha256 = $1 AND s.revoked_at IS NULL AND s.expires_at > now() \
+           AND coalesce(s.last_used_at, s.created_at) > now() - make_interval(secs => $2) \
+           AND a.disabled_at IS NULL",
     )
     .bind(&hash)
+    .bind(portal.settings.session_idle.num_seconds() as f64)
+    .bind(LAST_USE_PRECISION_SECONDS as f64)
     .fetch_optional(&portal.pool)
     .await?;
+    if row.as_ref().is_some_and(|r| r.stale_use) {
+        sqlx::query("UPDATE sessions SET last_used_at = now() WHERE token_sha256 = $1")
+            .bind(&hash)
+            .execute(&portal.pool)
+            .await?;
+    }
     Ok(row.map(|r| Session {
         account_id: r.id,
         email: r.email,
@@ -324,6 +535,139 @@ pub async fn session(portal: &Portal, token: &str) -> Result<Option<Session>, Ac
             },
         ),
     }))
+}
+
+/// One of a person's sessions, as «Συνδέσεις» shows it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct SessionInfo {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub user_agent: Option<String>,
+    pub client_ip: Option<String>,
+    /// The session this request came with.
+    pub current: bool,
+}
+
+/// The actor's sessions that still stand, the current one first, then by last use.
+pub async fn sessions(portal: &Portal, actor: &Actor) -> Result<Vec<SessionInfo>, AccountError> {
+    Ok(sqlx::query_as(
+        "SELECT id, created_at, coalesce(last_used_at, created_at) AS last_used_at, expires_at, \
+         user_agent, client_ip, token_sha256 = $2 AS current \
+         FROM sessions WHERE account_id = $1 AND revoked_at IS NULL AND expires_at > now() \
+           AND coalesce(last_used_at, created_at) > now() - make_interval(secs => $3) \
+         ORDER BY token_sha256 = $2 DESC, coalesce(last_used_at, created_at) DESC",
+    )
+    .bind(actor.account_id)
+    .bind(actor.session.as_deref().unwrap_or(""))
+    .bind(portal.settings.session_idle.num_seconds() as f64)
+    .fetch_all(&portal.pool)
+    .await?)
+}
+
+/// Ends the actor's session `id` (another device's, or this one). Someone else's session,
+/// or one that already ended, is [`AccountError::NotFound`].
+pub async fn end_session(portal: &Portal, actor: &Actor, id: Uuid) -> Result<(), AccountError> {
+    let ended = sqlx::query(
+        "UPDATE sessions SET revoked_at = now() \
+         WHERE id = $1 AND account_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(id)
+    .bind(actor.account_id)
+    .execute(&portal.pool)
+    .await?;
+    if ended.rows_affected() == 0 {
+        return Err(AccountError::NotFound);
+    }
+    Ok(())
+}
+
+/// Ends every session of the actor's but the one this request came with; answers how
+/// many.
+pub async fn end_other_sessions(portal: &Portal, actor: &Actor) -> Result<u64, AccountError> {
+    Ok(revoke_sessions(&portal.pool, actor.account_id, actor.session.as_deref()).await?)
+}
+
+/// Changes the actor's password: the current one must be given (field
+/// `current_password`, code `current_password_wrong`) and the new one must pass the
+/// password rules (field `new_password`). Every other session of the account ends, and the
+/// account's address is told by e-mail. Answers how many sessions ended.
+pub async fn change_password(
+    portal: &Portal,
+    actor: &Actor,
+    current: &str,
+    new: &str,
+) -> Result<u64, AccountError> {
+    let stored: Option<String> =
+        sqlx::query_scalar("SELECT password_hash FROM accounts WHERE id = $1")
+            .bind(actor.account_id)
+            .fetch_optional(&portal.pool)
+            .await?;
+    let mut errors = Vec::new();
+    if !verify_password(current.to_string(), stored).await {
+        errors.push(FieldError::new(
+            "current_password",
+            "current_password_wrong",
+        ));
+    }
+    if let Some(code) = check_password(new, &actor.email) {
+        errors.push(FieldError::new("new_password", code));
+    } else if new == current {
+        errors.push(FieldError::new("new_password", "new_password_unchanged"));
+    }
+    if !errors.is_empty() {
+        return Err(AccountError::Invalid(errors));
+    }
+    let hash = hash_password(new.to_string()).await?;
+    let mut tx = portal.pool.begin().await?;
+    sqlx::query(
+        "UPDATE accounts SET password_hash = $2, password_changed_at = now(), updated_at = now() \
+         WHERE id = $1",
+    )
+    .bind(actor.account_id)
+    .bind(&hash)
+    .execute(&mut *tx)
+    .await?;
+    let ended = revoke_sessions(&mut *tx, actor.account_id, actor.session.as_deref()).await?;
+    let (subject, body) = password_changed_notice(portal, &actor.full_name);
+    sqlx::query(
+        "INSERT INTO mail_outbox (id, event_key, account_id, to_address, subject, body) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(Uuid::new_v4())
+    .bind(format!(
+        "password-changed.{}.{}",
+        actor.account_id,
+        Uuid::new_v4()
+    ))
+    .bind(actor.account_id.to_string())
+    .bind(&actor.email)
+    .bind(subject)
+    .bind(body)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(ended)
+}
+
+/// The e-mail that tells a person their password changed (in Greek, then English).
+fn password_changed_notice(portal: &Portal, name: &str) -> (String, String) {
+    let names = &portal.settings.municipality.municipality;
+    let (el, en) = (&names.name_el, &names.name_en);
+    let subject = "Αλλαγή κωδικού πρόσβασης / Password changed".to_string();
+    let body = format!(
+        "Αγαπητή/έ {name},\n\n\
+         ο κωδικός πρόσβασης του λογαριασμού σας στην πύλη «{el}» άλλαξε. \
+         Οι άλλες συνδέσεις σας τερματίστηκαν.\n\
+         Αν δεν κάνατε εσείς την αλλαγή, επικοινωνήστε αμέσως με τον Δήμο.\n\n\
+         ---\n\n\
+         Dear {name},\n\n\
+         the password of your account at the portal of {en} was changed. Your other \
+         sessions were ended.\n\
+         If you did not change it, contact the municipality at once.\n"
+    );
+    (subject, body)
 }
 
 /// Records that the actor's session wrote up to `position`, so its next reads wait for it

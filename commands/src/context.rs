@@ -63,6 +63,8 @@ pub struct Settings {
     pub municipality: Arc<Municipality>,
     /// How long a login lasts.
     pub session_lifetime: chrono::Duration,
+    /// How long a session lasts without use.
+    pub session_idle: chrono::Duration,
     /// The largest certificate document (PDF) a clerk may upload, in bytes.
     pub document_max_bytes: usize,
     /// The longest a read waits for the read models to reach a write.

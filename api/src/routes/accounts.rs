@@ -12,6 +12,7 @@ use serde_json::json;
 use crate::auth::{self, CurrentUser};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::http::ClientDevice;
 use crate::AppState;
 
 #[derive(Deserialize)]
@@ -55,12 +56,14 @@ pub struct LoginBody {
 /// `POST /api/v1/session`: log in; answers the bearer token and sets the session cookie.
 pub async fn login(
     State(state): State<AppState>,
+    ClientDevice(device): ClientDevice,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     let session = accounts::log_in(
         &state,
         body.email.as_deref().unwrap_or(""),
         body.password.unwrap_or_default(),
+        device,
     )
     .await?;
     Ok((
@@ -120,4 +123,60 @@ pub async fn update_me(
     Ok(Json(
         accounts::update_profile(&state, &user.actor(), details).await?,
     ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordBody {
+    pub current_password: Option<String>,
+    pub new_password: Option<String>,
+}
+
+/// `PUT /api/v1/me/password`: changes the password (the current one is required); every
+/// other session of the account ends and the account's address is told by e-mail.
+pub async fn change_password(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiJson(body): ApiJson<PasswordBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let ended = accounts::change_password(
+        &state,
+        &user.actor(),
+        body.current_password.as_deref().unwrap_or(""),
+        body.new_password.as_deref().unwrap_or(""),
+    )
+    .await?;
+    Ok(Json(json!({ "sessions_ended": ended })))
+}
+
+/// `GET /api/v1/me/sessions`: the account's sessions that still stand.
+pub async fn sessions(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let sessions = accounts::sessions(&state, &user.actor()).await?;
+    Ok(Json(json!({ "sessions": sessions })))
+}
+
+/// `DELETE /api/v1/me/sessions`: ends every session of the account but this one.
+pub async fn end_other_sessions(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let ended = accounts::end_other_sessions(&state, &user.actor()).await?;
+    Ok(Json(json!({ "sessions_ended": ended })))
+}
+
+/// `DELETE /api/v1/me/sessions/{id}`: ends one of the account's sessions.
+pub async fn end_session(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = uuid::Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("session_not_found"))?;
+    match accounts::end_session(&state, &user.actor(), id).await {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(accounts::AccountError::NotFound) => Err(ApiError::NotFound("session_not_found")),
+        Err(e) => Err(e.into()),
+    }
 }

@@ -63,3 +63,15 @@ pub async fn verify(
 ) -> Result<Json<CaseVerification>, ApiError> {
     Ok(Json(audit::verify(&state, &user.actor(), &id).await?))
 }
+
+/// `GET /api/v1/audit/staff`: the staff accounts and every change made to them.
+pub async fn staff(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let changes = commands::accounts::staff_changes(&state, &user.actor()).await?;
+    let staff = commands::accounts::staff(&state.pool).await?;
+    Ok(Json(
+        serde_json::json!({ "staff": staff, "changes": changes }),
+    ))
+}

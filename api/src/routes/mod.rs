@@ -14,7 +14,7 @@ pub(crate) mod tax_debts;
 pub(crate) mod tax_declarations;
 pub(crate) mod warrants;
 
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 
 use crate::AppState;
@@ -29,6 +29,12 @@ pub fn router() -> Router<AppState> {
             post(accounts::login).delete(accounts::logout),
         )
         .route("/api/v1/me", get(accounts::me).put(accounts::update_me))
+        .route("/api/v1/me/password", put(accounts::change_password))
+        .route(
+            "/api/v1/me/sessions",
+            get(accounts::sessions).delete(accounts::end_other_sessions),
+        )
+        .route("/api/v1/me/sessions/{id}", delete(accounts::end_session))
         .route("/api/v1/requests", post(requests::submit))
         .route("/api/v1/requests/track/{code}", get(requests::track))
         .route("/api/v1/my/requests", get(requests::my_list))
@@ -132,4 +138,5 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/audit/cases/{id}/events", get(audit::events))
         .route("/api/v1/audit/cases/{id}/state", get(audit::state))
         .route("/api/v1/audit/cases/{id}/verify", get(audit::verify))
+        .route("/api/v1/audit/staff", get(audit::staff))
 }

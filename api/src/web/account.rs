@@ -12,6 +12,7 @@ use super::certificates::CertificationView;
 use super::{login_redirect, render, FormState, Page};
 use crate::auth::{self, Role};
 use crate::error::ApiError;
+use crate::http::ClientDevice;
 use crate::AppState;
 use commands::accounts::{self, ProfileDetails};
 
@@ -89,10 +90,15 @@ struct LoginForm {
     next: Option<String>,
 }
 
-async fn login(State(state): State<AppState>, p: Page, Form(f): Form<LoginForm>) -> Response {
+async fn login(
+    State(state): State<AppState>,
+    ClientDevice(device): ClientDevice,
+    p: Page,
+    Form(f): Form<LoginForm>,
+) -> Response {
     let next = safe_next(f.next.as_deref(), "/requests");
     let email = f.email.clone().unwrap_or_default();
-    match accounts::log_in(&state, &email, f.password.unwrap_or_default()).await {
+    match accounts::log_in(&state, &email, f.password.unwrap_or_default(), device).await {
         Ok(session) => {
             let cookie = auth::opened_session_cookie(&state, &session);
             ([(header::SET_COOKIE, cookie)], Redirect::to(&next)).into_response()
@@ -130,7 +136,12 @@ struct RegisterForm {
 }
 
 /// Registers and logs in at once, then goes to «Τα στοιχεία μου» to complete the details.
-async fn register(State(state): State<AppState>, p: Page, Form(f): Form<RegisterForm>) -> Response {
+async fn register(
+    State(state): State<AppState>,
+    ClientDevice(device): ClientDevice,
+    p: Page,
+    Form(f): Form<RegisterForm>,
+) -> Response {
     let values = FormState::with_values([
         ("email", f.email.as_deref().unwrap_or("")),
         ("full_name", f.full_name.as_deref().unwrap_or("")),
@@ -139,7 +150,7 @@ async fn register(State(state): State<AppState>, p: Page, Form(f): Form<Register
     let password = f.password.unwrap_or_default();
     let full_name = f.full_name.unwrap_or_default();
     let result = match accounts::register_citizen(&state, &email, &password, &full_name).await {
-        Ok(_) => accounts::log_in(&state, &email, password).await,
+        Ok(_) => accounts::log_in(&state, &email, password, device).await,
         Err(e) => Err(e),
     };
     match result {

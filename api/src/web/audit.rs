@@ -26,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .route("/audit", get(audit_form))
         .route("/audit/cases/{id}", get(case_events))
         .route("/audit/cases/{id}/state", get(case_state))
+        .route("/audit/staff", get(staff_page))
 }
 
 /// The auditor (or admin) an audit page is for; a login for a visitor, 403 for anyone else.
@@ -276,6 +277,85 @@ async fn case_state(
         sequence: folded.sequence,
         state: serde_json::to_string_pretty(&folded.state).unwrap_or_default(),
     })
+}
+
+// ---------------------------------------------------------------------------------------
+// Staff accounts and their changes
+// ---------------------------------------------------------------------------------------
+
+struct StaffRow {
+    email: String,
+    name: String,
+    role: String,
+    disabled: bool,
+    state: String,
+    created: String,
+}
+
+struct ChangeRow {
+    at: String,
+    email: String,
+    change: String,
+    detail: String,
+    by: String,
+}
+
+#[derive(Template)]
+#[template(path = "audit_staff.html")]
+struct StaffPage {
+    p: Page,
+    staff: Vec<StaffRow>,
+    changes: Vec<ChangeRow>,
+}
+
+async fn staff_page(State(state): State<AppState>, p: Page) -> Response {
+    let user = match auditor(&p) {
+        Ok(user) => user,
+        Err(response) => return *response,
+    };
+    let loaded = async {
+        let changes = commands::accounts::staff_changes(&state, &user.actor()).await?;
+        let staff = commands::accounts::staff(&state.pool).await?;
+        Ok::<_, commands::accounts::AccountError>((staff, changes))
+    }
+    .await;
+    let (staff, changes) = match loaded {
+        Ok(found) => found,
+        Err(e) => return error_page(p, e.into()),
+    };
+    let role = |role: &str| {
+        let key = format!("ui_role_{role}");
+        if i18n::has_message(&key) {
+            p.t(&key)
+        } else {
+            role.to_string()
+        }
+    };
+    let staff = staff
+        .into_iter()
+        .map(|m| StaffRow {
+            role: role(&m.role),
+            disabled: m.disabled_at.is_some(),
+            state: match &m.disabled_at {
+                Some(at) => format!("{} ({})", p.t("ui_staff_disabled"), p.date(at)),
+                None => p.t("ui_staff_active"),
+            },
+            created: p.date(&m.created_at),
+            email: m.email,
+            name: m.full_name,
+        })
+        .collect();
+    let changes = changes
+        .into_iter()
+        .map(|c| ChangeRow {
+            at: athens_seconds(&c.at),
+            change: p.t(&format!("ui_staff_change_{}", c.change)),
+            email: c.email,
+            detail: c.detail,
+            by: c.changed_by,
+        })
+        .collect();
+    render(&StaffPage { p, staff, changes })
 }
 
 #[cfg(test)]

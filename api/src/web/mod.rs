@@ -3,6 +3,7 @@
 //! The page contract (routes, fields, ids) is `docs/pages.md`.
 
 mod account;
+mod account_security;
 mod audit;
 mod bank;
 pub mod business;
@@ -36,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .route("/", get(home))
         .route("/static/portal.css", get(stylesheet))
         .merge(account::router())
+        .merge(account_security::router())
         .merge(cases::router())
         .merge(staff::router())
         .merge(certificates::router())

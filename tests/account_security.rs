@@ -1,0 +1,420 @@
+//! Issue 12, what accounts lack: changing the password (current one required, other
+//! sessions end, an e-mail tells the owner), the sessions a person sees and ends, the
+//! inactivity limit, and staff accounts that can be listed, disabled and given another
+//! role, every change on the auditors' staff page.
+
+use crate::common::{field_codes, json_body, TestApp};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+const PASSWORD: &str = "Κωδικός-Δοκιμής-42";
+const NEW_PASSWORD: &str = "Καινούριος-Κωδικός-2027";
+
+/// Logs `email` in once more, as a browser naming itself `user_agent`.
+async fn login_as(
+    app: &TestApp,
+    email: &str,
+    password: &str,
+    user_agent: &str,
+) -> reqwest::Response {
+    app.client
+        .post(app.url("/api/v1/session"))
+        .header("user-agent", user_agent)
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn delete(app: &TestApp, path: &str, token: &str) -> reqwest::Response {
+    app.client
+        .delete(app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn token_of(r: reqwest::Response) -> String {
+    assert_eq!(r.status(), StatusCode::CREATED);
+    json_body(r).await["token"].as_str().unwrap().to_string()
+}
+
+async fn change_password(
+    app: &TestApp,
+    token: &str,
+    current: &str,
+    new: &str,
+) -> reqwest::Response {
+    app.client
+        .put(app.url("/api/v1/me/password"))
+        .bearer_auth(token)
+        .json(&json!({"current_password": current, "new_password": new}))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_password_change_needs_the_current_password_and_ends_the_other_sessions() {
+    let app = TestApp::spawn().await;
+    let here = app.citizen("maria@example.gr", "Μαρία Παππά").await;
+    let phone = token_of(
+        login_as(
+            &app,
+            "maria@example.gr",
+            PASSWORD,
+            "Mozilla/5.0 (Linux; Android 14) Chrome/120.0 Mobile Safari/537.36",
+        )
+        .await,
+    )
+    .await;
+
+    // Refusals: a wrong current password, a weak new one, the same one again.
+    let r = change_password(&app, &here, "λάθος-κωδικός-123", NEW_PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let error = json_body(r).await["error"].clone();
+    assert!(
+        field_codes(&error).contains(&("current_password".into(), "current_password_wrong".into())),
+        "{error}"
+    );
+    let r = change_password(&app, &here, PASSWORD, "short").await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let error = json_body(r).await["error"].clone();
+    assert!(
+        field_codes(&error).iter().any(|(f, _)| f == "new_password"),
+        "{error}"
+    );
+    let r = change_password(&app, &here, PASSWORD, PASSWORD).await;
+    let error = json_body(r).await["error"].clone();
+    assert!(
+        field_codes(&error).contains(&("new_password".into(), "new_password_unchanged".into())),
+        "{error}"
+    );
+    // Nothing changed on a refusal: both sessions stand.
+    assert_eq!(
+        app.get("/api/v1/me", Some(&phone)).await.status(),
+        StatusCode::OK
+    );
+
+    let r = change_password(&app, &here, PASSWORD, NEW_PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(json_body(r).await["sessions_ended"], 1);
+    assert_eq!(
+        app.get("/api/v1/me", Some(&here)).await.status(),
+        StatusCode::OK,
+        "this session stays"
+    );
+    assert_eq!(
+        app.get("/api/v1/me", Some(&phone)).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "the other ended"
+    );
+    assert_eq!(
+        login_as(&app, "maria@example.gr", PASSWORD, "x")
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    token_of(login_as(&app, "maria@example.gr", NEW_PASSWORD, "x").await).await;
+
+    // The owner is told by e-mail.
+    let (to, subject, body): (String, String, String) = sqlx::query_as(
+        "SELECT to_address, subject, body FROM mail_outbox WHERE event_key LIKE 'password-changed.%'",
+    )
+    .fetch_one(&app.state.pool)
+    .await
+    .unwrap();
+    assert_eq!(to, "maria@example.gr");
+    assert!(subject.contains("Αλλαγή κωδικού"), "{subject}");
+    assert!(
+        body.contains("Μαρία Παππά") && body.contains("επικοινωνήστε"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_citizen_sees_their_sessions_and_ends_them() {
+    let app = TestApp::spawn().await;
+    let here = app.citizen("maria@example.gr", "Μαρία Παππά").await;
+    let firefox =
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0";
+    let other = token_of(login_as(&app, "maria@example.gr", PASSWORD, firefox).await).await;
+    let third = token_of(login_as(&app, "maria@example.gr", PASSWORD, "curl/8").await).await;
+
+    let r = app.get("/api/v1/me/sessions", Some(&here)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let sessions = json_body(r).await["sessions"].as_array().unwrap().clone();
+    assert_eq!(sessions.len(), 3);
+    assert_eq!(
+        sessions[0]["current"], true,
+        "this device first: {sessions:?}"
+    );
+    assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
+    let firefox_session = sessions
+        .iter()
+        .find(|s| s["user_agent"] == firefox)
+        .expect("the device is recorded");
+    for key in [
+        "id",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "client_ip",
+    ] {
+        assert!(!firefox_session[key].is_null(), "{key}: {firefox_session}");
+    }
+    assert!(
+        sessions[0].get("token_sha256").is_none(),
+        "no token hash leaves the server"
+    );
+
+    // End one other session.
+    let id = firefox_session["id"].as_str().unwrap();
+    let r = delete(&app, &format!("/api/v1/me/sessions/{id}"), &here).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.get("/api/v1/me", Some(&other)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // Again, or someone else's, or not an id: 404.
+    let r = delete(&app, &format!("/api/v1/me/sessions/{id}"), &here).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(json_body(r).await["error"]["code"], "session_not_found");
+    let stranger = app.citizen("nikos@example.gr", "Νίκος Νικολάου").await;
+    let mine = json_body(app.get("/api/v1/me/sessions", Some(&here)).await).await["sessions"][0]
+        ["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = delete(&app, &format!("/api/v1/me/sessions/{mine}"), &stranger).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get("/api/v1/me", Some(&here)).await.status(),
+        StatusCode::OK
+    );
+    let r = delete(&app, "/api/v1/me/sessions/not-a-session", &here).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // End every other one.
+    let r = delete(&app, "/api/v1/me/sessions", &here).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(json_body(r).await["sessions_ended"], 1);
+    assert_eq!(
+        app.get("/api/v1/me", Some(&third)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get("/api/v1/me", Some(&here)).await.status(),
+        StatusCode::OK
+    );
+    let sessions: Value = json_body(app.get("/api/v1/me/sessions", Some(&here)).await).await;
+    assert_eq!(sessions["sessions"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_session_unused_for_longer_than_the_idle_limit_ends() {
+    let app = TestApp::spawn_with(|c| c.session_idle = chrono::Duration::minutes(30)).await;
+    let token = app.citizen("maria@example.gr", "Μαρία Παππά").await;
+    let hash = commands::accounts::token_sha256(&token);
+    let last_used_minutes_ago = |minutes: i32| {
+        sqlx::query(
+            "UPDATE sessions SET last_used_at = now() - make_interval(mins => $2) \
+             WHERE token_sha256 = $1",
+        )
+        .bind(hash.clone())
+        .bind(minutes)
+        .execute(&app.state.pool)
+    };
+    // Last used 29 minutes ago: it stands, and the use is recorded.
+    last_used_minutes_ago(29).await.unwrap();
+    assert_eq!(
+        app.get("/api/v1/me", Some(&token)).await.status(),
+        StatusCode::OK
+    );
+    let recent: bool = sqlx::query_scalar(
+        "SELECT last_used_at > now() - interval '1 minute' FROM sessions WHERE token_sha256 = $1",
+    )
+    .bind(&hash)
+    .fetch_one(&app.state.pool)
+    .await
+    .unwrap();
+    assert!(recent, "the use was recorded");
+    // Not used for 31 minutes: it has ended, though its lifetime has not.
+    last_used_minutes_ago(31).await.unwrap();
+    assert_eq!(
+        app.get("/api/v1/me", Some(&token)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn staff_accounts_are_listed_disabled_and_given_another_role_and_auditors_see_it() {
+    let app = TestApp::spawn().await;
+    let config = app.state.config.as_ref().clone();
+    let clerk = app
+        .staff("clerk", "clerk@dimos.gr", "Γιώργος Υπάλληλος")
+        .await;
+    let auditor = app
+        .staff("auditor", "auditor@dimos.gr", "Άννα Ελέγκτρια")
+        .await;
+    app.citizen("maria@example.gr", "Μαρία Παππά").await;
+
+    let list = portal::staff::list(&config).await.unwrap();
+    assert!(
+        list.contains("clerk@dimos.gr\tclerk\tactive\tΓιώργος Υπάλληλος"),
+        "{list}"
+    );
+    assert!(
+        !list.contains("maria@example.gr"),
+        "citizens are not staff: {list}"
+    );
+
+    // Disabled: the session ends at once, and the password no longer logs in.
+    let said = portal::staff::disable(&config, "clerk@dimos.gr", true)
+        .await
+        .unwrap();
+    assert!(said.contains("disabled"), "{said}");
+    assert_eq!(
+        app.get("/api/v1/staff/requests", Some(&clerk))
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let r = app
+        .post(
+            "/api/v1/session",
+            None,
+            json!({"email": "clerk@dimos.gr", "password": "Υπάλληλος-Δήμου-2026"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(portal::staff::list(&config)
+        .await
+        .unwrap()
+        .contains("clerk@dimos.gr\tclerk\tdisabled"));
+    // Enabled again: logs in.
+    portal::staff::disable(&config, "clerk@dimos.gr", false)
+        .await
+        .unwrap();
+    let clerk = app.login("clerk@dimos.gr", "Υπάλληλος-Δήμου-2026").await;
+    // Another role: the session ends; the next login has the new role.
+    let said = portal::staff::role(&config, "clerk@dimos.gr", "auditor")
+        .await
+        .unwrap();
+    assert!(said.contains("now auditor"), "{said}");
+    assert_eq!(
+        app.get("/api/v1/staff/requests", Some(&clerk))
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let now_auditor = app.login("clerk@dimos.gr", "Υπάλληλος-Δήμου-2026").await;
+    assert_eq!(
+        app.get("/api/v1/audit/staff", Some(&now_auditor))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    // Refusals say what is wrong.
+    let e = portal::staff::role(&config, "clerk@dimos.gr", "citizen")
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("--role must be"), "{e}");
+    let e = portal::staff::disable(&config, "maria@example.gr", true)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("no staff account"), "{e}");
+    let e = portal::staff::disable(&config, "nobody@dimos.gr", true)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("no staff account"), "{e}");
+
+    // The auditors' record of every change, newest first, with who made it.
+    let r = app.get("/api/v1/audit/staff", Some(&auditor)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let audit = json_body(r).await;
+    let changes: Vec<(String, String, String)> = audit["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            assert!(
+                c["changed_by"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("command line ("),
+                "{c}"
+            );
+            (
+                c["email"].as_str().unwrap().to_string(),
+                c["change"].as_str().unwrap().to_string(),
+                c["detail"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("clerk@dimos.gr", "role_changed", "clerk → auditor"),
+        ("clerk@dimos.gr", "enabled", ""),
+        ("clerk@dimos.gr", "disabled", ""),
+        ("auditor@dimos.gr", "added", "auditor"),
+        ("clerk@dimos.gr", "added", "clerk"),
+    ];
+    let expected: Vec<(String, String, String)> = expected
+        .iter()
+        .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+        .collect();
+    assert_eq!(changes, expected);
+    assert_eq!(audit["staff"].as_array().unwrap().len(), 2);
+    // Only auditors and administrators read it; the record cannot be rewritten.
+    let citizen = app.login("maria@example.gr", PASSWORD).await;
+    assert_eq!(
+        app.get("/api/v1/audit/staff", Some(&citizen))
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    let rewrite = sqlx::query("DELETE FROM staff_changes")
+        .execute(&app.state.pool)
+        .await;
+    assert!(rewrite.is_err(), "staff_changes is append-only");
+}
+
+#[tokio::test]
+async fn the_auditors_staff_page_shows_the_accounts_and_their_changes() {
+    use crate::common::pages::Visitor;
+    let app = TestApp::spawn().await;
+    let config = app.state.config.as_ref().clone();
+    app.staff("clerk", "clerk@dimos.gr", "Γιώργος Υπάλληλος")
+        .await;
+    app.staff("auditor", "auditor@dimos.gr", "Άννα Ελέγκτρια")
+        .await;
+    portal::staff::disable(&config, "clerk@dimos.gr", true)
+        .await
+        .unwrap();
+
+    let mut auditor = Visitor::log_in(&app, "auditor@dimos.gr", "Υπάλληλος-Δήμου-2026").await;
+    let form = auditor.get("/audit").await;
+    assert_eq!(form.href_of("audit-staff-link"), "/audit/staff");
+    let page = auditor.get("/audit/staff").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    page.assert_has("Λογαριασμοί προσωπικού");
+    page.assert_has("clerk@dimos.gr");
+    page.assert_has("Απενεργοποιημένος");
+    page.assert_has("Απενεργοποίηση");
+    page.assert_has("Δημιουργία λογαριασμού");
+    page.assert_has("command line (");
+
+    app.citizen("maria@example.gr", "Μαρία Παππά").await;
+    let mut citizen = Visitor::log_in(&app, "maria@example.gr", PASSWORD).await;
+    assert_eq!(
+        citizen.get("/audit/staff").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let mut visitor = Visitor::new(&app);
+    assert_eq!(
+        visitor.get("/audit/staff").await.status,
+        StatusCode::SEE_OTHER
+    );
+}
