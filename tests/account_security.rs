@@ -418,3 +418,194 @@ async fn the_auditors_staff_page_shows_the_accounts_and_their_changes() {
         StatusCode::SEE_OTHER
     );
 }
+
+/// The reset links e-mailed to `to`, newest last.
+async fn reset_links_to(app: &TestApp, to: &str) -> Vec<String> {
+    let bodies: Vec<String> = sqlx::query_scalar(
+        "SELECT body FROM mail_outbox WHERE to_address = $1 AND event_key LIKE 'password-reset.%' \
+         ORDER BY created_at",
+    )
+    .bind(to)
+    .fetch_all(&app.state.pool)
+    .await
+    .unwrap();
+    bodies
+        .iter()
+        .map(|body| {
+            let start = body.find("/password-reset/").expect("a link") + "/password-reset/".len();
+            body[start..]
+                .split(|c: char| c.is_whitespace())
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+async fn set_password_by_link(app: &TestApp, token: &str, new: &str) -> reqwest::Response {
+    app.post(
+        &format!("/api/v1/password-reset/{token}"),
+        None,
+        json!({ "new_password": new }),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_forgotten_password_is_reset_through_a_single_use_link() {
+    let app = TestApp::spawn().await;
+    let session = app.citizen("maria@example.gr", "Μαρία Παππά").await;
+    let ask =
+        |email: &'static str| app.post("/api/v1/password-reset", None, json!({ "email": email }));
+
+    // The same answer with or without an account; a link only to an account's address.
+    assert_eq!(ask("maria@example.gr").await.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        ask("nobody@example.gr").await.status(),
+        StatusCode::ACCEPTED
+    );
+    assert!(reset_links_to(&app, "nobody@example.gr").await.is_empty());
+    let links = reset_links_to(&app, "maria@example.gr").await;
+    assert_eq!(links.len(), 1);
+    let token = links[0].clone();
+    // Asked again at once: the same answer, no second e-mail.
+    assert_eq!(ask("maria@example.gr").await.status(), StatusCode::ACCEPTED);
+    assert_eq!(reset_links_to(&app, "maria@example.gr").await.len(), 1);
+    // A malformed address is said.
+    let r = ask("not-an-address").await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // Only the token's hash is kept.
+    let stored: Vec<String> = sqlx::query_scalar("SELECT token_sha256 FROM password_resets")
+        .fetch_all(&app.state.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, vec![commands::accounts::token_sha256(&token)]);
+
+    // A weak password is refused and the link still works.
+    let r = set_password_by_link(&app, &token, "short").await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let error = json_body(r).await["error"].clone();
+    assert!(
+        field_codes(&error).iter().any(|(f, _)| f == "new_password"),
+        "{error}"
+    );
+    let r = set_password_by_link(&app, &token, NEW_PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    // Every session ended; the old password is gone; the new one works.
+    assert_eq!(
+        app.get("/api/v1/me", Some(&session)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login_as(&app, "maria@example.gr", PASSWORD, "x")
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    token_of(login_as(&app, "maria@example.gr", NEW_PASSWORD, "x").await).await;
+    // Used once.
+    let r = set_password_by_link(&app, &token, "Τρίτος-Κωδικός-2028").await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let error = json_body(r).await["error"].clone();
+    assert!(
+        field_codes(&error).contains(&("token".into(), "reset_link_invalid".into())),
+        "{error}"
+    );
+    // The owner is told that the password changed.
+    let told: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM mail_outbox WHERE to_address = 'maria@example.gr' \
+         AND event_key LIKE 'password-changed.%'",
+    )
+    .fetch_one(&app.state.pool)
+    .await
+    .unwrap();
+    assert_eq!(told, 1);
+
+    // A link older than 30 minutes no longer works.
+    sqlx::query("UPDATE password_resets SET created_at = now() - interval '31 minutes'")
+        .execute(&app.state.pool)
+        .await
+        .unwrap();
+    assert_eq!(ask("maria@example.gr").await.status(), StatusCode::ACCEPTED);
+    let links = reset_links_to(&app, "maria@example.gr").await;
+    assert_eq!(links.len(), 2, "a new link after a while");
+    sqlx::query(
+        "UPDATE password_resets SET expires_at = now() - interval '1 second' WHERE used_at IS NULL",
+    )
+    .execute(&app.state.pool)
+    .await
+    .unwrap();
+    let r = set_password_by_link(&app, &links[1], "Τρίτος-Κωδικός-2028").await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // Not a token at all.
+    let r = set_password_by_link(&app, "nonsense", "Τρίτος-Κωδικός-2028").await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn failed_logins_slow_that_address_down_and_tell_the_owner() {
+    let app = TestApp::spawn().await;
+    app.citizen("maria@example.gr", "Μαρία Παππά").await;
+    let wrong = || login_as(&app, "maria@example.gr", "λάθος-κωδικός-1", "x");
+    for _ in 0..5 {
+        assert_eq!(wrong().await.status(), StatusCode::UNAUTHORIZED);
+    }
+    // The 6th at once, even with the right password: wait.
+    let r = login_as(&app, "maria@example.gr", PASSWORD, "x").await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().get("retry-after").is_some());
+    assert_eq!(json_body(r).await["error"]["code"], "login_throttled");
+    // An address without an account is held back the same way: nothing tells them apart.
+    for _ in 0..5 {
+        let r = login_as(&app, "nobody@example.gr", "λάθος-κωδικός-1", "x").await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let r = login_as(&app, "nobody@example.gr", "λάθος-κωδικός-1", "x").await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Another address (the owner at home) is not held back.
+    let elsewhere = commands::accounts::log_in(
+        &app.state,
+        "maria@example.gr",
+        PASSWORD.to_string(),
+        commands::accounts::Device {
+            user_agent: None,
+            client_ip: Some("203.0.113.9".to_string()),
+        },
+    )
+    .await;
+    assert!(elsewhere.is_ok(), "{elsewhere:?}");
+
+    // Waiting passes; on the 10th failure in a row the owner is told, once.
+    let time_passes = || {
+        sqlx::query("UPDATE login_failures SET last_failed_at = now() - interval '1 hour'")
+            .execute(&app.state.pool)
+    };
+    for _ in 5..12 {
+        time_passes().await.unwrap();
+        assert_eq!(wrong().await.status(), StatusCode::UNAUTHORIZED);
+    }
+    let notices: Vec<String> = sqlx::query_scalar(
+        "SELECT body FROM mail_outbox WHERE to_address = 'maria@example.gr' \
+         AND event_key LIKE 'failed-logins.%'",
+    )
+    .fetch_all(&app.state.pool)
+    .await
+    .unwrap();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(notices[0].contains("127.0.0.1"), "{}", notices[0]);
+    // After the wait the right password works, and clears the count.
+    time_passes().await.unwrap();
+    token_of(login_as(&app, "maria@example.gr", PASSWORD, "x").await).await;
+    assert_eq!(wrong().await.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[test]
+fn the_login_delay_doubles_from_the_fifth_failure_up_to_fifteen_minutes() {
+    use commands::accounts::login_delay_seconds;
+    assert_eq!(login_delay_seconds(4), 0);
+    assert_eq!(login_delay_seconds(5), 1);
+    assert_eq!(login_delay_seconds(6), 2);
+    assert_eq!(login_delay_seconds(10), 32);
+    assert_eq!(login_delay_seconds(15), 900);
+    assert_eq!(login_delay_seconds(1000), 900);
+}

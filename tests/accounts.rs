@@ -636,20 +636,43 @@ async fn personal_answers_are_no_store_and_static_files_set_no_cookie() {
     assert!(page.headers().contains_key(SET_COOKIE));
     assert_eq!(page.headers()["cache-control"], "no-store");
 
-    let css = app
-        .client
-        .get(app.url("/static/portal.css"))
-        .send()
-        .await
-        .unwrap();
+    // The pages link the stylesheet under a name with its content hash: kept a year.
+    let html = page.text().await.unwrap();
+    let start = html
+        .find("href=\"/static/portal.")
+        .expect("a stylesheet link")
+        + 6;
+    let href = html[start..].split('"').next().unwrap().to_string();
+    assert!(
+        href.len() == "/static/portal..css".len() + 16 && href.ends_with(".css"),
+        "{href}"
+    );
+    let css = app.client.get(app.url(&href)).send().await.unwrap();
     assert_eq!(css.status(), StatusCode::OK);
     assert!(
         !css.headers().contains_key(SET_COOKIE),
         "{:?}",
         css.headers()
     );
-    assert!(css.headers()["cache-control"]
-        .to_str()
-        .unwrap()
-        .starts_with("public"));
+    assert_eq!(
+        css.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+    // The plain name, or another version's hash, still answers, briefly cached; any other
+    // name is 404.
+    for other in ["/static/portal.css", "/static/portal.0123456789abcdef.css"] {
+        let r = app.client.get(app.url(other)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{other}");
+        assert!(!r.headers().contains_key(SET_COOKIE));
+        assert_eq!(
+            r.headers()["cache-control"],
+            "public, max-age=300",
+            "{other}"
+        );
+    }
+    for missing in ["/static/other.css", "/static/portal.xyz.css"] {
+        let r = app.client.get(app.url(missing)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{missing}");
+    }
 }

@@ -1439,3 +1439,45 @@ async fn a_citizen_changes_the_password_and_sees_the_sessions() {
     log_in(&mut b, "maria@example.gr", NEW_PASSWORD).await;
     b.finish().await;
 }
+
+/// Issue 12: «Ξεχάσατε τον κωδικό σας;» — the link by e-mail sets a new password once.
+#[tokio::test]
+async fn a_citizen_who_forgot_the_password_sets_a_new_one_from_the_emailed_link() {
+    const NEW_PASSWORD: &str = "Καινούριος-Κωδικός-2027";
+    let app = TestApp::spawn().await;
+    app.citizen("maria@example.gr", CITIZEN_NAME).await;
+    let mut b = Browser::start(&app.base).await;
+    b.open("/login").await;
+    b.click_and_load("a#forgot-password").await;
+    b.fill("#email", "maria@example.gr").await;
+    b.click_and_load("button#submit").await;
+    assert!(b
+        .text("#password-reset-sent")
+        .await
+        .contains("Αν υπάρχει λογαριασμός"));
+    b.screenshot("password-reset-sent").await;
+
+    let body: String =
+        sqlx::query_scalar("SELECT body FROM mail_outbox WHERE event_key LIKE 'password-reset.%'")
+            .fetch_one(&app.state.pool)
+            .await
+            .unwrap();
+    let start = body.find("/password-reset/").unwrap();
+    let path = body[start..].split_whitespace().next().unwrap().to_string();
+    b.open(&path).await;
+    b.fill("#new_password", "short").await;
+    b.click_and_load("button#submit").await;
+    assert!(b.find_now("#new_password-error").await.is_some());
+    b.fill("#new_password", NEW_PASSWORD).await;
+    b.click_and_load("button#submit").await;
+    assert!(b
+        .text("#password-reset-done")
+        .await
+        .contains("Ο νέος κωδικός σας ορίστηκε"));
+    log_in(&mut b, "maria@example.gr", NEW_PASSWORD).await;
+    // The link worked once.
+    b.open_unchecked(&path).await;
+    b.page_loaded().await;
+    assert!(b.find_now("#reset-link-invalid").await.is_some());
+    b.finish().await;
+}

@@ -373,6 +373,10 @@ impl Application {
                 municipality: config.municipality.clone(),
                 session_lifetime: config.session_lifetime,
                 session_idle: config.session_idle,
+                portal_url: config
+                    .public_url
+                    .clone()
+                    .unwrap_or_else(|| format!("http://{}", config.bind)),
                 document_max_bytes: config.document_max_bytes,
                 read_wait: config.read_wait,
                 read_models: projections::ALL_READS,

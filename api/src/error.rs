@@ -46,6 +46,10 @@ pub enum ApiError {
     Conflict,
     #[error("too many attempts")]
     TooManyRequests,
+    /// Too many failed logins for one e-mail from this address: retry after this many
+    /// seconds.
+    #[error("too many failed logins")]
+    LoginThrottled(u64),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -194,6 +198,7 @@ impl From<commands::accounts::AccountError> for ApiError {
             AccountError::InvalidCredentials => Self::InvalidCredentials,
             AccountError::NotFound => Self::NotFound("not_found"),
             AccountError::Forbidden => Self::Forbidden,
+            AccountError::Throttled(seconds) => Self::LoginThrottled(seconds),
             AccountError::Hashing(why) => Self::Internal(format!("password hashing: {why}")),
             AccountError::Database(e) => e.into(),
         }
@@ -310,6 +315,7 @@ impl ApiError {
             }
             Self::Conflict => simple(StatusCode::CONFLICT, "conflict"),
             Self::TooManyRequests => simple(StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            Self::LoginThrottled(_) => simple(StatusCode::TOO_MANY_REQUESTS, "login_throttled"),
             Self::Internal(_) => simple(StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -374,7 +380,13 @@ impl IntoResponse for ApiError {
             tracing::info!(code = r.code, detail = %r.detail, "refused");
         }
         let (status, payload) = self.status_and_payload();
-        render(status, &payload, Lang::El)
+        let mut response = render(status, &payload, Lang::El);
+        if let Self::LoginThrottled(seconds) = self {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 
@@ -386,7 +398,15 @@ pub async fn localize_errors(request: Request, next: Next) -> Response {
         return response;
     }
     match response.extensions().get::<ErrorPayload>().cloned() {
-        Some(payload) => render(response.status(), &payload, lang),
+        Some(payload) => {
+            let mut localized = render(response.status(), &payload, lang);
+            if let Some(wait) = response.headers().get(axum::http::header::RETRY_AFTER) {
+                localized
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, wait.clone());
+            }
+            localized
+        }
         None => response,
     }
 }

@@ -35,6 +35,9 @@ pub enum AccountError {
     /// The actor's role may not do this.
     #[error("forbidden")]
     Forbidden,
+    /// Too many failed logins for this e-mail from this address: wait this many seconds.
+    #[error("too many failed logins; retry in {0} s")]
+    Throttled(u64),
     /// Hashing a password failed.
     #[error("password hashing failed: {0}")]
     Hashing(String),
@@ -410,6 +413,15 @@ pub async fn log_in(
     // Every account was registered with a valid e-mail: one that is not (say, with a NUL
     // byte, which PostgreSQL text cannot hold) has no account, and fails like a wrong one.
     let email = normalize_email(email).ok();
+    let client_ip = device
+        .client_ip
+        .clone()
+        .unwrap_or_else(|| "unknown".to_string());
+    if let Some(email) = &email {
+        if let Some(wait) = login_wait(portal, email, &client_ip).await? {
+            return Err(AccountError::Throttled(wait));
+        }
+    }
     let row: Option<(Uuid, String, String)> = match &email {
         Some(email) => {
             sqlx::query_as(
@@ -423,15 +435,20 @@ pub async fn log_in(
         None => None,
     };
     let stored = row.as_ref().map(|(_, hash, _)| hash.clone());
-    if !verify_password(password, stored).await {
-        return Err(AccountError::InvalidCredentials);
-    }
-    let Some((account_id, _, role)) = row else {
+    let verified = verify_password(password, stored).await;
+    let (Some(email), Some((account_id, _, role)), true) = (&email, &row, verified) else {
+        if let Some(email) = &email {
+            record_login_failure(portal, email, &client_ip, row.as_ref().map(|r| r.0)).await?;
+        }
         return Err(AccountError::InvalidCredentials);
     };
-    let mut bytes = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut bytes);
-    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let (account_id, role) = (*account_id, role.clone());
+    sqlx::query("DELETE FROM login_failures WHERE email_normalized = $1 AND client_ip = $2")
+        .bind(email)
+        .bind(&client_ip)
+        .execute(&portal.pool)
+        .await?;
+    let token = new_token();
     let expires_at = Utc::now() + portal.settings.session_lifetime;
     // What the browser says of itself, cut to a length a page can show.
     let user_agent = device.user_agent.map(|ua| {
@@ -457,6 +474,140 @@ pub async fn log_in(
         role: Role::parse(&role).unwrap_or(Role::Citizen),
         account_id,
     })
+}
+
+/// Failed logins from one address for one e-mail before that address must wait.
+pub const LOGIN_FAILURES_BEFORE_DELAY: i32 = 5;
+/// Failed logins from one address after which the account's owner is told by e-mail.
+pub const LOGIN_FAILURES_NOTICE: i32 = 10;
+/// The longest wait between attempts, in seconds.
+const LOGIN_DELAY_MAX_SECONDS: i64 = 15 * 60;
+
+/// How long an address must wait after `failures` failed logins in a row: nothing for the
+/// first [`LOGIN_FAILURES_BEFORE_DELAY`] - 1, then 1 s, 2 s, 4 s … at most 15 minutes.
+pub fn login_delay_seconds(failures: i32) -> i64 {
+    if failures < LOGIN_FAILURES_BEFORE_DELAY {
+        return 0;
+    }
+    let doublings = (failures - LOGIN_FAILURES_BEFORE_DELAY).min(20) as u32;
+    (1_i64 << doublings).min(LOGIN_DELAY_MAX_SECONDS)
+}
+
+/// Seconds `client_ip` must still wait before trying `email` again, if any.
+async fn login_wait(
+    portal: &Portal,
+    email: &str,
+    client_ip: &str,
+) -> Result<Option<u64>, AccountError> {
+    let row: Option<(i32, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT failures, last_failed_at FROM login_failures \
+         WHERE email_normalized = $1 AND client_ip = $2",
+    )
+    .bind(email)
+    .bind(client_ip)
+    .fetch_optional(&portal.pool)
+    .await?;
+    let Some((failures, last)) = row else {
+        return Ok(None);
+    };
+    let until = last + chrono::Duration::seconds(login_delay_seconds(failures));
+    let left = (until - Utc::now()).num_milliseconds();
+    Ok((left > 0).then(|| (left as u64).div_ceil(1000)))
+}
+
+/// Counts a failed login of `email` from `client_ip`; on the
+/// [`LOGIN_FAILURES_NOTICE`]th in a row, tells the account's owner (if there is an account).
+async fn record_login_failure(
+    portal: &Portal,
+    email: &str,
+    client_ip: &str,
+    account: Option<Uuid>,
+) -> Result<(), AccountError> {
+    let failures: i32 = sqlx::query_scalar(
+        "INSERT INTO login_failures (email_normalized, client_ip, failures, last_failed_at) \
+         VALUES ($1, $2, 1, now()) \
+         ON CONFLICT (email_normalized, client_ip) \
+         DO UPDATE SET failures = login_failures.failures + 1, last_failed_at = now() \
+         RETURNING failures",
+    )
+    .bind(email)
+    .bind(client_ip)
+    .fetch_one(&portal.pool)
+    .await?;
+    if let (LOGIN_FAILURES_NOTICE, Some(account)) = (failures, account) {
+        let name: String = sqlx::query_scalar("SELECT full_name FROM accounts WHERE id = $1")
+            .bind(account)
+            .fetch_one(&portal.pool)
+            .await?;
+        let (subject, body) = failed_logins_notice(portal, &name, client_ip);
+        queue_account_mail(
+            &portal.pool,
+            "failed-logins",
+            account,
+            email,
+            &subject,
+            &body,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Queues an e-mail about the account itself (not a case) in the mail outbox; the mail
+/// sender delivers it like every notice.
+async fn queue_account_mail(
+    db: impl sqlx::PgExecutor<'_>,
+    kind: &str,
+    account: Uuid,
+    to: &str,
+    subject: &str,
+    body: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO mail_outbox (id, event_key, account_id, to_address, subject, body) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(Uuid::new_v4())
+    .bind(format!("{kind}.{account}.{}", Uuid::new_v4()))
+    .bind(account.to_string())
+    .bind(to)
+    .bind(subject)
+    .bind(body)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// A notice about the account, in Greek then English, signed by the municipality.
+fn account_notice(portal: &Portal, subject: &str, el: &str, en: &str) -> (String, String) {
+    let names = &portal.settings.municipality.municipality;
+    let body = format!(
+        "{el}\n\n{}\n\n---\n\n{en}\n\n{}\n",
+        names.name_el, names.name_en
+    );
+    (subject.to_string(), body)
+}
+
+fn failed_logins_notice(portal: &Portal, name: &str, client_ip: &str) -> (String, String) {
+    account_notice(
+        portal,
+        "Αποτυχημένες συνδέσεις στον λογαριασμό σας / Failed logins to your account",
+        &format!(
+            "Αγαπητή/έ {name},\n\n\
+             έγιναν {LOGIN_FAILURES_NOTICE} συνεχόμενες αποτυχημένες προσπάθειες σύνδεσης στον \
+             λογαριασμό σας από τη διεύθυνση {client_ip}. Οι νέες προσπάθειες από εκεί \
+             καθυστερούν· εσείς μπορείτε να συνδέεστε κανονικά.\n\
+             Αν δεν ήσασταν εσείς, αλλάξτε τον κωδικό σας (Τα στοιχεία μου → Κωδικός και \
+             συνδέσεις)."
+        ),
+        &format!(
+            "Dear {name},\n\n\
+             there were {LOGIN_FAILURES_NOTICE} failed logins in a row to your account from the \
+             address {client_ip}. Further attempts from there are slowed down; you can log in \
+             as usual.\n\
+             If it was not you, change your password (My details → Password and sessions)."
+        ),
+    )
 }
 
 /// Ends the session `session` (the SHA-256 of its token).
@@ -631,21 +782,14 @@ pub async fn change_password(
     .await?;
     let ended = revoke_sessions(&mut *tx, actor.account_id, actor.session.as_deref()).await?;
     let (subject, body) = password_changed_notice(portal, &actor.full_name);
-    sqlx::query(
-        "INSERT INTO mail_outbox (id, event_key, account_id, to_address, subject, body) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(Uuid::new_v4())
-    .bind(format!(
-        "password-changed.{}.{}",
+    queue_account_mail(
+        &mut *tx,
+        "password-changed",
         actor.account_id,
-        Uuid::new_v4()
-    ))
-    .bind(actor.account_id.to_string())
-    .bind(&actor.email)
-    .bind(subject)
-    .bind(body)
-    .execute(&mut *tx)
+        &actor.email,
+        &subject,
+        &body,
+    )
     .await?;
     tx.commit().await?;
     Ok(ended)
@@ -653,21 +797,199 @@ pub async fn change_password(
 
 /// The e-mail that tells a person their password changed (in Greek, then English).
 fn password_changed_notice(portal: &Portal, name: &str) -> (String, String) {
-    let names = &portal.settings.municipality.municipality;
-    let (el, en) = (&names.name_el, &names.name_en);
-    let subject = "Αλλαγή κωδικού πρόσβασης / Password changed".to_string();
-    let body = format!(
-        "Αγαπητή/έ {name},\n\n\
-         ο κωδικός πρόσβασης του λογαριασμού σας στην πύλη «{el}» άλλαξε. \
-         Οι άλλες συνδέσεις σας τερματίστηκαν.\n\
-         Αν δεν κάνατε εσείς την αλλαγή, επικοινωνήστε αμέσως με τον Δήμο.\n\n\
-         ---\n\n\
-         Dear {name},\n\n\
-         the password of your account at the portal of {en} was changed. Your other \
-         sessions were ended.\n\
-         If you did not change it, contact the municipality at once.\n"
+    account_notice(
+        portal,
+        "Αλλαγή κωδικού πρόσβασης / Password changed",
+        &format!(
+            "Αγαπητή/έ {name},\n\n\
+             ο κωδικός πρόσβασης του λογαριασμού σας στην πύλη άλλαξε και οι άλλες συνδέσεις \
+             σας τερματίστηκαν.\n\
+             Αν δεν κάνατε εσείς την αλλαγή, επικοινωνήστε αμέσως με τον Δήμο."
+        ),
+        &format!(
+            "Dear {name},\n\n\
+             the password of your account at the portal was changed and your other sessions \
+             were ended.\n\
+             If you did not change it, contact the municipality at once."
+        ),
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// Password reset by e-mail.
+// ---------------------------------------------------------------------------------------
+
+/// How long a reset link works.
+const RESET_LIFETIME_MINUTES: i64 = 30;
+/// A new link is not sent while the last one is younger than this (the answer is the
+/// same): a form submitted again and again does not flood the owner's mailbox.
+const RESET_RESEND_AFTER_SECONDS: i64 = 60;
+
+/// Asks for a password reset of `email`. The answer is the same whether or not the
+/// address has an account (only a malformed address is refused, on field `email`): when it
+/// has one (not disabled), a single-use link valid for 30 minutes is e-mailed to it. The
+/// database keeps only the link token's SHA-256.
+pub async fn request_password_reset(portal: &Portal, email: &str) -> Result<(), AccountError> {
+    let email = normalize_email(email).map_err(|e| AccountError::Invalid(vec![e]))?;
+    let account: Option<(Uuid, String)> = sqlx::query_as(
+        "SELECT id, full_name FROM accounts WHERE email_normalized = $1 AND disabled_at IS NULL",
+    )
+    .bind(&email)
+    .fetch_optional(&portal.pool)
+    .await?;
+    let Some((account_id, name)) = account else {
+        return Ok(());
+    };
+    let recent: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM password_resets WHERE account_id = $1 \
+         AND used_at IS NULL AND created_at > now() - make_interval(secs => $2))",
+    )
+    .bind(account_id)
+    .bind(RESET_RESEND_AFTER_SECONDS as f64)
+    .fetch_one(&portal.pool)
+    .await?;
+    if recent {
+        return Ok(());
+    }
+    let token = new_token();
+    let mut tx = portal.pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO password_resets (token_sha256, account_id, expires_at) \
+         VALUES ($1, $2, now() + make_interval(mins => $3))",
+    )
+    .bind(token_sha256(&token))
+    .bind(account_id)
+    .bind(RESET_LIFETIME_MINUTES as i32)
+    .execute(&mut *tx)
+    .await?;
+    let link = format!(
+        "{}/password-reset/{token}",
+        portal.settings.portal_url.trim_end_matches('/')
     );
-    (subject, body)
+    let (subject, body) = account_notice(
+        portal,
+        "Επαναφορά κωδικού πρόσβασης / Password reset",
+        &format!(
+            "Αγαπητή/έ {name},\n\n\
+             ζητήθηκε επαναφορά του κωδικού πρόσβασης του λογαριασμού σας. Για να ορίσετε νέο \
+             κωδικό, ανοίξτε τον σύνδεσμο (ισχύει {RESET_LIFETIME_MINUTES} λεπτά, μία φορά):\n\n\
+             {link}\n\n\
+             Αν δεν το ζητήσατε εσείς, αγνοήστε αυτό το μήνυμα· ο κωδικός σας δεν αλλάζει."
+        ),
+        &format!(
+            "Dear {name},\n\n\
+             a password reset was asked for your account. To set a new password, open the link \
+             (it works for {RESET_LIFETIME_MINUTES} minutes, once):\n\n\
+             {link}\n\n\
+             If you did not ask for it, ignore this message; your password stays as it is."
+        ),
+    );
+    queue_account_mail(
+        &mut *tx,
+        "password-reset",
+        account_id,
+        &email,
+        &subject,
+        &body,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The account a reset link stands for, if it still works (not used, not expired, the
+/// account not disabled): its id and e-mail.
+async fn reset_account(
+    db: impl sqlx::PgExecutor<'_>,
+    token: &str,
+) -> Result<Option<(Uuid, String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT a.id, a.email, a.full_name FROM password_resets r \
+         JOIN accounts a ON a.id = r.account_id \
+         WHERE r.token_sha256 = $1 AND r.used_at IS NULL AND r.expires_at > now() \
+           AND a.disabled_at IS NULL",
+    )
+    .bind(token_sha256(token))
+    .fetch_optional(db)
+    .await
+}
+
+/// Whether reset link `token` still works (the page asks before showing its form).
+pub async fn reset_link_works(portal: &Portal, token: &str) -> Result<bool, AccountError> {
+    Ok(reset_account(&portal.pool, token).await?.is_some())
+}
+
+/// Sets a new password through reset link `token`: the link must still work (field
+/// `token`, code `reset_link_invalid`) and the password pass the rules (field
+/// `new_password`). Every link of the account stops working, every session ends, and the
+/// owner is told by e-mail.
+pub async fn reset_password(portal: &Portal, token: &str, new: &str) -> Result<(), AccountError> {
+    let Some((account_id, email, name)) = reset_account(&portal.pool, token).await? else {
+        return Err(AccountError::Invalid(vec![FieldError::new(
+            "token",
+            "reset_link_invalid",
+        )]));
+    };
+    if let Some(code) = check_password(new, &email) {
+        return Err(AccountError::Invalid(vec![FieldError::new(
+            "new_password",
+            code,
+        )]));
+    }
+    let hash = hash_password(new.to_string()).await?;
+    let mut tx = portal.pool.begin().await?;
+    // Used once: the row is claimed in the same statement that checks it.
+    let claimed = sqlx::query(
+        "UPDATE password_resets SET used_at = now() \
+         WHERE token_sha256 = $1 AND used_at IS NULL AND expires_at > now()",
+    )
+    .bind(token_sha256(token))
+    .execute(&mut *tx)
+    .await?;
+    if claimed.rows_affected() == 0 {
+        return Err(AccountError::Invalid(vec![FieldError::new(
+            "token",
+            "reset_link_invalid",
+        )]));
+    }
+    sqlx::query(
+        "UPDATE password_resets SET used_at = now() WHERE account_id = $1 AND used_at IS NULL",
+    )
+    .bind(account_id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE accounts SET password_hash = $2, password_changed_at = now(), updated_at = now() \
+         WHERE id = $1",
+    )
+    .bind(account_id)
+    .bind(&hash)
+    .execute(&mut *tx)
+    .await?;
+    revoke_sessions(&mut *tx, account_id, None).await?;
+    sqlx::query("DELETE FROM login_failures WHERE email_normalized = $1")
+        .bind(&email)
+        .execute(&mut *tx)
+        .await?;
+    let (subject, body) = password_changed_notice(portal, &name);
+    queue_account_mail(
+        &mut *tx,
+        "password-changed",
+        account_id,
+        &email,
+        &subject,
+        &body,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// 32 random bytes, URL-safe: a session token or a reset link's.
+fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// Records that the actor's session wrote up to `position`, so its next reads wait for it

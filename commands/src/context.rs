@@ -65,6 +65,8 @@ pub struct Settings {
     pub session_lifetime: chrono::Duration,
     /// How long a session lasts without use.
     pub session_idle: chrono::Duration,
+    /// The portal's address as people reach it (links in e-mails).
+    pub portal_url: String,
     /// The largest certificate document (PDF) a clerk may upload, in bytes.
     pub document_max_bytes: usize,
     /// The longest a read waits for the read models to reach a write.

@@ -180,3 +180,41 @@ pub async fn end_session(
         Err(e) => Err(e.into()),
     }
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResetRequestBody {
+    pub email: Option<String>,
+}
+
+/// `POST /api/v1/password-reset`: e-mails a reset link when the address has an account;
+/// the answer is 202 either way (a malformed address: 422).
+pub async fn request_password_reset(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<ResetRequestBody>,
+) -> Result<StatusCode, ApiError> {
+    accounts::request_password_reset(&state, body.email.as_deref().unwrap_or("")).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResetBody {
+    pub new_password: Option<String>,
+}
+
+/// `POST /api/v1/password-reset/{token}`: sets a new password through a reset link (used
+/// once; every session of the account ends).
+pub async fn reset_password(
+    State(state): State<AppState>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+    ApiJson(body): ApiJson<ResetBody>,
+) -> Result<StatusCode, ApiError> {
+    if token.len() > 100 {
+        return Err(ApiError::Validation(vec![
+            domain::refusal::FieldError::new("token", "reset_link_invalid"),
+        ]));
+    }
+    accounts::reset_password(&state, &token, body.new_password.as_deref().unwrap_or("")).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -31,6 +31,14 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/me", get(accounts::me).put(accounts::update_me))
         .route("/api/v1/me/password", put(accounts::change_password))
         .route(
+            "/api/v1/password-reset",
+            post(accounts::request_password_reset),
+        )
+        .route(
+            "/api/v1/password-reset/{token}",
+            post(accounts::reset_password),
+        )
+        .route(
             "/api/v1/me/sessions",
             get(accounts::sessions).delete(accounts::end_other_sessions),
         )

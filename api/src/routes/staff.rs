@@ -87,12 +87,11 @@ pub async fn detail(
 ) -> Result<impl IntoResponse, ApiError> {
     user.require(STAFF)?;
     wait_for_own_writes(&state, Some(&user), &headers).await?;
-    let mut case = read::detail(&state.pool, &id).await?;
-    if case.is_none() {
-        wait_for_log_head(&state).await?;
-        case = read::detail(&state.pool, &id).await?;
-    }
-    let case = case.ok_or(ApiError::NotFound("case_not_found"))?;
+    // Clerks act on each other's cases: show what the log holds right now, as the queue.
+    wait_for_log_head(&state).await?;
+    let case = read::detail(&state.pool, &id)
+        .await?
+        .ok_or(ApiError::NotFound("case_not_found"))?;
     let timeline = read::timeline(&state.pool, &id).await?;
     let lang = Lang::from_headers(&headers);
     Ok(Json(json!({

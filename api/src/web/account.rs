@@ -67,11 +67,14 @@ struct LoginPage {
     p: Page,
     form: FormState,
     next: String,
+    /// The password was just set through a reset link.
+    reset: bool,
 }
 
 #[derive(Deserialize)]
 struct NextQuery {
     next: Option<String>,
+    reset: Option<String>,
 }
 
 async fn login_form(p: Page, Query(q): Query<NextQuery>) -> Response {
@@ -80,6 +83,7 @@ async fn login_form(p: Page, Query(q): Query<NextQuery>) -> Response {
         p,
         form: FormState::new(),
         next,
+        reset: q.reset.is_some(),
     })
 }
 
@@ -105,10 +109,19 @@ async fn login(
         }
         Err(e) => {
             let e = ApiError::from(e);
+            let status = match e {
+                ApiError::LoginThrottled(_) => StatusCode::TOO_MANY_REQUESTS,
+                _ => StatusCode::UNAUTHORIZED,
+            };
             let mut form = FormState::with_values([("email", email.as_str())]);
             form.absorb(p.lang, &e);
-            let mut response = render(&LoginPage { p, form, next });
-            *response.status_mut() = StatusCode::UNAUTHORIZED;
+            let mut response = render(&LoginPage {
+                p,
+                form,
+                next,
+                reset: false,
+            });
+            *response.status_mut() = status;
             response
         }
     }

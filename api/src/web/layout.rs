@@ -29,6 +29,11 @@ pub struct Page {
 }
 
 impl Page {
+    /// The stylesheet's address (with its content hash: [`super::stylesheet_href`]).
+    pub fn stylesheet(&self) -> &'static str {
+        super::stylesheet_href()
+    }
+
     /// A message of the translation files in the page's language.
     pub fn t(&self, key: &str) -> String {
         i18n::message(self.lang, key)

@@ -12,6 +12,7 @@ mod certificates;
 mod fines;
 mod forms;
 mod layout;
+mod password_reset;
 pub mod payments;
 mod security;
 mod staff;
@@ -35,9 +36,10 @@ use crate::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
-        .route("/static/portal.css", get(stylesheet))
+        .route("/static/{file}", get(static_file))
         .merge(account::router())
         .merge(account_security::router())
+        .merge(password_reset::router())
         .merge(cases::router())
         .merge(staff::router())
         .merge(certificates::router())
@@ -89,12 +91,47 @@ pub async fn not_found(p: Page, uri: axum::http::Uri) -> Response {
     }
 }
 
-async fn stylesheet() -> impl IntoResponse {
+const STYLESHEET: &str = include_str!("../../static/portal.css");
+
+/// Where the pages link the stylesheet: its name carries a hash of its content
+/// (`/static/portal.<16 hex>.css`), so browsers and caches may keep it for a year and a
+/// changed stylesheet is a new address.
+pub fn stylesheet_href() -> &'static str {
+    static HREF: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HREF.get_or_init(|| {
+        use sha2::{Digest, Sha256};
+        let hash = format!("{:x}", Sha256::digest(STYLESHEET.as_bytes()));
+        format!("/static/portal.{}.css", &hash[..16])
+    })
+}
+
+/// The static files: the stylesheet under its hashed name (immutable, a year). Under its
+/// plain name `portal.css`, or another version's hash (a page of another portal process
+/// during a rolling upgrade), it is served for five minutes only, since it may not be
+/// the content that name stands for. No cookie is set (the page middleware skips
+/// `/static/`).
+async fn static_file(
+    p: Page,
+    uri: axum::http::Uri,
+    axum::extract::Path(file): axum::extract::Path<String>,
+) -> Response {
+    let other_version = file
+        .strip_prefix("portal.")
+        .and_then(|rest| rest.strip_suffix(".css"))
+        .is_some_and(|hash| hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()));
+    let cache = if uri.path() == stylesheet_href() {
+        "public, max-age=31536000, immutable"
+    } else if file == "portal.css" || other_version {
+        "public, max-age=300"
+    } else {
+        return not_found(p, uri).await;
+    };
     (
         [
             (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=300"),
+            (header::CACHE_CONTROL, cache),
         ],
-        include_str!("../../static/portal.css"),
+        STYLESHEET,
     )
+        .into_response()
 }

@@ -114,7 +114,7 @@ fn message_page(status: StatusCode, lang: Lang, code: &str) -> Response {
     let body = format!(
         "<!doctype html><html lang=\"{lang_code}\"><head><meta charset=\"utf-8\"><title>{title}</title>\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <link rel=\"stylesheet\" href=\"/static/portal.css\"></head><body>\
+         <link rel=\"stylesheet\" href=\"{css}\"></head><body>\
          <a class=\"skip-link\" href=\"#main\">{skip}</a>\
          <main id=\"main\" class=\"container\"><h1 class=\"heading-xl\">{title}</h1><p>{text}</p>\
          <p><a href=\"/\">{home}</a></p></main></body></html>",
@@ -122,6 +122,7 @@ fn message_page(status: StatusCode, lang: Lang, code: &str) -> Response {
         text = html_escape(&text),
         skip = html_escape(&i18n::message(lang, "ui_skip_link")),
         home = html_escape(&i18n::message(lang, "ui_back_home")),
+        css = super::stylesheet_href(),
     );
     (
         status,
@@ -432,6 +433,7 @@ fn limited_action(request: &Request) -> Option<&'static str> {
         "/api/v1/session" | "/login" => Some("login"),
         "/api/v1/accounts" | "/register" => Some("register"),
         "/anonymous" => Some("anonymous"),
+        "/api/v1/password-reset" | "/password-reset" => Some("password_reset"),
         "/api/v1/requests" => {
             let has_bearer = request.headers().contains_key(header::AUTHORIZATION);
             let has_session =

@@ -297,7 +297,8 @@ struct CaseQuery {
     done: Option<String>,
 }
 
-/// A case for staff, read after the reader's own writes (404 when there is none).
+/// A case for staff, read once the read models hold everything the log held when asked
+/// (clerks act on each other's cases, as the queue shows them); 404 when there is none.
 async fn load_case(
     state: &AppState,
     user: &CurrentUser,
@@ -305,12 +306,10 @@ async fn load_case(
     id: &str,
 ) -> Result<(CaseDetail, Vec<read::TimelineEntry>), ApiError> {
     wait_for_own_writes(state, Some(user), headers).await?;
-    let mut case = read::detail(&state.pool, id).await?;
-    if case.is_none() {
-        wait_for_log_head(state).await?;
-        case = read::detail(&state.pool, id).await?;
-    }
-    let case = case.ok_or(ApiError::NotFound("case_not_found"))?;
+    wait_for_log_head(state).await?;
+    let case = read::detail(&state.pool, id)
+        .await?
+        .ok_or(ApiError::NotFound("case_not_found"))?;
     let timeline = read::timeline(&state.pool, id).await?;
     Ok((case, timeline))
 }
