@@ -98,14 +98,39 @@ async fn register_then_login_then_read_the_profile() {
         json!({"email": "  Maria@Example.GR ", "password": PASSWORD, "full_name": " Μαρία Παπαδοπούλου "}),
     )
     .await;
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let account = json_body(r).await;
-    let account_id = account["id"].as_str().expect("an account id").to_string();
-    uuid::Uuid::parse_str(&account_id).expect("the id is a UUID");
-    assert_eq!(account["email"], "maria@example.gr");
-    assert_eq!(account["full_name"], "Μαρία Παπαδοπούλου");
-    assert_eq!(account["role"], "citizen");
-    assert!(account.get("password").is_none() && account.get("password_hash").is_none());
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let answer = json_body(r).await;
+    assert_eq!(
+        answer,
+        json!({"email": "maria@example.gr", "status": "activation_sent"})
+    );
+    // Not before the account is activated through the e-mailed link: the same answer as
+    // a wrong password.
+    let r = login_response(&app, "maria@example.gr", PASSWORD).await;
+    assert_error(r, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    let token = app.emailed_token("activate", "maria@example.gr").await;
+    let r = app
+        .post(
+            "/api/v1/accounts/activation",
+            None,
+            json!({ "token": token }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    // Once only.
+    let r = app
+        .post(
+            "/api/v1/accounts/activation",
+            None,
+            json!({ "token": token }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let error = json_body(r).await["error"].clone();
+    assert!(
+        field_codes(&error).contains(&("token".into(), "activation_link_invalid".into())),
+        "{error}"
+    );
 
     // The e-mail is matched case-insensitively at login too.
     let r = login_response(&app, "MARIA@example.gr", PASSWORD).await;
@@ -115,7 +140,11 @@ async fn register_then_login_then_read_the_profile() {
     let token = session["token"].as_str().expect("a token").to_string();
     assert!(token.len() >= 32, "a token of real length: {token}");
     assert_eq!(session["role"], "citizen");
-    assert_eq!(session["account_id"], account_id.as_str());
+    let account_id = session["account_id"]
+        .as_str()
+        .expect("an account id")
+        .to_string();
+    uuid::Uuid::parse_str(&account_id).expect("the id is a UUID");
     let expires_at = session["expires_at"].as_str().expect("an expiry");
     let expires_at = chrono::DateTime::parse_from_rfc3339(expires_at).expect("an RFC 3339 time");
     assert!(
@@ -251,19 +280,72 @@ async fn the_profile_needs_a_session() {
     assert_error(r, StatusCode::UNAUTHORIZED, "unauthenticated").await;
 }
 
+/// Issue 12: registration tells nobody whether an address has an account. Registering a
+/// taken address (whatever its case) answers like a new registration, creates nothing, and
+/// e-mails the owner instead (once an hour at most).
 #[tokio::test]
-async fn a_taken_email_is_refused_whatever_its_case() {
+async fn a_taken_email_answers_like_a_new_one_and_tells_the_owner() {
     let app = TestApp::spawn().await;
     app.citizen("maria@example.gr", "Μαρία Παπαδοπούλου").await;
+    let fresh = register(
+        &app,
+        json!({"email": "nikos@example.gr", "password": PASSWORD, "full_name": "Νίκος"}),
+    )
+    .await;
+    let fresh_status = fresh.status();
+    let fresh_body = json_body(fresh).await;
     for email in ["maria@example.gr", "MARIA@example.gr", " Maria@Example.Gr "] {
-        assert_registration_refused(
+        let r = register(
             &app,
-            json!({"email": email, "password": PASSWORD, "full_name": "Άλλη Μαρία"}),
-            "email",
-            "email_taken",
+            json!({"email": email, "password": "Άλλος-Κωδικός-99", "full_name": "Άλλη Μαρία"}),
         )
         .await;
+        assert_eq!(r.status(), fresh_status, "{email}");
+        let body = json_body(r).await;
+        assert_eq!(body["status"], fresh_body["status"]);
+        assert_eq!(body["email"], "maria@example.gr");
     }
+    let accounts: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM accounts WHERE email_normalized = 'maria@example.gr'",
+    )
+    .fetch_one(&app.state.pool)
+    .await
+    .unwrap();
+    assert_eq!(accounts, 1);
+    let (subject, body): (String, String) = sqlx::query_as(
+        "SELECT subject, body FROM mail_outbox WHERE to_address = 'maria@example.gr' \
+         AND event_key LIKE 'registration-attempt.%'",
+    )
+    .fetch_one(&app.state.pool)
+    .await
+    .expect("exactly one notice, however often it was tried");
+    assert!(subject.contains("Προσπάθεια εγγραφής"), "{subject}");
+    assert!(body.contains("Ξεχάσατε τον κωδικό σας;"), "{body}");
+    // The account and its password are as they were.
+    app.login("maria@example.gr", PASSWORD).await;
+    let r = login_response(&app, "maria@example.gr", "Άλλος-Κωδικός-99").await;
+    assert_error(r, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    // Registering an address whose account is not activated yet sends a new link (after a
+    // minute), not a second account.
+    sqlx::query("UPDATE account_activations SET created_at = now() - interval '2 minutes'")
+        .execute(&app.state.pool)
+        .await
+        .unwrap();
+    register(
+        &app,
+        json!({"email": "nikos@example.gr", "password": PASSWORD, "full_name": "Νίκος"}),
+    )
+    .await;
+    let links: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM mail_outbox WHERE to_address = 'nikos@example.gr' \
+         AND event_key LIKE 'account-activation.%'",
+    )
+    .fetch_one(&app.state.pool)
+    .await
+    .unwrap();
+    assert_eq!(links, 2);
+    app.activate("nikos@example.gr").await;
+    app.login("nikos@example.gr", PASSWORD).await;
 }
 
 #[tokio::test]

@@ -1630,6 +1630,7 @@ struct Accounts {
 }
 
 async fn accounts_on(
+    db: &TestDatabase,
     config: &portal::Config,
     portal: &DetachedPortal,
     client: &Client,
@@ -1649,7 +1650,17 @@ async fn accounts_on(
         .send()
         .await
         .unwrap();
-    created(r).await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let token = crate::common::emailed_token(&pool, "activate", CITIZEN_EMAIL).await;
+    let r = client
+        .post(portal.url("/api/v1/accounts/activation"))
+        .json(&json!({ "token": token }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    pool.close().await;
     let staff_password = "Υπάλληλος-Δήμου-2026";
     portal::staff::add(
         config,
@@ -1746,7 +1757,7 @@ async fn an_application_is_registered_exactly_once_across_a_portal_restart() {
     put_faults(&client, &running.base_url(), json!({"down": true})).await;
 
     let first = DetachedPortal::start(config.clone()).await;
-    let accounts = accounts_on(&config, &first, &client).await;
+    let accounts = accounts_on(&db, &config, &first, &client).await;
     let id = apply_while_down(&first, &client, &accounts).await;
     // The first portal's registrar retries (and fails) at least once more.
     eventually(
@@ -1811,7 +1822,7 @@ async fn two_portals_on_one_database_register_an_application_once() {
     put_faults(&client, &running.base_url(), json!({"down": true})).await;
     let first = DetachedPortal::start(config.clone()).await;
     let second = DetachedPortal::start(config.clone()).await;
-    let accounts = accounts_on(&config, &first, &client).await;
+    let accounts = accounts_on(&db, &config, &first, &client).await;
     let id = apply_while_down(&first, &client, &accounts).await;
 
     // Both registrars find it due; the system ignores idempotency keys and is slow, so

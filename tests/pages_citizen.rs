@@ -68,21 +68,31 @@ async fn post_form(
         .unwrap()
 }
 
-/// Registers through the page and stays logged in (the client keeps the cookie).
+/// Registers through the pages, activates the account through the e-mailed link's page
+/// and logs in (the client keeps the cookie).
 async fn register(app: &TestApp, client: &Client, email: &str) {
     let token = csrf(app, client, "/register").await;
-    let r = post_form(
-        app,
-        client,
-        "/register",
-        &[
-            ("csrf_token", &token),
-            ("email", email),
-            ("password", "Κωδικός-Δοκιμής-42"),
-            ("full_name", "Ελένη Γεωργίου"),
-        ],
-    )
-    .await;
+    let fields = [
+        ("csrf_token", token.as_str()),
+        ("email", email),
+        ("password", "Κωδικός-Δοκιμής-42"),
+        ("full_name", "Ελένη Γεωργίου"),
+    ];
+    let r = post_form(app, client, "/register", &fields).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/register?sent=1");
+    let link = format!("/activate/{}", app.emailed_token("activate", email).await);
+    let token = csrf(app, client, &link).await;
+    let r = post_form(app, client, &link, &[("csrf_token", &token)]).await;
+    assert_eq!(location(&r), "/login?activated=1");
+    let token = csrf(app, client, "/login").await;
+    let login = [
+        ("csrf_token", token.as_str()),
+        ("email", email),
+        ("password", "Κωδικός-Δοκιμής-42"),
+        ("next", "/"),
+    ];
+    let r = post_form(app, client, "/login", &login).await;
     assert_eq!(
         r.status(),
         StatusCode::SEE_OTHER,
@@ -424,7 +434,7 @@ async fn pages_that_need_a_login_send_visitors_to_it_and_back() {
     .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let html = r.text().await.unwrap();
-    assert!(html.contains("Λάθος email ή κωδικός."));
+    assert!(html.contains("Λάθος email ή κωδικός"));
     // The page that answers a refused form carries a working token for the next try.
     let marker = "name=\"csrf_token\" value=\"";
     let start = html.find(marker).unwrap() + marker.len();

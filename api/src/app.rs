@@ -312,7 +312,8 @@ impl Application {
             Some(url) => (url.clone(), None),
             None => {
                 let local = SocketAddr::from(([127, 0, 0, 1], 0));
-                let running = sandboxes::mail::start(local, local)
+                let http = config.mail_sandbox_bind.unwrap_or(local);
+                let running = sandboxes::mail::start(local, http)
                     .await
                     .context("Failed to start the mail sandbox")?;
                 tracing::info!(

@@ -85,6 +85,9 @@ pub struct Config {
     /// `PORTAL_SMTP_URL`: the mail server (`smtp://host:25`, `smtp://host:587?tls=required`,
     /// `smtps://user:pass@host:465`). Unset: a mail sandbox is started in-process.
     pub smtp_url: Option<String>,
+    /// Where the in-process mail sandbox shows what it received (`PORTAL_MAIL_SANDBOX_BIND`;
+    /// a free port when unset). Only when `smtp_url` is unset.
+    pub mail_sandbox_bind: Option<SocketAddr>,
     /// `PORTAL_MAIL_FROM`: the sender of the notices.
     pub mail_from: String,
     /// `PORTAL_PUBLIC_URL`: the portal's address as citizens reach it, for links in notices.
@@ -195,6 +198,7 @@ impl Config {
             protocol_poll: Duration::from_secs(5),
             document_max_bytes: 10 * 1024 * 1024,
             smtp_url: None,
+            mail_sandbox_bind: None,
             mail_from: "Δήμος Παραδείγματος <noreply@dimos.example.gr>".to_string(),
             public_url: None,
             mail_poll: Duration::from_secs(2),
@@ -281,6 +285,14 @@ impl Config {
         config.smtp_url = std::env::var("PORTAL_SMTP_URL")
             .ok()
             .filter(|s| !s.is_empty());
+        if let Some(raw) = std::env::var("PORTAL_MAIL_SANDBOX_BIND")
+            .ok()
+            .filter(|s| !s.is_empty())
+        {
+            config.mail_sandbox_bind = Some(raw.parse().with_context(|| {
+                format!("PORTAL_MAIL_SANDBOX_BIND={raw:?} is not an address like 127.0.0.1:8025")
+            })?);
+        }
         if let Ok(from) = std::env::var("PORTAL_MAIL_FROM") {
             if !from.is_empty() {
                 config.mail_from = from;

@@ -108,17 +108,19 @@ async fn insert_account(
     password_hash: &str,
     full_name: &str,
     role: Role,
+    activated: bool,
 ) -> Result<Uuid, AccountError> {
     let id = Uuid::new_v4();
     let result = sqlx::query(
-        "INSERT INTO accounts (id, email, email_normalized, password_hash, full_name, role) \
-         VALUES ($1, $2, $2, $3, $4, $5)",
+        "INSERT INTO accounts (id, email, email_normalized, password_hash, full_name, role, \
+         activated_at) VALUES ($1, $2, $2, $3, $4, $5, CASE WHEN $6 THEN now() END)",
     )
     .bind(id)
     .bind(email)
     .bind(password_hash)
     .bind(full_name)
     .bind(role.as_str())
+    .bind(activated)
     .execute(pool)
     .await;
     match result {
@@ -130,23 +132,18 @@ async fn insert_account(
     }
 }
 
-/// A citizen account that was created.
-#[derive(Debug, Clone)]
-pub struct NewAccount {
-    pub id: Uuid,
-    /// As stored: trimmed and in lower case.
-    pub email: String,
-    pub full_name: String,
-}
-
-/// Registers a citizen: every field is checked (all the problems are said at once), the
-/// password is hashed, the account created.
+/// Registers a citizen: every field is checked (all the problems are said at once) and
+/// the answer is the e-mail as it will be stored, whether or not it has an account already
+/// — so registration tells nobody whether an address is registered. A new address gets an
+/// account that is activated through a link e-mailed to it (48 hours, once); an address
+/// with an account not yet activated gets a new link; an address with an active account
+/// gets an e-mail saying someone tried to register with it (at most one an hour).
 pub async fn register_citizen(
     portal: &Portal,
     email: &str,
     password: &str,
     full_name: &str,
-) -> Result<NewAccount, AccountError> {
+) -> Result<String, AccountError> {
     let mut errors = Vec::new();
     let email = normalize_email(email).map_err(|e| errors.push(e)).ok();
     if let Some(code) = check_password(password, email.as_deref().unwrap_or("")) {
@@ -158,13 +155,224 @@ pub async fn register_citizen(
     let (Some(email), Some(full_name), true) = (email, full_name, errors.is_empty()) else {
         return Err(AccountError::Invalid(errors));
     };
+    // Hashed either way, so that both answers take as long.
     let hash = hash_password(password.to_string()).await?;
-    let id = insert_account(&portal.pool, &email, &hash, &full_name, Role::Citizen).await?;
-    Ok(NewAccount {
-        id,
+    match insert_account(
+        &portal.pool,
+        &email,
+        &hash,
+        &full_name,
+        Role::Citizen,
+        false,
+    )
+    .await
+    {
+        Ok(id) => {
+            send_activation(portal, id, &email, &full_name).await?;
+            Ok(email)
+        }
+        Err(AccountError::Invalid(_)) => {
+            let existing: Option<(Uuid, String, bool)> = sqlx::query_as(
+                "SELECT id, full_name, activated_at IS NOT NULL FROM accounts \
+                 WHERE email_normalized = $1",
+            )
+            .bind(&email)
+            .fetch_optional(&portal.pool)
+            .await?;
+            match existing {
+                Some((id, name, false)) => send_activation(portal, id, &email, &name).await?,
+                Some((id, name, true)) => {
+                    tell_of_registration_attempt(portal, id, &email, &name).await?
+                }
+                None => {}
+            }
+            Ok(email)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// How long an activation link works.
+const ACTIVATION_LIFETIME_HOURS: i32 = 48;
+
+/// E-mails account `account` a new activation link (not while the last is younger than a
+/// minute).
+async fn send_activation(
+    portal: &Portal,
+    account: Uuid,
+    email: &str,
+    name: &str,
+) -> Result<(), AccountError> {
+    if sent_lately(&portal.pool, "account_activations", account, 60).await? {
+        return Ok(());
+    }
+    let mut tx = portal.pool.begin().await?;
+    let minutes = ACTIVATION_LIFETIME_HOURS * 60;
+    let link = issue_link(
+        portal,
+        &mut tx,
+        "account_activations",
+        account,
+        minutes,
+        "activate",
+    )
+    .await?;
+    let (subject, body) = account_notice(
+        portal,
+        "Ενεργοποίηση λογαριασμού / Activate your account",
+        &format!(
+            "Αγαπητή/έ {name},\n\n\
+             για να ενεργοποιήσετε τον λογαριασμό σας στην πύλη, ανοίξτε τον σύνδεσμο \
+             (ισχύει {ACTIVATION_LIFETIME_HOURS} ώρες, μία φορά):\n\n\
+             {link}\n\n\
+             Αν δεν κάνατε εσείς εγγραφή, αγνοήστε αυτό το μήνυμα."
+        ),
+        &format!(
+            "Dear {name},\n\n\
+             to activate your account at the portal, open the link (it works for \
+             {ACTIVATION_LIFETIME_HOURS} hours, once):\n\n\
+             {link}\n\n\
+             If you did not register, ignore this message."
+        ),
+    );
+    queue_account_mail(
+        &mut *tx,
+        "account-activation",
+        account,
         email,
-        full_name,
-    })
+        &subject,
+        &body,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// E-mails the owner of an active account that someone tried to register with its
+/// address (at most one an hour).
+async fn tell_of_registration_attempt(
+    portal: &Portal,
+    account: Uuid,
+    email: &str,
+    name: &str,
+) -> Result<(), AccountError> {
+    let recent: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM mail_outbox WHERE account_id = $1 \
+         AND event_key LIKE 'registration-attempt.%' AND created_at > now() - interval '1 hour')",
+    )
+    .bind(account.to_string())
+    .fetch_one(&portal.pool)
+    .await?;
+    if recent {
+        return Ok(());
+    }
+    let (subject, body) = account_notice(
+        portal,
+        "Προσπάθεια εγγραφής με το e-mail σας / Someone tried to register with your e-mail",
+        &format!(
+            "Αγαπητή/έ {name},\n\n\
+             κάποιος προσπάθησε να κάνει εγγραφή στην πύλη με αυτό το e-mail, που έχει ήδη \
+             λογαριασμό. Δεν άλλαξε τίποτα στον λογαριασμό σας.\n\
+             Αν ήσασταν εσείς, συνδεθείτε με τον κωδικό σας· αν τον ξεχάσατε, επιλέξτε \
+             «Ξεχάσατε τον κωδικό σας;» στη σελίδα εισόδου."
+        ),
+        &format!(
+            "Dear {name},\n\n\
+             someone tried to register at the portal with this e-mail, which already has an \
+             account. Nothing changed in your account.\n\
+             If it was you, log in with your password; if you forgot it, choose “Forgot your \
+             password?” on the login page."
+        ),
+    );
+    queue_account_mail(
+        &portal.pool,
+        "registration-attempt",
+        account,
+        email,
+        &subject,
+        &body,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Stores a new single-use link of `account` in `table` (`account_activations` or
+/// `password_resets`: only the token's SHA-256), valid for `minutes`, and answers its
+/// address `{portal}/{path}/{token}`.
+async fn issue_link(
+    portal: &Portal,
+    tx: &mut sqlx::PgConnection,
+    table: &'static str,
+    account: Uuid,
+    minutes: i32,
+    path: &str,
+) -> Result<String, sqlx::Error> {
+    let token = new_token();
+    sqlx::query(&format!(
+        "INSERT INTO {table} (token_sha256, account_id, expires_at) \
+         VALUES ($1, $2, now() + make_interval(mins => $3))"
+    ))
+    .bind(token_sha256(&token))
+    .bind(account)
+    .bind(minutes)
+    .execute(tx)
+    .await?;
+    Ok(format!(
+        "{}/{path}/{token}",
+        portal.settings.portal_url.trim_end_matches('/')
+    ))
+}
+
+/// Whether `table` (`account_activations` or `password_resets`) holds an unused link of
+/// `account` younger than `seconds`.
+async fn sent_lately(
+    pool: &PgPool,
+    table: &'static str,
+    account: Uuid,
+    seconds: i64,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(&format!(
+        "SELECT EXISTS (SELECT 1 FROM {table} WHERE account_id = $1 \
+         AND used_at IS NULL AND created_at > now() - make_interval(secs => $2))"
+    ))
+    .bind(account)
+    .bind(seconds as f64)
+    .fetch_one(pool)
+    .await
+}
+
+/// Activates the account of activation link `token` (field `token`, code
+/// `activation_link_invalid`, when the link is expired, used or unknown).
+pub async fn activate_account(portal: &Portal, token: &str) -> Result<(), AccountError> {
+    let invalid =
+        || AccountError::Invalid(vec![FieldError::new("token", "activation_link_invalid")]);
+    let mut tx = portal.pool.begin().await?;
+    let account: Option<Uuid> = sqlx::query_scalar(
+        "UPDATE account_activations SET used_at = now() \
+         WHERE token_sha256 = $1 AND used_at IS NULL AND expires_at > now() \
+         RETURNING account_id",
+    )
+    .bind(token_sha256(token))
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(account) = account else {
+        return Err(invalid());
+    };
+    sqlx::query(
+        "UPDATE account_activations SET used_at = now() WHERE account_id = $1 AND used_at IS NULL",
+    )
+    .bind(account)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE accounts SET activated_at = coalesce(activated_at, now()), updated_at = now() \
+         WHERE id = $1",
+    )
+    .bind(account)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// A staff account to create, checked.
@@ -216,7 +424,7 @@ pub fn check_staff(
 /// [`Portal`]); `by` says who (recorded in `staff_changes`).
 pub async fn add_staff(pool: &PgPool, staff: NewStaff, by: &str) -> Result<Uuid, AccountError> {
     let hash = hash_password(staff.password).await?;
-    let id = insert_account(pool, &staff.email, &hash, &staff.name, staff.role).await?;
+    let id = insert_account(pool, &staff.email, &hash, &staff.name, staff.role, true).await?;
     record_staff_change(pool, id, "added", staff.role.as_str(), by).await?;
     Ok(id)
 }
@@ -426,7 +634,8 @@ pub async fn log_in(
         Some(email) => {
             sqlx::query_as(
                 "SELECT id, password_hash, role FROM accounts \
-                 WHERE email_normalized = $1 AND disabled_at IS NULL",
+                 WHERE email_normalized = $1 AND disabled_at IS NULL \
+                   AND activated_at IS NOT NULL",
             )
             .bind(email)
             .fetch_optional(&portal.pool)
@@ -840,32 +1049,27 @@ pub async fn request_password_reset(portal: &Portal, email: &str) -> Result<(), 
     let Some((account_id, name)) = account else {
         return Ok(());
     };
-    let recent: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM password_resets WHERE account_id = $1 \
-         AND used_at IS NULL AND created_at > now() - make_interval(secs => $2))",
+    if sent_lately(
+        &portal.pool,
+        "password_resets",
+        account_id,
+        RESET_RESEND_AFTER_SECONDS,
     )
-    .bind(account_id)
-    .bind(RESET_RESEND_AFTER_SECONDS as f64)
-    .fetch_one(&portal.pool)
-    .await?;
-    if recent {
+    .await?
+    {
         return Ok(());
     }
-    let token = new_token();
     let mut tx = portal.pool.begin().await?;
-    sqlx::query(
-        "INSERT INTO password_resets (token_sha256, account_id, expires_at) \
-         VALUES ($1, $2, now() + make_interval(mins => $3))",
+    let minutes = RESET_LIFETIME_MINUTES as i32;
+    let link = issue_link(
+        portal,
+        &mut tx,
+        "password_resets",
+        account_id,
+        minutes,
+        "password-reset",
     )
-    .bind(token_sha256(&token))
-    .bind(account_id)
-    .bind(RESET_LIFETIME_MINUTES as i32)
-    .execute(&mut *tx)
     .await?;
-    let link = format!(
-        "{}/password-reset/{token}",
-        portal.settings.portal_url.trim_end_matches('/')
-    );
     let (subject, body) = account_notice(
         portal,
         "Επαναφορά κωδικού πρόσβασης / Password reset",
@@ -958,9 +1162,10 @@ pub async fn reset_password(portal: &Portal, token: &str, new: &str) -> Result<(
     .bind(account_id)
     .execute(&mut *tx)
     .await?;
+    // The link reached the address: an account not yet activated is activated too.
     sqlx::query(
-        "UPDATE accounts SET password_hash = $2, password_changed_at = now(), updated_at = now() \
-         WHERE id = $1",
+        "UPDATE accounts SET password_hash = $2, password_changed_at = now(), updated_at = now(), \
+         activated_at = coalesce(activated_at, now()) WHERE id = $1",
     )
     .bind(account_id)
     .bind(&hash)

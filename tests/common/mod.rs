@@ -77,6 +77,27 @@ pub struct TestApp {
     pub db: TestDatabase,
 }
 
+/// The token of the latest link of `kind` (`activate`, `password-reset`) e-mailed to
+/// `email`, as the mail outbox of the database behind `pool` holds it.
+pub async fn emailed_token(pool: &sqlx::PgPool, kind: &str, email: &str) -> String {
+    let body: String = sqlx::query_scalar(
+        "SELECT body FROM mail_outbox WHERE to_address = $1 AND body LIKE $2 \
+         ORDER BY created_at DESC LIMIT 1",
+    )
+    .bind(email.trim().to_lowercase())
+    .bind(format!("%/{kind}/%"))
+    .fetch_one(pool)
+    .await
+    .unwrap_or_else(|e| panic!("no {kind} link was e-mailed to {email}: {e}"));
+    let marker = format!("/{kind}/");
+    let start = body.find(&marker).unwrap() + marker.len();
+    body[start..]
+        .split(char::is_whitespace)
+        .next()
+        .unwrap()
+        .to_string()
+}
+
 pub fn test_config(db: &TestDatabase) -> Config {
     let mut config = Config::new(&db.url, SocketAddr::from(([127, 0, 0, 1], 0)));
     config.db_connections = 10;
@@ -147,11 +168,36 @@ impl TestApp {
             .await;
         assert_eq!(
             r.status(),
-            StatusCode::CREATED,
+            StatusCode::ACCEPTED,
             "registration: {}",
             r.text().await.unwrap()
         );
+        self.activate(email).await;
         self.login(email, password).await
+    }
+
+    /// The token of the latest link of `kind` (`activate`, `password-reset`) e-mailed to
+    /// `email`, as the mail outbox holds it.
+    pub async fn emailed_token(&self, kind: &str, email: &str) -> String {
+        emailed_token(&self.state.pool, kind, email).await
+    }
+
+    /// Activates the account of `email` through the link e-mailed to it.
+    pub async fn activate(&self, email: &str) {
+        let token = self.emailed_token("activate", email).await;
+        let r = self
+            .post(
+                "/api/v1/accounts/activation",
+                None,
+                json!({ "token": token }),
+            )
+            .await;
+        assert_eq!(
+            r.status(),
+            StatusCode::NO_CONTENT,
+            "activation: {}",
+            r.text().await.unwrap()
+        );
     }
 
     /// Clerk `clerk` certifies the citizen `email` after checking an identity card

@@ -28,22 +28,34 @@ pub async fn register(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RegisterBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let account = accounts::register_citizen(
+    let email = accounts::register_citizen(
         &state,
         body.email.as_deref().unwrap_or(""),
         body.password.as_deref().unwrap_or(""),
         body.full_name.as_deref().unwrap_or(""),
     )
     .await?;
+    // The same answer whether or not the address had an account.
     Ok((
-        StatusCode::CREATED,
-        Json(json!({
-            "id": account.id,
-            "email": account.email,
-            "full_name": account.full_name,
-            "role": "citizen",
-        })),
+        StatusCode::ACCEPTED,
+        Json(json!({ "email": email, "status": "activation_sent" })),
     ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivationBody {
+    pub token: Option<String>,
+}
+
+/// `POST /api/v1/accounts/activation`: activates an account through the token of its
+/// e-mailed link.
+pub async fn activate(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<ActivationBody>,
+) -> Result<StatusCode, ApiError> {
+    accounts::activate_account(&state, body.token.as_deref().unwrap_or("")).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize)]

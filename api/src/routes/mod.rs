@@ -24,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .route("/healthz", get(health::healthz))
         .route("/api/v1/openapi.json", get(health::openapi))
         .route("/api/v1/accounts", post(accounts::register))
+        .route("/api/v1/accounts/activation", post(accounts::activate))
         .route(
             "/api/v1/session",
             post(accounts::login).delete(accounts::logout),

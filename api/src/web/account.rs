@@ -1,7 +1,7 @@
 //! Pages: registration, login, logout and «Τα στοιχεία μου» (the profile).
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -20,6 +20,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/login", get(login_form).post(login))
         .route("/register", get(register_form).post(register))
+        .route("/activate/{token}", get(activate_form).post(activate))
         .route("/logout", post(logout))
         .route("/profile", get(profile_form).post(save_profile))
 }
@@ -69,12 +70,15 @@ struct LoginPage {
     next: String,
     /// The password was just set through a reset link.
     reset: bool,
+    /// The account was just activated.
+    activated: bool,
 }
 
 #[derive(Deserialize)]
 struct NextQuery {
     next: Option<String>,
     reset: Option<String>,
+    activated: Option<String>,
 }
 
 async fn login_form(p: Page, Query(q): Query<NextQuery>) -> Response {
@@ -84,6 +88,7 @@ async fn login_form(p: Page, Query(q): Query<NextQuery>) -> Response {
         form: FormState::new(),
         next,
         reset: q.reset.is_some(),
+        activated: q.activated.is_some(),
     })
 }
 
@@ -120,6 +125,7 @@ async fn login(
                 form,
                 next,
                 reset: false,
+                activated: false,
             });
             *response.status_mut() = status;
             response
@@ -132,12 +138,20 @@ async fn login(
 struct RegisterPage {
     p: Page,
     form: FormState,
+    /// The registration went through: «we sent you an e-mail».
+    sent: bool,
 }
 
-async fn register_form(p: Page) -> Response {
+#[derive(Deserialize)]
+struct SentQuery {
+    sent: Option<String>,
+}
+
+async fn register_form(p: Page, Query(q): Query<SentQuery>) -> Response {
     render(&RegisterPage {
         p,
         form: FormState::new(),
+        sent: q.sent.is_some(),
     })
 }
 
@@ -148,13 +162,9 @@ struct RegisterForm {
     full_name: Option<String>,
 }
 
-/// Registers and logs in at once, then goes to «Τα στοιχεία μου» to complete the details.
-async fn register(
-    State(state): State<AppState>,
-    ClientDevice(device): ClientDevice,
-    p: Page,
-    Form(f): Form<RegisterForm>,
-) -> Response {
+/// Registers: the same answer whether or not the address had an account — «we sent you an
+/// e-mail» (`/register?sent=1`); the account is activated through the e-mailed link.
+async fn register(State(state): State<AppState>, p: Page, Form(f): Form<RegisterForm>) -> Response {
     let values = FormState::with_values([
         ("email", f.email.as_deref().unwrap_or("")),
         ("full_name", f.full_name.as_deref().unwrap_or("")),
@@ -162,28 +172,74 @@ async fn register(
     let email = f.email.unwrap_or_default();
     let password = f.password.unwrap_or_default();
     let full_name = f.full_name.unwrap_or_default();
-    let result = match accounts::register_citizen(&state, &email, &password, &full_name).await {
-        Ok(_) => accounts::log_in(&state, &email, password, device).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(session) => (
-            [(
-                header::SET_COOKIE,
-                auth::opened_session_cookie(&state, &session),
-            )],
-            Redirect::to("/profile?welcome=1"),
-        )
-            .into_response(),
+    match accounts::register_citizen(&state, &email, &password, &full_name).await {
+        Ok(_) => Redirect::to("/register?sent=1").into_response(),
         Err(e) => {
             let e = ApiError::from(e);
             let mut form = values;
             form.absorb(p.lang, &e);
-            let mut response = render(&RegisterPage { p, form });
+            let mut response = render(&RegisterPage {
+                p,
+                form,
+                sent: false,
+            });
             *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
             response
         }
     }
+}
+
+#[derive(Template)]
+#[template(path = "activate.html")]
+struct ActivatePage {
+    p: Page,
+    token: String,
+    /// The link still works (else the page says so).
+    works: bool,
+}
+
+/// The page of an activation link: a button that activates (a POST, so that a mail
+/// scanner that opens links does not activate anything by itself).
+async fn activate_form(p: Page, Path(token): Path<String>) -> Response {
+    let works = plausible_token(&token);
+    let mut response = render(&ActivatePage {
+        p,
+        token: if works { token } else { String::new() },
+        works,
+    });
+    if !works {
+        *response.status_mut() = StatusCode::GONE;
+    }
+    response
+}
+
+async fn activate(State(state): State<AppState>, p: Page, Path(token): Path<String>) -> Response {
+    let result = if plausible_token(&token) {
+        accounts::activate_account(&state, &token).await
+    } else {
+        Err(accounts::AccountError::Invalid(vec![]))
+    };
+    match result {
+        Ok(()) => Redirect::to("/login?activated=1").into_response(),
+        Err(accounts::AccountError::Invalid(_)) => {
+            let mut response = render(&ActivatePage {
+                p,
+                token: String::new(),
+                works: false,
+            });
+            *response.status_mut() = StatusCode::GONE;
+            response
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// A token as the e-mailed links carry them (URL-safe base64), else nothing is looked up.
+pub(super) fn plausible_token(token: &str) -> bool {
+    (20..=100).contains(&token.len())
+        && token
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 async fn logout(State(state): State<AppState>, p: Page) -> Response {

@@ -80,13 +80,7 @@ struct ResetPage {
     works: bool,
 }
 
-/// A token as the links carry them (URL-safe base64), else nothing is looked up.
-fn plausible(token: &str) -> bool {
-    (20..=100).contains(&token.len())
-        && token
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
+use super::account::plausible_token as plausible;
 
 async fn reset_form(State(state): State<AppState>, p: Page, Path(token): Path<String>) -> Response {
     let works = plausible(&token)

@@ -1,0 +1,17 @@
+-- Issue 12: registration without account enumeration. A new citizen account is activated
+-- through a link e-mailed to its address; registering an address that has an account
+-- answers the same and e-mails that address instead. Every account that exists already
+-- was usable at once, so it counts as activated.
+ALTER TABLE accounts ADD COLUMN activated_at timestamptz;
+UPDATE accounts SET activated_at = created_at;
+
+-- An activation link: single use, 48 hours; the database keeps only the token's SHA-256.
+CREATE TABLE account_activations
+(
+    token_sha256 text PRIMARY KEY,
+    account_id   uuid        NOT NULL REFERENCES accounts (id),
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    expires_at   timestamptz NOT NULL,
+    used_at      timestamptz
+);
+CREATE INDEX account_activations_account_idx ON account_activations (account_id, created_at);
