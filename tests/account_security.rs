@@ -609,3 +609,41 @@ fn the_login_delay_doubles_from_the_fifth_failure_up_to_fifteen_minutes() {
     assert_eq!(login_delay_seconds(15), 900);
     assert_eq!(login_delay_seconds(1000), 900);
 }
+
+/// The login page says why it holds an address back, not "something went wrong".
+#[tokio::test]
+async fn the_login_page_says_when_an_address_must_wait() {
+    use crate::common::pages::Visitor;
+    let app = TestApp::spawn().await;
+    app.citizen("maria@example.gr", "Μαρία Παππά").await;
+    let mut visitor = Visitor::new(&app);
+    let form = visitor.get("/login").await;
+    for _ in 0..5 {
+        let page = visitor
+            .post(
+                &form,
+                "/login",
+                &[
+                    ("email", "maria@example.gr"),
+                    ("password", "λάθος-κωδικός-1"),
+                    ("next", "/"),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    }
+    let page = visitor
+        .post(
+            &form,
+            "/login",
+            &[
+                ("email", "maria@example.gr"),
+                ("password", PASSWORD),
+                ("next", "/"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
+    page.assert_has("Πολλές αποτυχημένες προσπάθειες σύνδεσης");
+    page.assert_has("Ξεχάσατε τον κωδικό σας;");
+}

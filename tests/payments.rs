@@ -384,6 +384,18 @@ async fn a_forged_answer_changes_nothing() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(till.all_events(&id).await, 2);
+    // Not a form at all: 415 in the API's error format (issue 12, defect 11: it was plain
+    // text), and nothing changes.
+    let r = till
+        .http
+        .post(till.app.url("/api/v1/payments/notify"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let error: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "unsupported_media_type", "{error}");
+    assert_eq!(till.all_events(&id).await, 2);
 }
 
 /// A bank answer for `order_id` signed with the portal's (sandbox) secret.

@@ -43,6 +43,34 @@ where
     }
 }
 
+/// `Form<T>` (a form-urlencoded body, e.g. the bank's server-to-server notification) with
+/// our errors: another content type is a 415 in the API's error format, a body over the
+/// limit a 413, an undecodable one a 400.
+pub struct ApiForm<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiForm<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        use axum::extract::rejection::FormRejection;
+        match axum::Form::<T>::from_request(req, state).await {
+            Ok(axum::Form(value)) => Ok(Self(value)),
+            Err(FormRejection::InvalidFormContentType(_)) => Err(ApiError::UnsupportedMediaType),
+            Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::PayloadTooLarge)
+            }
+            Err(e) => Err(ApiError::BadRequest {
+                code: "malformed_form",
+                detail: e.body_text(),
+            }),
+        }
+    }
+}
+
 /// `Query<T>` with our errors.
 pub struct ApiQuery<T>(pub T);
 

@@ -4,13 +4,14 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::{Form, Json};
+use axum::Json;
 use domain::payment::ConfirmationSource;
 use projections::payments::{self as read, PaymentRow};
 use serde_json::{json, Value};
 
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
+use crate::extract::ApiForm;
 use crate::http::{case_id, wait_for_own_writes};
 use crate::i18n::{self, Lang};
 use crate::reads::payment_of;
@@ -22,7 +23,7 @@ use commands::payments::apply_confirmation;
 /// which changes nothing.
 pub async fn notify(
     State(state): State<AppState>,
-    Form(fields): Form<Vec<(String, String)>>,
+    ApiForm(fields): ApiForm<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     apply_confirmation(&state, &fields, ConfirmationSource::Notification).await?;
     Ok((StatusCode::OK, "OK").into_response())

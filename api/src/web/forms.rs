@@ -63,6 +63,12 @@ impl FormState {
                 self.errors
                     .push(("general".to_string(), i18n::message(lang, "conflict")));
             }
+            ApiError::LoginThrottled(_) => {
+                self.errors.push((
+                    "general".to_string(),
+                    i18n::message(lang, "login_throttled"),
+                ));
+            }
             _ => {
                 self.errors
                     .push(("general".to_string(), i18n::message(lang, "internal")));
