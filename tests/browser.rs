@@ -508,6 +508,18 @@ async fn an_auditor_sees_the_events_and_the_verification() {
         "#verification says nothing"
     );
     b.screenshot("auditor").await;
+
+    // The staff accounts and their changes (issue 12), from the audit form's link.
+    b.open("/audit").await;
+    b.click_and_load("a#audit-staff-link").await;
+    let accounts = b.text("table#staff-accounts").await;
+    assert!(accounts.contains(auditor_email), "{accounts}");
+    let changes = b.text("table#staff-changes").await;
+    assert!(
+        changes.contains("Δημιουργία λογαριασμού") && changes.contains("command line ("),
+        "{changes}"
+    );
+    b.screenshot("audit-staff").await;
     b.finish().await;
 }
 

@@ -351,7 +351,14 @@ async fn staff_page(State(state): State<AppState>, p: Page) -> Response {
             at: athens_seconds(&c.at),
             change: p.t(&format!("ui_staff_change_{}", c.change)),
             email: c.email,
-            detail: c.detail,
+            // The roles the detail names (`clerk`, `clerk → auditor`), in words.
+            detail: c
+                .detail
+                .split(" → ")
+                .filter(|r| !r.is_empty())
+                .map(&role)
+                .collect::<Vec<_>>()
+                .join(" → "),
             by: c.changed_by,
         })
         .collect();
