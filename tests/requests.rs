@@ -286,7 +286,23 @@ async fn only_a_short_safe_request_id_reaches_the_log() {
         "text": "Δύο λάμπες στην πλατεία Αγίου Νικολάου δεν ανάβουν εδώ και μία εβδομάδα.",
         "desired_action": "Να αντικατασταθούν οι λάμπες."
     });
-    let long = "x".repeat(60_000);
+    // Headers over 16 KB in all are refused before anything reads them (431).
+    let huge = "x".repeat(60_000);
+    let r = app
+        .client
+        .post(app.url("/api/v1/requests"))
+        .header("x-request-id", huge.as_str())
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&app.state.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0);
+    let long = "x".repeat(100);
     for (sent, kept) in [
         (long.as_str(), false),
         ("abc def", false),

@@ -447,7 +447,8 @@ impl Application {
             )
             .layer(PropagateRequestIdLayer::x_request_id())
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-            .layer(middleware::from_fn(crate::http::drop_unacceptable_request_id));
+            .layer(middleware::from_fn(crate::http::drop_unacceptable_request_id))
+            .layer(middleware::from_fn(crate::http::refuse_oversized_headers));
 
         Ok(Self {
             listener,

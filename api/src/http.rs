@@ -44,6 +44,36 @@ pub async fn drop_unacceptable_request_id(
     next.run(request).await
 }
 
+/// The most header bytes (names and values) a request may carry. Browsers send a few KB;
+/// the largest legitimate ones (many cookies) stay far below.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Refuses with 431 a request whose headers together exceed [`MAX_HEADER_BYTES`], before
+/// anything reads them (a session lookup, the log's metadata).
+pub async fn refuse_oversized_headers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let size: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if size > MAX_HEADER_BYTES {
+        tracing::warn!(size, "request refused: headers too large");
+        return (
+            axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; charset=utf-8",
+            )],
+            "Request headers too large (at most 16 KB).\n",
+        )
+            .into_response();
+    }
+    next.run(request).await
+}
+
 /// The highest page a list answers: far beyond any real queue, and small enough that the
 /// offset it makes never overflows.
 pub const MAX_PAGE: i64 = 100_000;
