@@ -81,24 +81,13 @@ pub struct CertifyForm {
     pub afm: Option<String>,
 }
 
-/// `clerk` certifies the account named by e-mail, after checking the identity document in
-/// person; a business is certified through its representative.
-pub async fn certify(
-    portal: &Portal,
-    clerk: &Actor,
-    metadata: CommandMetadata,
-    form: CertifyForm,
-) -> Result<(AccountSummary, Executed), CertificationError> {
-    if !clerk.holds(STAFF) {
-        return Err(CertificationError::Forbidden);
-    }
-    let account = find_account(portal, form.email.as_deref().unwrap_or("")).await?;
-    if !account.certifiable() {
-        return Err(CertificationError::Invalid(vec![FieldError::new(
-            "email",
-            "staff_not_certifiable",
-        )]));
-    }
+/// What a certification form says once checked: the document, its number, and the
+/// business the person represents (if any).
+pub type CheckedCertification = (IdentityDocument, DocumentNumber, Option<(CompanyName, Afm)>);
+
+/// Checks the certification form's document and business fields (every problem at once),
+/// as [`certify`] does; the clerks' page calls it before its confirmation step.
+pub fn check_certify_form(form: &CertifyForm) -> Result<CheckedCertification, Vec<FieldError>> {
     let mut errors = Vec::new();
     let document = match form.document.as_deref().filter(|d| !d.is_empty()) {
         None => {
@@ -134,11 +123,32 @@ pub async fn certify(
             None
         }
     };
-    let (Some(document), Some(number), Some(business), true) =
-        (document, number, business, errors.is_empty())
-    else {
-        return Err(CertificationError::Invalid(errors));
-    };
+    match (document, number, business, errors.is_empty()) {
+        (Some(document), Some(number), Some(business), true) => Ok((document, number, business)),
+        _ => Err(errors),
+    }
+}
+
+/// `clerk` certifies the account named by e-mail, after checking the identity document in
+/// person; a business is certified through its representative.
+pub async fn certify(
+    portal: &Portal,
+    clerk: &Actor,
+    metadata: CommandMetadata,
+    form: CertifyForm,
+) -> Result<(AccountSummary, Executed), CertificationError> {
+    if !clerk.holds(STAFF) {
+        return Err(CertificationError::Forbidden);
+    }
+    let account = find_account(portal, form.email.as_deref().unwrap_or("")).await?;
+    if !account.certifiable() {
+        return Err(CertificationError::Invalid(vec![FieldError::new(
+            "email",
+            "staff_not_certifiable",
+        )]));
+    }
+    let (document, number, business) =
+        check_certify_form(&form).map_err(CertificationError::Invalid)?;
     let executed = portal
         .certifications
         .execute(

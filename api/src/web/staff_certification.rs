@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use domain::certification::IdentityDocument;
-use domain::values::{Afm, CompanyName, DocumentNumber, Note};
+use domain::values::Note;
 use projections::certifications as read;
 use serde::Deserialize;
 
@@ -204,44 +204,25 @@ fn value(v: &Option<String>) -> String {
     v.as_deref().unwrap_or("").trim().to_string()
 }
 
-/// The certification form's fields, checked as the service will check them, before the
-/// confirmation page restates them.
+impl CertifyForm {
+    /// The form as the use case takes it.
+    fn to_command(&self) -> Certify {
+        Certify {
+            email: self.email.clone(),
+            document: self.document.clone(),
+            document_number: self.document_number.clone(),
+            company_name: self.company_name.clone(),
+            afm: self.afm.clone(),
+        }
+    }
+}
+
+/// The certification form's fields, checked by the service's own check
+/// ([`certification::check_certify_form`]) before the confirmation page restates them.
 fn check_certify(f: &CertifyForm) -> Result<(), ApiError> {
-    let mut errors = Vec::new();
-    match f.document.as_deref().filter(|d| !d.is_empty()) {
-        None => errors.push(FieldError::new("document", "document_kind_invalid")),
-        Some(raw) => {
-            if let Err(r) = IdentityDocument::parse(raw) {
-                errors.push(ApiError::field("document", &r));
-            }
-        }
-    }
-    if let Err(r) = DocumentNumber::parse(&value(&f.document_number)) {
-        errors.push(ApiError::field("document_number", &r));
-    }
-    match (value(&f.company_name), value(&f.afm)) {
-        (c, a) if c.is_empty() && a.is_empty() => {}
-        (c, a) if c.is_empty() => {
-            errors.push(FieldError::new("company_name", "business_incomplete"));
-            if let Err(r) = Afm::parse(&a) {
-                errors.push(ApiError::field("afm", &r));
-            }
-        }
-        (_, a) if a.is_empty() => errors.push(FieldError::new("afm", "business_incomplete")),
-        (c, a) => {
-            if let Err(r) = CompanyName::parse(&c) {
-                errors.push(ApiError::field("company_name", &r));
-            }
-            if let Err(r) = Afm::parse(&a) {
-                errors.push(ApiError::field("afm", &r));
-            }
-        }
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::Validation(errors))
-    }
+    certification::check_certify_form(&f.to_command())
+        .map(|_| ())
+        .map_err(ApiError::Validation)
 }
 
 /// An action's error on the certification page: next to its field when it is about one,
@@ -350,18 +331,11 @@ async fn certify(
             p,
         });
     }
-    let certify = Certify {
-        email: f.email.clone(),
-        document: f.document.clone(),
-        document_number: f.document_number.clone(),
-        company_name: f.company_name.clone(),
-        afm: f.afm.clone(),
-    };
     let certified = certification::certify(
         &state,
         &user.actor(),
         context.metadata(Some(&user)),
-        certify,
+        f.to_command(),
     )
     .await
     .map_err(ApiError::from);
