@@ -647,3 +647,99 @@ async fn the_login_page_says_when_an_address_must_wait() {
     page.assert_has("Πολλές αποτυχημένες προσπάθειες σύνδεσης");
     page.assert_has("Ξεχάσατε τον κωδικό σας;");
 }
+
+/// Someone who registers another person's address first does not keep the account: the
+/// owner's own registration sends a link that, when opened, sets the owner's password.
+#[tokio::test]
+async fn the_owners_activation_link_sets_the_owners_password() {
+    let app = TestApp::spawn().await;
+    let register = |password: &'static str| {
+        app.post(
+            "/api/v1/accounts",
+            None,
+            json!({"email": "maria@example.gr", "password": password, "full_name": "Μαρία Παππά"}),
+        )
+    };
+    assert_eq!(
+        register("Του-Επιτιθέμενου-1").await.status(),
+        StatusCode::ACCEPTED
+    );
+    sqlx::query("UPDATE account_activations SET created_at = now() - interval '2 minutes'")
+        .execute(&app.state.pool)
+        .await
+        .unwrap();
+    assert_eq!(register(PASSWORD).await.status(), StatusCode::ACCEPTED);
+    // The owner opens the newest link, the one their registration sent.
+    app.activate("maria@example.gr").await;
+    token_of(login_as(&app, "maria@example.gr", PASSWORD, "x").await).await;
+    assert_eq!(
+        login_as(&app, "maria@example.gr", "Του-Επιτιθέμενου-1", "x")
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+/// A reset link asked for before a password change does not undo the change.
+#[tokio::test]
+async fn a_password_change_ends_pending_reset_links() {
+    let app = TestApp::spawn().await;
+    let token = app.citizen("maria@example.gr", "Μαρία Παππά").await;
+    let r = app
+        .post(
+            "/api/v1/password-reset",
+            None,
+            json!({"email": "maria@example.gr"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let link = app
+        .emailed_token("password-reset", "maria@example.gr")
+        .await;
+    let r = change_password(&app, &token, PASSWORD, NEW_PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = set_password_by_link(&app, &link, "Τρίτος-Κωδικός-2028").await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    token_of(login_as(&app, "maria@example.gr", NEW_PASSWORD, "x").await).await;
+}
+
+/// Behind a reverse proxy (`PORTAL_TRUSTED_PROXIES`), the throttle and the sessions see the
+/// client's address the proxy forwards, so a guesser elsewhere cannot hold the owner back.
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_client_is_throttled_not_everyone() {
+    let app = TestApp::spawn_with(|c| c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]).await;
+    app.citizen("maria@example.gr", "Μαρία Παππά").await;
+    let login_from = |client: &'static str, password: &'static str| {
+        app.client
+            .post(app.url("/api/v1/session"))
+            .header("x-forwarded-for", client)
+            .json(&json!({"email": "maria@example.gr", "password": password}))
+            .send()
+    };
+    for _ in 0..5 {
+        let r = login_from("203.0.113.5", "λάθος-κωδικός-1").await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let r = login_from("203.0.113.5", PASSWORD).await.unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the guesser waits"
+    );
+    // A client's claim to the left of what the proxy appended is not believed.
+    let r = login_from("198.51.100.7, 203.0.113.5", PASSWORD)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    // The owner, at another address behind the same proxy, logs in.
+    let owner = token_of(login_from("198.51.100.7", PASSWORD).await.unwrap()).await;
+    let sessions = json_body(app.get("/api/v1/me/sessions", Some(&owner)).await).await;
+    let current = sessions["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == true)
+        .unwrap()
+        .clone();
+    assert_eq!(current["client_ip"], "198.51.100.7");
+}

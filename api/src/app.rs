@@ -442,12 +442,17 @@ impl Application {
                         .get("x-request-id")
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("-");
-                    tracing::info_span!("request", method = %request.method(), uri = %request.uri(), request_id)
+                    let uri = crate::http::loggable_path(request.uri());
+                    tracing::info_span!("request", method = %request.method(), uri = %uri, request_id)
                 }),
             )
             .layer(PropagateRequestIdLayer::x_request_id())
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
             .layer(middleware::from_fn(crate::http::drop_unacceptable_request_id))
+            .layer(middleware::from_fn_with_state(
+                state.clone(),
+                crate::http::resolve_client_address,
+            ))
             .layer(middleware::from_fn(crate::http::refuse_oversized_headers));
 
         Ok(Self {

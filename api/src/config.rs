@@ -88,6 +88,9 @@ pub struct Config {
     /// Where the in-process mail sandbox shows what it received (`PORTAL_MAIL_SANDBOX_BIND`;
     /// a free port when unset). Only when `smtp_url` is unset.
     pub mail_sandbox_bind: Option<SocketAddr>,
+    /// `PORTAL_TRUSTED_PROXIES`: the reverse proxies (comma-separated addresses) whose
+    /// `X-Forwarded-For` names the client; empty: the TCP peer is the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// `PORTAL_MAIL_FROM`: the sender of the notices.
     pub mail_from: String,
     /// `PORTAL_PUBLIC_URL`: the portal's address as citizens reach it, for links in notices.
@@ -199,6 +202,7 @@ impl Config {
             document_max_bytes: 10 * 1024 * 1024,
             smtp_url: None,
             mail_sandbox_bind: None,
+            trusted_proxies: Vec::new(),
             mail_from: "Δήμος Παραδείγματος <noreply@dimos.example.gr>".to_string(),
             public_url: None,
             mail_poll: Duration::from_secs(2),
@@ -285,6 +289,18 @@ impl Config {
         config.smtp_url = std::env::var("PORTAL_SMTP_URL")
             .ok()
             .filter(|s| !s.is_empty());
+        if let Ok(raw) = std::env::var("PORTAL_TRUSTED_PROXIES") {
+            config.trusted_proxies = raw
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    s.parse().with_context(|| {
+                        format!("PORTAL_TRUSTED_PROXIES: {s:?} is not an IP address like 10.0.0.5")
+                    })
+                })
+                .collect::<anyhow::Result<_>>()?;
+        }
         if let Some(raw) = std::env::var("PORTAL_MAIL_SANDBOX_BIND")
             .ok()
             .filter(|s| !s.is_empty())

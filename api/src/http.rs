@@ -44,6 +44,75 @@ pub async fn drop_unacceptable_request_id(
     next.run(request).await
 }
 
+/// The client's address: the TCP peer, unless the peer is one of `trusted` proxies; then the
+/// rightmost address of `X-Forwarded-For` that is not a trusted proxy (the left part of
+/// that header is whatever the client wrote, so it is never believed).
+pub fn client_address(
+    peer: std::net::IpAddr,
+    headers: &HeaderMap,
+    trusted: &[std::net::IpAddr],
+) -> std::net::IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .find(|a| !trusted.contains(a))
+        .unwrap_or(peer)
+}
+
+/// Middleware: behind a trusted proxy ([`client_address`]), every later reader of the
+/// connection's address (rate limits, login throttling, sessions, event metadata) sees the
+/// client's instead of the proxy's.
+pub async fn resolve_client_address(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if !state.config.trusted_proxies.is_empty() {
+        if let Some(ConnectInfo(peer)) = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .copied()
+        {
+            let client =
+                client_address(peer.ip(), request.headers(), &state.config.trusted_proxies);
+            if client != peer.ip() {
+                request
+                    .extensions_mut()
+                    .insert(ConnectInfo(SocketAddr::new(client, 0)));
+            }
+        }
+    }
+    next.run(request).await
+}
+
+/// A request's path and query as the log may keep them: the token of an e-mailed link
+/// (`/activate/{token}`, `/password-reset/{token}`, which still works until used) is
+/// replaced by `…`.
+pub fn loggable_path(uri: &axum::http::Uri) -> String {
+    let text = uri.to_string();
+    for prefix in ["/activate/", "/password-reset/", "/api/v1/password-reset/"] {
+        if let Some(at) = text.find(prefix) {
+            let start = at + prefix.len();
+            let end = text[start..]
+                .find(['/', '?'])
+                .map_or(text.len(), |i| start + i);
+            if end > start {
+                return format!("{}…{}", &text[..start], &text[end..]);
+            }
+        }
+    }
+    text
+}
+
 /// The most header bytes (names and values) a request may carry. Browsers send a few KB;
 /// the largest legitimate ones (many cookies) stay far below.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
@@ -292,5 +361,45 @@ mod tests {
             content_disposition("γ 1.pdf"),
             "attachment; filename=\"__1.pdf\"; filename*=UTF-8''%CE%B3%201.pdf"
         );
+    }
+
+    #[test]
+    fn behind_a_trusted_proxy_the_client_is_the_rightmost_untrusted_forwarded_address() {
+        let proxy: std::net::IpAddr = "10.0.0.5".parse().unwrap();
+        let trusted = [proxy];
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("1.2.3.4, 203.0.113.7"),
+        );
+        let client = |peer: &str, h: &HeaderMap| client_address(peer.parse().unwrap(), h, &trusted);
+        // From the proxy: the address it appended (the left one is the client's own claim).
+        assert_eq!(client("10.0.0.5", &headers).to_string(), "203.0.113.7");
+        // From anyone else: the peer, whatever it claims.
+        assert_eq!(client("198.51.100.1", &headers).to_string(), "198.51.100.1");
+        // Nothing usable forwarded: the proxy.
+        assert_eq!(
+            client("10.0.0.5", &HeaderMap::new()).to_string(),
+            "10.0.0.5"
+        );
+        let mut chained = HeaderMap::new();
+        chained.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("203.0.113.7, 10.0.0.5"),
+        );
+        assert_eq!(client("10.0.0.5", &chained).to_string(), "203.0.113.7");
+    }
+
+    #[test]
+    fn the_log_never_keeps_a_link_token() {
+        let path = |p: &str| loggable_path(&p.parse::<axum::http::Uri>().unwrap());
+        assert_eq!(path("/activate/abcDEF123_-x"), "/activate/…");
+        assert_eq!(path("/password-reset/tok3n?x=1"), "/password-reset/…?x=1");
+        assert_eq!(
+            path("/api/v1/password-reset/tok3n"),
+            "/api/v1/password-reset/…"
+        );
+        assert_eq!(path("/password-reset"), "/password-reset");
+        assert_eq!(path("/requests/new?lang=en"), "/requests/new?lang=en");
     }
 }

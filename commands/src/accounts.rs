@@ -157,6 +157,11 @@ pub async fn register_citizen(
     };
     // Hashed either way, so that both answers take as long.
     let hash = hash_password(password.to_string()).await?;
+    let registration = Registration {
+        email: &email,
+        full_name: &full_name,
+        password_hash: &hash,
+    };
     match insert_account(
         &portal.pool,
         &email,
@@ -168,7 +173,7 @@ pub async fn register_citizen(
     .await
     {
         Ok(id) => {
-            send_activation(portal, id, &email, &full_name).await?;
+            send_activation(portal, id, &registration).await?;
             Ok(email)
         }
         Err(AccountError::Invalid(_)) => {
@@ -180,7 +185,8 @@ pub async fn register_citizen(
             .fetch_optional(&portal.pool)
             .await?;
             match existing {
-                Some((id, name, false)) => send_activation(portal, id, &email, &name).await?,
+                // This registration's own link: opening it sets this password and name.
+                Some((id, _, false)) => send_activation(portal, id, &registration).await?,
                 Some((id, name, true)) => {
                     tell_of_registration_attempt(portal, id, &email, &name).await?
                 }
@@ -195,17 +201,24 @@ pub async fn register_citizen(
 /// How long an activation link works.
 const ACTIVATION_LIFETIME_HOURS: i32 = 48;
 
-/// E-mails account `account` a new activation link (not while the last is younger than a
-/// minute).
+/// A registration as typed and checked (the password already hashed).
+struct Registration<'a> {
+    email: &'a str,
+    full_name: &'a str,
+    password_hash: &'a str,
+}
+
+/// E-mails account `account` a new activation link that carries `registration`'s password
+/// hash and name (not while the last link is younger than a minute).
 async fn send_activation(
     portal: &Portal,
     account: Uuid,
-    email: &str,
-    name: &str,
+    registration: &Registration<'_>,
 ) -> Result<(), AccountError> {
     if sent_lately(&portal.pool, "account_activations", account, 60).await? {
         return Ok(());
     }
+    let (email, name) = (registration.email, registration.full_name);
     let mut tx = portal.pool.begin().await?;
     let minutes = ACTIVATION_LIFETIME_HOURS * 60;
     let link = issue_link(
@@ -216,6 +229,17 @@ async fn send_activation(
         minutes,
         "activate",
     )
+    .await?;
+    // The link just issued is the account's newest: it carries this registration.
+    sqlx::query(
+        "UPDATE account_activations SET password_hash = $2, full_name = $3 \
+         WHERE token_sha256 = (SELECT token_sha256 FROM account_activations \
+         WHERE account_id = $1 ORDER BY created_at DESC LIMIT 1)",
+    )
+    .bind(account)
+    .bind(registration.password_hash)
+    .bind(registration.full_name)
+    .execute(&mut *tx)
     .await?;
     let (subject, body) = account_notice(
         portal,
@@ -347,17 +371,28 @@ pub async fn activate_account(portal: &Portal, token: &str) -> Result<(), Accoun
     let invalid =
         || AccountError::Invalid(vec![FieldError::new("token", "activation_link_invalid")]);
     let mut tx = portal.pool.begin().await?;
-    let account: Option<Uuid> = sqlx::query_scalar(
+    let claimed: Option<(Uuid, Option<String>, Option<String>)> = sqlx::query_as(
         "UPDATE account_activations SET used_at = now() \
          WHERE token_sha256 = $1 AND used_at IS NULL AND expires_at > now() \
-         RETURNING account_id",
+         RETURNING account_id, password_hash, full_name",
     )
     .bind(token_sha256(token))
     .fetch_optional(&mut *tx)
     .await?;
-    let Some(account) = account else {
+    let Some((account, password_hash, full_name)) = claimed else {
         return Err(invalid());
     };
+    // The password and name of the registration whose link this is: an earlier
+    // registration of the same address by someone else does not keep its password.
+    sqlx::query(
+        "UPDATE accounts SET password_hash = coalesce($2, password_hash), \
+         full_name = coalesce($3, full_name) WHERE id = $1 AND activated_at IS NULL",
+    )
+    .bind(account)
+    .bind(password_hash)
+    .bind(full_name)
+    .execute(&mut *tx)
+    .await?;
     sqlx::query(
         "UPDATE account_activations SET used_at = now() WHERE account_id = $1 AND used_at IS NULL",
     )
@@ -425,7 +460,15 @@ pub fn check_staff(
 pub async fn add_staff(pool: &PgPool, staff: NewStaff, by: &str) -> Result<Uuid, AccountError> {
     let hash = hash_password(staff.password).await?;
     let id = insert_account(pool, &staff.email, &hash, &staff.name, staff.role, true).await?;
-    record_staff_change(pool, id, "added", staff.role.as_str(), by).await?;
+    // Recorded after the insert (whose unique key decides "already exists"); should this
+    // fail, the account is removed again so that no staff account lacks its history.
+    if let Err(e) = record_staff_change(pool, id, "added", staff.role.as_str(), by).await {
+        sqlx::query("DELETE FROM accounts WHERE id = $1")
+            .bind(id)
+            .execute(pool)
+            .await?;
+        return Err(e.into());
+    }
     Ok(id)
 }
 
@@ -873,7 +916,8 @@ pub async fn session(portal: &Portal, token: &str) -> Result<Option<Session>, Ac
     )
     .bind(&hash)
     .bind(portal.settings.session_idle.num_seconds() as f64)
-    .bind(LAST_USE_PRECISION_SECONDS as f64)
+    // Written down often enough that a short idle limit still sees the use.
+    .bind(LAST_USE_PRECISION_SECONDS.min(portal.settings.session_idle.num_seconds() / 4) as f64)
     .fetch_optional(&portal.pool)
     .await?;
     if row.as_ref().is_some_and(|r| r.stale_use) {
@@ -990,6 +1034,13 @@ pub async fn change_password(
     .execute(&mut *tx)
     .await?;
     let ended = revoke_sessions(&mut *tx, actor.account_id, actor.session.as_deref()).await?;
+    // A reset link asked for before the change must not undo it.
+    sqlx::query(
+        "UPDATE password_resets SET used_at = now() WHERE account_id = $1 AND used_at IS NULL",
+    )
+    .bind(actor.account_id)
+    .execute(&mut *tx)
+    .await?;
     let (subject, body) = password_changed_notice(portal, &actor.full_name);
     queue_account_mail(
         &mut *tx,

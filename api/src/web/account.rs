@@ -230,7 +230,7 @@ async fn activate(State(state): State<AppState>, p: Page, Path(token): Path<Stri
             *response.status_mut() = StatusCode::GONE;
             response
         }
-        Err(e) => ApiError::from(e).into_response(),
+        Err(e) => super::cases::error_page(p, e.into()),
     }
 }
 

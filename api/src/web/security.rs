@@ -172,7 +172,7 @@ pub async fn csrf_and_language(
     let (mut parts, body) = request.into_parts();
     let request = if parts.method == Method::POST {
         if cross_site(&parts.headers, state.config.public_url.as_deref()) {
-            tracing::warn!(path = %parts.uri.path(), "form refused: sent from another site");
+            tracing::warn!(path = %crate::http::loggable_path(&parts.uri), "form refused: sent from another site");
             return message_page(StatusCode::FORBIDDEN, lang, "csrf_failed");
         }
         let boundary = multipart_boundary(&parts.headers);
@@ -202,7 +202,7 @@ pub async fn csrf_and_language(
             _ => false,
         };
         if !valid {
-            tracing::warn!(path = %parts.uri.path(), "form refused: CSRF token missing or wrong");
+            tracing::warn!(path = %crate::http::loggable_path(&parts.uri), "form refused: CSRF token missing or wrong");
             return message_page(StatusCode::FORBIDDEN, lang, "csrf_failed");
         }
         // A page rendered in answer to the POST (a form with errors) needs the same token.
@@ -266,7 +266,7 @@ pub async fn api_cross_site(
         && request.uri().path().starts_with("/api/")
         && cross_site(request.headers(), state.config.public_url.as_deref())
     {
-        tracing::warn!(path = %request.uri().path(), "API request refused: sent from another site");
+        tracing::warn!(path = %crate::http::loggable_path(request.uri()), "API request refused: sent from another site");
         return crate::error::ApiError::Refused(domain::Refusal::forbidden(
             "cross_site_request",
             "a request that changes something must come from the portal's own pages",
