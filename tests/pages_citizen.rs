@@ -348,6 +348,20 @@ async fn the_api_refuses_a_cross_site_change_made_with_the_session_cookie() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert_eq!(requests_filed(&app).await, 0);
+    // In the reader's language.
+    let r = by_cookie("https://evil.example")
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap();
+    let error: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Not accepted"),
+        "{error}"
+    );
     // A bearer token is not ambient: a client that holds it means to use it.
     let r = client
         .post(app.url("/api/v1/requests"))

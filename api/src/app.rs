@@ -422,14 +422,15 @@ impl Application {
             .fallback(crate::web::not_found)
             .method_not_allowed_fallback(error::method_not_allowed_fallback)
             .with_state(state.clone())
+            // Inside `localize_errors`, so that its refusal speaks the reader's language.
+            .layer(middleware::from_fn_with_state(
+                state.clone(),
+                crate::web::api_cross_site,
+            ))
             .layer(middleware::from_fn(error::localize_errors))
             .layer(middleware::from_fn_with_state(
                 state.clone(),
                 crate::web::rate_limit,
-            ))
-            .layer(middleware::from_fn_with_state(
-                state.clone(),
-                crate::web::api_cross_site,
             ))
             .layer(middleware::from_fn_with_state(
                 state.clone(),
