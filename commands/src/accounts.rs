@@ -221,7 +221,7 @@ async fn send_activation(
     let (email, name) = (registration.email, registration.full_name);
     let mut tx = portal.pool.begin().await?;
     let minutes = ACTIVATION_LIFETIME_HOURS * 60;
-    let link = issue_link(
+    let (key, link) = issue_link(
         portal,
         &mut tx,
         "account_activations",
@@ -230,13 +230,12 @@ async fn send_activation(
         "activate",
     )
     .await?;
-    // The link just issued is the account's newest: it carries this registration.
+    // The link carries this registration's password and name.
     sqlx::query(
         "UPDATE account_activations SET password_hash = $2, full_name = $3 \
-         WHERE token_sha256 = (SELECT token_sha256 FROM account_activations \
-         WHERE account_id = $1 ORDER BY created_at DESC LIMIT 1)",
+         WHERE token_sha256 = $1",
     )
-    .bind(account)
+    .bind(&key)
     .bind(registration.password_hash)
     .bind(registration.full_name)
     .execute(&mut *tx)
@@ -321,8 +320,8 @@ async fn tell_of_registration_attempt(
 }
 
 /// Stores a new single-use link of `account` in `table` (`account_activations` or
-/// `password_resets`: only the token's SHA-256), valid for `minutes`, and answers its
-/// address `{portal}/{path}/{token}`.
+/// `password_resets`: only the token's SHA-256), valid for `minutes`, and answers the
+/// token's SHA-256 (the row's key) and the link's address `{portal}/{path}/{token}`.
 async fn issue_link(
     portal: &Portal,
     tx: &mut sqlx::PgConnection,
@@ -330,21 +329,23 @@ async fn issue_link(
     account: Uuid,
     minutes: i32,
     path: &str,
-) -> Result<String, sqlx::Error> {
+) -> Result<(String, String), sqlx::Error> {
     let token = new_token();
+    let key = token_sha256(&token);
     sqlx::query(&format!(
         "INSERT INTO {table} (token_sha256, account_id, expires_at) \
          VALUES ($1, $2, now() + make_interval(mins => $3))"
     ))
-    .bind(token_sha256(&token))
+    .bind(&key)
     .bind(account)
     .bind(minutes)
     .execute(tx)
     .await?;
-    Ok(format!(
+    let url = format!(
         "{}/{path}/{token}",
         portal.settings.portal_url.trim_end_matches('/')
-    ))
+    );
+    Ok((key, url))
 }
 
 /// Whether `table` (`account_activations` or `password_resets`) holds an unused link of
@@ -970,21 +971,21 @@ pub async fn sessions(portal: &Portal, actor: &Actor) -> Result<Vec<SessionInfo>
     .await?)
 }
 
-/// Ends the actor's session `id` (another device's, or this one). Someone else's session,
+/// Ends the actor's session `id` (another device's, or this one); answers whether it was
+/// the one this request came with (then the actor is logged out). Someone else's session,
 /// or one that already ended, is [`AccountError::NotFound`].
-pub async fn end_session(portal: &Portal, actor: &Actor, id: Uuid) -> Result<(), AccountError> {
-    let ended = sqlx::query(
+pub async fn end_session(portal: &Portal, actor: &Actor, id: Uuid) -> Result<bool, AccountError> {
+    let ended: Option<bool> = sqlx::query_scalar(
         "UPDATE sessions SET revoked_at = now() \
-         WHERE id = $1 AND account_id = $2 AND revoked_at IS NULL",
+         WHERE id = $1 AND account_id = $2 AND revoked_at IS NULL \
+         RETURNING token_sha256 = $3",
     )
     .bind(id)
     .bind(actor.account_id)
-    .execute(&portal.pool)
+    .bind(actor.session.as_deref().unwrap_or(""))
+    .fetch_optional(&portal.pool)
     .await?;
-    if ended.rows_affected() == 0 {
-        return Err(AccountError::NotFound);
-    }
-    Ok(())
+    ended.ok_or(AccountError::NotFound)
 }
 
 /// Ends every session of the actor's but the one this request came with; answers how
@@ -1112,7 +1113,7 @@ pub async fn request_password_reset(portal: &Portal, email: &str) -> Result<(), 
     }
     let mut tx = portal.pool.begin().await?;
     let minutes = RESET_LIFETIME_MINUTES as i32;
-    let link = issue_link(
+    let (_, link) = issue_link(
         portal,
         &mut tx,
         "password_resets",

@@ -135,19 +135,14 @@ async fn end_session(State(state): State<AppState>, p: Page, Path(id): Path<Stri
     let Ok(id) = uuid::Uuid::parse_str(&id) else {
         return error_page(p, ApiError::NotFound("session_not_found"));
     };
-    let actor = u.user.actor();
-    let this_one = match accounts::sessions(&state, &actor).await {
-        Ok(sessions) => sessions.iter().any(|s| s.id == id && s.current),
-        Err(e) => return error_page(p, e.into()),
-    };
-    match accounts::end_session(&state, &actor, id).await {
+    match accounts::end_session(&state, &u.user.actor(), id).await {
         // Ending this very session is logging out.
-        Ok(()) if this_one => {
+        Ok(true) => {
             let cookie =
                 auth::session_cookie(None, std::time::Duration::ZERO, state.config.https());
             ([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response()
         }
-        Ok(()) => Redirect::to("/profile/security?done=session").into_response(),
+        Ok(false) => Redirect::to("/profile/security?done=session").into_response(),
         Err(AccountError::NotFound) => error_page(p, ApiError::NotFound("session_not_found")),
         Err(e) => error_page(p, e.into()),
     }
