@@ -15,7 +15,7 @@ use reqwest::{redirect::Policy, Client, StatusCode};
 use sandboxes::bank::{read_form, BankFaults, CARD_DECLINED, CARD_SUCCEEDS, CARD_TIMES_OUT};
 use serde_json::Value;
 
-const AMOUNT: i64 = 1250;
+const AMOUNT: domain::Money = domain::Money::from_cents(1250);
 
 /// A portal with a logged-in citizen, and a client that does not follow redirects (to see
 /// where the portal sends the returning payer).
@@ -232,7 +232,7 @@ async fn a_good_card_succeeds_with_a_receipt() {
     let payment = till.payment(&id).await;
     assert_eq!(payment["status"], "succeeded", "{payment}");
     assert_eq!(payment["status_label"], "Ολοκληρώθηκε");
-    assert_eq!(payment["amount_cents"], AMOUNT);
+    assert_eq!(payment["amount_cents"], AMOUNT.cents());
     assert_eq!(payment["currency"], "EUR");
     assert_eq!(payment["obligation_kind"], "test");
     assert_eq!(payment["after_expiry"], false);

@@ -79,13 +79,6 @@ pub fn csv_filename(afm: &str, day: NaiveDate) -> String {
     format!("warrants-{afm}-{}.csv", day.format("%Y-%m-%d"))
 }
 
-/// Cents with a decimal comma and no grouping, as Greek Excel reads a number: `1234,56`.
-pub fn decimal_comma(cents: i64) -> String {
-    domain::Money::from_cents(cents)
-        .to_decimal_string()
-        .replace('.', ",")
-}
-
 /// One CSV cell: quoted when it holds the separator, a quote or a line break; a text that
 /// a spreadsheet would run as a formula (`=`, `+`, `-`, `@`) is kept as text with a
 /// leading apostrophe.
@@ -123,7 +116,7 @@ pub fn csv(warrants: &[Warrant]) -> String {
         let row = [
             cell(&w.number),
             w.issued_on.format("%d/%m/%Y").to_string(),
-            decimal_comma(w.amount_cents),
+            w.amount_cents.to_decimal_comma_string(),
             cell(&w.purpose),
             cell(&i18n::message(Lang::El, &status_code(w.status))),
             w.paid_on
@@ -153,8 +146,10 @@ mod tests {
 
     #[test]
     fn csv_cells_amounts_and_names() {
-        assert_eq!(decimal_comma(123_456), "1234,56");
-        assert_eq!(decimal_comma(7), "0,07");
+        assert_eq!(
+            domain::Money::from_cents(123_456).to_decimal_comma_string(),
+            "1234,56"
+        );
         assert_eq!(cell("α;β"), "\"α;β\"");
         assert_eq!(cell("«Ο \"Μύλος\"»"), "\"«Ο \"\"Μύλος\"\"»\"");
         assert_eq!(cell("=1+1"), "'=1+1");

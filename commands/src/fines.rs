@@ -8,6 +8,7 @@
 //! the fine's latest unexpired quote, and optimistic concurrency on that stream lets one
 //! payment start at a time (two tabs, double clicks).
 
+use domain::Money;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
@@ -232,12 +233,12 @@ pub struct QuotedFine {
 pub struct Quote {
     pub quote_id: String,
     pub fine: QuotedFine,
-    pub base_cents: i64,
-    pub amount_cents: i64,
+    pub base_cents: Money,
+    pub amount_cents: Money,
     pub amount_valid_until: Option<NaiveDate>,
     pub valid_until: DateTime<Utc>,
     /// The amount of the fine's previous quote, if it had one.
-    pub previous_amount_cents: Option<i64>,
+    pub previous_amount_cents: Option<Money>,
     pub changed_since_last_quote: bool,
 }
 
@@ -339,7 +340,7 @@ pub async fn check_profile(portal: &Portal, actor: &Actor) -> Result<(), Profile
 #[derive(Debug, Clone)]
 pub struct StartedFinePayment {
     pub payment_id: String,
-    pub amount_cents: i64,
+    pub amount_cents: Money,
     pub form: RedirectForm,
 }
 

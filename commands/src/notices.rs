@@ -10,6 +10,7 @@
 //! is idempotent, so a crash between steps only repeats one. One pass at a time across
 //! processes (an advisory lock).
 
+use domain::Money;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,7 +31,7 @@ pub struct PaidNotice {
     /// The obligation's stream id (a fine `9999-100000001`, a debt `{afm}-{debt id}`).
     pub obligation_id: String,
     pub payment_ref: String,
-    pub amount_cents: i64,
+    pub amount_cents: Money,
     /// When the bank captured it, where the outbox keeps it.
     pub paid_at: Option<DateTime<Utc>>,
     pub attempts: i32,

@@ -16,6 +16,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use domain::payment::{Payment, PaymentEvent, PaymentStatus};
+use domain::Money;
 use eventlog::{Consumer, ConsumerError, RecordedEvent};
 use sqlx::{PgConnection, PgPool};
 
@@ -107,7 +108,7 @@ impl Consumer for PaymentProcess {
             PaymentEvent::PaymentExpired { .. } => (PaymentStatus::Expired, None),
         };
         let at = payload.at();
-        let settled: Option<(String, String, i64)> = sqlx::query_as(
+        let settled: Option<(String, String, Money)> = sqlx::query_as(
             "UPDATE payment_process SET status = $3, payment_ref = COALESCE($4, payment_ref), \
              updated_at = $5, last_sequence = $2 WHERE payment_id = $1 AND last_sequence < $2 \
              RETURNING obligation_kind, obligation_reference, amount_cents",
@@ -151,7 +152,7 @@ struct Finished<'a> {
     payment_id: &'a str,
     status: PaymentStatus,
     payment_ref: Option<&'a str>,
-    amount_cents: i64,
+    amount_cents: Money,
     at: DateTime<Utc>,
 }
 

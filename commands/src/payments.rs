@@ -8,6 +8,7 @@
 //! the outcome idempotently, so answers may arrive in any order and any number of times,
 //! from any number of portal processes.
 
+use domain::Money;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -106,7 +107,7 @@ pub async fn start_payment(
     portal: &Portal,
     actor: &Actor,
     obligation: Obligation,
-    amount_cents: i64,
+    amount_cents: Money,
     metadata: Option<CommandMetadata>,
 ) -> Result<StartedPayment, PaymentError> {
     portal.wait_for_payment_process().await?;
@@ -144,7 +145,7 @@ pub async fn create_payment(
     actor: &Actor,
     id: String,
     obligation: Obligation,
-    amount_cents: i64,
+    amount_cents: Money,
     metadata: Option<CommandMetadata>,
 ) -> Result<StartedPayment, CommandError> {
     let order_id = new_order_id();
@@ -181,7 +182,7 @@ pub async fn start_reserved(
     actor: &Actor,
     id: &str,
     obligation: Obligation,
-    amount_cents: i64,
+    amount_cents: Money,
     metadata: CommandMetadata,
     lang: &str,
 ) -> Result<RedirectForm, PaymentError> {

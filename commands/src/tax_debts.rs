@@ -10,6 +10,7 @@
 //! AFM + debt id) holds what the portal did: the payments started (one at a time), the one
 //! that settled the debt, and whether the revenue system was told.
 
+use domain::Money;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -74,7 +75,7 @@ pub enum PortalPayment {
     Paid {
         payment_id: String,
         payment_ref: String,
-        amount_cents: i64,
+        amount_cents: Money,
         paid_at: DateTime<Utc>,
         revenue_system: &'static str,
     },
@@ -88,9 +89,9 @@ pub struct DebtView {
     pub afm: String,
     pub description: String,
     pub certified_on: chrono::NaiveDate,
-    pub principal_cents: i64,
-    pub surcharge_cents: i64,
-    pub amount_due_cents: i64,
+    pub principal_cents: Money,
+    pub surcharge_cents: Money,
+    pub amount_due_cents: Money,
     pub amount_as_of: chrono::NaiveDate,
     pub paid: Option<domain::business::DebtSettlement>,
     /// `paid` or `due`.
@@ -121,7 +122,7 @@ impl DebtItem {
             } => Some(PortalPayment::Paid {
                 payment_id: payment_id.clone(),
                 payment_ref: payment_ref.clone(),
-                amount_cents: *amount_cents,
+                amount_cents: (*amount_cents),
                 paid_at: *at,
                 revenue_system: told,
             }),
@@ -134,7 +135,7 @@ impl DebtItem {
             principal_cents: d.principal_cents,
             surcharge_cents: d.surcharge_cents,
             amount_due_cents: if self.is_paid() {
-                0
+                Money::ZERO
             } else {
                 d.amount_due_cents
             },
@@ -233,7 +234,7 @@ pub async fn debt(
 #[derive(Debug, Clone)]
 pub struct StartedDebtPayment {
     pub payment_id: String,
-    pub amount_cents: i64,
+    pub amount_cents: Money,
     pub form: RedirectForm,
 }
 

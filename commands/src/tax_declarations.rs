@@ -41,7 +41,7 @@ use crate::{CommandError, CommandMetadata};
 pub const OBLIGATION_KIND: &str = "municipal_tax_declaration";
 
 /// The largest gross revenue the form takes: 10 billion euro (in cents).
-const MAX_GROSS_REVENUE_CENTS: i64 = 1_000_000_000_000;
+const MAX_GROSS_REVENUE: Money = Money::from_cents(1_000_000_000_000);
 
 /// A form value as typed: JSON strings, or numbers (kept as their text, never as floats).
 pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -99,8 +99,8 @@ pub struct DeclarationForm {
 /// An amount of gross revenue as people type it, to exact cents (`12.345,67`, `12345,67`,
 /// `12345.67`, `12.345`, `12 345,67`, an optional `€`: [`Money::parse`] once the spaces
 /// are gone), at most
-/// [`MAX_GROSS_REVENUE_CENTS`]. `None` for anything else.
-pub fn parse_gross_revenue(raw: &str) -> Option<i64> {
+/// [`MAX_GROSS_REVENUE`]. `None` for anything else.
+pub fn parse_gross_revenue(raw: &str) -> Option<Money> {
     // Spaces between digit groups (`12 345,67`) are how many people write thousands.
     let compact: String = raw
         .chars()
@@ -108,8 +108,7 @@ pub fn parse_gross_revenue(raw: &str) -> Option<i64> {
         .collect();
     Money::parse(&compact)
         .ok()
-        .map(Money::cents)
-        .filter(|cents| *cents <= MAX_GROSS_REVENUE_CENTS)
+        .filter(|amount| *amount <= MAX_GROSS_REVENUE)
 }
 
 /// Why a declaration could not be assessed, filed or paid.
@@ -296,16 +295,16 @@ pub struct AssessmentView {
     pub afm: String,
     pub company_name: String,
     pub period: PeriodView,
-    pub gross_revenue_cents: i64,
+    pub gross_revenue_cents: Money,
     pub vat_return_date: NaiveDate,
     pub category: CategoryView,
     pub rate_basis_points: u32,
-    pub tax_cents: i64,
+    pub tax_cents: Money,
     pub deadline: NaiveDate,
     pub months_late: u32,
     pub surcharge_basis_points: u32,
-    pub surcharge_cents: i64,
-    pub total_cents: i64,
+    pub surcharge_cents: Money,
+    pub total_cents: Money,
     pub computed_on: NaiveDate,
 }
 
@@ -363,7 +362,7 @@ impl<E: Into<DeclarationError>> From<E> for FileError {
 pub struct StartedDeclaration {
     pub declaration_id: String,
     pub payment_id: String,
-    pub amount_cents: i64,
+    pub amount_cents: Money,
     pub form: RedirectForm,
 }
 
@@ -379,7 +378,7 @@ pub async fn file_and_pay(
     portal: &Portal,
     actor: &Actor,
     form: &DeclarationForm,
-    expected_total_cents: i64,
+    expected_total_cents: Money,
     lang: &str,
     describe: impl FnOnce(&TaxPeriod, &str) -> String,
     metadata: CommandMetadata,
@@ -746,18 +745,45 @@ mod tests {
 
     #[test]
     fn gross_revenue_is_read_to_the_cent() {
-        assert_eq!(parse_gross_revenue("12.345,67"), Some(1_234_567));
-        assert_eq!(parse_gross_revenue("12345.67"), Some(1_234_567));
-        assert_eq!(parse_gross_revenue("12345,67"), Some(1_234_567));
-        assert_eq!(parse_gross_revenue("12,345.67"), Some(1_234_567));
-        assert_eq!(parse_gross_revenue(" 1.234.567,8 € "), Some(123_456_780));
-        assert_eq!(parse_gross_revenue("12.345"), Some(1_234_500));
-        assert_eq!(parse_gross_revenue("1.234.567"), Some(123_456_700));
-        assert_eq!(parse_gross_revenue("12345"), Some(1_234_500));
-        assert_eq!(parse_gross_revenue("12 345,67"), Some(1_234_567));
-        assert_eq!(parse_gross_revenue("0"), Some(0));
-        assert_eq!(parse_gross_revenue("0,05"), Some(5));
-        assert_eq!(parse_gross_revenue("0.1"), Some(10));
+        assert_eq!(
+            parse_gross_revenue("12.345,67"),
+            Some(Money::from_cents(1_234_567))
+        );
+        assert_eq!(
+            parse_gross_revenue("12345.67"),
+            Some(Money::from_cents(1_234_567))
+        );
+        assert_eq!(
+            parse_gross_revenue("12345,67"),
+            Some(Money::from_cents(1_234_567))
+        );
+        assert_eq!(
+            parse_gross_revenue("12,345.67"),
+            Some(Money::from_cents(1_234_567))
+        );
+        assert_eq!(
+            parse_gross_revenue(" 1.234.567,8 € "),
+            Some(Money::from_cents(123_456_780))
+        );
+        assert_eq!(
+            parse_gross_revenue("12.345"),
+            Some(Money::from_cents(1_234_500))
+        );
+        assert_eq!(
+            parse_gross_revenue("1.234.567"),
+            Some(Money::from_cents(123_456_700))
+        );
+        assert_eq!(
+            parse_gross_revenue("12345"),
+            Some(Money::from_cents(1_234_500))
+        );
+        assert_eq!(
+            parse_gross_revenue("12 345,67"),
+            Some(Money::from_cents(1_234_567))
+        );
+        assert_eq!(parse_gross_revenue("0"), Some(Money::from_cents(0)));
+        assert_eq!(parse_gross_revenue("0,05"), Some(Money::from_cents(5)));
+        assert_eq!(parse_gross_revenue("0.1"), Some(Money::from_cents(10)));
         for bad in [
             "",
             " ",
@@ -778,10 +804,7 @@ mod tests {
         ] {
             assert_eq!(parse_gross_revenue(bad), None, "{bad:?}");
         }
-        assert_eq!(
-            parse_gross_revenue("10000000000"),
-            Some(MAX_GROSS_REVENUE_CENTS)
-        );
+        assert_eq!(parse_gross_revenue("10000000000"), Some(MAX_GROSS_REVENUE));
     }
 
     #[test]
@@ -802,13 +825,17 @@ mod tests {
         ] {
             let typed = form(number.clone()).unwrap();
             let parsed = parse_form("094259216", &typed).unwrap();
-            assert_eq!(parsed.gross_revenue_cents, cents, "{number}");
+            assert_eq!(
+                parsed.gross_revenue_cents,
+                Money::from_cents(cents),
+                "{number}"
+            );
         }
         // Text keeps the form's reading: Greek thousands.
         let typed = form(serde_json::json!("1.234")).unwrap();
         assert_eq!(
             parse_form("094259216", &typed).unwrap().gross_revenue_cents,
-            123_400
+            Money::from_cents(123_400)
         );
     }
 
@@ -876,7 +903,7 @@ mod tests {
             },
         )
         .unwrap();
-        assert_eq!(ok.gross_revenue_cents, 1_234_567);
+        assert_eq!(ok.gross_revenue_cents, Money::from_cents(1_234_567));
         assert_eq!(ok.period.key(), "2026-M03");
     }
 }

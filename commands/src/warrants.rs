@@ -6,6 +6,7 @@
 //! The portal keeps no copy: when the financial system cannot answer, the answer is "it is
 //! unavailable" and nothing else, so that nothing stale is ever shown as current.
 
+use domain::Money;
 use std::cmp::Ordering;
 
 #[cfg(test)]
@@ -203,9 +204,9 @@ fn natural_cmp(a: &str, b: &str) -> Ordering {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Totals {
     pub count: usize,
-    pub amount_cents: i64,
-    pub issued_cents: i64,
-    pub paid_cents: i64,
+    pub amount_cents: Money,
+    pub issued_cents: Money,
+    pub paid_cents: Money,
 }
 
 impl Totals {
@@ -280,7 +281,7 @@ mod tests {
         Warrant {
             number: number.into(),
             issued_on,
-            amount_cents: cents,
+            amount_cents: Money::from_cents(cents),
             purpose: "Προμήθεια".into(),
             status,
             paid_on: (status == WarrantStatus::Paid).then_some(issued_on),
@@ -359,9 +360,9 @@ mod tests {
             Totals::of(&w),
             Totals {
                 count: 3,
-                amount_cents: 1255,
-                issued_cents: 255,
-                paid_cents: 1000
+                amount_cents: Money::from_cents(1255),
+                issued_cents: Money::from_cents(255),
+                paid_cents: Money::from_cents(1000)
             }
         );
         assert_eq!(Totals::of(&[]), Totals::default());

@@ -4,9 +4,10 @@
 //! and computing a declaration, certified debts, recording payments).
 //!
 //! The portal does not compute taxes or surcharges: the revenue system does, and the
-//! portal shows and charges what it answers. Money is always in euro cents (`i64`); rates
+//! portal shows and charges what it answers. Money is always [`Money`] (euro cents); rates
 //! are in basis points (1 % = 100, 0.5 % = 50), so nothing is ever a float.
 
+use crate::Money;
 use async_trait::async_trait;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -213,7 +214,7 @@ pub struct Warrant {
     /// The warrant's number as the financial system writes it (e.g. "2026/0412").
     pub number: String,
     pub issued_on: NaiveDate,
-    pub amount_cents: i64,
+    pub amount_cents: Money,
     /// What it pays for (invoice, contract), as the financial system says it (Greek).
     pub purpose: String,
     pub status: WarrantStatus,
@@ -250,7 +251,7 @@ pub struct DeclarationInput {
     pub afm: String,
     pub period: TaxPeriod,
     /// As declared in the VAT return, exact cents; zero or more.
-    pub gross_revenue_cents: i64,
+    pub gross_revenue_cents: Money,
     /// The day the VAT return was filed.
     pub vat_return_date: NaiveDate,
 }
@@ -263,7 +264,7 @@ pub struct TaxAssessment {
     pub assessment_id: String,
     pub afm: String,
     pub period: TaxPeriod,
-    pub gross_revenue_cents: i64,
+    pub gross_revenue_cents: Money,
     pub vat_return_date: NaiveDate,
     /// The business's category in the revenue system's register (e.g. "food", "night").
     pub category: String,
@@ -271,15 +272,15 @@ pub struct TaxAssessment {
     pub category_name_en: String,
     /// The tax rate in basis points (0.5 % = 50).
     pub rate_basis_points: u32,
-    pub tax_cents: i64,
+    pub tax_cents: Money,
     /// The last day to declare without a surcharge.
     pub deadline: NaiveDate,
     /// Months of delay after the deadline (0: on time).
     pub months_late: u32,
     /// The surcharge's rate of the tax in basis points (2 % a month, capped: 10,000).
     pub surcharge_basis_points: u32,
-    pub surcharge_cents: i64,
-    pub total_cents: i64,
+    pub surcharge_cents: Money,
+    pub total_cents: Money,
     pub computed_on: NaiveDate,
 }
 
@@ -292,7 +293,7 @@ impl TaxAssessment {
             && self.period == input.period
             && self.gross_revenue_cents == input.gross_revenue_cents
             && self.tax_cents.checked_add(self.surcharge_cents) == Some(self.total_cents)
-            && self.total_cents >= 0
+            && !self.total_cents.is_negative()
     }
 }
 
@@ -303,7 +304,7 @@ pub struct DeclarationPaidNotice {
     pub assessment: TaxAssessment,
     /// The bank's reference of the payment (on the receipt).
     pub payment_ref: String,
-    pub amount_cents: i64,
+    pub amount_cents: Money,
     pub paid_at: DateTime<Utc>,
     /// Stable per payment (the Payment's id): the same notice again changes nothing.
     pub idempotency_key: String,
@@ -313,7 +314,7 @@ pub struct DeclarationPaidNotice {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DebtSettlement {
     pub payment_ref: String,
-    pub amount_cents: i64,
+    pub amount_cents: Money,
     pub paid_at: DateTime<Utc>,
 }
 
@@ -327,10 +328,10 @@ pub struct CertifiedDebt {
     /// What it is for, in Greek (e.g. «Δημοτικός φόρος 0,5% — 2ο τρίμηνο 2025»).
     pub description: String,
     pub certified_on: NaiveDate,
-    pub principal_cents: i64,
+    pub principal_cents: Money,
     /// Surcharges accrued up to `amount_as_of`.
-    pub surcharge_cents: i64,
-    pub amount_due_cents: i64,
+    pub surcharge_cents: Money,
+    pub amount_due_cents: Money,
     pub amount_as_of: NaiveDate,
     /// `Some` once paid: nothing more is due.
     pub paid: Option<DebtSettlement>,
@@ -342,7 +343,7 @@ pub struct DebtPaymentNotice {
     pub debt_id: String,
     pub afm: String,
     pub payment_ref: String,
-    pub amount_cents: i64,
+    pub amount_cents: Money,
     pub paid_at: DateTime<Utc>,
     /// Stable per payment (the Payment's id): the same notice again changes nothing.
     pub idempotency_key: String,
@@ -444,7 +445,7 @@ pub trait RevenueSystem: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObligationEventSummary {
     pub at: chrono::DateTime<chrono::Utc>,
-    pub amount_cents: Option<i64>,
+    pub amount_cents: Option<Money>,
     pub payment_id: Option<String>,
     pub reason: Option<String>,
 }

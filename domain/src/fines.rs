@@ -3,9 +3,10 @@
 //! code, the payable fine types, and the reductions/surcharges by elapsed days) with the
 //! pure rule that turns a base amount into the amount due on a given day.
 //!
-//! Money is integer euro cents (`i64`, like the payment aggregate). Days are calendar days
+//! Money is [`Money`] (integer euro cents, like the payment aggregate). Days are calendar days
 //! in the municipality's time zone: the caller turns the offence instant into a local date.
 
+use crate::Money;
 use chrono::{Days, NaiveDate};
 use serde::{Deserialize, Serialize};
 
@@ -199,7 +200,7 @@ pub struct FineType {
     pub name_el: String,
     pub name_en: String,
     /// The base amount in euro cents, before any reduction or surcharge.
-    pub base_cents: i64,
+    pub base_cents: Money,
 }
 
 /// One band of the schedule: on the days `from_day..=to_day` after the offence (day 0 is
@@ -220,10 +221,10 @@ pub struct AdjustmentRule {
 /// The amount due for a fine on one day, and until when it holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AmountQuote {
-    pub base_cents: i64,
+    pub base_cents: Money,
     /// Negative for a reduction, positive for a surcharge.
-    pub adjustment_cents: i64,
-    pub total_cents: i64,
+    pub adjustment_cents: Money,
+    pub total_cents: Money,
     /// Calendar days from the offence's date to the day quoted (0: the same day).
     pub elapsed_days: u32,
     pub rule_applied: AdjustmentRule,
@@ -234,7 +235,7 @@ pub struct AmountQuote {
 
 /// The highest base amount the configuration accepts (100,000 €): a guard against a typo
 /// that puts euros × 100 into cents twice.
-pub const MAX_BASE_CENTS: i64 = 10_000_000;
+pub const MAX_BASE_CENTS: Money = Money::from_cents(10_000_000);
 
 fn code_ok(code: &str, max: usize, extra: &[char]) -> bool {
     !code.is_empty()
@@ -275,7 +276,7 @@ impl FinesConfig {
                     t.code
                 ));
             }
-            if !(1..=MAX_BASE_CENTS).contains(&t.base_cents) {
+            if !(Money::from_cents(1)..=MAX_BASE_CENTS).contains(&t.base_cents) {
                 return Err(format!(
                     "fines.types {:?}: base_cents must be 1 to {MAX_BASE_CENTS}",
                     t.code
@@ -389,8 +390,8 @@ fn check_schedule(rules: &[AdjustmentRule]) -> Result<(), String> {
 /// `base × percent / 100` in whole cents, rounded to the nearest cent; an exact half cent
 /// is rounded in the payer's favour (a reduction of 2000.5 becomes 2001, a surcharge of
 /// 400.5 becomes 400).
-pub fn adjustment_cents(base_cents: i64, percent: i32) -> i64 {
-    (base_cents * i64::from(percent) + 49).div_euclid(100)
+pub fn adjustment_cents(base_cents: Money, percent: i32) -> Money {
+    Money::from_cents((base_cents.cents() * i64::from(percent) + 49).div_euclid(100))
 }
 
 /// Until when a quote may be paid: `ttl` from `now`, but never past the day the fines
@@ -436,7 +437,7 @@ pub fn check_offence_not_in_future(
 ///
 /// Refuses an offence dated after `today` (`offence_date_in_future`).
 pub fn amount_due(
-    base_cents: i64,
+    base_cents: Money,
     offence_date: NaiveDate,
     today: NaiveDate,
     rules: &[AdjustmentRule],
@@ -509,7 +510,7 @@ mod tests {
                 code: "P01".into(),
                 name_el: "Στάθμευση σε θέση ΑμεΑ".into(),
                 name_en: "Parking in a disabled bay".into(),
-                base_cents: 8000,
+                base_cents: Money::from_cents(8000),
             }],
             adjustments: schedule(),
         }
@@ -620,7 +621,7 @@ mod tests {
         let offence = date(2026, 3, 1);
         for day in 0..=70u32 {
             let today = offence + chrono::Duration::days(i64::from(day));
-            let q = amount_due(8000, offence, today, &schedule()).unwrap();
+            let q = amount_due(Money::from_cents(8000), offence, today, &schedule()).unwrap();
             assert_eq!(q.elapsed_days, day);
             let (code, total, until) = match day {
                 0..=10 => ("early", 4000, Some(date(2026, 3, 11))),
@@ -628,7 +629,7 @@ mod tests {
                 _ => ("late", 9600, None),
             };
             assert_eq!(q.rule_applied.code, code, "day {day}");
-            assert_eq!(q.total_cents, total, "day {day}");
+            assert_eq!(q.total_cents, Money::from_cents(total), "day {day}");
             assert_eq!(q.base_cents + q.adjustment_cents, q.total_cents);
             assert_eq!(q.valid_until, until, "day {day}");
         }
@@ -641,30 +642,78 @@ mod tests {
             rule("early_too", 5, Some(9), -30),
             rule("standard", 10, None, 0),
         ];
-        let q = amount_due(1000, date(2026, 1, 1), date(2026, 1, 2), &rules).unwrap();
-        assert_eq!(q.total_cents, 700);
+        let q = amount_due(
+            Money::from_cents(1000),
+            date(2026, 1, 1),
+            date(2026, 1, 2),
+            &rules,
+        )
+        .unwrap();
+        assert_eq!(q.total_cents, Money::from_cents(700));
         assert_eq!(q.valid_until, Some(date(2026, 1, 10)));
     }
 
     #[test]
     fn offence_in_the_future_is_refused() {
-        let err = amount_due(8000, date(2026, 3, 2), date(2026, 3, 1), &schedule()).unwrap_err();
+        let err = amount_due(
+            Money::from_cents(8000),
+            date(2026, 3, 2),
+            date(2026, 3, 1),
+            &schedule(),
+        )
+        .unwrap_err();
         assert_eq!(err.code, "offence_date_in_future");
     }
 
     #[test]
     fn rounding_is_to_the_cent_with_halves_in_the_payers_favour() {
-        assert_eq!(adjustment_cents(4001, -50), -2001); // -2000.5
-        assert_eq!(adjustment_cents(4005, 10), 400); // 400.5
-        assert_eq!(adjustment_cents(4006, 10), 401); // 400.6
-        assert_eq!(adjustment_cents(4004, 10), 400); // 400.4
-        assert_eq!(adjustment_cents(3333, -33), -1100); // -1099.89
-        assert_eq!(adjustment_cents(101, -1), -1); // -1.01
-        assert_eq!(adjustment_cents(150, -1), -2); // -1.5
-        assert_eq!(adjustment_cents(149, -1), -1); // -1.49
-        assert_eq!(adjustment_cents(8000, 0), 0);
-        let q = amount_due(4001, date(2026, 1, 1), date(2026, 1, 1), &schedule()).unwrap();
-        assert_eq!((q.adjustment_cents, q.total_cents), (-2001, 2000));
+        assert_eq!(
+            adjustment_cents(Money::from_cents(4001), -50),
+            Money::from_cents(-2001)
+        ); // -2000.5
+        assert_eq!(
+            adjustment_cents(Money::from_cents(4005), 10),
+            Money::from_cents(400)
+        ); // 400.5
+        assert_eq!(
+            adjustment_cents(Money::from_cents(4006), 10),
+            Money::from_cents(401)
+        ); // 400.6
+        assert_eq!(
+            adjustment_cents(Money::from_cents(4004), 10),
+            Money::from_cents(400)
+        ); // 400.4
+        assert_eq!(
+            adjustment_cents(Money::from_cents(3333), -33),
+            Money::from_cents(-1100)
+        ); // -1099.89
+        assert_eq!(
+            adjustment_cents(Money::from_cents(101), -1),
+            Money::from_cents(-1)
+        ); // -1.01
+        assert_eq!(
+            adjustment_cents(Money::from_cents(150), -1),
+            Money::from_cents(-2)
+        ); // -1.5
+        assert_eq!(
+            adjustment_cents(Money::from_cents(149), -1),
+            Money::from_cents(-1)
+        ); // -1.49
+        assert_eq!(
+            adjustment_cents(Money::from_cents(8000), 0),
+            Money::from_cents(0)
+        );
+        let q = amount_due(
+            Money::from_cents(4001),
+            date(2026, 1, 1),
+            date(2026, 1, 1),
+            &schedule(),
+        )
+        .unwrap();
+        assert_eq!(
+            (q.adjustment_cents.cents(), q.total_cents.cents()),
+            (-2001, 2000)
+        );
     }
 
     #[test]
@@ -684,7 +733,10 @@ mod tests {
             c.check_municipality_code("99/99").unwrap_err().code,
             "municipality_code_invalid"
         );
-        assert_eq!(c.payable_type(" p01 ").unwrap().base_cents, 8000);
+        assert_eq!(
+            c.payable_type(" p01 ").unwrap().base_cents,
+            Money::from_cents(8000)
+        );
         assert_eq!(
             c.payable_type("P02").unwrap_err().code,
             "fine_type_not_payable"
@@ -692,7 +744,7 @@ mod tests {
         assert_eq!(c.payable_type("").unwrap_err().code, "fine_type_required");
         let t = c.payable_type("P01").unwrap();
         let q = c.quote(t, date(2026, 3, 1), date(2026, 3, 5)).unwrap();
-        assert_eq!(q.total_cents, 4000);
+        assert_eq!(q.total_cents, Money::from_cents(4000));
     }
 
     fn check_error(change: impl FnOnce(&mut FinesConfig)) -> String {
@@ -712,8 +764,13 @@ mod tests {
             c.types.push(t);
         })
         .contains("appears twice"));
-        assert!(check_error(|c| c.types[0].base_cents = 0).contains("base_cents"));
-        assert!(check_error(|c| c.types[0].base_cents = MAX_BASE_CENTS + 1).contains("base_cents"));
+        assert!(
+            check_error(|c| c.types[0].base_cents = Money::from_cents(0)).contains("base_cents")
+        );
+        assert!(
+            check_error(|c| c.types[0].base_cents = MAX_BASE_CENTS + Money::from_cents(1))
+                .contains("base_cents")
+        );
         assert!(check_error(|c| c.types[0].name_el = " ".into()).contains("name_el"));
         assert!(check_error(|c| c.adjustments.clear()).contains("at least one band"));
         assert!(check_error(|c| c.adjustments[0].from_day = 1).contains("from_day = 0"));

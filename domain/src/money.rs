@@ -13,8 +13,10 @@ use crate::Refusal;
 ///
 /// Serialized as the bare number of cents (`1250`), the shape of the `amount_cents: i64`
 /// fields of stored events, so such a field can become `Money` without changing its JSON.
+/// With the `sqlx` feature it is also a `BIGINT` column of cents, bound and read as is.
 #[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
+#[cfg_attr(feature = "sqlx", derive(sqlx::Type), sqlx(transparent))]
 pub struct Money(i64);
 
 /// The refusal codes of amounts (each has el/en messages in `api/locales`).
@@ -86,6 +88,13 @@ impl Money {
         let sign = if self.is_negative() { "-" } else { "" };
         let abs = self.0.unsigned_abs();
         format!("{sign}{}.{:02}", abs / 100, abs % 100)
+    }
+
+    /// Decimal euros with a comma and two decimals, no grouping and no `€`: `1234,56`,
+    /// `-0,05`. How Greek Excel reads a number in a CSV cell, and how an amount field of a
+    /// form is filled in again ([`Money::parse`] reads it back).
+    pub fn to_decimal_comma_string(self) -> String {
+        self.to_decimal_string().replace('.', ",")
     }
 
     /// Decimal euros as machines write them: `12`, `12.5`, `12.50`, `-3.00` (a dot, at
@@ -311,6 +320,41 @@ impl fmt::Display for Money {
     }
 }
 
+/// Sums of amounts the portal bounds (a fine's base, a declared revenue, a debt): like the
+/// `i64` cents they replace, an overflow is a bug, not an input. Where an input could
+/// overflow, use [`Money::checked_add`].
+impl std::ops::Add for Money {
+    type Output = Money;
+    fn add(self, other: Money) -> Money {
+        Money(self.0 + other.0)
+    }
+}
+
+impl std::ops::Sub for Money {
+    type Output = Money;
+    fn sub(self, other: Money) -> Money {
+        Money(self.0 - other.0)
+    }
+}
+
+impl std::ops::AddAssign for Money {
+    fn add_assign(&mut self, other: Money) {
+        self.0 += other.0;
+    }
+}
+
+impl std::ops::SubAssign for Money {
+    fn sub_assign(&mut self, other: Money) {
+        self.0 -= other.0;
+    }
+}
+
+impl std::iter::Sum for Money {
+    fn sum<I: Iterator<Item = Money>>(iter: I) -> Money {
+        iter.fold(Money::ZERO, |a, b| a + b)
+    }
+}
+
 /// `Money(1234.56)`: the amount, readable in a failed assertion.
 impl fmt::Debug for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -469,6 +513,13 @@ mod tests {
             let money = Money::from_cents(cents);
             assert_eq!(money.to_decimal_string(), text);
             assert_eq!(Money::from_decimal_str(text), Ok(money), "{text}");
+            // The comma form, as a CSV cell or a refilled field holds it, reads back (what
+            // people type is never negative).
+            let comma = money.to_decimal_comma_string();
+            assert_eq!(comma, text.replace('.', ","));
+            if cents >= 0 && cents != i64::MAX {
+                assert_eq!(Money::parse(&comma), Ok(money), "{comma}");
+            }
         }
         assert_eq!(
             Money::from_cents(i64::MIN).to_decimal_string(),

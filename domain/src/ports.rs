@@ -1,6 +1,7 @@
 //! Ports: what a command needs from systems the portal does not own. Adapters and
 //! sandboxes implementing them live in the `commands` and `sandboxes` crates.
 
+use crate::Money;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -70,7 +71,7 @@ pub struct PaymentOrder {
     /// Unique per attempt at the bank (a retried payment gets a new order id).
     pub order_id: String,
     /// Positive; the bank sees it as decimal euros ("12.50").
-    pub amount_cents: i64,
+    pub amount_cents: Money,
     /// ISO 4217, "EUR".
     pub currency: String,
     /// Shown to the payer on the bank's page.
@@ -115,7 +116,7 @@ pub enum BankOutcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerifiedConfirmation {
     pub order_id: String,
-    pub amount_cents: Option<i64>,
+    pub amount_cents: Option<Money>,
     pub currency: Option<String>,
     pub outcome: BankOutcome,
 }
@@ -196,7 +197,7 @@ pub enum FineOrigin {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FineSettlement {
     pub payment_ref: String,
-    pub amount_cents: i64,
+    pub amount_cents: Money,
     pub paid_at: DateTime<Utc>,
 }
 
@@ -209,8 +210,8 @@ pub struct FineRecord {
     pub plate: crate::fines::Plate,
     pub fine_type: String,
     pub offence_at: DateTime<Utc>,
-    pub base_cents: i64,
-    pub amount_due_cents: i64,
+    pub base_cents: Money,
+    pub amount_due_cents: Money,
     pub amount_valid_until: Option<chrono::NaiveDate>,
     pub origin: FineOrigin,
     /// `Some` once the fine is paid: nothing more is due.
@@ -223,7 +224,7 @@ pub struct FinePaymentNotice {
     pub fine_number: crate::fines::FineNumber,
     /// The bank's reference of the payment (shown on the citizen's receipt).
     pub payment_ref: String,
-    pub amount_cents: i64,
+    pub amount_cents: Money,
     /// Stable per payment (e.g. the Payment aggregate's id): a retried notice with the same
     /// key is accepted again and changes nothing.
     pub idempotency_key: String,

@@ -10,6 +10,7 @@
 //! one `TaxDebtPaymentStarted` is written; the loser is retried against the fresh state and
 //! refused. The payment rules are the shared [`settlement`](crate::settlement) machine's.
 
+use crate::Money;
 use chrono::{DateTime, NaiveDate, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
@@ -34,9 +35,9 @@ pub struct DebtSnapshot {
     pub afm: String,
     pub description: String,
     pub certified_on: NaiveDate,
-    pub principal_cents: i64,
-    pub surcharge_cents: i64,
-    pub amount_due_cents: i64,
+    pub principal_cents: Money,
+    pub surcharge_cents: Money,
+    pub amount_due_cents: Money,
     pub amount_as_of: NaiveDate,
 }
 
@@ -58,7 +59,7 @@ pub enum TaxDebtCommand {
     RecordPaid {
         payment_id: String,
         payment_ref: String,
-        amount_cents: i64,
+        amount_cents: Money,
         at: DateTime<Utc>,
     },
     /// The revenue system accepted the notice of payment `payment_id`.
@@ -81,7 +82,7 @@ pub enum TaxDebtEvent {
     TaxDebtPaymentStarted {
         debt: Box<DebtSnapshot>,
         payment_id: String,
-        amount_cents: i64,
+        amount_cents: Money,
         payer_account_id: String,
         expires_at: DateTime<Utc>,
         at: DateTime<Utc>,
@@ -90,7 +91,7 @@ pub enum TaxDebtEvent {
     TaxDebtPaid {
         payment_id: String,
         payment_ref: String,
-        amount_cents: i64,
+        amount_cents: Money,
         at: DateTime<Utc>,
     },
     /// The revenue system recorded the payment.
@@ -125,7 +126,7 @@ impl DomainEvent for TaxDebtEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpenDebtPayment {
     pub payment_id: String,
-    pub amount_cents: i64,
+    pub amount_cents: Money,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -157,7 +158,7 @@ pub enum DebtPortalState {
     Paid {
         payment_id: String,
         payment_ref: String,
-        amount_cents: i64,
+        amount_cents: Money,
         at: DateTime<Utc>,
         told: &'static str,
     },
@@ -300,7 +301,7 @@ impl Aggregate for TaxDebt {
                         ));
                     }
                 }
-                if debt.amount_due_cents <= 0 {
+                if !debt.amount_due_cents.is_positive() {
                     return Err(Refusal::rule(
                         "debt_nothing_due",
                         "the revenue system has nothing due on this debt",
@@ -421,9 +422,9 @@ mod tests {
             afm: "094259216".into(),
             description: "Δημοτικός φόρος 0,5% — 2ο τρίμηνο 2025".into(),
             certified_on: NaiveDate::from_ymd_opt(2025, 10, 14).unwrap(),
-            principal_cents: 18_240,
-            surcharge_cents: due - 18_240,
-            amount_due_cents: due,
+            principal_cents: Money::from_cents(18_240),
+            surcharge_cents: Money::from_cents(due - 18_240),
+            amount_due_cents: Money::from_cents(due),
             amount_as_of: NaiveDate::from_ymd_opt(2026, 12, 4).unwrap(),
         })
     }
@@ -452,7 +453,7 @@ mod tests {
         TaxDebtEvent::TaxDebtPaymentStarted {
             debt: snapshot("DF-1", 20_794),
             payment_id: payment.into(),
-            amount_cents: 20_794,
+            amount_cents: Money::from_cents(20_794),
             payer_account_id: "acc".into(),
             expires_at: t0() + Duration::minutes(minutes + 30),
             at: t0() + Duration::minutes(minutes),
@@ -463,7 +464,7 @@ mod tests {
         TaxDebtEvent::TaxDebtPaid {
             payment_id: payment.into(),
             payment_ref: "REF".into(),
-            amount_cents: 20_794,
+            amount_cents: Money::from_cents(20_794),
             at: t0(),
         }
     }
@@ -505,10 +506,8 @@ mod tests {
         .unwrap();
         assert!(matches!(
             &later[..],
-            [TaxDebtEvent::TaxDebtPaymentStarted {
-                amount_cents: 21_000,
-                ..
-            }]
+            [TaxDebtEvent::TaxDebtPaymentStarted { amount_cents, .. }]
+                if amount_cents.cents() == 21_000
         ));
     }
 
@@ -585,7 +584,7 @@ mod tests {
         let record = |id: &str| TaxDebtCommand::RecordPaid {
             payment_id: id.into(),
             payment_ref: "REF".into(),
-            amount_cents: 20_794,
+            amount_cents: Money::from_cents(20_794),
             at: t0(),
         };
         assert_eq!(

@@ -13,6 +13,7 @@
 //! [`settlement`](crate::settlement) machine's; a filing's reservation is its payment, a
 //! rejection is its release, and only the latest filing's payment can settle it.
 
+use crate::Money;
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
@@ -39,7 +40,7 @@ pub fn declaration_id(afm: &str, period: &TaxPeriod) -> String {
 pub enum PaymentOutcome {
     Succeeded {
         payment_ref: String,
-        amount_cents: i64,
+        amount_cents: Money,
     },
     /// Declined, cancelled, expired or errored; `detail` is what the bank said, if anything.
     NotCompleted {
@@ -93,7 +94,7 @@ pub enum TaxDeclarationEvent {
         company_name: String,
         declarant_account_id: String,
         payment_id: String,
-        amount_cents: i64,
+        amount_cents: Money,
         expires_at: DateTime<Utc>,
         at: DateTime<Utc>,
     },
@@ -101,7 +102,7 @@ pub enum TaxDeclarationEvent {
     DeclarationPaid {
         payment_id: String,
         payment_ref: String,
-        amount_cents: i64,
+        amount_cents: Money,
         at: DateTime<Utc>,
     },
     /// The filing's payment did not complete: the filing is rejected and must be made
@@ -167,7 +168,7 @@ pub struct FiledDeclaration {
     pub company_name: String,
     pub declarant_account_id: String,
     pub payment_id: String,
-    pub amount_cents: i64,
+    pub amount_cents: Money,
     pub expires_at: DateTime<Utc>,
     pub at: DateTime<Utc>,
 }
@@ -284,7 +285,7 @@ impl Aggregate for TaxDeclaration {
                     }
                 }
                 let release = self.reserve(open_payment.as_ref(), at)?;
-                if assessment.total_cents <= 0 {
+                if !assessment.total_cents.is_positive() {
                     return Err(Refusal::rule(
                         "declaration_nothing_to_pay",
                         "the tax of this declaration is zero: there is nothing to pay",
@@ -500,18 +501,18 @@ mod tests {
             assessment_id: format!("A-{total}"),
             afm: "094259216".into(),
             period: period(),
-            gross_revenue_cents: total * 200,
+            gross_revenue_cents: Money::from_cents(total * 200),
             vat_return_date: day(4, 20),
             category: "food".into(),
             category_name_el: "Εστίαση".into(),
             category_name_en: "Food service".into(),
             rate_basis_points: 50,
-            tax_cents: total,
+            tax_cents: Money::from_cents(total),
             deadline: day(4, 30),
             months_late: 0,
             surcharge_basis_points: 0,
-            surcharge_cents: 0,
-            total_cents: total,
+            surcharge_cents: Money::from_cents(0),
+            total_cents: Money::from_cents(total),
             computed_on: day(5, 10),
         }
     }
@@ -539,7 +540,7 @@ mod tests {
             company_name: "Ο Καλός Φούρνος Α.Ε.".into(),
             declarant_account_id: "acc".into(),
             payment_id: payment.into(),
-            amount_cents: 6_172,
+            amount_cents: Money::from_cents(6_172),
             expires_at: later(minutes + 30),
             at: later(minutes),
         }
@@ -558,7 +559,7 @@ mod tests {
         TaxDeclarationEvent::DeclarationPaid {
             payment_id: payment.into(),
             payment_ref: "REF".into(),
-            amount_cents: 6_172,
+            amount_cents: Money::from_cents(6_172),
             at: t0(),
         }
     }
@@ -574,7 +575,7 @@ mod tests {
     fn succeeded() -> PaymentOutcome {
         PaymentOutcome::Succeeded {
             payment_ref: "REF".into(),
-            amount_cents: 6_172,
+            amount_cents: Money::from_cents(6_172),
         }
     }
 

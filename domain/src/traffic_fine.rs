@@ -6,6 +6,7 @@
 //! through (the loser is retried against the fresh state and refused). The payment rules
 //! are the shared [`settlement`](crate::settlement) machine's.
 
+use crate::Money;
 use chrono::{DateTime, NaiveDate, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
@@ -31,7 +32,7 @@ pub struct RegisteredFine {
     pub plate: String,
     pub fine_type: String,
     pub offence_at: DateTime<Utc>,
-    pub base_cents: i64,
+    pub base_cents: Money,
     pub origin: FineOrigin,
 }
 
@@ -41,7 +42,7 @@ pub enum TrafficFineCommand {
     Quote {
         quote_id: String,
         fine: RegisteredFine,
-        amount_cents: i64,
+        amount_cents: Money,
         /// The last day (Athens) the fines system holds the amount; `None`: no change.
         amount_valid_until: Option<NaiveDate>,
         valid_until: DateTime<Utc>,
@@ -62,7 +63,7 @@ pub enum TrafficFineCommand {
     RecordPaid {
         payment_id: String,
         payment_ref: String,
-        amount_cents: i64,
+        amount_cents: Money,
         at: DateTime<Utc>,
     },
     /// The fines system accepted the notice of payment `payment_id`.
@@ -83,17 +84,17 @@ pub enum TrafficFineEvent {
     FineQuoted {
         quote_id: String,
         fine: RegisteredFine,
-        amount_cents: i64,
+        amount_cents: Money,
         amount_valid_until: Option<NaiveDate>,
         valid_until: DateTime<Utc>,
         /// The amount of the previous quote, if any (derived: did the amount change?).
-        previous_amount_cents: Option<i64>,
+        previous_amount_cents: Option<Money>,
         at: DateTime<Utc>,
     },
     FinePaymentStarted {
         quote_id: String,
         payment_id: String,
-        amount_cents: i64,
+        amount_cents: Money,
         payer_account_id: String,
         expires_at: DateTime<Utc>,
         at: DateTime<Utc>,
@@ -101,7 +102,7 @@ pub enum TrafficFineEvent {
     FinePaid {
         payment_id: String,
         payment_ref: String,
-        amount_cents: i64,
+        amount_cents: Money,
         at: DateTime<Utc>,
     },
     FinesSystemNotified {
@@ -146,10 +147,10 @@ pub fn quote_is_current(
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FineQuote {
     pub quote_id: String,
-    pub amount_cents: i64,
+    pub amount_cents: Money,
     pub amount_valid_until: Option<NaiveDate>,
     pub valid_until: DateTime<Utc>,
-    pub previous_amount_cents: Option<i64>,
+    pub previous_amount_cents: Option<Money>,
     pub at: DateTime<Utc>,
 }
 
@@ -157,7 +158,7 @@ pub struct FineQuote {
 pub struct OpenPayment {
     pub payment_id: String,
     pub quote_id: String,
-    pub amount_cents: i64,
+    pub amount_cents: Money,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -239,7 +240,7 @@ impl Aggregate for TrafficFine {
                 at,
             } => {
                 self.ensure_unpaid()?;
-                if amount_cents <= 0 || valid_until <= at {
+                if !amount_cents.is_positive() || valid_until <= at {
                     return Err(Refusal::invalid(
                         "fine_quote_invalid",
                         "a quote needs a positive amount and a future expiry",
@@ -409,7 +410,7 @@ mod tests {
             plate: "ΥΧΡ-1234".into(),
             fine_type: "P01".into(),
             offence_at: t0() - Duration::days(3),
-            base_cents: 8000,
+            base_cents: Money::from_cents(8000),
             origin: FineOrigin::Found,
         }
     }
@@ -418,7 +419,7 @@ mod tests {
         TrafficFineCommand::Quote {
             quote_id: id.into(),
             fine: fine(),
-            amount_cents: amount,
+            amount_cents: Money::from_cents(amount),
             amount_valid_until: None,
             valid_until: t0() + Duration::minutes(30),
             at: t0(),
@@ -429,10 +430,10 @@ mod tests {
         TrafficFineEvent::FineQuoted {
             quote_id: id.into(),
             fine: fine(),
-            amount_cents: amount,
+            amount_cents: Money::from_cents(amount),
             amount_valid_until: None,
             valid_until: t0() + Duration::minutes(30),
-            previous_amount_cents: previous,
+            previous_amount_cents: (previous).map(Money::from_cents),
             at: t0(),
         }
     }
@@ -456,7 +457,7 @@ mod tests {
         TrafficFineEvent::FinePaymentStarted {
             quote_id: "q1".into(),
             payment_id: payment.into(),
-            amount_cents: 4000,
+            amount_cents: Money::from_cents(4000),
             payer_account_id: "acc".into(),
             expires_at: t0() + Duration::minutes(minutes + 30),
             at: t0() + Duration::minutes(minutes),
@@ -467,7 +468,7 @@ mod tests {
         TrafficFineEvent::FinePaid {
             payment_id: payment.into(),
             payment_ref: "REF".into(),
-            amount_cents: 4000,
+            amount_cents: Money::from_cents(4000),
             at: t0(),
         }
     }
@@ -573,7 +574,7 @@ mod tests {
         let record = |id: &str| TrafficFineCommand::RecordPaid {
             payment_id: id.into(),
             payment_ref: "REF".into(),
-            amount_cents: 4000,
+            amount_cents: Money::from_cents(4000),
             at: t0(),
         };
         assert_eq!(run(base.clone(), record("p1")).unwrap(), vec![paid("p1")]);
@@ -612,7 +613,7 @@ mod tests {
         let record = |id: &str| TrafficFineCommand::RecordPaid {
             payment_id: id.into(),
             payment_ref: "REF".into(),
-            amount_cents: 4000,
+            amount_cents: Money::from_cents(4000),
             at: t0(),
         };
         let q = quoted("q1", 4000, None);

@@ -9,6 +9,7 @@ use cqrs_es::Aggregate;
 use domain::business::ObligationEventSummary;
 use domain::tax_debt::{TaxDebt, TaxDebtEvent};
 use domain::tax_declaration::{TaxDeclaration, TaxDeclarationEvent};
+use domain::Money;
 use eventlog::{Consumer, ConsumerError, RecordedEvent};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
@@ -108,7 +109,7 @@ pub struct TimelineEntry {
     pub sequence: i64,
     pub event_type: String,
     /// The amount the event names (a filing's total, a payment's amount), if any.
-    pub amount_cents: Option<i64>,
+    pub amount_cents: Option<Money>,
     /// The payment the event is about, if any.
     pub payment_id: Option<String>,
     /// A refusal or rejection code the event carries (e.g. `payment_declined`).
@@ -122,7 +123,7 @@ pub struct BusinessPayment {
     pub obligation_kind: String,
     pub obligation_reference: String,
     pub obligation_description: String,
-    pub amount_cents: i64,
+    pub amount_cents: Money,
     pub status: String,
     pub payment_ref: Option<String>,
     pub payer_account_id: String,

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use cqrs_es::Aggregate;
 use domain::tax_declaration::{TaxDeclaration, TaxDeclarationEvent};
+use domain::Money;
 use eventlog::{Consumer, ConsumerError, RecordedEvent};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
@@ -298,18 +299,18 @@ pub struct DeclarationRow {
     /// `awaiting_payment`, `paid` or `rejected`.
     pub status: String,
     pub assessment_id: String,
-    pub gross_revenue_cents: i64,
+    pub gross_revenue_cents: Money,
     pub vat_return_date: NaiveDate,
     pub category: String,
     pub category_name_el: String,
     pub category_name_en: String,
     pub rate_basis_points: i32,
-    pub tax_cents: i64,
+    pub tax_cents: Money,
     pub deadline: NaiveDate,
     pub months_late: i32,
     pub surcharge_basis_points: i32,
-    pub surcharge_cents: i64,
-    pub total_cents: i64,
+    pub surcharge_cents: Money,
+    pub total_cents: Money,
     pub computed_on: NaiveDate,
     pub declarant_account_id: String,
     pub payment_id: String,
@@ -360,7 +361,7 @@ pub struct FilingRow {
     pub afm: String,
     pub period_key: String,
     pub payment_id: String,
-    pub total_cents: i64,
+    pub total_cents: Money,
     pub status: String,
     pub payment_ref: Option<String>,
     pub rejected_reason: Option<String>,

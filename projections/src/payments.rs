@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use domain::payment::{Payment, PaymentEvent};
+use domain::Money;
 use eventlog::{Consumer, ConsumerError, RecordedEvent};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
@@ -206,7 +207,7 @@ pub struct PaymentRow {
     pub obligation_kind: String,
     pub obligation_reference: String,
     pub obligation_description: String,
-    pub amount_cents: i64,
+    pub amount_cents: Money,
     pub currency: String,
     pub payer_account_id: String,
     pub status: String,

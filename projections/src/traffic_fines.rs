@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use domain::traffic_fine::{TrafficFine, TrafficFineEvent};
+use domain::Money;
 use eventlog::{Consumer, ConsumerError, RecordedEvent};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
@@ -161,12 +162,12 @@ pub struct TrafficFineRow {
     pub plate: String,
     pub fine_type: String,
     pub offence_at: DateTime<Utc>,
-    pub base_cents: i64,
+    pub base_cents: Money,
     /// The fine's latest quote.
     pub quote_id: String,
-    pub amount_cents: i64,
+    pub amount_cents: Money,
     pub valid_until: DateTime<Utc>,
-    pub previous_amount_cents: Option<i64>,
+    pub previous_amount_cents: Option<Money>,
     pub open_payment_id: Option<String>,
     pub paid_payment_id: Option<String>,
     pub paid_at: Option<DateTime<Utc>>,

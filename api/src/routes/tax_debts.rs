@@ -24,7 +24,7 @@ pub async fn list(
 ) -> Result<impl IntoResponse, ApiError> {
     crate::http::wait_for_own_writes(&state, Some(&user), &headers).await?;
     let (business, items) = tax_debts::debts(&state, &user.actor()).await?;
-    let total_due: i64 = items
+    let total_due: domain::Money = items
         .iter()
         .filter(|i| !i.is_paid())
         .map(|i| i.debt.amount_due_cents)

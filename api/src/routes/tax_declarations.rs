@@ -48,7 +48,7 @@ pub struct FileBody {
     pub gross_revenue: String,
     #[serde(default, deserialize_with = "commands::tax_declarations::text")]
     pub vat_return_date: String,
-    pub expected_total_cents: i64,
+    pub expected_total_cents: domain::Money,
 }
 
 impl FileBody {

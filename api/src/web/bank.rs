@@ -12,11 +12,6 @@ use crate::auth::CurrentUser;
 use crate::error::ApiError;
 use crate::AppState;
 
-/// Cents as people read an amount: `1.234,50 €` (see [`domain::Money`]'s `Display`).
-pub fn euros(cents: i64) -> String {
-    domain::Money::from_cents(cents).to_string()
-}
-
 /// The labels of the profile details `user` still has to fill in before paying (none for
 /// a visitor: the login comes first).
 pub async fn missing_profile(
@@ -49,7 +44,7 @@ struct BankFormPage {
 /// The page that holds the bank's form (its button, or the browser, posts it to the
 /// bank's card page) for a payment of `amount_cents`: the only kind of page whose CSP lets
 /// a form post to the bank's origin.
-pub fn bank_form_page(p: Page, form: RedirectForm, amount_cents: i64) -> Response {
+pub fn bank_form_page(p: Page, form: RedirectForm, amount_cents: domain::Money) -> Response {
     let Some(origin) = origin_of(&form.action) else {
         return error_page(p, ApiError::Internal("the bank URL has no origin".into()));
     };
@@ -57,7 +52,7 @@ pub fn bank_form_page(p: Page, form: RedirectForm, amount_cents: i64) -> Respons
         p,
         action: form.action,
         fields: form.fields,
-        amount: euros(amount_cents),
+        amount: amount_cents.to_string(),
     });
     response.extensions_mut().insert(FormActionOrigin(origin));
     response
@@ -81,15 +76,7 @@ pub fn origin_of(url: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{euros, origin_of};
-
-    #[test]
-    fn amounts_read_as_euros() {
-        assert_eq!(euros(1250), "12,50 €");
-        assert_eq!(euros(7), "0,07 €");
-        assert_eq!(euros(123_456_789), "1.234.567,89 €");
-        assert_eq!(euros(-150), "-1,50 €");
-    }
+    use super::origin_of;
 
     #[test]
     fn origins_of_bank_urls() {

@@ -177,7 +177,10 @@ async fn history(State(state): State<AppState>, p: Page) -> Response {
                 what: p.t(&format!("ui_business_event_{}", e.event_type)),
                 subject,
                 href,
-                amount: e.amount_cents.map(super::bank::euros).unwrap_or_default(),
+                amount: e
+                    .amount_cents
+                    .map(|amount| amount.to_string())
+                    .unwrap_or_default(),
                 reason: e
                     .reason
                     .map(|r| format!("ui_business_reason_{r}"))
@@ -193,7 +196,7 @@ async fn history(State(state): State<AppState>, p: Page) -> Response {
         .into_iter()
         .map(|r| PaymentView {
             what: r.obligation_description,
-            amount: super::bank::euros(r.amount_cents),
+            amount: r.amount_cents.to_string(),
             status_label: p.t(&format!("payment_status_{}", r.status)),
             status: r.status,
             date: p.datetime(&r.settled_at.unwrap_or(r.created_at)),

@@ -13,7 +13,7 @@ use chrono_tz::Europe::Athens;
 use projections::traffic_fines::{self, TrafficFineRow};
 use serde::Deserialize;
 
-use super::bank::{bank_form_page, euros, missing_profile};
+use super::bank::{bank_form_page, missing_profile};
 use super::cases::error_page;
 use super::login_redirect;
 use super::{render, FormState, Page};
@@ -68,7 +68,7 @@ fn type_choices(state: &AppState, p: &Page) -> Vec<Choice> {
         };
         choices.push(Choice {
             value: t.code.clone(),
-            label: format!("{} – {} ({})", t.code, name, euros(t.base_cents)),
+            label: format!("{} – {} ({})", t.code, name, t.base_cents),
         });
     }
     choices
@@ -234,7 +234,7 @@ fn step2_response(state: &AppState, p: Page, f: &Step2Form, form: FormState) -> 
         municipality_code: state.config.municipality.fines.municipality_code.clone(),
         fine_type: t.code.clone(),
         type_label: format!("{} – {name}", t.code),
-        amount: euros(t.base_cents),
+        amount: t.base_cents.to_string(),
         form,
         p,
     })
@@ -337,12 +337,12 @@ async fn load_quote(
         plate: registered.plate.clone(),
         type_label,
         offence_at: p.datetime(&registered.offence_at),
-        amount: euros(quote.amount_cents),
+        amount: quote.amount_cents.to_string(),
         valid_until: p.datetime(&quote.valid_until),
         changed: quote
             .previous_amount_cents
             .is_some_and(|prev| prev != quote.amount_cents),
-        previous_amount: quote.previous_amount_cents.map(euros),
+        previous_amount: quote.previous_amount_cents.map(|amount| amount.to_string()),
         step2_href: again,
     }))
 }

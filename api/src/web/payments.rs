@@ -11,7 +11,6 @@ use commands::payments::apply_confirmation;
 use domain::payment::ConfirmationSource;
 use projections::payments::PaymentRow;
 
-use super::bank::euros;
 use super::cases::error_page;
 use super::login_redirect;
 use super::{render, Page};
@@ -119,7 +118,7 @@ async fn payment_page(
             }
             render(&PaymentPage {
                 try_again,
-                amount: euros(payment.amount_cents),
+                amount: payment.amount_cents.to_string(),
                 title_key: format!("ui_payment_{status}_title"),
                 text_key: format!("ui_payment_{status}_text"),
                 status_key: format!("payment_status_{status}"),
@@ -171,7 +170,7 @@ async fn my_payments(State(state): State<AppState>, p: Page) -> Response {
         .into_iter()
         .map(|r| PaymentListRow {
             what: r.obligation_description.clone(),
-            amount: euros(r.amount_cents),
+            amount: r.amount_cents.to_string(),
             status_label: p.t(&format!("payment_status_{}", r.status)),
             date: p.datetime(r.settled_at.as_ref().unwrap_or(&r.created_at)),
             reference: r.payment_ref.clone().unwrap_or_default(),

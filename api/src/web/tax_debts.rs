@@ -12,7 +12,7 @@ use axum::Router;
 use chrono::NaiveDate;
 use domain::certification::Business;
 
-use super::bank::{bank_form_page, euros, missing_profile};
+use super::bank::{bank_form_page, missing_profile};
 use super::business::business_required;
 use super::cases::error_page;
 use super::certificates::applicant;
@@ -82,7 +82,7 @@ impl DebtView {
         let mut in_progress = None;
         if let Some(s) = &d.paid {
             paid_on = Some(p.datetime(&s.paid_at));
-            paid_amount = Some(euros(s.amount_cents));
+            paid_amount = Some(s.amount_cents.to_string());
             payment_ref = Some(s.payment_ref.clone());
         } else {
             match &item.portal {
@@ -94,7 +94,7 @@ impl DebtView {
                     ..
                 } => {
                     paid_on = Some(p.datetime(at));
-                    paid_amount = Some(euros(*amount_cents));
+                    paid_amount = Some((*amount_cents).to_string());
                     payment_ref = Some(r.clone());
                     being_recorded = *told != "notified";
                 }
@@ -108,9 +108,14 @@ impl DebtView {
             debt_id: d.debt_id.clone(),
             description: d.description.clone(),
             certified_on: day(d.certified_on),
-            principal: euros(d.principal_cents),
-            surcharge: euros(d.surcharge_cents),
-            amount_due: euros(if paid { 0 } else { d.amount_due_cents }),
+            principal: d.principal_cents.to_string(),
+            surcharge: d.surcharge_cents.to_string(),
+            amount_due: (if paid {
+                domain::Money::ZERO
+            } else {
+                d.amount_due_cents
+            })
+            .to_string(),
             amount_as_of: day(d.amount_as_of),
             paid,
             status_label: p.t(if paid {
@@ -182,7 +187,7 @@ async fn list_page(State(state): State<AppState>, p: Page) -> Response {
     {
         Ok((business, items)) => {
             let due: Vec<&DebtItem> = items.iter().filter(|i| !i.is_paid()).collect();
-            let total: i64 = due.iter().map(|i| i.debt.amount_due_cents).sum();
+            let total: domain::Money = due.iter().map(|i| i.debt.amount_due_cents).sum();
             let as_of = items
                 .first()
                 .map(|i| day(i.debt.amount_as_of))
@@ -191,7 +196,7 @@ async fn list_page(State(state): State<AppState>, p: Page) -> Response {
             no_store(render(&ListPage {
                 business: Some(business),
                 rows,
-                total_due: euros(total),
+                total_due: total.to_string(),
                 due_count: due.len(),
                 as_of,
                 unavailable: false,

@@ -14,7 +14,7 @@ use domain::certification::Business;
 use projections::declarations::{self as read, DeclarationRow, FilingRow};
 use serde::Deserialize;
 
-use super::bank::{bank_form_page, euros};
+use super::bank::bank_form_page;
 use super::business::business_required;
 use super::cases::error_page;
 use super::certificates::applicant;
@@ -30,11 +30,6 @@ pub fn router() -> Router<AppState> {
         .route("/business/declarations", get(list_page).post(file))
         .route("/business/declarations/new", get(new_form).post(assess))
         .route("/business/declarations/{id}", get(declaration_page))
-}
-
-/// Cents as an amount field holds them: `12345,67` (no grouping, a decimal comma).
-fn amount_field(cents: i64) -> String {
-    crate::warrants::decimal_comma(cents)
 }
 
 #[derive(Deserialize, Default)]
@@ -159,15 +154,15 @@ impl AssessmentView {
             } else {
                 a.category_name_el.clone()
             },
-            gross_revenue: euros(a.gross_revenue_cents),
+            gross_revenue: a.gross_revenue_cents.to_string(),
             vat_return_date: p.day(&a.vat_return_date),
             rate: percent(a.rate_basis_points),
-            tax: euros(a.tax_cents),
+            tax: a.tax_cents.to_string(),
             deadline: p.day(&a.deadline),
             months_late: a.months_late,
             surcharge_rate: percent(a.surcharge_basis_points),
-            surcharge: euros(a.surcharge_cents),
-            total: euros(a.total_cents),
+            surcharge: a.surcharge_cents.to_string(),
+            total: a.total_cents.to_string(),
             computed_on: p.day(&a.computed_on),
         }
     }
@@ -193,12 +188,18 @@ fn hidden_fields(a: &TaxAssessment) -> Vec<(String, String)> {
         ("filing".into(), a.period.filing.as_str().into()),
         ("period".into(), a.period.number.to_string()),
         ("year".into(), a.period.year.to_string()),
-        ("gross_revenue".into(), amount_field(a.gross_revenue_cents)),
+        (
+            "gross_revenue".into(),
+            a.gross_revenue_cents.to_decimal_comma_string(),
+        ),
         (
             "vat_return_date".into(),
             a.vat_return_date.format("%Y-%m-%d").to_string(),
         ),
-        ("expected_total_cents".into(), a.total_cents.to_string()),
+        (
+            "expected_total_cents".into(),
+            a.total_cents.cents().to_string(),
+        ),
     ]
 }
 
@@ -300,7 +301,8 @@ async fn file(
     };
     let fields = &f.declaration;
     // A tampered or missing total is a changed one: the breakdown is shown again.
-    let expected = f.expected_total_cents.trim().parse::<i64>().unwrap_or(-1);
+    let expected =
+        domain::Money::from_cents(f.expected_total_cents.trim().parse::<i64>().unwrap_or(-1));
     let result = declarations::file_and_pay(
         &state,
         &user.actor(),
@@ -387,7 +389,7 @@ fn filing_views(p: &Page, filings: &[FilingRow]) -> Vec<FilingView> {
         .map(|f| FilingView {
             number: f.filing_number,
             filed_at: p.datetime(&f.filed_at),
-            total: euros(f.total_cents),
+            total: f.total_cents.to_string(),
             status_label: p.t(&format!("declaration_status_{}", f.status)),
             status: f.status.clone(),
             reason: f
@@ -438,7 +440,10 @@ fn again_href(row: &DeclarationRow) -> String {
             ("filing", row.filing.as_str()),
             ("period", &row.period_number.to_string()),
             ("year", &row.year.to_string()),
-            ("gross_revenue", &amount_field(row.gross_revenue_cents)),
+            (
+                "gross_revenue",
+                &row.gross_revenue_cents.to_decimal_comma_string(),
+            ),
             (
                 "vat_return_date",
                 &row.vat_return_date.format("%Y-%m-%d").to_string(),
@@ -491,12 +496,12 @@ async fn declaration_page(
         } else {
             row.category_name_el.clone()
         },
-        gross_revenue: euros(row.gross_revenue_cents),
+        gross_revenue: row.gross_revenue_cents.to_string(),
         rate: percent(row.rate_basis_points as u32),
-        tax: euros(row.tax_cents),
+        tax: row.tax_cents.to_string(),
         surcharge_rate: percent(row.surcharge_basis_points as u32),
-        surcharge: euros(row.surcharge_cents),
-        total: euros(row.total_cents),
+        surcharge: row.surcharge_cents.to_string(),
+        total: row.total_cents.to_string(),
         status_label: p.t(&format!("declaration_status_{}", row.status)),
         reason: row
             .rejected_reason
@@ -546,7 +551,7 @@ async fn list_page(State(state): State<AppState>, p: Page, headers: HeaderMap) -
             id: r.id.clone(),
             period_label: period_label(&p, r),
             filed_at: p.datetime(&r.filed_at),
-            total: euros(r.total_cents),
+            total: r.total_cents.to_string(),
             status: r.status.clone(),
             status_label: p.t(&format!("declaration_status_{}", r.status)),
             reason: r

@@ -12,7 +12,6 @@ use axum::Router;
 use chrono_tz::Europe::Athens;
 use domain::business::WarrantStatus;
 
-use super::bank::euros;
 use super::business::business_required;
 use super::cases::error_page;
 use super::certificates::applicant;
@@ -116,7 +115,7 @@ fn page_of(p: Page, list: Option<&WarrantList>, sorting: Sorting) -> WarrantsPag
                 .map(|w| Row {
                     number: w.number.clone(),
                     issued_on: p.day(&w.issued_on),
-                    amount: euros(w.amount_cents),
+                    amount: w.amount_cents.to_string(),
                     purpose: w.purpose.clone(),
                     status: w.status.as_str(),
                     status_label: p.t(&crate::warrants::status_code(w.status)),
@@ -137,9 +136,9 @@ fn page_of(p: Page, list: Option<&WarrantList>, sorting: Sorting) -> WarrantsPag
         columns,
         rows,
         count: totals.count,
-        total: euros(totals.amount_cents),
-        issued: euros(totals.issued_cents),
-        paid: euros(totals.paid_cents),
+        total: totals.amount_cents.to_string(),
+        issued: totals.issued_cents.to_string(),
+        paid: totals.paid_cents.to_string(),
         csv_href: sort_href("/business/warrants.csv", sorting),
         fetched_at: list
             .map(|l| {

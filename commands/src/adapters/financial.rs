@@ -13,6 +13,7 @@
 //! issue, an empty number) mean "unavailable": the portal then shows nothing rather than
 //! something half-read.
 
+use domain::Money;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -51,7 +52,7 @@ struct ErrorBody {
 struct WarrantBody {
     number: String,
     issued_on: NaiveDate,
-    amount_cents: i64,
+    amount_cents: Money,
     purpose: String,
     status: WarrantStatus,
     paid_on: Option<NaiveDate>,
@@ -80,7 +81,7 @@ impl WarrantsBody {
                 if w.number.trim().is_empty() {
                     return Err(broken("a warrant without a number"));
                 }
-                if w.amount_cents <= 0 {
+                if w.amount_cents <= Money::ZERO {
                     return Err(broken(&format!("warrant {}: amount", w.number)));
                 }
                 match (w.status, w.paid_on) {
@@ -164,7 +165,7 @@ mod tests {
         let warrants = financial.warrants(SEEDED_AFM).await.unwrap();
         assert_eq!(warrants.len(), 8);
         let stationery = warrants.iter().find(|w| w.number == "2026/0412").unwrap();
-        assert_eq!(stationery.amount_cents, 18_550);
+        assert_eq!(stationery.amount_cents, Money::from_cents(18_550));
         assert_eq!(stationery.status, WarrantStatus::Paid);
         assert_eq!(
             stationery.issued_on,

@@ -17,6 +17,7 @@
 //! code (a wrong URL), or a 2xx whose body breaks the contract mean "unavailable, try
 //! later".
 
+use domain::Money;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -98,7 +99,7 @@ fn refusal(status: StatusCode, text: &str) -> FinesError {
 #[derive(Deserialize)]
 struct SettlementBody {
     payment_ref: String,
-    amount_cents: i64,
+    amount_cents: Money,
     paid_at: DateTime<Utc>,
 }
 
@@ -108,8 +109,8 @@ struct RecordBody {
     plate: String,
     fine_type: String,
     offence_at: DateTime<Utc>,
-    base_cents: i64,
-    amount_due_cents: i64,
+    base_cents: Money,
+    amount_due_cents: Money,
     amount_valid_until: Option<NaiveDate>,
     origin: FineOrigin,
     paid: Option<SettlementBody>,
@@ -123,7 +124,7 @@ impl RecordBody {
         let fine_number =
             FineNumber::parse(&self.fine_number).map_err(|_| broken("fine_number"))?;
         let plate = Plate::parse(&self.plate).map_err(|_| broken("plate"))?;
-        if self.base_cents <= 0 || self.amount_due_cents < 0 {
+        if self.base_cents <= Money::ZERO || self.amount_due_cents < Money::ZERO {
             return Err(broken("amounts"));
         }
         Ok(FineRecord {
@@ -229,7 +230,7 @@ mod tests {
         FinePaymentNotice {
             fine_number: FineNumber::parse(number).unwrap(),
             payment_ref: format!("REF-{key}"),
-            amount_cents: 4000,
+            amount_cents: Money::from_cents(4000),
             idempotency_key: key.into(),
         }
     }
@@ -243,7 +244,10 @@ mod tests {
             .unwrap();
         assert_eq!(record.origin, FineOrigin::Found);
         assert_eq!(record.plate.as_str(), "ΥΧΡ-1234");
-        assert_eq!((record.base_cents, record.amount_due_cents), (8000, 4000));
+        assert_eq!(
+            (record.base_cents, record.amount_due_cents),
+            (Money::from_cents(8000), Money::from_cents(4000))
+        );
         assert_eq!(
             record.amount_valid_until,
             NaiveDate::from_ymd_opt(2026, 3, 27)
@@ -263,7 +267,7 @@ mod tests {
         assert_eq!(record.origin, FineOrigin::Registered);
         assert_eq!(record.fine_number.as_str(), "AB555666");
         assert_eq!(record.plate.as_str(), "ΙΚΜ-4321");
-        assert_eq!(record.amount_due_cents, 4000); // day 8: −50 %
+        assert_eq!(record.amount_due_cents, Money::from_cents(4000)); // day 8: −50 %
         let again = fines.find_or_register(&new_query()).await.unwrap();
         assert_eq!(again.origin, FineOrigin::Found);
         assert_eq!(sandbox.fines().last().unwrap().plate, "ΙΚΜ-4321");
@@ -316,7 +320,7 @@ mod tests {
             FinesError::Rejected(FinesRejection::AlreadyPaid)
         );
         let mut reused = notice(SEEDED_EARLY, "pay-1");
-        reused.amount_cents = 1;
+        reused.amount_cents = Money::from_cents(1);
         assert_eq!(
             fines.mark_paid(&reused).await.unwrap_err(),
             FinesError::Rejected(FinesRejection::IdempotencyKeyReused)
@@ -331,7 +335,7 @@ mod tests {
             .find_or_register(&seeded_query(&sandbox, SEEDED_EARLY))
             .await
             .unwrap();
-        assert_eq!(record.amount_due_cents, 0);
+        assert_eq!(record.amount_due_cents, Money::ZERO);
     }
 
     fn unavailable(result: Result<impl std::fmt::Debug, FinesError>) -> bool {

@@ -18,6 +18,7 @@
 //! `not_found` code (a wrong URL), or a 2xx whose body breaks the contract (checked: the
 //! answer is about what was asked, and its sums add up) mean "unavailable, try later".
 
+use domain::Money;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -118,14 +119,14 @@ fn check_assessment(
     if assessment.assessment_id.trim().is_empty() {
         return Err(broken("assessment_id"));
     }
-    if assessment.tax_cents < 0
-        || assessment.surcharge_cents < 0
+    if assessment.tax_cents < Money::ZERO
+        || assessment.surcharge_cents < Money::ZERO
         || assessment.tax_cents.checked_add(assessment.surcharge_cents)
             != Some(assessment.total_cents)
     {
         return Err(broken("amounts"));
     }
-    if assessment.months_late == 0 && assessment.surcharge_cents != 0 {
+    if assessment.months_late == 0 && assessment.surcharge_cents != Money::ZERO {
         return Err(broken("a surcharge without delay"));
     }
     Ok(assessment)
@@ -139,11 +140,11 @@ fn check_debt(afm: &str, debt: &CertifiedDebt) -> Result<(), RevenueError> {
     if !debt_id_ok(&debt.debt_id) {
         return Err(broken("debt_id"));
     }
-    if debt.principal_cents <= 0 || debt.surcharge_cents < 0 {
+    if debt.principal_cents <= Money::ZERO || debt.surcharge_cents < Money::ZERO {
         return Err(broken("amounts"));
     }
     let due = match &debt.paid {
-        Some(_) => 0,
+        Some(_) => Money::ZERO,
         None => debt
             .principal_cents
             .checked_add(debt.surcharge_cents)
@@ -257,7 +258,7 @@ mod tests {
         DeclarationInput {
             afm: SEEDED_FOOD_QUARTERLY.into(),
             period: TaxPeriod::new(Filing::Quarterly, number, 2026).unwrap(),
-            gross_revenue_cents: gross,
+            gross_revenue_cents: Money::from_cents(gross),
             vat_return_date: vat,
         }
     }
@@ -277,7 +278,7 @@ mod tests {
             debt_id: debt_id.into(),
             afm: SEEDED_FOOD_QUARTERLY.into(),
             payment_ref: format!("REF-{key}"),
-            amount_cents: amount,
+            amount_cents: Money::from_cents(amount),
             paid_at: Utc.with_ymd_and_hms(2026, 7, 1, 9, 0, 0).unwrap(),
             idempotency_key: key.into(),
         }
@@ -297,9 +298,9 @@ mod tests {
                 assessment.months_late,
                 assessment.surcharge_cents
             ),
-            (6_173, 3, 370)
+            (Money::from_cents(6_173), 3, Money::from_cents(370))
         );
-        assert_eq!(assessment.total_cents, 6_543);
+        assert_eq!(assessment.total_cents, Money::from_cents(6_543));
         assert_eq!(assessment.deadline, day(2026, 4, 30));
         assert_eq!(assessment.computed_on, day(2026, 7, 1));
         revenue
@@ -387,7 +388,7 @@ mod tests {
         // 9 months begun since October 2025: 9 % of 182.40 €.
         assert_eq!(
             (open.surcharge_cents, open.amount_due_cents),
-            (1_642, 19_882)
+            (Money::from_cents(1_642), Money::from_cents(19_882))
         );
         assert!(debts[2].paid.is_some());
         assert!(revenue
@@ -418,7 +419,7 @@ mod tests {
             .certified_debts(SEEDED_FOOD_QUARTERLY)
             .await
             .unwrap();
-        assert_eq!(after[0].amount_due_cents, 0);
+        assert_eq!(after[0].amount_due_cents, Money::ZERO);
         assert_eq!(after[0].paid.as_ref().unwrap().payment_ref, "REF-d1");
     }
 
@@ -510,18 +511,18 @@ mod tests {
             category_name_el: "Καταστήματα".into(),
             category_name_en: "Food".into(),
             rate_basis_points: 50,
-            tax_cents: 500,
+            tax_cents: Money::from_cents(500),
             deadline: day(2026, 4, 30),
             months_late: 1,
             surcharge_basis_points: 200,
-            surcharge_cents: 10,
-            total_cents: 510,
+            surcharge_cents: Money::from_cents(10),
+            total_cents: Money::from_cents(510),
             computed_on: day(2026, 5, 2),
         };
         assert!(check_assessment(&asked, good.clone()).is_ok());
         let broken_ones = [
             TaxAssessment {
-                total_cents: 511,
+                total_cents: Money::from_cents(511),
                 ..good.clone()
             },
             TaxAssessment {
@@ -529,7 +530,7 @@ mod tests {
                 ..good.clone()
             },
             TaxAssessment {
-                gross_revenue_cents: 1,
+                gross_revenue_cents: Money::from_cents(1),
                 ..good.clone()
             },
             TaxAssessment {
@@ -541,8 +542,8 @@ mod tests {
                 ..good.clone()
             },
             TaxAssessment {
-                tax_cents: -10,
-                surcharge_cents: 520,
+                tax_cents: Money::from_cents(-10),
+                surcharge_cents: Money::from_cents(520),
                 ..good.clone()
             },
         ];
@@ -557,9 +558,9 @@ mod tests {
             afm: SEEDED_FOOD_QUARTERLY.into(),
             description: "Δημοτικός φόρος".into(),
             certified_on: day(2025, 1, 1),
-            principal_cents: 1000,
-            surcharge_cents: 10,
-            amount_due_cents: 1010,
+            principal_cents: Money::from_cents(1000),
+            surcharge_cents: Money::from_cents(10),
+            amount_due_cents: Money::from_cents(1010),
             amount_as_of: day(2026, 1, 1),
             paid: None,
         };
@@ -567,7 +568,7 @@ mod tests {
         assert!(check_debt("090012345", &debt).is_err());
         for bad in [
             CertifiedDebt {
-                amount_due_cents: 1000,
+                amount_due_cents: Money::from_cents(1000),
                 ..debt.clone()
             },
             CertifiedDebt {
@@ -575,8 +576,8 @@ mod tests {
                 ..debt.clone()
             },
             CertifiedDebt {
-                principal_cents: 0,
-                amount_due_cents: 10,
+                principal_cents: Money::ZERO,
+                amount_due_cents: Money::from_cents(10),
                 ..debt.clone()
             },
         ] {

@@ -102,18 +102,13 @@ pub fn digests_match(received: &str, expected: &str) -> bool {
     received.as_bytes().ct_eq(expected.as_bytes()).into()
 }
 
-/// Cents as the decimal euros the bank expects: 1250 → "12.50", 1 → "0.01".
-pub fn format_amount(cents: i64) -> String {
-    Money::from_cents(cents).to_decimal_string()
-}
-
 /// Decimal euros to cents, exactly: "12.5" → 1250, "12" → 1200, "0.01" → 1. Refuses signs,
 /// more than two decimals, separators other than one dot, and overflow.
-pub fn parse_amount(text: &str) -> Option<i64> {
+pub fn parse_amount(text: &str) -> Option<Money> {
     if text.starts_with('-') {
         return None;
     }
-    Money::from_decimal_str(text).ok().map(Money::cents)
+    Money::from_decimal_str(text).ok()
 }
 
 /// The value of `name`; a field sent twice is malformed (which one would the bank mean?).
@@ -210,7 +205,7 @@ impl BankGateway for VposGateway {
             ("lang".into(), order.lang.clone()),
             ("orderid".into(), order.order_id.clone()),
             ("orderDesc".into(), order.description.clone()),
-            ("orderAmount".into(), format_amount(order.amount_cents)),
+            ("orderAmount".into(), order.amount_cents.to_decimal_string()),
             ("currency".into(), order.currency.clone()),
         ];
         if let Some(email) = &order.payer_email {
@@ -306,7 +301,7 @@ mod tests {
     fn order(order_id: &str) -> PaymentOrder {
         PaymentOrder {
             order_id: order_id.into(),
-            amount_cents: 1250,
+            amount_cents: Money::from_cents(1250),
             currency: "EUR".into(),
             description: "Πρόστιμο ΚΟΚ 12/2024".into(),
             payer_email: Some("citizen@example.gr".into()),
@@ -399,7 +394,7 @@ mod tests {
             verified,
             VerifiedConfirmation {
                 order_id: "PAY-0001".into(),
-                amount_cents: Some(1250),
+                amount_cents: Some(Money::from_cents(1250)),
                 currency: Some("EUR".into()),
                 outcome: BankOutcome::Captured {
                     tx_id: "90000017".into(),
@@ -528,19 +523,20 @@ mod tests {
     }
 
     #[test]
-    fn amounts_are_formatted_and_parsed_exactly() {
-        assert_eq!(format_amount(1250), "12.50");
-        assert_eq!(format_amount(1), "0.01");
-        assert_eq!(format_amount(100), "1.00");
-        assert_eq!(format_amount(-50), "-0.50");
-        assert_eq!(format_amount(i64::MAX), "92233720368547758.07");
-        assert_eq!(parse_amount("12.5"), Some(1250));
-        assert_eq!(parse_amount("12.50"), Some(1250));
-        assert_eq!(parse_amount("12"), Some(1200));
-        assert_eq!(parse_amount("0.01"), Some(1));
-        assert_eq!(parse_amount("0.10"), Some(10));
-        assert_eq!(parse_amount("92233720368547758.07"), Some(i64::MAX));
-        assert_eq!(parse_amount("1000000.00"), Some(100_000_000));
+    fn amounts_are_parsed_exactly() {
+        assert_eq!(parse_amount("12.5"), Some(Money::from_cents(1250)));
+        assert_eq!(parse_amount("12.50"), Some(Money::from_cents(1250)));
+        assert_eq!(parse_amount("12"), Some(Money::from_cents(1200)));
+        assert_eq!(parse_amount("0.01"), Some(Money::from_cents(1)));
+        assert_eq!(parse_amount("0.10"), Some(Money::from_cents(10)));
+        assert_eq!(
+            parse_amount("92233720368547758.07"),
+            Some(Money::from_cents(i64::MAX))
+        );
+        assert_eq!(
+            parse_amount("1000000.00"),
+            Some(Money::from_cents(100_000_000))
+        );
         for bad in [
             "12.345",
             "-1.00",
@@ -557,7 +553,8 @@ mod tests {
             assert_eq!(parse_amount(bad), None, "{bad:?}");
         }
         for cents in [0, 1, 99, 100, 1250, 123_456_789] {
-            assert_eq!(parse_amount(&format_amount(cents)), Some(cents));
+            let amount = Money::from_cents(cents);
+            assert_eq!(parse_amount(&amount.to_decimal_string()), Some(amount));
         }
     }
 
@@ -674,7 +671,7 @@ mod tests {
             assert_eq!(action, format!("{}/confirm", s.shop_url));
             let verified = verified.unwrap();
             assert_eq!(verified.order_id, "PAY-A");
-            assert_eq!(verified.amount_cents, Some(1250));
+            assert_eq!(verified.amount_cents, Some(Money::from_cents(1250)));
             assert_eq!(verified.currency.as_deref(), Some("EUR"));
             let BankOutcome::Captured { tx_id, payment_ref } = &verified.outcome else {
                 panic!("not captured: {verified:?}");
@@ -747,7 +744,7 @@ mod tests {
             assert!(read_form(&page).is_none());
             let settled = s.gateway.query_status("PAY-F").await.unwrap().unwrap();
             assert!(matches!(settled.outcome, BankOutcome::Captured { .. }));
-            assert_eq!(settled.amount_cents, Some(1250));
+            assert_eq!(settled.amount_cents, Some(Money::from_cents(1250)));
         }
 
         #[tokio::test]

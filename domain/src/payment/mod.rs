@@ -21,6 +21,7 @@
 //! The digest of a confirmation is verified by the bank adapter before a command is built;
 //! this aggregate sees only verified confirmations.
 
+use crate::Money;
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
@@ -125,7 +126,7 @@ pub enum PaymentCommand {
         /// The order id sent to the bank (unique per payment attempt).
         order_id: String,
         obligation: Obligation,
-        amount_cents: i64,
+        amount_cents: Money,
         currency: String,
         payer_account_id: String,
         expires_at: DateTime<Utc>,
@@ -138,7 +139,7 @@ pub enum PaymentCommand {
         source: ConfirmationSource,
         order_id: String,
         /// As the bank reported them (absent on some cancellations).
-        amount_cents: Option<i64>,
+        amount_cents: Option<Money>,
         currency: Option<String>,
         result: BankResult,
         at: DateTime<Utc>,
@@ -155,7 +156,7 @@ pub enum PaymentEvent {
         id: String,
         order_id: String,
         obligation: Obligation,
-        amount_cents: i64,
+        amount_cents: Money,
         currency: String,
         payer_account_id: String,
         expires_at: DateTime<Utc>,
@@ -230,7 +231,7 @@ pub struct Payment {
     pub id: String,
     pub order_id: String,
     pub obligation: Option<Obligation>,
-    pub amount_cents: i64,
+    pub amount_cents: Money,
     pub currency: String,
     pub payer_account_id: String,
     pub expires_at: Option<DateTime<Utc>>,
@@ -300,7 +301,7 @@ impl Aggregate for Payment {
                         "a payment with this id exists",
                     ));
                 }
-                if amount_cents <= 0 {
+                if !amount_cents.is_positive() {
                     return Err(Refusal::invalid(
                         "amount_not_positive",
                         "a payment is of a positive amount",

@@ -15,7 +15,7 @@ fn later(minutes: i64) -> DateTime<Utc> {
     t0() + Duration::minutes(minutes)
 }
 
-const AMOUNT: i64 = 8_000;
+const AMOUNT: Money = Money::from_cents(8_000);
 
 fn obligation() -> Obligation {
     Obligation {
@@ -160,7 +160,7 @@ fn every_state_by_every_input() {
             PaymentCommand::Confirm {
                 source: ConfirmationSource::Notification,
                 order_id: "ORD-1".into(),
-                amount_cents: Some(AMOUNT - 1),
+                amount_cents: Some(AMOUNT - Money::from_cents(1)),
                 currency: Some("EUR".into()),
                 result: captured(),
                 at: later(5),
@@ -274,7 +274,7 @@ fn the_same_confirmation_from_every_source_in_any_order_is_applied_once() {
 fn a_payment_needs_a_positive_amount_and_a_future_expiry() {
     let mut zero = create();
     if let PaymentCommand::Create { amount_cents, .. } = &mut zero {
-        *amount_cents = 0;
+        *amount_cents = Money::from_cents(0);
     }
     assert_eq!(outcome(vec![], zero), "!amount_not_positive");
     let mut past = create();

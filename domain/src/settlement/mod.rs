@@ -20,6 +20,7 @@
 //! the aggregate's own event and folded by its `apply` into the fields that
 //! [`Payable::settlement`] reads back.
 
+use crate::Money;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -31,7 +32,7 @@ use crate::Refusal;
 pub struct Settled {
     pub payment_id: String,
     pub payment_ref: String,
-    pub amount_cents: i64,
+    pub amount_cents: Money,
     pub at: DateTime<Utc>,
 }
 
