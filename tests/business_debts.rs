@@ -564,6 +564,12 @@ async fn a_declined_card_frees_the_debt_and_a_new_attempt_charges_the_amount_of_
     let (status, first) = office.pay(DEBT_Q3).await;
     assert_eq!(status, StatusCode::CREATED, "{first}");
     office.pay_started_at_bank(&first, CARD_DECLINED).await;
+    // The declined payment left nothing open: the debt is due, with no portal payment.
+    let detail_path = format!("/api/v1/business/debts/{DEBT_Q3}");
+    let (status, one) = office.get(&detail_path, Some(&office.citizen)).await;
+    assert_eq!(status, StatusCode::OK, "{one}");
+    assert_eq!(one["status"], "due", "{one}");
+    assert!(one["portal_payment"].is_null(), "{one}");
     // The next month: the new attempt charges the new amount (12 % surcharge).
     office.revenue.set_today(Some(day(2027, 1, 2)));
     let (status, second) = office.pay(DEBT_Q3).await;
@@ -589,6 +595,48 @@ async fn a_declined_card_frees_the_debt_and_a_new_attempt_charges_the_amount_of_
     assert_eq!(recorded[0].amount_cents, 21_075 + 2_529);
     assert_eq!(office.events(DEBT_Q3, "TaxDebtPaymentStarted").await, 2);
     assert_eq!(office.events(DEBT_Q3, "TaxDebtPaid").await, 1);
+
+    // The debt as the pages read it: paid through the portal, the revenue system told.
+    let (status, one) = office.get(&detail_path, Some(&office.citizen)).await;
+    assert_eq!(status, StatusCode::OK, "{one}");
+    assert_eq!(one["status"], "paid", "{one}");
+    assert_eq!(one["portal_payment"]["status"], "paid", "{one}");
+    assert_eq!(one["portal_payment"]["payment_id"], second_id.as_str());
+    assert_eq!(one["portal_payment"]["revenue_system"], "notified", "{one}");
+    assert_eq!(one["portal_payment"]["amount_cents"], 21_075 + 2_529);
+
+    // The tax_debts read model: the debt's latest payment and the one that paid it; a
+    // rebuild from the log gives the same table.
+    let pool = &office.app.state.pool;
+    office.app.read_models_caught_up().await;
+    let table = || async {
+        sqlx::query_scalar::<_, Value>(
+            "SELECT coalesce(json_agg(t ORDER BY id), '[]'::json) FROM tax_debts t",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap()
+    };
+    let live = table().await;
+    let row = &live[0];
+    assert_eq!(
+        row["id"],
+        format!("{SEEDED_FOOD_QUARTERLY}-{DEBT_Q3}"),
+        "{live}"
+    );
+    assert_eq!(row["debt_id"], DEBT_Q3);
+    assert_eq!(row["open_payment_id"], second_id.as_str());
+    assert_eq!(row["paid_payment_id"], second_id.as_str());
+    assert_eq!(row["paid_amount_cents"], 21_075 + 2_529);
+    assert_eq!(row["revenue_system_notified"], true);
+    projections::rebuild(
+        pool,
+        &projections::tax_debts::TaxDebtsProjection,
+        &mut |_, _| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(table().await, live);
 }
 
 /// Paid at the municipality's counter while the payer was at the bank: the revenue system

@@ -2,7 +2,9 @@
 //! the user who asks (not found for anyone else), after waiting for the read models to
 //! reach the log head when it is not there yet (it may have just been written).
 
+use commands::tax_debts::{self, DebtItem};
 use domain::certification::Business;
+use domain::tax_debt::{tax_debt_id, DebtPortalState};
 use projections::payments::{self as read, PaymentRow};
 
 use crate::auth::CurrentUser;
@@ -62,4 +64,53 @@ pub async fn business_history(
         500,
     )
     .await?)
+}
+
+/// The certified debts of the business `user` represents, as the revenue system answers
+/// them today, each with the portal's side of it (a payment open, or paid here) from the
+/// `tax_debts` read model, read once it and the payments have reached the log head (the
+/// payer may be just back from the bank). A debt the revenue system has as paid shows
+/// nothing of the portal's payments.
+pub async fn business_debts(
+    state: &AppState,
+    user: &CurrentUser,
+) -> Result<(Business, Vec<DebtItem>), ApiError> {
+    let (business, debts) = tax_debts::certified_debts(&state.portal, &user.actor()).await?;
+    state
+        .portal
+        .wait_for_head_of(projections::TAX_DEBT_READS)
+        .await?;
+    let rows = projections::tax_debts::of_business(&state.pool, &business.afm).await?;
+    let now = state.portal.now();
+    let items = debts
+        .into_iter()
+        .map(|debt| {
+            let id = tax_debt_id(&debt.afm, &debt.debt_id);
+            let portal = match rows.iter().find(|r| r.id == id) {
+                Some(row) if debt.paid.is_none() => row.portal_state(now),
+                _ => DebtPortalState::None,
+            };
+            DebtItem::new(debt, portal)
+        })
+        .collect();
+    Ok((business, items))
+}
+
+/// Debt `debt_id` of the business `user` represents, as [`business_debts`] shows each.
+pub async fn business_debt(
+    state: &AppState,
+    user: &CurrentUser,
+    debt_id: &str,
+) -> Result<DebtItem, ApiError> {
+    let (_, debt) = tax_debts::certified_debt(&state.portal, &user.actor(), debt_id).await?;
+    state
+        .portal
+        .wait_for_head_of(projections::TAX_DEBT_READS)
+        .await?;
+    let row =
+        projections::tax_debts::get(&state.pool, &tax_debt_id(&debt.afm, &debt.debt_id)).await?;
+    let portal = row
+        .map(|row| row.portal_state(state.portal.now()))
+        .unwrap_or(DebtPortalState::None);
+    Ok(DebtItem::new(debt, portal))
 }

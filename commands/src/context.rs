@@ -112,7 +112,8 @@ impl Portal {
             .await
     }
 
-    async fn wait_for_head_of(&self, consumers: &[&str]) -> Result<(), sqlx::Error> {
+    /// Waits (bounded) until `consumers` have folded the log as it is now.
+    pub async fn wait_for_head_of(&self, consumers: &[&str]) -> Result<(), sqlx::Error> {
         if let Some(head) = eventlog::log_head(&self.pool).await? {
             self.progress
                 .wait_for(consumers, head, self.settings.read_wait)

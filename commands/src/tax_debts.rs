@@ -100,6 +100,12 @@ pub struct DebtView {
 }
 
 impl DebtItem {
+    /// Debt `debt` as the revenue system answered it, with `portal`, the portal's side of
+    /// it (the `tax_debts` read model's [`DebtPortalState`] at this moment).
+    pub fn new(debt: CertifiedDebt, portal: DebtPortalState) -> Self {
+        Self { debt, portal }
+    }
+
     /// Paid, in the revenue system or through the portal.
     pub fn is_paid(&self) -> bool {
         self.debt.paid.is_some() || matches!(self.portal, DebtPortalState::Paid { .. })
@@ -168,66 +174,49 @@ fn check_debt_id(debt_id: &str) -> Result<(), DebtError> {
     ok.then_some(()).ok_or_else(debt_not_found)
 }
 
-/// The portal's side of a debt: paid here, or a payment open.
-async fn portal_state(portal: &Portal, debt: &CertifiedDebt) -> Result<DebtPortalState, DebtError> {
-    let aggregate: TaxDebt = portal
-        .tax_debts
-        .load(&tax_debt_id(&debt.afm, &debt.debt_id))
-        .await?;
-    let open = match (&aggregate.paid, &aggregate.open_payment) {
-        (None, Some(open)) => Some(portal.payments.load(&open.payment_id).await?),
-        _ => None,
-    };
-    Ok(aggregate.portal_state(open.as_ref(), portal.now()))
-}
-
-/// The certified debts of the business `user` represents, as of today.
-pub async fn debts(portal: &Portal, actor: &Actor) -> Result<(Business, Vec<DebtItem>), DebtError> {
+/// The certified debts of the business `actor` represents, as the revenue system answers
+/// them today. What the portal knows of each (its payments) is in the `tax_debts` read
+/// model; [`DebtItem::new`] puts the two together.
+pub async fn certified_debts(
+    portal: &Portal,
+    actor: &Actor,
+) -> Result<(Business, Vec<CertifiedDebt>), DebtError> {
     let business = certified_business(portal, actor).await?;
     let debts = portal
         .revenue
         .certified_debts(&business.afm)
         .await
         .map_err(revenue_refusal)?;
-    let mut items = Vec::with_capacity(debts.len());
-    for debt in debts {
-        let state = if debt.paid.is_some() {
-            DebtPortalState::None
-        } else {
-            portal_state(portal, &debt).await?
-        };
-        items.push(DebtItem {
-            debt,
-            portal: state,
-        });
-    }
-    Ok((business, items))
+    Ok((business, debts))
 }
 
-/// One certified debt of the business `user` represents, as of today.
-pub async fn debt(
+/// One certified debt of the business `actor` represents, as the revenue system answers it
+/// today.
+pub async fn certified_debt(
     portal: &Portal,
     actor: &Actor,
     debt_id: &str,
-) -> Result<(Business, DebtItem), DebtError> {
+) -> Result<(Business, CertifiedDebt), DebtError> {
     let business = certified_business(portal, actor).await?;
+    let debt = find_debt(portal, &business, debt_id).await?;
+    Ok((business, debt))
+}
+
+/// Debt `debt_id` of `business`, as the revenue system answers it today.
+async fn find_debt(
+    portal: &Portal,
+    business: &Business,
+    debt_id: &str,
+) -> Result<CertifiedDebt, DebtError> {
     check_debt_id(debt_id)?;
-    let debt = portal
+    portal
         .revenue
         .certified_debts(&business.afm)
         .await
         .map_err(revenue_refusal)?
         .into_iter()
         .find(|d| d.debt_id == debt_id)
-        .ok_or_else(debt_not_found)?;
-    let state = portal_state(portal, &debt).await?;
-    Ok((
-        business,
-        DebtItem {
-            debt,
-            portal: state,
-        },
-    ))
+        .ok_or_else(debt_not_found)
 }
 
 /// A payment started for a debt: its id and the form that sends the payer to the bank.
@@ -260,15 +249,7 @@ pub async fn pay(
 ) -> Result<StartedDebtPayment, DebtError> {
     let business = certified_business(portal, actor).await?;
     crate::fines::check_profile(portal, actor).await?;
-    check_debt_id(debt_id)?;
-    let debt = portal
-        .revenue
-        .certified_debts(&business.afm)
-        .await
-        .map_err(revenue_refusal)?
-        .into_iter()
-        .find(|d| d.debt_id == debt_id)
-        .ok_or_else(debt_not_found)?;
+    let debt = find_debt(portal, &business, debt_id).await?;
     if debt.paid.is_some() {
         return Err(already_paid());
     }

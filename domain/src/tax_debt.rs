@@ -164,62 +164,125 @@ pub enum DebtPortalState {
     },
 }
 
+/// What the state of a debt's latest payment says, as its own `Payment` aggregate or the
+/// payments read model report it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentFacts {
+    pub payment_id: String,
+    pub status: PaymentStatus,
+    /// The bank's reference, when the bank captured the payment.
+    pub captured_ref: Option<String>,
+    pub amount_cents: Money,
+    /// When the payment last changed.
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl PaymentFacts {
+    /// The facts of `payment`, if it was created.
+    pub fn of(payment: &crate::payment::Payment) -> Option<PaymentFacts> {
+        use crate::payment::BankResult;
+        let status = payment.status?;
+        let captured_ref = match (&status, &payment.result) {
+            (PaymentStatus::Succeeded, Some(BankResult::Captured { payment_ref, .. })) => {
+                Some(payment_ref.clone())
+            }
+            _ => None,
+        };
+        Some(PaymentFacts {
+            payment_id: payment.id.clone(),
+            status,
+            captured_ref,
+            amount_cents: payment.amount_cents,
+            updated_at: payment.updated_at,
+        })
+    }
+}
+
+/// The portal's side of a debt, from what its events say (`paid`: the payment recorded as
+/// settling it; `told`: `pending`, `notified` or `refused`; `reserved`: the latest payment
+/// started, id and expiry) and the latest payment's own state (`open`). A payment the bank
+/// captured counts as paid even before the notifier recorded it on the debt; a payment
+/// never created is open until it expires.
+pub fn portal_state(
+    paid: Option<&DebtSettled>,
+    told: &'static str,
+    reserved: Option<(&str, DateTime<Utc>)>,
+    open: Option<&PaymentFacts>,
+    now: DateTime<Utc>,
+) -> DebtPortalState {
+    if let Some(paid) = paid {
+        return DebtPortalState::Paid {
+            payment_id: paid.payment_id.clone(),
+            payment_ref: paid.payment_ref.clone(),
+            amount_cents: paid.amount_cents,
+            at: paid.at,
+            told,
+        };
+    }
+    let Some((payment_id, expires_at)) = reserved else {
+        return DebtPortalState::None;
+    };
+    let payment = open.filter(|p| p.payment_id == payment_id);
+    if let Some(PaymentFacts {
+        captured_ref: Some(payment_ref),
+        amount_cents,
+        updated_at,
+        ..
+    }) = payment
+    {
+        return DebtPortalState::Paid {
+            payment_id: payment_id.to_string(),
+            payment_ref: payment_ref.clone(),
+            amount_cents: *amount_cents,
+            at: updated_at.unwrap_or(now),
+            told: "pending",
+        };
+    }
+    let open_now = match payment {
+        Some(payment) => !payment.status.is_final(),
+        None => now < expires_at,
+    };
+    if open_now {
+        DebtPortalState::InProgress {
+            payment_id: payment_id.to_string(),
+        }
+    } else {
+        DebtPortalState::None
+    }
+}
+
+/// What the revenue system was told of a payment through the portal, as
+/// [`DebtPortalState::Paid`] says it: `notified`, `refused` or `pending`.
+pub fn revenue_system_told(notified: bool, refused: bool) -> &'static str {
+    if notified {
+        "notified"
+    } else if refused {
+        "refused"
+    } else {
+        "pending"
+    }
+}
+
 impl TaxDebt {
-    /// The portal's side of the debt: paid here, or a payment open. `open`: the state of
-    /// the debt's latest payment (its `Payment` aggregate), if one was started. A payment
-    /// the bank captured counts as paid even before the notifier recorded it on the debt.
+    /// The portal's side of the debt ([`portal_state`]). `open`: the state of the debt's
+    /// latest payment (its `Payment` aggregate), if one was started.
     pub fn portal_state(
         &self,
         open: Option<&crate::payment::Payment>,
         now: DateTime<Utc>,
     ) -> DebtPortalState {
-        use crate::payment::{BankResult, PaymentStatus};
-        if let Some(paid) = &self.paid {
-            let told = if self.revenue_system_notified {
-                "notified"
-            } else if self.revenue_system_refusal.is_some() {
-                "refused"
-            } else {
-                "pending"
-            };
-            return DebtPortalState::Paid {
-                payment_id: paid.payment_id.clone(),
-                payment_ref: paid.payment_ref.clone(),
-                amount_cents: paid.amount_cents,
-                at: paid.at,
-                told,
-            };
-        }
-        let Some(reserved) = &self.open_payment else {
-            return DebtPortalState::None;
-        };
-        let payment = open.filter(|p| p.id == reserved.payment_id);
-        if let Some(payment) = payment {
-            if let (
-                Some(PaymentStatus::Succeeded),
-                Some(BankResult::Captured { payment_ref, .. }),
-            ) = (payment.status, &payment.result)
-            {
-                return DebtPortalState::Paid {
-                    payment_id: reserved.payment_id.clone(),
-                    payment_ref: payment_ref.clone(),
-                    amount_cents: payment.amount_cents,
-                    at: payment.updated_at.unwrap_or(now),
-                    told: "pending",
-                };
-            }
-        }
-        let open_now = match payment.and_then(|p| p.status) {
-            Some(status) => !status.is_final(),
-            None => now < reserved.expires_at,
-        };
-        if open_now {
-            DebtPortalState::InProgress {
-                payment_id: reserved.payment_id.clone(),
-            }
-        } else {
-            DebtPortalState::None
-        }
+        portal_state(
+            self.paid.as_ref(),
+            revenue_system_told(
+                self.revenue_system_notified,
+                self.revenue_system_refusal.is_some(),
+            ),
+            self.open_payment
+                .as_ref()
+                .map(|o| (o.payment_id.as_str(), o.expires_at)),
+            open.and_then(PaymentFacts::of).as_ref(),
+            now,
+        )
     }
 }
 
@@ -643,5 +706,96 @@ mod tests {
             }]
         );
         assert!(run(done, refuse).unwrap().is_empty());
+    }
+
+    fn facts(status: PaymentStatus, captured: bool) -> PaymentFacts {
+        PaymentFacts {
+            payment_id: "p-2".into(),
+            status,
+            captured_ref: captured.then(|| "REF-2".to_string()),
+            amount_cents: Money::from_cents(1010),
+            updated_at: Some(t0() + Duration::minutes(3)),
+        }
+    }
+
+    /// One row per case of [`portal_state`]: what the events say, the latest payment's
+    /// own state, and what the portal shows.
+    #[test]
+    fn portal_state_table() {
+        use DebtPortalState as S;
+        let settled = DebtSettled {
+            payment_id: "p-1".into(),
+            payment_ref: "REF-1".into(),
+            amount_cents: Money::from_cents(1000),
+            at: t0(),
+        };
+        let reserved = Some(("p-2", t0() + Duration::minutes(15)));
+        let early = t0() + Duration::minutes(5);
+        let late = t0() + Duration::minutes(20);
+        let in_progress = S::InProgress {
+            payment_id: "p-2".into(),
+        };
+        let paid_here = S::Paid {
+            payment_id: "p-2".into(),
+            payment_ref: "REF-2".into(),
+            amount_cents: Money::from_cents(1010),
+            at: t0() + Duration::minutes(3),
+            told: "pending",
+        };
+        let redirected = facts(PaymentStatus::Redirected, false);
+        let failed = facts(PaymentStatus::Failed, false);
+        let captured = facts(PaymentStatus::Succeeded, true);
+        let mut other = facts(PaymentStatus::Redirected, false);
+        other.payment_id = "p-9".into();
+        // (recorded paid, latest payment started, its state, now, what the portal shows)
+        type Case<'a> = (
+            Option<&'a DebtSettled>,
+            Option<(&'a str, DateTime<Utc>)>,
+            Option<&'a PaymentFacts>,
+            DateTime<Utc>,
+            S,
+        );
+        #[rustfmt::skip]
+        let cases: Vec<Case> = vec![
+            // nothing started
+            (None, None, None, early, S::None),
+            // recorded paid: paid, whatever the latest payment says
+            (Some(&settled), reserved, Some(&redirected), early, S::Paid {
+                payment_id: "p-1".into(), payment_ref: "REF-1".into(),
+                amount_cents: Money::from_cents(1000), at: t0(), told: "notified" }),
+            // started, the payment not created yet: open until it expires
+            (None, reserved, None, early, in_progress.clone()),
+            (None, reserved, None, late, S::None),
+            // at the bank: open, even past the reservation's expiry (the bank decides)
+            (None, reserved, Some(&redirected), late, in_progress.clone()),
+            // declined: nothing open, the debt can be paid again
+            (None, reserved, Some(&failed), early, S::None),
+            // captured but not yet recorded on the debt: paid, the revenue system not told
+            (None, reserved, Some(&captured), early, paid_here),
+            // another payment's state says nothing of this one
+            (None, reserved, Some(&other), early, in_progress),
+        ];
+        for (i, (paid, reserved, open, now, expected)) in cases.into_iter().enumerate() {
+            assert_eq!(
+                portal_state(paid, "notified", reserved, open, now),
+                expected,
+                "case {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn revenue_system_told_prefers_notified() {
+        assert_eq!(revenue_system_told(false, false), "pending");
+        assert_eq!(revenue_system_told(false, true), "refused");
+        assert_eq!(revenue_system_told(true, true), "notified");
+    }
+
+    #[test]
+    fn payment_status_reads_back_what_it_writes() {
+        for status in PaymentStatus::ALL {
+            assert_eq!(PaymentStatus::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(PaymentStatus::parse("paid"), None);
     }
 }

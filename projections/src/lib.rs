@@ -8,6 +8,7 @@ pub mod declarations;
 pub mod payments;
 pub mod rebuild;
 pub mod requests;
+pub mod tax_debts;
 pub mod traffic_fines;
 
 use std::sync::Arc;
@@ -35,6 +36,7 @@ pub fn all() -> Vec<Arc<dyn ReadModel>> {
         Arc::new(declarations::DeclarationsProjection),
         Arc::new(business::BusinessTimelineProjection),
         Arc::new(traffic_fines::TrafficFinesProjection),
+        Arc::new(tax_debts::TaxDebtsProjection),
     ]
 }
 
@@ -50,6 +52,13 @@ pub const APPLICATION_READS: &[&str] = &[
 /// The consumer names reads of payments wait for.
 pub const PAYMENT_READS: &[&str] = &[payments::PaymentsProjection::NAME];
 
+/// The consumer names reads of a business's certified debts wait for (the debt, and where
+/// its latest payment stands).
+pub const TAX_DEBT_READS: &[&str] = &[
+    tax_debts::TaxDebtsProjection::NAME,
+    payments::PaymentsProjection::NAME,
+];
+
 /// Every read model: what a reader waits for to see their own latest write, whatever it was.
 pub const ALL_READS: &[&str] = &[
     requests::RequestsProjection::NAME,
@@ -59,4 +68,5 @@ pub const ALL_READS: &[&str] = &[
     declarations::DeclarationsProjection::NAME,
     business::BusinessTimelineProjection::NAME,
     traffic_fines::TrafficFinesProjection::NAME,
+    tax_debts::TaxDebtsProjection::NAME,
 ];

@@ -23,7 +23,7 @@ pub async fn list(
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     crate::http::wait_for_own_writes(&state, Some(&user), &headers).await?;
-    let (business, items) = tax_debts::debts(&state, &user.actor()).await?;
+    let (business, items) = crate::reads::business_debts(&state, &user).await?;
     let total_due: domain::Money = items
         .iter()
         .filter(|i| !i.is_paid())
@@ -49,7 +49,7 @@ pub async fn detail(
     Path(debt_id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     crate::http::wait_for_own_writes(&state, Some(&user), &headers).await?;
-    let (_, item) = tax_debts::debt(&state, &user.actor(), &debt_id).await?;
+    let item = crate::reads::business_debt(&state, &user, &debt_id).await?;
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(item.view())))
 }
 

@@ -181,10 +181,7 @@ async fn list_page(State(state): State<AppState>, p: Page) -> Response {
         Ok(user) => user,
         Err(response) => return *response,
     };
-    match tax_debts::debts(&state, &user.actor())
-        .await
-        .map_err(ApiError::from)
-    {
+    match crate::reads::business_debts(&state, &user).await {
         Ok((business, items)) => {
             let due: Vec<&DebtItem> = items.iter().filter(|i| !i.is_paid()).collect();
             let total: domain::Money = due.iter().map(|i| i.debt.amount_due_cents).sum();
@@ -228,11 +225,8 @@ async fn show_debt(
     problem: Option<String>,
     status: StatusCode,
 ) -> Response {
-    let item = match tax_debts::debt(state, &user.actor(), id)
-        .await
-        .map_err(ApiError::from)
-    {
-        Ok((_, item)) => item,
+    let item = match crate::reads::business_debt(state, user, id).await {
+        Ok(item) => item,
         Err(e) if is_unavailable(&e) => return unavailable_list(p),
         Err(e) if e.is_certification_refusal() => {
             return business_required(state, p, user, e).await

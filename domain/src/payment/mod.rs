@@ -68,6 +68,11 @@ impl PaymentStatus {
         }
     }
 
+    /// The status written as [`as_str`](Self::as_str) writes it.
+    pub fn parse(text: &str) -> Option<PaymentStatus> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
     /// Nothing more happens to a payment in a final state (but see `Expired`).
     pub fn is_final(self) -> bool {
         !matches!(self, Self::Created | Self::Redirected)

@@ -1,0 +1,238 @@
+//! The `tax_debts` read model: what the portal knows of each certified municipal-tax debt a
+//! payment was started for (S14): its latest payment, the payment that settled it and
+//! whether the revenue system was told; folded from `TaxDebt` events. The debt pages read
+//! it (with the `payments` read model, for where the latest payment stands) beside the
+//! revenue system's answer, instead of loading each debt's aggregate and payment.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use cqrs_es::Aggregate;
+use domain::payment::PaymentStatus;
+use domain::tax_debt::{self, DebtPortalState, DebtSettled, PaymentFacts, TaxDebt, TaxDebtEvent};
+use domain::Money;
+use eventlog::{Consumer, ConsumerError, RecordedEvent};
+use sqlx::{PgConnection, PgPool};
+
+use crate::ReadModel;
+
+pub struct TaxDebtsProjection;
+
+impl TaxDebtsProjection {
+    pub const NAME: &'static str = "tax_debts";
+}
+
+impl ReadModel for TaxDebtsProjection {
+    fn schema_version(&self) -> i32 {
+        1
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["tax_debts"]
+    }
+
+    fn create_sql(&self) -> &'static str {
+        r#"
+CREATE TABLE tax_debts (
+    id                       text        PRIMARY KEY,
+    afm                      text        NOT NULL,
+    debt_id                  text        NOT NULL,
+    open_payment_id          text        NOT NULL,
+    open_expires_at          timestamptz NOT NULL,
+    paid_payment_id          text,
+    paid_payment_ref         text,
+    paid_amount_cents        bigint,
+    paid_at                  timestamptz,
+    revenue_system_notified  boolean     NOT NULL DEFAULT false,
+    revenue_system_refusal   text,
+    updated_at               timestamptz NOT NULL,
+    last_sequence            bigint      NOT NULL
+);
+CREATE INDEX tax_debts_afm_idx ON tax_debts (afm);
+"#
+    }
+}
+
+#[async_trait]
+impl Consumer for TaxDebtsProjection {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    async fn handle(
+        &self,
+        conn: &mut PgConnection,
+        event: &RecordedEvent,
+    ) -> Result<(), ConsumerError> {
+        if event.aggregate_type != TaxDebt::TYPE {
+            return Ok(());
+        }
+        let payload: TaxDebtEvent = serde_json::from_value(event.payload.clone())
+            .map_err(|e| ConsumerError::decode(event, e))?;
+        let id = &event.aggregate_id;
+        let seq = event.sequence;
+        match payload {
+            TaxDebtEvent::TaxDebtPaymentStarted {
+                debt,
+                payment_id,
+                expires_at,
+                at,
+                ..
+            } => {
+                sqlx::query(
+                    "INSERT INTO tax_debts (id, afm, debt_id, open_payment_id, open_expires_at, \
+                     updated_at, last_sequence) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     ON CONFLICT (id) DO UPDATE SET open_payment_id = $4, open_expires_at = $5, \
+                     updated_at = $6, last_sequence = $7 WHERE tax_debts.last_sequence < $7",
+                )
+                .bind(id)
+                .bind(&debt.afm)
+                .bind(&debt.debt_id)
+                .bind(&payment_id)
+                .bind(expires_at)
+                .bind(at)
+                .bind(seq)
+                .execute(&mut *conn)
+                .await?;
+            }
+            TaxDebtEvent::TaxDebtPaid {
+                payment_id,
+                payment_ref,
+                amount_cents,
+                at,
+            } => {
+                sqlx::query(
+                    "UPDATE tax_debts SET paid_payment_id = $3, paid_payment_ref = $4, \
+                     paid_amount_cents = $5, paid_at = $6, updated_at = $6, last_sequence = $2 \
+                     WHERE id = $1 AND last_sequence < $2",
+                )
+                .bind(id)
+                .bind(seq)
+                .bind(&payment_id)
+                .bind(&payment_ref)
+                .bind(amount_cents)
+                .bind(at)
+                .execute(&mut *conn)
+                .await?;
+            }
+            TaxDebtEvent::RevenueSystemNotified { at, .. } => {
+                sqlx::query(
+                    "UPDATE tax_debts SET revenue_system_notified = true, updated_at = $3, \
+                     last_sequence = $2 WHERE id = $1 AND last_sequence < $2",
+                )
+                .bind(id)
+                .bind(seq)
+                .bind(at)
+                .execute(&mut *conn)
+                .await?;
+            }
+            TaxDebtEvent::RevenueSystemRefusedNotice { code, at, .. } => {
+                sqlx::query(
+                    "UPDATE tax_debts SET revenue_system_refusal = $3, updated_at = $4, \
+                     last_sequence = $2 WHERE id = $1 AND last_sequence < $2",
+                )
+                .bind(id)
+                .bind(seq)
+                .bind(&code)
+                .bind(at)
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A debt's row, with where its latest payment stands (from the `payments` read model).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TaxDebtRow {
+    pub id: String,
+    pub afm: String,
+    pub debt_id: String,
+    pub open_payment_id: String,
+    pub open_expires_at: DateTime<Utc>,
+    pub paid_payment_id: Option<String>,
+    pub paid_payment_ref: Option<String>,
+    pub paid_amount_cents: Option<Money>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub revenue_system_notified: bool,
+    pub revenue_system_refusal: Option<String>,
+    /// The latest payment's status, reference, amount and last change, as the `payments`
+    /// read model has them (`None` until that payment is created).
+    pub payment_status: Option<String>,
+    pub payment_ref: Option<String>,
+    pub payment_amount_cents: Option<Money>,
+    pub payment_updated_at: Option<DateTime<Utc>>,
+}
+
+impl TaxDebtRow {
+    /// The portal's side of the debt at `now` ([`domain::tax_debt::portal_state`]).
+    pub fn portal_state(&self, now: DateTime<Utc>) -> DebtPortalState {
+        let paid = match (
+            &self.paid_payment_id,
+            &self.paid_payment_ref,
+            self.paid_amount_cents,
+            self.paid_at,
+        ) {
+            (Some(payment_id), Some(payment_ref), Some(amount_cents), Some(at)) => {
+                Some(DebtSettled {
+                    payment_id: payment_id.clone(),
+                    payment_ref: payment_ref.clone(),
+                    amount_cents,
+                    at,
+                })
+            }
+            _ => None,
+        };
+        let open = match (
+            self.payment_status
+                .as_deref()
+                .and_then(PaymentStatus::parse),
+            self.payment_amount_cents,
+        ) {
+            (Some(status), Some(amount_cents)) => Some(PaymentFacts {
+                payment_id: self.open_payment_id.clone(),
+                status,
+                captured_ref: if status == PaymentStatus::Succeeded {
+                    self.payment_ref.clone()
+                } else {
+                    None
+                },
+                amount_cents,
+                updated_at: self.payment_updated_at,
+            }),
+            _ => None,
+        };
+        tax_debt::portal_state(
+            paid.as_ref(),
+            tax_debt::revenue_system_told(
+                self.revenue_system_notified,
+                self.revenue_system_refusal.is_some(),
+            ),
+            Some((self.open_payment_id.as_str(), self.open_expires_at)),
+            open.as_ref(),
+            now,
+        )
+    }
+}
+
+const SELECT: &str = "SELECT t.id, t.afm, t.debt_id, t.open_payment_id, t.open_expires_at, \
+     t.paid_payment_id, t.paid_payment_ref, t.paid_amount_cents, t.paid_at, \
+     t.revenue_system_notified, t.revenue_system_refusal, p.status AS payment_status, \
+     p.payment_ref, p.amount_cents AS payment_amount_cents, p.updated_at AS payment_updated_at \
+     FROM tax_debts t LEFT JOIN payments p ON p.id = t.open_payment_id";
+
+/// Every debt of the business `afm` a payment was started for.
+pub async fn of_business(pool: &PgPool, afm: &str) -> Result<Vec<TaxDebtRow>, sqlx::Error> {
+    sqlx::query_as(&format!("{SELECT} WHERE t.afm = $1"))
+        .bind(afm)
+        .fetch_all(pool)
+        .await
+}
+
+/// Debt `id` (its stream id, `{afm}-{debt_id}`), if a payment was ever started for it.
+pub async fn get(pool: &PgPool, id: &str) -> Result<Option<TaxDebtRow>, sqlx::Error> {
+    sqlx::query_as(&format!("{SELECT} WHERE t.id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
