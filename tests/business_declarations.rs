@@ -13,6 +13,7 @@ use crate::common::pages::{Page, Visitor};
 use crate::common::{eventually_within, field_codes, json_body, TestApp};
 use chrono::NaiveDate;
 use commands::tax_declarations::DeclarationWorker;
+use domain::ports::ManualClock;
 use reqwest::header::COOKIE;
 use reqwest::{redirect::Policy, Client, StatusCode};
 use sandboxes::bank::{CARD_DECLINED, CARD_SUCCEEDS};
@@ -616,9 +617,15 @@ async fn a_cancelled_payment_rejects_the_declaration() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_payment_rejects_the_declaration() {
-    let office = Office::open_with(|config| {
-        config.payment_expiry = Duration::from_secs(1);
-        config.payment_reconcile_after = Duration::from_secs(3600);
+    // The portal's clock stands still until the test moves it: no sleeping.
+    let clock = ManualClock::at(chrono::Utc::now());
+    let office = Office::open_with({
+        let clock = clock.clone();
+        move |config| {
+            config.payment_expiry = Duration::from_secs(30 * 60);
+            config.payment_reconcile_after = Duration::from_secs(3600);
+            config.clock = std::sync::Arc::new(clock);
+        }
     })
     .await;
     let started = office.file_ok(q1()).await;
@@ -626,7 +633,12 @@ async fn an_expired_payment_rejects_the_declaration() {
     let (status, body) = office.file(q1(), TAX).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["error"]["code"], "declaration_in_progress");
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // A minute before its expiry the reconciler leaves it alone; a second after, expires it.
+    clock.advance(chrono::Duration::minutes(29));
+    let reconciler = commands::payments::PaymentReconciler::new(office.app.state.portal.clone());
+    office.app.read_models_caught_up().await;
+    assert_eq!(reconciler.run_once().await.unwrap().expired, 0);
+    clock.advance(chrono::Duration::seconds(61));
     office.expire_payments(1).await;
     let d = office.until_status(STREAM, "rejected").await;
     assert_eq!(d["rejected_reason"], "payment_expired");

@@ -2466,9 +2466,10 @@ async fn file_as_of(office: &Office, submitted_on: NaiveDate) -> String {
     };
     let account_id = office.account_id(&office.citizen).await;
     let id = uuid::Uuid::new_v4().to_string();
-    let number = commands::case_numbers::next_case_number(&office.app.state.pool)
-        .await
-        .unwrap();
+    let number =
+        commands::case_numbers::next_case_number(&office.app.state.pool, chrono::Utc::now())
+            .await
+            .unwrap();
     let at = chrono_tz::Europe::Athens
         .from_local_datetime(&submitted_on.and_hms_opt(10, 0, 0).unwrap())
         .single()

@@ -10,6 +10,7 @@ use crate::common::{eventually, field_codes, json_body, TestApp};
 use chrono::{DateTime, Utc};
 use chrono_tz::Europe::Athens;
 use commands::fines::FineNotifier;
+use domain::ports::ManualClock;
 use reqwest::{redirect::Policy, Client, StatusCode};
 use sandboxes::bank::{CARD_DECLINED, CARD_SUCCEEDS};
 use sandboxes::fines::{FinesFaults, SandboxFine, SEEDED_EARLY, SEEDED_PAID};
@@ -451,7 +452,16 @@ async fn two_tabs_and_double_clicks_start_one_payment() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_or_replaced_quote_is_refused() {
-    let desk = Desk::open_with(|c| c.fines_quote_ttl = Duration::from_millis(700)).await;
+    // The portal's clock stands still until the test moves it: no sleeping.
+    let clock = ManualClock::at(Utc::now());
+    let desk = Desk::open_with({
+        let clock = clock.clone();
+        move |c| {
+            c.fines_quote_ttl = Duration::from_secs(30 * 60);
+            c.clock = std::sync::Arc::new(clock);
+        }
+    })
+    .await;
     desk.complete_profile().await;
     let (_, first) = desk.quote_seeded(SEEDED_EARLY, "ΥΧΡ-1234").await;
     let (_, second) = desk.quote_seeded(SEEDED_EARLY, "ΥΧΡ-1234").await;
@@ -459,7 +469,8 @@ async fn an_expired_or_replaced_quote_is_refused() {
     let (status, body) = desk.pay(first["quote_id"].as_str().unwrap()).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["error"]["code"], "quote_expired");
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Thirty minutes and a second later the newest quote has lapsed too.
+    clock.advance(chrono::Duration::seconds(30 * 60 + 1));
     let (status, body) = desk.pay(second["quote_id"].as_str().unwrap()).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["error"]["code"], "quote_expired");

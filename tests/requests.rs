@@ -153,6 +153,45 @@ async fn a_named_submission_answers_its_id_number_and_position() {
     );
 }
 
+/// Case numbers run per year as it is in Athens: on New Year's Eve a case filed at 23:59
+/// there is the year's, one filed two minutes later is the new year's first (while it is
+/// still 31 December in UTC). The portal's clock is moved, not waited for.
+#[tokio::test]
+async fn case_numbers_start_again_at_new_year_in_athens() {
+    use chrono::TimeZone;
+    // 21:59 UTC is 23:59 in Athens (UTC+2 in winter).
+    let clock = domain::ports::ManualClock::at(
+        chrono::Utc
+            .with_ymd_and_hms(2030, 12, 31, 21, 59, 0)
+            .unwrap(),
+    );
+    let app = TestApp::spawn_with({
+        let clock = clock.clone();
+        move |c| c.clock = std::sync::Arc::new(clock)
+    })
+    .await;
+    let token = app.citizen("maria@example.gr", "Μαρία Παπαδοπούλου").await;
+    let first = app.submit(&token, "Λακκούβα").await;
+    let second = app.submit(&token, "Σπασμένο φανάρι").await;
+    assert_eq!(first["number"], "2030/000001", "{first}");
+    assert_eq!(second["number"], "2030/000002", "{second}");
+    clock.advance(chrono::Duration::minutes(2));
+    let third = app.submit(&token, "Σκουπίδια").await;
+    assert_eq!(third["number"], "2031/000001", "{third}");
+    // The case records the time the portal's clock gave it.
+    let r = app
+        .get(
+            &format!("/api/v1/my/requests/{}", third["id"].as_str().unwrap()),
+            Some(&token),
+        )
+        .await;
+    let detail = json_body(r).await;
+    assert!(
+        detail.to_string().contains("2030-12-31T22:01:00"),
+        "{detail}"
+    );
+}
+
 #[tokio::test]
 async fn every_named_kind_is_accepted() {
     let app = TestApp::spawn().await;

@@ -369,7 +369,7 @@ impl Application {
         let portal = Arc::new(Portal {
             pool,
             progress,
-            clock: Arc::new(domain::ports::SystemClock),
+            clock: config.clock.clone(),
             settings: Settings {
                 municipality: config.municipality.clone(),
                 session_lifetime: config.session_lifetime,

@@ -51,12 +51,14 @@ pub async fn staff_application(
     Ok((row, timeline))
 }
 
-/// The clerks' queue filter from its query (API and pages).
+/// The clerks' queue filter from its query (API and pages); "overdue" means past due on
+/// `today`.
 pub fn queue_filter(
     status: Option<&str>,
     kind: Option<&str>,
     protocol: Option<&str>,
     overdue: Option<&str>,
+    today: chrono::NaiveDate,
 ) -> Result<read::QueueFilter, ApiError> {
     let mut errors = Vec::new();
     let status = status
@@ -90,6 +92,6 @@ pub fn queue_filter(
         status,
         kind,
         protocol_failing,
-        overdue_on: overdue.then(commands::applications::today),
+        overdue_on: overdue.then_some(today),
     })
 }

@@ -58,6 +58,9 @@ pub struct Config {
     /// `PORTAL_READ_WAIT_MS`: the longest a read waits for the read models to reach the
     /// reader's own latest write.
     pub read_wait: Duration,
+    /// The time the use cases act at: the system clock (no setting); tests give a
+    /// [`domain::ports::ManualClock`] to move time without sleeping.
+    pub clock: std::sync::Arc<dyn domain::ports::Clock>,
     /// `PORTAL_SECURE_COOKIES`: mark the session cookie `Secure` (behind TLS).
     pub secure_cookies: bool,
     /// `PORTAL_CONFLICT_RETRIES`: how often a command that lost a concurrency race is
@@ -188,6 +191,7 @@ impl Config {
             session_lifetime: chrono::Duration::hours(12),
             session_idle: chrono::Duration::minutes(60),
             read_wait: Duration::from_secs(3),
+            clock: std::sync::Arc::new(domain::ports::SystemClock),
             secure_cookies: false,
             conflict_retries: 1,
             rate_limit: 20,

@@ -42,15 +42,20 @@ pub fn labelled_timeline(
         .collect()
 }
 
-/// An application as JSON with its labels in the reader's language and its deadline flag.
-pub fn labelled_application(row: &read::ApplicationRow, lang: Lang) -> Value {
+/// An application as JSON with its labels in the reader's language and its deadline flag
+/// (past due on `today`).
+pub fn labelled_application(
+    row: &read::ApplicationRow,
+    lang: Lang,
+    today: chrono::NaiveDate,
+) -> Value {
     let mut value = serde_json::to_value(row).unwrap_or_default();
     value["status_label"] =
         i18n::message(lang, &format!("application_status_{}", row.status)).into();
     value["kind_label"] = i18n::message(lang, &format!("application_kind_{}", row.kind)).into();
     value["delivery_label"] =
         i18n::message(lang, &format!("delivery_{}", row.delivery_method)).into();
-    value["overdue"] = row.overdue(commands::applications::today()).into();
+    value["overdue"] = row.overdue(today).into();
     value["area"] = row.area_hundredths.map(|h| format_area(h as u32)).into();
     value["protocol_pending"] = row.protocol_number.is_none().into();
     value

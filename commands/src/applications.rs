@@ -56,13 +56,6 @@ fn one_field(field: &str, code: &str) -> ApplicationError {
     ApplicationError::Invalid(vec![FieldError::new(field, code)])
 }
 
-/// Today in Athens: deadlines are calendar days there.
-pub fn today() -> NaiveDate {
-    Utc::now()
-        .with_timezone(&chrono_tz::Europe::Athens)
-        .date_naive()
-}
-
 // ---------------------------------------------------------------------------------------
 // The applicant
 // ---------------------------------------------------------------------------------------
@@ -212,8 +205,8 @@ pub async fn apply(
         return Err(ApplicationError::Invalid(errors));
     };
     let id = Uuid::new_v4().to_string();
-    let number = crate::case_numbers::next_case_number(&portal.pool).await?;
-    let due_on = due_date(today(), deadline_days);
+    let number = crate::case_numbers::next_case_number(&portal.pool, portal.now()).await?;
+    let due_on = due_date(portal.today(), deadline_days);
     let applicant_of_record = Applicant {
         account_id: applicant.account_id.to_string(),
         name: applicant.full_name.clone(),

@@ -3,14 +3,19 @@
 //! Sequences are not transactional, so a submission that fails after taking a number
 //! leaves a gap; numbers are never reused and never handed out twice.
 
-use chrono::{Datelike, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use chrono_tz::Europe::Athens;
 use domain::values::CaseNumber;
 use sqlx::PgPool;
 
-/// The next number of the current year (the year as it is in Athens).
-pub async fn next_case_number(pool: &PgPool) -> Result<CaseNumber, sqlx::Error> {
-    let year = Utc::now().with_timezone(&Athens).year();
+/// The next number of the year of `now` as it is in Athens (the portal's clock: a case
+/// filed at 23:59 on 31 December in Athens is numbered in that year, one at 00:01 in the
+/// next, whatever the date in UTC).
+pub async fn next_case_number(
+    pool: &PgPool,
+    now: DateTime<Utc>,
+) -> Result<CaseNumber, sqlx::Error> {
+    let year = now.with_timezone(&Athens).year();
     let sequence = format!("case_number_{year}");
     let serial = match nextval(pool, &sequence).await {
         Ok(serial) => serial,

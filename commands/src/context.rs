@@ -85,6 +85,13 @@ pub struct Settings {
 }
 
 impl Portal {
+    /// Today in Athens, by the portal's clock: deadlines are calendar days there.
+    pub fn today(&self) -> chrono::NaiveDate {
+        self.now()
+            .with_timezone(&chrono_tz::Europe::Athens)
+            .date_naive()
+    }
+
     /// Now, by the portal's clock.
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()

@@ -132,7 +132,7 @@ pub async fn submit(
         }
     };
     let id = uuid::Uuid::new_v4().to_string();
-    let number = crate::case_numbers::next_case_number(&portal.pool).await?;
+    let number = crate::case_numbers::next_case_number(&portal.pool, portal.now()).await?;
     let executed = portal
         .requests
         .execute(

@@ -313,7 +313,7 @@ pub trait FinesSystem: Send + Sync {
 
 /// The time a use case acts at. The system clock in the portal; a test may hold time still
 /// or move it (e.g. past a quote's validity) without sleeping.
-pub trait Clock: Send + Sync {
+pub trait Clock: Send + Sync + std::fmt::Debug {
     fn now(&self) -> DateTime<Utc>;
 }
 
@@ -324,5 +324,51 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
+    }
+}
+
+/// A clock that stands still until it is moved: tests (and rehearsals) run the real portal
+/// at a time of their choosing and move it past a deadline without sleeping. Clones share
+/// the one time.
+#[derive(Debug, Clone)]
+pub struct ManualClock {
+    now: std::sync::Arc<std::sync::Mutex<DateTime<Utc>>>,
+}
+
+impl ManualClock {
+    /// A clock standing at `at`.
+    pub fn at(at: DateTime<Utc>) -> ManualClock {
+        ManualClock {
+            now: std::sync::Arc::new(std::sync::Mutex::new(at)),
+        }
+    }
+
+    /// Moves the clock `by` forward (backward, if `by` is negative).
+    pub fn advance(&self, by: chrono::Duration) {
+        let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
+        *now += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.now.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod clock_tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn a_manual_clock_stands_still_until_moved_and_clones_share_it() {
+        let t0 = Utc.with_ymd_and_hms(2026, 12, 6, 10, 0, 0).unwrap();
+        let clock = ManualClock::at(t0);
+        let shared = clock.clone();
+        assert_eq!(clock.now(), t0);
+        assert_eq!(clock.now(), t0);
+        shared.advance(chrono::Duration::minutes(31));
+        assert_eq!(clock.now(), t0 + chrono::Duration::minutes(31));
     }
 }

@@ -131,7 +131,10 @@ pub async fn my_list(
     }
     // Both kinds together: newest first, as each kind's list is.
     rows.sort_by(|a, b| (b.submitted_at, &b.number).cmp(&(a.submitted_at, &a.number)));
-    let items: Vec<Value> = rows.iter().map(|r| labelled_application(r, lang)).collect();
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|r| labelled_application(r, lang, state.portal.today()))
+        .collect();
     Ok(Json(json!({ "items": items })))
 }
 
@@ -145,7 +148,7 @@ pub async fn my_detail(
     let (row, timeline) = own_application(&state, &user, &headers, &id).await?;
     let lang = Lang::from_headers(&headers);
     Ok(Json(json!({
-        "application": labelled_application(&row, lang),
+        "application": labelled_application(&row, lang, state.portal.today()),
         "timeline": labelled_application_timeline(&timeline, lang),
     })))
 }
@@ -217,13 +220,17 @@ pub async fn queue(
         query.kind.as_deref(),
         query.protocol.as_deref(),
         query.overdue.as_deref(),
+        state.portal.today(),
     )?;
     wait_for_own_writes(&state, Some(&user), &headers).await?;
     wait_for_log_head(&state).await?;
     let rows = read::queue(&state.pool, &filter).await?;
-    let counts = read::queue_counts(&state.pool, applications::today()).await?;
+    let counts = read::queue_counts(&state.pool, state.portal.today()).await?;
     let lang = Lang::from_headers(&headers);
-    let items: Vec<Value> = rows.iter().map(|r| labelled_application(r, lang)).collect();
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|r| labelled_application(r, lang, state.portal.today()))
+        .collect();
     Ok(Json(json!({ "items": items, "counts": counts })))
 }
 
@@ -237,7 +244,7 @@ pub async fn staff_detail(
     let (row, timeline) = staff_application(&state, &user, &headers, &id).await?;
     let lang = Lang::from_headers(&headers);
     Ok(Json(json!({
-        "application": labelled_application(&row, lang),
+        "application": labelled_application(&row, lang, state.portal.today()),
         "timeline": labelled_application_timeline(&timeline, lang),
     })))
 }

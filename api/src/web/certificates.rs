@@ -28,7 +28,7 @@ use crate::http::{
 use crate::i18n::Lang;
 use crate::labels::format_area;
 use crate::AppState;
-use commands::applications::{self, today, ApplicationForm};
+use commands::applications::{self, ApplicationForm};
 use commands::certification::certification_of;
 
 pub fn router() -> Router<AppState> {
@@ -137,7 +137,8 @@ fn certificate_title(lang: Lang, m: &Municipality, row: &ApplicationRow) -> Stri
 }
 
 impl ApplicationView {
-    pub fn new(p: &Page, m: &Municipality, row: &ApplicationRow) -> Self {
+    /// `row` as the pages show it; past due on `today`.
+    pub fn new(p: &Page, m: &Municipality, row: &ApplicationRow, today: chrono::NaiveDate) -> Self {
         Self {
             id: row.id.clone(),
             number: row.number.clone(),
@@ -150,7 +151,7 @@ impl ApplicationView {
             submitted_at: p.datetime(&row.submitted_at),
             updated_at: p.datetime(&row.updated_at),
             due_on: p.day(&row.due_on),
-            overdue: row.overdue(today()),
+            overdue: row.overdue(today),
             property_address: row.property_address.clone(),
             supply_number: row.supply_number.clone(),
             area: row
@@ -477,7 +478,7 @@ async fn list(state: AppState, p: Page, headers: HeaderMap, kind: ApplicationKin
     let m = &state.config.municipality;
     let applications = rows
         .iter()
-        .map(|r| ApplicationView::new(&p, m, r))
+        .map(|r| ApplicationView::new(&p, m, r, state.portal.today()))
         .collect();
     let certification = CertificationView::new(&p, certification.as_ref());
     let (title, new_label) = match kind {
@@ -729,7 +730,7 @@ fn application_page_for(
     form: FormState,
     q: &ApplicationQuery,
 ) -> Response {
-    let app = ApplicationView::new(&p, &state.config.municipality, row);
+    let app = ApplicationView::new(&p, &state.config.municipality, row, state.portal.today());
     let timeline = application_timeline(&p, timeline, &row.applicant_name, false);
     let list_label = match row.kind.as_str() {
         "tap" => p.t("ui_cert_back_to_tap"),

@@ -29,7 +29,7 @@ use crate::http::{
 };
 use crate::i18n::Lang;
 use crate::AppState;
-use commands::applications::{self, check_pdf, today, ClerkAction};
+use commands::applications::{self, check_pdf, ClerkAction};
 
 /// The actions of the application page, as they appear in its form addresses.
 const ACTIONS: [&str; 5] = [
@@ -196,12 +196,13 @@ async fn queue(
             kind,
             failing.then_some("failing"),
             overdue.then_some("1"),
+            state.portal.today(),
         )?;
         wait_for_own_writes(&state, Some(&user), &headers).await?;
         // The queue is about everyone's writes: show what the log holds right now.
         wait_for_log_head(&state).await?;
         let rows = read::queue(&state.pool, &filter).await?;
-        let counts = read::queue_counts(&state.pool, today()).await?;
+        let counts = read::queue_counts(&state.pool, state.portal.today()).await?;
         Ok::<_, ApiError>((rows, counts))
     }
     .await;
@@ -212,7 +213,7 @@ async fn queue(
     let m = &state.config.municipality;
     let applications = rows
         .iter()
-        .map(|r| ApplicationView::new(&p, m, r))
+        .map(|r| ApplicationView::new(&p, m, r, state.portal.today()))
         .collect();
     let counts = count_links(&p, &counts, status, kind, failing, overdue);
     let status_choices = std::iter::once(Choice {
@@ -328,7 +329,7 @@ fn application_page_for(
     form: FormState,
     done: Option<&str>,
 ) -> Response {
-    let app = ApplicationView::new(&p, &state.config.municipality, row);
+    let app = ApplicationView::new(&p, &state.config.municipality, row, state.portal.today());
     let timeline = application_timeline(&p, timeline, &row.applicant_name, true);
     let done = done
         .filter(|a| ACTIONS.contains(a))
@@ -737,7 +738,7 @@ async fn confirmation(
     action: &str,
     checked: Checked,
 ) -> Response {
-    let app = ApplicationView::new(&p, &state.config.municipality, row);
+    let app = ApplicationView::new(&p, &state.config.municipality, row, state.portal.today());
     let mut hidden = Vec::new();
     let (mut question, mut reason, mut note, mut document) =
         (String::new(), String::new(), String::new(), None);
