@@ -361,6 +361,7 @@ impl Application {
                 commands::registrar::ProtocolQueue::NAME,
                 projections::applications::ApplicationsProjection::NAME,
             ],
+            config.clock.clone(),
         );
         let registrar_task = registrar
             .clone()

@@ -12,7 +12,7 @@ use domain::Money;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use domain::payment::{BankResult, ConfirmationSource, Obligation, PaymentCommand, PaymentStatus};
 use domain::ports::{BankOutcome, PaymentOrder, RedirectForm, VerifiedConfirmation};
 use domain::Refusal;
@@ -85,15 +85,15 @@ pub struct StartedPayment {
     pub executed: Executed,
 }
 
-/// A new order id for the bank: `P` + the year + 12 random base32 characters (17
+/// A new order id for the bank: `P` + the year of `now` + 12 random base32 characters (17
 /// characters; 60 random bits, so two payments never share one in practice).
-pub fn new_order_id() -> String {
+pub fn new_order_id(now: DateTime<Utc>) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::thread_rng();
     let random: String = (0..12)
         .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
         .collect();
-    format!("P{}{random}", Utc::now().format("%Y"))
+    format!("P{}{random}", now.format("%Y"))
 }
 
 /// Creates a payment of `amount_cents` for `obligation` by `user`. Refused while the same
@@ -148,8 +148,8 @@ pub async fn create_payment(
     amount_cents: Money,
     metadata: Option<CommandMetadata>,
 ) -> Result<StartedPayment, CommandError> {
-    let order_id = new_order_id();
     let now = portal.now();
+    let order_id = new_order_id(now);
     let executed = portal
         .payments
         .execute(
@@ -480,8 +480,8 @@ mod tests {
 
     #[test]
     fn order_ids_are_short_and_distinct() {
-        let a = new_order_id();
-        let b = new_order_id();
+        let a = new_order_id(Utc::now());
+        let b = new_order_id(Utc::now());
         assert_ne!(a, b);
         assert_eq!(a.len(), 17);
         assert!(a.len() <= 20);

@@ -27,7 +27,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::{CommandError, CommandMetadata, Commands, Executed};
-use chrono::Utc;
 use domain::application::{ApplicationCommand, CertificateApplication};
 use eventlog::{consumer_lock_key, Progress};
 use sqlx::postgres::PgConnectOptions;
@@ -44,6 +43,8 @@ pub struct Registrar {
     /// «Πρωτοκόλληση τώρα» — never finds the application still busy).
     folded_by: &'static [&'static str],
     locks: Arc<ProtocolLocks>,
+    /// The portal's clock: the time of a registration.
+    clock: Arc<dyn domain::ports::Clock>,
 }
 
 /// The outcome of one attempt.
@@ -59,13 +60,19 @@ pub enum Attempt {
 
 impl Registrar {
     /// `folded_by`: see the field; [`ProtocolQueue::NAME`] and the applications read model.
-    pub fn new(pool: PgPool, progress: Progress, folded_by: &'static [&'static str]) -> Self {
+    pub fn new(
+        pool: PgPool,
+        progress: Progress,
+        folded_by: &'static [&'static str],
+        clock: Arc<dyn domain::ports::Clock>,
+    ) -> Self {
         let locks = Arc::new(ProtocolLocks::new((*pool.connect_options()).clone()));
         Self {
             pool,
             progress,
             folded_by,
             locks,
+            clock,
         }
     }
 
@@ -134,7 +141,9 @@ impl Registrar {
         let outcome = commands
             .execute(
                 id,
-                ApplicationCommand::RegisterInProtocol { at: Utc::now() },
+                ApplicationCommand::RegisterInProtocol {
+                    at: self.clock.now(),
+                },
                 metadata,
             )
             .await;
