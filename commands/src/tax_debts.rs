@@ -128,9 +128,9 @@ impl DebtItem {
             } => Some(PortalPayment::Paid {
                 payment_id: payment_id.clone(),
                 payment_ref: payment_ref.clone(),
-                amount_cents: (*amount_cents),
+                amount_cents: *amount_cents,
                 paid_at: *at,
-                revenue_system: told,
+                revenue_system: told.as_str(),
             }),
         };
         DebtView {

@@ -154,13 +154,13 @@ pub enum DebtPortalState {
     None,
     /// A payment is open (at the bank, or not yet final).
     InProgress { payment_id: String },
-    /// Paid through the portal; `told`: `pending`, `notified` or `refused`.
+    /// Paid through the portal; `told`: whether the revenue system was told of it.
     Paid {
         payment_id: String,
         payment_ref: String,
         amount_cents: Money,
         at: DateTime<Utc>,
-        told: &'static str,
+        told: Told,
     },
 }
 
@@ -199,13 +199,13 @@ impl PaymentFacts {
 }
 
 /// The portal's side of a debt, from what its events say (`paid`: the payment recorded as
-/// settling it; `told`: `pending`, `notified` or `refused`; `reserved`: the latest payment
+/// settling it; `told`: whether the revenue system was told of it; `reserved`: the latest payment
 /// started, id and expiry) and the latest payment's own state (`open`). A payment the bank
 /// captured counts as paid even before the notifier recorded it on the debt; a payment
 /// never created is open until it expires.
 pub fn portal_state(
     paid: Option<&DebtSettled>,
-    told: &'static str,
+    told: Told,
     reserved: Option<(&str, DateTime<Utc>)>,
     open: Option<&PaymentFacts>,
     now: DateTime<Utc>,
@@ -235,7 +235,7 @@ pub fn portal_state(
             payment_ref: payment_ref.clone(),
             amount_cents: *amount_cents,
             at: updated_at.unwrap_or(now),
-            told: "pending",
+            told: Told::NotYet,
         };
     }
     let open_now = match payment {
@@ -251,18 +251,6 @@ pub fn portal_state(
     }
 }
 
-/// What the revenue system was told of a payment through the portal, as
-/// [`DebtPortalState::Paid`] says it: `notified`, `refused` or `pending`.
-pub fn revenue_system_told(notified: bool, refused: bool) -> &'static str {
-    if notified {
-        "notified"
-    } else if refused {
-        "refused"
-    } else {
-        "pending"
-    }
-}
-
 impl TaxDebt {
     /// The portal's side of the debt ([`portal_state`]). `open`: the state of the debt's
     /// latest payment (its `Payment` aggregate), if one was started.
@@ -273,7 +261,7 @@ impl TaxDebt {
     ) -> DebtPortalState {
         portal_state(
             self.paid.as_ref(),
-            revenue_system_told(
+            Told::of(
                 self.revenue_system_notified,
                 self.revenue_system_refusal.is_some(),
             ),
@@ -740,7 +728,7 @@ mod tests {
             payment_ref: "REF-2".into(),
             amount_cents: Money::from_cents(1010),
             at: t0() + Duration::minutes(3),
-            told: "pending",
+            told: Told::NotYet,
         };
         let redirected = facts(PaymentStatus::Redirected, false);
         let failed = facts(PaymentStatus::Failed, false);
@@ -762,7 +750,7 @@ mod tests {
             // recorded paid: paid, whatever the latest payment says
             (Some(&settled), reserved, Some(&redirected), early, S::Paid {
                 payment_id: "p-1".into(), payment_ref: "REF-1".into(),
-                amount_cents: Money::from_cents(1000), at: t0(), told: "notified" }),
+                amount_cents: Money::from_cents(1000), at: t0(), told: Told::Notified }),
             // started, the payment not created yet: open until it expires
             (None, reserved, None, early, in_progress.clone()),
             (None, reserved, None, late, S::None),
@@ -777,18 +765,11 @@ mod tests {
         ];
         for (i, (paid, reserved, open, now, expected)) in cases.into_iter().enumerate() {
             assert_eq!(
-                portal_state(paid, "notified", reserved, open, now),
+                portal_state(paid, Told::Notified, reserved, open, now),
                 expected,
                 "case {i}"
             );
         }
-    }
-
-    #[test]
-    fn revenue_system_told_prefers_notified() {
-        assert_eq!(revenue_system_told(false, false), "pending");
-        assert_eq!(revenue_system_told(false, true), "refused");
-        assert_eq!(revenue_system_told(true, true), "notified");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use domain::payment::PaymentStatus;
+use domain::settlement::Told;
 use domain::tax_debt::{self, DebtPortalState, DebtSettled, PaymentFacts, TaxDebt, TaxDebtEvent};
 use domain::Money;
 use eventlog::{Consumer, ConsumerError, RecordedEvent};
@@ -204,7 +205,7 @@ impl TaxDebtRow {
         };
         tax_debt::portal_state(
             paid.as_ref(),
-            tax_debt::revenue_system_told(
+            Told::of(
                 self.revenue_system_notified,
                 self.revenue_system_refusal.is_some(),
             ),

@@ -96,7 +96,7 @@ impl DebtView {
                     paid_on = Some(p.datetime(at));
                     paid_amount = Some((*amount_cents).to_string());
                     payment_ref = Some(r.clone());
-                    being_recorded = *told != "notified";
+                    being_recorded = *told != domain::settlement::Told::Notified;
                 }
                 PortalState::InProgress { payment_id } => {
                     in_progress = Some(format!("/payments/{payment_id}"));

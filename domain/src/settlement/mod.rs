@@ -93,6 +93,15 @@ impl Told {
             (false, false) => Self::NotYet,
         }
     }
+
+    /// `pending`, `notified` or `refused`, as the answers and pages say it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotYet => "pending",
+            Self::Notified => "notified",
+            Self::Refused => "refused",
+        }
+    }
 }
 
 /// Where an obligation's settlement stands.

@@ -215,6 +215,10 @@ fn told_reads_the_two_fields() {
     assert_eq!(Told::of(false, true), Told::Refused);
     assert_eq!(Told::of(true, true), Told::Notified);
     assert_eq!(
+        [Told::NotYet, Told::Notified, Told::Refused].map(Told::as_str),
+        ["pending", "notified", "refused"]
+    );
+    assert_eq!(
         ReleaseReason::of_status(PaymentStatus::Expired),
         Some(ReleaseReason::PaymentExpired)
     );
