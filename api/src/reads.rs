@@ -69,8 +69,7 @@ pub async fn business_history(
 /// The certified debts of the business `user` represents, as the revenue system answers
 /// them today, each with the portal's side of it (a payment open, or paid here) from the
 /// `tax_debts` read model, read once it and the payments have reached the log head (the
-/// payer may be just back from the bank). A debt the revenue system has as paid shows
-/// nothing of the portal's payments.
+/// payer may be just back from the bank), as the list shows them ([`DebtItem::listed`]).
 pub async fn business_debts(
     state: &AppState,
     user: &CurrentUser,
@@ -86,11 +85,12 @@ pub async fn business_debts(
         .into_iter()
         .map(|debt| {
             let id = tax_debt_id(&debt.afm, &debt.debt_id);
-            let portal = match rows.iter().find(|r| r.id == id) {
-                Some(row) if debt.paid.is_none() => row.portal_state(now),
-                _ => DebtPortalState::None,
-            };
-            DebtItem::new(debt, portal)
+            let portal = rows
+                .iter()
+                .find(|r| r.id == id)
+                .map(|row| row.portal_state(now))
+                .unwrap_or(DebtPortalState::None);
+            DebtItem::listed(debt, portal)
         })
         .collect();
     Ok((business, items))

@@ -106,6 +106,17 @@ impl DebtItem {
         Self { debt, portal }
     }
 
+    /// Debt `debt` as the list of debts shows it: one the revenue system already has as
+    /// paid shows nothing of the portal's payments (its own page does).
+    pub fn listed(debt: CertifiedDebt, portal: DebtPortalState) -> Self {
+        let portal = if debt.paid.is_some() {
+            DebtPortalState::None
+        } else {
+            portal
+        };
+        Self { debt, portal }
+    }
+
     /// Paid, in the revenue system or through the portal.
     pub fn is_paid(&self) -> bool {
         self.debt.paid.is_some() || matches!(self.portal, DebtPortalState::Paid { .. })

@@ -164,8 +164,7 @@ pub enum DebtPortalState {
     },
 }
 
-/// What the state of a debt's latest payment says, as its own `Payment` aggregate or the
-/// payments read model report it.
+/// Where a debt's latest payment stands, as the payments read model reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentFacts {
     pub payment_id: String,
@@ -177,32 +176,11 @@ pub struct PaymentFacts {
     pub updated_at: Option<DateTime<Utc>>,
 }
 
-impl PaymentFacts {
-    /// The facts of `payment`, if it was created.
-    pub fn of(payment: &crate::payment::Payment) -> Option<PaymentFacts> {
-        use crate::payment::BankResult;
-        let status = payment.status?;
-        let captured_ref = match (&status, &payment.result) {
-            (PaymentStatus::Succeeded, Some(BankResult::Captured { payment_ref, .. })) => {
-                Some(payment_ref.clone())
-            }
-            _ => None,
-        };
-        Some(PaymentFacts {
-            payment_id: payment.id.clone(),
-            status,
-            captured_ref,
-            amount_cents: payment.amount_cents,
-            updated_at: payment.updated_at,
-        })
-    }
-}
-
-/// The portal's side of a debt, from what its events say (`paid`: the payment recorded as
-/// settling it; `told`: whether the revenue system was told of it; `reserved`: the latest payment
-/// started, id and expiry) and the latest payment's own state (`open`). A payment the bank
-/// captured counts as paid even before the notifier recorded it on the debt; a payment
-/// never created is open until it expires.
+/// The portal's side of a debt, from what its events say and where its latest payment
+/// stands. `paid`: the payment recorded as settling it; `told`: whether the revenue system
+/// was told of it; `reserved`: the latest payment started (id and expiry); `open`: that
+/// payment's own state. A payment the bank captured counts as paid even before the notifier
+/// recorded it on the debt; a payment never created is open until it expires.
 pub fn portal_state(
     paid: Option<&DebtSettled>,
     told: Told,
@@ -248,29 +226,6 @@ pub fn portal_state(
         }
     } else {
         DebtPortalState::None
-    }
-}
-
-impl TaxDebt {
-    /// The portal's side of the debt ([`portal_state`]). `open`: the state of the debt's
-    /// latest payment (its `Payment` aggregate), if one was started.
-    pub fn portal_state(
-        &self,
-        open: Option<&crate::payment::Payment>,
-        now: DateTime<Utc>,
-    ) -> DebtPortalState {
-        portal_state(
-            self.paid.as_ref(),
-            Told::of(
-                self.revenue_system_notified,
-                self.revenue_system_refusal.is_some(),
-            ),
-            self.open_payment
-                .as_ref()
-                .map(|o| (o.payment_id.as_str(), o.expires_at)),
-            open.and_then(PaymentFacts::of).as_ref(),
-            now,
-        )
     }
 }
 
