@@ -792,6 +792,7 @@ async fn pages_list_a_debt_pay_it_and_show_the_outcome() {
         outcome.href_of("try-again"),
         format!("/business/debts/{DEBT_Q2}")
     );
+    outcome.assert_lacks("id=\"debt-page\"");
 
     // Again, with a good card: the receipt.
     let debt = browser.get(&format!("/business/debts/{DEBT_Q2}")).await;
@@ -806,6 +807,12 @@ async fn pages_list_a_debt_pay_it_and_show_the_outcome() {
     receipt.assert_has("data-status=\"succeeded\"");
     assert!(receipt.text_of("payment-what").contains(DEBT_Q2));
     assert_eq!(receipt.text_of("payment-amount"), "207,94 €");
+    // The receipt leads to the debt it paid; no new attempt is offered.
+    assert_eq!(
+        receipt.href_of("debt-page"),
+        format!("/business/debts/{DEBT_Q2}")
+    );
+    receipt.assert_lacks("id=\"try-again\"");
 
     // Paid, not yet recorded by the revenue system: marked as paid, being recorded.
     let debt = browser.get(&format!("/business/debts/{DEBT_Q2}")).await;
@@ -824,6 +831,12 @@ async fn pages_list_a_debt_pay_it_and_show_the_outcome() {
     assert_eq!(debt.text_of("debt-paid-note"), greek("ui_debt_paid_note"));
     let list = browser.get("/business/debts").await;
     assert_eq!(list.text_of("total-due"), "233,93 €");
+
+    // A debt this business does not have: 404, with the way back to its debts.
+    let unknown = browser.get("/business/debts/DF-9999-123456").await;
+    unknown.assert_status(StatusCode::NOT_FOUND);
+    unknown.assert_has(&greek("debt_not_found"));
+    assert_eq!(unknown.href_of("back"), "/business/debts");
 
     // The revenue system down: the page says so and shows no amounts.
     office.set_faults(RevenueFaults {

@@ -16,7 +16,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use domain::business::{CertifiedDebt, DebtPaymentNotice, RevenueError};
 use domain::certification::Business;
-use domain::payment::{Obligation, PaymentStatus};
+use domain::payment::Obligation;
 use domain::ports::RedirectForm;
 use domain::tax_debt::{tax_debt_id, DebtPortalState, DebtSnapshot, TaxDebt, TaxDebtCommand};
 use domain::Refusal;
@@ -413,13 +413,6 @@ impl NoticeTarget for RevenueSystemDebtNotices {
     }
 }
 
-/// Whether `status` is one a new attempt may follow (no money taken).
-pub fn took_no_money(status: &str) -> bool {
-    PaymentStatus::ALL
-        .iter()
-        .any(|s| s.as_str() == status && s.is_final() && *s != PaymentStatus::Succeeded)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -434,7 +427,5 @@ mod tests {
         assert!(check_debt_id("DF-2025-000142").is_ok());
         assert!(check_debt_id("../etc").is_err());
         assert!(check_debt_id("").is_err());
-        assert!(took_no_money("failed") && took_no_money("expired"));
-        assert!(!took_no_money("succeeded") && !took_no_money("redirected"));
     }
 }

@@ -265,7 +265,12 @@ async fn case_state(
                 .map(|f| p.t(&f.code))
                 .unwrap_or_else(|| p.t("validation_failed"));
             let title = p.t("ui_status_422");
-            let mut response = render(&MessagePage { p, title, message });
+            let mut response = render(&MessagePage {
+                p,
+                title,
+                message,
+                back: None,
+            });
             *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
             return response;
         }

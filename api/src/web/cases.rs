@@ -94,10 +94,17 @@ pub struct MessagePage {
     pub p: Page,
     pub title: String,
     pub message: String,
+    /// A way on besides the home page: (href, label).
+    pub back: Option<(String, String)>,
 }
 
 /// Renders an API error as a page with its status.
 pub fn error_page(p: Page, error: ApiError) -> Response {
+    error_page_with(p, error, None)
+}
+
+/// [`error_page`] with a way on besides the home page: (href, label).
+pub fn error_page_with(p: Page, error: ApiError, back: Option<(String, String)>) -> Response {
     let status = error.status();
     let code = error.code();
     if let ApiError::Internal(why) = &error {
@@ -105,7 +112,12 @@ pub fn error_page(p: Page, error: ApiError) -> Response {
     }
     let title = p.t(&format!("ui_status_{}", status.as_u16()));
     let message = p.t(&code);
-    let mut response = render(&MessagePage { p, title, message });
+    let mut response = render(&MessagePage {
+        p,
+        title,
+        message,
+        back,
+    });
     *response.status_mut() = status;
     response
 }

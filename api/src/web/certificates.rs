@@ -66,6 +66,7 @@ pub(super) fn applicant(p: &Page) -> Result<CurrentUser, Box<Response>> {
                 p: p.clone(),
                 title: p.t("ui_status_403"),
                 message: p.t("ui_cert_staff_not_applicant"),
+                back: None,
             });
             *response.status_mut() = StatusCode::FORBIDDEN;
             Err(Box::new(response))

@@ -42,6 +42,8 @@ struct PaymentPage {
     /// Where to start a new attempt after a payment that took no money (a fine's step 2,
     /// filled in).
     try_again: Option<String>,
+    /// The debt a succeeded payment paid (its page shows it paid).
+    debt_page: Option<String>,
 }
 
 /// `?receipt=1`: the payment's own page (its receipt) even where the bank's return
@@ -96,13 +98,11 @@ async fn payment_page(
         }
         Ok(payment) => {
             let status = payment.status.clone();
+            let no_money =
+                domain::payment::PaymentStatus::parse(&status).is_some_and(|s| s.took_no_money());
             let mut try_again = None;
-            if payment.obligation_kind == commands::fines::OBLIGATION_KIND
-                && matches!(
-                    status.as_str(),
-                    "failed" | "cancelled" | "expired" | "error"
-                )
-            {
+            let mut debt_page = None;
+            if payment.obligation_kind == commands::fines::OBLIGATION_KIND && no_money {
                 if let Ok(fine) =
                     projections::traffic_fines::get(&state.pool, &payment.obligation_reference)
                         .await
@@ -110,14 +110,19 @@ async fn payment_page(
                     try_again = fine.as_ref().map(super::fines::step2_href);
                 }
             }
-            if payment.obligation_kind == commands::tax_debts::OBLIGATION_KIND
-                && commands::tax_debts::took_no_money(&status)
-            {
-                // A certified debt: back to its page, with the amount due as of now.
-                try_again = super::tax_debts::debt_href(&payment.obligation_reference);
+            if payment.obligation_kind == commands::tax_debts::OBLIGATION_KIND {
+                // A certified debt: back to its page (after a payment that took no money,
+                // to pay again with the amount due as of now).
+                let href = super::tax_debts::debt_href(&payment.obligation_reference);
+                if no_money {
+                    try_again = href;
+                } else if status == "succeeded" {
+                    debt_page = href;
+                }
             }
             render(&PaymentPage {
                 try_again,
+                debt_page,
                 amount: payment.amount_cents.to_string(),
                 title_key: format!("ui_payment_{status}_title"),
                 text_key: format!("ui_payment_{status}_text"),

@@ -14,7 +14,7 @@ use domain::certification::Business;
 
 use super::bank::{bank_form_page, missing_profile};
 use super::business::business_required;
-use super::cases::error_page;
+use super::cases::{error_page, error_page_with};
 use super::certificates::applicant;
 use super::{render, Page};
 use crate::auth::CurrentUser;
@@ -231,7 +231,14 @@ async fn show_debt(
         Err(e) if e.is_certification_refusal() => {
             return business_required(state, p, user, e).await
         }
-        Err(e) => return error_page(p, e),
+        Err(e) => {
+            // Not a debt of this business: the way back is the list of its debts.
+            let back = (
+                "/business/debts".to_string(),
+                p.t("ui_business_debts_title"),
+            );
+            return error_page_with(p, e, Some(back));
+        }
     };
     let missing = match missing_profile(state, &p, Some(user)).await {
         Ok(m) => m,

@@ -73,6 +73,11 @@ impl PaymentStatus {
         Self::ALL.into_iter().find(|s| s.as_str() == text)
     }
 
+    /// Final without money taken: a new attempt at the obligation may follow.
+    pub fn took_no_money(self) -> bool {
+        self.is_final() && self != Self::Succeeded
+    }
+
     /// Nothing more happens to a payment in a final state (but see `Expired`).
     pub fn is_final(self) -> bool {
         !matches!(self, Self::Created | Self::Redirected)

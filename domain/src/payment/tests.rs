@@ -296,3 +296,13 @@ fn the_state_folds() {
     assert!(PaymentStatus::Succeeded.is_final());
     assert!(!PaymentStatus::Redirected.is_final());
 }
+
+#[test]
+fn a_new_attempt_may_follow_only_a_payment_that_took_no_money() {
+    use PaymentStatus as S;
+    let took_none: Vec<S> = S::ALL.into_iter().filter(|s| s.took_no_money()).collect();
+    assert_eq!(
+        took_none,
+        vec![S::Failed, S::Cancelled, S::Expired, S::Error]
+    );
+}
