@@ -468,6 +468,18 @@ async fn a_good_card_pays_and_the_revenue_system_is_told_once_even_after_being_d
         paid["paid"]["payment_ref"],
         recorded[0].payment_ref.as_str()
     );
+    // The list shows the revenue system's settlement only; the debt's own answer also
+    // shows the payment through the portal, and that the revenue system was told.
+    assert!(paid["portal_payment"].is_null(), "{paid}");
+    let (_, one) = office
+        .get(
+            &format!("/api/v1/business/debts/{DEBT_Q2}"),
+            Some(&office.citizen),
+        )
+        .await;
+    assert_eq!(one["portal_payment"]["status"], "paid", "{one}");
+    assert_eq!(one["portal_payment"]["payment_id"], payment_id.as_str());
+    assert_eq!(one["portal_payment"]["revenue_system"], "notified", "{one}");
     assert_eq!(list["total_due_cents"], DEBT_Q3_DUE);
     let (status, body) = office.pay(DEBT_Q2).await;
     assert_eq!(
@@ -692,6 +704,16 @@ async fn a_notice_the_revenue_system_refuses_is_recorded_for_a_clerk() {
         .unwrap();
     assert_eq!(again.notified + again.retried + again.refused, 0);
     assert_eq!(office.revenue.debt_payments().len(), 1);
+    // The debt's own answer shows the portal's payment and the refusal, for the payer and
+    // a clerk to see.
+    let (_, one) = office
+        .get(
+            &format!("/api/v1/business/debts/{DEBT_Q2}"),
+            Some(&office.citizen),
+        )
+        .await;
+    assert_eq!(one["portal_payment"]["payment_id"], payment_id, "{one}");
+    assert_eq!(one["portal_payment"]["revenue_system"], "refused", "{one}");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -637,7 +637,14 @@ async fn an_expired_payment_rejects_the_declaration() {
     clock.advance(chrono::Duration::minutes(29));
     let reconciler = commands::payments::PaymentReconciler::new(office.app.state.portal.clone());
     office.app.read_models_caught_up().await;
-    assert_eq!(reconciler.run_once().await.unwrap().expired, 0);
+    let early = reconciler.run_once().await.unwrap();
+    assert!(!early.skipped, "{early:?}");
+    assert_eq!(early.expired, 0);
+    let (status, body) = office.file(q1(), TAX).await;
+    assert_eq!(
+        body["error"]["code"], "declaration_in_progress",
+        "{status} {body}"
+    );
     clock.advance(chrono::Duration::seconds(61));
     office.expire_payments(1).await;
     let d = office.until_status(STREAM, "rejected").await;

@@ -871,13 +871,13 @@ async fn an_uncertified_citizen_is_refused_and_nothing_is_stored() {
     assert_eq!(queue["items"], json!([]));
 }
 
-/// The use cases act at the portal's clock: an application filed at 23:30 on 30 June in
-/// Athens (20:30 UTC) is numbered in that year, due ten days after that day in Athens, and
-/// its submission and registration events carry that time, whatever the machine's clock
-/// says.
+/// The use cases act at the portal's clock: an application filed at 00:30 on 1 July 2031 in
+/// Athens (21:30 UTC on 30 June) is numbered in that year, due ten days after that day in
+/// Athens (11 July, not 10), and its submission and registration events carry that time,
+/// whatever the machine's clock says.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_application_is_filed_and_registered_at_the_portals_clock() {
-    let at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2031, 6, 30, 20, 30, 0).unwrap();
+    let at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2031, 6, 30, 21, 30, 0).unwrap();
     let clock = domain::ports::ManualClock::at(at);
     let office = Office::open_with({
         let clock = clock.clone();
@@ -888,7 +888,7 @@ async fn an_application_is_filed_and_registered_at_the_portals_clock() {
     let answer = office.apply_ok(civil_registry("birth")).await;
     let id = id_of(&answer);
     assert_eq!(answer["number"], "2031/000001", "{answer}");
-    assert_eq!(answer["due_on"], "2031-07-10", "{answer}");
+    assert_eq!(answer["due_on"], "2031-07-11", "{answer}");
     // (The protocol date is the protocol system's own record, by its own clock.)
     protocol_number_reaches_the_citizen(&office, &id).await;
     let events = office.events(&id).await;

@@ -302,6 +302,30 @@ async fn a_visitor_sees_the_quote_and_is_asked_to_log_in_to_pay() {
     missing.assert_status(StatusCode::NOT_FOUND);
 }
 
+/// A quote page past the quote's validity, by the portal's clock (moved, not waited for):
+/// 410 with the way back to step 2, as «Πληρωμή» would refuse it.
+#[tokio::test]
+async fn a_quote_past_its_validity_is_gone_with_the_way_back() {
+    let clock = domain::ports::ManualClock::at(chrono::Utc::now());
+    let app = TestApp::spawn_with({
+        let clock = clock.clone();
+        move |c| {
+            c.fines_quote_ttl = std::time::Duration::from_secs(30 * 60);
+            c.clock = std::sync::Arc::new(clock);
+        }
+    })
+    .await;
+    let fine = seeded(&app, SEEDED_BASE);
+    let mut v = Visitor::new(&app);
+    let path = v.quote(&fine).await;
+    v.get(&path).await.assert_status(StatusCode::OK);
+    clock.advance(chrono::Duration::seconds(30 * 60 + 1));
+    let gone = v.get(&path).await;
+    gone.assert_status(StatusCode::GONE);
+    gone.assert_has(&greek("ui_fines_quote_expired_text"));
+    gone.assert_lacks("id=\"pay\"");
+}
+
 #[tokio::test]
 async fn an_incomplete_profile_is_told_what_to_complete_with_a_link() {
     let app = TestApp::spawn().await;

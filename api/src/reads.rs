@@ -81,18 +81,11 @@ pub async fn business_debts(
         .await?;
     let rows = projections::tax_debts::of_business(&state.pool, &business.afm).await?;
     let now = state.portal.now();
-    let items = debts
-        .into_iter()
-        .map(|debt| {
-            let id = tax_debt_id(&debt.afm, &debt.debt_id);
-            let portal = rows
-                .iter()
-                .find(|r| r.id == id)
-                .map(|row| row.portal_state(now))
-                .unwrap_or(DebtPortalState::None);
-            DebtItem::listed(debt, portal)
-        })
-        .collect();
+    let items = DebtItem::list(debts, |id| {
+        rows.iter()
+            .find(|r| r.id == id)
+            .map(|row| row.portal_state(now))
+    });
     Ok((business, items))
 }
 

@@ -122,9 +122,13 @@ impl Portal {
     /// Waits (bounded) until `consumers` have folded the log as it is now.
     pub async fn wait_for_head_of(&self, consumers: &[&str]) -> Result<(), sqlx::Error> {
         if let Some(head) = eventlog::log_head(&self.pool).await? {
-            self.progress
+            let reached = self
+                .progress
                 .wait_for(consumers, head, self.settings.read_wait)
                 .await;
+            if !reached {
+                tracing::warn!(%head, ?consumers, "read models did not reach the log head in time");
+            }
         }
         Ok(())
     }

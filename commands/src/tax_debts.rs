@@ -117,6 +117,32 @@ impl DebtItem {
         Self { debt, portal }
     }
 
+    /// The list of debts: each debt the revenue system answered, with the portal's side of
+    /// it that `portal_of` finds by the debt's stream id (none: nothing known), as the list
+    /// shows it ([`DebtItem::listed`]).
+    pub fn list(
+        debts: Vec<CertifiedDebt>,
+        portal_of: impl Fn(&str) -> Option<DebtPortalState>,
+    ) -> Vec<DebtItem> {
+        debts
+            .into_iter()
+            .map(|debt| {
+                let portal = portal_of(&tax_debt_id(&debt.afm, &debt.debt_id))
+                    .unwrap_or(DebtPortalState::None);
+                DebtItem::listed(debt, portal)
+            })
+            .collect()
+    }
+
+    /// What is still due of `items`: the amounts of the debts not paid.
+    pub fn total_due(items: &[DebtItem]) -> Money {
+        items
+            .iter()
+            .filter(|i| !i.is_paid())
+            .map(|i| i.debt.amount_due_cents)
+            .sum()
+    }
+
     /// Paid, in the revenue system or through the portal.
     pub fn is_paid(&self) -> bool {
         self.debt.paid.is_some() || matches!(self.portal, DebtPortalState::Paid { .. })
@@ -427,5 +453,69 @@ mod tests {
         assert!(check_debt_id("DF-2025-000142").is_ok());
         assert!(check_debt_id("../etc").is_err());
         assert!(check_debt_id("").is_err());
+    }
+
+    fn certified(debt_id: &str, due: i64, paid_there: bool) -> CertifiedDebt {
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 4).unwrap();
+        CertifiedDebt {
+            debt_id: debt_id.into(),
+            afm: "094259216".into(),
+            description: "Δημοτικός φόρος".into(),
+            certified_on: day,
+            principal_cents: Money::from_cents(due),
+            surcharge_cents: Money::ZERO,
+            amount_due_cents: Money::from_cents(due),
+            amount_as_of: day,
+            paid: paid_there.then(|| domain::business::DebtSettlement {
+                payment_ref: "SANDBOX-1".into(),
+                amount_cents: Money::from_cents(due),
+                paid_at: chrono::Utc::now(),
+            }),
+        }
+    }
+
+    /// The list joins each debt with the portal's side of it by stream id; a debt the
+    /// revenue system has as paid shows nothing of the portal's payments there (its own
+    /// page does), and the total counts only what is still due.
+    #[test]
+    fn the_list_joins_by_stream_and_totals_what_is_due() {
+        let paid_here = DebtPortalState::Paid {
+            payment_id: "p-1".into(),
+            payment_ref: "REF-1".into(),
+            amount_cents: Money::from_cents(100),
+            at: chrono::Utc::now(),
+            told: domain::settlement::Told::Notified,
+        };
+        let in_progress = DebtPortalState::InProgress {
+            payment_id: "p-2".into(),
+        };
+        let debts = vec![
+            certified("DF-1", 100, true),
+            certified("DF-2", 200, false),
+            certified("DF-3", 300, false),
+            certified("DF-4", 400, false),
+        ];
+        let items = DebtItem::list(debts, |id| match id {
+            "094259216-DF-1" => Some(paid_here.clone()),
+            "094259216-DF-2" => Some(in_progress.clone()),
+            "094259216-DF-3" => Some(paid_here.clone()),
+            _ => None,
+        });
+        let portal: Vec<&DebtPortalState> = items.iter().map(|i| &i.portal).collect();
+        assert_eq!(
+            portal,
+            vec![
+                &DebtPortalState::None,
+                &in_progress,
+                &paid_here,
+                &DebtPortalState::None
+            ]
+        );
+        // DF-1 paid there, DF-3 paid here: 200 + 400 still due.
+        assert_eq!(DebtItem::total_due(&items), Money::from_cents(600));
+        // Its own page keeps the portal's payment of a debt paid there.
+        let own = DebtItem::new(certified("DF-1", 100, true), paid_here.clone());
+        assert_eq!(own.portal, paid_here);
+        assert_eq!(own.view().status, "paid");
     }
 }

@@ -278,8 +278,9 @@ impl FinesConfig {
             }
             if !(Money::from_cents(1)..=MAX_BASE_CENTS).contains(&t.base_cents) {
                 return Err(format!(
-                    "fines.types {:?}: base_cents must be 1 to {MAX_BASE_CENTS}",
-                    t.code
+                    "fines.types {:?}: base_cents must be 1 to {} (cents)",
+                    t.code,
+                    MAX_BASE_CENTS.cents()
                 ));
             }
         }

@@ -725,6 +725,14 @@ mod tests {
                 "case {i}"
             );
         }
+        // Paid on record: what the revenue system was told is said as it stands.
+        for told in [Told::NotYet, Told::Refused] {
+            let state = portal_state(Some(&settled), told, reserved, None, early);
+            assert!(
+                matches!(state, S::Paid { told: t, .. } if t == told),
+                "{state:?}"
+            );
+        }
     }
 
     #[test]

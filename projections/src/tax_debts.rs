@@ -184,12 +184,15 @@ impl TaxDebtRow {
             }
             _ => None,
         };
-        let open = match (
-            self.payment_status
-                .as_deref()
-                .and_then(PaymentStatus::parse),
-            self.payment_amount_cents,
-        ) {
+        let status = self.payment_status.as_deref().and_then(|text| {
+            let status = PaymentStatus::parse(text);
+            if status.is_none() {
+                // Not a status the payments read model writes: taken as "not yet created".
+                tracing::warn!(debt = %self.id, status = text, "unknown payment status");
+            }
+            status
+        });
+        let open = match (status, self.payment_amount_cents) {
             (Some(status), Some(amount_cents)) => Some(PaymentFacts {
                 payment_id: self.open_payment_id.clone(),
                 status,

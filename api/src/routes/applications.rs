@@ -131,9 +131,10 @@ pub async fn my_list(
     }
     // Both kinds together: newest first, as each kind's list is.
     rows.sort_by(|a, b| (b.submitted_at, &b.number).cmp(&(a.submitted_at, &a.number)));
+    let today = state.portal.today();
     let items: Vec<Value> = rows
         .iter()
-        .map(|r| labelled_application(r, lang, state.portal.today()))
+        .map(|r| labelled_application(r, lang, today))
         .collect();
     Ok(Json(json!({ "items": items })))
 }
@@ -215,21 +216,23 @@ pub async fn queue(
     ApiQuery(query): ApiQuery<QueueQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     user.require(STAFF)?;
+    // One "today" for the whole answer: the filter, the counts and each row's flag.
+    let today = state.portal.today();
     let filter = queue_filter(
         query.status.as_deref(),
         query.kind.as_deref(),
         query.protocol.as_deref(),
         query.overdue.as_deref(),
-        state.portal.today(),
+        today,
     )?;
     wait_for_own_writes(&state, Some(&user), &headers).await?;
     wait_for_log_head(&state).await?;
     let rows = read::queue(&state.pool, &filter).await?;
-    let counts = read::queue_counts(&state.pool, state.portal.today()).await?;
+    let counts = read::queue_counts(&state.pool, today).await?;
     let lang = Lang::from_headers(&headers);
     let items: Vec<Value> = rows
         .iter()
-        .map(|r| labelled_application(r, lang, state.portal.today()))
+        .map(|r| labelled_application(r, lang, today))
         .collect();
     Ok(Json(json!({ "items": items, "counts": counts })))
 }

@@ -24,11 +24,7 @@ pub async fn list(
 ) -> Result<impl IntoResponse, ApiError> {
     crate::http::wait_for_own_writes(&state, Some(&user), &headers).await?;
     let (business, items) = crate::reads::business_debts(&state, &user).await?;
-    let total_due: domain::Money = items
-        .iter()
-        .filter(|i| !i.is_paid())
-        .map(|i| i.debt.amount_due_cents)
-        .sum();
+    let total_due = tax_debts::DebtItem::total_due(&items);
     let as_of = items.first().map(|i| i.debt.amount_as_of);
     Ok((
         [(header::CACHE_CONTROL, "no-store")],

@@ -477,9 +477,10 @@ async fn list(state: AppState, p: Page, headers: HeaderMap, kind: ApplicationKin
         Err(e) => return error_page(p, e),
     };
     let m = &state.config.municipality;
+    let today = state.portal.today();
     let applications = rows
         .iter()
-        .map(|r| ApplicationView::new(&p, m, r, state.portal.today()))
+        .map(|r| ApplicationView::new(&p, m, r, today))
         .collect();
     let certification = CertificationView::new(&p, certification.as_ref());
     let (title, new_label) = match kind {

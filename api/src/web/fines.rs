@@ -8,7 +8,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
-use chrono::Utc;
 use chrono_tz::Europe::Athens;
 use projections::traffic_fines::{self, TrafficFineRow};
 use serde::Deserialize;
@@ -314,7 +313,7 @@ async fn load_quote(
         .await?
         .ok_or_else(not_found)?;
     let again = step2_href(&registered);
-    if !registered.quote_is_current(id, Utc::now()) {
+    if !registered.quote_is_current(id, state.portal.now()) {
         return Ok(Err(again));
     }
     let quote = &registered;

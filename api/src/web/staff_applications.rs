@@ -190,19 +190,21 @@ async fn queue(
             }
         },
     };
+    // One "today" for the whole page: the filter, the counts and each row's flag.
+    let today = state.portal.today();
     let loaded = async {
         let filter = queue_filter(
             status,
             kind,
             failing.then_some("failing"),
             overdue.then_some("1"),
-            state.portal.today(),
+            today,
         )?;
         wait_for_own_writes(&state, Some(&user), &headers).await?;
         // The queue is about everyone's writes: show what the log holds right now.
         wait_for_log_head(&state).await?;
         let rows = read::queue(&state.pool, &filter).await?;
-        let counts = read::queue_counts(&state.pool, state.portal.today()).await?;
+        let counts = read::queue_counts(&state.pool, today).await?;
         Ok::<_, ApiError>((rows, counts))
     }
     .await;
@@ -213,7 +215,7 @@ async fn queue(
     let m = &state.config.municipality;
     let applications = rows
         .iter()
-        .map(|r| ApplicationView::new(&p, m, r, state.portal.today()))
+        .map(|r| ApplicationView::new(&p, m, r, today))
         .collect();
     let counts = count_links(&p, &counts, status, kind, failing, overdue);
     let status_choices = std::iter::once(Choice {

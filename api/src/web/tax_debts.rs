@@ -183,8 +183,8 @@ async fn list_page(State(state): State<AppState>, p: Page) -> Response {
     };
     match crate::reads::business_debts(&state, &user).await {
         Ok((business, items)) => {
-            let due: Vec<&DebtItem> = items.iter().filter(|i| !i.is_paid()).collect();
-            let total: domain::Money = due.iter().map(|i| i.debt.amount_due_cents).sum();
+            let due_count = items.iter().filter(|i| !i.is_paid()).count();
+            let total = DebtItem::total_due(&items);
             let as_of = items
                 .first()
                 .map(|i| day(i.debt.amount_as_of))
@@ -194,7 +194,7 @@ async fn list_page(State(state): State<AppState>, p: Page) -> Response {
                 business: Some(business),
                 rows,
                 total_due: total.to_string(),
-                due_count: due.len(),
+                due_count,
                 as_of,
                 unavailable: false,
                 p,
