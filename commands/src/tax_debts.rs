@@ -65,6 +65,16 @@ pub struct DebtItem {
     pub portal: DebtPortalState,
 }
 
+/// How a paid debt was settled, as the pages show it ([`DebtItem::settlement`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShownSettlement<'a> {
+    pub at: DateTime<Utc>,
+    pub amount_cents: Money,
+    pub payment_ref: &'a str,
+    /// Paid through the portal, and the revenue system not yet told.
+    pub being_recorded: bool,
+}
+
 /// A payment through the portal, as a debt's answer shows it.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
@@ -143,6 +153,53 @@ impl DebtItem {
             .sum()
     }
 
+    /// What is due now: nothing once paid (here or there), else the revenue system's amount.
+    pub fn amount_due(&self) -> Money {
+        if self.is_paid() {
+            Money::ZERO
+        } else {
+            self.debt.amount_due_cents
+        }
+    }
+
+    /// How a paid debt was settled: the revenue system's record when it has one, else the
+    /// payment through the portal (then `being_recorded` until the revenue system has been
+    /// told of it).
+    pub fn settlement(&self) -> Option<ShownSettlement<'_>> {
+        if let Some(s) = &self.debt.paid {
+            return Some(ShownSettlement {
+                at: s.paid_at,
+                amount_cents: s.amount_cents,
+                payment_ref: &s.payment_ref,
+                being_recorded: false,
+            });
+        }
+        match &self.portal {
+            DebtPortalState::Paid {
+                payment_ref,
+                amount_cents,
+                at,
+                told,
+                ..
+            } => Some(ShownSettlement {
+                at: *at,
+                amount_cents: *amount_cents,
+                payment_ref,
+                being_recorded: *told != domain::settlement::Told::Notified,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The open payment through the portal, if one is in progress (and the revenue system
+    /// does not have the debt as paid).
+    pub fn payment_in_progress(&self) -> Option<&str> {
+        match (&self.debt.paid, &self.portal) {
+            (None, DebtPortalState::InProgress { payment_id }) => Some(payment_id),
+            _ => None,
+        }
+    }
+
     /// Paid, in the revenue system or through the portal.
     pub fn is_paid(&self) -> bool {
         self.debt.paid.is_some() || matches!(self.portal, DebtPortalState::Paid { .. })
@@ -177,11 +234,7 @@ impl DebtItem {
             certified_on: d.certified_on,
             principal_cents: d.principal_cents,
             surcharge_cents: d.surcharge_cents,
-            amount_due_cents: if self.is_paid() {
-                Money::ZERO
-            } else {
-                d.amount_due_cents
-            },
+            amount_due_cents: self.amount_due(),
             amount_as_of: d.amount_as_of,
             paid: d.paid.clone(),
             status: if self.is_paid() { "paid" } else { "due" },
@@ -517,5 +570,29 @@ mod tests {
         let own = DebtItem::new(certified("DF-1", 100, true), paid_here.clone());
         assert_eq!(own.portal, paid_here);
         assert_eq!(own.view().status, "paid");
+        // Shown settled by the revenue system's record when it has one…
+        let shown = own.settlement().unwrap();
+        assert_eq!(
+            (shown.payment_ref, shown.being_recorded),
+            ("SANDBOX-1", false)
+        );
+        assert_eq!(own.amount_due(), Money::ZERO);
+        // …else by the portal's payment, being recorded until the revenue system is told.
+        let pending = DebtPortalState::Paid {
+            payment_id: "p-1".into(),
+            payment_ref: "REF-1".into(),
+            amount_cents: Money::from_cents(100),
+            at: chrono::Utc::now(),
+            told: domain::settlement::Told::NotYet,
+        };
+        let here = DebtItem::new(certified("DF-3", 300, false), pending);
+        let shown = here.settlement().unwrap();
+        assert_eq!((shown.payment_ref, shown.being_recorded), ("REF-1", true));
+        assert_eq!(here.amount_due(), Money::ZERO);
+        assert_eq!(here.payment_in_progress(), None);
+        let open = DebtItem::new(certified("DF-2", 200, false), in_progress.clone());
+        assert_eq!(open.payment_in_progress(), Some("p-2"));
+        assert_eq!(open.settlement(), None);
+        assert_eq!(open.amount_due(), Money::from_cents(200));
     }
 }

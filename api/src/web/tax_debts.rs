@@ -22,7 +22,6 @@ use crate::error::ApiError;
 use crate::http::RequestContext;
 use crate::AppState;
 use commands::tax_debts::{self, DebtItem};
-use domain::tax_debt::DebtPortalState as PortalState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -77,45 +76,17 @@ impl DebtView {
     fn new(p: &Page, item: &DebtItem) -> Self {
         let d = &item.debt;
         let paid = item.is_paid();
-        let (mut paid_on, mut paid_amount, mut payment_ref) = (None, None, None);
-        let mut being_recorded = false;
-        let mut in_progress = None;
-        if let Some(s) = &d.paid {
-            paid_on = Some(p.datetime(&s.paid_at));
-            paid_amount = Some(s.amount_cents.to_string());
-            payment_ref = Some(s.payment_ref.clone());
-        } else {
-            match &item.portal {
-                PortalState::Paid {
-                    payment_ref: r,
-                    amount_cents,
-                    at,
-                    told,
-                    ..
-                } => {
-                    paid_on = Some(p.datetime(at));
-                    paid_amount = Some((*amount_cents).to_string());
-                    payment_ref = Some(r.clone());
-                    being_recorded = *told != domain::settlement::Told::Notified;
-                }
-                PortalState::InProgress { payment_id } => {
-                    in_progress = Some(format!("/payments/{payment_id}"));
-                }
-                PortalState::None => {}
-            }
-        }
+        let settlement = item.settlement();
+        let in_progress = item
+            .payment_in_progress()
+            .map(|payment_id| format!("/payments/{payment_id}"));
         Self {
             debt_id: d.debt_id.clone(),
             description: d.description.clone(),
             certified_on: day(d.certified_on),
             principal: d.principal_cents.to_string(),
             surcharge: d.surcharge_cents.to_string(),
-            amount_due: (if paid {
-                domain::Money::ZERO
-            } else {
-                d.amount_due_cents
-            })
-            .to_string(),
+            amount_due: item.amount_due().to_string(),
             amount_as_of: day(d.amount_as_of),
             paid,
             status_label: p.t(if paid {
@@ -125,10 +96,10 @@ impl DebtView {
             } else {
                 "ui_debts_status_due"
             }),
-            paid_on,
-            paid_amount,
-            payment_ref,
-            being_recorded,
+            paid_on: settlement.as_ref().map(|s| p.datetime(&s.at)),
+            paid_amount: settlement.as_ref().map(|s| s.amount_cents.to_string()),
+            payment_ref: settlement.as_ref().map(|s| s.payment_ref.to_string()),
+            being_recorded: settlement.as_ref().is_some_and(|s| s.being_recorded),
             in_progress,
         }
     }
