@@ -856,6 +856,18 @@ async fn portal_command(app: &TestApp, args: &[&str]) -> std::process::Output {
         .expect("the portal binary runs")
 }
 
+/// Every table and index in `public` (name, kind, persistence: `p` logged, `u` unlogged).
+async fn public_tables_and_indexes(pool: &sqlx::PgPool) -> Vec<(String, String, String)> {
+    sqlx::query_as(
+        "SELECT relname::text, relkind::text, relpersistence::text FROM pg_class \
+         WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'i') \
+         ORDER BY relname",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rebuild_command_leaves_identical_tables() {
     let app = TestApp::spawn().await;
@@ -865,6 +877,7 @@ async fn the_rebuild_command_leaves_identical_tables() {
     let live = read_model_snapshot(pool).await;
     assert_eq!(live.0.as_array().unwrap().len(), cases);
     let before = table_oid(pool, "request_cases").await;
+    let shape_before = public_tables_and_indexes(pool).await;
 
     let out = portal_command(&app, &["projections", "rebuild", "requests"]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -875,6 +888,15 @@ async fn the_rebuild_command_leaves_identical_tables() {
     );
     assert_ne!(table_oid(pool, "request_cases").await, before);
     assert_eq!(read_model_snapshot(pool).await, live);
+    // Built unlogged and without its secondary indexes, swapped in logged and indexed: the
+    // same tables and indexes as before, every one of them logged.
+    assert_eq!(public_tables_and_indexes(pool).await, shape_before);
+    assert!(
+        shape_before
+            .iter()
+            .all(|(_, _, persistence)| persistence == "p"),
+        "{shape_before:?}"
+    );
 
     let out = portal_command(&app, &["projections", "rebuild", "no_such_model"]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -5,6 +5,10 @@
 //! scratch copies. Then, holding the consumer's lock so the live consumer pauses, the
 //! rebuild catches up with the events that arrived meanwhile, swaps the tables into
 //! `public` and moves the checkpoint, all in one transaction.
+//!
+//! The scratch tables are filled as `UNLOGGED` tables without their secondary indexes (no
+//! WAL, no index upkeep per row); the indexes are built and the tables `SET LOGGED` once
+//! the bulk is in, before the swap, so what is swapped in is as durable as the live tables.
 
 use std::time::Instant;
 
@@ -82,6 +86,7 @@ async fn rebuild_locked(
     on_progress: &mut (dyn FnMut(u64, u64) + Send),
 ) -> Result<u64, RebuildError> {
     let schema = scratch_schema(model);
+    let scratch_ddl = ScratchDdl::of(model.create_sql());
     let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
         .fetch_one(pool)
         .await?;
@@ -95,7 +100,7 @@ async fn rebuild_locked(
             .execute(&mut *tx)
             .await?;
         set_search_path(&mut tx, &schema).await?;
-        sqlx::raw_sql(model.create_sql()).execute(&mut *tx).await?;
+        sqlx::raw_sql(&scratch_ddl.tables).execute(&mut *tx).await?;
         tx.commit().await?;
     }
     let mut cursor = Position::START;
@@ -112,6 +117,21 @@ async fn rebuild_locked(
         if handled < REBUILD_BATCH as u64 {
             break;
         }
+    }
+    // The secondary indexes and the WAL, once, for the bulk: before the swap, so that the
+    // swap's transaction stays short.
+    {
+        let mut tx = pool.begin().await?;
+        set_search_path(&mut tx, &schema).await?;
+        sqlx::raw_sql(&scratch_ddl.indexes)
+            .execute(&mut *tx)
+            .await?;
+        for table in model.tables() {
+            sqlx::query(&format!("ALTER TABLE {schema}.{table} SET LOGGED"))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
     }
     // The swap: pause the live consumer, catch up, move the tables, move the checkpoint.
     let mut tx = pool.begin().await?;
@@ -150,6 +170,39 @@ async fn rebuild_locked(
     tx.commit().await?;
     on_progress(done, total.max(done));
     Ok(done)
+}
+
+/// A read model's `create_sql` split for a rebuild: its tables as `UNLOGGED`, and its
+/// secondary indexes (`CREATE INDEX`, never a unique one: an upsert may need that) apart,
+/// to be built once the rows are in.
+#[derive(Debug, PartialEq, Eq)]
+struct ScratchDdl {
+    tables: String,
+    indexes: String,
+}
+
+impl ScratchDdl {
+    fn of(create_sql: &str) -> ScratchDdl {
+        let mut ddl = ScratchDdl {
+            tables: String::new(),
+            indexes: String::new(),
+        };
+        for statement in create_sql.split(';') {
+            let statement = statement.trim();
+            if statement.is_empty() {
+                continue;
+            }
+            if let Some(rest) = statement.strip_prefix("CREATE TABLE ") {
+                ddl.tables
+                    .push_str(&format!("CREATE UNLOGGED TABLE {rest};\n"));
+            } else if statement.starts_with("CREATE INDEX ") {
+                ddl.indexes.push_str(&format!("{statement};\n"));
+            } else {
+                ddl.tables.push_str(&format!("{statement};\n"));
+            }
+        }
+        ddl
+    }
 }
 
 async fn set_search_path(conn: &mut PgConnection, schema: &str) -> Result<(), sqlx::Error> {
@@ -214,4 +267,42 @@ pub async fn prepare(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scratch_tables_are_unlogged_and_secondary_indexes_wait() {
+        let ddl = ScratchDdl::of(
+            "\nCREATE TABLE a (id text PRIMARY KEY);\nCREATE INDEX a_x ON a (x);\n\
+             CREATE UNIQUE INDEX a_u ON a (u);\nCREATE TABLE b (id text);\n",
+        );
+        assert_eq!(
+            ddl.tables,
+            "CREATE UNLOGGED TABLE a (id text PRIMARY KEY);\n\
+             CREATE UNIQUE INDEX a_u ON a (u);\nCREATE UNLOGGED TABLE b (id text);\n"
+        );
+        assert_eq!(ddl.indexes, "CREATE INDEX a_x ON a (x);\n");
+    }
+
+    /// Every read model's tables are plain `CREATE TABLE`s (so they become unlogged) and
+    /// none is left out of its `tables()` (so each is set logged before the swap).
+    #[test]
+    fn every_read_model_splits_into_its_tables_and_indexes() {
+        for model in crate::all() {
+            let ddl = ScratchDdl::of(model.create_sql());
+            let unlogged = ddl.tables.matches("CREATE UNLOGGED TABLE ").count();
+            assert_eq!(unlogged, model.tables().len(), "{}", model.name());
+            for table in model.tables() {
+                assert!(
+                    ddl.tables
+                        .contains(&format!("CREATE UNLOGGED TABLE {table} ")),
+                    "{}: {table}",
+                    model.name()
+                );
+            }
+        }
+    }
 }
