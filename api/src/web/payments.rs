@@ -98,8 +98,9 @@ async fn payment_page(
         }
         Ok(payment) => {
             let status = payment.status.clone();
-            let no_money =
-                domain::payment::PaymentStatus::parse(&status).is_some_and(|s| s.took_no_money());
+            use domain::payment::PaymentStatus;
+            let parsed = PaymentStatus::parse(&status);
+            let no_money = parsed.is_some_and(PaymentStatus::took_no_money);
             let mut try_again = None;
             let mut debt_page = None;
             if payment.obligation_kind == commands::fines::OBLIGATION_KIND && no_money {
@@ -116,7 +117,7 @@ async fn payment_page(
                 let href = super::tax_debts::debt_href(&payment.obligation_reference);
                 if no_money {
                     try_again = href;
-                } else if status == "succeeded" {
+                } else if parsed == Some(PaymentStatus::Succeeded) {
                     debt_page = href;
                 }
             }
