@@ -240,8 +240,10 @@ async fn a_session_unused_for_longer_than_the_idle_limit_ends() {
     .await
     .unwrap();
     assert!(recent, "the use was recorded");
-    // Not used for 31 minutes: it has ended, though its lifetime has not.
+    // Not used for 31 minutes: it has ended, though its lifetime has not. (31 minutes
+    // are far longer than a session stays in the session cache.)
     last_used_minutes_ago(31).await.unwrap();
+    app.state.sessions.clear();
     assert_eq!(
         app.get("/api/v1/me", Some(&token)).await.status(),
         StatusCode::UNAUTHORIZED
@@ -742,4 +744,115 @@ async fn behind_a_trusted_proxy_the_forwarded_client_is_throttled_not_everyone()
         .unwrap()
         .clone();
     assert_eq!(current["client_ip"], "198.51.100.7");
+}
+
+/// Waits (up to 5 s) until `path` answers 401 to `token`; answers how long it took.
+async fn until_refused(app: &TestApp, path: &str, token: &str) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    while app.get(path, Some(token)).await.status() != StatusCode::UNAUTHORIZED {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "the session still stands after 5 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    started.elapsed()
+}
+
+/// Sessions are served from memory (an hour here, so that only an explicit invalidation
+/// can end one in time), and whatever ends a session ends it at once: logging out, a
+/// password change, and a change of role or disabling made by `portal staff` from a
+/// process of its own (told over NOTIFY).
+#[tokio::test]
+async fn cached_sessions_end_at_once_when_ended_or_changed() {
+    let app = TestApp::spawn_with(|c| c.session_cache = std::time::Duration::from_secs(3600)).await;
+    let config = app.state.config.as_ref().clone();
+    let token = app.citizen("maria@example.gr", "Μαρία Παππά").await;
+    assert_eq!(
+        app.get("/api/v1/me", Some(&token)).await.status(),
+        StatusCode::OK
+    );
+    assert!(!app.state.sessions.is_empty(), "the session is cached");
+
+    // Served from memory: a revocation written behind the portal's back (no
+    // notification) is not seen until the entry is dropped.
+    let hash = commands::accounts::token_sha256(&token);
+    sqlx::query("UPDATE sessions SET revoked_at = now() WHERE token_sha256 = $1")
+        .bind(&hash)
+        .execute(&app.state.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        app.get("/api/v1/me", Some(&token)).await.status(),
+        StatusCode::OK
+    );
+    app.state.sessions.forget(&hash);
+    assert_eq!(
+        app.get("/api/v1/me", Some(&token)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Logging out ends it at once.
+    let token = token_of(login_as(&app, "maria@example.gr", PASSWORD, "Firefox").await).await;
+    assert_eq!(
+        app.get("/api/v1/me", Some(&token)).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        delete(&app, "/api/v1/session", &token).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.get("/api/v1/me", Some(&token)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // A password change ends the other session, used a moment ago, at once.
+    let phone = token_of(login_as(&app, "maria@example.gr", PASSWORD, "Phone").await).await;
+    let laptop = token_of(login_as(&app, "maria@example.gr", PASSWORD, "Laptop").await).await;
+    assert_eq!(
+        app.get("/api/v1/me", Some(&phone)).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        change_password(&app, &laptop, PASSWORD, NEW_PASSWORD)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get("/api/v1/me", Some(&phone)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get("/api/v1/me", Some(&laptop)).await.status(),
+        StatusCode::OK
+    );
+
+    // `portal staff role` and `portal staff disable` run in a process of their own: the
+    // portal hears of them over NOTIFY, well before an hour.
+    let clerk = app
+        .staff("clerk", "clerk@dimos.gr", "Γιώργος Υπάλληλος")
+        .await;
+    assert_eq!(
+        app.get("/api/v1/staff/requests", Some(&clerk))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    portal::staff::role(&config, "clerk@dimos.gr", "auditor")
+        .await
+        .unwrap();
+    let took = until_refused(&app, "/api/v1/staff/requests", &clerk).await;
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    let auditor =
+        token_of(login_as(&app, "clerk@dimos.gr", "Υπάλληλος-Δήμου-2026", "Firefox").await).await;
+    assert_eq!(
+        app.get("/api/v1/me", Some(&auditor)).await.status(),
+        StatusCode::OK
+    );
+    portal::staff::disable(&config, "clerk@dimos.gr", true)
+        .await
+        .unwrap();
+    until_refused(&app, "/api/v1/me", &auditor).await;
 }

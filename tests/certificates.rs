@@ -2496,10 +2496,8 @@ async fn file_as_of(office: &Office, submitted_on: NaiveDate) -> String {
     };
     let account_id = office.account_id(&office.citizen).await;
     let id = uuid::Uuid::new_v4().to_string();
-    let number =
-        commands::case_numbers::next_case_number(&office.app.state.pool, chrono::Utc::now())
-            .await
-            .unwrap();
+    let year = commands::case_numbers::year_of(chrono::Utc::now());
+    let number = domain::values::CaseNumber::to_be_assigned(year);
     let at = chrono_tz::Europe::Athens
         .from_local_datetime(&submitted_on.and_hms_opt(10, 0, 0).unwrap())
         .single()
@@ -2509,8 +2507,9 @@ async fn file_as_of(office: &Office, submitted_on: NaiveDate) -> String {
         .app
         .state
         .applications
-        .execute(
+        .create_numbered(
             &id,
+            year,
             ApplicationCommand::Submit {
                 id: id.clone(),
                 number,
@@ -2534,6 +2533,7 @@ async fn file_as_of(office: &Office, submitted_on: NaiveDate) -> String {
                 role: "citizen".into(),
                 correlation_id: uuid::Uuid::new_v4().to_string(),
                 client_ip: None,
+                session: None,
             },
         )
         .await

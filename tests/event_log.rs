@@ -63,7 +63,7 @@ impl Consumer for Recorder {
 }
 
 /// A fresh database with the event log and the recorder's table, and a pool on it.
-async fn event_log_database() -> (TestDatabase, PgPool) {
+pub(crate) async fn event_log_database() -> (TestDatabase, PgPool) {
     let db = TestDatabase::new();
     eventlog::ensure_database(&db.url).await.unwrap();
     let pool = eventlog::connect(&db.url, 20).await.unwrap();

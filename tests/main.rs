@@ -7,6 +7,7 @@ mod common;
 
 mod account_security;
 mod accounts;
+mod append;
 mod browser;
 mod business;
 mod business_debts;

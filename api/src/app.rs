@@ -86,6 +86,7 @@ pub struct Application {
     _sandboxes: Vec<RunningSandbox>,
     _consumers: ConsumerRuntime,
     _registrar: LoopTask,
+    _session_listener: LoopTask,
 }
 
 /// Creates the database if needed, applies migrations and returns a pool.
@@ -367,9 +368,14 @@ impl Application {
             .clone()
             .spawn(Arc::new(background_applications), config.protocol_poll);
 
+        let sessions = Arc::new(commands::session_cache::SessionCache::new(
+            config.session_cache,
+        ));
+        let session_listener = LoopTask::new(sessions.clone().listen(pool.clone()));
         let portal = Arc::new(Portal {
             pool,
             progress,
+            sessions,
             clock: config.clock.clone(),
             settings: Settings {
                 municipality: config.municipality.clone(),
@@ -473,6 +479,7 @@ impl Application {
             _sandboxes: sandboxes,
             _consumers: consumers,
             _registrar: registrar_task,
+            _session_listener: session_listener,
             mail_sandbox,
             _mail_sandbox: running_mail,
             _mail_sender: mail_sender,
@@ -503,6 +510,7 @@ impl Application {
             _fine_notifier,
             _declaration_worker,
             _debt_notifier,
+            _session_listener,
             ..
         } = self;
         axum::serve(

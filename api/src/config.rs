@@ -55,6 +55,10 @@ pub struct Config {
     pub session_lifetime: chrono::Duration,
     /// A session unused this long ends (`PORTAL_SESSION_IDLE_MINUTES`).
     pub session_idle: chrono::Duration,
+    /// `PORTAL_SESSION_CACHE_SECONDS`: how long a session once read is served from memory
+    /// (0: every request reads it from the database). Logout, password, role and profile
+    /// changes drop it at once in every process (`commands::session_cache`).
+    pub session_cache: Duration,
     /// `PORTAL_READ_WAIT_MS`: the longest a read waits for the read models to reach the
     /// reader's own latest write.
     pub read_wait: Duration,
@@ -190,6 +194,7 @@ impl Config {
             protocol_timeout: Duration::from_secs(10),
             session_lifetime: chrono::Duration::hours(12),
             session_idle: chrono::Duration::minutes(60),
+            session_cache: Duration::from_secs(10),
             read_wait: Duration::from_secs(3),
             clock: std::sync::Arc::new(domain::ports::SystemClock),
             secure_cookies: false,
@@ -257,6 +262,9 @@ impl Config {
         }
         if let Some(m) = env_number("PORTAL_SESSION_IDLE_MINUTES")? {
             config.session_idle = chrono::Duration::minutes(m.max(1) as i64);
+        }
+        if let Some(s) = env_number("PORTAL_SESSION_CACHE_SECONDS")? {
+            config.session_cache = Duration::from_secs(s);
         }
         if let Some(ms) = env_number("PORTAL_READ_WAIT_MS")? {
             config.read_wait = Duration::from_millis(ms);

@@ -221,6 +221,7 @@ impl RequestContext {
             role: user.map_or("anonymous", |u| u.role.as_str()).to_string(),
             correlation_id: self.correlation_id.clone(),
             client_ip: self.client_ip.clone(),
+            session: user.map(|u| u.session.clone()),
         }
     }
 }

@@ -18,6 +18,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::context::{Actor, Portal};
+use crate::session_cache::{announce_change, SESSIONS_CHANNEL};
 
 /// Why an account use case did not go through.
 #[derive(Debug, thiserror::Error)]
@@ -500,15 +501,21 @@ async fn revoke_sessions(
     account_id: Uuid,
     keep: Option<&str>,
 ) -> Result<u64, sqlx::Error> {
-    let ended = sqlx::query(
-        "UPDATE sessions SET revoked_at = now() \
-         WHERE account_id = $1 AND token_sha256 <> $2 AND revoked_at IS NULL",
+    // Every portal process drops the account's cached sessions when this commits
+    // (commands::session_cache); the caller drops them in its own at once.
+    let ended: i64 = sqlx::query_scalar(
+        "WITH ended AS (UPDATE sessions SET revoked_at = now() \
+                         WHERE account_id = $1 AND token_sha256 <> $2 AND revoked_at IS NULL \
+                         RETURNING 1), \
+              told AS (SELECT pg_notify($3, $1::text)) \
+         SELECT count(*) FROM ended, told",
     )
     .bind(account_id)
     .bind(keep.unwrap_or(""))
-    .execute(db)
+    .bind(SESSIONS_CHANNEL)
+    .fetch_one(db)
     .await?;
-    Ok(ended.rows_affected())
+    Ok(ended as u64)
 }
 
 /// A staff account as `portal staff list` and the auditors' staff page show it.
@@ -865,10 +872,15 @@ fn failed_logins_notice(portal: &Portal, name: &str, client_ip: &str) -> (String
 
 /// Ends the session `session` (the SHA-256 of its token).
 pub async fn log_out(portal: &Portal, session: &str) -> Result<(), AccountError> {
+    portal.sessions.forget(session);
+    // Every other portal process drops it too (commands::session_cache).
     sqlx::query(
-        "UPDATE sessions SET revoked_at = now() WHERE token_sha256 = $1 AND revoked_at IS NULL",
+        "WITH ended AS (UPDATE sessions SET revoked_at = now() \
+                         WHERE token_sha256 = $1 AND revoked_at IS NULL RETURNING account_id) \
+         SELECT pg_notify($2, account_id::text) FROM ended",
     )
     .bind(session)
+    .bind(SESSIONS_CHANNEL)
     .execute(&portal.pool)
     .await?;
     Ok(())
@@ -897,6 +909,8 @@ struct SessionRow {
     last_position: Option<i64>,
     /// Whether the last use was long enough ago to be recorded again.
     stale_use: bool,
+    /// When the session expires or falls idle, counting this use.
+    valid_until: DateTime<Utc>,
 }
 
 /// How often a session's last use is written down: often enough for the inactivity
@@ -907,9 +921,16 @@ const LAST_USE_PRECISION_SECONDS: i64 = 60;
 /// [`crate::Settings::session_idle`], and its account not disabled. Records the use.
 pub async fn session(portal: &Portal, token: &str) -> Result<Option<Session>, AccountError> {
     let hash = token_sha256(token);
+    if let Some(session) = portal.sessions.get(&hash, Utc::now()) {
+        return Ok(Some(session));
+    }
     let row: Option<SessionRow> = sqlx::query_as(
         "SELECT a.id, a.email, a.full_name, a.role, s.last_transaction_id, s.last_position, \
-         coalesce(s.last_used_at, s.created_at) < now() - make_interval(secs => $3) AS stale_use \
+         coalesce(s.last_used_at, s.created_at) < now() - make_interval(secs => $3) AS stale_use, \
+         least(s.expires_at, \
+               CASE WHEN coalesce(s.last_used_at, s.created_at) < now() - make_interval(secs => $3) \
+                    THEN now() ELSE coalesce(s.last_used_at, s.created_at) END \
+               + make_interval(secs => $2)) AS valid_until \
          FROM sessions s JOIN accounts a ON a.id = s.account_id \
          WHERE s.token_sha256 = $1 AND s.revoked_at IS NULL AND s.expires_at > now() \
            AND coalesce(s.last_used_at, s.created_at) > now() - make_interval(secs => $2) \
@@ -927,7 +948,8 @@ pub async fn session(portal: &Portal, token: &str) -> Result<Option<Session>, Ac
             .execute(&portal.pool)
             .await?;
     }
-    Ok(row.map(|r| Session {
+    let Some(r) = row else { return Ok(None) };
+    let session = Session {
         account_id: r.id,
         email: r.email,
         full_name: r.full_name,
@@ -939,7 +961,9 @@ pub async fn session(portal: &Portal, token: &str) -> Result<Option<Session>, Ac
                 global_position,
             },
         ),
-    }))
+    };
+    portal.sessions.put(session.clone(), r.valid_until);
+    Ok(Some(session))
 }
 
 /// One of a person's sessions, as «Συνδέσεις» shows it.
@@ -975,23 +999,29 @@ pub async fn sessions(portal: &Portal, actor: &Actor) -> Result<Vec<SessionInfo>
 /// the one this request came with (then the actor is logged out). Someone else's session,
 /// or one that already ended, is [`AccountError::NotFound`].
 pub async fn end_session(portal: &Portal, actor: &Actor, id: Uuid) -> Result<bool, AccountError> {
-    let ended: Option<bool> = sqlx::query_scalar(
-        "UPDATE sessions SET revoked_at = now() \
-         WHERE id = $1 AND account_id = $2 AND revoked_at IS NULL \
-         RETURNING token_sha256 = $3",
+    let ended: Option<(String, bool)> = sqlx::query_as(
+        "WITH ended AS (UPDATE sessions SET revoked_at = now() \
+                         WHERE id = $1 AND account_id = $2 AND revoked_at IS NULL \
+                         RETURNING token_sha256, token_sha256 = $3 AS current) \
+         SELECT token_sha256, current FROM ended, LATERAL pg_notify($4, $2::text)",
     )
     .bind(id)
     .bind(actor.account_id)
     .bind(actor.session.as_deref().unwrap_or(""))
+    .bind(SESSIONS_CHANNEL)
     .fetch_optional(&portal.pool)
     .await?;
-    ended.ok_or(AccountError::NotFound)
+    let (hash, current) = ended.ok_or(AccountError::NotFound)?;
+    portal.sessions.forget(&hash);
+    Ok(current)
 }
 
 /// Ends every session of the actor's but the one this request came with; answers how
 /// many.
 pub async fn end_other_sessions(portal: &Portal, actor: &Actor) -> Result<u64, AccountError> {
-    Ok(revoke_sessions(&portal.pool, actor.account_id, actor.session.as_deref()).await?)
+    let ended = revoke_sessions(&portal.pool, actor.account_id, actor.session.as_deref()).await?;
+    portal.sessions.forget_account(actor.account_id);
+    Ok(ended)
 }
 
 /// Changes the actor's password: the current one must be given (field
@@ -1053,6 +1083,7 @@ pub async fn change_password(
     )
     .await?;
     tx.commit().await?;
+    portal.sessions.forget_account(actor.account_id);
     Ok(ended)
 }
 
@@ -1239,6 +1270,7 @@ pub async fn reset_password(portal: &Portal, token: &str, new: &str) -> Result<(
     )
     .await?;
     tx.commit().await?;
+    portal.sessions.forget_account(account_id);
     Ok(())
 }
 
@@ -1250,27 +1282,13 @@ fn new_token() -> String {
 }
 
 /// Records that the actor's session wrote up to `position`, so its next reads wait for it
-/// (nothing to record without a session, e.g. from the command line). Two concurrent
-/// commands of one session never move the position backwards.
-pub async fn record_write(
-    portal: &Portal,
-    actor: &Actor,
-    position: Position,
-) -> Result<(), sqlx::Error> {
-    let Some(session) = &actor.session else {
-        return Ok(());
-    };
-    sqlx::query(
-        "UPDATE sessions SET last_transaction_id = $2, last_position = $3 \
-         WHERE token_sha256 = $1 \
-           AND (last_transaction_id IS NULL OR (last_transaction_id, last_position) < ($2, $3))",
-    )
-    .bind(session)
-    .bind(position.transaction_id)
-    .bind(position.global_position)
-    .execute(&portal.pool)
-    .await?;
-    Ok(())
+/// (nothing to record without a session, e.g. from the command line). The database has it
+/// already: the append recorded it with the events ([`crate::CommandMetadata::session`]);
+/// this tells the session cache. Positions never move backwards.
+pub fn record_write(portal: &Portal, actor: &Actor, position: Position) {
+    if let Some(session) = &actor.session {
+        portal.sessions.record_write(session, position);
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1358,6 +1376,9 @@ pub async fn update_profile(
     .bind(&phone)
     .execute(&portal.pool)
     .await?;
+    // The cached sessions carry the name.
+    announce_change(&portal.pool, actor.account_id).await?;
+    portal.sessions.forget_account(actor.account_id);
     profile(portal, actor.account_id).await
 }
 

@@ -13,7 +13,8 @@ use domain::application::{
 };
 use domain::refusal::FieldError;
 use domain::values::{
-    Area, CaseText, Kaek, Note, PostalAddress, PropertyAddress, Question, Reply, SupplyNumber,
+    Area, CaseNumber, CaseText, Kaek, Note, PostalAddress, PropertyAddress, Question, Reply,
+    SupplyNumber,
 };
 use domain::Refusal;
 use rand::RngCore;
@@ -205,7 +206,7 @@ pub async fn apply(
         return Err(ApplicationError::Invalid(errors));
     };
     let id = Uuid::new_v4().to_string();
-    let number = crate::case_numbers::next_case_number(&portal.pool, portal.now()).await?;
+    let year = crate::case_numbers::year_of(portal.now());
     let due_on = due_date(portal.today(), deadline_days);
     let applicant_of_record = Applicant {
         account_id: applicant.account_id.to_string(),
@@ -214,11 +215,12 @@ pub async fn apply(
     };
     let mut executed = portal
         .applications
-        .execute(
+        .create_numbered(
             &id,
+            year,
             ApplicationCommand::Submit {
                 id: id.clone(),
-                number,
+                number: CaseNumber::to_be_assigned(year),
                 applicant: applicant_of_record,
                 certified: certification.certified,
                 details,
@@ -230,6 +232,7 @@ pub async fn apply(
             metadata.clone(),
         )
         .await?;
+    let number = executed.number.expect("a numbered case has its number");
     // The first protocol attempt, while the citizen waits (briefly). A failure is already
     // an event with the time of the next attempt; anything else is logged and left to the
     // background registrar: the application is stored either way.
@@ -242,7 +245,7 @@ pub async fn apply(
         Ok(_) => {}
         Err(e) => tracing::warn!(application = %id, error = %e, "first protocol attempt failed"),
     }
-    accounts::record_write(portal, applicant, executed.position).await?;
+    accounts::record_write(portal, applicant, executed.position);
     let current = portal.applications.load(&id).await?;
     Ok(Applied {
         id,
@@ -276,7 +279,7 @@ pub async fn reply(
             metadata,
         )
         .await?;
-    accounts::record_write(portal, applicant, executed.position).await?;
+    accounts::record_write(portal, applicant, executed.position);
     Ok(executed)
 }
 
@@ -541,7 +544,7 @@ pub async fn act(
             return Err(e.into());
         }
     };
-    accounts::record_write(portal, clerk, executed.position).await?;
+    accounts::record_write(portal, clerk, executed.position);
     Ok(executed)
 }
 
@@ -563,7 +566,7 @@ pub async fn register_now(
         .await?
     {
         Attempt::Ran(executed) => {
-            accounts::record_write(portal, clerk, executed.position).await?;
+            accounts::record_write(portal, clerk, executed.position);
             Ok(executed)
         }
         Attempt::AlreadyRegistered => Err(Refusal::rule(

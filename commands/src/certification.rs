@@ -165,7 +165,7 @@ pub async fn certify(
             metadata,
         )
         .await?;
-    accounts::record_write(portal, clerk, executed.position).await?;
+    accounts::record_write(portal, clerk, executed.position);
     Ok((account, executed))
 }
 
@@ -195,7 +195,7 @@ pub async fn revoke(
             metadata,
         )
         .await?;
-    accounts::record_write(portal, clerk, executed.position).await?;
+    accounts::record_write(portal, clerk, executed.position);
     Ok((account, executed))
 }
 

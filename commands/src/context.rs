@@ -30,6 +30,8 @@ pub struct Portal {
     pub pool: PgPool,
     /// How far each read model has folded the log (read-your-writes waits on it).
     pub progress: Progress,
+    /// Sessions read recently, so that a request need not read its session again.
+    pub sessions: Arc<crate::session_cache::SessionCache>,
     pub clock: Arc<dyn Clock>,
     pub settings: Settings,
     pub requests: RequestCommands,
@@ -169,6 +171,7 @@ impl Actor {
             role: self.role.as_str().to_string(),
             correlation_id: Uuid::new_v4().to_string(),
             client_ip: None,
+            session: self.session.clone(),
         }
     }
 }
@@ -181,5 +184,6 @@ pub fn system_metadata(actor: &str) -> CommandMetadata {
         role: "system".to_string(),
         correlation_id: Uuid::new_v4().to_string(),
         client_ip: None,
+        session: None,
     }
 }

@@ -1,15 +1,23 @@
-//! Runs commands through cqrs-es (pure event-store mode) and answers with the position
+//! Runs commands the cqrs-es way (load the aggregate from its events, let it decide, append
+//! what it decided) over the portal's own event repository, and answers with the position
 //! the command wrote, so that reads can wait for the projections to reach it.
+//!
+//! cqrs-es's `CqrsFramework::execute_with_metadata` does the same three steps but answers
+//! nothing, so the position would cost another query; and it always loads the stream, which
+//! for a new case is a query for nothing. Here a command that starts a stream (a fresh UUID)
+//! is decided on the default aggregate without reading, and the append — events, hash-chain
+//! links, case number, position, the writer's session position — is one statement
+//! ([`eventlog::append`]).
 
 use std::collections::HashMap;
 
-use cqrs_es::persist::PersistedEventStore;
-use cqrs_es::EventStore;
-use cqrs_es::{Aggregate, AggregateError, CqrsFramework};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore, SerializedEvent};
+use cqrs_es::{Aggregate, AggregateError, EventEnvelope, EventStore};
 use domain::request::CitizenRequest;
+use domain::values::{CaseNumber, CASE_NUMBER_SERIAL_PATH};
 use domain::Refusal;
-use eventlog::Position;
-use postgres_es::PostgresEventRepository;
+use eventlog::{Append, AppendError, CaseNumberSlot, EventLogRepository, Position};
 use sqlx::PgPool;
 
 use crate::CommandMetadata;
@@ -49,22 +57,26 @@ impl From<sqlx::Error> for CommandError {
 pub struct Executed {
     /// The position of the case's latest event after the command.
     pub position: Position,
+    /// The case number the log handed out, for a command that starts a numbered case
+    /// ([`Commands::create_numbered`]).
+    pub number: Option<CaseNumber>,
 }
 
-type Framework<A> = CqrsFramework<A, PersistedEventStore<PostgresEventRepository, A>>;
-
-fn framework<A: Aggregate>(pool: PgPool, services: A::Services) -> Framework<A> {
-    // The pure event store: snapshot and aggregate-store modes apply events twice in
-    // cqrs-es 0.5.0 (DESIGN.md §3). No in-process queries: read models are consumers.
-    postgres_es::postgres_cqrs(pool, vec![], services)
+/// How a command finds its stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stream {
+    /// Load it first (it may have events).
+    Existing,
+    /// A fresh id: decide on the default state without reading.
+    New,
 }
 
 /// The write side of one aggregate type: executes its commands and answers the position
 /// they wrote.
 pub struct Commands<A: Aggregate<Error = Refusal>> {
-    pool: PgPool,
-    cqrs: Framework<A>,
-    store: PersistedEventStore<PostgresEventRepository, A>,
+    repository: EventLogRepository,
+    store: PersistedEventStore<EventLogRepository, A>,
+    services: A::Services,
     conflict_retries: u32,
 }
 
@@ -73,10 +85,13 @@ pub type RequestCommands = Commands<CitizenRequest>;
 
 impl<A: Aggregate<Error = Refusal>> Commands<A> {
     pub fn new(pool: PgPool, services: A::Services) -> Self {
+        let repository = EventLogRepository::new(pool);
         Self {
-            cqrs: framework(pool.clone(), services),
-            store: PersistedEventStore::new_event_store(PostgresEventRepository::new(pool.clone())),
-            pool,
+            // The pure event store: snapshot and aggregate-store modes apply events twice
+            // in cqrs-es 0.5.0 (DESIGN.md §3).
+            store: PersistedEventStore::new_event_store(repository.clone()),
+            repository,
+            services,
             conflict_retries: 1,
         }
     }
@@ -111,23 +126,128 @@ impl<A: Aggregate<Error = Refusal>> Commands<A> {
     where
         A::Command: Clone,
     {
+        self.run(id, command, metadata, Stream::Existing, None)
+            .await
+    }
+
+    /// Executes `command`, which starts stream `id`: a fresh UUID, so nothing is read
+    /// first. Should the id have events after all, the append conflicts and the command is
+    /// decided again on the loaded state (which refuses it).
+    pub async fn create(
+        &self,
+        id: &str,
+        command: A::Command,
+        metadata: CommandMetadata,
+    ) -> Result<Executed, CommandError>
+    where
+        A::Command: Clone,
+    {
+        self.run(id, command, metadata, Stream::New, None).await
+    }
+
+    /// Like [`Commands::create`], for a case with a human number: `command` carries
+    /// [`CaseNumber::to_be_assigned`] of the year, and the log writes the year's next
+    /// serial into the first event as it appends it. The number is in [`Executed::number`].
+    pub async fn create_numbered(
+        &self,
+        id: &str,
+        year: i32,
+        command: A::Command,
+        metadata: CommandMetadata,
+    ) -> Result<Executed, CommandError>
+    where
+        A::Command: Clone,
+    {
+        let slot = CaseNumberSlot {
+            sequence: crate::case_numbers::sequence_of(year),
+            path: CASE_NUMBER_SERIAL_PATH.map(str::to_string).to_vec(),
+        };
+        let mut executed = self
+            .run(id, command, metadata, Stream::New, Some(&slot))
+            .await?;
+        let serial = executed.number.map(|n| n.serial).ok_or_else(|| {
+            CommandError::Infrastructure("the log handed out no case number".into())
+        })?;
+        executed.number = Some(CaseNumber { year, serial });
+        Ok(executed)
+    }
+
+    async fn run(
+        &self,
+        id: &str,
+        command: A::Command,
+        metadata: CommandMetadata,
+        mut stream: Stream,
+        number: Option<&CaseNumberSlot>,
+    ) -> Result<Executed, CommandError>
+    where
+        A::Command: Clone,
+    {
+        let session = metadata.session.clone();
         let metadata: HashMap<String, String> = metadata.into_map();
         let mut retries_left = self.conflict_retries;
         loop {
-            match self
-                .cqrs
-                .execute_with_metadata(id, command.clone(), metadata.clone())
+            let mut context = match stream {
+                Stream::New => EventStoreAggregateContext {
+                    aggregate_id: id.to_string(),
+                    aggregate: A::default(),
+                    current_sequence: 0,
+                    current_snapshot: None,
+                },
+                Stream::Existing => self.store.load_aggregate(id).await?,
+            };
+            let sink = EventSink::default();
+            context
+                .aggregate
+                .handle(command.clone(), &self.services, &sink)
                 .await
-            {
-                Ok(()) => break,
-                Err(AggregateError::AggregateConflict) if retries_left > 0 => retries_left -= 1,
-                Err(e) => return Err(e.into()),
+                .map_err(CommandError::Refused)?;
+            let events = sink.collect().await;
+            if events.is_empty() {
+                // The aggregate had nothing to record: the case stands where it stood.
+                let position = eventlog::latest_position(self.repository.pool(), A::TYPE, id)
+                    .await?
+                    .unwrap_or_default();
+                return Ok(Executed {
+                    position,
+                    number: None,
+                });
+            }
+            let serialized = events
+                .into_iter()
+                .enumerate()
+                .map(|(i, payload)| {
+                    let envelope = EventEnvelope::<A> {
+                        aggregate_id: id.to_string(),
+                        sequence: context.current_sequence + i + 1,
+                        payload,
+                        metadata: metadata.clone(),
+                    };
+                    SerializedEvent::try_from(&envelope)
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| CommandError::Infrastructure(format!("serialising events: {e}")))?;
+            let append = Append {
+                events: &serialized,
+                case_number: number,
+                session: session.as_deref(),
+            };
+            match eventlog::append(self.repository.pool(), append).await {
+                Ok(appended) => {
+                    return Ok(Executed {
+                        position: appended.position,
+                        number: appended
+                            .case_serial
+                            .map(|serial| CaseNumber { year: 0, serial }),
+                    })
+                }
+                Err(AppendError::Conflict) if retries_left > 0 => {
+                    retries_left -= 1;
+                    stream = Stream::Existing;
+                }
+                Err(AppendError::Conflict) => return Err(CommandError::Conflict),
+                Err(e) => return Err(CommandError::Infrastructure(e.to_string())),
             }
         }
-        let position = eventlog::latest_position(&self.pool, A::TYPE, id)
-            .await
-            .map_err(|e| CommandError::Infrastructure(e.to_string()))?
-            .unwrap_or_default();
-        Ok(Executed { position })
     }
 }

@@ -23,6 +23,7 @@ pub mod payment_process;
 pub mod payments;
 pub mod registrar;
 pub mod requests;
+pub mod session_cache;
 pub mod tax_debts;
 pub mod tax_declarations;
 pub mod warrants;

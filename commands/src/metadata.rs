@@ -14,6 +14,10 @@ pub struct CommandMetadata {
     /// Ties together everything one HTTP request caused (the `x-request-id` header).
     pub correlation_id: String,
     pub client_ip: Option<String>,
+    /// The session (the SHA-256 of its token) the command comes through, if any: its next
+    /// reads wait for what the command writes. Recorded on the session with the append,
+    /// never in the event.
+    pub session: Option<String>,
 }
 
 impl CommandMetadata {

@@ -150,9 +150,10 @@ pub async fn create_payment(
 ) -> Result<StartedPayment, CommandError> {
     let now = portal.now();
     let order_id = new_order_id(now);
+    // A fresh UUID from every caller: nothing to read first.
     let executed = portal
         .payments
-        .execute(
+        .create(
             &id,
             PaymentCommand::Create {
                 id: id.clone(),

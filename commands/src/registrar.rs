@@ -360,5 +360,6 @@ pub fn system_metadata() -> CommandMetadata {
         role: "system".into(),
         correlation_id: uuid::Uuid::new_v4().to_string(),
         client_ip: None,
+        session: None,
     }
 }

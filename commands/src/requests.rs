@@ -6,7 +6,7 @@
 use domain::account::STAFF;
 use domain::refusal::FieldError;
 use domain::request::{CloseReason, RequestCommand, RequestKind, RequestStatus, Submitter};
-use domain::values::{AnswerText, CaseText, DesiredAction, Note, Subject};
+use domain::values::{AnswerText, CaseNumber, CaseText, DesiredAction, Note, Subject};
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
@@ -132,14 +132,15 @@ pub async fn submit(
         }
     };
     let id = uuid::Uuid::new_v4().to_string();
-    let number = crate::case_numbers::next_case_number(&portal.pool, portal.now()).await?;
+    let year = crate::case_numbers::year_of(portal.now());
     let executed = portal
         .requests
-        .execute(
+        .create_numbered(
             &id,
+            year,
             RequestCommand::Submit {
                 id: id.clone(),
-                number,
+                number: CaseNumber::to_be_assigned(year),
                 kind,
                 subject,
                 text,
@@ -151,8 +152,9 @@ pub async fn submit(
         )
         .await?;
     if let Some(c) = citizen {
-        accounts::record_write(portal, c, executed.position).await?;
+        accounts::record_write(portal, c, executed.position);
     }
+    let number = executed.number.expect("a numbered case has its number");
     Ok(Submitted {
         id,
         number: number.to_string(),
@@ -184,7 +186,7 @@ pub async fn reopen(
             metadata,
         )
         .await?;
-    accounts::record_write(portal, citizen, executed.position).await?;
+    accounts::record_write(portal, citizen, executed.position);
     Ok(executed)
 }
 
@@ -273,7 +275,7 @@ pub async fn act(
         return Err(RequestError::Forbidden);
     }
     let executed = portal.requests.execute(id, command, metadata).await?;
-    accounts::record_write(portal, clerk, executed.position).await?;
+    accounts::record_write(portal, clerk, executed.position);
     Ok(executed)
 }
 

@@ -324,6 +324,19 @@ pub struct CaseNumber {
     pub serial: i64,
 }
 
+impl CaseNumber {
+    /// The number of a case being filed, before the event log hands out its serial: the
+    /// log writes the serial into the stream's first event, at
+    /// [`CASE_NUMBER_SERIAL_PATH`], in the same statement that appends it.
+    pub fn to_be_assigned(year: i32) -> Self {
+        CaseNumber { year, serial: 0 }
+    }
+}
+
+/// Where the first event of a numbered stream (`RequestSubmitted`,
+/// `ApplicationSubmitted`) carries its case number's serial in its stored JSON.
+pub const CASE_NUMBER_SERIAL_PATH: [&str; 3] = ["data", "number", "serial"];
+
 impl std::fmt::Display for CaseNumber {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{:06}", self.year, self.serial)

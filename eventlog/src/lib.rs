@@ -2,12 +2,16 @@
 //! commit-safe positions, and the checkpointed catch-up consumer runtime that feeds every
 //! read model and every process manager (see `docs/architecture.md`).
 
+mod append;
 mod consumer;
 mod database;
 mod position;
 mod progress;
 mod stored;
 
+pub use append::{
+    append, create_sequence, Append, AppendError, Appended, CaseNumberSlot, EventLogRepository,
+};
 pub use consumer::{
     consumer_lock_key, fetch_batch, run_batch, save_checkpoint, BatchOutcome, Consumer,
     ConsumerError, ConsumerRuntime, RuntimeConfig,

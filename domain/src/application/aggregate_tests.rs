@@ -546,3 +546,15 @@ fn the_due_date_counts_calendar_days() {
     let d = super::super::due_date(NaiveDate::from_ymd_opt(2026, 12, 25).unwrap(), 10);
     assert_eq!(d, NaiveDate::from_ymd_opt(2027, 1, 4).unwrap());
 }
+
+/// The event log writes a new application's serial into the stored event at
+/// `CASE_NUMBER_SERIAL_PATH`: the path must name the number's serial.
+#[test]
+fn the_stored_application_carries_its_serial_where_the_log_writes_it() {
+    let stored = serde_json::to_value(submitted(Delivery::Electronic)).unwrap();
+    let pointer = format!("/{}", crate::values::CASE_NUMBER_SERIAL_PATH.join("/"));
+    assert_eq!(
+        stored.pointer(&pointer),
+        Some(&serde_json::json!(number().serial))
+    );
+}

@@ -754,3 +754,13 @@ fn apply_of_a_closing_records_reason_and_note() {
     );
     assert_eq!(case.times_reopened, 0);
 }
+
+/// The event log writes a new case's serial into the stored event at
+/// `CASE_NUMBER_SERIAL_PATH`: the path must name the number's serial.
+#[test]
+fn the_stored_submission_carries_its_serial_where_the_log_writes_it() {
+    let stored =
+        serde_json::to_value(submitted_by(RequestKind::Comment, anonymous(), None)).unwrap();
+    let pointer = format!("/{}", crate::values::CASE_NUMBER_SERIAL_PATH.join("/"));
+    assert_eq!(stored.pointer(&pointer), Some(&serde_json::json!(123)));
+}
