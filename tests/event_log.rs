@@ -1,8 +1,8 @@
 //! The engine's hard properties, against the real PostgreSQL: a consumer never skips an
 //! event when transactions commit out of order, handles every event exactly once under
 //! concurrent writers and with two portal processes, a rebuilt read model equals the live
-//! one (also while writers keep submitting, and through the `portal` command), and the
-//! event log refuses to be changed.
+//! one, and so do all of them rebuilt in one pass (also while writers keep submitting, and
+//! through the `portal` command), and the event log refuses to be changed.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -844,6 +844,204 @@ async fn a_rebuild_while_citizens_keep_submitting_loses_nothing() {
     assert_eq!(read_model_snapshot(pool).await, live);
 }
 
+/// Every read model's checkpoint and schema version.
+async fn checkpoints_of_read_models(pool: &PgPool) -> Vec<(String, i64, i64, i32)> {
+    let names: Vec<&str> = projections::all().iter().map(|m| m.name()).collect();
+    sqlx::query_as(
+        "SELECT name, last_transaction_id::text::bigint, last_position, schema_version \
+         FROM consumer_checkpoints WHERE name = ANY($1) ORDER BY name",
+    )
+    .bind(&names)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+/// The last event in commit order, as (transaction id, global position).
+async fn log_head(pool: &PgPool) -> (i64, i64) {
+    sqlx::query_as(
+        "SELECT transaction_id::text::bigint, global_position FROM events \
+         ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_read_model_rebuilt_in_one_pass_equals_the_live_ones() {
+    let app = TestApp::spawn().await;
+    let cases = realistic_history(&app).await;
+    // A business representative, for the certifications and business_timeline models.
+    let clerk = app
+        .staff("clerk", "grammateia@dimos.example.gr", "Άννα Γεωργίου")
+        .await;
+    app.citizen("edra@example.gr", "Κώστας Ιωάννου").await;
+    app.certify(
+        &clerk,
+        "edra@example.gr",
+        Some(("ΙΩΑΝΝΟΥ ΚΑΙ ΣΙΑ Ο.Ε.", "094259216")),
+    )
+    .await;
+    app.read_models_caught_up().await;
+    let pool = &app.state.pool;
+
+    let live = crate::common::every_read_model_table(pool).await;
+    let with_rows: Vec<_> = live
+        .iter()
+        .filter(|(_, rows)| !rows.as_array().unwrap().is_empty())
+        .map(|(table, _)| *table)
+        .collect();
+    for table in ["request_cases", "request_timeline", "certifications"] {
+        assert!(
+            with_rows.contains(&table),
+            "{table} is empty: {with_rows:?}"
+        );
+    }
+    let models = projections::all();
+    let tables: Vec<&str> = models.iter().flat_map(|m| m.tables()).copied().collect();
+    let mut oids_before = Vec::new();
+    for table in &tables {
+        oids_before.push(table_oid(pool, table).await);
+    }
+    let shape_before = public_tables_and_indexes(pool).await;
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+
+    let mut progress = Vec::new();
+    let report = projections::rebuild_all(pool, &models, &mut |done, total| {
+        progress.push((done, total))
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        report.models,
+        models.iter().map(|m| m.name()).collect::<Vec<_>>()
+    );
+    assert_eq!(report.events as i64, events, "the log is read once");
+    assert_eq!(progress.first(), Some(&(0, events as u64)));
+    assert_eq!(progress.last(), Some(&(events as u64, events as u64)));
+    assert!(
+        progress.windows(2).all(|w| w[0].0 <= w[1].0),
+        "{progress:?}"
+    );
+
+    for (table, before) in tables.iter().zip(oids_before) {
+        assert_ne!(
+            table_oid(pool, table).await,
+            before,
+            "{table} was not replaced"
+        );
+    }
+    assert_eq!(crate::common::every_read_model_table(pool).await, live);
+    assert_eq!(public_tables_and_indexes(pool).await, shape_before);
+    let scratch: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'rebuild\\_%'")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert_eq!(scratch, 0, "a scratch schema was left behind");
+    // Every model's checkpoint is the head of the log, with its current schema version.
+    let head = log_head(pool).await;
+    let checkpoints = checkpoints_of_read_models(pool).await;
+    assert_eq!(checkpoints.len(), models.len());
+    for (name, transaction_id, position, version) in checkpoints {
+        assert_eq!((transaction_id, position), head, "{name}");
+        let model = models.iter().find(|m| m.name() == name).unwrap();
+        assert_eq!(version, model.schema_version(), "{name}");
+    }
+
+    // The live consumers carry on from the rebuild's checkpoints.
+    let token = app
+        .citizen("late@example.gr", "Αργοπορημένος Πολίτης")
+        .await;
+    let id = submit_named(&app, &token, "request", "Μετά την ανακατασκευή").await;
+    app.read_models_caught_up().await;
+    let r = app
+        .get(&format!("/api/v1/my/requests/{id}"), Some(&token))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        read_model_snapshot(pool).await.0.as_array().unwrap().len(),
+        cases + 1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rebuild_of_every_read_model_while_citizens_keep_submitting_loses_nothing() {
+    let app = Arc::new(TestApp::spawn().await);
+    let stop = Arc::new(AtomicBool::new(false));
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (app, stop, acknowledged) = (app.clone(), stop.clone(), acknowledged.clone());
+            tokio::spawn(async move {
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    let id = submit_anonymous(&app, &format!("Θόρυβος {w}/{n}")).await;
+                    acknowledged.lock().unwrap().push(id);
+                }
+            })
+        })
+        .collect();
+    let acknowledged_count = || acknowledged.lock().unwrap().len();
+    while acknowledged_count() < 20 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let pool = &app.state.pool;
+    let models = projections::all();
+    let before = acknowledged_count();
+    for _ in 0..3 {
+        projections::rebuild_all(pool, &models, &mut |_, _| {})
+            .await
+            .unwrap();
+    }
+    let during = acknowledged_count() - before;
+    stop.store(true, Ordering::Relaxed);
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    assert!(during > 0, "no submission overlapped the rebuilds");
+
+    app.read_models_caught_up().await;
+    let in_log: BTreeSet<String> =
+        sqlx::query_scalar("SELECT aggregate_id FROM events WHERE event_type = 'RequestSubmitted'")
+            .fetch_all(pool)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+    let in_read_model: BTreeSet<String> = sqlx::query_scalar("SELECT id FROM request_cases")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    let acknowledged: BTreeSet<String> = acknowledged.lock().unwrap().iter().cloned().collect();
+    assert_eq!(in_read_model, in_log, "the read model and the log disagree");
+    assert!(acknowledged.is_subset(&in_read_model));
+    let timeline: i64 = sqlx::query_scalar("SELECT count(*) FROM request_timeline")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(timeline, request_event_count(pool).await);
+    let head = log_head(pool).await;
+    for (name, transaction_id, position, _) in checkpoints_of_read_models(pool).await {
+        assert_eq!((transaction_id, position), head, "{name}");
+    }
+
+    // And the result is exactly what a quiet rebuild gives.
+    let live = crate::common::every_read_model_table(pool).await;
+    projections::rebuild_all(pool, &models, &mut |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(crate::common::every_read_model_table(pool).await, live);
+}
+
 /// `portal projections <args>` against the app's database.
 async fn portal_command(app: &TestApp, args: &[&str]) -> std::process::Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_portal"))
@@ -897,6 +1095,22 @@ async fn the_rebuild_command_leaves_identical_tables() {
             .all(|(_, _, persistence)| persistence == "p"),
         "{shape_before:?}"
     );
+
+    // Without a name: every read model in one pass, one report line naming them all.
+    let everything = crate::common::every_read_model_table(pool).await;
+    let out = portal_command(&app, &["projections", "rebuild"]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "rebuild failed: {stderr}");
+    let names: Vec<&str> = projections::all().iter().map(|m| m.name()).collect();
+    assert!(
+        stderr.contains(&format!("{}: ", names.join(", "))) && stderr.contains("events/s"),
+        "no report of the rebuild of every model: {stderr}"
+    );
+    assert_eq!(
+        crate::common::every_read_model_table(pool).await,
+        everything
+    );
+    assert_eq!(public_tables_and_indexes(pool).await, shape_before);
 
     let out = portal_command(&app, &["projections", "rebuild", "no_such_model"]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -5,7 +5,7 @@ use anyhow::bail;
 use indicatif::{ProgressBar, ProgressStyle};
 use sqlx::PgPool;
 
-/// Rebuilds one read model by name, or all of them.
+/// Rebuilds one read model by name, or all of them in one pass over the log.
 pub async fn rebuild(pool: &PgPool, name: Option<&str>) -> anyhow::Result<()> {
     let models = projections::all();
     let chosen: Vec<_> = match name {
@@ -22,30 +22,31 @@ pub async fn rebuild(pool: &PgPool, name: Option<&str>) -> anyhow::Result<()> {
             found
         }
     };
-    for model in chosen {
-        let bar = ProgressBar::new(0);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{prefix:>12} [{bar:40}] {pos}/{len} events ({per_sec}, {eta} left)",
-            )
-            .expect("the template is valid")
-            .progress_chars("=> "),
-        );
-        bar.set_prefix(model.name());
-        let report = projections::rebuild(pool, model.as_ref(), &mut |done, total| {
-            bar.set_length(total);
-            bar.set_position(done);
-        })
-        .await?;
-        bar.finish();
-        eprintln!(
-            "{}: {} events in {:.2} s ({:.0} events/s)",
-            report.model,
-            report.events,
-            report.seconds,
-            report.events_per_second()
-        );
-    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix:>12} [{bar:40}] {pos}/{len} events ({per_sec}, {eta} left)",
+        )
+        .expect("the template is valid")
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(match name {
+        Some(name) => name.to_string(),
+        None => "all".to_string(),
+    });
+    let report = projections::rebuild_all(pool, &chosen, &mut |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })
+    .await?;
+    bar.finish();
+    eprintln!(
+        "{}: {} events in {:.2} s ({:.0} events/s)",
+        report.models.join(", "),
+        report.events,
+        report.seconds,
+        report.events_per_second()
+    );
     Ok(())
 }
 

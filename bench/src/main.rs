@@ -1,7 +1,10 @@
 //! `portal-bench`: measures durable submissions over HTTP against the raw insert rate of
-//! the same PostgreSQL server, then latency at half that rate, projection lag and rebuild
-//! speed, all in one run on a fresh database that is dropped at the end (see
-//! `docs/benchmarks.md`).
+//! the same PostgreSQL server, then latency at half that rate, projection lag, a case's load
+//! time, the process's peak memory, and the speed of a rebuild of every read model, all in
+//! one run on a fresh database that is dropped at the end (see `docs/benchmarks.md`). With
+//! `--preload N` it then fills the log with N events of every aggregate type and measures
+//! the submission rate and the case load time again, to show whether they stay flat as
+//! the log grows.
 //!
 //! Latencies are kept as plain sorted samples: a run yields at most a few hundred
 //! thousand, so exact percentiles cost less than a histogram dependency.
@@ -24,11 +27,22 @@ use tokio::time::Instant;
 
 use portal::{AppState, Application, Config};
 
+mod preload;
+
 /// The issue's targets (issue 2, "Running, testing, measuring").
 const TARGET_RATIO: f64 = 0.5;
 const TARGET_HALF_RATE_P99: Duration = Duration::from_millis(25);
 const TARGET_LAG_P99: Duration = Duration::from_millis(100);
-const TARGET_REBUILD_PER_SECOND: f64 = 50_000.0;
+/// Issue 13: every read model rebuilt in one pass; the submission rate and a case's load
+/// time at N stored events within 0.9 of their figure on an empty log; peak memory.
+const TARGET_REBUILD_PER_SECOND: f64 = 100_000.0;
+const TARGET_GROWTH_RATIO: f64 = 0.9;
+const TARGET_PEAK_RSS_MB: f64 = 150.0;
+
+/// Cases loaded (one after the other) to time a case's load.
+const CASE_LOADS: i64 = 300;
+/// Loads before those, not measured.
+const CASE_LOADS_WARM_UP: usize = 50;
 
 /// How long a submission's projection may lag before it counts as never arriving.
 const LAG_TIMEOUT: Duration = Duration::from_secs(5);
@@ -73,6 +87,11 @@ pub struct BenchArgs {
     /// Skip the top-up and the rebuild.
     #[arg(long)]
     skip_rebuild: bool,
+    /// After the first measurements, bulk-insert this many events of every aggregate type,
+    /// wait for the read models to fold them, and measure the closed loop and a case's load
+    /// time again (0: do not).
+    #[arg(long, default_value_t = 0)]
+    preload: u64,
     /// Keep the benchmark database instead of dropping it (to inspect it, or to time
     /// `portal projections rebuild` on it); drop it by hand afterwards.
     #[arg(long)]
@@ -130,7 +149,22 @@ struct Figures {
     closed: LoadResult,
     open: OpenLoopResult,
     offered_rate: f64,
+    /// Peak RSS of this process during the closed loop (2), in bytes.
+    closed_rss: PeakRss,
+    /// A case's load time on the log as the measured phases left it (2).
+    case_loads: Latencies,
+    growth: Option<Growth>,
     rebuild: Option<RebuildFigures>,
+}
+
+/// The second round, after `--preload N`.
+struct Growth {
+    preloaded: preload::Preloaded,
+    /// The log's size when the second round started.
+    events_in_log: u64,
+    closed: LoadResult,
+    closed_rss: PeakRss,
+    case_loads: Latencies,
 }
 
 struct RebuildFigures {
@@ -141,6 +175,9 @@ struct RebuildFigures {
     /// Again, after `ANALYZE events`.
     analysed: projections::RebuildReport,
     acknowledged: u64,
+    /// Events and `CitizenRequest` streams the preload inserted.
+    preloaded_events: u64,
+    preloaded_requests: u64,
     events: u64,
     cases: u64,
 }
@@ -160,16 +197,8 @@ async fn measure(args: &BenchArgs, database: &BenchDatabase) -> anyhow::Result<F
     let warm = warm_up(&portal, args.clients).await?;
 
     tracing::info!("2/5 closed loop over HTTP");
-    let closed = closed_loop(&portal, args.clients, Stop::at(args.phase())).await;
-    tracing::info!(
-        per_second = closed.per_second(),
-        errors = closed.errors,
-        "closed loop done"
-    );
-    closed.log_errors("closed loop");
-    if closed.ok == 0 {
-        bail!("no submission succeeded in the closed loop; see the errors above");
-    }
+    let (closed, closed_rss) = measured_closed_loop(&portal, args).await?;
+    let case_loads = case_load_times(&portal).await?;
 
     let offered_rate = closed.per_second() / 2.0;
     tracing::info!(
@@ -180,11 +209,19 @@ async fn measure(args: &BenchArgs, database: &BenchDatabase) -> anyhow::Result<F
     open.load.log_errors("open loop");
 
     let mut acknowledged = warm + closed.ok + open.load.ok;
+    let growth = if args.preload > 0 {
+        let growth = grown(&portal, args).await?;
+        acknowledged += growth.closed.ok;
+        Some(growth)
+    } else {
+        None
+    };
     let rebuild = if args.skip_rebuild {
         None
     } else {
         acknowledged += top_up(&portal, args.clients, args.rebuild_events).await?;
-        Some(rebuild_requests(&portal, acknowledged).await?)
+        let preloaded = growth.as_ref().map(|g| &g.preloaded);
+        Some(rebuild_all(&portal, acknowledged, preloaded).await?)
     };
     portal.stop().await;
     Ok(Figures {
@@ -194,7 +231,129 @@ async fn measure(args: &BenchArgs, database: &BenchDatabase) -> anyhow::Result<F
         closed,
         open,
         offered_rate,
+        closed_rss,
+        case_loads,
+        growth,
         rebuild,
+    })
+}
+
+/// The closed loop (2) with this process's peak RSS over it.
+async fn measured_closed_loop(
+    portal: &PortalUnderTest,
+    args: &BenchArgs,
+) -> anyhow::Result<(LoadResult, PeakRss)> {
+    let reset = reset_peak_rss();
+    let closed = closed_loop(portal, args.clients, Stop::at(args.phase())).await;
+    let rss = PeakRss {
+        bytes: peak_rss(),
+        reset,
+    };
+    tracing::info!(
+        per_second = closed.per_second(),
+        errors = closed.errors,
+        peak_rss_mb = rss.bytes.map(megabytes),
+        "closed loop done"
+    );
+    closed.log_errors("closed loop");
+    if closed.ok == 0 {
+        bail!("no submission succeeded in the closed loop; see the errors above");
+    }
+    Ok((closed, rss))
+}
+
+// ---------------------------------------------------------------------------------------
+// A case's load time, and the process's peak memory
+
+/// The time a command takes to load a case before deciding: the case's events read
+/// through the event store (cqrs-es over postgres-es, as every command does) and folded
+/// into the aggregate. Loads the [`CASE_LOADS`] most recently submitted requests, one
+/// after the other, on an otherwise idle portal.
+async fn case_load_times(portal: &PortalUnderTest) -> anyhow::Result<Latencies> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT aggregate_id FROM events \
+         WHERE aggregate_type = 'CitizenRequest' AND sequence = 1 \
+         ORDER BY global_position DESC LIMIT $1",
+    )
+    .bind(CASE_LOADS)
+    .fetch_all(&portal.state.pool)
+    .await?;
+    // Unmeasured: the pool's connections prepare the event store's query on first use.
+    for id in ids.iter().take(CASE_LOADS_WARM_UP) {
+        let _ = portal.state.requests.load(id).await;
+    }
+    let mut loads = Latencies::default();
+    for id in ids {
+        let started = Instant::now();
+        let case = portal
+            .state
+            .requests
+            .load(&id)
+            .await
+            .map_err(|e| anyhow::anyhow!("Failed to load case {id}: {e}"))?;
+        loads.0.push(started.elapsed());
+        if case.number.is_none() {
+            bail!("case {id} loaded empty");
+        }
+    }
+    tracing::info!(
+        p50_ms = loads.percentile(0.5).as_secs_f64() * 1000.0,
+        "case loads timed"
+    );
+    Ok(loads.finish())
+}
+
+/// This process's peak resident set size over a phase.
+struct PeakRss {
+    /// `VmHWM`, if `/proc/self/status` could be read.
+    bytes: Option<u64>,
+    /// Whether the peak was reset to the current RSS when the phase began; if not, it
+    /// is the peak of the whole run so far.
+    reset: bool,
+}
+
+/// `VmHWM` of this process (Linux), in bytes.
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Resets this process's `VmHWM` to its current RSS (Linux ≥ 4.0: `5` into `clear_refs`).
+fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+fn megabytes(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+// ---------------------------------------------------------------------------------------
+// 6. Growth: the same measurements after `--preload N`
+
+async fn grown(portal: &PortalUnderTest, args: &BenchArgs) -> anyhow::Result<Growth> {
+    tracing::info!(events = args.preload, "6 preloading the log");
+    let preloaded = preload::preload(&portal.state.pool, &portal.state.progress, args.preload)
+        .await
+        .context("Failed to preload the log")?;
+    tracing::info!(
+        events = preloaded.events,
+        streams = preloaded.streams,
+        inserted_s = preloaded.inserted_in.as_secs_f64(),
+        folded_after_s = preloaded.folded_after.as_secs_f64(),
+        "preloaded; every read model has folded it"
+    );
+    let events_in_log = count(&portal.state.pool, "SELECT count(*) FROM events").await?;
+    tracing::info!(events_in_log, "6 closed loop over HTTP again");
+    let (closed, closed_rss) = measured_closed_loop(portal, args).await?;
+    let case_loads = case_load_times(portal).await?;
+    Ok(Growth {
+        preloaded,
+        events_in_log,
+        closed,
+        closed_rss,
+        case_loads,
     })
 }
 
@@ -751,37 +910,25 @@ async fn top_up(portal: &PortalUnderTest, clients: usize, min_events: u64) -> an
     Ok(extra.ok)
 }
 
-/// Waits for the live consumer to finish the log (so it does not compete), rebuilds the
-/// requests read model from position zero, and counts what is stored.
-async fn rebuild_requests(
+/// Waits for the live consumers to finish the log (so they do not compete), rebuilds every
+/// read model from position zero in one pass, and counts what is stored.
+async fn rebuild_all(
     portal: &PortalUnderTest,
     acknowledged: u64,
+    preloaded: Option<&preload::Preloaded>,
 ) -> anyhow::Result<RebuildFigures> {
     let pool = &portal.state.pool;
-    let head: Option<(i64, i64)> = sqlx::query_as(
-        "SELECT transaction_id::text::bigint, global_position FROM events \
-         ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
-    )
-    .fetch_optional(pool)
-    .await?;
-    if let Some((transaction_id, global_position)) = head {
-        let head = Position {
-            transaction_id,
-            global_position,
-        };
+    if let Some(head) = eventlog::log_head(pool).await? {
         let caught_up = portal
             .state
             .progress
-            .wait_for(projections::REQUEST_READS, head, Duration::from_secs(300))
+            .wait_for(projections::ALL_READS, head, Duration::from_secs(300))
             .await;
         if !caught_up {
-            bail!("the requests read model did not catch up with the log within 5 minutes");
+            bail!("the read models did not catch up with the log within 5 minutes");
         }
     }
-    let model = projections::all()
-        .into_iter()
-        .find(|m| m.name() == projections::requests::RequestsProjection::NAME)
-        .context("the requests read model is missing")?;
+    let models = projections::all();
     let statistics_as_found = if events_analysed(pool).await? {
         "analysed"
     } else {
@@ -789,19 +936,22 @@ async fn rebuild_requests(
     };
     tracing::info!(
         statistics = statistics_as_found,
-        "5/5 rebuilding the requests read model"
+        models = models.len(),
+        "5/5 rebuilding every read model in one pass"
     );
-    let as_found = projections::rebuild(pool, model.as_ref(), &mut |_, _| {}).await?;
+    let as_found = projections::rebuild_all(pool, &models, &mut |_, _| {}).await?;
     tracing::info!(per_second = as_found.events_per_second(), "rebuild done");
     sqlx::query("ANALYZE events").execute(pool).await?;
     tracing::info!("5/5 rebuilding again after ANALYZE events");
-    let analysed = projections::rebuild(pool, model.as_ref(), &mut |_, _| {}).await?;
+    let analysed = projections::rebuild_all(pool, &models, &mut |_, _| {}).await?;
     tracing::info!(per_second = analysed.events_per_second(), "rebuild done");
     Ok(RebuildFigures {
         as_found,
         statistics_as_found,
         analysed,
         acknowledged,
+        preloaded_events: preloaded.map_or(0, |p| p.events),
+        preloaded_requests: preloaded.map_or(0, |p| p.requests),
         events: count(pool, "SELECT count(*) FROM events").await?,
         cases: count(pool, "SELECT count(*) FROM request_cases").await?,
     })
@@ -905,6 +1055,8 @@ fn write_report(context: &RunContext, figures: &Figures) -> std::io::Result<()> 
     closed_rows(&mut out, figures);
     open_rows(&mut out, figures);
     rebuild_rows(&mut out, figures);
+    growth_rows(&mut out, figures);
+    memory_rows(&mut out, figures);
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(out.as_bytes())?;
     stdout.flush()
@@ -1019,7 +1171,11 @@ fn rebuild_rows(out: &mut String, figures: &Figures) {
     };
     let runs = [
         (
-            format!("5 rebuild of `requests`, events {}", r.statistics_as_found),
+            format!(
+                "5 rebuild of all {} models, events {}",
+                r.as_found.models.len(),
+                r.statistics_as_found
+            ),
             &r.as_found,
         ),
         ("  again, after ANALYZE events".to_string(), &r.analysed),
@@ -1039,17 +1195,175 @@ fn rebuild_rows(out: &mut String, figures: &Figures) {
             verdict(per_second >= TARGET_REBUILD_PER_SECOND),
         );
     }
+    if r.preloaded_events == 0 {
+        row(
+            out,
+            "  acknowledged = events in log = read-model rows",
+            &format!(
+                "{} = {} = {}",
+                thousands(r.acknowledged as f64),
+                thousands(r.events as f64),
+                thousands(r.cases as f64)
+            ),
+            "all equal",
+            verdict(r.acknowledged == r.events && r.events == r.cases),
+        );
+    } else {
+        let events = r.acknowledged + r.preloaded_events;
+        let cases = r.acknowledged + r.preloaded_requests;
+        row(
+            out,
+            "  acknowledged + preloaded = events in log",
+            &format!(
+                "{} + {} = {}",
+                thousands(r.acknowledged as f64),
+                thousands(r.preloaded_events as f64),
+                thousands(r.events as f64)
+            ),
+            "equal",
+            verdict(events == r.events),
+        );
+        row(
+            out,
+            "  acknowledged + preloaded requests = rows",
+            &format!(
+                "{} + {} = {}",
+                thousands(r.acknowledged as f64),
+                thousands(r.preloaded_requests as f64),
+                thousands(r.cases as f64)
+            ),
+            "equal",
+            verdict(cases == r.cases),
+        );
+    }
+}
+
+fn load_times(loads: &Latencies) -> String {
+    format!(
+        "{} / {} ms ({} cases)",
+        ms_fine(loads.percentile(0.50)),
+        ms_fine(loads.percentile(0.99)),
+        loads.0.len()
+    )
+}
+
+/// Milliseconds with two decimals: a case loads in well under one.
+fn ms_fine(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1000.0)
+}
+
+fn growth_rows(out: &mut String, figures: &Figures) {
     row(
         out,
-        "  acknowledged = events in log = read-model rows",
+        "6 case load (cqrs-es load + fold), p50 / p99",
+        &load_times(&figures.case_loads),
+        "",
+        "",
+    );
+    let Some(g) = &figures.growth else {
+        row(out, "  after --preload N", "skipped (--preload 0)", "", "");
+        return;
+    };
+    let p = &g.preloaded;
+    row(
+        out,
+        &format!("  preloaded {} events", thousands(p.events as f64)),
         &format!(
-            "{} = {} = {}",
-            thousands(r.acknowledged as f64),
-            thousands(r.events as f64),
-            thousands(r.cases as f64)
+            "{} streams, {:.1} s ({} /s)",
+            thousands(p.streams as f64),
+            p.inserted_in.as_secs_f64(),
+            thousands(p.events as f64 / p.inserted_in.as_secs_f64().max(f64::EPSILON))
         ),
-        "all equal",
-        verdict(r.acknowledged == r.events && r.events == r.cases),
+        "",
+        "",
+    );
+    row(
+        out,
+        "  read models folded it, after the inserts",
+        &format!("{:.1} s", p.folded_after.as_secs_f64()),
+        "",
+        "",
+    );
+    let at = format!("at {} events", thousands(g.events_in_log as f64));
+    row(
+        out,
+        &format!("  submissions, closed loop, {at}"),
+        &format!(
+            "{} /s ({} ok, {} errors)",
+            thousands(g.closed.per_second()),
+            thousands(g.closed.ok as f64),
+            thousands(g.closed.errors as f64)
+        ),
+        "",
+        "",
+    );
+    let rate_ratio = g.closed.per_second() / figures.closed.per_second().max(f64::EPSILON);
+    row(
+        out,
+        "  ratio to (2)",
+        &format!("{rate_ratio:.2}"),
+        &format!(">= {TARGET_GROWTH_RATIO:.2}"),
+        verdict(rate_ratio >= TARGET_GROWTH_RATIO),
+    );
+    row(
+        out,
+        &format!("  case load, p50 / p99, {at}"),
+        &load_times(&g.case_loads),
+        "",
+        "",
+    );
+    // A time: the figure at 0 over the figure at N, so that flat is 1 and slower is less.
+    let load_ratio = figures.case_loads.percentile(0.50).as_secs_f64()
+        / g.case_loads
+            .percentile(0.50)
+            .as_secs_f64()
+            .max(f64::EPSILON);
+    row(
+        out,
+        "  p50 at 0 / p50 after the preload",
+        &format!("{load_ratio:.2}"),
+        &format!(">= {TARGET_GROWTH_RATIO:.2}"),
+        verdict(load_ratio >= TARGET_GROWTH_RATIO),
+    );
+}
+
+fn rss_figure(rss: &PeakRss) -> String {
+    match rss.bytes {
+        Some(bytes) if rss.reset => format!("{:.0} MB", megabytes(bytes)),
+        Some(bytes) => format!("{:.0} MB (peak of the run so far)", megabytes(bytes)),
+        None => "n/a".to_string(),
+    }
+}
+
+fn memory_rows(out: &mut String, figures: &Figures) {
+    let rows = std::iter::once((
+        "7 peak RSS in closed loop (2), bench process",
+        &figures.closed_rss,
+    ))
+    .chain(
+        figures
+            .growth
+            .iter()
+            .map(|g| ("  in the closed loop after the preload", &g.closed_rss)),
+    );
+    for (what, rss) in rows {
+        row(
+            out,
+            what,
+            &rss_figure(rss),
+            &format!("<= {TARGET_PEAK_RSS_MB:.0} MB"),
+            verdict(
+                rss.bytes
+                    .is_some_and(|b| megabytes(b) <= TARGET_PEAK_RSS_MB),
+            ),
+        );
+    }
+    row(
+        out,
+        "  (the whole process: portal, sandboxes, HTTP clients)",
+        "",
+        "",
+        "",
     );
 }
 

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use eventlog::Consumer;
 
-pub use rebuild::{prepare, rebuild, RebuildError, RebuildReport};
+pub use rebuild::{prepare, rebuild, rebuild_all, RebuildError, RebuildReport};
 
 /// A consumer that owns tables. Its tables are created from [`ReadModel::create_sql`]
 /// (unqualified names, so a rebuild can create them in a scratch schema) and are dropped

@@ -295,6 +295,26 @@ impl TestApp {
     }
 }
 
+/// Every table of every read model, each as a JSON array of its rows in the order of their
+/// text: what "rebuild == live" compares, whatever the model.
+pub async fn every_read_model_table(
+    pool: &sqlx::PgPool,
+) -> std::collections::BTreeMap<&'static str, Value> {
+    let mut tables = std::collections::BTreeMap::new();
+    for model in projections::all() {
+        for &table in model.tables() {
+            let rows: Value = sqlx::query_scalar(&format!(
+                "SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY t::text), '[]') FROM {table} t"
+            ))
+            .fetch_one(pool)
+            .await
+            .unwrap_or_else(|e| panic!("{table}: {e}"));
+            tables.insert(table, rows);
+        }
+    }
+    tables
+}
+
 /// A portal on an existing database, in a thread and Tokio runtime of its own, so that a
 /// test can stop it (server, consumers, protocol registrar: every task) while the database
 /// and the other services live on, and start another on the same database.
