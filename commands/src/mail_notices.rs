@@ -313,6 +313,10 @@ impl Consumer for MailNotices {
         Self::NAME
     }
 
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[CertificateApplication::TYPE, CitizenRequest::TYPE])
+    }
+
     async fn handle(
         &self,
         conn: &mut PgConnection,

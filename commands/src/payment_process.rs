@@ -47,6 +47,10 @@ impl Consumer for PaymentProcess {
         Self::NAME
     }
 
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[Payment::TYPE])
+    }
+
     async fn handle(
         &self,
         conn: &mut PgConnection,

@@ -222,6 +222,10 @@ impl eventlog::Consumer for ProtocolQueue {
         Self::NAME
     }
 
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[<CertificateApplication as cqrs_es::Aggregate>::TYPE])
+    }
+
     async fn handle(
         &self,
         conn: &mut PgConnection,

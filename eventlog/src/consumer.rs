@@ -1,18 +1,24 @@
 //! The checkpointed catch-up consumer runtime.
 //!
-//! Each consumer reads the log in commit-safe order (see [`crate::Position`]), handles a
-//! batch of events and advances its checkpoint in the same transaction, so a crash
-//! anywhere leaves either both or neither. An advisory lock taken per batch makes sure
-//! that only one portal process runs a given consumer at a time. Consumers wake on the
-//! events table's NOTIFY and poll as a fallback.
+//! Every consumer of a portal process (the read models and the process managers) runs on
+//! one loop: it reads the next batch of the log once, in commit-safe order (see
+//! [`crate::Position`]), and hands each consumer the events of the aggregate types it reads
+//! ([`Consumer::aggregate_types`]). A consumer with events in the batch handles them and
+//! advances its checkpoint in one transaction of its own (so a crash leaves either both or
+//! neither), under an advisory lock that makes sure only one portal process runs it at a
+//! time; the consumers with events run side by side. A consumer with none is not woken: its
+//! position moves past the batch in memory (read-your-writes sees it at once) and its
+//! stored checkpoint follows within a second, in one statement for all of them — losing
+//! that in a crash only makes it pass over the same events again. The loop wakes on the
+//! events table's NOTIFY and polls as a fallback.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
@@ -50,6 +56,13 @@ impl ConsumerError {
 pub trait Consumer: Send + Sync + 'static {
     /// Unique and stable: it keys the checkpoint.
     fn name(&self) -> &'static str;
+
+    /// The aggregate types whose events this consumer reads; `None` (the default): every
+    /// event. The runtime hands it only those, and does not wake it for a batch without
+    /// any.
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        None
+    }
 
     /// Handles one event inside the batch's transaction. Return an error to roll the
     /// whole batch back (it is retried; the consumer never skips an event).
@@ -149,23 +162,31 @@ pub enum BatchOutcome {
     Handled { count: usize, held_back: bool },
 }
 
-/// Runs consumers in the background of the portal process.
+/// Runs the consumers of the portal process in the background, on one loop (see the
+/// module's notes).
 pub struct ConsumerRuntime {
     pool: PgPool,
-    config: RuntimeConfig,
-    progress: Progress,
     wake: watch::Sender<u64>,
+    added: mpsc::UnboundedSender<Arc<dyn Consumer>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl ConsumerRuntime {
+    /// Starts the loop and the LISTEN task; consumers join with [`ConsumerRuntime::start`].
     pub fn new(pool: PgPool, config: RuntimeConfig, progress: Progress) -> Self {
+        let wake = watch::channel(0).0;
+        let (added, joining) = mpsc::unbounded_channel();
+        let run = run(pool.clone(), config, progress, wake.subscribe(), joining)
+            .instrument(tracing::info_span!("consumers"));
+        let tasks = vec![
+            tokio::spawn(listen(pool.clone(), wake.clone())),
+            tokio::spawn(run),
+        ];
         Self {
             pool,
-            config,
-            progress,
-            wake: watch::channel(0).0,
-            tasks: Vec::new(),
+            wake,
+            added,
+            tasks,
         }
     }
 
@@ -178,22 +199,15 @@ impl ConsumerRuntime {
         Ok(())
     }
 
-    /// Starts the LISTEN task (once) and a task for `consumer`.
+    /// Adds `consumer` to the loop, from its checkpoint.
     pub async fn start(&mut self, consumer: Arc<dyn Consumer>) -> Result<(), sqlx::Error> {
         Self::register(&self.pool, consumer.name()).await?;
-        if self.tasks.is_empty() {
-            self.tasks
-                .push(tokio::spawn(listen(self.pool.clone(), self.wake.clone())));
+        if self.added.send(consumer).is_err() {
+            return Err(sqlx::Error::Protocol(
+                "the consumer loop has stopped".into(),
+            ));
         }
-        let task = run_consumer(
-            self.pool.clone(),
-            consumer.clone(),
-            self.config.clone(),
-            self.progress.clone(),
-            self.wake.subscribe(),
-        )
-        .instrument(tracing::info_span!("consumer", name = consumer.name()));
-        self.tasks.push(tokio::spawn(task));
+        self.wake.send_modify(|n| *n = n.wrapping_add(1));
         Ok(())
     }
 }
@@ -206,7 +220,7 @@ impl Drop for ConsumerRuntime {
     }
 }
 
-/// Turns the events table's NOTIFY into a wake-up for every consumer in this process.
+/// Turns the events table's NOTIFY into a wake-up of the loop.
 async fn listen(pool: PgPool, wake: watch::Sender<u64>) {
     loop {
         match PgListener::connect_with(&pool).await {
@@ -233,26 +247,85 @@ async fn listen(pool: PgPool, wake: watch::Sender<u64>) {
     }
 }
 
-async fn run_consumer(
-    pool: PgPool,
+/// How often positions moved in memory only (past events a consumer does not read) are
+/// written to the checkpoints.
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+
+/// One consumer on the loop.
+struct Slot {
     consumer: Arc<dyn Consumer>,
+    types: Option<&'static [&'static str]>,
+    /// Every event up to here is handled or not this consumer's: in memory, ahead of the
+    /// stored checkpoint by events it does not read until the next flush.
+    position: Position,
+    /// The checkpoint as stored, as far as this process knows.
+    stored: Position,
+    failures: u32,
+    /// After a failure, or while another process runs it: not before then.
+    not_before: Option<Instant>,
+}
+
+impl Slot {
+    fn reads(&self, event: &RecordedEvent) -> bool {
+        self.types
+            .is_none_or(|types| types.contains(&event.aggregate_type.as_str()))
+    }
+
+    fn ready(&self, now: Instant) -> bool {
+        self.not_before.is_none_or(|t| now >= t)
+    }
+}
+
+/// What one pass of the loop did.
+struct Pass {
+    fetched: usize,
+    held_back: bool,
+}
+
+async fn run(
+    pool: PgPool,
     config: RuntimeConfig,
     progress: Progress,
     mut wake: watch::Receiver<u64>,
+    mut joining: mpsc::UnboundedReceiver<Arc<dyn Consumer>>,
 ) {
+    let mut slots: Vec<Slot> = Vec::new();
+    let mut pending: Vec<Arc<dyn Consumer>> = Vec::new();
     let mut failures: u32 = 0;
-    // Consecutive batches that found events held back by a running transaction: the
-    // quick retry backs off so that a long transaction elsewhere does not make us spin.
+    // Consecutive passes that found events held back by a running transaction: the quick
+    // retry backs off so that a long transaction elsewhere does not make us spin.
     let mut held_back_streak: u32 = 0;
+    let mut flushed = Instant::now();
     loop {
-        let outcome = run_batch(&pool, consumer.as_ref(), config.batch_size, &progress).await;
-        let pause = match outcome {
-            Ok(BatchOutcome::Handled { count, .. }) if count as i64 >= config.batch_size => {
+        while let Ok(consumer) = joining.try_recv() {
+            pending.push(consumer);
+        }
+        for consumer in std::mem::take(&mut pending) {
+            match stored_checkpoint(&pool, consumer.name()).await {
+                Ok(position) => {
+                    progress.record(consumer.name(), position);
+                    slots.push(Slot {
+                        types: consumer.aggregate_types(),
+                        consumer,
+                        position,
+                        stored: position,
+                        failures: 0,
+                        not_before: None,
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(consumer = consumer.name(), error = %e, "cannot read the checkpoint; trying again");
+                    pending.push(consumer);
+                }
+            }
+        }
+        let pause = match pass(&pool, &config, &progress, &mut slots).await {
+            Ok(pass) if pass.fetched as i64 >= config.batch_size => {
                 failures = 0;
                 held_back_streak = 0;
-                continue;
+                Duration::ZERO
             }
-            Ok(BatchOutcome::Handled {
+            Ok(Pass {
                 held_back: true, ..
             }) => {
                 failures = 0;
@@ -267,15 +340,230 @@ async fn run_consumer(
             }
             Err(e) => {
                 failures = failures.saturating_add(1);
-                tracing::error!(error = %e, failures, "consumer batch failed; it will be retried");
+                tracing::error!(error = %e, failures, "reading the event log failed; trying again");
                 Duration::from_millis(100 * u64::from(failures.min(50)))
             }
         };
+        if flushed.elapsed() >= FLUSH_EVERY {
+            if let Err(e) = flush_positions(&pool, &mut slots).await {
+                tracing::warn!(error = %e, "cannot store the consumers' positions; trying again");
+            }
+            flushed = Instant::now();
+        }
+        if pause.is_zero() {
+            continue;
+        }
+        // A consumer waiting out a failure or another process is due sooner, maybe.
+        let now = Instant::now();
+        let pause = slots
+            .iter()
+            .filter_map(|s| s.not_before)
+            .map(|t| t.saturating_duration_since(now))
+            .fold(pause, Duration::min)
+            .max(Duration::from_millis(1));
         tokio::select! {
             _ = wake.changed() => {}
             _ = tokio::time::sleep(pause) => {}
         }
     }
+}
+
+async fn stored_checkpoint(pool: &PgPool, name: &str) -> Result<Position, sqlx::Error> {
+    let (transaction_id, global_position): (i64, i64) = sqlx::query_as(
+        "SELECT last_transaction_id::text::bigint, last_position FROM consumer_checkpoints \
+         WHERE name = $1",
+    )
+    .bind(name)
+    .fetch_one(pool)
+    .await?;
+    Ok(Position {
+        transaction_id,
+        global_position,
+    })
+}
+
+/// Reads the next batch once, from the least advanced consumer that is ready, and hands
+/// it to every ready consumer.
+async fn pass(
+    pool: &PgPool,
+    config: &RuntimeConfig,
+    progress: &Progress,
+    slots: &mut [Slot],
+) -> Result<Pass, sqlx::Error> {
+    let now = Instant::now();
+    let Some(from) = slots
+        .iter()
+        .filter(|s| s.ready(now))
+        .map(|s| s.position)
+        .min()
+    else {
+        return Ok(Pass {
+            fetched: 0,
+            held_back: false,
+        });
+    };
+    let events = {
+        let mut conn = pool.acquire().await?;
+        let events = fetch_batch(&mut conn, from, config.batch_size).await?;
+        if events.is_empty() {
+            // Nothing ready after `from`: every ready consumer stands at the head, unless
+            // committed events wait behind an older transaction that is still running.
+            let held_back = events_held_back(&mut conn, from).await?;
+            return Ok(Pass {
+                fetched: 0,
+                held_back,
+            });
+        }
+        events
+    };
+    let last = events.last().map(|e| e.position).unwrap_or(from);
+    let runs = slots
+        .iter_mut()
+        .filter(|s| s.ready(now))
+        .map(|slot| feed(pool, config, progress, slot, &events, last));
+    futures::future::join_all(runs).await;
+    let held_back = (events.len() as i64) < config.batch_size && {
+        let mut conn = pool.acquire().await?;
+        events_held_back(&mut conn, last).await?
+    };
+    Ok(Pass {
+        fetched: events.len(),
+        held_back,
+    })
+}
+
+/// Hands `slot` its events of the batch (which ends at `last`).
+async fn feed(
+    pool: &PgPool,
+    config: &RuntimeConfig,
+    progress: &Progress,
+    slot: &mut Slot,
+    events: &[RecordedEvent],
+    last: Position,
+) {
+    let name = slot.consumer.name();
+    let has_events = events
+        .iter()
+        .any(|e| e.position > slot.position && slot.reads(e));
+    if !has_events {
+        // Not woken: nothing of its in the batch.
+        if last > slot.position {
+            slot.position = last;
+            progress.record(name, last);
+        }
+        return;
+    }
+    let outcome = handle_locked(pool, slot, events, last)
+        .instrument(tracing::debug_span!("batch", consumer = name, to = %last))
+        .await;
+    match outcome {
+        Ok(Some(position)) => {
+            slot.position = slot.position.max(position);
+            slot.stored = position;
+            slot.failures = 0;
+            slot.not_before = None;
+            progress.record(name, position);
+        }
+        Ok(None) => {
+            // Another process runs it: look again a little later.
+            if let Ok(stored) = stored_checkpoint(pool, name).await {
+                slot.stored = stored;
+                if stored > slot.position {
+                    slot.position = stored;
+                    progress.record(name, stored);
+                }
+            }
+            slot.not_before = Some(Instant::now() + config.poll_interval);
+        }
+        Err(e) => {
+            slot.failures = slot.failures.saturating_add(1);
+            tracing::error!(consumer = name, error = %e, failures = slot.failures,
+                "consumer batch failed; it will be retried");
+            let wait = Duration::from_millis(100 * u64::from(slot.failures.min(50)));
+            slot.not_before = Some(Instant::now() + wait);
+        }
+    }
+}
+
+/// Under the consumer's lock, handles its events of the batch that its stored checkpoint
+/// has not passed, and moves the checkpoint to the end of the batch, in one transaction.
+/// Answers the new checkpoint, or `None` when another process holds the lock.
+async fn handle_locked(
+    pool: &PgPool,
+    slot: &Slot,
+    events: &[RecordedEvent],
+    last: Position,
+) -> Result<Option<Position>, ConsumerError> {
+    let consumer = slot.consumer.as_ref();
+    let mut tx = pool.begin().await?;
+    // See run_batch: a batch's rows and checkpoint are derived from the log.
+    sqlx::query("SET LOCAL synchronous_commit = off")
+        .execute(&mut *tx)
+        .await?;
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+        .bind(consumer_lock_key(consumer.name()))
+        .fetch_one(&mut *tx)
+        .await?;
+    if !locked {
+        return Ok(None);
+    }
+    let (transaction_id, global_position): (i64, i64) = sqlx::query_as(
+        "SELECT last_transaction_id::text::bigint, last_position FROM consumer_checkpoints \
+         WHERE name = $1",
+    )
+    .bind(consumer.name())
+    .fetch_one(&mut *tx)
+    .await?;
+    let stored = Position {
+        transaction_id,
+        global_position,
+    };
+    // Another process may have handled part of the batch already.
+    let mine: Vec<RecordedEvent> = events
+        .iter()
+        .filter(|e| e.position > stored && slot.reads(e))
+        .cloned()
+        .collect();
+    if !mine.is_empty() {
+        consumer.handle_batch(&mut tx, &mine).await?;
+    }
+    let reached = stored.max(last);
+    if reached > stored {
+        save_checkpoint(&mut tx, consumer.name(), reached).await?;
+    }
+    tx.commit().await?;
+    Ok(Some(reached))
+}
+
+/// Stores the positions that moved in memory only, in one statement; a checkpoint never
+/// moves backwards (another process may have stored a later one).
+async fn flush_positions(pool: &PgPool, slots: &mut [Slot]) -> Result<(), sqlx::Error> {
+    let moved: Vec<&Slot> = slots.iter().filter(|s| s.position > s.stored).collect();
+    if moved.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = moved.iter().map(|s| s.consumer.name()).collect();
+    let transactions: Vec<String> = moved
+        .iter()
+        .map(|s| s.position.transaction_id.to_string())
+        .collect();
+    let positions: Vec<i64> = moved.iter().map(|s| s.position.global_position).collect();
+    sqlx::query(
+        "UPDATE consumer_checkpoints c \
+            SET last_transaction_id = u.t::xid8, last_position = u.p, updated_at = now() \
+           FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(name, t, p) \
+          WHERE c.name = u.name \
+            AND (c.last_transaction_id, c.last_position) < (u.t::xid8, u.p)",
+    )
+    .bind(&names)
+    .bind(&transactions)
+    .bind(&positions)
+    .execute(pool)
+    .await?;
+    for slot in slots.iter_mut() {
+        slot.stored = slot.stored.max(slot.position);
+    }
+    Ok(())
 }
 
 /// Runs one batch of `consumer`: takes its lock, reads up to `batch_size` events after its

@@ -112,6 +112,10 @@ impl Consumer for ApplicationsProjection {
         Self::NAME
     }
 
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[CertificateApplication::TYPE])
+    }
+
     async fn handle(
         &self,
         conn: &mut PgConnection,

@@ -61,6 +61,10 @@ impl Consumer for BusinessTimelineProjection {
         Self::NAME
     }
 
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[TaxDeclaration::TYPE, TaxDebt::TYPE])
+    }
+
     async fn handle(
         &self,
         conn: &mut PgConnection,

@@ -54,6 +54,10 @@ impl Consumer for CertificationsProjection {
         Self::NAME
     }
 
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[Certification::TYPE])
+    }
+
     async fn handle(
         &self,
         conn: &mut PgConnection,

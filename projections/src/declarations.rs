@@ -96,6 +96,10 @@ impl Consumer for DeclarationsProjection {
         Self::NAME
     }
 
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[TaxDeclaration::TYPE])
+    }
+
     async fn handle(
         &self,
         conn: &mut PgConnection,

@@ -66,6 +66,10 @@ impl Consumer for PaymentsProjection {
         Self::NAME
     }
 
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[Payment::TYPE])
+    }
+
     async fn handle(
         &self,
         conn: &mut PgConnection,

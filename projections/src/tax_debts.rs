@@ -59,6 +59,10 @@ impl Consumer for TaxDebtsProjection {
         Self::NAME
     }
 
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[TaxDebt::TYPE])
+    }
+
     async fn handle(
         &self,
         conn: &mut PgConnection,

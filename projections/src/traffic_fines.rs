@@ -60,6 +60,10 @@ impl Consumer for TrafficFinesProjection {
         Self::NAME
     }
 
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[TrafficFine::TYPE])
+    }
+
     async fn handle(
         &self,
         conn: &mut PgConnection,

@@ -81,6 +81,10 @@ impl Consumer for RequestsProjection {
         Self::NAME
     }
 
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[CitizenRequest::TYPE])
+    }
+
     async fn handle(
         &self,
         conn: &mut PgConnection,
