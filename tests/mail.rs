@@ -283,7 +283,7 @@ async fn each_event_is_mailed_once_when_a_second_portal_starts_on_the_same_datab
         .await
         .expect("a second portal builds");
     let (_, second_state, _) = second.spawn();
-    portal::http::wait_for_log_head(&second_state)
+    portal::http::wait_for_log_head(&second_state, projections::ALL_READS)
         .await
         .expect("the second portal catches up");
     apply(&app, &citizen, "in_person").await;

@@ -387,7 +387,6 @@ impl Application {
                     .unwrap_or_else(|| format!("http://{}", config.bind)),
                 document_max_bytes: config.document_max_bytes,
                 read_wait: config.read_wait,
-                read_models: projections::ALL_READS,
                 payments: payment_settings,
                 fines_quote_ttl: config.fines_quote_ttl,
                 fines_retry_first: config.fines_retry_first,

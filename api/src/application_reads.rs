@@ -19,10 +19,10 @@ pub async fn own_application(
     headers: &HeaderMap,
     id: &str,
 ) -> Result<(read::ApplicationRow, Vec<read::ApplicationTimelineEntry>), ApiError> {
-    wait_for_own_writes(state, Some(user), headers).await?;
+    wait_for_own_writes(state, Some(user), headers, projections::APPLICATION_READS).await?;
     let mut row = read::get(&state.pool, id).await?;
     if row.is_none() {
-        wait_for_log_head(state).await?;
+        wait_for_log_head(state, projections::APPLICATION_READS).await?;
         row = read::get(&state.pool, id).await?;
     }
     let row = row
@@ -40,10 +40,10 @@ pub async fn staff_application(
     id: &str,
 ) -> Result<(read::ApplicationRow, Vec<read::ApplicationTimelineEntry>), ApiError> {
     user.require(STAFF)?;
-    wait_for_own_writes(state, Some(user), headers).await?;
+    wait_for_own_writes(state, Some(user), headers, projections::APPLICATION_READS).await?;
     let mut row = read::get(&state.pool, id).await?;
     if row.is_none() {
-        wait_for_log_head(state).await?;
+        wait_for_log_head(state, projections::APPLICATION_READS).await?;
         row = read::get(&state.pool, id).await?;
     }
     let row = row.ok_or(ApiError::NotFound("case_not_found"))?;

@@ -226,12 +226,14 @@ impl RequestContext {
     }
 }
 
-/// Read-your-writes: waits (bounded by `PORTAL_READ_WAIT_MS`) until the request read
-/// models have reached the reader's own latest write and any position the client sent.
+/// Read-your-writes: waits (bounded by `PORTAL_READ_WAIT_MS`) until `reads`, the read
+/// models the answer reads (`projections::REQUEST_READS`, …), have reached the reader's
+/// own latest write and any position the client sent.
 pub async fn wait_for_own_writes(
     state: &AppState,
     user: Option<&CurrentUser>,
     headers: &HeaderMap,
+    reads: &[&str],
 ) -> Result<(), ApiError> {
     let sent = match headers.get(POSITION_HEADER) {
         Some(value) => Some(
@@ -258,7 +260,7 @@ pub async fn wait_for_own_writes(
     }
     let target = sent.max(user.and_then(|u| u.last_position));
     if let Some(target) = target {
-        let reached = state.portal.wait_for(target).await;
+        let reached = state.portal.wait_for(reads, target).await;
         if !reached {
             tracing::warn!(%target, "read models did not reach the reader's write in time");
         }
@@ -291,8 +293,8 @@ pub fn case_id(raw: &str) -> Result<String, ApiError> {
 
 /// On a miss, the thing may exist but not be projected yet: wait until the read models
 /// reach the head of the log as it is now, then look again.
-pub async fn wait_for_log_head(state: &AppState) -> Result<(), ApiError> {
-    Ok(state.portal.wait_for_log_head().await?)
+pub async fn wait_for_log_head(state: &AppState, reads: &[&str]) -> Result<(), ApiError> {
+    Ok(state.portal.wait_for_log_head(reads).await?)
 }
 
 /// Adds the position header to a command's answer.

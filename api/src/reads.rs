@@ -19,7 +19,7 @@ pub async fn payment_of(
 ) -> Result<PaymentRow, ApiError> {
     let mut row = read::get(&state.pool, id).await?;
     if row.is_none() {
-        state.wait_for_log_head().await?;
+        state.wait_for_log_head(projections::PAYMENT_READS).await?;
         row = read::get(&state.pool, id).await?;
     }
     row.filter(|p| p.payer_account_id == user.account_id.to_string())
@@ -38,7 +38,9 @@ pub async fn declaration_of(
     }
     let mut row = projections::declarations::get(&state.pool, id).await?;
     if row.is_none() {
-        state.wait_for_log_head().await?;
+        state
+            .wait_for_log_head(projections::DECLARATION_READS)
+            .await?;
         row = projections::declarations::get(&state.pool, id).await?;
     }
     row.filter(|r| r.afm == business.afm).ok_or_else(not_found)
@@ -56,7 +58,7 @@ pub async fn business_history(
     ),
     ApiError,
 > {
-    state.wait_for_log_head().await?;
+    state.wait_for_log_head(projections::BUSINESS_READS).await?;
     Ok(projections::business::history(
         &state.pool,
         afm,

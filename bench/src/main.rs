@@ -29,10 +29,11 @@ use portal::{AppState, Application, Config};
 
 mod preload;
 
-/// The issue's targets (issue 2, "Running, testing, measuring").
+/// The targets of issue 2 ("Running, testing, measuring"), as issue 13 restates them (the
+/// projection lag's p99 is 50 ms there).
 const TARGET_RATIO: f64 = 0.5;
 const TARGET_HALF_RATE_P99: Duration = Duration::from_millis(25);
-const TARGET_LAG_P99: Duration = Duration::from_millis(100);
+const TARGET_LAG_P99: Duration = Duration::from_millis(50);
 /// Issue 13: every read model rebuilt in one pass; the submission rate and a case's load
 /// time at N stored events within 0.9 of their figure on an empty log; peak memory.
 const TARGET_REBUILD_PER_SECOND: f64 = 100_000.0;

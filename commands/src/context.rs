@@ -73,8 +73,6 @@ pub struct Settings {
     pub document_max_bytes: usize,
     /// The longest a read waits for the read models to reach a write.
     pub read_wait: Duration,
-    /// The read models a read waits for (their consumers' names).
-    pub read_models: &'static [&'static str],
     pub payments: PaymentSettings,
     /// How long a quoted fine may be paid.
     pub fines_quote_ttl: Duration,
@@ -99,18 +97,18 @@ impl Portal {
         self.clock.now()
     }
 
-    /// Read-your-writes: waits (bounded by [`Settings::read_wait`]) until the read models
-    /// have folded `position`. Answers whether they did.
-    pub async fn wait_for(&self, position: Position) -> bool {
+    /// Read-your-writes: waits (bounded by [`Settings::read_wait`]) until `reads` (the
+    /// read models the answer reads) have folded `position`. Answers whether they did.
+    pub async fn wait_for(&self, reads: &[&str], position: Position) -> bool {
         self.progress
-            .wait_for(self.settings.read_models, position, self.settings.read_wait)
+            .wait_for(reads, position, self.settings.read_wait)
             .await
     }
 
-    /// On a miss, the thing may exist but not be projected yet: waits until the read
-    /// models reach the head of the log as it is now.
-    pub async fn wait_for_log_head(&self) -> Result<(), sqlx::Error> {
-        self.wait_for_head_of(self.settings.read_models).await
+    /// On a miss, the thing may exist but not be projected yet: waits until `reads` reach
+    /// the head of the log as it is now.
+    pub async fn wait_for_log_head(&self, reads: &[&str]) -> Result<(), sqlx::Error> {
+        self.wait_for_head_of(reads).await
     }
 
     /// Waits (bounded) until the payment engine's own state (and the outboxes it fills)

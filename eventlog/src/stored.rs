@@ -140,8 +140,10 @@ pub async fn latest_position<'e>(
 /// The head of the log as it is now: the position of the latest committed event, if any.
 pub async fn log_head<'e>(db: impl PgExecutor<'e>) -> Result<Option<Position>, sqlx::Error> {
     let row: Option<(i64, i64)> = sqlx::query_as(
+        // Qualified: the bare names would order by the output columns (the casts), which
+        // no index serves, and the log would be read and sorted whole on every call.
         "SELECT transaction_id::text::bigint, global_position FROM events \
-         ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
+         ORDER BY events.transaction_id DESC, events.global_position DESC LIMIT 1",
     )
     .fetch_optional(db)
     .await?;

@@ -59,6 +59,26 @@ pub const TAX_DEBT_READS: &[&str] = &[
     payments::PaymentsProjection::NAME,
 ];
 
+/// The consumer names reads of a business's declarations wait for (the declaration, and
+/// where its payment stands).
+pub const DECLARATION_READS: &[&str] = &[
+    declarations::DeclarationsProjection::NAME,
+    payments::PaymentsProjection::NAME,
+];
+
+/// The consumer names reads of traffic fines wait for (the fine, and its payments).
+pub const FINE_READS: &[&str] = &[
+    traffic_fines::TrafficFinesProjection::NAME,
+    payments::PaymentsProjection::NAME,
+];
+
+/// The consumer names a business's history («Ιστορικό και αποδείξεις») waits for: its
+/// timeline and its payments.
+pub const BUSINESS_READS: &[&str] = &[
+    business::BusinessTimelineProjection::NAME,
+    payments::PaymentsProjection::NAME,
+];
+
 /// Every read model: what a reader waits for to see their own latest write, whatever it was.
 pub const ALL_READS: &[&str] = &[
     requests::RequestsProjection::NAME,

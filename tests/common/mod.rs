@@ -289,7 +289,7 @@ impl TestApp {
     /// Waits until the read models have folded every event recorded so far: for a test
     /// that reads, as one person, what another person (or the API) has just written.
     pub async fn read_models_caught_up(&self) {
-        portal::http::wait_for_log_head(&self.state)
+        portal::http::wait_for_log_head(&self.state, projections::ALL_READS)
             .await
             .expect("the read models catch up with the log");
     }

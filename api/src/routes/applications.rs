@@ -118,7 +118,13 @@ pub async fn my_list(
                 .map_err(|r| ApiError::Validation(vec![ApiError::field("kind", &r)]))?,
         ),
     };
-    wait_for_own_writes(&state, Some(&user), &headers).await?;
+    wait_for_own_writes(
+        &state,
+        Some(&user),
+        &headers,
+        projections::APPLICATION_READS,
+    )
+    .await?;
     let lang = Lang::from_headers(&headers);
     let mut rows = Vec::new();
     for k in ApplicationKind::ALL {
@@ -225,8 +231,14 @@ pub async fn queue(
         query.overdue.as_deref(),
         today,
     )?;
-    wait_for_own_writes(&state, Some(&user), &headers).await?;
-    wait_for_log_head(&state).await?;
+    wait_for_own_writes(
+        &state,
+        Some(&user),
+        &headers,
+        projections::APPLICATION_READS,
+    )
+    .await?;
+    wait_for_log_head(&state, projections::APPLICATION_READS).await?;
     let rows = read::queue(&state.pool, &filter).await?;
     let counts = read::queue_counts(&state.pool, today).await?;
     let lang = Lang::from_headers(&headers);

@@ -33,7 +33,13 @@ pub async fn lookup(
     ApiQuery(query): ApiQuery<LookupQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     user.require(STAFF)?;
-    wait_for_own_writes(&state, Some(&user), &headers).await?;
+    wait_for_own_writes(
+        &state,
+        Some(&user),
+        &headers,
+        projections::APPLICATION_READS,
+    )
+    .await?;
     let account = certification::find_account(&state, query.email.as_deref().unwrap_or("")).await?;
     let certification = read::get(&state.pool, &account.id.to_string()).await?;
     let lang = Lang::from_headers(&headers);
@@ -120,7 +126,13 @@ pub async fn mine(
     user: CurrentUser,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    wait_for_own_writes(&state, Some(&user), &headers).await?;
+    wait_for_own_writes(
+        &state,
+        Some(&user),
+        &headers,
+        projections::APPLICATION_READS,
+    )
+    .await?;
     let row = read::get(&state.pool, &user.account_id.to_string()).await?;
     let lang = Lang::from_headers(&headers);
     Ok(Json(json!({

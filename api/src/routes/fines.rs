@@ -88,7 +88,8 @@ pub async fn my_fines(
     user: CurrentUser,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    crate::http::wait_for_own_writes(&state, Some(&user), &headers).await?;
+    crate::http::wait_for_own_writes(&state, Some(&user), &headers, projections::FINE_READS)
+        .await?;
     let rows =
         projections::payments::list_for_payer(&state.pool, &user.account_id.to_string()).await?;
     let paid: Vec<_> = rows

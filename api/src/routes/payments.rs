@@ -43,7 +43,7 @@ pub async fn my_list(
     user: CurrentUser,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    wait_for_own_writes(&state, Some(&user), &headers).await?;
+    wait_for_own_writes(&state, Some(&user), &headers, projections::PAYMENT_READS).await?;
     let lang = Lang::from_headers(&headers);
     let rows = read::list_for_payer(&state.pool, &user.account_id.to_string()).await?;
     let items: Vec<Value> = rows.iter().map(|r| labelled_payment(r, lang)).collect();
@@ -58,7 +58,7 @@ pub async fn my_detail(
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = case_id(&id).map_err(|_| ApiError::NotFound("payment_not_found"))?;
-    wait_for_own_writes(&state, Some(&user), &headers).await?;
+    wait_for_own_writes(&state, Some(&user), &headers, projections::PAYMENT_READS).await?;
     let payment = payment_of(&state, &user, &id).await?;
     Ok(Json(labelled_payment(
         &payment,

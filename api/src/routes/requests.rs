@@ -73,7 +73,7 @@ pub async fn my_list(
     user: CurrentUser,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    wait_for_own_writes(&state, Some(&user), &headers).await?;
+    wait_for_own_writes(&state, Some(&user), &headers, projections::REQUEST_READS).await?;
     let lang = Lang::from_headers(&headers);
     let items: Vec<_> = read::list_for_owner(&state.pool, &user.account_id.to_string())
         .await?
@@ -91,11 +91,11 @@ pub async fn my_detail(
     headers: HeaderMap,
     CaseId(id): CaseId,
 ) -> Result<impl IntoResponse, ApiError> {
-    wait_for_own_writes(&state, Some(&user), &headers).await?;
+    wait_for_own_writes(&state, Some(&user), &headers, projections::REQUEST_READS).await?;
     let owner = user.account_id.to_string();
     let mut case = read::detail_for_owner(&state.pool, &id, &owner).await?;
     if case.is_none() {
-        wait_for_log_head(&state).await?;
+        wait_for_log_head(&state, projections::REQUEST_READS).await?;
         case = read::detail_for_owner(&state.pool, &id, &owner).await?;
     }
     let case = case.ok_or(ApiError::NotFound("case_not_found"))?;
@@ -114,11 +114,11 @@ pub async fn track(
     headers: HeaderMap,
     Path(code): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    wait_for_own_writes(&state, None, &headers).await?;
+    wait_for_own_writes(&state, None, &headers, projections::REQUEST_READS).await?;
     let hash = tracking_code_sha256(&code);
     let mut case = read::detail_by_tracking_code(&state.pool, &hash).await?;
     if case.is_none() {
-        wait_for_log_head(&state).await?;
+        wait_for_log_head(&state, projections::REQUEST_READS).await?;
         case = read::detail_by_tracking_code(&state.pool, &hash).await?;
     }
     let mut case = case.ok_or(ApiError::NotFound("case_not_found"))?;

@@ -51,9 +51,9 @@ pub async fn queue(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    wait_for_own_writes(&state, Some(&user), &headers).await?;
+    wait_for_own_writes(&state, Some(&user), &headers, projections::REQUEST_READS).await?;
     // The queue is about everyone's writes: let it show what the log holds right now.
-    wait_for_log_head(&state).await?;
+    wait_for_log_head(&state, projections::REQUEST_READS).await?;
     let per_page = query.per_page.unwrap_or(50).clamp(1, 200);
     let (page, offset) = crate::http::page_offset(query.page, per_page)?;
     let filter = read::QueueFilter {
@@ -86,9 +86,9 @@ pub async fn detail(
     CaseId(id): CaseId,
 ) -> Result<impl IntoResponse, ApiError> {
     user.require(STAFF)?;
-    wait_for_own_writes(&state, Some(&user), &headers).await?;
+    wait_for_own_writes(&state, Some(&user), &headers, projections::REQUEST_READS).await?;
     // Clerks act on each other's cases: show what the log holds right now, as the queue.
-    wait_for_log_head(&state).await?;
+    wait_for_log_head(&state, projections::REQUEST_READS).await?;
     let case = read::detail(&state.pool, &id)
         .await?
         .ok_or(ApiError::NotFound("case_not_found"))?;

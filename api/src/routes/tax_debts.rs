@@ -22,7 +22,8 @@ pub async fn list(
     user: CurrentUser,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    crate::http::wait_for_own_writes(&state, Some(&user), &headers).await?;
+    crate::http::wait_for_own_writes(&state, Some(&user), &headers, projections::TAX_DEBT_READS)
+        .await?;
     let (business, items) = crate::reads::business_debts(&state, &user).await?;
     let total_due = tax_debts::DebtItem::total_due(&items);
     let as_of = items.first().map(|i| i.debt.amount_as_of);
@@ -44,7 +45,8 @@ pub async fn detail(
     headers: HeaderMap,
     Path(debt_id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    crate::http::wait_for_own_writes(&state, Some(&user), &headers).await?;
+    crate::http::wait_for_own_writes(&state, Some(&user), &headers, projections::TAX_DEBT_READS)
+        .await?;
     let item = crate::reads::business_debt(&state, &user, &debt_id).await?;
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(item.view())))
 }

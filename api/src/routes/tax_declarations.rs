@@ -153,7 +153,13 @@ pub async fn list(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let business = commands::business::certified_business(&state, &user.actor()).await?;
-    wait_for_own_writes(&state, Some(&user), &headers).await?;
+    wait_for_own_writes(
+        &state,
+        Some(&user),
+        &headers,
+        projections::DECLARATION_READS,
+    )
+    .await?;
     let lang = Lang::from_headers(&headers);
     let rows = read::list_for_afm(&state.pool, &business.afm).await?;
     let filings = read::filings_for_afm(&state.pool, &business.afm).await?;
@@ -185,7 +191,13 @@ pub async fn detail(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let business = commands::business::certified_business(&state, &user.actor()).await?;
-    wait_for_own_writes(&state, Some(&user), &headers).await?;
+    wait_for_own_writes(
+        &state,
+        Some(&user),
+        &headers,
+        projections::DECLARATION_READS,
+    )
+    .await?;
     let row = crate::reads::declaration_of(&state, &business, &id).await?;
     let filings = read::filings_of(&state.pool, &row.id).await?;
     Ok(Json(declaration_json(

@@ -133,7 +133,9 @@ async fn my_requests(State(state): State<AppState>, p: Page, headers: HeaderMap)
     let Some(u) = p.user.clone() else {
         return login_redirect(&p);
     };
-    if let Err(e) = wait_for_own_writes(&state, Some(&u.user), &headers).await {
+    if let Err(e) =
+        wait_for_own_writes(&state, Some(&u.user), &headers, projections::REQUEST_READS).await
+    {
         return error_page(p, e);
     }
     match read::list_for_owner(&state.pool, &u.user.account_id.to_string()).await {
@@ -251,11 +253,11 @@ async fn own_case(
 ) -> Result<(CaseDetail, Vec<TimelineEntry>), ApiError> {
     let u = p.user.as_ref().ok_or(ApiError::Unauthenticated)?;
     let id = case_id(raw_id)?;
-    wait_for_own_writes(state, Some(&u.user), headers).await?;
+    wait_for_own_writes(state, Some(&u.user), headers, projections::REQUEST_READS).await?;
     let owner = u.user.account_id.to_string();
     let mut case = read::detail_for_owner(&state.pool, &id, &owner).await?;
     if case.is_none() {
-        wait_for_log_head(state).await?;
+        wait_for_log_head(state, projections::REQUEST_READS).await?;
         case = read::detail_for_owner(&state.pool, &id, &owner).await?;
     }
     let case = case.ok_or(ApiError::NotFound("case_not_found"))?;
@@ -454,7 +456,7 @@ async fn track_case(State(state): State<AppState>, p: Page, Path(code): Path<Str
     let found = async {
         let mut case = read::detail_by_tracking_code(&state.pool, &hash).await?;
         if case.is_none() {
-            wait_for_log_head(&state).await?;
+            wait_for_log_head(&state, projections::REQUEST_READS).await?;
             case = read::detail_by_tracking_code(&state.pool, &hash).await?;
         }
         let case = case.ok_or(ApiError::NotFound("case_not_found"))?;

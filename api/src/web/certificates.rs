@@ -359,7 +359,7 @@ pub(super) async fn own_certification(
     let id = user.account_id.to_string();
     let mut row = certifications_read::get(&state.pool, &id).await?;
     if row.as_ref().is_some_and(|r| r.certified) != certified {
-        wait_for_log_head(state).await?;
+        wait_for_log_head(state, projections::APPLICATION_READS).await?;
         row = certifications_read::get(&state.pool, &id).await?;
     }
     Ok((certified, row))
@@ -464,7 +464,13 @@ async fn list(state: AppState, p: Page, headers: HeaderMap, kind: ApplicationKin
         Err(response) => return *response,
     };
     let loaded = async {
-        wait_for_own_writes(&state, Some(&user), &headers).await?;
+        wait_for_own_writes(
+            &state,
+            Some(&user),
+            &headers,
+            projections::APPLICATION_READS,
+        )
+        .await?;
         let rows =
             read::list_for_applicant(&state.pool, &user.account_id.to_string(), kind.as_str())
                 .await?;

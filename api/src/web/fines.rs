@@ -308,7 +308,7 @@ async fn load_quote(
     }
     // The page must tell a current quote from one replaced a moment ago (another tab, a
     // new quote after a declined card): read once the read models reach the log head.
-    state.wait_for_log_head().await?;
+    state.wait_for_log_head(projections::FINE_READS).await?;
     let registered = traffic_fines::get(&state.pool, fine_id)
         .await?
         .ok_or_else(not_found)?;

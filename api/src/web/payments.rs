@@ -72,7 +72,7 @@ async fn payment_page(
         .as_ref()
         .is_ok_and(|p| matches!(p.status.as_str(), "created" | "redirected"))
     {
-        if let Err(e) = crate::http::wait_for_log_head(&state).await {
+        if let Err(e) = crate::http::wait_for_log_head(&state, projections::PAYMENT_READS).await {
             return error_page(p, e);
         }
         found = crate::reads::payment_of(&state, &user, &id).await;
@@ -160,7 +160,7 @@ async fn my_payments(State(state): State<AppState>, p: Page) -> Response {
     let Some(user) = p.user.as_ref().map(|u| u.user.clone()) else {
         return login_redirect(&p);
     };
-    if let Err(e) = crate::http::wait_for_log_head(&state).await {
+    if let Err(e) = crate::http::wait_for_log_head(&state, projections::PAYMENT_READS).await {
         return error_page(p, e);
     }
     let rows = match projections::payments::list_for_payer(

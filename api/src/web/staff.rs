@@ -147,9 +147,9 @@ async fn queue(
         .unwrap_or(1);
 
     let loaded = async {
-        wait_for_own_writes(&state, Some(&user), &headers).await?;
+        wait_for_own_writes(&state, Some(&user), &headers, projections::REQUEST_READS).await?;
         // The queue is about everyone's writes: show what the log holds right now.
-        wait_for_log_head(&state).await?;
+        wait_for_log_head(&state, projections::REQUEST_READS).await?;
         let filter = read::QueueFilter {
             status: status.map(str::to_string),
             kind: kind.map(str::to_string),
@@ -305,8 +305,8 @@ async fn load_case(
     headers: &HeaderMap,
     id: &str,
 ) -> Result<(CaseDetail, Vec<read::TimelineEntry>), ApiError> {
-    wait_for_own_writes(state, Some(user), headers).await?;
-    wait_for_log_head(state).await?;
+    wait_for_own_writes(state, Some(user), headers, projections::REQUEST_READS).await?;
+    wait_for_log_head(state, projections::REQUEST_READS).await?;
     let case = read::detail(&state.pool, id)
         .await?
         .ok_or(ApiError::NotFound("case_not_found"))?;

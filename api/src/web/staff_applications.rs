@@ -200,9 +200,15 @@ async fn queue(
             overdue.then_some("1"),
             today,
         )?;
-        wait_for_own_writes(&state, Some(&user), &headers).await?;
+        wait_for_own_writes(
+            &state,
+            Some(&user),
+            &headers,
+            projections::APPLICATION_READS,
+        )
+        .await?;
         // The queue is about everyone's writes: show what the log holds right now.
-        wait_for_log_head(&state).await?;
+        wait_for_log_head(&state, projections::APPLICATION_READS).await?;
         let rows = read::queue(&state.pool, &filter).await?;
         let counts = read::queue_counts(&state.pool, today).await?;
         Ok::<_, ApiError>((rows, counts))

@@ -77,9 +77,9 @@ async fn load(
     headers: &HeaderMap,
     email: &str,
 ) -> Result<(AccountSummary, Option<read::CertificationRow>), ApiError> {
-    wait_for_own_writes(state, Some(user), headers).await?;
+    wait_for_own_writes(state, Some(user), headers, projections::APPLICATION_READS).await?;
     let account = certification::find_account(state, email).await?;
-    wait_for_log_head(state).await?;
+    wait_for_log_head(state, projections::APPLICATION_READS).await?;
     let certification = read::get(&state.pool, &account.id.to_string()).await?;
     Ok((account, certification))
 }

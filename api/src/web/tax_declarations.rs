@@ -464,7 +464,14 @@ async fn declaration_page(
         Ok(found) => found,
         Err(response) => return *response,
     };
-    if let Err(e) = crate::http::wait_for_own_writes(&state, Some(&user), &headers).await {
+    if let Err(e) = crate::http::wait_for_own_writes(
+        &state,
+        Some(&user),
+        &headers,
+        projections::DECLARATION_READS,
+    )
+    .await
+    {
         return error_page(p, e);
     }
     let mut row = match crate::reads::declaration_of(&state, &business, &id).await {
@@ -476,7 +483,9 @@ async fn declaration_page(
         let settled = declarations::settle_now(&state.portal, &row.payment_id)
             .await
             .map_err(ApiError::from);
-        if let Err(e) = settled.and(crate::http::wait_for_log_head(&state).await) {
+        if let Err(e) = settled
+            .and(crate::http::wait_for_log_head(&state, projections::DECLARATION_READS).await)
+        {
             return error_page(p, e);
         }
         row = match crate::reads::declaration_of(&state, &business, &id).await {
@@ -538,7 +547,14 @@ async fn list_page(State(state): State<AppState>, p: Page, headers: HeaderMap) -
         Ok(found) => found,
         Err(response) => return *response,
     };
-    if let Err(e) = crate::http::wait_for_own_writes(&state, Some(&user), &headers).await {
+    if let Err(e) = crate::http::wait_for_own_writes(
+        &state,
+        Some(&user),
+        &headers,
+        projections::DECLARATION_READS,
+    )
+    .await
+    {
         return error_page(p, e);
     }
     let rows = match read::list_for_afm(&state.pool, &business.afm).await {
