@@ -255,6 +255,9 @@ async fn listen(pool: PgPool, wake: watch::Sender<u64>) {
 /// written to the checkpoints.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
+/// How long a consumer whose lock another process holds is left alone.
+const BUSY_PAUSE: Duration = Duration::from_millis(10);
+
 /// One consumer on the loop.
 struct Slot {
     consumer: Arc<dyn Consumer>,
@@ -469,7 +472,8 @@ async fn feed(
             progress.record(name, position);
         }
         Ok(None) => {
-            // Another process runs it: look again a little later.
+            // Another process runs it: follow its checkpoint, and compete again at the next
+            // wake-up (not at once, which would spin while the other works off a backlog).
             if let Ok(stored) = stored_checkpoint(pool, name).await {
                 slot.stored = stored;
                 if stored > slot.position {
@@ -477,7 +481,7 @@ async fn feed(
                     progress.record(name, stored);
                 }
             }
-            slot.not_before = Some(Instant::now() + config.poll_interval);
+            slot.not_before = Some(Instant::now() + BUSY_PAUSE.min(config.poll_interval));
         }
         Err(e) => {
             slot.failures = slot.failures.saturating_add(1);

@@ -177,9 +177,14 @@ async fn rebuild_locked(
     let reader = tokio::spawn(read_log(pool.clone(), sender));
     while let Some(batch) = batches.recv().await {
         let events = batch?;
-        let mut tx = pool.begin().await?;
-        apply_to_all(&mut tx, &scratches, &events).await?;
-        tx.commit().await?;
+        // Every model at once, each on a connection of its own: most models spend a batch
+        // waiting for round trips, which overlap.
+        let applied = scratches
+            .iter()
+            .map(|scratch| apply_to_one(pool, scratch, &events));
+        for result in futures::future::join_all(applied).await {
+            result?;
+        }
         if let Some(last) = events.last() {
             cursor = last.position;
         }
@@ -284,6 +289,34 @@ async fn read_log(pool: PgPool, batches: mpsc::Sender<Result<Vec<RecordedEvent>,
         }
         cursor = last;
     }
+}
+
+/// Hands one model the events of a batch that it reads, in a transaction of its own that
+/// writes into its scratch schema (unlogged: its commit need not wait for the disk either).
+async fn apply_to_one(
+    pool: &PgPool,
+    scratch: &Scratch<'_>,
+    events: &[RecordedEvent],
+) -> Result<(), RebuildError> {
+    let mine: Vec<RecordedEvent> = match scratch.model.aggregate_types() {
+        None => events.to_vec(),
+        Some(types) => events
+            .iter()
+            .filter(|e| types.contains(&e.aggregate_type.as_str()))
+            .cloned()
+            .collect(),
+    };
+    if mine.is_empty() {
+        return Ok(());
+    }
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET LOCAL synchronous_commit = off")
+        .execute(&mut *tx)
+        .await?;
+    set_search_path(&mut tx, &scratch.schema).await?;
+    scratch.model.handle_batch(&mut tx, &mine).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Hands one batch to every model, each writing into its scratch schema.
