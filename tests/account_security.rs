@@ -856,3 +856,68 @@ async fn cached_sessions_end_at_once_when_ended_or_changed() {
         .unwrap();
     until_refused(&app, "/api/v1/me", &auditor).await;
 }
+
+/// Two portal processes on one database (behind a load balancer): a write through one is
+/// learned by the other's session cache as it commits, so the session's next read there
+/// waits for it; and a logout through one ends the session in the other at once.
+#[tokio::test]
+async fn a_second_portal_process_learns_a_sessions_writes_and_its_end() {
+    let app = TestApp::spawn().await;
+    let token = app.citizen("maria@example.gr", "Μαρία Παππά").await;
+    let second = portal::Application::build(crate::common::test_config(&app.db))
+        .await
+        .expect("a second portal builds");
+    let (second_base, second_state, _) = second.spawn();
+    let get_second = |path: &str| {
+        app.client
+            .get(format!("{second_base}{path}"))
+            .bearer_auth(&token)
+            .send()
+    };
+    // The second process's listener must be up before it caches anything.
+    let started = std::time::Instant::now();
+    while second_state.sessions.is_empty() {
+        assert_eq!(
+            get_second("/api/v1/me").await.unwrap().status(),
+            StatusCode::OK
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "never cached"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let hash = commands::accounts::token_sha256(&token);
+
+    let (written, _) = app.complain(&token).await;
+    let started = std::time::Instant::now();
+    loop {
+        let known = second_state
+            .sessions
+            .get(&hash, chrono::Utc::now())
+            .and_then(|s| s.last_position);
+        if known >= Some(written) {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "the second process never learned the write: {known:?} < {written}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let mine = json_body(get_second("/api/v1/my/requests").await.unwrap()).await;
+    assert_eq!(mine["items"].as_array().map(Vec::len), Some(1), "{mine}");
+
+    assert_eq!(
+        delete(&app, "/api/v1/session", &token).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let started = std::time::Instant::now();
+    while get_second("/api/v1/me").await.unwrap().status() != StatusCode::UNAUTHORIZED {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "the session still stands in the second process"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

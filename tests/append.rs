@@ -11,10 +11,9 @@ use domain::audit::{verify_chain, ChainedContent, StoredLink};
 use domain::request::{CitizenRequest, RequestCommand, RequestKind, RequestServices, Submitter};
 use domain::values::{CaseNumber, CaseText, Subject};
 use eventlog::{Append, AppendError, CaseNumberSlot, EventLogRepository};
-use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::common::{json_body, TestApp};
+use crate::common::TestApp;
 use crate::event_log::event_log_database;
 
 fn event(id: &str, sequence: usize, payload: Value) -> SerializedEvent {
@@ -227,20 +226,7 @@ async fn the_stock_cqrs_framework_runs_over_the_portal_repository() {
 async fn a_submission_records_its_sessions_position_with_the_events() {
     let app = TestApp::spawn().await;
     let token = app.citizen("maria@example.gr", "Μαρία Παππά").await;
-    let r = app
-        .post(
-            "/api/v1/requests",
-            Some(&token),
-            json!({"kind": "complaint", "subject": "Σπασμένο φανάρι",
-                   "text": "Στη γωνία Ερμού και Αιόλου."}),
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let header = r.headers()["x-portal-position"]
-        .to_str()
-        .unwrap()
-        .to_string();
-    let body = json_body(r).await;
+    let (position, body) = app.complain(&token).await;
     assert_eq!(body["number"].as_str().unwrap().len(), "2026/000001".len());
     let (transaction_id, global_position): (i64, i64) = sqlx::query_as(
         "SELECT last_transaction_id, last_position FROM sessions WHERE token_sha256 = $1",
@@ -249,5 +235,8 @@ async fn a_submission_records_its_sessions_position_with_the_events() {
     .fetch_one(&app.state.pool)
     .await
     .unwrap();
-    assert_eq!(format!("{transaction_id}.{global_position}"), header);
+    assert_eq!(
+        format!("{transaction_id}.{global_position}"),
+        position.to_string()
+    );
 }

@@ -368,9 +368,13 @@ impl Application {
             .clone()
             .spawn(Arc::new(background_applications), config.protocol_poll);
 
-        let sessions = Arc::new(commands::session_cache::SessionCache::new(
-            config.session_cache,
-        ));
+        // At most a minute and a quarter of the idle limit: a cached session is not looked
+        // up, and its use is written down (for the idle limit) only when it is.
+        let cache_lifetime = config
+            .session_cache
+            .min(std::time::Duration::from_secs(60))
+            .min(config.session_idle.to_std().unwrap_or_default() / 4);
+        let sessions = Arc::new(commands::session_cache::SessionCache::new(cache_lifetime));
         let session_listener = LoopTask::new(sessions.clone().listen(pool.clone()));
         let portal = Arc::new(Portal {
             pool,

@@ -267,7 +267,7 @@ async fn measured_closed_loop(
 // A case's load time, and the process's peak memory
 
 /// The time a command takes to load a case before deciding: the case's events read
-/// through the event store (cqrs-es over postgres-es, as every command does) and folded
+/// through the event store (cqrs-es over the portal's repository, as every command does) and folded
 /// into the aggregate. Loads the [`CASE_LOADS`] most recently submitted requests, one
 /// after the other, on an otherwise idle portal.
 async fn case_load_times(portal: &PortalUnderTest) -> anyhow::Result<Latencies> {

@@ -872,7 +872,6 @@ fn failed_logins_notice(portal: &Portal, name: &str, client_ip: &str) -> (String
 
 /// Ends the session `session` (the SHA-256 of its token).
 pub async fn log_out(portal: &Portal, session: &str) -> Result<(), AccountError> {
-    portal.sessions.forget(session);
     // Every other portal process drops it too (commands::session_cache).
     sqlx::query(
         "WITH ended AS (UPDATE sessions SET revoked_at = now() \
@@ -883,6 +882,7 @@ pub async fn log_out(portal: &Portal, session: &str) -> Result<(), AccountError>
     .bind(SESSIONS_CHANNEL)
     .execute(&portal.pool)
     .await?;
+    portal.sessions.forget(session);
     Ok(())
 }
 
@@ -924,6 +924,7 @@ pub async fn session(portal: &Portal, token: &str) -> Result<Option<Session>, Ac
     if let Some(session) = portal.sessions.get(&hash, Utc::now()) {
         return Ok(Some(session));
     }
+    let generation = portal.sessions.generation();
     let row: Option<SessionRow> = sqlx::query_as(
         "SELECT a.id, a.email, a.full_name, a.role, s.last_transaction_id, s.last_position, \
          coalesce(s.last_used_at, s.created_at) < now() - make_interval(secs => $3) AS stale_use, \
@@ -962,7 +963,9 @@ pub async fn session(portal: &Portal, token: &str) -> Result<Option<Session>, Ac
             },
         ),
     };
-    portal.sessions.put(session.clone(), r.valid_until);
+    portal
+        .sessions
+        .put(session.clone(), r.valid_until, generation);
     Ok(Some(session))
 }
 

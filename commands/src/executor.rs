@@ -227,6 +227,17 @@ impl<A: Aggregate<Error = Refusal>> Commands<A> {
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| CommandError::Infrastructure(format!("serialising events: {e}")))?;
+            // The log writes the number where the first event carries serial 0; an event
+            // shaped otherwise would be stored without its number.
+            let number = number.filter(|_| stream == Stream::New);
+            if let Some(slot) = number {
+                let pointer = format!("/{}", slot.path.join("/"));
+                if serialized[0].payload.pointer(&pointer) != Some(&serde_json::json!(0)) {
+                    return Err(CommandError::Infrastructure(format!(
+                        "the first event has no case number to fill in at {pointer}"
+                    )));
+                }
+            }
             let append = Append {
                 events: &serialized,
                 case_number: number,

@@ -1,7 +1,7 @@
 //! The application layer: every use case as a plain async function over the [`Portal`]
 //! context, returning typed results and its module's own error; the process managers
 //! (protocol registrar, e-mail notices, payment reconciler, the notifiers of the fines and
-//! revenue systems, the declaration worker); the cqrs-es frameworks over the postgres-es
+//! revenue systems, the declaration worker); the cqrs-es command execution over the portal's
 //! event store; and the adapters that implement the domain's ports. No HTTP here: the JSON
 //! API, the pages and the command line all call these functions.
 

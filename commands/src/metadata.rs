@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 
-/// Recorded with every event a command writes (postgres-es stores it as `jsonb`).
+/// Recorded with every event a command writes (stored as `jsonb`).
 #[derive(Debug, Clone, Default)]
 pub struct CommandMetadata {
     /// The account id, or `anonymous`.

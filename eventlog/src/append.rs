@@ -33,7 +33,9 @@ pub struct Append<'a> {
     pub events: &'a [SerializedEvent],
     /// The case number the log hands out with the append, if the stream needs one.
     pub case_number: Option<&'a CaseNumberSlot>,
-    /// The session (the SHA-256 of its token) whose next reads wait for this write.
+    /// The session (the SHA-256 of its token) whose next reads wait for this write: its
+    /// row in `sessions` records the position, and `NOTIFY portal_sessions, 'wrote <session>
+    /// <position>'` tells every portal process's session cache at commit.
     pub session: Option<&'a str>,
 }
 
@@ -83,8 +85,15 @@ WITH number AS MATERIALIZED (
        AND (s.last_transaction_id IS NULL
             OR (s.last_transaction_id, s.last_position)
                < (head.transaction_id, head.global_position))
+), told AS (
+    -- Every portal process's session cache learns the session's new position at commit.
+    SELECT pg_notify('portal_sessions',
+                     'wrote ' || $10 || ' ' || head.transaction_id || '.' || head.global_position)
+      FROM head WHERE $10::text IS NOT NULL
 )
-SELECT head.transaction_id, head.global_position, (SELECT serial FROM number) FROM head";
+SELECT head.transaction_id, head.global_position, (SELECT serial FROM number),
+       (SELECT count(*) FROM told)
+  FROM head";
 
 /// Appends `append.events` (all of one stream) in one statement. See the module's notes.
 pub async fn append(pool: &PgPool, append: Append<'_>) -> Result<Appended, AppendError> {
@@ -105,7 +114,7 @@ pub async fn append(pool: &PgPool, append: Append<'_>) -> Result<Appended, Appen
     }
     let mut created_sequence = false;
     loop {
-        let result: Result<(i64, i64, Option<i64>), sqlx::Error> = sqlx::query_as(APPEND_SQL)
+        let result: Result<(i64, i64, Option<i64>, i64), sqlx::Error> = sqlx::query_as(APPEND_SQL)
             .bind(&first.aggregate_type)
             .bind(&first.aggregate_id)
             .bind(&sequences)
@@ -119,7 +128,7 @@ pub async fn append(pool: &PgPool, append: Append<'_>) -> Result<Appended, Appen
             .fetch_one(pool)
             .await;
         match result {
-            Ok((transaction_id, global_position, case_serial)) => {
+            Ok((transaction_id, global_position, case_serial, _told)) => {
                 return Ok(Appended {
                     position: Position {
                         transaction_id,

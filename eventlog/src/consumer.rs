@@ -365,6 +365,7 @@ async fn run(
         let pause = slots
             .iter()
             .filter_map(|s| s.not_before)
+            .filter(|t| *t > now)
             .map(|t| t.saturating_duration_since(now))
             .fold(pause, Duration::min)
             .max(Duration::from_millis(1));
@@ -398,6 +399,11 @@ async fn pass(
     slots: &mut [Slot],
 ) -> Result<Pass, sqlx::Error> {
     let now = Instant::now();
+    for slot in slots.iter_mut() {
+        if slot.ready(now) {
+            slot.not_before = None;
+        }
+    }
     let Some(from) = slots
         .iter()
         .filter(|s| s.ready(now))
@@ -537,7 +543,18 @@ async fn handle_locked(
     }
     let reached = stored.max(last);
     if reached > stored {
-        save_checkpoint(&mut tx, consumer.name(), reached).await?;
+        // Guarded: a flush of positions moved in memory (which takes no lock) may have
+        // stored a later one meanwhile; a checkpoint never moves backwards.
+        sqlx::query(
+            "UPDATE consumer_checkpoints SET last_transaction_id = $2::text::xid8, \
+             last_position = $3, updated_at = now() \
+             WHERE name = $1 AND (last_transaction_id, last_position) < ($2::text::xid8, $3)",
+        )
+        .bind(consumer.name())
+        .bind(reached.transaction_id.to_string())
+        .bind(reached.global_position)
+        .execute(&mut *tx)
+        .await?;
     }
     tx.commit().await?;
     Ok(Some(reached))

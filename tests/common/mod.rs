@@ -157,6 +157,26 @@ impl TestApp {
     }
 
     /// Registers a citizen and logs in; answers the bearer token.
+    /// A named complaint by the citizen of `token`: answers the position the answer carries
+    /// (`X-Portal-Position`) and its body.
+    pub async fn complain(&self, token: &str) -> (eventlog::Position, serde_json::Value) {
+        let r = self
+            .post(
+                "/api/v1/requests",
+                Some(token),
+                serde_json::json!({"kind": "complaint", "subject": "Σπασμένο φανάρι",
+                       "text": "Στη γωνία Ερμού και Αιόλου."}),
+            )
+            .await;
+        assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+        let position = r.headers()["x-portal-position"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        (position, json_body(r).await)
+    }
+
     pub async fn citizen(&self, email: &str, name: &str) -> String {
         let password = "Κωδικός-Δοκιμής-42";
         let r = self
