@@ -214,6 +214,29 @@ async fn rebuild_locked(
         }
         tx.commit().await?;
     }
+    // What arrived during the pass, the indexes and SET LOGGED, caught up without holding
+    // any consumer's lock (the live consumers go on meanwhile); the swap then catches up
+    // only with what arrives during this.
+    loop {
+        let mut conn = pool.acquire().await?;
+        let events = fetch_batch(&mut conn, cursor, REBUILD_BATCH).await?;
+        drop(conn);
+        let Some(last) = events.last().map(|e| e.position) else {
+            break;
+        };
+        let applied = scratches
+            .iter()
+            .map(|scratch| apply_to_one(pool, scratch, &events));
+        for result in futures::future::join_all(applied).await {
+            result?;
+        }
+        cursor = last;
+        done += events.len() as u64;
+        on_progress(done, total.max(done));
+        if (events.len() as i64) < REBUILD_BATCH {
+            break;
+        }
+    }
     // The swap: pause every live consumer, catch up, move the tables, move the checkpoints.
     // The consumer locks too in the order of their names.
     let mut tx = pool.begin().await?;
