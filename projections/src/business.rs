@@ -70,36 +70,85 @@ impl Consumer for BusinessTimelineProjection {
         conn: &mut PgConnection,
         event: &RecordedEvent,
     ) -> Result<(), ConsumerError> {
-        let summary: ObligationEventSummary = if event.aggregate_type == TaxDeclaration::TYPE {
-            serde_json::from_value::<TaxDeclarationEvent>(event.payload.clone())
-                .map_err(|e| ConsumerError::decode(event, e))?
-                .summary()
-        } else if event.aggregate_type == TaxDebt::TYPE {
-            serde_json::from_value::<TaxDebtEvent>(event.payload.clone())
-                .map_err(|e| ConsumerError::decode(event, e))?
-                .summary()
-        } else {
+        self.handle_batch(conn, std::slice::from_ref(event)).await
+    }
+
+    /// Every entry of the batch in one insert (the timeline is append-only: an entry per
+    /// event, keyed by its position).
+    async fn handle_batch(
+        &self,
+        conn: &mut PgConnection,
+        events: &[RecordedEvent],
+    ) -> Result<(), ConsumerError> {
+        let mut rows = TimelineRows::default();
+        for event in events {
+            let summary: ObligationEventSummary = if event.aggregate_type == TaxDeclaration::TYPE {
+                serde_json::from_value::<TaxDeclarationEvent>(event.payload.clone())
+                    .map_err(|e| ConsumerError::decode(event, e))?
+                    .summary()
+            } else if event.aggregate_type == TaxDebt::TYPE {
+                serde_json::from_value::<TaxDebtEvent>(event.payload.clone())
+                    .map_err(|e| ConsumerError::decode(event, e))?
+                    .summary()
+            } else {
+                continue;
+            };
+            rows.push(event, summary);
+        }
+        if rows.positions.is_empty() {
             return Ok(());
-        };
+        }
         sqlx::query(
             "INSERT INTO business_timeline (global_position, afm, aggregate_type, stream_id, \
              sequence, event_type, at, amount_cents, payment_id, reason) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], \
+                                  $5::bigint[], $6::text[], $7::timestamptz[], $8::bigint[], \
+                                  $9::text[], $10::text[]) \
              ON CONFLICT (global_position) DO NOTHING",
         )
-        .bind(event.position.global_position)
-        .bind(afm_of(&event.aggregate_id))
-        .bind(&event.aggregate_type)
-        .bind(&event.aggregate_id)
-        .bind(event.sequence)
-        .bind(&event.event_type)
-        .bind(summary.at)
-        .bind(summary.amount_cents)
-        .bind(&summary.payment_id)
-        .bind(&summary.reason)
+        .bind(&rows.positions)
+        .bind(&rows.afms)
+        .bind(&rows.aggregate_types)
+        .bind(&rows.stream_ids)
+        .bind(&rows.sequences)
+        .bind(&rows.event_types)
+        .bind(&rows.ats)
+        .bind(&rows.amounts)
+        .bind(&rows.payment_ids)
+        .bind(&rows.reasons)
         .execute(&mut *conn)
         .await?;
         Ok(())
+    }
+}
+
+/// A batch's timeline entries, column by column (for `unnest`).
+#[derive(Default)]
+struct TimelineRows {
+    positions: Vec<i64>,
+    afms: Vec<String>,
+    aggregate_types: Vec<String>,
+    stream_ids: Vec<String>,
+    sequences: Vec<i64>,
+    event_types: Vec<String>,
+    ats: Vec<DateTime<Utc>>,
+    amounts: Vec<Option<i64>>,
+    payment_ids: Vec<Option<String>>,
+    reasons: Vec<Option<String>>,
+}
+
+impl TimelineRows {
+    fn push(&mut self, event: &RecordedEvent, summary: ObligationEventSummary) {
+        self.positions.push(event.position.global_position);
+        self.afms.push(afm_of(&event.aggregate_id).to_string());
+        self.aggregate_types.push(event.aggregate_type.clone());
+        self.stream_ids.push(event.aggregate_id.clone());
+        self.sequences.push(event.sequence);
+        self.event_types.push(event.event_type.clone());
+        self.ats.push(summary.at);
+        self.amounts.push(summary.amount_cents.map(Money::cents));
+        self.payment_ids.push(summary.payment_id);
+        self.reasons.push(summary.reason);
     }
 }
 

@@ -355,10 +355,18 @@ pub(super) async fn own_certification(
     state: &AppState,
     user: &CurrentUser,
 ) -> Result<(bool, Option<CertificationRow>), ApiError> {
-    let certified = certification_of(state, user.account_id).await?.certified;
+    let certification = certification_of(state, user.account_id).await?;
+    let certified = certification.certified;
+    let afm = certification.business.as_ref().map(|b| b.afm.as_str());
     let id = user.account_id.to_string();
     let mut row = certifications_read::get(&state.pool, &id).await?;
-    if row.as_ref().is_some_and(|r| r.certified) != certified {
+    // The row lags the log when it tells another story than the case itself: certified
+    // or not, and for which business (revoked and certified again for a business, say).
+    let lags = |row: &Option<CertificationRow>| {
+        row.as_ref().is_some_and(|r| r.certified) != certified
+            || (certified && row.as_ref().and_then(|r| r.business_afm.as_deref()) != afm)
+    };
+    if lags(&row) {
         wait_for_log_head(state, projections::APPLICATION_READS).await?;
         row = certifications_read::get(&state.pool, &id).await?;
     }
