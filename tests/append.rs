@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use cqrs_es::persist::{PersistedEventStore, SerializedEvent};
 use cqrs_es::{AggregateError, CqrsFramework};
-use domain::audit::{verify_chain, ChainedContent, StoredLink};
 use domain::request::{CitizenRequest, RequestCommand, RequestKind, RequestServices, Submitter};
 use domain::values::{CaseNumber, CaseText, Subject};
 use eventlog::{Append, AppendError, CaseNumberSlot, EventLogRepository};
@@ -37,27 +36,7 @@ async fn chain_of(pool: &sqlx::PgPool, id: &str) -> (bool, usize) {
     let events = eventlog::load_case_events(pool, "TestCase", id, None)
         .await
         .unwrap();
-    let links: Vec<StoredLink<'_>> = events
-        .iter()
-        .map(|e| {
-            let c = e.chain.as_ref().unwrap();
-            StoredLink {
-                content: ChainedContent {
-                    aggregate_type: &e.aggregate_type,
-                    aggregate_id: &e.aggregate_id,
-                    sequence: e.sequence,
-                    event_type: &e.event_type,
-                    event_version: &e.event_version,
-                    payload: &c.payload_text,
-                    metadata: &c.metadata_text,
-                    recorded_at_micros: e.recorded_at.timestamp_micros(),
-                },
-                prev_hash: &c.prev_hash,
-                hash: &c.hash,
-            }
-        })
-        .collect();
-    (verify_chain(&links).valid, events.len())
+    (commands::audit::verify_events(&events).valid, events.len())
 }
 
 #[tokio::test]

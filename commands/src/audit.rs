@@ -256,6 +256,15 @@ pub async fn verify(
 ) -> Result<CaseVerification, AuditError> {
     require_auditor(actor)?;
     let (_, events) = load(portal, id, None).await?;
+    Ok(CaseVerification {
+        case_id: id.to_string(),
+        verdict: verify_events(&events),
+    })
+}
+
+/// The verdict on a stream's hash chain, from its events as loaded with their chain
+/// fields ([`eventlog::load_case_events`]; events without them are left out).
+pub fn verify_events(events: &[RecordedEvent]) -> ChainVerification {
     let links: Vec<StoredLink<'_>> = events
         .iter()
         .filter_map(|e| e.chain.as_ref().map(|c| (e, c)))
@@ -274,10 +283,7 @@ pub async fn verify(
             hash: &c.hash,
         })
         .collect();
-    Ok(CaseVerification {
-        case_id: id.to_string(),
-        verdict: verify_chain(&links),
-    })
+    verify_chain(&links)
 }
 
 #[cfg(test)]

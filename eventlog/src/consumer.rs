@@ -376,18 +376,47 @@ async fn run(
     }
 }
 
-async fn stored_checkpoint(pool: &PgPool, name: &str) -> Result<Position, sqlx::Error> {
+/// Consumer `name`'s stored checkpoint.
+async fn stored_checkpoint(
+    db: impl sqlx::PgExecutor<'_>,
+    name: &str,
+) -> Result<Position, sqlx::Error> {
     let (transaction_id, global_position): (i64, i64) = sqlx::query_as(
         "SELECT last_transaction_id::text::bigint, last_position FROM consumer_checkpoints \
          WHERE name = $1",
     )
     .bind(name)
-    .fetch_one(pool)
+    .fetch_one(db)
     .await?;
     Ok(Position {
         transaction_id,
         global_position,
     })
+}
+
+/// Opens a batch transaction of consumer `name`: asynchronous commit, the consumer's
+/// advisory lock and its checkpoint as stored. `None` when another process holds the lock.
+async fn begin_batch(
+    pool: &PgPool,
+    name: &str,
+) -> Result<Option<(sqlx::Transaction<'static, sqlx::Postgres>, Position)>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    // A batch's rows and checkpoint are derived from the log and commit together, so a
+    // crash that loses the last few batch commits (not yet flushed) only makes the
+    // consumer read those events again: the commit need not wait for the disk. Visibility
+    // to other sessions (read-your-writes) does not depend on the flush.
+    sqlx::query("SET LOCAL synchronous_commit = off")
+        .execute(&mut *tx)
+        .await?;
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+        .bind(consumer_lock_key(name))
+        .fetch_one(&mut *tx)
+        .await?;
+    if !locked {
+        return Ok(None);
+    }
+    let checkpoint = stored_checkpoint(&mut *tx, name).await?;
+    Ok(Some((tx, checkpoint)))
 }
 
 /// Reads the next batch once, from the least advanced consumer that is ready, and hands
@@ -509,28 +538,8 @@ async fn handle_locked(
     last: Position,
 ) -> Result<Option<Position>, ConsumerError> {
     let consumer = slot.consumer.as_ref();
-    let mut tx = pool.begin().await?;
-    // See run_batch: a batch's rows and checkpoint are derived from the log.
-    sqlx::query("SET LOCAL synchronous_commit = off")
-        .execute(&mut *tx)
-        .await?;
-    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-        .bind(consumer_lock_key(consumer.name()))
-        .fetch_one(&mut *tx)
-        .await?;
-    if !locked {
+    let Some((mut tx, stored)) = begin_batch(pool, consumer.name()).await? else {
         return Ok(None);
-    }
-    let (transaction_id, global_position): (i64, i64) = sqlx::query_as(
-        "SELECT last_transaction_id::text::bigint, last_position FROM consumer_checkpoints \
-         WHERE name = $1",
-    )
-    .bind(consumer.name())
-    .fetch_one(&mut *tx)
-    .await?;
-    let stored = Position {
-        transaction_id,
-        global_position,
     };
     // Another process may have handled part of the batch already.
     let mine: Vec<RecordedEvent> = events
@@ -601,30 +610,8 @@ pub async fn run_batch(
     batch_size: i64,
     progress: &Progress,
 ) -> Result<BatchOutcome, ConsumerError> {
-    let mut tx = pool.begin().await?;
-    // A batch's rows and checkpoint are derived from the log and commit together, so a
-    // crash that loses the last few batch commits (not yet flushed) only makes the
-    // consumer read those events again: the commit need not wait for the disk. Visibility
-    // to other sessions (read-your-writes) does not depend on the flush.
-    sqlx::query("SET LOCAL synchronous_commit = off")
-        .execute(&mut *tx)
-        .await?;
-    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-        .bind(consumer_lock_key(consumer.name()))
-        .fetch_one(&mut *tx)
-        .await?;
-    if !locked {
+    let Some((mut tx, checkpoint)) = begin_batch(pool, consumer.name()).await? else {
         return Ok(BatchOutcome::Busy);
-    }
-    let (transaction_id, global_position): (i64, i64) = sqlx::query_as(
-        "SELECT last_transaction_id::text::bigint, last_position FROM consumer_checkpoints WHERE name = $1",
-    )
-    .bind(consumer.name())
-    .fetch_one(&mut *tx)
-    .await?;
-    let checkpoint = Position {
-        transaction_id,
-        global_position,
     };
     let events = fetch_batch(&mut tx, checkpoint, batch_size).await?;
     let Some(last) = events.last().map(|e| e.position) else {
