@@ -852,3 +852,54 @@ async fn the_page_shows_the_table_sortable_with_totals_and_the_download() {
     );
     english.assert_has(&message(MESSAGES_EN, "ui_warrants_total_issued"));
 }
+
+/// An external system that answers slowly for minutes (issue 14): each call is cut at its
+/// timeout (1 s here) and answered 503, and nothing else the portal does waits for it —
+/// a citizen's complaint filed meanwhile is acknowledged at once.
+#[tokio::test]
+async fn a_financial_system_slow_for_minutes_slows_nothing_else() {
+    let office = Office::with_business(SEEDED_AFM).await;
+    let maria = office
+        .app
+        .citizen("maria.meanwhile@example.gr", "Μαρία Εν τω μεταξύ")
+        .await;
+    office.set_faults(FinancialFaults {
+        slow_ms: 300_000,
+        ..FinancialFaults::default()
+    });
+    let slow_calls = async {
+        let started = std::time::Instant::now();
+        let answers = futures::future::join_all(
+            (0..6).map(|_| office.api("/api/v1/business/warrants", Some(&office.citizen))),
+        )
+        .await;
+        (answers, started.elapsed())
+    };
+    // While six calls wait on the financial system, another citizen files complaints.
+    let others = async {
+        let mut slowest = Duration::ZERO;
+        for _ in 0..5 {
+            let t = std::time::Instant::now();
+            office.app.complain(&maria).await;
+            slowest = slowest.max(t.elapsed());
+        }
+        slowest
+    };
+    let ((answers, took), slowest_complaint) = tokio::join!(slow_calls, others);
+    for r in answers {
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            r.json::<Value>().await.unwrap()["error"]["code"],
+            "financial_system_unavailable"
+        );
+    }
+    assert!(
+        took < Duration::from_millis(2400),
+        "the slow calls were not cut at their timeout: {took:?}"
+    );
+    assert!(
+        slowest_complaint < Duration::from_millis(800),
+        "a complaint waited on the financial system: {slowest_complaint:?}"
+    );
+    office.set_faults(FinancialFaults::default());
+}

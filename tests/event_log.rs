@@ -1057,18 +1057,6 @@ async fn a_rebuild_of_every_read_model_while_citizens_keep_submitting_loses_noth
     assert_eq!(crate::common::every_read_model_table(pool).await, live);
 }
 
-/// `portal projections <args>` against the app's database.
-async fn portal_command(app: &TestApp, args: &[&str]) -> std::process::Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_portal"))
-        .args(args)
-        .env("DATABASE_URL", &app.db.url)
-        .env("RUST_LOG", "warn")
-        .kill_on_drop(true)
-        .output()
-        .await
-        .expect("the portal binary runs")
-}
-
 /// Every table and index in `public` (name, kind, persistence: `p` logged, `u` unlogged).
 async fn public_tables_and_indexes(pool: &sqlx::PgPool) -> Vec<(String, String, String)> {
     sqlx::query_as(
@@ -1092,7 +1080,7 @@ async fn the_rebuild_command_leaves_identical_tables() {
     let before = table_oid(pool, "request_cases").await;
     let shape_before = public_tables_and_indexes(pool).await;
 
-    let out = portal_command(&app, &["projections", "rebuild", "requests"]).await;
+    let out = crate::common::portal_command(&app, &["projections", "rebuild", "requests"]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "rebuild failed: {stderr}");
     assert!(
@@ -1113,7 +1101,7 @@ async fn the_rebuild_command_leaves_identical_tables() {
 
     // Without a name: every read model in one pass, one report line naming them all.
     let everything = crate::common::every_read_model_table(pool).await;
-    let out = portal_command(&app, &["projections", "rebuild"]).await;
+    let out = crate::common::portal_command(&app, &["projections", "rebuild"]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "rebuild failed: {stderr}");
     let names: Vec<&str> = projections::all().iter().map(|m| m.name()).collect();
@@ -1127,7 +1115,8 @@ async fn the_rebuild_command_leaves_identical_tables() {
     );
     assert_eq!(public_tables_and_indexes(pool).await, shape_before);
 
-    let out = portal_command(&app, &["projections", "rebuild", "no_such_model"]).await;
+    let out =
+        crate::common::portal_command(&app, &["projections", "rebuild", "no_such_model"]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "an unknown model must fail");
     assert!(

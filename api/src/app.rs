@@ -50,6 +50,8 @@ use commands::tax_declarations::DeclarationWorker;
 pub struct AppState {
     pub portal: Arc<Portal>,
     pub config: Arc<Config>,
+    /// The consumers this process runs (for `/metrics`, `/readyz`).
+    pub consumers: eventlog::ConsumerDirectory,
     pub rate_limiter: Arc<crate::web::RateLimiter>,
 }
 
@@ -80,6 +82,7 @@ pub struct Application {
     _fine_notifier: LoopTask,
     _declaration_worker: LoopTask,
     _debt_notifier: LoopTask,
+    _idempotency_purge: LoopTask,
     _reconciler: LoopTask,
     _mail_sandbox: Option<RunningMailSandbox>,
     _mail_sender: LoopTask,
@@ -91,7 +94,34 @@ pub struct Application {
 
 /// Creates the database if needed, applies migrations and returns a pool.
 pub async fn prepare_database(config: &Config) -> anyhow::Result<PgPool> {
-    eventlog::ensure_database(config.database_url()).await?;
+    // A server that is still starting (or restarting) gets `PORTAL_DB_STARTUP_WAIT_SECONDS`
+    // before the portal gives up, with a line each time it tries again.
+    let started = std::time::Instant::now();
+    let mut wait = std::time::Duration::from_millis(250);
+    loop {
+        match eventlog::ensure_database(config.database_url()).await {
+            Ok(()) => break,
+            Err(e @ eventlog::DatabaseError::Unreachable { .. }) => {
+                let left = config.db_startup_wait.saturating_sub(started.elapsed());
+                if left.is_zero() {
+                    return Err(anyhow::anyhow!(e).context(format!(
+                        "gave up after {} s (PORTAL_DB_STARTUP_WAIT_SECONDS)",
+                        config.db_startup_wait.as_secs()
+                    )));
+                }
+                let pause = wait.min(left);
+                tracing::warn!(
+                    error = %e,
+                    "the database does not answer yet; trying again in {:.1} s (giving up in {} s)",
+                    pause.as_secs_f64(),
+                    left.as_secs()
+                );
+                tokio::time::sleep(pause).await;
+                wait = (wait * 2).min(std::time::Duration::from_secs(5));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
     let pool = eventlog::connect(config.database_url(), config.db_connections).await?;
     eventlog::migrate(&pool).await?;
     Ok(pool)
@@ -100,6 +130,8 @@ pub async fn prepare_database(config: &Config) -> anyhow::Result<PgPool> {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         config.check_production()?;
+        // Counting starts now, not at the first scrape.
+        crate::metrics::recorder();
         let pool = prepare_database(&config).await?;
         // Bound first: the bank's return and notification addresses are built from it when
         // PORTAL_PUBLIC_URL is unset.
@@ -303,7 +335,7 @@ impl Application {
             {
                 anyhow::bail!(
                     "the payment process and the protocol queue did not catch up with the \
-                     event log within 10 minutes; see `portal projections list`"
+                     event log within 10 minutes; see `portal projections status`"
                 );
             }
         }
@@ -413,6 +445,7 @@ impl Application {
         let state = AppState {
             portal: portal.clone(),
             config: Arc::new(config.clone()),
+            consumers: consumers.directory(),
             rate_limiter: Arc::new(crate::web::RateLimiter::new(
                 config.rate_limit,
                 std::time::Duration::from_secs(600),
@@ -423,6 +456,15 @@ impl Application {
         let declaration_worker =
             DeclarationWorker::new(portal.clone()).spawn(config.declarations_poll);
         let debt_notifier = DebtNotifier::new(portal.clone()).spawn(config.revenue_poll);
+        let purge_pool = portal.pool.clone();
+        let idempotency_purge = commands::background::every(
+            "idempotency purge",
+            std::time::Duration::from_secs(3600),
+            move || {
+                let pool = purge_pool.clone();
+                async move { commands::idempotency::purge_expired(&pool).await }
+            },
+        );
         let pages = crate::web::router().layer(middleware::from_fn_with_state(
             state.clone(),
             crate::web::csrf_and_language,
@@ -432,6 +474,14 @@ impl Application {
             .fallback(crate::web::not_found)
             .method_not_allowed_fallback(error::method_not_allowed_fallback)
             .with_state(state.clone())
+            .layer(middleware::from_fn_with_state(
+                state.clone(),
+                crate::idempotency::idempotent,
+            ))
+            .layer(middleware::from_fn_with_state(
+                state.clone(),
+                crate::http::unavailable_while_database_down,
+            ))
             // Inside `localize_errors`, so that its refusal speaks the reader's language.
             .layer(middleware::from_fn_with_state(
                 state.clone(),
@@ -464,7 +514,10 @@ impl Application {
                 state.clone(),
                 crate::http::resolve_client_address,
             ))
-            .layer(middleware::from_fn(crate::http::refuse_oversized_headers));
+            .layer(middleware::from_fn(crate::http::refuse_oversized_headers))
+            // Outermost, so that it counts every answer (refusals by the layers above
+            // included); a `Router::layer` runs after routing, so the route is known.
+            .layer(middleware::from_fn(crate::metrics::track_http));
 
         Ok(Self {
             listener,
@@ -478,6 +531,7 @@ impl Application {
             _fine_notifier: fine_notifier,
             _declaration_worker: declaration_worker,
             _debt_notifier: debt_notifier,
+            _idempotency_purge: idempotency_purge,
             _reconciler: reconciler,
             _sandboxes: sandboxes,
             _consumers: consumers,
@@ -513,6 +567,7 @@ impl Application {
             _fine_notifier,
             _declaration_worker,
             _debt_notifier,
+            _idempotency_purge,
             _session_listener,
             ..
         } = self;

@@ -93,5 +93,9 @@ pub fn queue_filter(
         kind,
         protocol_failing,
         overdue_on: overdue.then_some(today),
+        page: projections::paging::PageRequest {
+            after: None,
+            limit: projections::paging::DEFAULT_LIMIT,
+        },
     })
 }

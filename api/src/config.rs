@@ -47,6 +47,14 @@ pub struct Config {
     pub bind: SocketAddr,
     /// `PORTAL_DB_CONNECTIONS`: the pool size.
     pub db_connections: u32,
+    /// `PORTAL_READY_MAX_LAG_SECONDS`: `/readyz` says not ready while a read model or
+    /// process manager has an event older than this still to handle (default 30).
+    pub ready_max_lag: Duration,
+    /// `PORTAL_METRICS_TOKEN`: when set, `/metrics` asks for `Authorization: Bearer <it>`.
+    pub metrics_token: Option<SecretString>,
+    /// `PORTAL_DB_STARTUP_WAIT_SECONDS`: how long start-up waits for a database that does
+    /// not answer before it gives up (default 30).
+    pub db_startup_wait: Duration,
     /// `PORTAL_PROTOCOL_URL`: the protocol system. Unset: an in-process sandbox.
     pub protocol_url: Option<String>,
     /// `PORTAL_PROTOCOL_TIMEOUT_MS`.
@@ -200,6 +208,9 @@ impl Config {
             secure_cookies: false,
             conflict_retries: 1,
             rate_limit: 20,
+            ready_max_lag: Duration::from_secs(30),
+            metrics_token: None,
+            db_startup_wait: Duration::from_secs(30),
             municipality: Arc::new(
                 parse_municipality(DEFAULT_MUNICIPALITY, "config/municipality.toml")
                     .expect("the built-in municipality configuration is valid"),
@@ -275,6 +286,16 @@ impl Config {
         if let Some(n) = env_number("PORTAL_RATE_LIMIT")? {
             config.rate_limit = n as u32;
         }
+        if let Some(s) = env_number("PORTAL_READY_MAX_LAG_SECONDS")? {
+            config.ready_max_lag = Duration::from_secs(s.max(1));
+        }
+        if let Some(s) = env_number("PORTAL_DB_STARTUP_WAIT_SECONDS")? {
+            config.db_startup_wait = Duration::from_secs(s);
+        }
+        config.metrics_token = std::env::var("PORTAL_METRICS_TOKEN")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .map(SecretString::from);
         if let Ok(path) = std::env::var("PORTAL_MUNICIPALITY_CONFIG") {
             if !path.is_empty() {
                 let text = std::fs::read_to_string(&path).with_context(|| {

@@ -44,6 +44,16 @@ pub enum ApiError {
     RefusedFields(Refusal, Vec<FieldError>),
     #[error("conflict")]
     Conflict,
+    /// Another request with the same idempotency key is still running.
+    #[error("idempotency key in use")]
+    IdempotencyKeyInProgress,
+    /// The idempotency key was used before with another request.
+    #[error("idempotency key reused")]
+    IdempotencyKeyReused,
+    /// The database (or another part the portal cannot do without) does not answer: try
+    /// again in a few seconds.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     #[error("too many attempts")]
     TooManyRequests,
     /// Too many failed logins for one e-mail from this address: retry after this many
@@ -314,6 +324,13 @@ impl ApiError {
                 (status, payload)
             }
             Self::Conflict => simple(StatusCode::CONFLICT, "conflict"),
+            Self::IdempotencyKeyInProgress => {
+                simple(StatusCode::CONFLICT, "idempotency_key_in_progress")
+            }
+            Self::IdempotencyKeyReused => {
+                simple(StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
+            }
+            Self::Unavailable(_) => simple(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable"),
             Self::TooManyRequests => simple(StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::LoginThrottled(_) => simple(StatusCode::TOO_MANY_REQUESTS, "login_throttled"),
             Self::Internal(_) => simple(StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -376,19 +393,39 @@ impl IntoResponse for ApiError {
         if let Self::Internal(why) = &self {
             tracing::error!(error = %why, "request failed");
         }
+        if let Self::Unavailable(why) = &self {
+            tracing::warn!(error = %why, "request refused: unavailable");
+        }
         if let Self::Refused(r) = &self {
             tracing::info!(code = r.code, detail = %r.detail, "refused");
         }
         let (status, payload) = self.status_and_payload();
         let mut response = render(status, &payload, Lang::El);
-        if let Self::LoginThrottled(seconds) = self {
-            response
-                .headers_mut()
-                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        match self {
+            Self::LoginThrottled(seconds) => {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, seconds.into());
+            }
+            Self::Unavailable(_) => {
+                response.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    RETRY_AFTER_UNAVAILABLE.into(),
+                );
+            }
+            Self::IdempotencyKeyInProgress => {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, 1.into());
+            }
+            _ => {}
         }
         response
     }
 }
+
+/// Seconds a client is told to wait when the portal is unavailable (`Retry-After`).
+pub const RETRY_AFTER_UNAVAILABLE: u64 = 5;
 
 /// Re-renders error bodies in the reader's language (the handlers do not know it).
 pub async fn localize_errors(request: Request, next: Next) -> Response {

@@ -143,6 +143,37 @@ pub async fn refuse_oversized_headers(
     next.run(request).await
 }
 
+/// `after` and `limit` of a list that pages by keyset: a cursor of the list's `parts`
+/// parts, as a previous page answered it (`next`), and 1 to
+/// [`projections::paging::MAX_LIMIT`] rows (default
+/// [`projections::paging::DEFAULT_LIMIT`]); anything else is a 400 naming the parameter.
+pub fn page_request(
+    after: Option<&str>,
+    limit: Option<i64>,
+    parts: usize,
+) -> Result<projections::paging::PageRequest, ApiError> {
+    use projections::paging::{Cursor, PageRequest, DEFAULT_LIMIT, MAX_LIMIT};
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::BadRequest {
+            code: "limit_out_of_range",
+            detail: format!("limit: {limit} is not between 1 and {MAX_LIMIT}"),
+        });
+    }
+    let after = match after.filter(|a| !a.is_empty()) {
+        None => None,
+        Some(text) => Some(Cursor::decode(text, parts).ok_or_else(|| {
+            ApiError::BadRequest {
+                code: "cursor_invalid",
+                detail:
+                    "after: not a cursor this list answered (use the `next` of the previous page)"
+                        .into(),
+            }
+        })?),
+    };
+    Ok(PageRequest { after, limit })
+}
+
 /// The highest page a list answers: far beyond any real queue, and small enough that the
 /// offset it makes never overflows.
 pub const MAX_PAGE: i64 = 100_000;
@@ -352,6 +383,71 @@ fn content_disposition(filename: &str) -> String {
         })
         .collect();
     format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
+/// While the database does not answer, requests answer `503 Service Unavailable` with
+/// `Retry-After` and a clear message (a JSON error under the API, a page elsewhere) instead
+/// of a 500 or a hang:
+/// - a request still running after [`WATCH_AFTER`] starts checking, once a second with a
+///   fresh connection (at most a second each), whether the server answers at all; when it
+///   does not, the request is dropped (as when a client goes away: handlers are
+///   cancel-safe, and a command either committed or did not) and answered 503. A slow
+///   request on a healthy database (an external system taking its time) is left alone.
+/// - an answer 500 is checked the same way, and becomes a 503 when the database is down.
+pub async fn unavailable_while_database_down(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    const WATCH_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
+    const CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+    let path = request.uri().path();
+    // The health, readiness and metrics answers bound their own database checks and say
+    // what they found.
+    if ["/healthz", "/readyz", "/metrics"].contains(&path) {
+        return next.run(request).await;
+    }
+    let api = path.starts_with("/api/");
+    let lang = crate::web::lang_of(request.headers());
+    let url = state.config.database_url().to_string();
+    let run = next.run(request);
+    tokio::pin!(run);
+    let watch = async {
+        tokio::time::sleep(WATCH_AFTER).await;
+        loop {
+            if !eventlog::database_answers(&url, CHECK).await {
+                return;
+            }
+            tokio::time::sleep(CHECK).await;
+        }
+    };
+    let response = tokio::select! {
+        response = &mut run => response,
+        () = watch => return unavailable(api, lang, "the database stopped answering during the request"),
+    };
+    if response.status() != axum::http::StatusCode::INTERNAL_SERVER_ERROR
+        || eventlog::database_answers(&url, CHECK).await
+    {
+        return response;
+    }
+    unavailable(api, lang, "the database does not answer")
+}
+
+fn unavailable(api: bool, lang: crate::i18n::Lang, why: &str) -> Response {
+    if api {
+        return crate::error::ApiError::Unavailable(why.to_string()).into_response();
+    }
+    tracing::warn!(error = %why, "page refused: unavailable");
+    let mut page = crate::web::message_page(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        lang,
+        "service_unavailable",
+    );
+    page.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        crate::error::RETRY_AFTER_UNAVAILABLE.into(),
+    );
+    page
 }
 
 #[cfg(test)]

@@ -35,6 +35,11 @@ enum Command {
         #[command(subcommand)]
         command: ProjectionsCommand,
     },
+    /// The event log's hash chains.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Run a sandbox of an external system on its own.
     Sandbox {
         #[command(subcommand)]
@@ -81,8 +86,41 @@ enum ProjectionsCommand {
         /// One read model (default: all).
         name: Option<String>,
     },
-    /// List the read models and their checkpoints.
-    List,
+    /// Each read model's and process manager's position, how far behind the log it is, and
+    /// the event it is stuck on, if any (exit status 1 when one is stuck).
+    #[command(alias = "list")]
+    Status,
+    /// Retry a stuck consumer now instead of after its backoff (running portals act on it).
+    Retry {
+        /// The consumer (see `status`).
+        name: String,
+    },
+    /// Pass a stuck consumer over the event it cannot handle: an operator's decision,
+    /// recorded with its reason; a rebuild passes over the same event.
+    Skip {
+        /// The consumer (see `status`).
+        name: String,
+        /// The position of the event it is stuck on (see `status`).
+        #[arg(long)]
+        position: i64,
+        /// Why: kept as the record of the decision.
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute and check the hash chain of one stream (by id) or of every stream
+    /// (`--all`, with a progress bar); exit status 1 when one does not verify.
+    Verify {
+        /// Every stream of the log.
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+        /// One stream (a case, application, payment, … id).
+        #[arg(required_unless_present = "all")]
+        id: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -136,12 +174,27 @@ enum SandboxCommand {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    // PORTAL_LOG_FORMAT=json: one JSON object per line, with the spans (the request's
+    // method, path, request id and correlation id) in it, for a log collector.
+    match std::env::var("PORTAL_LOG_FORMAT").as_deref() {
+        Ok("json") => tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init(),
+        Ok("" | "text") | Err(_) => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init(),
+        Ok(other) => {
+            eprintln!("portal: PORTAL_LOG_FORMAT={other:?} is not a log format: use text or json");
+            return std::process::ExitCode::FAILURE;
+        }
+    }
     match run(Cli::parse()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -200,7 +253,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ProjectionsCommand::Rebuild { name } => {
                     portal::operator::rebuild(&pool, name.as_deref()).await?
                 }
-                ProjectionsCommand::List => portal::operator::list(&pool).await?,
+                ProjectionsCommand::Status => portal::operator::status(&pool).await?,
+                ProjectionsCommand::Retry { name } => portal::operator::retry(&pool, &name).await?,
+                ProjectionsCommand::Skip {
+                    name,
+                    position,
+                    reason,
+                } => portal::operator::skip(&pool, &name, position, &reason).await?,
+            }
+        }
+        Command::Audit {
+            command: AuditCommand::Verify { all, id },
+        } => {
+            let config = Config::from_env()?;
+            let pool = portal::app::prepare_database(&config).await?;
+            match (all, id) {
+                (true, _) => portal::operator::verify_all(&pool).await?,
+                (false, Some(id)) => portal::operator::verify_one(&pool, &id).await?,
+                (false, None) => unreachable!("clap requires an id without --all"),
             }
         }
         Command::Sandbox {

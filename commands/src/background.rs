@@ -39,7 +39,9 @@ where
         loop {
             tokio::time::sleep(poll).await;
             let span = tracing::info_span!("background", task = name);
+            metrics::counter!("portal_background_runs_total", "task" => name).increment(1);
             if let Err(e) = pass().instrument(span).await {
+                metrics::counter!("portal_background_failures_total", "task" => name).increment(1);
                 tracing::warn!(error = %e, "{name}: a pass failed; trying again");
             }
         }
@@ -126,6 +128,68 @@ impl Outbox {
         .await?;
         Ok(())
     }
+}
+
+/// How many notices an outbox holds that are not done yet, and how old the oldest is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxStatus {
+    pub name: &'static str,
+    pub depth: i64,
+    pub oldest_age_seconds: f64,
+}
+
+/// The outboxes of work for systems the portal does not own (or its own mail sender), with
+/// the condition that says a row is not done yet.
+const OUTBOXES: [(&str, &str); 5] = [
+    (
+        "mail",
+        "mail_outbox WHERE sent_at IS NULL AND failed_at IS NULL",
+    ),
+    (
+        "protocol_registrations",
+        "protocol_queue WHERE NOT registered",
+    ),
+    (
+        "fine_payment_notices",
+        "fine_payment_notices WHERE status = 'pending'",
+    ),
+    (
+        "tax_debt_notices",
+        "tax_debt_notices WHERE status = 'pending'",
+    ),
+    (
+        "declaration_outcomes",
+        "declaration_outcomes WHERE applied = 'pending' OR notice = 'pending'",
+    ),
+];
+
+/// Every outbox's depth and the age of its oldest waiting row, in one query.
+pub async fn outbox_status(pool: &PgPool) -> Result<Vec<OutboxStatus>, sqlx::Error> {
+    let sql = OUTBOXES
+        .iter()
+        .map(|(name, from)| {
+            format!(
+                "SELECT '{name}'::text, count(*), \
+                 coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 FROM {from}"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    let rows: Vec<(String, i64, f64)> = sqlx::query_as(&sql).fetch_all(pool).await?;
+    Ok(OUTBOXES
+        .iter()
+        .map(|(name, _)| {
+            let (depth, age) = rows
+                .iter()
+                .find(|(n, _, _)| n == name)
+                .map_or((0, 0.0), |(_, d, a)| (*d, *a));
+            OutboxStatus {
+                name,
+                depth,
+                oldest_age_seconds: age.max(0.0),
+            }
+        })
+        .collect())
 }
 
 #[cfg(test)]

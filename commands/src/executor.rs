@@ -172,7 +172,33 @@ impl<A: Aggregate<Error = Refusal>> Commands<A> {
         Ok(executed)
     }
 
+    /// Runs the command and counts it (`portal_commands_total{aggregate, outcome}`).
     async fn run(
+        &self,
+        id: &str,
+        command: A::Command,
+        metadata: CommandMetadata,
+        stream: Stream,
+        number: Option<&CaseNumberSlot>,
+    ) -> Result<Executed, CommandError>
+    where
+        A::Command: Clone,
+    {
+        let result = self
+            .decide_and_append(id, command, metadata, stream, number)
+            .await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(CommandError::Refused(_)) => "refused",
+            Err(CommandError::Conflict) => "conflict",
+            Err(_) => "error",
+        };
+        metrics::counter!("portal_commands_total", "aggregate" => A::TYPE, "outcome" => outcome)
+            .increment(1);
+        result
+    }
+
+    async fn decide_and_append(
         &self,
         id: &str,
         command: A::Command,
@@ -245,12 +271,14 @@ impl<A: Aggregate<Error = Refusal>> Commands<A> {
             };
             match eventlog::append(self.repository.pool(), append).await {
                 Ok(appended) => {
+                    metrics::counter!("portal_events_appended_total", "aggregate" => A::TYPE)
+                        .increment(serialized.len() as u64);
                     return Ok(Executed {
                         position: appended.position,
                         number: appended
                             .case_serial
                             .map(|serial| CaseNumber { year: 0, serial }),
-                    })
+                    });
                 }
                 Err(AppendError::Conflict) if retries_left > 0 => {
                     retries_left -= 1;

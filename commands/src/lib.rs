@@ -16,6 +16,7 @@ pub mod certification;
 pub mod context;
 pub mod executor;
 pub mod fines;
+pub mod idempotency;
 pub mod mail_notices;
 pub mod metadata;
 pub mod notices;

@@ -159,6 +159,9 @@ pub struct MailNotices {
 
 impl MailNotices {
     pub const NAME: &'static str = "mail_notices";
+    /// The aggregate types whose events it reads.
+    pub const TYPES: &'static [&'static str] =
+        &[CertificateApplication::TYPE, CitizenRequest::TYPE];
 }
 
 /// The payload of a stream's first event (its submission), read from the log.
@@ -314,7 +317,7 @@ impl Consumer for MailNotices {
     }
 
     fn aggregate_types(&self) -> Option<&'static [&'static str]> {
-        Some(&[CertificateApplication::TYPE, CitizenRequest::TYPE])
+        Some(Self::TYPES)
     }
 
     async fn handle(

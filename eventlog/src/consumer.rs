@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
+use crate::status::{ConsumerInfo, CONSUMERS_CHANNEL};
 use crate::stored::EVENT_COLUMNS;
 use crate::{Position, Progress, RecordedEvent, EVENTS_CHANNEL};
 
@@ -172,6 +173,7 @@ pub struct ConsumerRuntime {
     pool: PgPool,
     wake: watch::Sender<u64>,
     added: mpsc::UnboundedSender<Arc<dyn Consumer>>,
+    registered: Arc<std::sync::Mutex<Vec<ConsumerInfo>>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -180,18 +182,33 @@ impl ConsumerRuntime {
     pub fn new(pool: PgPool, config: RuntimeConfig, progress: Progress) -> Self {
         let wake = watch::channel(0).0;
         let (added, joining) = mpsc::unbounded_channel();
-        let run = run(pool.clone(), config, progress, wake.subscribe(), joining)
-            .instrument(tracing::info_span!("consumers"));
+        let (retry, retries) = mpsc::unbounded_channel();
+        let run = run(
+            pool.clone(),
+            config,
+            progress,
+            wake.subscribe(),
+            joining,
+            retries,
+        )
+        .instrument(tracing::info_span!("consumers"));
         let tasks = vec![
-            tokio::spawn(listen(pool.clone(), wake.clone())),
+            tokio::spawn(listen(pool.clone(), wake.clone(), retry)),
             tokio::spawn(run),
         ];
         Self {
             pool,
             wake,
             added,
+            registered: Arc::default(),
             tasks,
         }
+    }
+
+    /// The consumers on the loop, for status reports (`portal projections status`,
+    /// `/metrics`, `/readyz`).
+    pub fn directory(&self) -> ConsumerDirectory {
+        ConsumerDirectory(self.registered.clone())
     }
 
     /// Makes sure the consumer has a checkpoint row (at the start of the log if new).
@@ -206,6 +223,13 @@ impl ConsumerRuntime {
     /// Adds `consumer` to the loop, from its checkpoint.
     pub async fn start(&mut self, consumer: Arc<dyn Consumer>) -> Result<(), sqlx::Error> {
         Self::register(&self.pool, consumer.name()).await?;
+        self.registered
+            .lock()
+            .expect("consumer directory poisoned")
+            .push(ConsumerInfo {
+                name: consumer.name(),
+                types: consumer.aggregate_types(),
+            });
         if self.added.send(consumer).is_err() {
             return Err(sqlx::Error::Protocol(
                 "the consumer loop has stopped".into(),
@@ -224,17 +248,38 @@ impl Drop for ConsumerRuntime {
     }
 }
 
-/// Turns the events table's NOTIFY into a wake-up of the loop.
-async fn listen(pool: PgPool, wake: watch::Sender<u64>) {
+/// The consumers a runtime runs (names and the aggregate types they read).
+#[derive(Clone, Default)]
+pub struct ConsumerDirectory(Arc<std::sync::Mutex<Vec<ConsumerInfo>>>);
+
+impl ConsumerDirectory {
+    pub fn consumers(&self) -> Vec<ConsumerInfo> {
+        self.0.lock().expect("consumer directory poisoned").clone()
+    }
+}
+
+/// Turns the events table's NOTIFY into a wake-up of the loop, and an operator's `retry`
+/// (on [`CONSUMERS_CHANNEL`]) into a retry of that consumer now.
+async fn listen(pool: PgPool, wake: watch::Sender<u64>, retry: mpsc::UnboundedSender<String>) {
     loop {
         match PgListener::connect_with(&pool).await {
             Ok(mut listener) => {
-                if let Err(e) = listener.listen(EVENTS_CHANNEL).await {
+                if let Err(e) = listener
+                    .listen_all([EVENTS_CHANNEL, CONSUMERS_CHANNEL])
+                    .await
+                {
                     tracing::warn!(error = %e, "LISTEN failed; consumers fall back to polling");
                 } else {
                     loop {
                         match listener.try_recv().await {
-                            Ok(Some(_)) => wake.send_modify(|n| *n = n.wrapping_add(1)),
+                            Ok(Some(n)) => {
+                                if n.channel() == CONSUMERS_CHANNEL {
+                                    if let Some(name) = n.payload().strip_prefix("retry ") {
+                                        let _ = retry.send(name.to_string());
+                                    }
+                                }
+                                wake.send_modify(|n| *n = n.wrapping_add(1))
+                            }
                             // The connection dropped: notifications may have been lost.
                             Ok(None) => wake.send_modify(|n| *n = n.wrapping_add(1)),
                             Err(e) => {
@@ -268,6 +313,9 @@ struct Slot {
     /// The checkpoint as stored, as far as this process knows.
     stored: Position,
     failures: u32,
+    /// A row of `consumer_failures` names the event it is stuck on (cleared with the
+    /// batch that gets past it).
+    stuck: bool,
     /// After a failure, or while another process runs it: not before then.
     not_before: Option<Instant>,
 }
@@ -295,6 +343,7 @@ async fn run(
     progress: Progress,
     mut wake: watch::Receiver<u64>,
     mut joining: mpsc::UnboundedReceiver<Arc<dyn Consumer>>,
+    mut retries: mpsc::UnboundedReceiver<String>,
 ) {
     let mut slots: Vec<Slot> = Vec::new();
     let mut pending: Vec<Arc<dyn Consumer>> = Vec::new();
@@ -307,6 +356,12 @@ async fn run(
         while let Ok(consumer) = joining.try_recv() {
             pending.push(consumer);
         }
+        while let Ok(name) = retries.try_recv() {
+            for slot in slots.iter_mut().filter(|s| s.consumer.name() == name) {
+                tracing::info!(consumer = %name, "retrying at an operator's request");
+                slot.not_before = None;
+            }
+        }
         for consumer in std::mem::take(&mut pending) {
             match stored_checkpoint(&pool, consumer.name()).await {
                 Ok(position) => {
@@ -317,6 +372,7 @@ async fn run(
                         position,
                         stored: position,
                         failures: 0,
+                        stuck: true,
                         not_before: None,
                     });
                 }
@@ -495,14 +551,21 @@ async fn feed(
         }
         return;
     }
-    let outcome = handle_locked(pool, slot, events, last)
+    // After a failure, one event at a time until it gets past: a failure then names the
+    // event (and an operator may skip exactly that one).
+    let narrow = slot.failures > 0;
+    let outcome = handle_locked(pool, slot, events, last, narrow)
         .instrument(tracing::debug_span!("batch", consumer = name, to = %last))
         .await;
     match outcome {
         Ok(Some(position)) => {
+            if slot.failures > 0 {
+                tracing::info!(consumer = name, position = %position, "consumer got past its failure");
+            }
             slot.position = slot.position.max(position);
             slot.stored = position;
             slot.failures = 0;
+            slot.stuck = false;
             slot.not_before = None;
             progress.record(name, position);
         }
@@ -518,37 +581,94 @@ async fn feed(
             }
             slot.not_before = Some(Instant::now() + BUSY_PAUSE.min(config.poll_interval));
         }
-        Err(e) => {
+        Err(Failed { error, event }) => {
             slot.failures = slot.failures.saturating_add(1);
-            tracing::error!(consumer = name, error = %e, failures = slot.failures,
-                "consumer batch failed; it will be retried");
-            let wait = Duration::from_millis(100 * u64::from(slot.failures.min(50)));
+            metrics::counter!("portal_consumer_failures_total", "consumer" => name).increment(1);
+            let wait = failure_backoff(slot.failures);
+            match &event {
+                Some(event) => {
+                    tracing::error!(consumer = name, error = %error, failures = slot.failures,
+                        position = event.position.global_position, event_type = %event.event_type,
+                        aggregate_id = %event.aggregate_id, retry_in_ms = wait.as_millis() as u64,
+                        "consumer cannot handle an event; it will be retried \
+                         (`portal projections status` shows it)");
+                    match crate::status::record_failure(pool, name, event, &error.to_string()).await
+                    {
+                        Ok(()) => slot.stuck = true,
+                        Err(e) => {
+                            tracing::warn!(consumer = name, error = %e, "cannot record the failure")
+                        }
+                    }
+                }
+                None => tracing::warn!(consumer = name, error = %error, failures = slot.failures,
+                    "consumer batch failed; retrying one event at a time"),
+            }
             slot.not_before = Some(Instant::now() + wait);
+        }
+    }
+}
+
+/// The wait after `failures` failed attempts in a row: 100 ms, doubled each time, at most
+/// 30 s (a stuck consumer keeps trying, cheaply; `portal projections retry` cuts it short).
+pub fn failure_backoff(failures: u32) -> Duration {
+    let exponent = failures.saturating_sub(1).min(9);
+    Duration::from_millis(100u64 << exponent).min(Duration::from_secs(30))
+}
+
+/// A failed attempt, with the one event it tried when it was narrowed to one.
+struct Failed {
+    error: ConsumerError,
+    event: Option<RecordedEvent>,
+}
+
+impl<E: Into<ConsumerError>> From<E> for Failed {
+    fn from(error: E) -> Self {
+        Self {
+            error: error.into(),
+            event: None,
         }
     }
 }
 
 /// Under the consumer's lock, handles its events of the batch that its stored checkpoint
 /// has not passed, and moves the checkpoint to the end of the batch, in one transaction.
-/// Answers the new checkpoint, or `None` when another process holds the lock.
+/// `narrow`: only its first such event, and the checkpoint onto it. Answers the new
+/// checkpoint, or `None` when another process holds the lock.
 async fn handle_locked(
     pool: &PgPool,
     slot: &Slot,
     events: &[RecordedEvent],
     last: Position,
-) -> Result<Option<Position>, ConsumerError> {
+    narrow: bool,
+) -> Result<Option<Position>, Failed> {
     let consumer = slot.consumer.as_ref();
     let Some((mut tx, stored)) = begin_batch(pool, consumer.name()).await? else {
         return Ok(None);
     };
     // Another process may have handled part of the batch already.
-    let mine: Vec<RecordedEvent> = events
+    let mut mine: Vec<RecordedEvent> = events
         .iter()
         .filter(|e| e.position > stored && slot.reads(e))
         .cloned()
         .collect();
+    let mut last = last;
+    if narrow && !mine.is_empty() {
+        mine.truncate(1);
+        last = mine[0].position;
+    }
     if !mine.is_empty() {
-        consumer.handle_batch(&mut tx, &mine).await?;
+        if let Err(error) = consumer.handle_batch(&mut tx, &mine).await {
+            return Err(Failed {
+                error,
+                event: narrow.then(|| mine[0].clone()),
+            });
+        }
+    }
+    if slot.stuck {
+        sqlx::query("DELETE FROM consumer_failures WHERE name = $1")
+            .bind(consumer.name())
+            .execute(&mut *tx)
+            .await?;
     }
     let reached = stored.max(last);
     if reached > stored {

@@ -72,7 +72,9 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, Database
         .disable_statement_logging();
     PgPoolOptions::new()
         .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(10))
+        // A request waits at most this long for a connection (e.g. while the server
+        // restarts), then is answered 503.
+        .acquire_timeout(Duration::from_secs(5))
         .connect_with(options.clone())
         .await
         .map_err(|source| DatabaseError::Unreachable {
@@ -80,6 +82,20 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, Database
             port: options.get_port(),
             source,
         })
+}
+
+/// Whether the server answers a new connection (not one of the pool's, whose acquire may
+/// wait) within `timeout`: tells "the database is down" from other failures.
+pub async fn database_answers(url: &str, timeout: Duration) -> bool {
+    let Ok(options) = PgConnectOptions::from_str(url) else {
+        return false;
+    };
+    let connect = async {
+        let mut conn = PgConnection::connect_with(&options.disable_statement_logging()).await?;
+        sqlx::query("SELECT 1").execute(&mut conn).await?;
+        conn.close().await
+    };
+    matches!(tokio::time::timeout(timeout, connect).await, Ok(Ok(())))
 }
 
 /// Applies every migration under `migrations/` that has not run yet. Safe to call from

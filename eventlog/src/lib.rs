@@ -7,22 +7,29 @@ mod consumer;
 mod database;
 mod position;
 mod progress;
+mod status;
 mod stored;
 
 pub use append::{
     append, create_sequence, Append, AppendError, Appended, CaseNumberSlot, EventLogRepository,
 };
 pub use consumer::{
-    consumer_lock_key, fetch_batch, run_batch, save_checkpoint, BatchOutcome, Consumer,
-    ConsumerError, ConsumerRuntime, RuntimeConfig,
+    consumer_lock_key, failure_backoff, fetch_batch, run_batch, save_checkpoint, BatchOutcome,
+    Consumer, ConsumerDirectory, ConsumerError, ConsumerRuntime, RuntimeConfig,
 };
 pub use database::{
-    checkpoints, connect, ensure_database, migrate, migration_status, DatabaseError,
+    checkpoints, connect, database_answers, ensure_database, migrate, migration_status,
+    DatabaseError,
 };
 pub use position::Position;
 pub use progress::Progress;
+pub use status::{
+    consumer_status, failures, request_retry, skip, skipped_positions, skips, ConsumerFailure,
+    ConsumerInfo, ConsumerStatus, SkipError, SkipRecord, Skipped, CONSUMERS_CHANNEL, LAG_COUNT_CAP,
+};
 pub use stored::{
-    aggregate_type_of, latest_position, load_case_events, log_head, ChainFields, RecordedEvent,
+    aggregate_type_of, audit_batch, latest_position, load_case_events, log_head, ChainFields,
+    RecordedEvent,
 };
 
 /// The channel the events table's trigger notifies on commit.

@@ -50,6 +50,12 @@ impl Progress {
         self.inner.changed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
+    /// The position consumer `name` has reached, as this process knows it.
+    pub fn reached(&self, name: &str) -> Option<Position> {
+        let reached = self.inner.reached.lock().expect("progress lock poisoned");
+        reached.get(name).copied()
+    }
+
     fn reached_locally(&self, consumers: &[&str], target: Position) -> bool {
         let reached = self.inner.reached.lock().expect("progress lock poisoned");
         consumers

@@ -104,6 +104,30 @@ pub async fn load_case_events<'e>(
     rows.iter().map(RecordedEvent::from_audit_row).collect()
 }
 
+/// The next `limit` events of the whole log with their chain fields, stream by stream (in
+/// the order of the primary key: aggregate type, aggregate id, sequence), after the event
+/// `after` names: for verifying every hash chain (`portal audit verify --all`).
+pub async fn audit_batch<'e>(
+    db: impl PgExecutor<'e>,
+    after: Option<(&str, &str, i64)>,
+    limit: i64,
+) -> Result<Vec<RecordedEvent>, sqlx::Error> {
+    let (t, id, seq) = after.unwrap_or(("", "", 0));
+    let sql = format!(
+        "SELECT {AUDIT_COLUMNS} FROM events \
+         WHERE (aggregate_type, aggregate_id, sequence) > ($1, $2, $3) \
+         ORDER BY aggregate_type, aggregate_id, sequence LIMIT $4"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(t)
+        .bind(id)
+        .bind(seq)
+        .bind(limit)
+        .fetch_all(db)
+        .await?;
+    rows.iter().map(RecordedEvent::from_audit_row).collect()
+}
+
 /// The aggregate type of stream `aggregate_id` (ids are unique across types), if it has
 /// events.
 pub async fn aggregate_type_of<'e>(

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sqlx::{PgConnection, PgPool};
 
+use crate::paging::{Cursor, PageRequest, Paged};
 use crate::ReadModel;
 
 /// The statement of [`update`]: `SET <set>` plus the bookkeeping columns.
@@ -505,20 +506,31 @@ const COLUMNS: &str = "id, number, kind, certificate_type, certificate_name, pro
     protocol_next_attempt_at, assigned_to_name, open_question, issue_method, document_id, \
     document_filename, issue_note, reject_reason, finished_at, submitted_at, updated_at";
 
-/// An applicant's applications of one kind, newest first.
+/// An applicant's applications (of one kind, or both), newest first, a page at a time
+/// (keyset: submission time, number).
 pub async fn list_for_applicant(
     pool: &PgPool,
     account_id: &str,
-    kind: &str,
-) -> Result<Vec<ApplicationRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM applications WHERE applicant_account_id = $1 AND kind = $2 \
-         ORDER BY submitted_at DESC, number DESC"
+    kind: Option<&str>,
+    page: &PageRequest,
+) -> Result<Paged<ApplicationRow>, sqlx::Error> {
+    let after = page.after.as_ref();
+    let rows = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM applications \
+         WHERE applicant_account_id = $1 AND ($2::text IS NULL OR kind = $2) \
+           AND ($3::timestamptz IS NULL OR (submitted_at, number) < ($3, $4)) \
+         ORDER BY submitted_at DESC, number DESC LIMIT $5"
     ))
     .bind(account_id)
     .bind(kind)
+    .bind(after.and_then(|c| c.time(0)))
+    .bind(after.and_then(|c| c.text(1)))
+    .bind(page.limit + 1)
     .fetch_all(pool)
-    .await
+    .await?;
+    Ok(Paged::from_rows(rows, page.limit, |a: &ApplicationRow| {
+        Cursor(vec![Cursor::at(&a.submitted_at), a.number.clone()])
+    }))
 }
 
 pub async fn get(pool: &PgPool, id: &str) -> Result<Option<ApplicationRow>, sqlx::Error> {
@@ -550,26 +562,45 @@ pub struct QueueFilter {
     pub protocol_failing: bool,
     /// Only applications past their deadline and not finished.
     pub overdue_on: Option<NaiveDate>,
+    /// Where the page starts and how long it is (keyset: deadline, submission time, id).
+    pub page: PageRequest,
 }
 
-/// The clerks' queue: oldest deadline first.
+/// The clerks' queue: oldest deadline first, a page at a time.
 pub async fn queue(
     pool: &PgPool,
     filter: &QueueFilter,
-) -> Result<Vec<ApplicationRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
+) -> Result<Paged<ApplicationRow>, sqlx::Error> {
+    let after = filter.page.after.as_ref();
+    let rows = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM applications \
          WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR kind = $2) \
            AND (NOT $3 OR (protocol_number IS NULL AND protocol_attempts > 0)) \
            AND ($4::date IS NULL OR (finished_at IS NULL AND due_on < $4)) \
-         ORDER BY due_on, submitted_at LIMIT 500"
+           AND ($5::date IS NULL OR (due_on, submitted_at, id) > ($5, $6, $7)) \
+         ORDER BY due_on, submitted_at, id LIMIT $8"
     ))
     .bind(&filter.status)
     .bind(&filter.kind)
     .bind(filter.protocol_failing)
     .bind(filter.overdue_on)
+    .bind(after.and_then(|c| c.date(0)))
+    .bind(after.and_then(|c| c.time(1)))
+    .bind(after.and_then(|c| c.text(2)))
+    .bind(filter.page.limit + 1)
     .fetch_all(pool)
-    .await
+    .await?;
+    Ok(Paged::from_rows(
+        rows,
+        filter.page.limit,
+        |a: &ApplicationRow| {
+            Cursor(vec![
+                a.due_on.format("%Y-%m-%d").to_string(),
+                Cursor::at(&a.submitted_at),
+                a.id.clone(),
+            ])
+        },
+    ))
 }
 
 /// Counts for the clerks' queue.

@@ -11,6 +11,7 @@ use eventlog::{Consumer, ConsumerError, RecordedEvent};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 
+use crate::paging::{Cursor, PageRequest, Paged};
 use crate::ReadModel;
 
 pub struct PaymentsProjection;
@@ -247,9 +248,39 @@ pub async fn list_for_payer(
 ) -> Result<Vec<PaymentRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM payments WHERE payer_account_id = $1 \
-         ORDER BY created_at DESC, id"
+         ORDER BY created_at DESC, id DESC"
     ))
     .bind(payer_account_id)
     .fetch_all(pool)
     .await
+}
+
+/// A payer's payments, newest first, a page at a time (keyset: creation time, id).
+pub async fn page_for_payer(
+    pool: &PgPool,
+    payer_account_id: &str,
+    page: &PageRequest,
+) -> Result<Paged<PaymentRow>, sqlx::Error> {
+    let after = page.after.as_ref();
+    let rows = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM payments WHERE payer_account_id = $1 \
+           AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3)) \
+         ORDER BY created_at DESC, id DESC LIMIT $4"
+    ))
+    .bind(payer_account_id)
+    .bind(after.and_then(|c| c.time(0)))
+    .bind(after.and_then(|c| c.text(1)))
+    .bind(page.limit + 1)
+    .fetch_all(pool)
+    .await?;
+    Ok(Paged::from_rows(rows, page.limit, |p: &PaymentRow| {
+        Cursor(vec![Cursor::at(&p.created_at), p.id.clone()])
+    }))
+}
+
+/// How many payments stand in each status (`/metrics`).
+pub async fn count_by_status(pool: &PgPool) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT status, count(*) FROM payments GROUP BY status ORDER BY status")
+        .fetch_all(pool)
+        .await
 }

@@ -13,7 +13,7 @@
 //! WAL, no index upkeep per row); the indexes are built and the tables `SET LOGGED` once
 //! the bulk is in, before the swap, so what is swapped in is as durable as the live tables.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -131,6 +131,21 @@ struct Scratch<'a> {
     model: &'a dyn ReadModel,
     schema: String,
     ddl: ScratchDdl,
+    /// Events an operator told this model to pass over (`portal projections skip`): the
+    /// rebuild passes over them too.
+    skipped: HashSet<i64>,
+}
+
+impl Scratch<'_> {
+    fn mine(&self, events: &[RecordedEvent]) -> Vec<RecordedEvent> {
+        let types = self.model.aggregate_types();
+        events
+            .iter()
+            .filter(|e| types.is_none_or(|t| t.contains(&e.aggregate_type.as_str())))
+            .filter(|e| !self.skipped.contains(&e.position.global_position))
+            .cloned()
+            .collect()
+    }
 }
 
 async fn rebuild_locked(
@@ -141,14 +156,18 @@ async fn rebuild_locked(
     if models.is_empty() {
         return Ok(0);
     }
-    let scratches: Vec<Scratch> = models
-        .iter()
-        .map(|&model| Scratch {
+    let mut scratches: Vec<Scratch> = Vec::with_capacity(models.len());
+    for &model in models {
+        scratches.push(Scratch {
             model,
             schema: scratch_schema(model),
             ddl: ScratchDdl::of(model.create_sql()),
-        })
-        .collect();
+            skipped: eventlog::skipped_positions(pool, model.name())
+                .await?
+                .into_iter()
+                .collect(),
+        });
+    }
     let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
         .fetch_one(pool)
         .await?;
@@ -272,6 +291,11 @@ async fn rebuild_locked(
             .execute(&mut *tx)
             .await?;
         save_checkpoint(&mut tx, model.name(), cursor).await?;
+        // Rebuilt past whatever the live consumer was stuck on.
+        sqlx::query("DELETE FROM consumer_failures WHERE name = $1")
+            .bind(model.name())
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("UPDATE consumer_checkpoints SET schema_version = $2 WHERE name = $1")
             .bind(model.name())
             .bind(model.schema_version())
@@ -321,14 +345,7 @@ async fn apply_to_one(
     scratch: &Scratch<'_>,
     events: &[RecordedEvent],
 ) -> Result<(), RebuildError> {
-    let mine: Vec<RecordedEvent> = match scratch.model.aggregate_types() {
-        None => events.to_vec(),
-        Some(types) => events
-            .iter()
-            .filter(|e| types.contains(&e.aggregate_type.as_str()))
-            .cloned()
-            .collect(),
-    };
+    let mine = scratch.mine(events);
     if mine.is_empty() {
         return Ok(());
     }
@@ -349,8 +366,12 @@ async fn apply_to_all(
     events: &[RecordedEvent],
 ) -> Result<(), RebuildError> {
     for scratch in scratches {
+        let mine = scratch.mine(events);
+        if mine.is_empty() {
+            continue;
+        }
         set_search_path(conn, &scratch.schema).await?;
-        scratch.model.handle_batch(conn, events).await?;
+        scratch.model.handle_batch(conn, &mine).await?;
     }
     Ok(())
 }

@@ -23,13 +23,24 @@ pub fn server_url() -> String {
 pub struct TestDatabase {
     pub name: String,
     pub url: String,
+    /// The server it is on (no database name).
+    pub server: String,
 }
 
 impl TestDatabase {
     pub fn new() -> Self {
+        Self::on(&server_url())
+    }
+
+    /// A fresh database on `server` (`postgres://user@host:port`).
+    pub fn on(server: &str) -> Self {
         let name = format!("portal_test_{}", uuid::Uuid::new_v4().simple());
-        let url = format!("{}/{}", server_url(), name);
-        Self { name, url }
+        let url = format!("{server}/{name}");
+        Self {
+            name,
+            url,
+            server: server.to_string(),
+        }
     }
 
     /// A pool on the database (which must exist: build an app first, or call
@@ -44,7 +55,7 @@ impl TestDatabase {
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let name = self.name.clone();
-        let admin = format!("{}/postgres", server_url());
+        let admin = format!("{}/postgres", self.server);
         // Drop runs inside the test's runtime: use a thread with its own.
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -112,7 +123,11 @@ impl TestApp {
     }
 
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
-        let db = TestDatabase::new();
+        Self::spawn_on(TestDatabase::new(), adjust).await
+    }
+
+    /// A portal on `db` (e.g. a database of a private cluster a test stops and starts).
+    pub async fn spawn_on(db: TestDatabase, adjust: impl FnOnce(&mut Config)) -> Self {
         let mut config = test_config(&db);
         adjust(&mut config);
         let app = Application::build(config).await.expect("the portal builds");
@@ -451,4 +466,17 @@ where
     Fut: std::future::Future<Output = bool>,
 {
     eventually_within(what, 300, check).await
+}
+
+/// `portal <args>` (the binary) against the app's database.
+pub async fn portal_command(app: &TestApp, args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_portal"))
+        .args(args)
+        .env("DATABASE_URL", &app.db.url)
+        .env("RUST_LOG", "warn")
+        .env("USER", "operator-in-test")
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("the portal binary runs")
 }

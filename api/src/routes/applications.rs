@@ -102,9 +102,12 @@ pub async fn apply(
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     kind: Option<String>,
+    after: Option<String>,
+    limit: Option<i64>,
 }
 
-/// `GET /api/v1/my/applications?kind=civil_registry|tap`.
+/// `GET /api/v1/my/applications?kind=civil_registry|tap&after=&limit=`: newest first, a page
+/// at a time (`next`: the `after` of the next page).
 pub async fn my_list(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -118,6 +121,7 @@ pub async fn my_list(
                 .map_err(|r| ApiError::Validation(vec![ApiError::field("kind", &r)]))?,
         ),
     };
+    let page = crate::http::page_request(query.after.as_deref(), query.limit, 2)?;
     wait_for_own_writes(
         &state,
         Some(&user),
@@ -126,23 +130,20 @@ pub async fn my_list(
     )
     .await?;
     let lang = Lang::from_headers(&headers);
-    let mut rows = Vec::new();
-    for k in ApplicationKind::ALL {
-        if kind.is_some_and(|wanted| wanted != k) {
-            continue;
-        }
-        rows.extend(
-            read::list_for_applicant(&state.pool, &user.account_id.to_string(), k.as_str()).await?,
-        );
-    }
-    // Both kinds together: newest first, as each kind's list is.
-    rows.sort_by(|a, b| (b.submitted_at, &b.number).cmp(&(a.submitted_at, &a.number)));
+    let rows = read::list_for_applicant(
+        &state.pool,
+        &user.account_id.to_string(),
+        kind.map(|k| k.as_str()),
+        &page,
+    )
+    .await?;
     let today = state.portal.today();
     let items: Vec<Value> = rows
+        .items
         .iter()
         .map(|r| labelled_application(r, lang, today))
         .collect();
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(json!({ "items": items, "next": rows.next })))
 }
 
 /// `GET /api/v1/my/applications/{id}`.
@@ -212,9 +213,12 @@ pub struct QueueQuery {
     protocol: Option<String>,
     /// `1`: only applications past their deadline.
     overdue: Option<String>,
+    after: Option<String>,
+    limit: Option<i64>,
 }
 
-/// `GET /api/v1/staff/applications?status=&kind=&protocol=failing&overdue=1`.
+/// `GET /api/v1/staff/applications?status=&kind=&protocol=failing&overdue=1&after=&limit=`:
+/// oldest deadline first, a page at a time (`next`: the `after` of the next page).
 pub async fn queue(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -224,13 +228,14 @@ pub async fn queue(
     user.require(STAFF)?;
     // One "today" for the whole answer: the filter, the counts and each row's flag.
     let today = state.portal.today();
-    let filter = queue_filter(
+    let mut filter = queue_filter(
         query.status.as_deref(),
         query.kind.as_deref(),
         query.protocol.as_deref(),
         query.overdue.as_deref(),
         today,
     )?;
+    filter.page = crate::http::page_request(query.after.as_deref(), query.limit, 3)?;
     wait_for_own_writes(
         &state,
         Some(&user),
@@ -243,10 +248,13 @@ pub async fn queue(
     let counts = read::queue_counts(&state.pool, today).await?;
     let lang = Lang::from_headers(&headers);
     let items: Vec<Value> = rows
+        .items
         .iter()
         .map(|r| labelled_application(r, lang, today))
         .collect();
-    Ok(Json(json!({ "items": items, "counts": counts })))
+    Ok(Json(
+        json!({ "items": items, "counts": counts, "next": rows.next }),
+    ))
 }
 
 /// `GET /api/v1/staff/applications/{id}`.

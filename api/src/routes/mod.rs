@@ -22,6 +22,8 @@ use crate::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(health::healthz))
+        .route("/readyz", get(crate::metrics::readyz))
+        .route("/metrics", get(crate::metrics::metrics))
         .route("/api/v1/openapi.json", get(health::openapi))
         .route("/api/v1/accounts", post(accounts::register))
         .route("/api/v1/accounts/activation", post(accounts::activate))

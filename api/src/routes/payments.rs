@@ -37,17 +37,24 @@ pub fn labelled_payment(payment: &PaymentRow, lang: Lang) -> Value {
     value
 }
 
-/// `GET /api/v1/my/payments`: the payer's payments, newest first.
+/// `GET /api/v1/my/payments?after=&limit=`: the payer's payments, newest first, a page at a
+/// time (`next`: the `after` of the next page).
 pub async fn my_list(
     State(state): State<AppState>,
     user: CurrentUser,
     headers: HeaderMap,
+    crate::extract::ApiQuery(query): crate::extract::ApiQuery<super::requests::ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    let page = crate::http::page_request(query.after.as_deref(), query.limit, 2)?;
     wait_for_own_writes(&state, Some(&user), &headers, projections::PAYMENT_READS).await?;
     let lang = Lang::from_headers(&headers);
-    let rows = read::list_for_payer(&state.pool, &user.account_id.to_string()).await?;
-    let items: Vec<Value> = rows.iter().map(|r| labelled_payment(r, lang)).collect();
-    Ok(Json(json!({ "items": items })))
+    let rows = read::page_for_payer(&state.pool, &user.account_id.to_string(), &page).await?;
+    let items: Vec<Value> = rows
+        .items
+        .iter()
+        .map(|r| labelled_payment(r, lang))
+        .collect();
+    Ok(Json(json!({ "items": items, "next": rows.next })))
 }
 
 /// `GET /api/v1/my/payments/{id}`: one payment of the payer (404 for anyone else's).

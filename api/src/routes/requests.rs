@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::auth::{CurrentUser, MaybeUser};
 use crate::error::ApiError;
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiQuery};
 use crate::http::{
     position_header, wait_for_log_head, wait_for_own_writes, CaseId, RequestContext,
 };
@@ -67,20 +67,28 @@ pub async fn submit(
     ))
 }
 
-/// `GET /api/v1/my/requests`: the citizen's own cases, newest first.
+/// `after` and `limit` of a list that pages by keyset.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub after: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// `GET /api/v1/my/requests?after=&limit=`: the citizen's own cases, newest first, a page at
+/// a time (`next` is the `after` of the next page; `null` on the last).
 pub async fn my_list(
     State(state): State<AppState>,
     user: CurrentUser,
     headers: HeaderMap,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let page = crate::http::page_request(query.after.as_deref(), query.limit, 2)?;
     wait_for_own_writes(&state, Some(&user), &headers, projections::REQUEST_READS).await?;
     let lang = Lang::from_headers(&headers);
-    let items: Vec<_> = read::list_for_owner(&state.pool, &user.account_id.to_string())
-        .await?
-        .iter()
-        .map(|c| labelled_case(c, lang))
-        .collect();
-    Ok(Json(json!({ "items": items })))
+    let cases = read::list_for_owner(&state.pool, &user.account_id.to_string(), &page).await?;
+    let items: Vec<_> = cases.items.iter().map(|c| labelled_case(c, lang)).collect();
+    Ok(Json(json!({ "items": items, "next": cases.next })))
 }
 
 /// `GET /api/v1/my/requests/{id}`: one of the citizen's cases with its timeline. Another

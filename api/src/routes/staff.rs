@@ -29,9 +29,11 @@ pub struct QueueQuery {
     kind: Option<String>,
     page: Option<i64>,
     per_page: Option<i64>,
+    after: Option<String>,
 }
 
-/// `GET /api/v1/staff/requests?status=&kind=&page=&per_page=`: oldest first.
+/// `GET /api/v1/staff/requests?status=&kind=&after=&per_page=`: oldest first, a page at a
+/// time (`next`: the `after` of the next page). `page` (by offset) still works.
 pub async fn queue(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -56,11 +58,13 @@ pub async fn queue(
     wait_for_log_head(&state, projections::REQUEST_READS).await?;
     let per_page = query.per_page.unwrap_or(50).clamp(1, 200);
     let (page, offset) = crate::http::page_offset(query.page, per_page)?;
+    let after = crate::http::page_request(query.after.as_deref(), Some(1), 2)?.after;
     let filter = read::QueueFilter {
         status: status.map(|s| s.as_str().to_string()),
         kind: kind.map(|k| k.as_str().to_string()),
         limit: per_page,
         offset,
+        after,
     };
     let result = read::staff_queue(&state.pool, &filter).await?;
     let lang = Lang::from_headers(&headers);
@@ -75,6 +79,7 @@ pub async fn queue(
         "counts_by_status": result.counts_by_status,
         "page": page,
         "per_page": per_page,
+        "next": result.next,
     })))
 }
 

@@ -10,6 +10,7 @@ use axum::{Form, Router};
 use projections::requests::{self as read, CaseDetail, CaseSummary, TimelineEntry};
 use serde::Deserialize;
 
+use super::layout::{list_page, AfterParam, Pager};
 use super::login_redirect;
 use super::{render, FormState, Page};
 use crate::error::ApiError;
@@ -127,9 +128,15 @@ pub fn error_page_with(p: Page, error: ApiError, back: Option<(String, String)>)
 struct ListPage {
     p: Page,
     cases: Vec<CaseSummary>,
+    pager: Pager,
 }
 
-async fn my_requests(State(state): State<AppState>, p: Page, headers: HeaderMap) -> Response {
+async fn my_requests(
+    State(state): State<AppState>,
+    p: Page,
+    headers: HeaderMap,
+    Query(q): Query<AfterParam>,
+) -> Response {
     let Some(u) = p.user.clone() else {
         return login_redirect(&p);
     };
@@ -138,8 +145,16 @@ async fn my_requests(State(state): State<AppState>, p: Page, headers: HeaderMap)
     {
         return error_page(p, e);
     }
-    match read::list_for_owner(&state.pool, &u.user.account_id.to_string()).await {
-        Ok(cases) => render(&ListPage { p, cases }),
+    let page = list_page(q.after.as_deref(), 2);
+    match read::list_for_owner(&state.pool, &u.user.account_id.to_string(), &page).await {
+        Ok(cases) => {
+            let pager = Pager::new(&p.here, &page, cases.next.as_deref());
+            render(&ListPage {
+                p,
+                cases: cases.items,
+                pager,
+            })
+        }
         Err(e) => error_page(p, e.into()),
     }
 }

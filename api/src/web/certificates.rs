@@ -464,9 +464,17 @@ struct ListPage {
     applications: Vec<ApplicationView>,
     certification: CertificationView,
     email: String,
+    pager: super::layout::Pager,
 }
 
-async fn list(state: AppState, p: Page, headers: HeaderMap, kind: ApplicationKind) -> Response {
+async fn list(
+    state: AppState,
+    p: Page,
+    headers: HeaderMap,
+    kind: ApplicationKind,
+    after: Option<String>,
+) -> Response {
+    let page = super::layout::list_page(after.as_deref(), 2);
     let user = match applicant(&p) {
         Ok(user) => user,
         Err(response) => return *response,
@@ -479,9 +487,13 @@ async fn list(state: AppState, p: Page, headers: HeaderMap, kind: ApplicationKin
             projections::APPLICATION_READS,
         )
         .await?;
-        let rows =
-            read::list_for_applicant(&state.pool, &user.account_id.to_string(), kind.as_str())
-                .await?;
+        let rows = read::list_for_applicant(
+            &state.pool,
+            &user.account_id.to_string(),
+            Some(kind.as_str()),
+            &page,
+        )
+        .await?;
         let (_, certification) = own_certification(&state, &user).await?;
         Ok::<_, ApiError>((rows, certification))
     }
@@ -492,7 +504,9 @@ async fn list(state: AppState, p: Page, headers: HeaderMap, kind: ApplicationKin
     };
     let m = &state.config.municipality;
     let today = state.portal.today();
+    let pager = super::layout::Pager::new(&p.here, &page, rows.next.as_deref());
     let applications = rows
+        .items
         .iter()
         .map(|r| ApplicationView::new(&p, m, r, today))
         .collect();
@@ -509,6 +523,7 @@ async fn list(state: AppState, p: Page, headers: HeaderMap, kind: ApplicationKin
         applications,
         certification,
         email: user.email.clone(),
+        pager,
         p,
     })
 }
@@ -517,12 +532,18 @@ async fn civil_registry_list(
     State(state): State<AppState>,
     p: Page,
     headers: HeaderMap,
+    Query(q): Query<super::layout::AfterParam>,
 ) -> Response {
-    list(state, p, headers, ApplicationKind::CivilRegistry).await
+    list(state, p, headers, ApplicationKind::CivilRegistry, q.after).await
 }
 
-async fn tap_list(State(state): State<AppState>, p: Page, headers: HeaderMap) -> Response {
-    list(state, p, headers, ApplicationKind::Tap).await
+async fn tap_list(
+    State(state): State<AppState>,
+    p: Page,
+    headers: HeaderMap,
+    Query(q): Query<super::layout::AfterParam>,
+) -> Response {
+    list(state, p, headers, ApplicationKind::Tap, q.after).await
 }
 
 // ---------------------------------------------------------------------------------------

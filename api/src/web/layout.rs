@@ -3,8 +3,11 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::Response;
 
 use crate::auth::{CurrentUser, MaybeUser, Role};
+use crate::error::ApiError;
 use crate::i18n::{self, Lang};
 use crate::AppState;
 
@@ -32,6 +35,13 @@ impl Page {
     /// The stylesheet's address (with its content hash: [`super::stylesheet_href`]).
     pub fn stylesheet(&self) -> &'static str {
         super::stylesheet_href()
+    }
+
+    /// A fresh key for a form that creates something: the form sends it back as
+    /// `idempotency_key`, so that pressing «Υποβολή» twice (or again after a dropped
+    /// connection) files one case (`crate::idempotency`).
+    pub fn form_key(&self) -> String {
+        uuid::Uuid::new_v4().to_string()
     }
 
     /// A message of the translation files in the page's language.
@@ -170,22 +180,33 @@ fn here_without_lang(parts: &Parts) -> String {
 }
 
 impl FromRequestParts<AppState> for Page {
-    type Rejection = std::convert::Infallible;
+    /// Only when the session cannot be looked up at all (the database fails): a stale or
+    /// revoked session cookie on a page just means "logged out", but a failed lookup must
+    /// not log a citizen out (the answer is 500, which becomes 503 while the database is
+    /// down: `crate::http::unavailable_while_database_down`).
+    type Rejection = Response;
 
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        // A stale or revoked session cookie on a page just means "logged out".
-        let user = MaybeUser::from_request_parts(parts, state)
-            .await
-            .ok()
-            .and_then(|MaybeUser(u)| u)
-            .map(|user| PageUser {
-                name: user.full_name.clone(),
-                role: user.role,
-                user,
-            });
+        let user = match MaybeUser::from_request_parts(parts, state).await {
+            Ok(MaybeUser(user)) => user,
+            Err(ApiError::Unauthenticated) => None,
+            Err(e) => {
+                tracing::error!(error = %e, "page: the session cannot be looked up");
+                return Err(super::message_page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    page_lang(parts),
+                    "internal",
+                ));
+            }
+        }
+        .map(|user| PageUser {
+            name: user.full_name.clone(),
+            role: user.role,
+            user,
+        });
         let csrf = parts
             .extensions
             .get::<CsrfToken>()
@@ -197,5 +218,56 @@ impl FromRequestParts<AppState> for Page {
             csrf,
             here: here_without_lang(parts),
         })
+    }
+}
+
+/// `?after=` of a list page that pages by keyset.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct AfterParam {
+    pub after: Option<String>,
+}
+
+/// The page of a list that `after` asks for, `parts` being the parts of its cursor. A
+/// cursor that is not one (an edited or stale address) shows the first page.
+pub fn list_page(after: Option<&str>, parts: usize) -> projections::paging::PageRequest {
+    projections::paging::PageRequest {
+        after: after.and_then(|a| projections::paging::Cursor::decode(a, parts)),
+        limit: projections::paging::DEFAULT_LIMIT,
+    }
+}
+
+/// The links under a paged list: to its first page (when this is not it) and to the next
+/// one (when there is one), keeping the page's other parameters (its filters).
+pub struct Pager {
+    pub first_href: Option<String>,
+    pub next_href: Option<String>,
+}
+
+impl Pager {
+    pub fn new(here: &str, request: &projections::paging::PageRequest, next: Option<&str>) -> Self {
+        let (path, query) = here.split_once('?').unwrap_or((here, ""));
+        let kept: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+            .filter(|(k, _)| k != "after")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let href = |after: Option<&str>| {
+            let mut q = form_urlencoded::Serializer::new(String::new());
+            for (k, v) in &kept {
+                q.append_pair(k, v);
+            }
+            if let Some(a) = after {
+                q.append_pair("after", a);
+            }
+            let q = q.finish();
+            if q.is_empty() {
+                path.to_string()
+            } else {
+                format!("{path}?{q}")
+            }
+        };
+        Self {
+            first_href: request.after.is_some().then(|| href(None)),
+            next_href: next.map(|n| href(Some(n))),
+        }
     }
 }

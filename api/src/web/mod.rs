@@ -24,7 +24,10 @@ mod warrants;
 
 pub use forms::FormState;
 pub use layout::{Page, PageUser};
-pub use security::{api_cross_site, csrf_and_language, rate_limit, security_headers, RateLimiter};
+pub use security::{
+    api_cross_site, csrf_and_language, lang_of, message_page, rate_limit, security_headers,
+    RateLimiter, CSRF_COOKIE,
+};
 
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -84,7 +87,8 @@ async fn home(p: Page) -> Response {
 /// Any address nobody serves: a JSON error under the API, a page everywhere else.
 pub async fn not_found(p: Page, uri: axum::http::Uri) -> Response {
     let error = crate::error::ApiError::NotFound("not_found");
-    if uri.path().starts_with("/api/") || uri.path() == "/healthz" {
+    let operational = ["/healthz", "/readyz", "/metrics"];
+    if uri.path().starts_with("/api/") || operational.iter().any(|p| uri.path().starts_with(p)) {
         error.into_response()
     } else {
         cases::error_page(p, error)

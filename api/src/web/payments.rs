@@ -153,26 +153,35 @@ struct PaymentListRow {
 struct PaymentsListPage {
     p: Page,
     rows: Vec<PaymentListRow>,
+    pager: super::layout::Pager,
 }
 
-/// «Οι πληρωμές μου»: every payment attempt of the user, newest first.
-async fn my_payments(State(state): State<AppState>, p: Page) -> Response {
+/// «Οι πληρωμές μου»: every payment attempt of the user, newest first, a page at a time.
+async fn my_payments(
+    State(state): State<AppState>,
+    p: Page,
+    axum::extract::Query(q): axum::extract::Query<super::layout::AfterParam>,
+) -> Response {
     let Some(user) = p.user.as_ref().map(|u| u.user.clone()) else {
         return login_redirect(&p);
     };
     if let Err(e) = crate::http::wait_for_log_head(&state, projections::PAYMENT_READS).await {
         return error_page(p, e);
     }
-    let rows = match projections::payments::list_for_payer(
+    let page = super::layout::list_page(q.after.as_deref(), 2);
+    let rows = match projections::payments::page_for_payer(
         &state.pool,
         &user.account_id.to_string(),
+        &page,
     )
     .await
     {
         Ok(rows) => rows,
         Err(e) => return error_page(p, e.into()),
     };
+    let pager = super::layout::Pager::new(&p.here, &page, rows.next.as_deref());
     let rows = rows
+        .items
         .into_iter()
         .map(|r| PaymentListRow {
             what: r.obligation_description.clone(),
@@ -184,7 +193,7 @@ async fn my_payments(State(state): State<AppState>, p: Page) -> Response {
             id: r.id,
         })
         .collect();
-    render(&PaymentsListPage { p, rows })
+    render(&PaymentsListPage { p, rows, pager })
 }
 
 /// The payer's browser back from the bank's page (confirmUrl / cancelUrl). It is a

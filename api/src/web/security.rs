@@ -107,7 +107,7 @@ fn is_secure(state: &AppState) -> &'static str {
 
 /// A plain page saying what went wrong (used by the middlewares, which have no template
 /// context).
-fn message_page(status: StatusCode, lang: Lang, code: &str) -> Response {
+pub fn message_page(status: StatusCode, lang: Lang, code: &str) -> Response {
     let title = i18n::message(lang, &format!("{code}_title"));
     let text = i18n::message(lang, code);
     let lang_code = if lang == Lang::En { "en" } else { "el" };

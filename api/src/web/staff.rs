@@ -155,6 +155,8 @@ async fn queue(
             kind: kind.map(str::to_string),
             limit: PER_PAGE,
             offset: (page - 1) * PER_PAGE,
+            // The page numbers of this page count by offset (keyset: the API's `after`).
+            after: None,
         };
         Ok::<_, ApiError>(read::staff_queue(&state.pool, &filter).await?)
     }

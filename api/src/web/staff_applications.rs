@@ -64,6 +64,7 @@ struct QueueParams {
     kind: Option<String>,
     protocol: Option<String>,
     overdue: Option<String>,
+    after: Option<String>,
 }
 
 /// A link of the counts.
@@ -86,6 +87,7 @@ struct QueuePage {
     kind_choices: Vec<Choice>,
     protocol_failing: bool,
     overdue: bool,
+    pager: super::layout::Pager,
 }
 
 /// The queue's address with these filters.
@@ -192,14 +194,16 @@ async fn queue(
     };
     // One "today" for the whole page: the filter, the counts and each row's flag.
     let today = state.portal.today();
+    let page = super::layout::list_page(q.after.as_deref(), 3);
     let loaded = async {
-        let filter = queue_filter(
+        let mut filter = queue_filter(
             status,
             kind,
             failing.then_some("failing"),
             overdue.then_some("1"),
             today,
         )?;
+        filter.page = page.clone();
         wait_for_own_writes(
             &state,
             Some(&user),
@@ -219,7 +223,9 @@ async fn queue(
         Err(e) => return error_page(p, e),
     };
     let m = &state.config.municipality;
+    let pager = super::layout::Pager::new(&p.here, &page, rows.next.as_deref());
     let applications = rows
+        .items
         .iter()
         .map(|r| ApplicationView::new(&p, m, r, today))
         .collect();
@@ -252,6 +258,7 @@ async fn queue(
         kind_choices,
         protocol_failing: failing,
         overdue,
+        pager,
     });
     if invalid {
         *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;

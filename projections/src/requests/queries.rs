@@ -7,6 +7,8 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::PgPool;
 
+use crate::paging::{Cursor, PageRequest, Paged};
+
 /// A row of «Τα αιτήματά μου» and of the clerks' queue.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct CaseSummary {
@@ -22,6 +24,13 @@ pub struct CaseSummary {
     pub answered: bool,
     pub submitted_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl CaseSummary {
+    /// Its place in the lists (submission time, then number).
+    pub fn cursor(&self) -> Cursor {
+        Cursor(vec![Cursor::at(&self.submitted_at), self.number.clone()])
+    }
 }
 
 /// A case's page: everything but the timeline.
@@ -71,18 +80,25 @@ const DETAIL_COLUMNS: &str = "id, number, kind, status, subject, body AS text, d
     protocol_date, assigned_to_name, close_reason, close_note, times_reopened, submitted_at, \
     updated_at, last_sequence";
 
-/// A citizen's own cases, newest first.
+/// A citizen's own cases, newest first, a page at a time (keyset: submission time, number).
 pub async fn list_for_owner(
     pool: &PgPool,
     account_id: &str,
-) -> Result<Vec<CaseSummary>, sqlx::Error> {
-    sqlx::query_as(&format!(
+    page: &PageRequest,
+) -> Result<Paged<CaseSummary>, sqlx::Error> {
+    let after = page.after.as_ref();
+    let rows = sqlx::query_as(&format!(
         "SELECT {SUMMARY_COLUMNS} FROM request_cases WHERE owner_account_id = $1 \
-         ORDER BY submitted_at DESC, number DESC"
+           AND ($2::timestamptz IS NULL OR (submitted_at, number) < ($2, $3)) \
+         ORDER BY submitted_at DESC, number DESC LIMIT $4"
     ))
     .bind(account_id)
+    .bind(after.and_then(|c| c.time(0)))
+    .bind(after.and_then(|c| c.text(1)))
+    .bind(page.limit + 1)
     .fetch_all(pool)
-    .await
+    .await?;
+    Ok(Paged::from_rows(rows, page.limit, CaseSummary::cursor))
 }
 
 /// A case, only if `account_id` filed it: another citizen's case reads as missing.
@@ -139,7 +155,9 @@ pub struct QueueFilter {
     pub status: Option<String>,
     pub kind: Option<String>,
     pub limit: i64,
+    /// Rows to skip (`page`): kept for old clients; `after` (keyset) takes precedence.
     pub offset: i64,
+    pub after: Option<Cursor>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -149,21 +167,28 @@ pub struct QueuePage {
     pub total: i64,
     /// How many cases of the filtered kind stand in each status (for the filter tabs).
     pub counts_by_status: BTreeMap<String, i64>,
+    /// The cursor of the next page (`after`), `None` on the last.
+    pub next: Option<String>,
 }
 
 /// The clerks' queue: oldest first, so nothing waits forever.
 pub async fn staff_queue(pool: &PgPool, filter: &QueueFilter) -> Result<QueuePage, sqlx::Error> {
-    let items = sqlx::query_as(&format!(
+    let after = filter.after.as_ref();
+    let rows = sqlx::query_as(&format!(
         "SELECT {SUMMARY_COLUMNS} FROM request_cases \
          WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR kind = $2) \
+           AND ($5::timestamptz IS NULL OR (submitted_at, number) > ($5, $6)) \
          ORDER BY submitted_at, number LIMIT $3 OFFSET $4"
     ))
     .bind(&filter.status)
     .bind(&filter.kind)
-    .bind(filter.limit)
-    .bind(filter.offset)
+    .bind(filter.limit + 1)
+    .bind(if after.is_some() { 0 } else { filter.offset })
+    .bind(after.and_then(|c| c.time(0)))
+    .bind(after.and_then(|c| c.text(1)))
     .fetch_all(pool)
     .await?;
+    let Paged { items, next } = Paged::from_rows(rows, filter.limit, CaseSummary::cursor);
     let counts: Vec<(String, i64)> = sqlx::query_as(
         "SELECT status, count(*) FROM request_cases WHERE ($1::text IS NULL OR kind = $1) GROUP BY status",
     )
@@ -179,5 +204,6 @@ pub async fn staff_queue(pool: &PgPool, filter: &QueueFilter) -> Result<QueuePag
         items,
         total,
         counts_by_status,
+        next,
     })
 }
