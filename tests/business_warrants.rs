@@ -854,8 +854,9 @@ async fn the_page_shows_the_table_sortable_with_totals_and_the_download() {
 }
 
 /// An external system that answers slowly for minutes (issue 14): each call is cut at its
-/// timeout (1 s here) and answered 503, and nothing else the portal does waits for it —
-/// a citizen's complaint filed meanwhile is acknowledged at once.
+/// timeout (1 s here) and answered 503, and nothing else the portal does waits for it — a
+/// citizen's complaint filed meanwhile is acknowledged at once. (The bounds are loose, for
+/// a loaded CI machine: the system would take 300 s.)
 #[tokio::test]
 async fn a_financial_system_slow_for_minutes_slows_nothing_else() {
     let office = Office::with_business(SEEDED_AFM).await;
@@ -894,11 +895,11 @@ async fn a_financial_system_slow_for_minutes_slows_nothing_else() {
         );
     }
     assert!(
-        took < Duration::from_millis(2400),
+        took < Duration::from_secs(5),
         "the slow calls were not cut at their timeout: {took:?}"
     );
     assert!(
-        slowest_complaint < Duration::from_millis(800),
+        slowest_complaint < Duration::from_secs(2),
         "a complaint waited on the financial system: {slowest_complaint:?}"
     );
     office.set_faults(FinancialFaults::default());

@@ -52,6 +52,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The consumers this process runs (for `/metrics`, `/readyz`).
     pub consumers: eventlog::ConsumerDirectory,
+    /// Whether the database answers, shared by the outage checks of every request.
+    pub database_probe: Arc<crate::http::DatabaseProbe>,
     pub rate_limiter: Arc<crate::web::RateLimiter>,
 }
 
@@ -446,6 +448,7 @@ impl Application {
             portal: portal.clone(),
             config: Arc::new(config.clone()),
             consumers: consumers.directory(),
+            database_probe: Arc::new(crate::http::DatabaseProbe::new(config.database_url())),
             rate_limiter: Arc::new(crate::web::RateLimiter::new(
                 config.rate_limit,
                 std::time::Duration::from_secs(600),

@@ -57,7 +57,7 @@ pub struct MaybeUser(pub Option<CurrentUser>);
 /// The session token from `Authorization: Bearer …` or the session cookie. The scheme is
 /// case-insensitive (RFC 9110 §11.1). Another scheme (say, Basic auth of a proxy in front)
 /// is not ours: the cookie decides.
-fn presented_token(headers: &HeaderMap) -> Option<String> {
+pub fn presented_token(headers: &HeaderMap) -> Option<String> {
     if let Some(value) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -143,14 +143,14 @@ pub async fn refuse_oversized_headers(
     next.run(request).await
 }
 
-/// `after` and `limit` of a list that pages by keyset: a cursor of the list's `parts`
-/// parts, as a previous page answered it (`next`), and 1 to
+/// `after` and `limit` of a list that pages by keyset: a cursor of the list's `shape`, as
+/// a previous page answered it (`next`), and 1 to
 /// [`projections::paging::MAX_LIMIT`] rows (default
 /// [`projections::paging::DEFAULT_LIMIT`]); anything else is a 400 naming the parameter.
 pub fn page_request(
     after: Option<&str>,
     limit: Option<i64>,
-    parts: usize,
+    shape: &[projections::paging::Part],
 ) -> Result<projections::paging::PageRequest, ApiError> {
     use projections::paging::{Cursor, PageRequest, DEFAULT_LIMIT, MAX_LIMIT};
     let limit = limit.unwrap_or(DEFAULT_LIMIT);
@@ -162,7 +162,7 @@ pub fn page_request(
     }
     let after = match after.filter(|a| !a.is_empty()) {
         None => None,
-        Some(text) => Some(Cursor::decode(text, parts).ok_or_else(|| {
+        Some(text) => Some(Cursor::decode(text, shape).ok_or_else(|| {
             ApiError::BadRequest {
                 code: "cursor_invalid",
                 detail:
@@ -385,14 +385,47 @@ fn content_disposition(filename: &str) -> String {
     format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
+/// Whether the database answers, asked at most once a second for the whole process: the
+/// outage checks of every request share one fresh connection attempt and its answer.
+pub struct DatabaseProbe {
+    url: String,
+    last: tokio::sync::Mutex<Option<(std::time::Instant, bool)>>,
+}
+
+impl DatabaseProbe {
+    /// How long an answer is reused, and how long one attempt may take.
+    const FRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
+    pub fn new(url: &str) -> Self {
+        Self {
+            url: url.to_string(),
+            last: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    pub async fn answers(&self) -> bool {
+        // Held across the attempt: callers meanwhile wait for it and share its answer.
+        let mut last = self.last.lock().await;
+        if let Some((at, answered)) = *last {
+            if at.elapsed() < Self::FRESH {
+                return answered;
+            }
+        }
+        let answered = eventlog::database_answers(&self.url, Self::FRESH).await;
+        *last = Some((std::time::Instant::now(), answered));
+        answered
+    }
+}
+
 /// While the database does not answer, requests answer `503 Service Unavailable` with
 /// `Retry-After` and a clear message (a JSON error under the API, a page elsewhere) instead
 /// of a 500 or a hang:
-/// - a request still running after [`WATCH_AFTER`] starts checking, once a second with a
-///   fresh connection (at most a second each), whether the server answers at all; when it
-///   does not, the request is dropped (as when a client goes away: handlers are
-///   cancel-safe, and a command either committed or did not) and answered 503. A slow
-///   request on a healthy database (an external system taking its time) is left alone.
+/// - a request still running after `WATCH_AFTER` asks the [`DatabaseProbe`] once a second
+///   whether the server answers at all; when it does not, the request is dropped (as when
+///   a client goes away: handlers are cancel-safe, a command has committed or not, and the
+///   creating routes finish in a task of their own, `crate::idempotency`) and answered 503.
+///   A slow request on a healthy database (an external system taking its time) is left
+///   alone.
 /// - an answer 500 is checked the same way, and becomes a 503 when the database is down.
 pub async fn unavailable_while_database_down(
     axum::extract::State(state): axum::extract::State<AppState>,
@@ -400,7 +433,6 @@ pub async fn unavailable_while_database_down(
     next: axum::middleware::Next,
 ) -> Response {
     const WATCH_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
-    const CHECK: std::time::Duration = std::time::Duration::from_secs(1);
     let path = request.uri().path();
     // The health, readiness and metrics answers bound their own database checks and say
     // what they found.
@@ -409,16 +441,16 @@ pub async fn unavailable_while_database_down(
     }
     let api = path.starts_with("/api/");
     let lang = crate::web::lang_of(request.headers());
-    let url = state.config.database_url().to_string();
+    let probe = state.database_probe.clone();
     let run = next.run(request);
     tokio::pin!(run);
     let watch = async {
         tokio::time::sleep(WATCH_AFTER).await;
         loop {
-            if !eventlog::database_answers(&url, CHECK).await {
+            if !probe.answers().await {
                 return;
             }
-            tokio::time::sleep(CHECK).await;
+            tokio::time::sleep(DatabaseProbe::FRESH).await;
         }
     };
     let response = tokio::select! {
@@ -426,7 +458,7 @@ pub async fn unavailable_while_database_down(
         () = watch => return unavailable(api, lang, "the database stopped answering during the request"),
     };
     if response.status() != axum::http::StatusCode::INTERNAL_SERVER_ERROR
-        || eventlog::database_answers(&url, CHECK).await
+        || state.database_probe.answers().await
     {
         return response;
     }

@@ -122,19 +122,26 @@ pub async fn idempotent(State(state): State<AppState>, request: Request, next: N
         )])
         .into_response();
     }
-    // Who: the bearer token, else the session cookie, else the browser's CSRF cookie (an
-    // anonymous visitor of the pages), else nobody in particular.
-    let credential = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| crate::auth::cookie_value(&parts.headers, crate::auth::SESSION_COOKIE))
-        .or_else(|| crate::auth::cookie_value(&parts.headers, crate::web::CSRF_COOKIE))
-        .unwrap_or_else(|| "anonymous".to_string());
+    // Who: the session (bearer token or cookie, as authentication reads them), else the
+    // browser's CSRF cookie (an anonymous visitor of the pages), else the client's address
+    // (an anonymous program): one caller's key never finds another caller's answer.
+    let credential = crate::auth::presented_token(&parts.headers)
+        .map(|t| format!("session {t}"))
+        .or_else(|| {
+            crate::auth::cookie_value(&parts.headers, crate::web::CSRF_COOKIE)
+                .map(|c| format!("browser {c}"))
+        })
+        .unwrap_or_else(|| {
+            let address = parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip().to_string())
+                .unwrap_or_default();
+            format!("anonymous {address}")
+        });
     let scope = format!("{route}\n{credential}");
-    // What: the method, the path (ids in it) and the body (for a form, without the CSRF
-    // token, which is the same for the whole session anyway).
+    // What: the method, the path (ids in it) and the body as sent (a form's CSRF token
+    // included: it is the same for the whole session).
     let what = [
         parts.method.as_str().as_bytes(),
         b"\n",
@@ -163,12 +170,27 @@ pub async fn idempotent(State(state): State<AppState>, request: Request, next: N
             Err(e) => return ApiError::Internal(format!("idempotency: {e}")).into_response(),
         }
     }
-    let response = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
+    // The request and the keeping of its answer run in a task of their own: a client that
+    // goes away (the dropped connection this is for) or the outage watchdog drops this
+    // future, not the submission, whose answer is then kept for the repeat.
+    let request = Request::from_parts(parts, Body::from(bytes));
+    let pool = state.pool.clone();
+    let task = tokio::spawn(async move {
+        let response = next.run(request).await;
+        settle(&pool, &idem, response).await
+    });
+    match task.await {
+        Ok(response) => response,
+        Err(e) => ApiError::Internal(format!("idempotent request: {e}")).into_response(),
+    }
+}
+
+/// Keeps the answer of a claimed request (2xx, 3xx), or frees the key after any other
+/// answer (a refusal, a failure) so that the corrected request may use it.
+async fn settle(pool: &sqlx::PgPool, idem: &IdempotentRequest, response: Response) -> Response {
     let status = response.status();
     if !(status.is_success() || status.is_redirection()) {
-        if let Err(e) = idempotency::abandon(&state.pool, &idem).await {
+        if let Err(e) = idempotency::abandon(pool, idem).await {
             tracing::warn!(error = %e, "cannot free an idempotency key");
         }
         return response;
@@ -178,7 +200,7 @@ pub async fn idempotent(State(state): State<AppState>, request: Request, next: N
         Ok(bytes) => bytes,
         Err(e) => {
             tracing::error!(error = %e, "cannot read an answer to keep it");
-            let _ = idempotency::abandon(&state.pool, &idem).await;
+            let _ = idempotency::abandon(pool, idem).await;
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     };
@@ -194,9 +216,8 @@ pub async fn idempotent(State(state): State<AppState>, request: Request, next: N
             .collect(),
         body: bytes.to_vec(),
     };
-    if let Err(e) = idempotency::complete(&state.pool, &idem, &answer).await {
-        // The case exists; only a repeat would not find its answer (and would be refused
-        // by nothing): say so, but answer.
+    if let Err(e) = idempotency::complete(pool, idem, &answer).await {
+        // The case exists; only a repeat would not find its answer: say so, but answer.
         tracing::error!(error = %e, "cannot keep an answer under its idempotency key");
     }
     Response::from_parts(parts, Body::from(bytes))

@@ -142,7 +142,7 @@ async fn scraped(state: &AppState) -> Result<String, sqlx::Error> {
     let mut f = Family::new(
         &mut out,
         "portal_consumer_lag_events",
-        "Events of the types a consumer reads that it has not handled yet (counted up to 1,000,000).",
+        "Events of the types a consumer reads that it has not handled yet (among the next 100,000 of the log).",
     );
     for c in &consumers {
         f.sample(
@@ -284,26 +284,34 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
     }
     let mut body = recorder().render();
     let scrape = tokio::time::timeout(std::time::Duration::from_secs(5), scraped(&state)).await;
-    let up = match scrape {
+    // Whether this scrape read what it reads from the database, and whether the database
+    // answered at all (a slow answer is not a down database).
+    let (complete, up) = match scrape {
         Ok(Ok(text)) => {
             body.push_str(&text);
-            1
+            (1, 1)
         }
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "metrics: the database did not answer");
-            0
+            (0, u8::from(state.database_probe.answers().await))
         }
         Err(_) => {
-            tracing::warn!("metrics: the database did not answer within 5 s");
-            0
+            tracing::warn!("metrics: the database took more than 5 s; gauges left out");
+            (0, u8::from(state.database_probe.answers().await))
         }
     };
     let mut f = Family::new(
         &mut body,
         "portal_database_up",
-        "1 when this scrape could read the database.",
+        "1 when the database answers a new connection.",
     );
     f.sample("portal_database_up", &[], f64::from(up));
+    let mut f = Family::new(
+        &mut body,
+        "portal_metrics_scrape_complete",
+        "1 when this scrape read every gauge from the database (within 5 s).",
+    );
+    f.sample("portal_metrics_scrape_complete", &[], f64::from(complete));
     (
         [(
             header::CONTENT_TYPE,
@@ -315,8 +323,12 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
 }
 
 /// `GET /readyz`: 200 when the database answers, every migration is applied and no read
-/// model or process manager has an event older than `PORTAL_READY_MAX_LAG_SECONDS` still to
-/// handle; 503 otherwise, saying which. Liveness stays `/healthz`.
+/// model or process manager is catching up with an event older than
+/// `PORTAL_READY_MAX_LAG_SECONDS`; 503 otherwise, saying which. A consumer *stuck* on an
+/// event it cannot handle is listed (`stuck`) but does not make the portal unready: it is
+/// stuck in every process alike (the consumers share one checkpoint), so taking processes
+/// out of the load balancer would only turn a stale read model into an outage; the
+/// alert on `portal_consumer_stuck` is what calls an operator. Liveness stays `/healthz`.
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let bound = state.config.ready_max_lag.as_secs_f64();
     let check = async {
@@ -329,19 +341,25 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         .await?;
         Ok::<_, sqlx::Error>((applied, expected, consumers))
     };
+    let describe = |c: &eventlog::ConsumerStatus| {
+        json!({
+            "name": c.name,
+            "lag_events": c.lag_events,
+            "lag_seconds": (c.lag_seconds * 10.0).round() / 10.0,
+            "stuck": c.failure.is_some(),
+        })
+    };
     match tokio::time::timeout(std::time::Duration::from_secs(3), check).await {
         Ok(Ok((applied, expected, consumers))) => {
             let lagging: Vec<_> = consumers
                 .iter()
-                .filter(|c| c.lag_seconds > bound)
-                .map(|c| {
-                    json!({
-                        "name": c.name,
-                        "lag_events": c.lag_events,
-                        "lag_seconds": (c.lag_seconds * 10.0).round() / 10.0,
-                        "stuck": c.failure.is_some(),
-                    })
-                })
+                .filter(|c| c.failure.is_none() && c.lag_seconds > bound)
+                .map(describe)
+                .collect();
+            let stuck: Vec<_> = consumers
+                .iter()
+                .filter(|c| c.failure.is_some())
+                .map(describe)
                 .collect();
             let ready = applied >= expected && lagging.is_empty();
             let status = if ready {
@@ -357,26 +375,29 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
                     "migrations": {"applied": applied, "expected": expected},
                     "max_lag_seconds": bound,
                     "lagging": lagging,
+                    "stuck": stuck,
                 })),
             )
                 .into_response()
         }
         Ok(Err(e)) => {
-            tracing::warn!(error = %e, "readiness: the database did not answer");
-            not_ready_database()
+            tracing::warn!(error = %e, "readiness: the database failed");
+            let answers = state.database_probe.answers().await;
+            not_ready_database(if answers { "error" } else { "unreachable" })
         }
         Err(_) => {
             tracing::warn!("readiness: the database did not answer within 3 s");
-            not_ready_database()
+            let answers = state.database_probe.answers().await;
+            not_ready_database(if answers { "slow" } else { "unreachable" })
         }
     }
 }
 
-fn not_ready_database() -> Response {
+fn not_ready_database(database: &'static str) -> Response {
     (
         StatusCode::SERVICE_UNAVAILABLE,
         [(header::RETRY_AFTER, "5")],
-        Json(json!({"status": "not_ready", "database": "unreachable"})),
+        Json(json!({"status": "not_ready", "database": database})),
     )
         .into_response()
 }

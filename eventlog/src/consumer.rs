@@ -316,6 +316,9 @@ struct Slot {
     /// A row of `consumer_failures` names the event it is stuck on (cleared with the
     /// batch that gets past it).
     stuck: bool,
+    /// After a failed batch: one event at a time until past the end of that batch, so the
+    /// event that fails is found (and recorded) at its first attempt.
+    narrow_until: Option<Position>,
     /// After a failure, or while another process runs it: not before then.
     not_before: Option<Instant>,
 }
@@ -373,6 +376,7 @@ async fn run(
                         stored: position,
                         failures: 0,
                         stuck: true,
+                        narrow_until: None,
                         not_before: None,
                     });
                 }
@@ -553,7 +557,7 @@ async fn feed(
     }
     // After a failure, one event at a time until it gets past: a failure then names the
     // event (and an operator may skip exactly that one).
-    let narrow = slot.failures > 0;
+    let narrow = slot.failures > 0 || slot.narrow_until.is_some_and(|until| slot.position < until);
     let outcome = handle_locked(pool, slot, events, last, narrow)
         .instrument(tracing::debug_span!("batch", consumer = name, to = %last))
         .await;
@@ -567,6 +571,12 @@ async fn feed(
             slot.failures = 0;
             slot.stuck = false;
             slot.not_before = None;
+            if slot
+                .narrow_until
+                .is_some_and(|until| slot.position >= until)
+            {
+                slot.narrow_until = None;
+            }
             progress.record(name, position);
         }
         Ok(None) => {
@@ -584,7 +594,17 @@ async fn feed(
         Err(Failed { error, event }) => {
             slot.failures = slot.failures.saturating_add(1);
             metrics::counter!("portal_consumer_failures_total", "consumer" => name).increment(1);
-            let wait = failure_backoff(slot.failures);
+            if event.is_none() {
+                slot.narrow_until = Some(slot.narrow_until.unwrap_or(last).max(last));
+            }
+            // An event that fails waits longer and longer (at most 30 s); a batch that failed
+            // without one (the database, say) is tried again within 5 s, so a consumer does
+            // not sit idle for long after an outage.
+            let wait = if event.is_some() {
+                failure_backoff(slot.failures)
+            } else {
+                failure_backoff(slot.failures).min(Duration::from_secs(5))
+            };
             match &event {
                 Some(event) => {
                     tracing::error!(consumer = name, error = %error, failures = slot.failures,
@@ -658,9 +678,13 @@ async fn handle_locked(
     }
     if !mine.is_empty() {
         if let Err(error) = consumer.handle_batch(&mut tx, &mine).await {
+            // A lost connection is the database's failure, not the event's.
+            let connection_lost = matches!(&error, ConsumerError::Sql(e)
+                if !matches!(e, sqlx::Error::Database(_) | sqlx::Error::RowNotFound
+                    | sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_)));
             return Err(Failed {
                 error,
-                event: narrow.then(|| mine[0].clone()),
+                event: (narrow && !connection_lost).then(|| mine[0].clone()),
             });
         }
     }

@@ -85,7 +85,8 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, Database
 }
 
 /// Whether the server answers a new connection (not one of the pool's, whose acquire may
-/// wait) within `timeout`: tells "the database is down" from other failures.
+/// wait) within `timeout`: tells "the database is down" from other failures. A server that
+/// answers with an error (too many connections, say) is up.
 pub async fn database_answers(url: &str, timeout: Duration) -> bool {
     let Ok(options) = PgConnectOptions::from_str(url) else {
         return false;
@@ -95,7 +96,11 @@ pub async fn database_answers(url: &str, timeout: Duration) -> bool {
         sqlx::query("SELECT 1").execute(&mut conn).await?;
         conn.close().await
     };
-    matches!(tokio::time::timeout(timeout, connect).await, Ok(Ok(())))
+    match tokio::time::timeout(timeout, connect).await {
+        Ok(Ok(())) => true,
+        Ok(Err(sqlx::Error::Database(_))) => true,
+        Ok(Err(_)) | Err(_) => false,
+    }
 }
 
 /// Applies every migration under `migrations/` that has not run yet. Safe to call from

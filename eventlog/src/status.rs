@@ -13,9 +13,10 @@ use crate::{Position, Progress};
 /// now (payload: `retry <name>`).
 pub const CONSUMERS_CHANNEL: &str = "portal_consumers";
 
-/// Events behind the head are counted up to this many (a count of a long backlog would
-/// read all of it on every scrape).
-pub const LAG_COUNT_CAP: i64 = 1_000_000;
+/// How far past a consumer's position its lag is looked for: the next this many events of
+/// the log, whatever their type (so a scrape or a readiness check reads at most this many
+/// index entries per consumer, however long a backlog is).
+pub const LAG_COUNT_CAP: i64 = 100_000;
 
 /// A consumer as the runtime knows it: its name and the aggregate types it reads (`None`:
 /// all).
@@ -46,7 +47,8 @@ pub struct ConsumerStatus {
     /// The position it has handled up to: this process's, when it runs the consumer and is
     /// ahead of the stored checkpoint.
     pub position: Position,
-    /// Events of the types it reads after its position, counted up to [`LAG_COUNT_CAP`].
+    /// Events of the types it reads among the next [`LAG_COUNT_CAP`] events of the log after
+    /// its position.
     pub lag_events: i64,
     /// How long ago the oldest of those was recorded (0 when none).
     pub lag_seconds: f64,
@@ -84,10 +86,10 @@ pub async fn consumer_status(
         let types: Option<Vec<String>> = types.map(|t| t.iter().map(|s| s.to_string()).collect());
         let (lag_events, lag_seconds): (i64, Option<f64>) = sqlx::query_as(
             "SELECT count(*), extract(epoch FROM now() - min(recorded_at))::float8 FROM ( \
-               SELECT recorded_at FROM events \
+               SELECT aggregate_type, recorded_at FROM events \
                 WHERE (transaction_id, global_position) > ($1::text::xid8, $2) \
-                  AND ($3::text[] IS NULL OR aggregate_type = ANY($3)) \
-                ORDER BY transaction_id, global_position LIMIT $4) AS behind",
+                ORDER BY transaction_id, global_position LIMIT $4) AS next \
+             WHERE $3::text[] IS NULL OR aggregate_type = ANY($3)",
         )
         .bind(position.transaction_id.to_string())
         .bind(position.global_position)

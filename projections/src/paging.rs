@@ -38,18 +38,40 @@ impl<T> Paged<T> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor(pub Vec<String>);
 
+/// What one part of a list's cursor is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Time,
+    Date,
+    Text,
+}
+
+/// The cursor of the lists sorted by a time, then a number or an id (a citizen's requests,
+/// applications and payments; the clerks' requests queue).
+pub const TIME_THEN_TEXT: &[Part] = &[Part::Time, Part::Text];
+/// The cursor of the clerks' applications queue: deadline, submission time, id.
+pub const DATE_TIME_TEXT: &[Part] = &[Part::Date, Part::Time, Part::Text];
+
 impl Cursor {
     pub fn encode(&self) -> String {
         URL_SAFE_NO_PAD.encode(self.0.join("\n"))
     }
 
-    /// `None` for anything that is not a cursor of `parts` parts.
-    pub fn decode(text: &str, parts: usize) -> Option<Self> {
+    /// `None` for anything that is not a cursor of this `shape`: every part must be there
+    /// and read as what it is (a time, a date, a short text).
+    pub fn decode(text: &str, shape: &[Part]) -> Option<Self> {
         let bytes = URL_SAFE_NO_PAD.decode(text.trim()).ok()?;
         let text = String::from_utf8(bytes).ok()?;
-        let parts_found: Vec<String> = text.split('\n').map(str::to_string).collect();
-        (parts_found.len() == parts && parts_found.iter().all(|p| !p.is_empty() && p.len() <= 200))
-            .then_some(Self(parts_found))
+        let cursor = Self(text.split('\n').map(str::to_string).collect());
+        let fits = cursor.0.len() == shape.len()
+            && shape.iter().enumerate().all(|(i, part)| match part {
+                Part::Time => cursor.time(i).is_some(),
+                Part::Date => cursor.date(i).is_some(),
+                Part::Text => cursor
+                    .text(i)
+                    .is_some_and(|t| !t.is_empty() && t.len() <= 200),
+            });
+        fits.then_some(cursor)
     }
 
     pub fn at(at: &DateTime<Utc>) -> String {
@@ -88,17 +110,20 @@ mod tests {
     fn a_cursor_goes_through_text_and_back() {
         let at = Utc::now();
         let c = Cursor(vec![Cursor::at(&at), "2026/000012".into()]);
-        let back = Cursor::decode(&c.encode(), 2).unwrap();
+        let back = Cursor::decode(&c.encode(), TIME_THEN_TEXT).unwrap();
         assert_eq!(back, c);
         assert_eq!(
             back.time(0).unwrap().timestamp_micros(),
             at.timestamp_micros()
         );
         assert_eq!(back.text(1), Some("2026/000012"));
-        for bad in ["", "!!", "bm9wZQ", &c.encode()[..5]] {
-            assert!(Cursor::decode(bad, 2).is_none(), "{bad}");
+        let not_a_time = Cursor(vec!["yesterday".into(), "2026/000012".into()]).encode();
+        for bad in ["", "!!", "bm9wZQ", &c.encode()[..5], &not_a_time] {
+            assert!(Cursor::decode(bad, TIME_THEN_TEXT).is_none(), "{bad}");
         }
-        assert!(Cursor::decode(&c.encode(), 3).is_none());
+        assert!(Cursor::decode(&c.encode(), DATE_TIME_TEXT).is_none());
+        let queue = Cursor(vec!["2026-12-07".into(), Cursor::at(&at), "id-1".into()]);
+        assert_eq!(Cursor::decode(&queue.encode(), DATE_TIME_TEXT), Some(queue));
     }
 
     #[test]
@@ -107,7 +132,9 @@ mod tests {
         let page = Paged::from_rows(vec![1, 2, 3], 2, key);
         assert_eq!(page.items, vec![1, 2]);
         assert_eq!(
-            Cursor::decode(page.next.as_deref().unwrap(), 1).unwrap().0,
+            Cursor::decode(page.next.as_deref().unwrap(), &[Part::Text])
+                .unwrap()
+                .0,
             vec!["2"]
         );
         let last = Paged::from_rows(vec![1, 2], 2, key);

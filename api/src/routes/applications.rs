@@ -121,7 +121,11 @@ pub async fn my_list(
                 .map_err(|r| ApiError::Validation(vec![ApiError::field("kind", &r)]))?,
         ),
     };
-    let page = crate::http::page_request(query.after.as_deref(), query.limit, 2)?;
+    let page = crate::http::page_request(
+        query.after.as_deref(),
+        query.limit,
+        projections::paging::TIME_THEN_TEXT,
+    )?;
     wait_for_own_writes(
         &state,
         Some(&user),
@@ -235,7 +239,11 @@ pub async fn queue(
         query.overdue.as_deref(),
         today,
     )?;
-    filter.page = crate::http::page_request(query.after.as_deref(), query.limit, 3)?;
+    filter.page = crate::http::page_request(
+        query.after.as_deref(),
+        query.limit,
+        projections::paging::DATE_TIME_TEXT,
+    )?;
     wait_for_own_writes(
         &state,
         Some(&user),

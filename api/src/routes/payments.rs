@@ -45,7 +45,11 @@ pub async fn my_list(
     headers: HeaderMap,
     crate::extract::ApiQuery(query): crate::extract::ApiQuery<super::requests::ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let page = crate::http::page_request(query.after.as_deref(), query.limit, 2)?;
+    let page = crate::http::page_request(
+        query.after.as_deref(),
+        query.limit,
+        projections::paging::TIME_THEN_TEXT,
+    )?;
     wait_for_own_writes(&state, Some(&user), &headers, projections::PAYMENT_READS).await?;
     let lang = Lang::from_headers(&headers);
     let rows = read::page_for_payer(&state.pool, &user.account_id.to_string(), &page).await?;

@@ -83,7 +83,11 @@ pub async fn my_list(
     headers: HeaderMap,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let page = crate::http::page_request(query.after.as_deref(), query.limit, 2)?;
+    let page = crate::http::page_request(
+        query.after.as_deref(),
+        query.limit,
+        projections::paging::TIME_THEN_TEXT,
+    )?;
     wait_for_own_writes(&state, Some(&user), &headers, projections::REQUEST_READS).await?;
     let lang = Lang::from_headers(&headers);
     let cases = read::list_for_owner(&state.pool, &user.account_id.to_string(), &page).await?;

@@ -58,7 +58,12 @@ pub async fn queue(
     wait_for_log_head(&state, projections::REQUEST_READS).await?;
     let per_page = query.per_page.unwrap_or(50).clamp(1, 200);
     let (page, offset) = crate::http::page_offset(query.page, per_page)?;
-    let after = crate::http::page_request(query.after.as_deref(), Some(1), 2)?.after;
+    let after = crate::http::page_request(
+        query.after.as_deref(),
+        Some(1),
+        projections::paging::TIME_THEN_TEXT,
+    )?
+    .after;
     let filter = read::QueueFilter {
         status: status.map(|s| s.as_str().to_string()),
         kind: kind.map(|k| k.as_str().to_string()),

@@ -145,7 +145,7 @@ async fn my_requests(
     {
         return error_page(p, e);
     }
-    let page = list_page(q.after.as_deref(), 2);
+    let page = list_page(q.after.as_deref(), projections::paging::TIME_THEN_TEXT);
     match read::list_for_owner(&state.pool, &u.user.account_id.to_string(), &page).await {
         Ok(cases) => {
             let pager = Pager::new(&p.here, &page, cases.next.as_deref());

@@ -474,7 +474,7 @@ async fn list(
     kind: ApplicationKind,
     after: Option<String>,
 ) -> Response {
-    let page = super::layout::list_page(after.as_deref(), 2);
+    let page = super::layout::list_page(after.as_deref(), projections::paging::TIME_THEN_TEXT);
     let user = match applicant(&p) {
         Ok(user) => user,
         Err(response) => return *response,

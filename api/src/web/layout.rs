@@ -227,11 +227,14 @@ pub struct AfterParam {
     pub after: Option<String>,
 }
 
-/// The page of a list that `after` asks for, `parts` being the parts of its cursor. A
-/// cursor that is not one (an edited or stale address) shows the first page.
-pub fn list_page(after: Option<&str>, parts: usize) -> projections::paging::PageRequest {
+/// The page of a list that `after` asks for, `shape` being that of its cursor. A cursor
+/// that is not one (an edited or stale address) shows the first page.
+pub fn list_page(
+    after: Option<&str>,
+    shape: &[projections::paging::Part],
+) -> projections::paging::PageRequest {
     projections::paging::PageRequest {
-        after: after.and_then(|a| projections::paging::Cursor::decode(a, parts)),
+        after: after.and_then(|a| projections::paging::Cursor::decode(a, shape)),
         limit: projections::paging::DEFAULT_LIMIT,
     }
 }

@@ -168,7 +168,7 @@ async fn my_payments(
     if let Err(e) = crate::http::wait_for_log_head(&state, projections::PAYMENT_READS).await {
         return error_page(p, e);
     }
-    let page = super::layout::list_page(q.after.as_deref(), 2);
+    let page = super::layout::list_page(q.after.as_deref(), projections::paging::TIME_THEN_TEXT);
     let rows = match projections::payments::page_for_payer(
         &state.pool,
         &user.account_id.to_string(),

@@ -194,7 +194,7 @@ async fn queue(
     };
     // One "today" for the whole page: the filter, the counts and each row's flag.
     let today = state.portal.today();
-    let page = super::layout::list_page(q.after.as_deref(), 3);
+    let page = super::layout::list_page(q.after.as_deref(), projections::paging::DATE_TIME_TEXT);
     let loaded = async {
         let mut filter = queue_filter(
             status,
