@@ -3083,3 +3083,99 @@ async fn two_clerks_issuing_at_once_issue_once_and_keep_one_document() {
         hex::encode(Sha256::digest(bytes))
     );
 }
+
+/// A refusal by the protocol system (4xx) is final (issue 14): no automatic retry follows;
+/// the clerk sees the reason and that it waits for them, the citizen is told by e-mail, and
+/// the clerk's «Πρωτοκόλληση τώρα» registers it once the cause is put right. An unavailable
+/// system (5xx) is still retried on its own.
+#[tokio::test]
+async fn a_refusal_by_the_protocol_system_stops_the_retries_and_waits_for_a_clerk() {
+    let office = Office::open_with(fast_retries).await;
+    office.certify_ok(CITIZEN_EMAIL).await;
+    office.app.protocol.set_faults(ProtocolFaults {
+        refuse_next: 1,
+        ..Default::default()
+    });
+    let answer = office.apply_ok(civil_registry("birth")).await;
+    let id = id_of(&answer);
+    assert_eq!(answer["protocol_pending"], true, "{answer}");
+
+    // With retries every second, none follows the refusal.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let events = office.events(&id).await;
+    assert_eq!(
+        count_of(&events, "ApplicationProtocolFailed"),
+        1,
+        "{events:?}"
+    );
+    assert_eq!(count_of(&events, "ApplicationProtocolRegistered"), 0);
+    assert!(office.app.protocol.documents().is_empty());
+    let detail = office.staff_view(&id).await;
+    let application = &detail["application"];
+    assert!(application["protocol_number"].is_null());
+    assert!(
+        application["protocol_next_attempt_at"].is_null(),
+        "{application}"
+    );
+    assert!(
+        application["protocol_last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("422") && e.contains("not in the registry")),
+        "{application}"
+    );
+    // In the clerks' queue of failing registrations.
+    let failing = ok(office.queue("?protocol=failing").await).await;
+    assert_eq!(ids_of(&failing), [id.as_str()]);
+
+    // The clerk's page says it waits for them; the citizen's timeline says so too.
+    let page = office
+        .app
+        .client
+        .get(office.app.url(&format!("/staff/applications/{id}")))
+        .header("cookie", format!("portal_session={}", office.clerk))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"protocol-refused\""), "{page}");
+    assert!(page.contains("δεν θα γίνει νέα αυτόματη προσπάθεια"));
+    let citizen_page = office
+        .app
+        .client
+        .get(office.app.url(&format!("/certificates/applications/{id}")))
+        .header("cookie", format!("portal_session={}", office.citizen))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        citizen_page.contains("ένας υπάλληλος θα την ελέγξει"),
+        "{citizen_page}"
+    );
+
+    // The citizen is told by e-mail.
+    crate::common::eventually("the citizen's notice", || async {
+        let subjects: Vec<String> = sqlx::query_scalar(
+            "SELECT subject FROM mail_outbox WHERE to_address = $1 ORDER BY created_at",
+        )
+        .bind(CITIZEN_EMAIL)
+        .fetch_all(&office.app.state.pool)
+        .await
+        .unwrap();
+        subjects.iter().any(|s| s.contains("περνά από υπάλληλο"))
+    })
+    .await;
+
+    // The cause is put right: the clerk registers it.
+    let body = ok(office.register_now(&id).await).await;
+    assert!(is_protocol_number(&body["protocol_number"]), "{body}");
+    let registered = protocol_number_reaches_the_citizen(&office, &id).await;
+    assert!(registered["application"]["protocol_number"].is_string());
+    assert_eq!(office.app.protocol.documents().len(), 1);
+    let failing = ok(office.queue("?protocol=failing").await).await;
+    assert_eq!(failing["items"], json!([]));
+}

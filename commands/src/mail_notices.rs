@@ -204,6 +204,7 @@ impl MailNotices {
                 let submitted = match &payload {
                     ApplicationEvent::ApplicationSubmitted { .. } => payload.clone(),
                     ApplicationEvent::ApplicationProtocolRegistered { .. }
+                    | ApplicationEvent::ApplicationProtocolFailed { refused: true, .. }
                     | ApplicationEvent::InformationRequested { .. }
                     | ApplicationEvent::CertificateIssued { .. }
                     | ApplicationEvent::ApplicationRejected { .. } => {
@@ -247,6 +248,10 @@ impl MailNotices {
                         notice.kind = "application_protocolled";
                         notice.protocol_number = protocol_number;
                         notice.protocol_date = athens(&protocol_date);
+                    }
+                    ApplicationEvent::ApplicationProtocolFailed { refused: true, .. } => {
+                        // The citizen need do nothing; they are told why it waits.
+                        notice.kind = "application_protocol_refused";
                     }
                     ApplicationEvent::InformationRequested { question, .. } => {
                         notice.kind = "information_requested";
@@ -478,6 +483,7 @@ mod tests {
         for kind in [
             "application_submitted",
             "application_protocolled",
+            "application_protocol_refused",
             "information_requested",
             "certificate_issued",
             "application_rejected",

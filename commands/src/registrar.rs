@@ -255,15 +255,22 @@ impl eventlog::Consumer for ProtocolQueue {
                 .await?;
             }
             E::ApplicationProtocolFailed {
-                next_attempt_at, ..
+                next_attempt_at,
+                refused,
+                ..
             } => {
+                // A refusal (4xx) is final: no automatic attempt follows ('infinity' is never
+                // due); a clerk looks at the reason and registers it («Καταχώριση τώρα»).
+                // An unavailable system is tried again when due.
                 sqlx::query(
-                    "UPDATE protocol_queue SET next_attempt_at = $3, last_sequence = $2 \
-                     WHERE application_id = $1 AND last_sequence < $2",
+                    "UPDATE protocol_queue \
+                        SET next_attempt_at = coalesce($3, 'infinity'::timestamptz), \
+                            last_sequence = $2 \
+                      WHERE application_id = $1 AND last_sequence < $2",
                 )
                 .bind(id)
                 .bind(seq)
-                .bind(next_attempt_at)
+                .bind((!refused).then_some(next_attempt_at))
                 .execute(&mut *conn)
                 .await?;
             }

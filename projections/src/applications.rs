@@ -44,7 +44,8 @@ pub const INLINE_GRACE_SECONDS: i64 = domain::application::PROTOCOL_GRACE_SECOND
 impl ReadModel for ApplicationsProjection {
     fn schema_version(&self) -> i32 {
         // 2: replies name the applicant; a registration clears the last protocol error.
-        2
+        // 3: a refused registration has no next attempt (issue 14).
+        3
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -225,14 +226,19 @@ impl Consumer for ApplicationsProjection {
                         "protocol_attempts = $4, protocol_last_error = $5, \
                      protocol_next_attempt_at = $6"
                     ),
-                    |q| q.bind(*attempt as i32).bind(error).bind(next_attempt_at),
+                    // A refusal is final: no automatic attempt is due (the clerk acts).
+                    |q| {
+                        q.bind(*attempt as i32)
+                            .bind(error)
+                            .bind((!*refused).then_some(*next_attempt_at))
+                    },
                 )
                 .await?;
                 (
                     None,
                     None,
                     json!({ "attempt": attempt, "error": error, "refused": refused,
-                            "next_attempt_at": next_attempt_at }),
+                            "next_attempt_at": (!*refused).then_some(next_attempt_at) }),
                 )
             }
             ApplicationEvent::ApplicationProtocolRegistered {

@@ -4,9 +4,11 @@
 //! Contract: `POST /api/v1/documents` `{idempotency_key, subject, sender, case_number}` →
 //! `201 {protocol_number, registered_at}`; the same key again → `200` with the same
 //! receipt. Fault switches: `GET|PUT /_sandbox/faults` with
-//! `{"down": bool, "slow_ms": n, "fail_next": n, "duplicate": bool}`: down answers 503,
-//! slow delays every answer, fail_next answers 500 to the next n documents, duplicate
-//! ignores the idempotency key (a misbehaving system that hands out a second number).
+//! `{"down": bool, "slow_ms": n, "fail_next": n, "refuse_next": n, "duplicate": bool}`: down
+//! answers 503, slow delays every answer, fail_next answers 500 to the next n documents,
+//! refuse_next answers 422 (the registry refuses the document, a final answer) to the next n
+//! documents, duplicate ignores the idempotency key (a misbehaving system that hands out a
+//! second number).
 //! `GET /_sandbox/documents` lists what was registered.
 
 use std::collections::HashMap;
@@ -27,6 +29,7 @@ pub struct ProtocolFaults {
     pub down: bool,
     pub slow_ms: u64,
     pub fail_next: u32,
+    pub refuse_next: u32,
     pub duplicate: bool,
 }
 
@@ -102,6 +105,14 @@ async fn register(State(sandbox): State<ProtocolSandbox>, Json(doc): Json<Incomi
     if book.faults.fail_next > 0 {
         book.faults.fail_next -= 1;
         return (StatusCode::INTERNAL_SERVER_ERROR, "protocol system error").into_response();
+    }
+    if book.faults.refuse_next > 0 {
+        book.faults.refuse_next -= 1;
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "the sender is not in the registry's list of correspondents",
+        )
+            .into_response();
     }
     if doc.subject.trim().is_empty() || doc.idempotency_key.trim().is_empty() {
         return (

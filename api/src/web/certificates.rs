@@ -109,6 +109,8 @@ pub(super) struct ApplicationView {
     pub protocol_attempts: i32,
     /// No protocol number after at least one attempt.
     pub protocol_failing: bool,
+    /// The protocol system refused it: no automatic attempt follows, a clerk must act.
+    pub protocol_refused: bool,
     pub protocol_next_attempt: Option<String>,
     pub protocol_last_error: Option<String>,
     pub assigned_to_name: Option<String>,
@@ -170,6 +172,10 @@ impl ApplicationView {
             protocol_date: row.protocol_date.as_ref().map(|d| p.date(d)),
             protocol_attempts: row.protocol_attempts,
             protocol_failing: row.protocol_number.is_none() && row.protocol_attempts > 0,
+            protocol_refused: row.protocol_number.is_none()
+                && row.protocol_attempts > 0
+                && row.protocol_next_attempt_at.is_none()
+                && row.protocol_last_error.is_some(),
             protocol_next_attempt: row
                 .protocol_number
                 .is_none()
@@ -245,7 +251,9 @@ pub(super) fn application_timeline(
                     };
                     let attempt = d.attempt.unwrap_or(0);
                     let mut words = format!("{} {attempt}: {why}", p.t("ui_app_attempt"));
-                    if let Some(next) = d.next_attempt_at {
+                    if d.refused {
+                        words.push_str(&format!(" {}", p.t("ui_app_protocol_refused_clerk")));
+                    } else if let Some(next) = d.next_attempt_at {
                         words.push_str(&format!(
                             " {} {}.",
                             p.t("ui_app_next_attempt"),
