@@ -208,3 +208,40 @@ async fn pressing_submit_twice_on_the_page_files_one_case() {
     refused.assert_has("Η φόρμα έχει ήδη υποβληθεί");
     assert_eq!(my_cases(&app, &token).await, 1);
 }
+
+#[tokio::test]
+async fn an_oversized_submission_with_a_key_is_refused_as_too_large() {
+    let app = TestApp::spawn().await;
+    let maria = app.citizen("maria.large@example.gr", "Μαρία Μεγάλη").await;
+    let text = "α".repeat(1_600_000);
+    let r = app
+        .client
+        .post(app.url("/api/v1/requests"))
+        .bearer_auth(&maria)
+        .header("Idempotency-Key", "large-1")
+        .json(&json!({"kind": "complaint", "subject": "Θέμα", "text": text}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(json_body(r).await["error"]["code"], "payload_too_large");
+    // A page answers with a page.
+    let mut v = Visitor::with_session(&app, Some(&maria));
+    let form = v.get("/requests/new").await;
+    let key = form.hidden("idempotency_key").unwrap();
+    let page = v
+        .post(
+            &form,
+            "/requests/new",
+            &[
+                ("idempotency_key", key.as_str()),
+                ("kind", "complaint"),
+                ("subject", "Θέμα"),
+                ("text", &text),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::PAYLOAD_TOO_LARGE);
+    page.assert_has("Πολύ μεγάλο αίτημα");
+    assert_eq!(my_cases(&app, &maria).await, 0);
+}

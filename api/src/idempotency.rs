@@ -44,9 +44,9 @@ const CREATING: [&str; 14] = [
     "/business/declarations",
 ];
 
-/// The largest body that takes part (the creating forms and JSON bodies are small; a
-/// larger one is refused by the route's own limit anyway).
-const BODY_LIMIT: usize = 1024 * 1024;
+/// The largest body that takes part: the API's limit for a JSON body (2 MB). The creating
+/// forms and bodies are far smaller.
+const BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 /// How long a repeat waits for the first request's answer.
 const WAIT_FOR_FIRST: Duration = Duration::from_secs(15);
@@ -85,6 +85,14 @@ pub async fn idempotent(State(state): State<AppState>, request: Request, next: N
     }
     let (parts, body) = request.into_parts();
     let Ok(bytes) = to_bytes(body, BODY_LIMIT).await else {
+        if page {
+            let lang = crate::web::lang_of(&parts.headers);
+            return crate::web::message_page(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                lang,
+                "payload_too_large",
+            );
+        }
         return ApiError::PayloadTooLarge.into_response();
     };
     let key = match header_key {

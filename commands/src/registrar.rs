@@ -260,7 +260,7 @@ impl eventlog::Consumer for ProtocolQueue {
                 ..
             } => {
                 // A refusal (4xx) is final: no automatic attempt follows ('infinity' is never
-                // due); a clerk looks at the reason and registers it («Καταχώριση τώρα»).
+                // due); a clerk looks at the reason and registers it («Πρωτοκόλληση τώρα»).
                 // An unavailable system is tried again when due.
                 sqlx::query(
                     "UPDATE protocol_queue \
