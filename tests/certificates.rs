@@ -7,6 +7,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use crate::common::pages::Visitor;
 use crate::common::{json_body, test_config, DetachedPortal, TestApp, TestDatabase};
 use chrono::{NaiveDate, TimeZone, Utc};
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
@@ -3128,30 +3129,16 @@ async fn a_refusal_by_the_protocol_system_stops_the_retries_and_waits_for_a_cler
     assert_eq!(ids_of(&failing), [id.as_str()]);
 
     // The clerk's page says it waits for them; the citizen's timeline says so too.
-    let page = office
-        .app
-        .client
-        .get(office.app.url(&format!("/staff/applications/{id}")))
-        .header("cookie", format!("portal_session={}", office.clerk))
-        .send()
+    let page = Visitor::with_session(&office.app, Some(&office.clerk))
+        .get(&format!("/staff/applications/{id}"))
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .body;
     assert!(page.contains("id=\"protocol-refused\""), "{page}");
     assert!(page.contains("δεν θα γίνει νέα αυτόματη προσπάθεια"));
-    let citizen_page = office
-        .app
-        .client
-        .get(office.app.url(&format!("/certificates/applications/{id}")))
-        .header("cookie", format!("portal_session={}", office.citizen))
-        .send()
+    let citizen_page = Visitor::with_session(&office.app, Some(&office.citizen))
+        .get(&format!("/certificates/applications/{id}"))
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .body;
     assert!(
         citizen_page.contains("ένας υπάλληλος θα την ελέγξει"),
         "{citizen_page}"

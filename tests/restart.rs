@@ -13,6 +13,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::common::{eventually_within, json_body, TestApp, TestDatabase};
+use crate::crash::free_port;
 
 /// A PostgreSQL cluster initialised for one test in the target directory, from the
 /// system's binaries; stopped and removed when dropped. As root it runs as `postgres`
@@ -40,17 +41,9 @@ fn bindir() -> PathBuf {
     )
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl PrivateCluster {
     pub fn start(name: &str) -> Self {
-        let root = unsafe_is_root();
+        let root = running_as_root();
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
             .join(format!("cluster-{name}-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -163,7 +156,7 @@ impl Drop for PrivateCluster {
     }
 }
 
-fn unsafe_is_root() -> bool {
+fn running_as_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()

@@ -417,6 +417,10 @@ impl DatabaseProbe {
     }
 }
 
+/// The operator's addresses (liveness, readiness, metrics): JSON, never a page, and not
+/// watched for outages (they bound their own database checks and say what they found).
+pub const OPERATIONAL_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+
 /// While the database does not answer, requests answer `503 Service Unavailable` with
 /// `Retry-After` and a clear message (a JSON error under the API, a page elsewhere) instead
 /// of a 500 or a hang:
@@ -436,7 +440,7 @@ pub async fn unavailable_while_database_down(
     let path = request.uri().path();
     // The health, readiness and metrics answers bound their own database checks and say
     // what they found.
-    if ["/healthz", "/readyz", "/metrics"].contains(&path) {
+    if OPERATIONAL_PATHS.contains(&path) {
         return next.run(request).await;
     }
     let api = path.starts_with("/api/");

@@ -557,7 +557,8 @@ async fn feed(
     }
     // After a failure, one event at a time until it gets past: a failure then names the
     // event (and an operator may skip exactly that one).
-    let narrow = slot.failures > 0 || slot.narrow_until.is_some_and(|until| slot.position < until);
+    // (A failure always starts from a whole batch, which sets `narrow_until`.)
+    let narrow = slot.narrow_until.is_some_and(|until| slot.position < until);
     let outcome = handle_locked(pool, slot, events, last, narrow)
         .instrument(tracing::debug_span!("batch", consumer = name, to = %last))
         .await;

@@ -87,7 +87,7 @@ async fn home(p: Page) -> Response {
 /// Any address nobody serves: a JSON error under the API, a page everywhere else.
 pub async fn not_found(p: Page, uri: axum::http::Uri) -> Response {
     let error = crate::error::ApiError::NotFound("not_found");
-    let operational = ["/healthz", "/readyz", "/metrics"];
+    let operational = crate::http::OPERATIONAL_PATHS;
     if uri.path().starts_with("/api/") || operational.iter().any(|p| uri.path().starts_with(p)) {
         error.into_response()
     } else {
