@@ -173,6 +173,109 @@ struct Outcome {
     body: serde_json::Value,
 }
 
+/// Four citizens' clients submitting complaints in a loop (each with its own idempotency
+/// key) until stopped; every answer is kept.
+struct Load {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    acknowledged: Arc<Mutex<Vec<String>>>,
+    outcomes: Arc<Mutex<Vec<Outcome>>>,
+    clients: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(app: Arc<TestApp>, token: String) -> Self {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+        let outcomes = Arc::new(Mutex::new(Vec::<Outcome>::new()));
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let mut clients = Vec::new();
+        for n in 0..4 {
+            let (app, token, stop) = (app.clone(), token.clone(), stop.clone());
+            let (acknowledged, outcomes, client) =
+                (acknowledged.clone(), outcomes.clone(), client.clone());
+            clients.push(tokio::spawn(async move {
+                let mut i = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    i += 1;
+                    let started = Instant::now();
+                    let r = client
+                        .post(app.url("/api/v1/requests"))
+                        .bearer_auth(&token)
+                        .header("Idempotency-Key", format!("restart-{n}-{i}"))
+                        .json(
+                            &json!({"kind": "complaint", "subject": format!("Λακκούβα {n}-{i}"),
+                                      "text": "Στην οδό Ερμού."}),
+                        )
+                        .send()
+                        .await
+                        .expect("the portal answers (it does not go down with its database)");
+                    let status = r.status();
+                    let retry_after = r
+                        .headers()
+                        .get("retry-after")
+                        .map(|v| v.to_str().unwrap().to_string());
+                    let body: serde_json::Value = r.json().await.unwrap_or_default();
+                    if status == StatusCode::CREATED {
+                        acknowledged
+                            .lock()
+                            .unwrap()
+                            .push(body["id"].as_str().unwrap().to_string());
+                    }
+                    outcomes.lock().unwrap().push(Outcome {
+                        status,
+                        took: started.elapsed(),
+                        retry_after,
+                        body,
+                    });
+                    if status != StatusCode::CREATED {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                }
+            }));
+        }
+        Self {
+            stop,
+            acknowledged,
+            outcomes,
+            clients,
+        }
+    }
+
+    fn acknowledged(&self) -> usize {
+        self.acknowledged.lock().unwrap().len()
+    }
+
+    /// Stops the clients: what was acknowledged, and every answer.
+    async fn stop(self) -> (Vec<String>, Vec<Outcome>) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for c in self.clients {
+            c.await.unwrap();
+        }
+        let acknowledged = self.acknowledged.lock().unwrap().clone();
+        let outcomes = self.outcomes.lock().unwrap().clone();
+        (acknowledged, outcomes)
+    }
+}
+
+/// Never a 500, never a hang: every answer was 201, or 503 with Retry-After and the
+/// message, within the pool's 5 s wait plus the check.
+fn assert_created_or_unavailable(outcomes: &[Outcome]) {
+    for o in outcomes {
+        match o.status {
+            StatusCode::CREATED => {}
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert_eq!(o.retry_after.as_deref(), Some("5"), "{o:?}");
+                assert_eq!(o.body["error"]["code"], "service_unavailable", "{o:?}");
+            }
+            _ => panic!("an answer other than 201 or 503: {o:?}"),
+        }
+        assert!(o.took < Duration::from_secs(8), "a request hung: {o:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_portal_rides_out_a_database_restart_under_load() {
     let cluster = PrivateCluster::start("restart");
@@ -181,60 +284,9 @@ async fn the_portal_rides_out_a_database_restart_under_load() {
         .citizen("maria.restart@example.gr", "Μαρία Επανεκκίνηση")
         .await;
 
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
-    let outcomes = Arc::new(Mutex::new(Vec::<Outcome>::new()));
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
-    let mut clients = Vec::new();
-    for n in 0..4 {
-        let (app, token, stop) = (app.clone(), token.clone(), stop.clone());
-        let (acknowledged, outcomes, client) =
-            (acknowledged.clone(), outcomes.clone(), client.clone());
-        clients.push(tokio::spawn(async move {
-            let mut i = 0;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                i += 1;
-                let started = Instant::now();
-                let r = client
-                    .post(app.url("/api/v1/requests"))
-                    .bearer_auth(&token)
-                    .header("Idempotency-Key", format!("restart-{n}-{i}"))
-                    .json(
-                        &json!({"kind": "complaint", "subject": format!("Λακκούβα {n}-{i}"),
-                                  "text": "Στην οδό Ερμού."}),
-                    )
-                    .send()
-                    .await
-                    .expect("the portal answers (it does not go down with its database)");
-                let status = r.status();
-                let retry_after = r
-                    .headers()
-                    .get("retry-after")
-                    .map(|v| v.to_str().unwrap().to_string());
-                let body: serde_json::Value = r.json().await.unwrap_or_default();
-                if status == StatusCode::CREATED {
-                    acknowledged
-                        .lock()
-                        .unwrap()
-                        .push(body["id"].as_str().unwrap().to_string());
-                }
-                outcomes.lock().unwrap().push(Outcome {
-                    status,
-                    took: started.elapsed(),
-                    retry_after,
-                    body,
-                });
-                if status != StatusCode::CREATED {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-            }
-        }));
-    }
+    let load = Load::start(app.clone(), token.clone());
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let before = acknowledged.lock().unwrap().len();
+    let before = load.acknowledged();
     assert!(before > 0, "nothing was acknowledged before the restart");
 
     cluster.stop();
@@ -278,7 +330,7 @@ async fn the_portal_rides_out_a_database_restart_under_load() {
     cluster.start_again();
     let up = Instant::now();
     eventually_within("submissions are acknowledged again", 1000, || async {
-        acknowledged.lock().unwrap().len() > before + 8
+        load.acknowledged() > before + 8
     })
     .await;
     let recovered = up.elapsed();
@@ -286,34 +338,16 @@ async fn the_portal_rides_out_a_database_restart_under_load() {
         app.get("/readyz", None).await.status() == StatusCode::OK
     })
     .await;
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    for c in clients {
-        c.await.unwrap();
-    }
+    let (acknowledged, outcomes) = load.stop().await;
     assert!(recovered < Duration::from_secs(15), "{recovered:?}");
-
-    // Never a 500, never a hang: every answer was 201, or 503 with Retry-After and the
-    // message, within the pool's 5 s wait plus the check.
-    let outcomes = outcomes.lock().unwrap().clone();
     let unavailable = outcomes
         .iter()
         .filter(|o| o.status == StatusCode::SERVICE_UNAVAILABLE)
         .count();
     assert!(unavailable > 0, "the outage was not seen");
-    for o in &outcomes {
-        match o.status {
-            StatusCode::CREATED => {}
-            StatusCode::SERVICE_UNAVAILABLE => {
-                assert_eq!(o.retry_after.as_deref(), Some("5"), "{o:?}");
-                assert_eq!(o.body["error"]["code"], "service_unavailable", "{o:?}");
-            }
-            _ => panic!("an answer other than 201 or 503: {o:?}"),
-        }
-        assert!(o.took < Duration::from_secs(8), "a request hung: {o:?}");
-    }
+    assert_created_or_unavailable(&outcomes);
 
     // Every acknowledged submission is in the log, and in the read model once it catches up.
-    let acknowledged = acknowledged.lock().unwrap().clone();
     let stored: Vec<String> = sqlx::query_scalar(
         "SELECT aggregate_id FROM events WHERE aggregate_type = 'CitizenRequest' AND sequence = 1",
     )
@@ -344,4 +378,48 @@ async fn the_portal_rides_out_a_database_restart_under_load() {
     .unwrap();
     assert!(status.iter().all(|s| s.failure.is_none()), "{status:?}");
     drop(app);
+}
+
+/// The server stays up but drops the portal's connections (an operator's
+/// `pg_terminate_backend`, a pooler failing over): a request whose connection went is told
+/// to come back (503, as during an outage: the database answers again by the time the
+/// outage check asks, so the error itself must say so), the others are served, none is a
+/// 500, and nothing acknowledged is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_connections_are_answered_503_never_500() {
+    use sqlx::Connection;
+    let app = Arc::new(TestApp::spawn().await);
+    let token = app.citizen("nikos.drop@example.gr", "Νίκος Διακοπή").await;
+    let load = Load::start(app.clone(), token);
+    let mut admin = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
+    let mut dropped = 0;
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()) t",
+        )
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+        dropped += n;
+    }
+    let before = load.acknowledged();
+    eventually_within("submissions are acknowledged again", 200, || async {
+        load.acknowledged() > before + 4
+    })
+    .await;
+    let (acknowledged, outcomes) = load.stop().await;
+    assert!(dropped > 20, "only {dropped} connections were dropped");
+    assert_created_or_unavailable(&outcomes);
+    let stored: Vec<String> = sqlx::query_scalar(
+        "SELECT aggregate_id FROM events WHERE aggregate_type = 'CitizenRequest' AND sequence = 1",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    for id in &acknowledged {
+        assert!(stored.contains(id), "acknowledged {id} is not in the log");
+    }
+    admin.close().await.unwrap();
 }

@@ -66,7 +66,11 @@ pub enum ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        Self::Internal(format!("database: {e}"))
+        if eventlog::is_unavailable(&e) {
+            Self::Unavailable(format!("database: {e}"))
+        } else {
+            Self::Internal(format!("database: {e}"))
+        }
     }
 }
 
@@ -75,6 +79,7 @@ impl From<CommandError> for ApiError {
         match e {
             CommandError::Refused(refusal) => Self::Refused(refusal),
             CommandError::Conflict => Self::Conflict,
+            CommandError::Unavailable(why) => Self::Unavailable(why),
             CommandError::Infrastructure(why) => Self::Internal(why),
         }
     }
@@ -89,6 +94,7 @@ impl From<commands::audit::AuditError> for ApiError {
             AuditError::SequenceInvalid => {
                 Self::Validation(vec![FieldError::new("sequence", "sequence_invalid")])
             }
+            AuditError::Unavailable(why) => Self::Unavailable(why),
             AuditError::Infrastructure(why) => Self::Internal(why),
         }
     }

@@ -175,6 +175,8 @@ pub async fn idempotent(State(state): State<AppState>, request: Request, next: N
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
                 return response;
             }
+            // A lost connection (the database restarting) is a 503, like everywhere.
+            Err(idempotency::IdempotencyError::Sql(e)) => return ApiError::from(e).into_response(),
             Err(e) => return ApiError::Internal(format!("idempotency: {e}")).into_response(),
         }
     }

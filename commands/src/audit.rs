@@ -36,6 +36,9 @@ pub enum AuditError {
     /// `sequence` is not a positive whole number.
     #[error("sequence must be a positive whole number")]
     SequenceInvalid,
+    /// The database cannot be reached (a restart): try again in a few seconds.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     /// A stored event does not decode as its aggregate's event type, or the store failed.
     #[error("{0}")]
     Infrastructure(String),
@@ -43,7 +46,11 @@ pub enum AuditError {
 
 impl From<sqlx::Error> for AuditError {
     fn from(e: sqlx::Error) -> Self {
-        Self::Infrastructure(format!("database: {e}"))
+        if eventlog::is_unavailable(&e) {
+            Self::Unavailable(format!("database: {e}"))
+        } else {
+            Self::Infrastructure(format!("database: {e}"))
+        }
     }
 }
 

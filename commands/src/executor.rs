@@ -31,6 +31,10 @@ pub enum CommandError {
     /// Someone else changed the case at the same moment: reload and try again.
     #[error("the case changed meanwhile")]
     Conflict,
+    /// The database cannot be reached or dropped the connection (a restart, a full
+    /// pool): nothing was decided, the same command may be sent again in a few seconds.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     /// The database or the event store failed.
     #[error("infrastructure failure: {0}")]
     Infrastructure(String),
@@ -41,6 +45,7 @@ impl From<AggregateError<Refusal>> for CommandError {
         match e {
             AggregateError::UserError(refusal) => Self::Refused(refusal),
             AggregateError::AggregateConflict => Self::Conflict,
+            AggregateError::DatabaseConnectionError(e) => Self::Unavailable(e.to_string()),
             other => Self::Infrastructure(other.to_string()),
         }
     }
@@ -48,7 +53,21 @@ impl From<AggregateError<Refusal>> for CommandError {
 
 impl From<sqlx::Error> for CommandError {
     fn from(e: sqlx::Error) -> Self {
-        Self::Infrastructure(format!("database: {e}"))
+        if eventlog::is_unavailable(&e) {
+            Self::Unavailable(format!("database: {e}"))
+        } else {
+            Self::Infrastructure(format!("database: {e}"))
+        }
+    }
+}
+
+impl From<AppendError> for CommandError {
+    fn from(e: AppendError) -> Self {
+        match e {
+            AppendError::Conflict => Self::Conflict,
+            AppendError::Sql(e) => e.into(),
+            AppendError::Empty => Self::Infrastructure(e.to_string()),
+        }
     }
 }
 
@@ -107,11 +126,7 @@ impl<A: Aggregate<Error = Refusal>> Commands<A> {
     /// the stream has no events). For rules that span two aggregates, e.g. "certificates
     /// need a certified user".
     pub async fn load(&self, id: &str) -> Result<A, CommandError> {
-        let context = self
-            .store
-            .load_aggregate(id)
-            .await
-            .map_err(|e| CommandError::Infrastructure(e.to_string()))?;
+        let context = self.store.load_aggregate(id).await?;
         Ok(context.aggregate)
     }
 
@@ -191,6 +206,7 @@ impl<A: Aggregate<Error = Refusal>> Commands<A> {
             Ok(_) => "ok",
             Err(CommandError::Refused(_)) => "refused",
             Err(CommandError::Conflict) => "conflict",
+            Err(CommandError::Unavailable(_)) => "unavailable",
             Err(_) => "error",
         };
         metrics::counter!("portal_commands_total", "aggregate" => A::TYPE, "outcome" => outcome)
@@ -285,7 +301,7 @@ impl<A: Aggregate<Error = Refusal>> Commands<A> {
                     stream = Stream::Existing;
                 }
                 Err(AppendError::Conflict) => return Err(CommandError::Conflict),
-                Err(e) => return Err(CommandError::Infrastructure(e.to_string())),
+                Err(e) => return Err(e.into()),
             }
         }
     }

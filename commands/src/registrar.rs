@@ -130,7 +130,7 @@ impl Registrar {
         let locked = match self.locks.try_lock(id).await {
             Ok(locked) => locked,
             Err(e) => {
-                let _ = answer.send(Err(CommandError::Infrastructure(e.to_string())));
+                let _ = answer.send(Err(e.into()));
                 return;
             }
         };

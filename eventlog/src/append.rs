@@ -215,7 +215,7 @@ impl EventLogRepository {
         .bind(after_sequence)
         .fetch_all(&self.pool)
         .await
-        .map_err(|e| PersistenceError::UnknownError(Box::new(e)))?;
+        .map_err(persistence_error)?;
         Ok(rows
             .into_iter()
             .map(|(sequence, event_type, event_version, payload, metadata)| {
@@ -272,7 +272,7 @@ impl PersistedEventRepository for EventLogRepository {
         match append(&self.pool, written).await {
             Ok(_) | Err(AppendError::Empty) => Ok(()),
             Err(AppendError::Conflict) => Err(PersistenceError::OptimisticLockError),
-            Err(AppendError::Sql(e)) => Err(PersistenceError::UnknownError(Box::new(e))),
+            Err(AppendError::Sql(e)) => Err(persistence_error(e)),
         }
     }
 
@@ -290,6 +290,16 @@ impl PersistedEventRepository for EventLogRepository {
              the log (projections::rebuild)"
                 .into(),
         ))
+    }
+}
+
+/// A database failure as cqrs-es sees it: a lost or refused connection is a connection
+/// error (the command layer answers "unavailable"), anything else unknown.
+fn persistence_error(e: sqlx::Error) -> PersistenceError {
+    if crate::is_unavailable(&e) {
+        PersistenceError::ConnectionError(Box::new(e))
+    } else {
+        PersistenceError::UnknownError(Box::new(e))
     }
 }
 

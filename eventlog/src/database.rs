@@ -103,6 +103,26 @@ pub async fn database_answers(url: &str, timeout: Duration) -> bool {
     }
 }
 
+/// Whether `e` says the database could not be reached or dropped the connection (a
+/// restart, a failover, a full pool), as opposed to a failure of the statement itself: the
+/// first is answered "unavailable, try again in a few seconds" (503), the second is a
+/// fault (500).
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // Class 08: connection exception; 57P01–57P03: the server is shutting down or
+        // starting; 53300: too many connections.
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
+    }
+}
+
 /// Applies every migration under `migrations/` that has not run yet. Safe to call from
 /// several processes at once (sqlx takes an advisory lock).
 pub async fn migrate(pool: &PgPool) -> Result<(), DatabaseError> {
@@ -142,4 +162,19 @@ pub async fn checkpoints(
             },
         )
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lost_connection_is_unavailable_and_a_failed_statement_is_not() {
+        let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        assert!(is_unavailable(&sqlx::Error::Io(reset)));
+        assert!(is_unavailable(&sqlx::Error::PoolTimedOut));
+        assert!(is_unavailable(&sqlx::Error::PoolClosed));
+        assert!(!is_unavailable(&sqlx::Error::RowNotFound));
+        assert!(!is_unavailable(&sqlx::Error::Protocol("unexpected".into())));
+    }
 }

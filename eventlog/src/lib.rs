@@ -18,8 +18,8 @@ pub use consumer::{
     Consumer, ConsumerDirectory, ConsumerError, ConsumerRuntime, RuntimeConfig,
 };
 pub use database::{
-    checkpoints, connect, database_answers, ensure_database, migrate, migration_status,
-    DatabaseError,
+    checkpoints, connect, database_answers, ensure_database, is_unavailable, migrate,
+    migration_status, DatabaseError,
 };
 pub use position::Position;
 pub use progress::Progress;

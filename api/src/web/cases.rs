@@ -108,8 +108,10 @@ pub fn error_page(p: Page, error: ApiError) -> Response {
 pub fn error_page_with(p: Page, error: ApiError, back: Option<(String, String)>) -> Response {
     let status = error.status();
     let code = error.code();
-    if let ApiError::Internal(why) = &error {
-        tracing::error!(error = %why, "page failed");
+    match &error {
+        ApiError::Internal(why) => tracing::error!(error = %why, "page failed"),
+        ApiError::Unavailable(why) => tracing::warn!(error = %why, "page refused: unavailable"),
+        _ => {}
     }
     let title = p.t(&format!("ui_status_{}", status.as_u16()));
     let message = p.t(&code);
@@ -120,6 +122,12 @@ pub fn error_page_with(p: Page, error: ApiError, back: Option<(String, String)>)
         back,
     });
     *response.status_mut() = status;
+    if matches!(error, ApiError::Unavailable(_)) {
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            crate::error::RETRY_AFTER_UNAVAILABLE.into(),
+        );
+    }
     response
 }
 

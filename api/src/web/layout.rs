@@ -182,8 +182,9 @@ fn here_without_lang(parts: &Parts) -> String {
 impl FromRequestParts<AppState> for Page {
     /// Only when the session cannot be looked up at all (the database fails): a stale or
     /// revoked session cookie on a page just means "logged out", but a failed lookup must
-    /// not log a citizen out (the answer is 500, which becomes 503 while the database is
-    /// down: `crate::http::unavailable_while_database_down`).
+    /// not log a citizen out (the answer is 503 when the database cannot be reached, 500
+    /// otherwise, which also becomes 503 while the database is down:
+    /// `crate::http::unavailable_while_database_down`).
     type Rejection = Response;
 
     async fn from_request_parts(
@@ -193,6 +194,19 @@ impl FromRequestParts<AppState> for Page {
         let user = match MaybeUser::from_request_parts(parts, state).await {
             Ok(MaybeUser(user)) => user,
             Err(ApiError::Unauthenticated) => None,
+            Err(ApiError::Unavailable(why)) => {
+                tracing::warn!(error = %why, "page: the session cannot be looked up");
+                let mut page = super::message_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    page_lang(parts),
+                    "service_unavailable",
+                );
+                page.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    crate::error::RETRY_AFTER_UNAVAILABLE.into(),
+                );
+                return Err(page);
+            }
             Err(e) => {
                 tracing::error!(error = %e, "page: the session cannot be looked up");
                 return Err(super::message_page(
