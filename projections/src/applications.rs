@@ -2,8 +2,8 @@
 //! protocol-registration state and timeline, folded from `CertificateApplication` events;
 //! and the queries the API serves from it.
 //!
-//! Events are folded one by one (an application has a handful of events; the default
-//! batch handling of the consumer runtime is enough here).
+//! A batch of events is folded in memory (`crate::fold`): one read of the applications it
+//! touches, one write of them and one of the timeline entries.
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -17,19 +17,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sqlx::{PgConnection, PgPool};
 
+use crate::fold::{self, Table};
 use crate::paging::{Cursor, PageRequest, Paged};
 use crate::ReadModel;
-
-/// The statement of [`update`]: `SET <set>` plus the bookkeeping columns.
-macro_rules! set {
-    ($set:literal) => {
-        concat!(
-            "UPDATE applications SET ",
-            $set,
-            ", updated_at = $3, last_sequence = $2 WHERE id = $1 AND last_sequence < $2"
-        )
-    };
-}
 
 pub struct ApplicationsProjection;
 
@@ -123,293 +113,314 @@ impl Consumer for ApplicationsProjection {
         conn: &mut PgConnection,
         event: &RecordedEvent,
     ) -> Result<(), ConsumerError> {
-        if event.aggregate_type != CertificateApplication::TYPE {
+        self.handle_batch(conn, std::slice::from_ref(event)).await
+    }
+
+    /// Folds the batch in memory: one read of the applications it touches, one write of
+    /// them and one of the new timeline entries.
+    async fn handle_batch(
+        &self,
+        conn: &mut PgConnection,
+        events: &[RecordedEvent],
+    ) -> Result<(), ConsumerError> {
+        let events = fold::decode::<ApplicationEvent>(events, CertificateApplication::TYPE)?;
+        if events.is_empty() {
             return Ok(());
         }
-        let payload: ApplicationEvent = serde_json::from_value(event.payload.clone())
-            .map_err(|e| ConsumerError::decode(event, e))?;
-        let id = &event.aggregate_id;
-        let seq = event.sequence;
-        // (status after the event, actor, details) for the timeline.
-        let (status, actor, details): (Option<&str>, Option<String>, Value) = match &payload {
-            ApplicationEvent::ApplicationSubmitted {
-                number,
-                applicant,
-                details,
-                text,
-                delivery,
-                due_on,
-                at,
-                ..
-            } => {
-                let (ctype, cname, address, supply, area, kaek) = match details {
-                    ApplicationDetails::CivilRegistry {
-                        certificate_type,
-                        certificate_name,
-                    } => (
-                        Some(certificate_type.clone()),
-                        Some(certificate_name.clone()),
-                        None,
-                        None,
-                        None,
-                        None,
-                    ),
-                    ApplicationDetails::Tap {
-                        property_address,
-                        supply_number,
-                        area_hundredths,
-                        kaek,
-                    } => (
-                        None,
-                        None,
-                        Some(property_address.clone()),
-                        Some(supply_number.clone()),
-                        Some(*area_hundredths as i32),
-                        kaek.clone(),
-                    ),
-                };
-                let delivery_address = match delivery {
-                    Delivery::Post { address } => Some(address.clone()),
-                    _ => None,
-                };
-                sqlx::query(
-                    "INSERT INTO applications (id, number, kind, certificate_type, certificate_name, \
-                     property_address, supply_number, area_hundredths, kaek, body, delivery_method, \
-                     delivery_address, applicant_account_id, applicant_name, business_name, \
-                     business_afm, status, due_on, protocol_next_attempt_at, submitted_at, \
-                     updated_at, last_sequence) \
-                     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,'submitted',$17, \
-                     $18 + make_interval(secs => $19), $18, $18, $20) \
-                     ON CONFLICT (id) DO NOTHING",
-                )
-                .bind(id)
-                .bind(number.to_string())
-                .bind(details.kind().as_str())
-                .bind(ctype)
-                .bind(cname)
-                .bind(address)
-                .bind(supply)
-                .bind(area)
-                .bind(kaek)
-                .bind(text)
-                .bind(delivery.method())
-                .bind(delivery_address)
-                .bind(&applicant.account_id)
-                .bind(&applicant.name)
-                .bind(applicant.business.as_ref().map(|b| b.company_name.clone()))
-                .bind(applicant.business.as_ref().map(|b| b.afm.clone()))
-                .bind(due_on)
-                .bind(at)
-                .bind(INLINE_GRACE_SECONDS as f64)
-                .bind(seq)
-                .execute(&mut *conn)
-                .await?;
-                (
-                    Some("submitted"),
-                    Some(applicant.name.clone()),
-                    json!({ "delivery": delivery.method(), "due_on": due_on }),
-                )
-            }
-            ApplicationEvent::ApplicationProtocolFailed {
-                attempt,
-                error,
-                refused,
-                next_attempt_at,
-                at,
-            } => {
-                update(
-                    conn,
-                    id,
-                    seq,
-                    at,
-                    set!(
-                        "protocol_attempts = $4, protocol_last_error = $5, \
-                     protocol_next_attempt_at = $6"
-                    ),
-                    // A refusal is final: no automatic attempt is due (the clerk acts).
-                    |q| {
-                        q.bind(*attempt as i32)
-                            .bind(error)
-                            .bind((!*refused).then_some(*next_attempt_at))
-                    },
-                )
-                .await?;
-                (
-                    None,
-                    None,
-                    json!({ "attempt": attempt, "error": error, "refused": refused,
-                            "next_attempt_at": (!*refused).then_some(next_attempt_at) }),
-                )
-            }
-            ApplicationEvent::ApplicationProtocolRegistered {
-                attempt,
-                protocol_number,
-                protocol_date,
-                at,
-            } => {
-                update(
-                    conn,
-                    id,
-                    seq,
-                    at,
-                    set!(
-                        "protocol_attempts = $4, protocol_number = $5, protocol_date = $6, \
-                     protocol_next_attempt_at = NULL, protocol_last_error = NULL"
-                    ),
-                    |q| {
-                        q.bind(*attempt as i32)
-                            .bind(protocol_number)
-                            .bind(protocol_date)
-                    },
-                )
-                .await?;
-                (
-                    None,
-                    None,
-                    json!({ "attempt": attempt, "protocol_number": protocol_number,
-                            "protocol_date": protocol_date }),
-                )
-            }
-            ApplicationEvent::ApplicationTakenIntoReview { clerk, at } => {
-                update(
-                    conn,
-                    id,
-                    seq,
-                    at,
-                    set!("status = 'in_review', assigned_to_name = $4"),
-                    |q| q.bind(&clerk.name),
-                )
-                .await?;
-                (Some("in_review"), Some(clerk.name.clone()), json!({}))
-            }
-            ApplicationEvent::InformationRequested {
-                clerk,
-                question,
-                at,
-            } => {
-                update(
-                    conn,
-                    id,
-                    seq,
-                    at,
-                    set!("status = 'information_requested', open_question = $4"),
-                    |q| q.bind(question),
-                )
-                .await?;
-                (
-                    Some("information_requested"),
-                    Some(clerk.name.clone()),
-                    json!({ "question": question }),
-                )
-            }
-            ApplicationEvent::InformationProvided { reply, at, .. } => {
-                update(
-                    conn,
-                    id,
-                    seq,
-                    at,
-                    set!("status = 'in_review', open_question = NULL"),
-                    |q| q,
-                )
-                .await?;
-                // The reply is the applicant's own: the timeline names them.
-                let applicant: Option<String> =
-                    sqlx::query_scalar("SELECT applicant_name FROM applications WHERE id = $1")
-                        .bind(id)
-                        .fetch_optional(&mut *conn)
-                        .await?;
-                (Some("in_review"), applicant, json!({ "reply": reply }))
-            }
-            ApplicationEvent::CertificateIssued { clerk, issue, at } => {
-                let (document_id, filename, note) = match issue {
-                    Issue::Electronic {
-                        document_id,
-                        filename,
-                        ..
-                    } => (Some(document_id.clone()), Some(filename.clone()), None),
-                    Issue::Post { note } | Issue::InPerson { note } => (None, None, note.clone()),
-                };
-                update(
-                    conn,
-                    id,
-                    seq,
-                    at,
-                    set!(
-                        "status = 'issued', issue_method = $4, document_id = $5, \
-                     document_filename = $6, issue_note = $7, finished_at = $3"
-                    ),
-                    |q| {
-                        q.bind(issue.method())
-                            .bind(&document_id)
-                            .bind(&filename)
-                            .bind(&note)
-                    },
-                )
-                .await?;
-                (
-                    Some("issued"),
-                    Some(clerk.name.clone()),
-                    json!({ "method": issue.method(), "filename": filename, "note": note }),
-                )
-            }
-            ApplicationEvent::ApplicationRejected { clerk, reason, at } => {
-                update(
-                    conn,
-                    id,
-                    seq,
-                    at,
-                    set!("status = 'rejected', reject_reason = $4, finished_at = $3"),
-                    |q| q.bind(reason),
-                )
-                .await?;
-                (
-                    Some("rejected"),
-                    Some(clerk.name.clone()),
-                    json!({ "reason": reason }),
-                )
-            }
-        };
-        let status: String = match status {
-            Some(s) => s.to_string(),
-            None => sqlx::query_scalar("SELECT status FROM applications WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *conn)
-                .await?
-                .unwrap_or_else(|| ApplicationStatus::Submitted.as_str().to_string()),
-        };
-        sqlx::query(
-            "INSERT INTO application_timeline (application_id, sequence, event_type, at, \
-             actor_name, status, details) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(id)
-        .bind(seq)
-        .bind(&event.event_type)
-        .bind(payload.at())
-        .bind(actor)
-        .bind(status)
-        .bind(details)
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
+        let ids = fold::stream_ids(&events);
+        let mut applications =
+            Table::<ApplicationState>::load(conn, "applications", &["id"], "id", &ids).await?;
+        let mut timeline = Vec::with_capacity(events.len());
+        for (event, payload) in events {
+            timeline.push(apply(&mut applications, event, payload));
+        }
+        applications.save(conn).await?;
+        fold::insert_new(conn, "application_timeline", &timeline).await
     }
 }
 
-type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+/// A row of `applications`, every column.
+#[derive(Debug, Serialize, Deserialize)]
+struct ApplicationState {
+    id: String,
+    number: String,
+    kind: String,
+    certificate_type: Option<String>,
+    certificate_name: Option<String>,
+    property_address: Option<String>,
+    supply_number: Option<String>,
+    area_hundredths: Option<i32>,
+    kaek: Option<String>,
+    body: String,
+    delivery_method: String,
+    delivery_address: Option<String>,
+    applicant_account_id: String,
+    applicant_name: String,
+    business_name: Option<String>,
+    business_afm: Option<String>,
+    status: String,
+    due_on: NaiveDate,
+    protocol_number: Option<String>,
+    protocol_date: Option<DateTime<Utc>>,
+    protocol_attempts: i32,
+    protocol_last_error: Option<String>,
+    protocol_next_attempt_at: Option<DateTime<Utc>>,
+    assigned_to_name: Option<String>,
+    open_question: Option<String>,
+    issue_method: Option<String>,
+    document_id: Option<String>,
+    document_filename: Option<String>,
+    issue_note: Option<String>,
+    reject_reason: Option<String>,
+    finished_at: Option<DateTime<Utc>>,
+    submitted_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    last_sequence: i64,
+}
 
-/// Runs a [`set!`] statement: `$1` the id, `$2` the event's sequence (an event already
-/// folded changes nothing), `$3` its time, and the parameters `bind` adds from `$4` on.
-async fn update<'q>(
-    conn: &mut PgConnection,
-    id: &'q str,
-    seq: i64,
-    at: &'q DateTime<Utc>,
-    sql: &'static str,
-    bind: impl FnOnce(PgQuery<'q>) -> PgQuery<'q>,
-) -> Result<(), sqlx::Error> {
-    let query = sqlx::query(sql).bind(id).bind(seq).bind(at);
-    bind(query).execute(conn).await?;
-    Ok(())
+fold::sequenced_row!(ApplicationState, id);
+
+/// A row of `application_timeline`, every column.
+#[derive(Debug, Serialize)]
+struct TimelineEntry {
+    application_id: String,
+    sequence: i64,
+    event_type: String,
+    at: DateTime<Utc>,
+    actor_name: Option<String>,
+    status: String,
+    details: Value,
+}
+
+/// Folds one event into its application and answers its timeline entry (which the
+/// timeline keeps only if it does not have it yet).
+fn apply(
+    applications: &mut Table<ApplicationState>,
+    event: &RecordedEvent,
+    payload: ApplicationEvent,
+) -> TimelineEntry {
+    let id = event.aggregate_id.as_str();
+    let seq = event.sequence;
+    let at = payload.at();
+    // (status after the event when it sets one, actor, details) for the timeline.
+    let (status, actor, details): (Option<&str>, Option<String>, Value) = match payload {
+        ApplicationEvent::ApplicationSubmitted {
+            number,
+            applicant,
+            details,
+            text,
+            delivery,
+            due_on,
+            at,
+            ..
+        } => {
+            let (ctype, cname, address, supply, area, kaek) = match &details {
+                ApplicationDetails::CivilRegistry {
+                    certificate_type,
+                    certificate_name,
+                } => (
+                    Some(certificate_type.clone()),
+                    Some(certificate_name.clone()),
+                    None,
+                    None,
+                    None,
+                    None,
+                ),
+                ApplicationDetails::Tap {
+                    property_address,
+                    supply_number,
+                    area_hundredths,
+                    kaek,
+                } => (
+                    None,
+                    None,
+                    Some(property_address.clone()),
+                    Some(supply_number.clone()),
+                    Some(*area_hundredths as i32),
+                    kaek.clone(),
+                ),
+            };
+            let delivery_address = match &delivery {
+                Delivery::Post { address } => Some(address.clone()),
+                _ => None,
+            };
+            if applications.get(id).is_none() {
+                applications.put(ApplicationState {
+                    id: id.to_string(),
+                    number: number.to_string(),
+                    kind: details.kind().as_str().to_string(),
+                    certificate_type: ctype,
+                    certificate_name: cname,
+                    property_address: address,
+                    supply_number: supply,
+                    area_hundredths: area,
+                    kaek,
+                    body: text,
+                    delivery_method: delivery.method().to_string(),
+                    delivery_address,
+                    applicant_account_id: applicant.account_id.clone(),
+                    applicant_name: applicant.name.clone(),
+                    business_name: applicant.business.as_ref().map(|b| b.company_name.clone()),
+                    business_afm: applicant.business.as_ref().map(|b| b.afm.clone()),
+                    status: "submitted".into(),
+                    due_on,
+                    protocol_number: None,
+                    protocol_date: None,
+                    protocol_attempts: 0,
+                    protocol_last_error: None,
+                    protocol_next_attempt_at: Some(
+                        at + chrono::Duration::seconds(INLINE_GRACE_SECONDS),
+                    ),
+                    assigned_to_name: None,
+                    open_question: None,
+                    issue_method: None,
+                    document_id: None,
+                    document_filename: None,
+                    issue_note: None,
+                    reject_reason: None,
+                    finished_at: None,
+                    submitted_at: at,
+                    updated_at: at,
+                    last_sequence: seq,
+                });
+            }
+            (
+                Some("submitted"),
+                Some(applicant.name),
+                json!({ "delivery": delivery.method(), "due_on": due_on }),
+            )
+        }
+        ApplicationEvent::ApplicationProtocolFailed {
+            attempt,
+            error,
+            refused,
+            next_attempt_at,
+            at,
+        } => {
+            // A refusal is final: no automatic attempt is due (the clerk acts).
+            let next = (!refused).then_some(next_attempt_at);
+            if let Some(a) = applications.advance(id, seq) {
+                a.protocol_attempts = attempt as i32;
+                a.protocol_last_error = Some(error.clone());
+                a.protocol_next_attempt_at = next;
+                a.updated_at = at;
+            }
+            (
+                None,
+                None,
+                json!({ "attempt": attempt, "error": error, "refused": refused,
+                        "next_attempt_at": next }),
+            )
+        }
+        ApplicationEvent::ApplicationProtocolRegistered {
+            attempt,
+            protocol_number,
+            protocol_date,
+            at,
+        } => {
+            if let Some(a) = applications.advance(id, seq) {
+                a.protocol_attempts = attempt as i32;
+                a.protocol_number = Some(protocol_number.clone());
+                a.protocol_date = Some(protocol_date);
+                a.protocol_next_attempt_at = None;
+                a.protocol_last_error = None;
+                a.updated_at = at;
+            }
+            (
+                None,
+                None,
+                json!({ "attempt": attempt, "protocol_number": protocol_number,
+                        "protocol_date": protocol_date }),
+            )
+        }
+        ApplicationEvent::ApplicationTakenIntoReview { clerk, at } => {
+            if let Some(a) = applications.advance(id, seq) {
+                a.status = "in_review".into();
+                a.assigned_to_name = Some(clerk.name.clone());
+                a.updated_at = at;
+            }
+            (Some("in_review"), Some(clerk.name), json!({}))
+        }
+        ApplicationEvent::InformationRequested {
+            clerk,
+            question,
+            at,
+        } => {
+            if let Some(a) = applications.advance(id, seq) {
+                a.status = "information_requested".into();
+                a.open_question = Some(question.clone());
+                a.updated_at = at;
+            }
+            (
+                Some("information_requested"),
+                Some(clerk.name),
+                json!({ "question": question }),
+            )
+        }
+        ApplicationEvent::InformationProvided { reply, at, .. } => {
+            if let Some(a) = applications.advance(id, seq) {
+                a.status = "in_review".into();
+                a.open_question = None;
+                a.updated_at = at;
+            }
+            // The reply is the applicant's own: the timeline names them.
+            let applicant = applications.get(id).map(|a| a.applicant_name.clone());
+            (Some("in_review"), applicant, json!({ "reply": reply }))
+        }
+        ApplicationEvent::CertificateIssued { clerk, issue, at } => {
+            let (document_id, filename, note) = match &issue {
+                Issue::Electronic {
+                    document_id,
+                    filename,
+                    ..
+                } => (Some(document_id.clone()), Some(filename.clone()), None),
+                Issue::Post { note } | Issue::InPerson { note } => (None, None, note.clone()),
+            };
+            if let Some(a) = applications.advance(id, seq) {
+                a.status = "issued".into();
+                a.issue_method = Some(issue.method().to_string());
+                a.document_id = document_id;
+                a.document_filename = filename.clone();
+                a.issue_note = note.clone();
+                a.finished_at = Some(at);
+                a.updated_at = at;
+            }
+            (
+                Some("issued"),
+                Some(clerk.name),
+                json!({ "method": issue.method(), "filename": filename, "note": note }),
+            )
+        }
+        ApplicationEvent::ApplicationRejected { clerk, reason, at } => {
+            if let Some(a) = applications.advance(id, seq) {
+                a.status = "rejected".into();
+                a.reject_reason = Some(reason.clone());
+                a.finished_at = Some(at);
+                a.updated_at = at;
+            }
+            (
+                Some("rejected"),
+                Some(clerk.name),
+                json!({ "reason": reason }),
+            )
+        }
+    };
+    let status = match status {
+        Some(s) => s.to_string(),
+        None => applications
+            .get(id)
+            .map(|a| a.status.clone())
+            .unwrap_or_else(|| ApplicationStatus::Submitted.as_str().to_string()),
+    };
+    TimelineEntry {
+        application_id: id.to_string(),
+        sequence: seq,
+        event_type: event.event_type.clone(),
+        at,
+        actor_name: actor,
+        status,
+        details,
+    }
 }
 
 // ---------------------------------------------------------------------------------------

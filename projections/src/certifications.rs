@@ -6,9 +6,10 @@ use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use domain::certification::{Certification, CertificationEvent};
 use eventlog::{Consumer, ConsumerError, RecordedEvent};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 
+use crate::fold::{self, Table};
 use crate::ReadModel;
 
 pub struct CertificationsProjection;
@@ -63,62 +64,93 @@ impl Consumer for CertificationsProjection {
         conn: &mut PgConnection,
         event: &RecordedEvent,
     ) -> Result<(), ConsumerError> {
-        if event.aggregate_type != Certification::TYPE {
+        self.handle_batch(conn, std::slice::from_ref(event)).await
+    }
+
+    /// Folds the batch in memory: one read of the accounts it touches, one write.
+    async fn handle_batch(
+        &self,
+        conn: &mut PgConnection,
+        events: &[RecordedEvent],
+    ) -> Result<(), ConsumerError> {
+        let events = fold::decode::<CertificationEvent>(events, Certification::TYPE)?;
+        if events.is_empty() {
             return Ok(());
         }
-        let payload: CertificationEvent = serde_json::from_value(event.payload.clone())
-            .map_err(|e| ConsumerError::decode(event, e))?;
-        match payload {
-            CertificationEvent::UserCertified {
-                account_id,
-                holder_name,
-                document,
-                document_number,
-                business,
-                clerk,
-                at,
-            } => {
-                sqlx::query(
-                    "INSERT INTO certifications (account_id, certified, holder_name, document, \
-                     document_number, business_name, business_afm, certified_by_name, \
-                     certified_at, last_sequence) \
-                     VALUES ($1, true, $2, $3, $4, $5, $6, $7, $8, $9) \
-                     ON CONFLICT (account_id) DO UPDATE SET certified = true, \
-                     holder_name = $2, document = $3, document_number = $4, business_name = $5, \
-                     business_afm = $6, certified_by_name = $7, certified_at = $8, \
-                     revoked_by_name = NULL, revoked_at = NULL, revoke_reason = NULL, \
-                     last_sequence = $9 WHERE certifications.last_sequence < $9",
-                )
-                .bind(&account_id)
-                .bind(&holder_name)
-                .bind(document.as_str())
-                .bind(&document_number)
-                .bind(business.as_ref().map(|b| b.company_name.clone()))
-                .bind(business.as_ref().map(|b| b.afm.clone()))
-                .bind(&clerk.name)
-                .bind(at)
-                .bind(event.sequence)
-                .execute(&mut *conn)
-                .await?;
-            }
-            CertificationEvent::CertificationRevoked { clerk, reason, at } => {
-                sqlx::query(
-                    "UPDATE certifications SET certified = false, revoked_by_name = $2, \
-                     revoked_at = $3, revoke_reason = $4, last_sequence = $5 \
-                     WHERE account_id = $1 AND last_sequence < $5",
-                )
-                .bind(&event.aggregate_id)
-                .bind(&clerk.name)
-                .bind(at)
-                .bind(&reason)
-                .bind(event.sequence)
-                .execute(&mut *conn)
-                .await?;
+        let ids = fold::stream_ids(&events);
+        let mut rows = Table::<CertificationState>::load(
+            conn,
+            "certifications",
+            &["account_id"],
+            "account_id",
+            &ids,
+        )
+        .await?;
+        for (event, payload) in events {
+            // The stream is the account's: its id is the row's key.
+            let id = event.aggregate_id.as_str();
+            match payload {
+                CertificationEvent::UserCertified {
+                    account_id: _,
+                    holder_name,
+                    document,
+                    document_number,
+                    business,
+                    clerk,
+                    at,
+                } => {
+                    if rows.has_folded(id, event.sequence) {
+                        continue;
+                    }
+                    rows.put(CertificationState {
+                        account_id: id.to_string(),
+                        certified: true,
+                        holder_name,
+                        document: document.as_str().to_string(),
+                        document_number,
+                        business_name: business.as_ref().map(|b| b.company_name.clone()),
+                        business_afm: business.map(|b| b.afm),
+                        certified_by_name: clerk.name,
+                        certified_at: at,
+                        revoked_by_name: None,
+                        revoked_at: None,
+                        revoke_reason: None,
+                        last_sequence: event.sequence,
+                    });
+                }
+                CertificationEvent::CertificationRevoked { clerk, reason, at } => {
+                    if let Some(row) = rows.advance(id, event.sequence) {
+                        row.certified = false;
+                        row.revoked_by_name = Some(clerk.name);
+                        row.revoked_at = Some(at);
+                        row.revoke_reason = Some(reason);
+                    }
+                }
             }
         }
-        Ok(())
+        rows.save(conn).await
     }
 }
+
+/// A row of `certifications`, every column.
+#[derive(Debug, Serialize, Deserialize)]
+struct CertificationState {
+    account_id: String,
+    certified: bool,
+    holder_name: String,
+    document: String,
+    document_number: String,
+    business_name: Option<String>,
+    business_afm: Option<String>,
+    certified_by_name: String,
+    certified_at: DateTime<Utc>,
+    revoked_by_name: Option<String>,
+    revoked_at: Option<DateTime<Utc>>,
+    revoke_reason: Option<String>,
+    last_sequence: i64,
+}
+
+fold::sequenced_row!(CertificationState, account_id);
 
 /// An account's certification as the pages show it.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]

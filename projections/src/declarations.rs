@@ -9,9 +9,10 @@ use cqrs_es::Aggregate;
 use domain::tax_declaration::{TaxDeclaration, TaxDeclarationEvent};
 use domain::Money;
 use eventlog::{Consumer, ConsumerError, RecordedEvent};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 
+use crate::fold::{self, Row, Table};
 use crate::ReadModel;
 
 pub struct DeclarationsProjection;
@@ -105,187 +106,251 @@ impl Consumer for DeclarationsProjection {
         conn: &mut PgConnection,
         event: &RecordedEvent,
     ) -> Result<(), ConsumerError> {
-        if event.aggregate_type != TaxDeclaration::TYPE {
+        self.handle_batch(conn, std::slice::from_ref(event)).await
+    }
+
+    /// Folds the batch in memory: one read of the declarations it touches and one of their
+    /// filings, one write of each.
+    async fn handle_batch(
+        &self,
+        conn: &mut PgConnection,
+        events: &[RecordedEvent],
+    ) -> Result<(), ConsumerError> {
+        let events = fold::decode::<TaxDeclarationEvent>(events, TaxDeclaration::TYPE)?;
+        if events.is_empty() {
             return Ok(());
         }
-        let payload: TaxDeclarationEvent = serde_json::from_value(event.payload.clone())
-            .map_err(|e| ConsumerError::decode(event, e))?;
-        let id = &event.aggregate_id;
-        let seq = event.sequence;
-        match &payload {
-            TaxDeclarationEvent::DeclarationFiled {
-                filing_number,
-                assessment: a,
-                company_name,
-                declarant_account_id,
-                payment_id,
-                amount_cents,
-                at,
-                ..
-            } => {
-                sqlx::query(
-                    "INSERT INTO tax_declarations (id, afm, company_name, period_key, filing, \
-                     period_number, year, filings, status, assessment_id, gross_revenue_cents, \
-                     vat_return_date, category, category_name_el, category_name_en, \
-                     rate_basis_points, tax_cents, deadline, months_late, \
-                     surcharge_basis_points, surcharge_cents, total_cents, computed_on, \
-                     declarant_account_id, payment_id, filed_at, updated_at, last_sequence) \
-                     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,'awaiting_payment',$9,$10,$11,$12,$13,$14, \
-                     $15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$25,$26) \
-                     ON CONFLICT (id) DO UPDATE SET company_name = EXCLUDED.company_name, \
-                     filings = EXCLUDED.filings, status = EXCLUDED.status, \
-                     assessment_id = EXCLUDED.assessment_id, \
-                     gross_revenue_cents = EXCLUDED.gross_revenue_cents, \
-                     vat_return_date = EXCLUDED.vat_return_date, category = EXCLUDED.category, \
-                     category_name_el = EXCLUDED.category_name_el, \
-                     category_name_en = EXCLUDED.category_name_en, \
-                     rate_basis_points = EXCLUDED.rate_basis_points, \
-                     tax_cents = EXCLUDED.tax_cents, deadline = EXCLUDED.deadline, \
-                     months_late = EXCLUDED.months_late, \
-                     surcharge_basis_points = EXCLUDED.surcharge_basis_points, \
-                     surcharge_cents = EXCLUDED.surcharge_cents, \
-                     total_cents = EXCLUDED.total_cents, computed_on = EXCLUDED.computed_on, \
-                     declarant_account_id = EXCLUDED.declarant_account_id, \
-                     payment_id = EXCLUDED.payment_id, payment_ref = NULL, \
-                     filed_at = EXCLUDED.filed_at, paid_at = NULL, rejected_reason = NULL, \
-                     rejected_detail = NULL, rejected_at = NULL, \
-                     updated_at = EXCLUDED.updated_at, last_sequence = EXCLUDED.last_sequence \
-                     WHERE tax_declarations.last_sequence < EXCLUDED.last_sequence",
-                )
-                .bind(id)
-                .bind(&a.afm)
-                .bind(company_name)
-                .bind(a.period.key())
-                .bind(a.period.filing.as_str())
-                .bind(a.period.number as i32)
-                .bind(a.period.year)
-                .bind(*filing_number as i32)
-                .bind(&a.assessment_id)
-                .bind(a.gross_revenue_cents)
-                .bind(a.vat_return_date)
-                .bind(&a.category)
-                .bind(&a.category_name_el)
-                .bind(&a.category_name_en)
-                .bind(a.rate_basis_points as i32)
-                .bind(a.tax_cents)
-                .bind(a.deadline)
-                .bind(a.months_late as i32)
-                .bind(a.surcharge_basis_points as i32)
-                .bind(a.surcharge_cents)
-                .bind(a.total_cents)
-                .bind(a.computed_on)
-                .bind(declarant_account_id)
-                .bind(payment_id)
-                .bind(at)
-                .bind(seq)
-                .execute(&mut *conn)
-                .await?;
-                sqlx::query(
-                    "INSERT INTO tax_declaration_filings (declaration_id, filing_number, afm, \
-                     period_key, payment_id, total_cents, status, filed_at) \
-                     VALUES ($1,$2,$3,$4,$5,$6,'awaiting_payment',$7) \
-                     ON CONFLICT (declaration_id, filing_number) DO NOTHING",
-                )
-                .bind(id)
-                .bind(*filing_number as i32)
-                .bind(&a.afm)
-                .bind(a.period.key())
-                .bind(payment_id)
-                .bind(amount_cents)
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
-            }
-            TaxDeclarationEvent::DeclarationPaid {
-                payment_id,
-                payment_ref,
-                at,
-                ..
-            } => {
-                sqlx::query(
-                    "UPDATE tax_declarations SET status = 'paid', payment_ref = $3, paid_at = $4, \
-                     rejected_reason = NULL, rejected_detail = NULL, rejected_at = NULL, \
-                     updated_at = $4, last_sequence = $2 WHERE id = $1 AND last_sequence < $2",
-                )
-                .bind(id)
-                .bind(seq)
-                .bind(payment_ref)
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
-                sqlx::query(
-                    "UPDATE tax_declaration_filings SET status = 'paid', payment_ref = $3, \
-                     rejected_reason = NULL, settled_at = $4 \
-                     WHERE declaration_id = $1 AND payment_id = $2",
-                )
-                .bind(id)
-                .bind(payment_id)
-                .bind(payment_ref)
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
-            }
-            TaxDeclarationEvent::DeclarationRejected {
-                payment_id,
-                reason,
-                detail,
-                at,
-            } => {
-                sqlx::query(
-                    "UPDATE tax_declarations SET status = 'rejected', rejected_reason = $3, \
-                     rejected_detail = $4, rejected_at = $5, updated_at = $5, last_sequence = $2 \
-                     WHERE id = $1 AND last_sequence < $2 AND payment_id = $6",
-                )
-                .bind(id)
-                .bind(seq)
-                .bind(reason.as_str())
-                .bind(detail)
-                .bind(at)
-                .bind(payment_id)
-                .execute(&mut *conn)
-                .await?;
-                sqlx::query(
-                    "UPDATE tax_declaration_filings SET status = 'rejected', rejected_reason = $3, \
-                     settled_at = $4 WHERE declaration_id = $1 AND payment_id = $2",
-                )
-                .bind(id)
-                .bind(payment_id)
-                .bind(reason.as_str())
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
-            }
-            TaxDeclarationEvent::RevenueSystemNotified { at, .. } => {
-                revenue_system(conn, id, seq, "notified", None, at).await?;
-            }
-            TaxDeclarationEvent::RevenueSystemRefusedNotice { code, at, .. } => {
-                revenue_system(conn, id, seq, "refused", Some(code), at).await?;
-            }
+        let ids = fold::stream_ids(&events);
+        let mut declarations =
+            Table::<DeclarationState>::load(conn, "tax_declarations", &["id"], "id", &ids).await?;
+        let mut filings = Table::<FilingState>::load(
+            conn,
+            "tax_declaration_filings",
+            &["declaration_id", "filing_number"],
+            "declaration_id",
+            &ids,
+        )
+        .await?;
+        for (event, payload) in events {
+            apply(&mut declarations, &mut filings, event, payload);
         }
-        Ok(())
+        declarations.save(conn).await?;
+        filings.save(conn).await
     }
 }
 
-async fn revenue_system(
-    conn: &mut PgConnection,
-    id: &str,
-    seq: i64,
-    status: &str,
-    code: Option<&str>,
-    at: &DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE tax_declarations SET revenue_system = $3, revenue_system_code = $4, \
-         updated_at = $5, last_sequence = $2 WHERE id = $1 AND last_sequence < $2",
-    )
-    .bind(id)
-    .bind(seq)
-    .bind(status)
-    .bind(code)
-    .bind(at)
-    .execute(conn)
-    .await?;
-    Ok(())
+fn apply(
+    declarations: &mut Table<DeclarationState>,
+    filings: &mut Table<FilingState>,
+    event: &RecordedEvent,
+    payload: TaxDeclarationEvent,
+) {
+    let id = event.aggregate_id.as_str();
+    let seq = event.sequence;
+    let of_payment = |payment: &str| {
+        let (id, payment) = (id.to_string(), payment.to_string());
+        move |f: &FilingState| f.declaration_id == id && f.payment_id == payment
+    };
+    match payload {
+        TaxDeclarationEvent::DeclarationFiled {
+            filing_number,
+            assessment: a,
+            company_name,
+            declarant_account_id,
+            payment_id,
+            amount_cents,
+            at,
+            ..
+        } => {
+            let period_key = a.period.key();
+            if !declarations.has_folded(id, seq) {
+                // A later filing of the period replaces the earlier one's assessment and
+                // outcome; the revenue system's answer stays until it is told again.
+                let (revenue_system, revenue_system_code) = declarations
+                    .get(id)
+                    .map(|d| (d.revenue_system.clone(), d.revenue_system_code.clone()))
+                    .unwrap_or_else(|| ("pending".into(), None));
+                declarations.put(DeclarationState {
+                    id: id.to_string(),
+                    afm: a.afm.clone(),
+                    company_name,
+                    period_key: period_key.clone(),
+                    filing: a.period.filing.as_str().to_string(),
+                    period_number: a.period.number as i32,
+                    year: a.period.year,
+                    filings: filing_number as i32,
+                    status: "awaiting_payment".into(),
+                    assessment_id: a.assessment_id.clone(),
+                    gross_revenue_cents: a.gross_revenue_cents,
+                    vat_return_date: a.vat_return_date,
+                    category: a.category.clone(),
+                    category_name_el: a.category_name_el.clone(),
+                    category_name_en: a.category_name_en.clone(),
+                    rate_basis_points: a.rate_basis_points as i32,
+                    tax_cents: a.tax_cents,
+                    deadline: a.deadline,
+                    months_late: a.months_late as i32,
+                    surcharge_basis_points: a.surcharge_basis_points as i32,
+                    surcharge_cents: a.surcharge_cents,
+                    total_cents: a.total_cents,
+                    computed_on: a.computed_on,
+                    declarant_account_id,
+                    payment_id: payment_id.clone(),
+                    payment_ref: None,
+                    filed_at: at,
+                    paid_at: None,
+                    rejected_reason: None,
+                    rejected_detail: None,
+                    rejected_at: None,
+                    revenue_system,
+                    revenue_system_code,
+                    updated_at: at,
+                    last_sequence: seq,
+                });
+            }
+            let filing = FilingState {
+                declaration_id: id.to_string(),
+                filing_number: filing_number as i32,
+                afm: a.afm.clone(),
+                period_key,
+                payment_id,
+                total_cents: amount_cents,
+                status: "awaiting_payment".into(),
+                payment_ref: None,
+                rejected_reason: None,
+                filed_at: at,
+                settled_at: None,
+            };
+            if filings.get(&filing.key()).is_none() {
+                filings.put(filing);
+            }
+        }
+        TaxDeclarationEvent::DeclarationPaid {
+            payment_id,
+            payment_ref,
+            at,
+            ..
+        } => {
+            if let Some(d) = declarations.advance(id, seq) {
+                d.status = "paid".into();
+                d.payment_ref = Some(payment_ref.clone());
+                d.paid_at = Some(at);
+                d.rejected_reason = None;
+                d.rejected_detail = None;
+                d.rejected_at = None;
+                d.updated_at = at;
+            }
+            filings.update_where(of_payment(&payment_id), |f| {
+                f.status = "paid".into();
+                f.payment_ref = Some(payment_ref.clone());
+                f.rejected_reason = None;
+                f.settled_at = Some(at);
+            });
+        }
+        TaxDeclarationEvent::DeclarationRejected {
+            payment_id,
+            reason,
+            detail,
+            at,
+        } => {
+            // Only the rejection of the period's latest filing changes the period.
+            if declarations
+                .get(id)
+                .is_some_and(|d| d.payment_id == payment_id)
+            {
+                if let Some(d) = declarations.advance(id, seq) {
+                    d.status = "rejected".into();
+                    d.rejected_reason = Some(reason.as_str().to_string());
+                    d.rejected_detail = detail;
+                    d.rejected_at = Some(at);
+                    d.updated_at = at;
+                }
+            }
+            filings.update_where(of_payment(&payment_id), |f| {
+                f.status = "rejected".into();
+                f.rejected_reason = Some(reason.as_str().to_string());
+                f.settled_at = Some(at);
+            });
+        }
+        TaxDeclarationEvent::RevenueSystemNotified { at, .. } => {
+            if let Some(d) = declarations.advance(id, seq) {
+                d.revenue_system = "notified".into();
+                d.revenue_system_code = None;
+                d.updated_at = at;
+            }
+        }
+        TaxDeclarationEvent::RevenueSystemRefusedNotice { code, at, .. } => {
+            if let Some(d) = declarations.advance(id, seq) {
+                d.revenue_system = "refused".into();
+                d.revenue_system_code = Some(code);
+                d.updated_at = at;
+            }
+        }
+    }
+}
+
+/// A row of `tax_declarations`, every column.
+#[derive(Debug, Serialize, Deserialize)]
+struct DeclarationState {
+    id: String,
+    afm: String,
+    company_name: String,
+    period_key: String,
+    filing: String,
+    period_number: i32,
+    year: i32,
+    filings: i32,
+    status: String,
+    assessment_id: String,
+    gross_revenue_cents: Money,
+    vat_return_date: NaiveDate,
+    category: String,
+    category_name_el: String,
+    category_name_en: String,
+    rate_basis_points: i32,
+    tax_cents: Money,
+    deadline: NaiveDate,
+    months_late: i32,
+    surcharge_basis_points: i32,
+    surcharge_cents: Money,
+    total_cents: Money,
+    computed_on: NaiveDate,
+    declarant_account_id: String,
+    payment_id: String,
+    payment_ref: Option<String>,
+    filed_at: DateTime<Utc>,
+    paid_at: Option<DateTime<Utc>>,
+    rejected_reason: Option<String>,
+    rejected_detail: Option<String>,
+    rejected_at: Option<DateTime<Utc>>,
+    revenue_system: String,
+    revenue_system_code: Option<String>,
+    updated_at: DateTime<Utc>,
+    last_sequence: i64,
+}
+
+fold::sequenced_row!(DeclarationState, id);
+
+/// A row of `tax_declaration_filings`, every column.
+#[derive(Debug, Serialize, Deserialize)]
+struct FilingState {
+    declaration_id: String,
+    filing_number: i32,
+    afm: String,
+    period_key: String,
+    payment_id: String,
+    total_cents: Money,
+    status: String,
+    payment_ref: Option<String>,
+    rejected_reason: Option<String>,
+    filed_at: DateTime<Utc>,
+    settled_at: Option<DateTime<Utc>>,
+}
+
+impl Row for FilingState {
+    fn key(&self) -> String {
+        format!("{}\n{}", self.declaration_id, self.filing_number)
+    }
 }
 
 /// A business's declaration of one period, with its latest filing.

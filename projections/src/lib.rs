@@ -5,6 +5,7 @@ pub mod applications;
 pub mod business;
 pub mod certifications;
 pub mod declarations;
+mod fold;
 pub mod paging;
 pub mod payments;
 pub mod rebuild;

@@ -8,9 +8,10 @@ use cqrs_es::Aggregate;
 use domain::payment::{Payment, PaymentEvent};
 use domain::Money;
 use eventlog::{Consumer, ConsumerError, RecordedEvent};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 
+use crate::fold::{self, Table};
 use crate::paging::{Cursor, PageRequest, Paged};
 use crate::ReadModel;
 
@@ -76,91 +77,140 @@ impl Consumer for PaymentsProjection {
         conn: &mut PgConnection,
         event: &RecordedEvent,
     ) -> Result<(), ConsumerError> {
-        if event.aggregate_type != Payment::TYPE {
+        self.handle_batch(conn, std::slice::from_ref(event)).await
+    }
+
+    /// Folds the batch in memory: one read of the payments it touches, one write.
+    async fn handle_batch(
+        &self,
+        conn: &mut PgConnection,
+        events: &[RecordedEvent],
+    ) -> Result<(), ConsumerError> {
+        let events = fold::decode::<PaymentEvent>(events, Payment::TYPE)?;
+        if events.is_empty() {
             return Ok(());
         }
-        let payload: PaymentEvent = serde_json::from_value(event.payload.clone())
-            .map_err(|e| ConsumerError::decode(event, e))?;
-        let id = &event.aggregate_id;
-        let seq = event.sequence;
-        match &payload {
-            PaymentEvent::PaymentCreated {
-                order_id,
-                obligation,
-                amount_cents,
-                currency,
-                payer_account_id,
-                expires_at,
-                at,
-                ..
-            } => {
-                sqlx::query(
-                    "INSERT INTO payments (id, order_id, obligation_kind, obligation_reference, \
-                     obligation_description, amount_cents, currency, payer_account_id, status, \
-                     expires_at, created_at, updated_at, last_sequence) \
-                     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,'created',$9,$10,$10,$11) \
-                     ON CONFLICT (id) DO NOTHING",
-                )
-                .bind(id)
-                .bind(order_id)
-                .bind(&obligation.kind)
-                .bind(&obligation.reference)
-                .bind(&obligation.description)
-                .bind(amount_cents)
-                .bind(currency)
-                .bind(payer_account_id)
-                .bind(expires_at)
-                .bind(at)
-                .bind(seq)
-                .execute(&mut *conn)
-                .await?;
-            }
-            PaymentEvent::PaymentRedirected { at } => {
-                sqlx::query(
-                    "UPDATE payments SET status = 'redirected', redirected_at = $3, \
-                     updated_at = $3, last_sequence = $2 WHERE id = $1 AND last_sequence < $2",
-                )
-                .bind(id)
-                .bind(seq)
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
-            }
-            PaymentEvent::PaymentSucceeded {
-                source,
-                tx_id,
-                payment_ref,
-                after_expiry,
-                at,
-            } => {
-                settle(conn, id, seq, "succeeded", source_name(source), at).await?;
-                sqlx::query(
-                    "UPDATE payments SET tx_id = $2, payment_ref = $3, after_expiry = $4, \
-                     failure_reason = NULL WHERE id = $1",
-                )
-                .bind(id)
-                .bind(tx_id)
-                .bind(payment_ref)
-                .bind(after_expiry)
-                .execute(&mut *conn)
-                .await?;
-            }
-            PaymentEvent::PaymentFailed { source, reason, at } => {
-                settle(conn, id, seq, "failed", source_name(source), at).await?;
-                set_reason(conn, id, reason).await?;
-            }
-            PaymentEvent::PaymentErrored { source, reason, at } => {
-                settle(conn, id, seq, "error", source_name(source), at).await?;
-                set_reason(conn, id, reason).await?;
-            }
-            PaymentEvent::PaymentCancelled { source, at } => {
-                settle(conn, id, seq, "cancelled", source_name(source), at).await?;
-            }
-            PaymentEvent::PaymentExpired { at } => {
-                settle(conn, id, seq, "expired", "expiry", at).await?;
-            }
+        let ids = fold::stream_ids(&events);
+        let mut payments =
+            Table::<PaymentState>::load(conn, "payments", &["id"], "id", &ids).await?;
+        for (event, payload) in &events {
+            apply(&mut payments, event, payload);
         }
-        Ok(())
+        payments.save(conn).await
+    }
+}
+
+/// A row of `payments`, every column.
+#[derive(Debug, Serialize, Deserialize)]
+struct PaymentState {
+    id: String,
+    order_id: String,
+    obligation_kind: String,
+    obligation_reference: String,
+    obligation_description: String,
+    amount_cents: i64,
+    currency: String,
+    payer_account_id: String,
+    status: String,
+    tx_id: Option<String>,
+    payment_ref: Option<String>,
+    failure_reason: Option<String>,
+    settled_by: Option<String>,
+    after_expiry: bool,
+    expires_at: DateTime<Utc>,
+    redirected_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    settled_at: Option<DateTime<Utc>>,
+    updated_at: DateTime<Utc>,
+    last_sequence: i64,
+}
+
+fold::sequenced_row!(PaymentState, id);
+
+fn apply(payments: &mut Table<PaymentState>, event: &RecordedEvent, payload: &PaymentEvent) {
+    let id = event.aggregate_id.as_str();
+    let seq = event.sequence;
+    if let PaymentEvent::PaymentCreated {
+        order_id,
+        obligation,
+        amount_cents,
+        currency,
+        payer_account_id,
+        expires_at,
+        at,
+        ..
+    } = payload
+    {
+        if payments.get(id).is_none() {
+            payments.put(PaymentState {
+                id: id.to_string(),
+                order_id: order_id.clone(),
+                obligation_kind: obligation.kind.clone(),
+                obligation_reference: obligation.reference.clone(),
+                obligation_description: obligation.description.clone(),
+                amount_cents: amount_cents.cents(),
+                currency: currency.clone(),
+                payer_account_id: payer_account_id.clone(),
+                status: "created".into(),
+                tx_id: None,
+                payment_ref: None,
+                failure_reason: None,
+                settled_by: None,
+                after_expiry: false,
+                expires_at: *expires_at,
+                redirected_at: None,
+                created_at: *at,
+                settled_at: None,
+                updated_at: *at,
+                last_sequence: seq,
+            });
+        }
+        return;
+    }
+    let Some(row) = payments.advance(id, seq) else {
+        return;
+    };
+    let settle = |row: &mut PaymentState, status: &str, by: &str, at: &DateTime<Utc>| {
+        row.status = status.into();
+        row.settled_by = Some(by.into());
+        row.settled_at = Some(*at);
+        row.updated_at = *at;
+    };
+    let reason_of = |reason: &str| (!reason.is_empty()).then(|| reason.to_string());
+    match payload {
+        PaymentEvent::PaymentCreated { .. } => {}
+        PaymentEvent::PaymentRedirected { at } => {
+            row.status = "redirected".into();
+            row.redirected_at = Some(*at);
+            row.updated_at = *at;
+        }
+        PaymentEvent::PaymentSucceeded {
+            source,
+            tx_id,
+            payment_ref,
+            after_expiry,
+            at,
+        } => {
+            settle(row, "succeeded", source_name(source), at);
+            row.tx_id = Some(tx_id.clone());
+            row.payment_ref = Some(payment_ref.clone());
+            row.after_expiry = *after_expiry;
+            row.failure_reason = None;
+        }
+        PaymentEvent::PaymentFailed { source, reason, at } => {
+            settle(row, "failed", source_name(source), at);
+            row.failure_reason = reason_of(reason);
+        }
+        PaymentEvent::PaymentErrored { source, reason, at } => {
+            settle(row, "error", source_name(source), at);
+            row.failure_reason = reason_of(reason);
+        }
+        PaymentEvent::PaymentCancelled { source, at } => {
+            settle(row, "cancelled", source_name(source), at);
+        }
+        PaymentEvent::PaymentExpired { at } => {
+            settle(row, "expired", "expiry", at);
+        }
     }
 }
 
@@ -171,37 +221,6 @@ fn source_name(source: &domain::payment::ConfirmationSource) -> &'static str {
         S::Notification => "notification",
         S::StatusQuery => "status_query",
     }
-}
-
-async fn settle(
-    conn: &mut PgConnection,
-    id: &str,
-    seq: i64,
-    status: &str,
-    by: &str,
-    at: &DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE payments SET status = $3, settled_by = $4, settled_at = $5, updated_at = $5, \
-         last_sequence = $2 WHERE id = $1 AND last_sequence < $2",
-    )
-    .bind(id)
-    .bind(seq)
-    .bind(status)
-    .bind(by)
-    .bind(at)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-async fn set_reason(conn: &mut PgConnection, id: &str, reason: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE payments SET failure_reason = NULLIF($2, '') WHERE id = $1")
-        .bind(id)
-        .bind(reason)
-        .execute(conn)
-        .await?;
-    Ok(())
 }
 
 /// A payment as the payer's pages and the API show it (the receipt fields included).

@@ -12,8 +12,10 @@ use domain::settlement::Told;
 use domain::tax_debt::{self, DebtPortalState, DebtSettled, PaymentFacts, TaxDebt, TaxDebtEvent};
 use domain::Money;
 use eventlog::{Consumer, ConsumerError, RecordedEvent};
+use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 
+use crate::fold::{self, Table};
 use crate::ReadModel;
 
 pub struct TaxDebtsProjection;
@@ -68,84 +70,105 @@ impl Consumer for TaxDebtsProjection {
         conn: &mut PgConnection,
         event: &RecordedEvent,
     ) -> Result<(), ConsumerError> {
-        if event.aggregate_type != TaxDebt::TYPE {
+        self.handle_batch(conn, std::slice::from_ref(event)).await
+    }
+
+    /// Folds the batch in memory: one read of the debts it touches, one write.
+    async fn handle_batch(
+        &self,
+        conn: &mut PgConnection,
+        events: &[RecordedEvent],
+    ) -> Result<(), ConsumerError> {
+        let events = fold::decode::<TaxDebtEvent>(events, TaxDebt::TYPE)?;
+        if events.is_empty() {
             return Ok(());
         }
-        let payload: TaxDebtEvent = serde_json::from_value(event.payload.clone())
-            .map_err(|e| ConsumerError::decode(event, e))?;
-        let id = &event.aggregate_id;
-        let seq = event.sequence;
-        match payload {
-            TaxDebtEvent::TaxDebtPaymentStarted {
-                debt,
-                payment_id,
-                expires_at,
-                at,
-                ..
-            } => {
-                sqlx::query(
-                    "INSERT INTO tax_debts (id, afm, debt_id, open_payment_id, open_expires_at, \
-                     updated_at, last_sequence) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                     ON CONFLICT (id) DO UPDATE SET open_payment_id = $4, open_expires_at = $5, \
-                     updated_at = $6, last_sequence = $7 WHERE tax_debts.last_sequence < $7",
-                )
-                .bind(id)
-                .bind(&debt.afm)
-                .bind(&debt.debt_id)
-                .bind(&payment_id)
-                .bind(expires_at)
-                .bind(at)
-                .bind(seq)
-                .execute(&mut *conn)
-                .await?;
-            }
-            TaxDebtEvent::TaxDebtPaid {
-                payment_id,
-                payment_ref,
-                amount_cents,
-                at,
-            } => {
-                sqlx::query(
-                    "UPDATE tax_debts SET paid_payment_id = $3, paid_payment_ref = $4, \
-                     paid_amount_cents = $5, paid_at = $6, updated_at = $6, last_sequence = $2 \
-                     WHERE id = $1 AND last_sequence < $2",
-                )
-                .bind(id)
-                .bind(seq)
-                .bind(&payment_id)
-                .bind(&payment_ref)
-                .bind(amount_cents)
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
-            }
-            TaxDebtEvent::RevenueSystemNotified { at, .. } => {
-                sqlx::query(
-                    "UPDATE tax_debts SET revenue_system_notified = true, updated_at = $3, \
-                     last_sequence = $2 WHERE id = $1 AND last_sequence < $2",
-                )
-                .bind(id)
-                .bind(seq)
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
-            }
-            TaxDebtEvent::RevenueSystemRefusedNotice { code, at, .. } => {
-                sqlx::query(
-                    "UPDATE tax_debts SET revenue_system_refusal = $3, updated_at = $4, \
-                     last_sequence = $2 WHERE id = $1 AND last_sequence < $2",
-                )
-                .bind(id)
-                .bind(seq)
-                .bind(&code)
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
+        let ids = fold::stream_ids(&events);
+        let mut debts = Table::<DebtState>::load(conn, "tax_debts", &["id"], "id", &ids).await?;
+        for (event, payload) in events {
+            let id = event.aggregate_id.as_str();
+            let seq = event.sequence;
+            match payload {
+                TaxDebtEvent::TaxDebtPaymentStarted {
+                    debt,
+                    payment_id,
+                    expires_at,
+                    at,
+                    ..
+                } => {
+                    if debts.get(id).is_none() {
+                        debts.put(DebtState {
+                            id: id.to_string(),
+                            afm: debt.afm,
+                            debt_id: debt.debt_id,
+                            open_payment_id: payment_id,
+                            open_expires_at: expires_at,
+                            paid_payment_id: None,
+                            paid_payment_ref: None,
+                            paid_amount_cents: None,
+                            paid_at: None,
+                            revenue_system_notified: false,
+                            revenue_system_refusal: None,
+                            updated_at: at,
+                            last_sequence: seq,
+                        });
+                    } else if let Some(row) = debts.advance(id, seq) {
+                        row.open_payment_id = payment_id;
+                        row.open_expires_at = expires_at;
+                        row.updated_at = at;
+                    }
+                }
+                TaxDebtEvent::TaxDebtPaid {
+                    payment_id,
+                    payment_ref,
+                    amount_cents,
+                    at,
+                } => {
+                    if let Some(row) = debts.advance(id, seq) {
+                        row.paid_payment_id = Some(payment_id);
+                        row.paid_payment_ref = Some(payment_ref);
+                        row.paid_amount_cents = Some(amount_cents);
+                        row.paid_at = Some(at);
+                        row.updated_at = at;
+                    }
+                }
+                TaxDebtEvent::RevenueSystemNotified { at, .. } => {
+                    if let Some(row) = debts.advance(id, seq) {
+                        row.revenue_system_notified = true;
+                        row.updated_at = at;
+                    }
+                }
+                TaxDebtEvent::RevenueSystemRefusedNotice { code, at, .. } => {
+                    if let Some(row) = debts.advance(id, seq) {
+                        row.revenue_system_refusal = Some(code);
+                        row.updated_at = at;
+                    }
+                }
             }
         }
-        Ok(())
+        debts.save(conn).await
     }
 }
+
+/// A row of `tax_debts`, every column.
+#[derive(Debug, Serialize, Deserialize)]
+struct DebtState {
+    id: String,
+    afm: String,
+    debt_id: String,
+    open_payment_id: String,
+    open_expires_at: DateTime<Utc>,
+    paid_payment_id: Option<String>,
+    paid_payment_ref: Option<String>,
+    paid_amount_cents: Option<Money>,
+    paid_at: Option<DateTime<Utc>>,
+    revenue_system_notified: bool,
+    revenue_system_refusal: Option<String>,
+    updated_at: DateTime<Utc>,
+    last_sequence: i64,
+}
+
+fold::sequenced_row!(DebtState, id);
 
 /// A debt's row, with where its latest payment stands (from the `payments` read model).
 #[derive(Debug, Clone, sqlx::FromRow)]

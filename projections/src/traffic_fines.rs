@@ -10,9 +10,10 @@ use cqrs_es::Aggregate;
 use domain::traffic_fine::{TrafficFine, TrafficFineEvent};
 use domain::Money;
 use eventlog::{Consumer, ConsumerError, RecordedEvent};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 
+use crate::fold::{self, Table};
 use crate::ReadModel;
 
 pub struct TrafficFinesProjection;
@@ -69,93 +70,111 @@ impl Consumer for TrafficFinesProjection {
         conn: &mut PgConnection,
         event: &RecordedEvent,
     ) -> Result<(), ConsumerError> {
-        if event.aggregate_type != TrafficFine::TYPE {
+        self.handle_batch(conn, std::slice::from_ref(event)).await
+    }
+
+    /// Folds the batch in memory: one read of the fines it touches, one write.
+    async fn handle_batch(
+        &self,
+        conn: &mut PgConnection,
+        events: &[RecordedEvent],
+    ) -> Result<(), ConsumerError> {
+        let events = fold::decode::<TrafficFineEvent>(events, TrafficFine::TYPE)?;
+        if events.is_empty() {
             return Ok(());
         }
-        let payload: TrafficFineEvent = serde_json::from_value(event.payload.clone())
-            .map_err(|e| ConsumerError::decode(event, e))?;
-        let id = &event.aggregate_id;
-        let seq = event.sequence;
-        match payload {
-            TrafficFineEvent::FineQuoted {
-                quote_id,
-                fine,
-                amount_cents,
-                valid_until,
-                previous_amount_cents,
-                at,
-                ..
-            } => {
-                sqlx::query(
-                    "INSERT INTO traffic_fines (id, municipality_code, fine_number, plate, \
-                     fine_type, offence_at, base_cents, quote_id, amount_cents, valid_until, \
-                     previous_amount_cents, updated_at, last_sequence) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-                     ON CONFLICT (id) DO UPDATE SET municipality_code = $2, fine_number = $3, \
-                     plate = $4, fine_type = $5, offence_at = $6, base_cents = $7, \
-                     quote_id = $8, amount_cents = $9, valid_until = $10, \
-                     previous_amount_cents = $11, updated_at = $12, last_sequence = $13 \
-                     WHERE traffic_fines.last_sequence < $13",
-                )
-                .bind(id)
-                .bind(&fine.municipality_code)
-                .bind(&fine.fine_number)
-                .bind(&fine.plate)
-                .bind(&fine.fine_type)
-                .bind(fine.offence_at)
-                .bind(fine.base_cents)
-                .bind(&quote_id)
-                .bind(amount_cents)
-                .bind(valid_until)
-                .bind(previous_amount_cents)
-                .bind(at)
-                .bind(seq)
-                .execute(&mut *conn)
-                .await?;
-            }
-            TrafficFineEvent::FinePaymentStarted { payment_id, at, .. } => {
-                update(conn, id, seq, at, "open_payment_id = $4", &payment_id).await?;
-            }
-            TrafficFineEvent::FinePaid { payment_id, at, .. } => {
-                update(
-                    conn,
-                    id,
-                    seq,
+        let ids = fold::stream_ids(&events);
+        let mut fines =
+            Table::<FineState>::load(conn, "traffic_fines", &["id"], "id", &ids).await?;
+        for (event, payload) in events {
+            let id = event.aggregate_id.as_str();
+            let seq = event.sequence;
+            match payload {
+                TrafficFineEvent::FineQuoted {
+                    quote_id,
+                    fine,
+                    amount_cents,
+                    valid_until,
+                    previous_amount_cents,
                     at,
-                    "paid_payment_id = $4, paid_at = $3",
-                    &payment_id,
-                )
-                .await?;
+                    ..
+                } => {
+                    if fines.has_folded(id, seq) {
+                        continue;
+                    }
+                    let (open_payment_id, paid_payment_id, paid_at) = fines
+                        .get(id)
+                        .map(|f| {
+                            (
+                                f.open_payment_id.clone(),
+                                f.paid_payment_id.clone(),
+                                f.paid_at,
+                            )
+                        })
+                        .unwrap_or_default();
+                    fines.put(FineState {
+                        id: id.to_string(),
+                        municipality_code: fine.municipality_code,
+                        fine_number: fine.fine_number,
+                        plate: fine.plate,
+                        fine_type: fine.fine_type,
+                        offence_at: fine.offence_at,
+                        base_cents: fine.base_cents,
+                        quote_id,
+                        amount_cents,
+                        valid_until,
+                        previous_amount_cents,
+                        open_payment_id,
+                        paid_payment_id,
+                        paid_at,
+                        updated_at: at,
+                        last_sequence: seq,
+                    });
+                }
+                TrafficFineEvent::FinePaymentStarted { payment_id, at, .. } => {
+                    if let Some(fine) = fines.advance(id, seq) {
+                        fine.open_payment_id = Some(payment_id);
+                        fine.updated_at = at;
+                    }
+                }
+                TrafficFineEvent::FinePaid { payment_id, at, .. } => {
+                    if let Some(fine) = fines.advance(id, seq) {
+                        fine.paid_payment_id = Some(payment_id);
+                        fine.paid_at = Some(at);
+                        fine.updated_at = at;
+                    }
+                }
+                // What the fines system was told is the notifier's (its outbox), not a page's.
+                TrafficFineEvent::FinesSystemNotified { .. }
+                | TrafficFineEvent::FinesSystemRefusedNotice { .. } => {}
             }
-            // What the fines system was told is the notifier's (its outbox), not a page's.
-            TrafficFineEvent::FinesSystemNotified { .. }
-            | TrafficFineEvent::FinesSystemRefusedNotice { .. } => {}
         }
-        Ok(())
+        fines.save(conn).await
     }
 }
 
-/// Sets `assignments` (which may use `$4`, bound to `value`) on fine `id` at `at`.
-async fn update(
-    conn: &mut PgConnection,
-    id: &str,
-    seq: i64,
-    at: DateTime<Utc>,
-    assignments: &str,
-    value: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(&format!(
-        "UPDATE traffic_fines SET {assignments}, updated_at = $3, last_sequence = $2 \
-         WHERE id = $1 AND last_sequence < $2"
-    ))
-    .bind(id)
-    .bind(seq)
-    .bind(at)
-    .bind(value)
-    .execute(conn)
-    .await?;
-    Ok(())
+/// A row of `traffic_fines`, every column.
+#[derive(Debug, Serialize, Deserialize)]
+struct FineState {
+    id: String,
+    municipality_code: String,
+    fine_number: String,
+    plate: String,
+    fine_type: String,
+    offence_at: DateTime<Utc>,
+    base_cents: Money,
+    quote_id: String,
+    amount_cents: Money,
+    valid_until: DateTime<Utc>,
+    previous_amount_cents: Option<Money>,
+    open_payment_id: Option<String>,
+    paid_payment_id: Option<String>,
+    paid_at: Option<DateTime<Utc>>,
+    updated_at: DateTime<Utc>,
+    last_sequence: i64,
 }
+
+fold::sequenced_row!(FineState, id);
 
 /// A fine as the pages show it.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
