@@ -1035,3 +1035,67 @@ async fn a_business_declares_is_declined_files_again_and_pays_through_the_pages(
     refused.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
     refused.assert_has(&greek("period_already_declared"));
 }
+
+/// The business's declarations come a page at a time, the latest filed first, each page
+/// with the filings of its own declarations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declarations_come_a_page_at_a_time_with_their_filings() {
+    let office = Office::open().await;
+    let mut filed = Vec::new();
+    for period in 1..=3 {
+        let mut body = q1();
+        body["year"] = json!(2025);
+        body["period"] = json!(period);
+        body["vat_return_date"] = json!(format!("2025-{:02}-20", period * 3 + 1));
+        let started = office.file_ok(body).await;
+        filed.push(started["declaration_id"].as_str().unwrap().to_string());
+    }
+    office.app.read_models_caught_up().await;
+    let list = |query: String| {
+        let office = &office;
+        async move {
+            let r = office
+                .app
+                .get(
+                    &format!("/api/v1/business/declarations{query}"),
+                    Some(&office.rep),
+                )
+                .await;
+            assert_eq!(r.status(), StatusCode::OK);
+            json_body(r).await
+        }
+    };
+    let ids = |page: &Value, key: &str, field: &str| -> Vec<String> {
+        page[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d[field].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    let first = list("?limit=2".into()).await;
+    assert_eq!(
+        ids(&first, "items", "id"),
+        vec![filed[2].clone(), filed[1].clone()]
+    );
+    assert_eq!(
+        ids(&first, "filings", "declaration_id"),
+        vec![filed[2].clone(), filed[1].clone()]
+    );
+    let after = first["next"].as_str().expect("a next page");
+    let second = list(format!("?limit=2&after={after}")).await;
+    assert_eq!(ids(&second, "items", "id"), vec![filed[0].clone()]);
+    assert_eq!(
+        ids(&second, "filings", "declaration_id"),
+        vec![filed[0].clone()]
+    );
+    assert!(second["next"].is_null(), "{second}");
+
+    let r = office
+        .app
+        .get("/api/v1/business/declarations?limit=0", Some(&office.rep))
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(json_body(r).await["error"]["code"], "limit_out_of_range");
+}

@@ -634,3 +634,70 @@ async fn an_auditor_replays_a_fine_and_its_payment() {
     let (status, _) = get("/api/v1/audit/cases/9999_1%20x/events".into()).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// The citizen's paid fines come a page at a time, newest first, and only the paid ones:
+/// a declined attempt is not a paid fine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paid_fines_come_a_page_at_a_time() {
+    let desk = Desk::open().await;
+    desk.complete_profile().await;
+    let mut paid = Vec::new();
+    for (number, plate) in [
+        (SEEDED_EARLY, "ΥΧΡ-1234"),
+        ("100000002", "ΙΚΑ-5678"),
+        ("100000003", "ΝΒΧ-9012"),
+    ] {
+        let (status, quote) = desk.quote_seeded(number, plate).await;
+        assert_eq!(status, StatusCode::OK, "{quote}");
+        let (status, mut started) = desk.pay(quote["quote_id"].as_str().unwrap()).await;
+        assert_eq!(status, StatusCode::CREATED, "{started}");
+        if number == SEEDED_EARLY {
+            // Declined first, then paid: one paid fine, not two.
+            desk.pay_at_bank(&started["redirect"], CARD_DECLINED).await;
+            desk.app.read_models_caught_up().await;
+            let (status, again) = desk.pay(quote["quote_id"].as_str().unwrap()).await;
+            assert_eq!(status, StatusCode::CREATED, "{again}");
+            started = again;
+        }
+        desk.pay_at_bank(&started["redirect"], CARD_SUCCEEDS).await;
+        paid.push(started["payment_id"].as_str().unwrap().to_string());
+    }
+    desk.app.read_models_caught_up().await;
+
+    let payment_ids = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["payment_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let first = json_body(
+        desk.app
+            .get("/api/v1/my/fines?limit=2", Some(&desk.token))
+            .await,
+    )
+    .await;
+    assert_eq!(payment_ids(&first), vec![paid[2].clone(), paid[1].clone()]);
+    let after = first["next"].as_str().expect("a next page");
+    let second = json_body(
+        desk.app
+            .get(
+                &format!("/api/v1/my/fines?limit=2&after={after}"),
+                Some(&desk.token),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(payment_ids(&second), vec![paid[0].clone()]);
+    assert!(second["next"].is_null(), "{second}");
+    assert_eq!(second["items"][0]["fine_id"], "9999-100000001");
+
+    // A cursor this list did not hand out is a 400 that says what to do.
+    let r = desk
+        .app
+        .get("/api/v1/my/fines?after=nonsense", Some(&desk.token))
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(json_body(r).await["error"]["code"], "cursor_invalid");
+}

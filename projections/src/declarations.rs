@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 
 use crate::fold::{self, Row, Table};
+use crate::paging::{Cursor, PageRequest, Paged};
 use crate::ReadModel;
 
 pub struct DeclarationsProjection;
@@ -422,6 +423,30 @@ pub async fn list_for_afm(pool: &PgPool, afm: &str) -> Result<Vec<DeclarationRow
     .await
 }
 
+/// A business's declarations, the latest filed first, a page at a time (keyset: filing
+/// time, id).
+pub async fn page_for_afm(
+    pool: &PgPool,
+    afm: &str,
+    page: &PageRequest,
+) -> Result<Paged<DeclarationRow>, sqlx::Error> {
+    let after = page.after.as_ref();
+    let rows = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM tax_declarations WHERE afm = $1 \
+           AND ($2::timestamptz IS NULL OR (filed_at, id) < ($2, $3)) \
+         ORDER BY filed_at DESC, id DESC LIMIT $4"
+    ))
+    .bind(afm)
+    .bind(after.and_then(|c| c.time(0)))
+    .bind(after.and_then(|c| c.text(1)))
+    .bind(page.limit + 1)
+    .fetch_all(pool)
+    .await?;
+    Ok(Paged::from_rows(rows, page.limit, |d: &DeclarationRow| {
+        Cursor(vec![Cursor::at(&d.filed_at), d.id.clone()])
+    }))
+}
+
 /// One filing of a period, as the business's history shows it.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct FilingRow {
@@ -441,13 +466,13 @@ pub struct FilingRow {
 const FILING_COLUMNS: &str = "declaration_id, filing_number, afm, period_key, payment_id, \
     total_cents, status, payment_ref, rejected_reason, filed_at, settled_at";
 
-/// Every filing of a business, newest first.
-pub async fn filings_for_afm(pool: &PgPool, afm: &str) -> Result<Vec<FilingRow>, sqlx::Error> {
+/// The filings of the declarations `ids`, newest first.
+pub async fn filings_of_many(pool: &PgPool, ids: &[String]) -> Result<Vec<FilingRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT {FILING_COLUMNS} FROM tax_declaration_filings WHERE afm = $1 \
+        "SELECT {FILING_COLUMNS} FROM tax_declaration_filings WHERE declaration_id = ANY($1) \
          ORDER BY filed_at DESC, declaration_id, filing_number DESC"
     ))
-    .bind(afm)
+    .bind(ids)
     .fetch_all(pool)
     .await
 }

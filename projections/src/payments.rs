@@ -260,36 +260,44 @@ pub async fn get(pool: &PgPool, id: &str) -> Result<Option<PaymentRow>, sqlx::Er
         .await
 }
 
-/// A payer's payments, newest first.
-pub async fn list_for_payer(
-    pool: &PgPool,
-    payer_account_id: &str,
-) -> Result<Vec<PaymentRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM payments WHERE payer_account_id = $1 \
-         ORDER BY created_at DESC, id DESC"
-    ))
-    .bind(payer_account_id)
-    .fetch_all(pool)
-    .await
-}
-
 /// A payer's payments, newest first, a page at a time (keyset: creation time, id).
 pub async fn page_for_payer(
     pool: &PgPool,
     payer_account_id: &str,
     page: &PageRequest,
 ) -> Result<Paged<PaymentRow>, sqlx::Error> {
+    page_of_payer(pool, payer_account_id, None, page).await
+}
+
+/// A payer's succeeded payments of obligations of `kind` (e.g. the fines they paid), newest
+/// first, a page at a time (keyset: creation time, id).
+pub async fn page_paid_for_payer(
+    pool: &PgPool,
+    payer_account_id: &str,
+    kind: &str,
+    page: &PageRequest,
+) -> Result<Paged<PaymentRow>, sqlx::Error> {
+    page_of_payer(pool, payer_account_id, Some(kind), page).await
+}
+
+async fn page_of_payer(
+    pool: &PgPool,
+    payer_account_id: &str,
+    paid_of_kind: Option<&str>,
+    page: &PageRequest,
+) -> Result<Paged<PaymentRow>, sqlx::Error> {
     let after = page.after.as_ref();
     let rows = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM payments WHERE payer_account_id = $1 \
            AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3)) \
+           AND ($5::text IS NULL OR (obligation_kind = $5 AND status = 'succeeded')) \
          ORDER BY created_at DESC, id DESC LIMIT $4"
     ))
     .bind(payer_account_id)
     .bind(after.and_then(|c| c.time(0)))
     .bind(after.and_then(|c| c.text(1)))
     .bind(page.limit + 1)
+    .bind(paid_of_kind)
     .fetch_all(pool)
     .await?;
     Ok(Paged::from_rows(rows, page.limit, |p: &PaymentRow| {

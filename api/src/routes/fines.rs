@@ -80,22 +80,31 @@ pub async fn pay(
     ))
 }
 
-/// `GET /api/v1/my/fines`: the fines the user paid through the portal, newest first, each
+/// `GET /api/v1/my/fines?after=&limit=`: the fines the user paid through the portal, newest
+/// first, a page at a time (`next`: the `after` of the next page), each
 /// with its receipt (the bank's reference) and whether the fines system has been told
 /// (`pending`, `notified`, or `refused`: the municipality will contact the payer).
 pub async fn my_fines(
     State(state): State<AppState>,
     user: CurrentUser,
     headers: HeaderMap,
+    crate::extract::ApiQuery(query): crate::extract::ApiQuery<super::requests::ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    let page = crate::http::page_request(
+        query.after.as_deref(),
+        query.limit,
+        projections::paging::TIME_THEN_TEXT,
+    )?;
     crate::http::wait_for_own_writes(&state, Some(&user), &headers, projections::FINE_READS)
         .await?;
-    let rows =
-        projections::payments::list_for_payer(&state.pool, &user.account_id.to_string()).await?;
-    let paid: Vec<_> = rows
-        .into_iter()
-        .filter(|p| p.obligation_kind == fines::OBLIGATION_KIND && p.status == "succeeded")
-        .collect();
+    let rows = projections::payments::page_paid_for_payer(
+        &state.pool,
+        &user.account_id.to_string(),
+        fines::OBLIGATION_KIND,
+        &page,
+    )
+    .await?;
+    let paid = rows.items;
     let ids: Vec<String> = paid.iter().map(|p| p.id.clone()).collect();
     let notices = fines::notice_statuses(&state, &ids).await?;
     let items: Vec<Value> = paid
@@ -117,5 +126,5 @@ pub async fn my_fines(
             })
         })
         .collect();
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(json!({ "items": items, "next": rows.next })))
 }

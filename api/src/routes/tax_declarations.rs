@@ -144,14 +144,21 @@ pub fn declaration_json(row: &DeclarationRow, filings: &[FilingRow], lang: Lang)
     value
 }
 
-/// `GET /api/v1/business/declarations`: the business's declarations, one per period,
-/// latest filed first (`items`), and every filing with its status, newest first
+/// `GET /api/v1/business/declarations?after=&limit=`: the business's declarations, one per
+/// period, latest filed first, a page at a time (`items`, `next`: the `after` of the next
+/// page), and the filings of those declarations with their status, newest first
 /// (`filings`).
 pub async fn list(
     State(state): State<AppState>,
     user: CurrentUser,
     headers: HeaderMap,
+    crate::extract::ApiQuery(query): crate::extract::ApiQuery<super::requests::ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    let page = crate::http::page_request(
+        query.after.as_deref(),
+        query.limit,
+        projections::paging::TIME_THEN_TEXT,
+    )?;
     let business = commands::business::certified_business(&state, &user.actor()).await?;
     wait_for_own_writes(
         &state,
@@ -161,9 +168,11 @@ pub async fn list(
     )
     .await?;
     let lang = Lang::from_headers(&headers);
-    let rows = read::list_for_afm(&state.pool, &business.afm).await?;
-    let filings = read::filings_for_afm(&state.pool, &business.afm).await?;
+    let rows = read::page_for_afm(&state.pool, &business.afm, &page).await?;
+    let ids: Vec<String> = rows.items.iter().map(|r| r.id.clone()).collect();
+    let filings = read::filings_of_many(&state.pool, &ids).await?;
     let items: Vec<Value> = rows
+        .items
         .iter()
         .map(|r| {
             let mine: Vec<FilingRow> = filings
@@ -179,6 +188,7 @@ pub async fn list(
         "company_name": business.company_name,
         "items": items,
         "filings": filings,
+        "next": rows.next,
     })))
 }
 
