@@ -1241,6 +1241,49 @@ async fn cancelling_on_the_bank_page_pays_nothing() {
     b.finish().await;
 }
 
+/// A fine paid at the counter while the citizen paid it by card: the fines system refuses
+/// the portal's notice, and a clerk finds it under «Απορριφθείσες ενημερώσεις» and presses
+/// «Νέα αποστολή». Both pages pass axe-core.
+#[tokio::test]
+async fn a_clerk_sends_a_refused_fine_notice_again() {
+    let (app, mut b, fine) = fines_desk(sandboxes::fines::SEEDED_LATE).await;
+    let clerk_email = "clerk@dimos.example.gr";
+    app.staff("clerk", clerk_email, CLERK_NAME).await;
+    b.open("/fines").await;
+    b.fill("#municipality_code", "9999").await;
+    b.select("#fine_type", &fine.fine_type).await;
+    b.click_and_load("button#submit").await;
+    fill_step2(&mut b, &fine).await;
+    assert!(app.fines.pay_at_counter(&fine.fine_number, "TAMEIO-0099"));
+    pay_at_bank(&mut b, Some(sandboxes::bank::CARD_SUCCEEDS)).await;
+    b.find("#payment-outcome[data-status=\"succeeded\"]").await;
+    log_out(&mut b).await;
+
+    log_in(&mut b, clerk_email, STAFF_PASSWORD).await;
+    // The fine notifier runs in the background: the refusal shows once it has run.
+    let mut listed = false;
+    for _ in 0..100 {
+        b.open("/staff/notices").await;
+        if !b.find_all("tr.refused-notice").await.is_empty() {
+            listed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(listed, "the refused notice is not listed");
+    let row = b.text("table#refused-notices").await;
+    assert!(row.contains("Κλήση ΚΟΚ"), "{row}");
+    assert!(row.contains(&fine.fine_number), "{row}");
+    assert!(row.contains(DRIVER_EMAIL), "{row}");
+    b.assert_accessible().await;
+    b.screenshot("staff-refused-notices").await;
+    b.click_and_load("tr.refused-notice button[type=submit]")
+        .await;
+    b.find("#notice-retried").await;
+    b.assert_accessible().await;
+    b.finish().await;
+}
+
 const REPRESENTATIVE_EMAIL: &str = "eleni.kafe@example.gr";
 
 /// A café's representative with a complete profile, certified by a clerk for the business

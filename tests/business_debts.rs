@@ -174,6 +174,17 @@ impl Office {
             .unwrap()
     }
 
+    /// `token`'s «Νέα αποστολή» of the refused notice of `payment_id`, through the API.
+    async fn retry_notice(&self, token: &str, payment_id: &str) -> reqwest::Response {
+        self.app
+            .post(
+                &format!("/api/v1/staff/notices/{payment_id}/retry"),
+                Some(token),
+                json!({}),
+            )
+            .await
+    }
+
     async fn events(&self, debt_id: &str, event_type: &str) -> i64 {
         sqlx::query_scalar(
             "SELECT count(*) FROM events WHERE aggregate_type = 'TaxDebt' \
@@ -655,11 +666,8 @@ async fn a_declined_card_frees_the_debt_and_a_new_attempt_charges_the_amount_of_
 }
 
 /// Paid at the municipality's counter while the payer was at the bank: the revenue system
-/// refuses the portal's notice for good; the debt records the refusal for a clerk.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_notice_the_revenue_system_refuses_is_recorded_for_a_clerk() {
-    let office = Office::open_with(|c| c.revenue_poll = Duration::from_secs(3600)).await;
-    office.certify(Some(SEEDED_FOOD_QUARTERLY)).await;
+/// refuses the portal's notice of the payment for good. Answers the payment's id.
+async fn a_refused_notice(office: &Office) -> String {
     let (status, started) = office.pay(DEBT_Q2).await;
     assert_eq!(status, StatusCode::CREATED, "{started}");
     let counter = json!({
@@ -685,7 +693,17 @@ async fn a_notice_the_revenue_system_refuses_is_recorded_for_a_clerk() {
         .await
         .unwrap();
     assert_eq!((report.notified, report.refused), (0, 1));
-    let payment_id = started["payment_id"].as_str().unwrap();
+    started["payment_id"].as_str().unwrap().to_string()
+}
+
+/// Paid at the municipality's counter while the payer was at the bank: the revenue system
+/// refuses the portal's notice for good; the debt records the refusal for a clerk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notice_the_revenue_system_refuses_is_recorded_for_a_clerk() {
+    let office = Office::open_with(|c| c.revenue_poll = Duration::from_secs(3600)).await;
+    office.certify(Some(SEEDED_FOOD_QUARTERLY)).await;
+    let payment_id = a_refused_notice(&office).await;
+    let payment_id = payment_id.as_str();
     assert_eq!(office.notice(payment_id).await.unwrap().0, "refused");
     assert_eq!(office.events(DEBT_Q2, "TaxDebtPaid").await, 1);
     assert_eq!(
@@ -717,6 +735,135 @@ async fn a_notice_the_revenue_system_refuses_is_recorded_for_a_clerk() {
         .await;
     assert_eq!(one["portal_payment"]["payment_id"], payment_id, "{one}");
     assert_eq!(one["portal_payment"]["revenue_system"], "refused", "{one}");
+}
+
+/// A refused notice reaches the people who must act: the payer is e-mailed (paid, nothing
+/// to do), clerks see it in their list (JSON and page, not the citizen), and a clerk's
+/// «Νέα αποστολή» is recorded on the debt, takes it off the list and has the notifier tell
+/// the revenue system again (which here refuses again: the debt was paid at the counter).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clerk_sees_a_refused_notice_and_has_it_sent_again() {
+    let office = Office::open_with(|c| c.revenue_poll = Duration::from_secs(3600)).await;
+    office.certify(Some(SEEDED_FOOD_QUARTERLY)).await;
+    let payment_id = a_refused_notice(&office).await;
+    let pool = &office.app.state.pool;
+
+    eventually("the payer's e-mail", || async {
+        let mails: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM mail_outbox WHERE to_address = $1 \
+             AND subject = 'Η πληρωμή σας καταχωρίζεται από υπάλληλο του Δήμου'",
+        )
+        .bind(CITIZEN_EMAIL)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        mails == 1
+    })
+    .await;
+    let body: String = sqlx::query_scalar(
+        "SELECT body FROM mail_outbox WHERE to_address = $1 \
+         AND subject = 'Η πληρωμή σας καταχωρίζεται από υπάλληλο του Δήμου'",
+    )
+    .bind(CITIZEN_EMAIL)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert!(body.contains("Δεν χρειάζεται να πληρώσετε ξανά"), "{body}");
+    assert!(body.contains("Ελένη Εστιάτορα"), "{body}");
+
+    // Clerks only.
+    let (status, _) = office
+        .get("/api/v1/staff/notices", Some(&office.citizen))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let r = office.retry_notice(&office.citizen, &payment_id).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let (status, list) = office
+        .get("/api/v1/staff/notices", Some(&office.clerk))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{list}");
+    let item = &items[0];
+    assert_eq!(item["payment_id"], payment_id.as_str());
+    assert_eq!(item["obligation_kind"], "tax_debt");
+    assert_eq!(
+        item["obligation_id"],
+        format!("{SEEDED_FOOD_QUARTERLY}-{DEBT_Q2}")
+    );
+    assert_eq!(item["code"], "debt_already_paid");
+    assert_eq!(item["code_message"], greek("debt_already_paid"));
+    assert_eq!(item["second_payment"], false);
+    assert_eq!(item["payer_email"], CITIZEN_EMAIL);
+    assert_eq!(item["amount_cents"], DEBT_Q2_DUE);
+    assert!(item["payment_ref"].as_str().is_some_and(|r| !r.is_empty()));
+
+    // The clerk's page lists it with «Νέα αποστολή».
+    let mut clerk = Visitor::with_session(&office.app, Some(&office.clerk));
+    let page = clerk.get("/staff/notices").await;
+    page.assert_status(StatusCode::OK);
+    page.assert_has("Ενημερώσεις πληρωμών που απορρίφθηκαν");
+    page.assert_has(&format!("id=\"notice-{payment_id}\""));
+    page.assert_has("Βεβαιωμένη οφειλή");
+    page.assert_has("Νέα αποστολή");
+    let done = clerk
+        .post(&page, &format!("/staff/notices/{payment_id}/retry"), &[])
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let page = clerk.get(done.location.as_deref().unwrap()).await;
+    page.assert_has("Η ενημέρωση θα σταλεί ξανά");
+    page.assert_has("Δεν υπάρχουν ενημερώσεις που απορρίφθηκαν");
+
+    // Recorded on the debt, with the clerk; due again in the outbox.
+    let retried: Value = sqlx::query_scalar(
+        "SELECT payload->'RevenueSystemNoticeRetried' FROM events \
+         WHERE aggregate_type = 'TaxDebt' AND event_type = 'RevenueSystemNoticeRetried'",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(retried["payment_id"], payment_id.as_str());
+    assert_eq!(retried["clerk"]["name"], "Γεώργιος Υπαλληλίδης");
+    assert_eq!(office.notice(&payment_id).await.unwrap().0, "pending");
+    // A second press finds nothing to send again.
+    let r = office.retry_notice(&office.clerk, &payment_id).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(json_body(r).await["error"]["code"], "notice_not_found");
+
+    // The notifier tells the revenue system again; it refuses again, and the list shows it.
+    office.app.read_models_caught_up().await;
+    let report = DebtNotifier::new(office.app.state.portal.clone())
+        .run_once()
+        .await
+        .unwrap();
+    assert_eq!((report.notified, report.refused), (0, 1));
+    assert_eq!(
+        office.events(DEBT_Q2, "RevenueSystemRefusedNotice").await,
+        2
+    );
+    let (_, list) = office
+        .get("/api/v1/staff/notices", Some(&office.clerk))
+        .await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+    // Once more through the API.
+    let r = office.retry_notice(&office.clerk, &payment_id).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let answer = json_body(r).await;
+    assert_eq!(answer["notice"], "pending");
+    assert_eq!(answer["obligation_kind"], "tax_debt");
+    // The business's history shows the clerk's retry; the read models rebuild to the same.
+    office.app.read_models_caught_up().await;
+    let (_, history) = office
+        .get("/api/v1/business/history", Some(&office.citizen))
+        .await;
+    let retries = history["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event_type"] == "RevenueSystemNoticeRetried")
+        .count();
+    assert_eq!(retries, 2, "{history}");
+    crate::common::assert_a_rebuild_of_everything_changes_nothing(pool).await;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -701,3 +701,67 @@ async fn paid_fines_come_a_page_at_a_time() {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(json_body(r).await["error"]["code"], "cursor_invalid");
 }
+
+/// Paid at the counter while the payer was at the bank: the fines system refuses the
+/// portal's notice; the clerks' list shows the fine, and a clerk's retry is recorded on it
+/// and tells the fines system again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_fine_notice_is_listed_for_clerks_and_sent_again() {
+    let desk = Desk::open_with(|c| c.fines_poll = Duration::from_secs(3600)).await;
+    desk.complete_profile().await;
+    let (_, quote) = desk.quote_seeded(SEEDED_EARLY, "ΥΧΡ-1234").await;
+    let (status, started) = desk.pay(quote["quote_id"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    assert!(desk.app.fines.pay_at_counter(SEEDED_EARLY, "TAMEIO-7"));
+    desk.pay_at_bank(&started["redirect"], CARD_SUCCEEDS).await;
+    let payment_id = started["payment_id"].as_str().unwrap();
+    desk.app.read_models_caught_up().await;
+    let notifier = FineNotifier::new(desk.app.state.portal.clone());
+    assert_eq!(notifier.run_once().await.unwrap().refused, 1);
+    assert_eq!(
+        desk.fine_events("9999-100000001", "FinesSystemRefusedNotice")
+            .await,
+        1
+    );
+
+    let clerk = desk
+        .app
+        .staff("clerk", "clerk@dimos.example.gr", "Γεώργιος Υπαλληλίδης")
+        .await;
+    desk.app.read_models_caught_up().await;
+    let list = json_body(desk.app.get("/api/v1/staff/notices", Some(&clerk)).await).await;
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{list}");
+    assert_eq!(items[0]["payment_id"], payment_id);
+    assert_eq!(items[0]["obligation_kind"], "traffic_fine");
+    assert_eq!(items[0]["obligation_id"], "9999-100000001");
+    assert_eq!(items[0]["second_payment"], false);
+    assert_eq!(items[0]["payer_email"], "nikos@example.gr");
+
+    let r = desk
+        .app
+        .post(
+            &format!("/api/v1/staff/notices/{payment_id}/retry"),
+            Some(&clerk),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        desk.fine_events("9999-100000001", "FinesSystemNoticeRetried")
+            .await,
+        1
+    );
+    assert_eq!(desk.notice(payment_id).await.unwrap().0, "pending");
+    let list = json_body(desk.app.get("/api/v1/staff/notices", Some(&clerk)).await).await;
+    assert!(list["items"].as_array().unwrap().is_empty(), "{list}");
+    // Told again: still paid at the counter, so refused again, and listed again.
+    assert_eq!(notifier.run_once().await.unwrap().refused, 1);
+    assert_eq!(
+        desk.fine_events("9999-100000001", "FinesSystemRefusedNotice")
+            .await,
+        2
+    );
+    let list = json_body(desk.app.get("/api/v1/staff/notices", Some(&clerk)).await).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+}

@@ -130,6 +130,17 @@ impl From<commands::fines::ProfileError> for ApiError {
     }
 }
 
+impl From<commands::refused_notices::RefusedNoticeError> for ApiError {
+    fn from(e: commands::refused_notices::RefusedNoticeError) -> Self {
+        use commands::refused_notices::RefusedNoticeError;
+        match e {
+            RefusedNoticeError::Forbidden => Self::Forbidden,
+            RefusedNoticeError::NotFound => Self::NotFound("notice_not_found"),
+            RefusedNoticeError::Command(e) => e.into(),
+        }
+    }
+}
+
 impl From<commands::business::BusinessError> for ApiError {
     fn from(e: commands::business::BusinessError) -> Self {
         use commands::business::BusinessError;

@@ -22,6 +22,7 @@ pub mod metadata;
 pub mod notices;
 pub mod payment_process;
 pub mod payments;
+pub mod refused_notices;
 pub mod registrar;
 pub mod requests;
 pub mod session_cache;

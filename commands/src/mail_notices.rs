@@ -23,9 +23,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use cqrs_es::Aggregate;
 use domain::application::{ApplicationDetails, ApplicationEvent, CertificateApplication, Issue};
+use domain::payment::{Payment, PaymentEvent};
 use domain::ports::{MailError, MailMessage, Mailer};
 use domain::request::{CitizenRequest, RequestEvent, Submitter};
+use domain::tax_debt::{TaxDebt, TaxDebtEvent};
+use domain::tax_declaration::{TaxDeclaration, TaxDeclarationEvent};
+use domain::traffic_fine::{TrafficFine, TrafficFineEvent};
 use eventlog::{Consumer, ConsumerError, RecordedEvent};
+use serde::Deserialize;
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 
@@ -160,8 +165,13 @@ pub struct MailNotices {
 impl MailNotices {
     pub const NAME: &'static str = "mail_notices";
     /// The aggregate types whose events it reads.
-    pub const TYPES: &'static [&'static str] =
-        &[CertificateApplication::TYPE, CitizenRequest::TYPE];
+    pub const TYPES: &'static [&'static str] = &[
+        CertificateApplication::TYPE,
+        CitizenRequest::TYPE,
+        TrafficFine::TYPE,
+        TaxDebt::TYPE,
+        TaxDeclaration::TYPE,
+    ];
 }
 
 /// The payload of a stream's first event (its submission), read from the log.
@@ -310,9 +320,70 @@ impl MailNotices {
                     ..Notice::default()
                 }))
             }
+            TrafficFine::TYPE | TaxDebt::TYPE | TaxDeclaration::TYPE => {
+                let payment_id = match event.aggregate_type.as_str() {
+                    TrafficFine::TYPE => match decode::<TrafficFineEvent>(event)? {
+                        TrafficFineEvent::FinesSystemRefusedNotice { payment_id, .. } => payment_id,
+                        _ => return Ok(None),
+                    },
+                    TaxDebt::TYPE => match decode::<TaxDebtEvent>(event)? {
+                        TaxDebtEvent::RevenueSystemRefusedNotice { payment_id, .. } => payment_id,
+                        _ => return Ok(None),
+                    },
+                    _ => match decode::<TaxDeclarationEvent>(event)? {
+                        TaxDeclarationEvent::RevenueSystemRefusedNotice { payment_id, .. } => {
+                            payment_id
+                        }
+                        _ => return Ok(None),
+                    },
+                };
+                payment_notice_refused(conn, event, &payment_id).await
+            }
             _ => Ok(None),
         }
     }
+}
+
+fn decode<E: serde::de::DeserializeOwned>(event: &RecordedEvent) -> Result<E, ConsumerError> {
+    E::deserialize(&event.payload).map_err(|e| ConsumerError::decode(event, e))
+}
+
+/// The payer's notice that the fines or revenue system refused to record their payment
+/// `payment_id`: a clerk will see to it (`crate::refused_notices`); they need not pay again.
+async fn payment_notice_refused(
+    conn: &mut PgConnection,
+    event: &RecordedEvent,
+    payment_id: &str,
+) -> Result<Option<Notice>, ConsumerError> {
+    let Some(first) = first_payload(conn, Payment::TYPE, payment_id).await? else {
+        return Ok(None);
+    };
+    let PaymentEvent::PaymentCreated {
+        obligation,
+        amount_cents,
+        payer_account_id,
+        ..
+    } = PaymentEvent::deserialize(&first).map_err(|e| ConsumerError::decode(event, e))?
+    else {
+        return Ok(None);
+    };
+    let name: Option<String> = match uuid::Uuid::parse_str(&payer_account_id) {
+        Ok(account) => {
+            sqlx::query_scalar("SELECT full_name FROM accounts WHERE id = $1")
+                .bind(account)
+                .fetch_optional(&mut *conn)
+                .await?
+        }
+        Err(_) => None,
+    };
+    Ok(Some(Notice {
+        kind: "payment_notice_refused",
+        account_id: payer_account_id,
+        name: name.unwrap_or_default(),
+        what: obligation.description,
+        text: amount_cents.to_string(),
+        ..Notice::default()
+    }))
 }
 
 #[async_trait]

@@ -473,7 +473,7 @@ pub struct WorkerReport {
 
 /// The outcomes of declaration payments; `notice` says where telling the revenue system
 /// stands.
-const OUTCOMES: Outbox = Outbox {
+pub(crate) const OUTCOMES: Outbox = Outbox {
     table: "declaration_outcomes",
     status_column: "notice",
 };

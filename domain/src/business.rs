@@ -472,7 +472,8 @@ impl crate::tax_declaration::TaxDeclarationEvent {
                 at,
                 ..
             } => (at, None, payment_id, Some(reason.as_str().to_string())),
-            E::RevenueSystemNotified { payment_id, at } => (at, None, payment_id, None),
+            E::RevenueSystemNotified { payment_id, at }
+            | E::RevenueSystemNoticeRetried { payment_id, at, .. } => (at, None, payment_id, None),
             E::RevenueSystemRefusedNotice {
                 payment_id,
                 code,
@@ -504,7 +505,8 @@ impl crate::tax_debt::TaxDebtEvent {
                 at,
                 ..
             } => (at, Some(*amount_cents), payment_id, None),
-            E::RevenueSystemNotified { payment_id, at } => (at, None, payment_id, None),
+            E::RevenueSystemNotified { payment_id, at }
+            | E::RevenueSystemNoticeRetried { payment_id, at, .. } => (at, None, payment_id, None),
             E::RevenueSystemRefusedNotice {
                 payment_id,
                 code,

@@ -17,6 +17,7 @@ use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::payment::PaymentStatus;
+use crate::request::StaffMember;
 use crate::settlement::{self, Input, Payable, Settlement, Told};
 use crate::Refusal;
 
@@ -73,6 +74,12 @@ pub enum TaxDebtCommand {
         code: String,
         at: DateTime<Utc>,
     },
+    /// Clerk `clerk` has the refused notice of payment `payment_id` sent again.
+    RetryRevenueSystemNotice {
+        payment_id: String,
+        clerk: StaffMember,
+        at: DateTime<Utc>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,6 +112,12 @@ pub enum TaxDebtEvent {
         code: String,
         at: DateTime<Utc>,
     },
+    /// A clerk had the refused notice sent again: the revenue system is not yet told.
+    RevenueSystemNoticeRetried {
+        payment_id: String,
+        clerk: StaffMember,
+        at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for TaxDebtEvent {
@@ -114,6 +127,7 @@ impl DomainEvent for TaxDebtEvent {
             Self::TaxDebtPaid { .. } => "TaxDebtPaid",
             Self::RevenueSystemNotified { .. } => "RevenueSystemNotified",
             Self::RevenueSystemRefusedNotice { .. } => "RevenueSystemRefusedNotice",
+            Self::RevenueSystemNoticeRetried { .. } => "RevenueSystemNoticeRetried",
         }
         .to_string()
     }
@@ -366,6 +380,22 @@ impl Aggregate for TaxDebt {
                     at,
                 }
             }
+            TaxDebtCommand::RetryRevenueSystemNotice {
+                payment_id,
+                clerk,
+                at,
+            } => {
+                if !self.records(Input::RetryNotice {
+                    payment_id: &payment_id,
+                })? {
+                    return Ok(());
+                }
+                TaxDebtEvent::RevenueSystemNoticeRetried {
+                    payment_id,
+                    clerk,
+                    at,
+                }
+            }
         };
         sink.write(event, self).await;
         Ok(())
@@ -405,6 +435,7 @@ impl Aggregate for TaxDebt {
             TaxDebtEvent::RevenueSystemRefusedNotice { code, .. } => {
                 self.revenue_system_refusal = Some(code)
             }
+            TaxDebtEvent::RevenueSystemNoticeRetried { .. } => self.revenue_system_refusal = None,
         }
     }
 }

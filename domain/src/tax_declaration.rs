@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::business::{TaxAssessment, TaxPeriod};
 use crate::payment::PaymentStatus;
+use crate::request::StaffMember;
 use crate::settlement::{self, Input, Payable, Settlement, Stage, Told};
 use crate::Refusal;
 
@@ -81,6 +82,12 @@ pub enum TaxDeclarationCommand {
         code: String,
         at: DateTime<Utc>,
     },
+    /// Clerk `clerk` has the refused notice of payment `payment_id` sent again.
+    RetryRevenueSystemNotice {
+        payment_id: String,
+        clerk: StaffMember,
+        at: DateTime<Utc>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,6 +129,12 @@ pub enum TaxDeclarationEvent {
         code: String,
         at: DateTime<Utc>,
     },
+    /// A clerk had the refused notice sent again: the revenue system is not yet told.
+    RevenueSystemNoticeRetried {
+        payment_id: String,
+        clerk: StaffMember,
+        at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for TaxDeclarationEvent {
@@ -132,6 +145,7 @@ impl DomainEvent for TaxDeclarationEvent {
             Self::DeclarationRejected { .. } => "DeclarationRejected",
             Self::RevenueSystemNotified { .. } => "RevenueSystemNotified",
             Self::RevenueSystemRefusedNotice { .. } => "RevenueSystemRefusedNotice",
+            Self::RevenueSystemNoticeRetried { .. } => "RevenueSystemNoticeRetried",
         }
         .to_string()
     }
@@ -405,6 +419,25 @@ impl Aggregate for TaxDeclaration {
                     .await;
                 }
             }
+            TaxDeclarationCommand::RetryRevenueSystemNotice {
+                payment_id,
+                clerk,
+                at,
+            } => {
+                if self.records(Input::RetryNotice {
+                    payment_id: &payment_id,
+                })? {
+                    sink.write(
+                        TaxDeclarationEvent::RevenueSystemNoticeRetried {
+                            payment_id,
+                            clerk,
+                            at,
+                        },
+                        self,
+                    )
+                    .await;
+                }
+            }
         }
         Ok(())
     }
@@ -468,6 +501,9 @@ impl Aggregate for TaxDeclaration {
             }
             TaxDeclarationEvent::RevenueSystemRefusedNotice { code, .. } => {
                 self.revenue_system_refusal = Some(code)
+            }
+            TaxDeclarationEvent::RevenueSystemNoticeRetried { .. } => {
+                self.revenue_system_refusal = None
             }
         }
     }

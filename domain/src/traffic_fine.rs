@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::payment::PaymentStatus;
 use crate::ports::FineOrigin;
+use crate::request::StaffMember;
 use crate::settlement::{self, Input, Payable, Settlement, Told};
 use crate::Refusal;
 
@@ -77,6 +78,12 @@ pub enum TrafficFineCommand {
         code: String,
         at: DateTime<Utc>,
     },
+    /// Clerk `clerk` has the refused notice of payment `payment_id` sent again.
+    RetryFinesSystemNotice {
+        payment_id: String,
+        clerk: StaffMember,
+        at: DateTime<Utc>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +121,12 @@ pub enum TrafficFineEvent {
         code: String,
         at: DateTime<Utc>,
     },
+    /// A clerk had the refused notice sent again: the fines system is not yet told.
+    FinesSystemNoticeRetried {
+        payment_id: String,
+        clerk: StaffMember,
+        at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for TrafficFineEvent {
@@ -124,6 +137,7 @@ impl DomainEvent for TrafficFineEvent {
             Self::FinePaid { .. } => "FinePaid",
             Self::FinesSystemNotified { .. } => "FinesSystemNotified",
             Self::FinesSystemRefusedNotice { .. } => "FinesSystemRefusedNotice",
+            Self::FinesSystemNoticeRetried { .. } => "FinesSystemNoticeRetried",
         }
         .to_string()
     }
@@ -328,6 +342,22 @@ impl Aggregate for TrafficFine {
                     at,
                 }
             }
+            TrafficFineCommand::RetryFinesSystemNotice {
+                payment_id,
+                clerk,
+                at,
+            } => {
+                if !self.records(Input::RetryNotice {
+                    payment_id: &payment_id,
+                })? {
+                    return Ok(());
+                }
+                TrafficFineEvent::FinesSystemNoticeRetried {
+                    payment_id,
+                    clerk,
+                    at,
+                }
+            }
         };
         sink.write(event, self).await;
         Ok(())
@@ -386,6 +416,7 @@ impl Aggregate for TrafficFine {
             TrafficFineEvent::FinesSystemRefusedNotice { code, .. } => {
                 self.fines_system_refusal = Some(code)
             }
+            TrafficFineEvent::FinesSystemNoticeRetried { .. } => self.fines_system_refusal = None,
         }
     }
 }
@@ -654,5 +685,53 @@ mod tests {
         let mut once = with_paid;
         once.push(event);
         assert!(run(once, refuse("p1")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_clerk_has_only_a_refused_notice_sent_again() {
+        let clerk = StaffMember {
+            account_id: "c1".into(),
+            name: "Γεώργιος Υπαλληλίδης".into(),
+        };
+        let retry = |id: &str| TrafficFineCommand::RetryFinesSystemNotice {
+            payment_id: id.into(),
+            clerk: clerk.clone(),
+            at: t0(),
+        };
+        let retried = TrafficFineEvent::FinesSystemNoticeRetried {
+            payment_id: "p1".into(),
+            clerk: clerk.clone(),
+            at: t0(),
+        };
+        let mut refused_once = vec![quoted("q1", 4000, None), started("p1", 0), paid("p1")];
+        refused_once.push(TrafficFineEvent::FinesSystemRefusedNotice {
+            payment_id: "p1".into(),
+            code: "already_paid".into(),
+            at: t0(),
+        });
+        assert_eq!(
+            run(refused_once.clone(), retry("p1")).unwrap(),
+            vec![retried.clone()]
+        );
+        assert_eq!(
+            refused(run(refused_once.clone(), retry("p2"))),
+            "fine_not_paid_by_payment"
+        );
+        // Sent again: not refused any more, so a second press records nothing, and the
+        // next refusal is recorded again.
+        let mut again = refused_once;
+        again.push(retried);
+        assert!(run(again.clone(), retry("p1")).unwrap().is_empty());
+        let mut fine = TrafficFine::default();
+        for e in again.clone() {
+            fine.apply(e);
+        }
+        assert_eq!(fine.fines_system_refusal, None);
+        // Recorded by the fines system: nothing to send again.
+        again.push(TrafficFineEvent::FinesSystemNotified {
+            payment_id: "p1".into(),
+            at: t0(),
+        });
+        assert_eq!(refused(run(again, retry("p1"))), "notice_not_refused");
     }
 }

@@ -287,6 +287,14 @@ fn apply(
                 d.updated_at = at;
             }
         }
+        // Sent again: pending until the revenue system answers.
+        TaxDeclarationEvent::RevenueSystemNoticeRetried { at, .. } => {
+            if let Some(d) = declarations.advance(id, seq) {
+                d.revenue_system = "pending".into();
+                d.revenue_system_code = None;
+                d.updated_at = at;
+            }
+        }
     }
 }
 

@@ -144,6 +144,12 @@ impl Consumer for TaxDebtsProjection {
                         row.updated_at = at;
                     }
                 }
+                TaxDebtEvent::RevenueSystemNoticeRetried { at, .. } => {
+                    if let Some(row) = debts.advance(id, seq) {
+                        row.revenue_system_refusal = None;
+                        row.updated_at = at;
+                    }
+                }
             }
         }
         debts.save(conn).await

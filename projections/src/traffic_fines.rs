@@ -146,7 +146,8 @@ impl Consumer for TrafficFinesProjection {
                 }
                 // What the fines system was told is the notifier's (its outbox), not a page's.
                 TrafficFineEvent::FinesSystemNotified { .. }
-                | TrafficFineEvent::FinesSystemRefusedNotice { .. } => {}
+                | TrafficFineEvent::FinesSystemRefusedNotice { .. }
+                | TrafficFineEvent::FinesSystemNoticeRetried { .. } => {}
             }
         }
         fines.save(conn).await

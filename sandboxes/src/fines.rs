@@ -257,6 +257,28 @@ impl FinesSandbox {
         self.lock().fines.clone()
     }
 
+    /// Fine `fine_number` paid at the municipality's counter (as `POST …/payments` with a
+    /// key of the counter's): a later notice of another payment is refused
+    /// (`409 already_paid`). Answers whether the fine exists and was unpaid.
+    pub fn pay_at_counter(&self, fine_number: &str, payment_ref: &str) -> bool {
+        let mut register = self.lock();
+        let now = register.now();
+        let Some(fine) = register
+            .fines
+            .iter_mut()
+            .find(|f| f.fine_number == fine_number && f.paid.is_none())
+        else {
+            return false;
+        };
+        fine.paid = Some(SandboxPayment {
+            payment_ref: payment_ref.to_string(),
+            amount_cents: fine.base_cents,
+            paid_at: now,
+            idempotency_key: format!("counter-{payment_ref}"),
+        });
+        true
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Register> {
         self.register.lock().expect("sandbox lock")
     }

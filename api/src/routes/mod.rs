@@ -8,6 +8,7 @@ pub(crate) mod certifications;
 pub(crate) mod fines;
 mod health;
 pub(crate) mod payments;
+mod refused_notices;
 pub(crate) mod requests;
 pub(crate) mod staff;
 pub(crate) mod tax_debts;
@@ -86,6 +87,11 @@ pub fn router() -> Router<AppState> {
         .route(
             "/api/v1/staff/certifications/revoke",
             post(certifications::revoke),
+        )
+        .route("/api/v1/staff/notices", get(refused_notices::list))
+        .route(
+            "/api/v1/staff/notices/{payment_id}/retry",
+            post(refused_notices::retry),
         )
         .route("/api/v1/applications", post(applications::apply))
         .route("/api/v1/my/applications", get(applications::my_list))

@@ -18,6 +18,7 @@ mod security;
 mod staff;
 mod staff_applications;
 mod staff_certification;
+mod staff_notices;
 mod tax_debts;
 mod tax_declarations;
 mod warrants;
@@ -48,6 +49,7 @@ pub fn router() -> Router<AppState> {
         .merge(certificates::router())
         .merge(staff_applications::router())
         .merge(staff_certification::router())
+        .merge(staff_notices::router())
         .merge(audit::router())
         .merge(payments::router())
         .merge(fines::router())

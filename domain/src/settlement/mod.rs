@@ -13,7 +13,8 @@
 //! - unpaid → paid(p): the bank captured a payment the obligation knows — also after a
 //!   release, or when superseded: the bank's word about the money stands.
 //! - paid(p) → told: the external system recorded it; paid(p) → refused: it refused the
-//!   notice for good; refused → told: it recorded it after all.
+//!   notice for good; refused → told: it recorded it after all; refused → not yet told: a
+//!   clerk has the notice sent again (not once it is recorded).
 //!
 //! The aggregate shows the machine its state through [`Payable::settlement`] and asks
 //! [`Payable::decide`] before it writes an event; what the decision allows is written as
@@ -179,6 +180,9 @@ pub enum Input<'a> {
     Notified { payment_id: &'a str },
     /// The external system refused the notice of `payment_id` for good.
     NoticeRefused { payment_id: &'a str },
+    /// A clerk has the refused notice of `payment_id` sent again (the other system's
+    /// records were put right, say).
+    RetryNotice { payment_id: &'a str },
 }
 
 /// What the aggregate is to record.
@@ -196,6 +200,8 @@ pub enum Decision {
     RecordReleased,
     RecordNotified,
     RecordNoticeRefused,
+    /// Record that the refused notice is to be sent again: told becomes "not yet".
+    RecordNoticeRetried,
     /// Nothing to record: the same input again, or news of a payment already superseded.
     Unchanged,
 }
@@ -219,6 +225,13 @@ pub trait Payable {
     fn unknown_payment() -> Refusal;
     /// News of the external system about a payment that did not settle the obligation.
     fn not_paid_by_payment() -> Refusal;
+    /// A retry of a notice that the other system recorded: one code for every obligation.
+    fn notice_not_refused() -> Refusal {
+        Refusal::rule(
+            "notice_not_refused",
+            "only a notice the other system refused can be sent again",
+        )
+    }
 
     fn decide(&self, input: Input<'_>) -> Result<Decision, Refusal>
     where
@@ -348,7 +361,21 @@ pub fn decide<P: Payable>(
             Told::NotYet => Decision::RecordNoticeRefused,
             Told::Notified | Told::Refused => Decision::Unchanged,
         }),
-        (_, Input::Notified { .. } | Input::NoticeRefused { .. }) => Err(P::not_paid_by_payment()),
+        (
+            Stage::Paid {
+                payment_id: by,
+                told,
+            },
+            Input::RetryNotice { payment_id },
+        ) if by == payment_id => match told {
+            Told::Refused => Ok(Decision::RecordNoticeRetried),
+            // Sent again already (a retry whose outbox step did not happen is repeated).
+            Told::NotYet => Ok(Decision::Unchanged),
+            Told::Notified => Err(P::notice_not_refused()),
+        },
+        (_, Input::Notified { .. } | Input::NoticeRefused { .. } | Input::RetryNotice { .. }) => {
+            Err(P::not_paid_by_payment())
+        }
     }
 }
 

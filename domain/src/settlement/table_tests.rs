@@ -38,6 +38,7 @@ fn outcome(result: Result<Decision, Refusal>) -> String {
         Ok(Decision::RecordReleased) => "released".into(),
         Ok(Decision::RecordNotified) => "notified".into(),
         Ok(Decision::RecordNoticeRefused) => "notice refused".into(),
+        Ok(Decision::RecordNoticeRetried) => "notice retried".into(),
         Ok(Decision::Unchanged) => "-".into(),
         Err(refusal) => format!("!{}", refusal.code),
     }
@@ -115,6 +116,8 @@ fn every_stage_by_every_input() {
             "p0 notice refused",
             Input::NoticeRefused { payment_id: "p0" },
         ),
+        ("p1 notice retried", Input::RetryNotice { payment_id: "p1" }),
+        ("p0 notice retried", Input::RetryNotice { payment_id: "p0" }),
     ];
     let none: &[String] = &[];
     let both = &["p0".to_string(), "p1".to_string()];
@@ -171,30 +174,31 @@ fn every_stage_by_every_input() {
         ),
     ];
     let (r, ip, ap, un, np) = ("reserve", "!busy", "!paid", "!unknown", "!not_paid_by");
+    let nr = "!notice_not_refused";
     let ex = "release p1 payment_expired + reserve";
     // Rows in the order of `stages`, columns in the order of `inputs`.
     #[rustfmt::skip]
-    let table: [[&str; 22]; 6] = [
+    let table: [[&str; 24]; 6] = [
         // unreserved
         [r, r, r, r, r, r, r, r, r, r, r, r,
-         un, un, un, un, un, un, np, np, np, np],
+         un, un, un, un, un, un, np, np, np, np, np, np],
         // reserved p1
         [ip, ex, ip, ip, ip, ap,
          "release p1 payment_declined + reserve", "release p1 payment_cancelled + reserve",
          ex, "release p1 payment_error + reserve", ip, ip,
-         "paid", "paid", un, "released", "-", un, np, np, np, np],
+         "paid", "paid", un, "released", "-", un, np, np, np, np, np, np],
         // released p1
         [r, r, r, r, r, ap, r, r, r, r, r, r,
-         "paid", "paid", un, "-", "-", un, np, np, np, np],
+         "paid", "paid", un, "-", "-", un, np, np, np, np, np, np],
         // paid p1
         [ap, ap, ap, ap, ap, ap, ap, ap, ap, ap, ap, ap,
-         "-", ap, ap, ap, ap, ap, "notified", np, "notice refused", np],
+         "-", ap, ap, ap, ap, ap, "notified", np, "notice refused", np, "-", np],
         // paid p1, notified
         [ap, ap, ap, ap, ap, ap, ap, ap, ap, ap, ap, ap,
-         "-", ap, ap, ap, ap, ap, "-", np, "-", np],
+         "-", ap, ap, ap, ap, ap, "-", np, "-", np, nr, np],
         // paid p1, refused
         [ap, ap, ap, ap, ap, ap, ap, ap, ap, ap, ap, ap,
-         "-", ap, ap, ap, ap, ap, "notified", np, "-", np],
+         "-", ap, ap, ap, ap, ap, "notified", np, "-", np, "notice retried", np],
     ];
     let mut wrong = Vec::new();
     for ((stage, settlement), expected) in stages.iter().zip(table) {
