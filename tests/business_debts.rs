@@ -798,6 +798,13 @@ async fn a_clerk_sees_a_refused_notice_and_has_it_sent_again() {
     assert_eq!(item["amount_cents"], DEBT_Q2_DUE);
     assert!(item["payment_ref"].as_str().is_some_and(|r| !r.is_empty()));
 
+    // The operators' metrics count it (an alert calls a clerk after an hour).
+    let metrics = office.app.get("/metrics", None).await.text().await.unwrap();
+    assert!(
+        metrics.contains("portal_refused_notices{outbox=\"tax_debt_notices\"} 1\n"),
+        "{metrics}"
+    );
+
     // The clerk's page lists it with «Νέα αποστολή».
     let mut clerk = Visitor::with_session(&office.app, Some(&office.clerk));
     let page = clerk.get("/staff/notices").await;
@@ -841,6 +848,22 @@ async fn a_clerk_sees_a_refused_notice_and_has_it_sent_again() {
         office.events(DEBT_Q2, "RevenueSystemRefusedNotice").await,
         2
     );
+    // The payer was told at the first refusal; the second one mails nothing new.
+    portal::http::wait_for_log_head(
+        &office.app.state,
+        &[commands::mail_notices::MailNotices::NAME],
+    )
+    .await
+    .unwrap();
+    let mails: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM mail_outbox WHERE to_address = $1 AND subject = $2",
+    )
+    .bind(CITIZEN_EMAIL)
+    .bind("Η πληρωμή σας καταχωρίζεται από υπάλληλο του Δήμου")
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(mails, 1);
     let (_, list) = office
         .get("/api/v1/staff/notices", Some(&office.clerk))
         .await;

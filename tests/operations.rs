@@ -119,6 +119,19 @@ async fn metrics_count_requests_commands_events_and_read_the_state_of_the_portal
         )
         .is_some());
     }
+    for outbox in [
+        "fine_payment_notices",
+        "tax_debt_notices",
+        "declaration_outcomes",
+    ] {
+        assert_eq!(
+            sample(
+                &text,
+                &format!(r#"portal_refused_notices{{outbox="{outbox}"}}"#)
+            ),
+            Some(0.0)
+        );
+    }
     assert_eq!(
         sample(&text, r#"portal_payments{status="succeeded"}"#),
         Some(0.0)

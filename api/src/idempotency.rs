@@ -110,11 +110,23 @@ pub async fn idempotent(State(state): State<AppState>, request: Request, next: N
     let lang = crate::web::lang_of(&parts.headers);
     // The pages answer with a page, the API with its JSON error.
     let refuse = |error: ApiError| {
-        if page {
-            crate::web::message_page(error.status(), lang, &error.code())
-        } else {
-            error.into_response()
+        if !page {
+            return error.into_response();
         }
+        match &error {
+            ApiError::Internal(why) => tracing::error!(error = %why, "idempotent page failed"),
+            ApiError::Unavailable(why) => tracing::warn!(error = %why, "page refused: unavailable"),
+            _ => {}
+        }
+        let unavailable = matches!(error, ApiError::Unavailable(_));
+        let mut response = crate::web::message_page(error.status(), lang, &error.code());
+        if unavailable {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(crate::error::RETRY_AFTER_UNAVAILABLE),
+            );
+        }
+        response
     };
     if !acceptable_key(&key) {
         if page {
@@ -176,7 +188,7 @@ pub async fn idempotent(State(state): State<AppState>, request: Request, next: N
                 return response;
             }
             // A lost connection (the database restarting) is a 503, like everywhere.
-            Err(idempotency::IdempotencyError::Sql(e)) => return ApiError::from(e).into_response(),
+            Err(idempotency::IdempotencyError::Sql(e)) => return refuse(ApiError::from(e)),
             Err(e) => return ApiError::Internal(format!("idempotency: {e}")).into_response(),
         }
     }

@@ -210,6 +210,16 @@ async fn scraped(state: &AppState) -> Result<String, sqlx::Error> {
         );
     }
 
+    let refused = commands::refused_notices::count_by_outbox(&state.pool).await?;
+    let mut f = Family::new(
+        &mut out,
+        "portal_refused_notices",
+        "Payment notices the fines or revenue system refused, waiting for a clerk (/staff/notices).",
+    );
+    for (outbox, n) in &refused {
+        f.sample("portal_refused_notices", &[("outbox", outbox)], *n as f64);
+    }
+
     let payments = projections::payments::count_by_status(&state.pool).await?;
     let mut f = Family::new(
         &mut out,

@@ -1,6 +1,7 @@
 //! E-mail notices (issue 4): on an application's submission, its protocol number, a
-//! request for information, its issue or rejection, and on the municipality's answer to a
-//! citizen's request.
+//! request for information, its issue or rejection, on the municipality's answer to a
+//! citizen's request, and (issue 14) to the payer when the fines or revenue system first
+//! refuses to record their payment.
 //!
 //! Two halves, so that a notice is neither lost nor doubled by the log:
 //! - the `mail_notices` consumer (checkpointed like a read model, but never rebuilt) turns
@@ -350,11 +351,28 @@ fn decode<E: serde::de::DeserializeOwned>(event: &RecordedEvent) -> Result<E, Co
 
 /// The payer's notice that the fines or revenue system refused to record their payment
 /// `payment_id`: a clerk will see to it (`crate::refused_notices`); they need not pay again.
+/// Sent for the first refusal of the payment only.
 async fn payment_notice_refused(
     conn: &mut PgConnection,
     event: &RecordedEvent,
     payment_id: &str,
 ) -> Result<Option<Notice>, ConsumerError> {
+    // Once per payment: a refusal after a clerk had the notice sent again tells the payer
+    // nothing new.
+    let told_before: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
+           AND sequence < $3 AND event_type = $4 AND payload->$4->>'payment_id' = $5)",
+    )
+    .bind(&event.aggregate_type)
+    .bind(&event.aggregate_id)
+    .bind(event.sequence)
+    .bind(&event.event_type)
+    .bind(payment_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    if told_before {
+        return Ok(None);
+    }
     let Some(first) = first_payload(conn, Payment::TYPE, payment_id).await? else {
         return Ok(None);
     };

@@ -53,25 +53,35 @@ pub struct RefusedNotice {
 /// Newest first, at most this many (the list is a work queue that clerks empty).
 const LIST_LIMIT: i64 = 500;
 
+/// A refusal by the other system is on the obligation's stream (its `…RefusedNotice` event
+/// for the payment); a refused row without one is a second payment, which the notifier
+/// refused itself. Read from the log, not a read model, so a lagging read model cannot
+/// show a payment to refund as one to send again or the other way round.
 const LIST_SQL: &str = "\
 SELECT * FROM (
   SELECT n.payment_id, 'traffic_fine' AS obligation_kind, n.fine_id AS obligation_id,
          p.obligation_description AS description, n.payment_ref, n.amount_cents,
          n.last_error AS code, n.done_at AS refused_at, a.full_name AS payer_name,
-         a.email AS payer_email, f.paid_payment_id IS DISTINCT FROM n.payment_id AS second_payment
+         a.email AS payer_email,
+         NOT EXISTS (SELECT 1 FROM events e WHERE e.aggregate_type = 'TrafficFine'
+                       AND e.aggregate_id = n.fine_id
+                       AND e.event_type = 'FinesSystemRefusedNotice'
+                       AND e.payload->'FinesSystemRefusedNotice'->>'payment_id' = n.payment_id)
+           AS second_payment
     FROM fine_payment_notices n
     LEFT JOIN payments p ON p.id = n.payment_id
     LEFT JOIN accounts a ON a.id::text = p.payer_account_id
-    LEFT JOIN traffic_fines f ON f.id = n.fine_id
    WHERE n.status = 'refused'
   UNION ALL
   SELECT n.payment_id, 'tax_debt', n.debt_stream_id, p.obligation_description, n.payment_ref,
          n.amount_cents, n.last_error, n.done_at, a.full_name, a.email,
-         d.paid_payment_id IS DISTINCT FROM n.payment_id
+         NOT EXISTS (SELECT 1 FROM events e WHERE e.aggregate_type = 'TaxDebt'
+                       AND e.aggregate_id = n.debt_stream_id
+                       AND e.event_type = 'RevenueSystemRefusedNotice'
+                       AND e.payload->'RevenueSystemRefusedNotice'->>'payment_id' = n.payment_id)
     FROM tax_debt_notices n
     LEFT JOIN payments p ON p.id = n.payment_id
     LEFT JOIN accounts a ON a.id::text = p.payer_account_id
-    LEFT JOIN tax_debts d ON d.id = n.debt_stream_id
    WHERE n.status = 'refused'
   UNION ALL
   SELECT o.payment_id, 'tax_declaration', o.declaration_id, p.obligation_description,
@@ -81,8 +91,25 @@ SELECT * FROM (
     LEFT JOIN accounts a ON a.id::text = p.payer_account_id
    WHERE o.notice = 'refused'
 ) refused
+WHERE $2::text IS NULL OR payment_id = $2
 ORDER BY refused_at DESC NULLS LAST, payment_id
 LIMIT $1";
+
+/// How many notices each outbox holds refused, waiting for a clerk (`/metrics`): the
+/// outbox's name (`fine_payment_notices`, `tax_debt_notices`, `declaration_outcomes`) and
+/// the count.
+pub async fn count_by_outbox(pool: &sqlx::PgPool) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT 'fine_payment_notices', count(*) FROM fine_payment_notices \
+           WHERE status = 'refused' \
+         UNION ALL SELECT 'tax_debt_notices', count(*) FROM tax_debt_notices \
+           WHERE status = 'refused' \
+         UNION ALL SELECT 'declaration_outcomes', count(*) FROM declaration_outcomes \
+           WHERE notice = 'refused'",
+    )
+    .fetch_all(pool)
+    .await
+}
 
 /// Why a clerk's list or retry did not go through.
 #[derive(Debug, thiserror::Error)]
@@ -104,9 +131,7 @@ impl From<sqlx::Error> for RefusedNoticeError {
     }
 }
 
-/// Every refused notice, newest first (at most 500). Whether another payment settled the
-/// obligation is read from the `traffic_fines` and `tax_debts` read models
-/// (`projections::REFUSED_NOTICE_READS`: a reader waits for them first).
+/// Every refused notice, newest first (at most 500).
 pub async fn list(
     portal: &Portal,
     clerk: &Actor,
@@ -116,8 +141,18 @@ pub async fn list(
     }
     Ok(sqlx::query_as(LIST_SQL)
         .bind(LIST_LIMIT)
+        .bind(None::<&str>)
         .fetch_all(&portal.pool)
         .await?)
+}
+
+/// The refused notice of payment `payment_id`, however old.
+async fn find(portal: &Portal, payment_id: &str) -> Result<Option<RefusedNotice>, sqlx::Error> {
+    sqlx::query_as(LIST_SQL)
+        .bind(1_i64)
+        .bind(payment_id)
+        .fetch_optional(&portal.pool)
+        .await
 }
 
 /// Clerk `clerk` has the refused notice of payment `payment_id` sent again: the decision
@@ -134,10 +169,8 @@ pub async fn retry(
     if !clerk.holds(STAFF) {
         return Err(RefusedNoticeError::Forbidden);
     }
-    let notice = list(portal, clerk)
+    let notice = find(portal, payment_id)
         .await?
-        .into_iter()
-        .find(|n| n.payment_id == payment_id)
         .ok_or(RefusedNoticeError::NotFound)?;
     let (payment_id, at, staff) = (
         notice.payment_id.clone(),

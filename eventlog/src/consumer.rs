@@ -681,8 +681,9 @@ async fn handle_locked(
         if let Err(error) = consumer.handle_batch(&mut tx, &mine).await {
             // A lost connection is the database's failure, not the event's.
             let connection_lost = matches!(&error, ConsumerError::Sql(e)
-                if !matches!(e, sqlx::Error::Database(_) | sqlx::Error::RowNotFound
-                    | sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_)));
+                if crate::is_unavailable(e)
+                    || !matches!(e, sqlx::Error::Database(_) | sqlx::Error::RowNotFound
+                        | sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_)));
             return Err(Failed {
                 error,
                 event: (narrow && !connection_lost).then(|| mine[0].clone()),

@@ -114,10 +114,12 @@ pub fn is_unavailable(e: &sqlx::Error) -> bool {
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => true,
-        // Class 08: connection exception; 57P01–57P03: the server is shutting down or
+        // Class 08: connection exception (but 08P01, a protocol violation, is a bug of
+        // ours: a statement sent wrong); 57P01–57P03: the server is shutting down or
         // starting; 53300: too many connections.
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
+            (code.starts_with("08") && code != "08P01")
+                || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
         }),
         _ => false,
     }

@@ -81,13 +81,6 @@ pub const BUSINESS_READS: &[&str] = &[
     payments::PaymentsProjection::NAME,
 ];
 
-/// The consumer names the clerks' list of refused payment notices waits for (whether
-/// another payment settled a fine or a debt).
-pub const REFUSED_NOTICE_READS: &[&str] = &[
-    traffic_fines::TrafficFinesProjection::NAME,
-    tax_debts::TaxDebtsProjection::NAME,
-];
-
 /// Every read model: what a reader waits for to see their own latest write, whatever it was.
 pub const ALL_READS: &[&str] = &[
     requests::RequestsProjection::NAME,

@@ -33,8 +33,6 @@ pub async fn list(
     user: CurrentUser,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    // Whether another payment settled an obligation comes from its read model.
-    crate::http::wait_for_log_head(&state, projections::REFUSED_NOTICE_READS).await?;
     let lang = Lang::from_headers(&headers);
     let items: Vec<Value> = refused_notices::list(&state, &user.actor())
         .await?

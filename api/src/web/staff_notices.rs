@@ -57,10 +57,6 @@ async fn list_page(State(state): State<AppState>, p: Page, Query(q): Query<Done>
         Ok(user) => user,
         Err(response) => return *response,
     };
-    if let Err(e) = crate::http::wait_for_log_head(&state, projections::REFUSED_NOTICE_READS).await
-    {
-        return error_page(p, e);
-    }
     let notices = match refused_notices::list(&state, &user.actor()).await {
         Ok(notices) => notices,
         Err(e) => return error_page(p, e.into()),
