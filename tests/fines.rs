@@ -276,6 +276,23 @@ async fn the_fines_system_down_answers_503_with_a_clear_message() {
         body["error"].get("detail").is_none(),
         "no internals: {body}"
     );
+    // And when to come back.
+    let fine = desk.seeded(SEEDED_EARLY);
+    let r = desk
+        .app
+        .post(
+            "/api/v1/fines/quote",
+            None,
+            ticket(
+                &fine.fine_number,
+                "ΥΧΡ-1234",
+                &fine.fine_type,
+                fine.offence_at,
+            ),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.headers()["retry-after"], "5");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -203,7 +203,7 @@ pub async fn retry(
                 .await?;
             crate::tax_debts::RevenueSystemDebtNotices::OUTBOX
         }
-        _ => {
+        TAX_DECLARATION => {
             let command = TaxDeclarationCommand::RetryRevenueSystemNotice {
                 payment_id: payment_id.clone(),
                 clerk: staff,
@@ -214,6 +214,12 @@ pub async fn retry(
                 .execute(obligation, command, metadata)
                 .await?;
             crate::tax_declarations::OUTCOMES
+        }
+        other => {
+            return Err(CommandError::Infrastructure(format!(
+                "a refused notice of an unknown obligation kind {other:?}"
+            ))
+            .into())
         }
     };
     outbox.reopen(&portal.pool, &payment_id).await?;
