@@ -141,6 +141,7 @@ impl Consumer for ApplicationsProjection {
 
 /// A row of `applications`, every column.
 #[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ApplicationState {
     id: String,
     number: String,

@@ -134,6 +134,7 @@ impl Consumer for CertificationsProjection {
 
 /// A row of `certifications`, every column.
 #[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct CertificationState {
     account_id: String,
     certified: bool,

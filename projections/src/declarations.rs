@@ -300,6 +300,7 @@ fn apply(
 
 /// A row of `tax_declarations`, every column.
 #[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct DeclarationState {
     id: String,
     afm: String,
@@ -342,6 +343,7 @@ fold::sequenced_row!(DeclarationState, id);
 
 /// A row of `tax_declaration_filings`, every column.
 #[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct FilingState {
     declaration_id: String,
     filing_number: i32,

@@ -102,6 +102,7 @@ impl Consumer for PaymentsProjection {
 
 /// A row of `payments`, every column.
 #[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct PaymentState {
     id: String,
     order_id: String,

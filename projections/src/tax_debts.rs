@@ -158,6 +158,7 @@ impl Consumer for TaxDebtsProjection {
 
 /// A row of `tax_debts`, every column.
 #[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct DebtState {
     id: String,
     afm: String,

@@ -156,6 +156,7 @@ impl Consumer for TrafficFinesProjection {
 
 /// A row of `traffic_fines`, every column.
 #[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct FineState {
     id: String,
     municipality_code: String,
