@@ -1040,6 +1040,7 @@ async fn pages_list_a_debt_pay_it_and_show_the_outcome() {
     });
     let down = browser.get("/business/debts").await;
     down.assert_status(StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(down.headers["retry-after"], "5");
     down.assert_has("id=\"revenue-unavailable\"");
     down.assert_lacks("id=\"debts\"");
     down.assert_lacks("233,93");

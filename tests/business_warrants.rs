@@ -590,6 +590,7 @@ async fn a_financial_system_that_is_down_shows_nothing_stale() {
         let page = office.page(path, Some(&office.citizen)).await;
         page.assert_status(StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(page.headers[CACHE_CONTROL], "no-store");
+        assert_eq!(page.headers["retry-after"], "5");
         assert_eq!(
             page.text_of("financial-unavailable"),
             format!(
