@@ -430,13 +430,6 @@ impl IntoResponse for ApiError {
                     RETRY_AFTER_UNAVAILABLE.into(),
                 );
             }
-            // An external system (protocol, fines, revenue) down or too slow.
-            Self::Refused(r) if r.kind == RefusalKind::Unavailable => {
-                response.headers_mut().insert(
-                    axum::http::header::RETRY_AFTER,
-                    RETRY_AFTER_UNAVAILABLE.into(),
-                );
-            }
             Self::IdempotencyKeyInProgress => {
                 response
                     .headers_mut()

@@ -457,10 +457,19 @@ pub async fn unavailable_while_database_down(
             tokio::time::sleep(DatabaseProbe::FRESH).await;
         }
     };
-    let response = tokio::select! {
+    let mut response = tokio::select! {
         response = &mut run => response,
         () = watch => return unavailable(api, lang, "the database stopped answering during the request"),
     };
+    if response.status() == axum::http::StatusCode::SERVICE_UNAVAILABLE {
+        // Every 503 says when to come back, whatever answered it (the database, an
+        // external system, a page that shows nothing rather than stale data).
+        response
+            .headers_mut()
+            .entry(axum::http::header::RETRY_AFTER)
+            .or_insert(crate::error::RETRY_AFTER_UNAVAILABLE.into());
+        return response;
+    }
     if response.status() != axum::http::StatusCode::INTERNAL_SERVER_ERROR
         || state.database_probe.answers().await
     {

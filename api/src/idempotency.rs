@@ -118,15 +118,7 @@ pub async fn idempotent(State(state): State<AppState>, request: Request, next: N
             ApiError::Unavailable(why) => tracing::warn!(error = %why, "page refused: unavailable"),
             _ => {}
         }
-        let unavailable = matches!(error, ApiError::Unavailable(_));
-        let mut response = crate::web::message_page(error.status(), lang, &error.code());
-        if unavailable {
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(crate::error::RETRY_AFTER_UNAVAILABLE),
-            );
-        }
-        response
+        crate::web::message_page(error.status(), lang, &error.code())
     };
     if !acceptable_key(&key) {
         if page {

@@ -122,12 +122,6 @@ pub fn error_page_with(p: Page, error: ApiError, back: Option<(String, String)>)
         back,
     });
     *response.status_mut() = status;
-    if matches!(error, ApiError::Unavailable(_)) {
-        response.headers_mut().insert(
-            axum::http::header::RETRY_AFTER,
-            crate::error::RETRY_AFTER_UNAVAILABLE.into(),
-        );
-    }
     response
 }
 

@@ -196,16 +196,11 @@ impl FromRequestParts<AppState> for Page {
             Err(ApiError::Unauthenticated) => None,
             Err(ApiError::Unavailable(why)) => {
                 tracing::warn!(error = %why, "page: the session cannot be looked up");
-                let mut page = super::message_page(
+                return Err(super::message_page(
                     StatusCode::SERVICE_UNAVAILABLE,
                     page_lang(parts),
                     "service_unavailable",
-                );
-                page.headers_mut().insert(
-                    axum::http::header::RETRY_AFTER,
-                    crate::error::RETRY_AFTER_UNAVAILABLE.into(),
-                );
-                return Err(page);
+                ));
             }
             Err(e) => {
                 tracing::error!(error = %e, "page: the session cannot be looked up");

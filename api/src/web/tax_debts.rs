@@ -143,10 +143,6 @@ fn unavailable_list(p: Page) -> Response {
         unavailable: true,
     });
     *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-    response.headers_mut().insert(
-        axum::http::header::RETRY_AFTER,
-        crate::error::RETRY_AFTER_UNAVAILABLE.into(),
-    );
     response
 }
 

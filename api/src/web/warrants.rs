@@ -215,10 +215,6 @@ async fn warrants_answer(
         Err(e) if is_unavailable(&e) => {
             let mut response = no_store(render(&page_of(p, None, sorting)));
             *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-            response.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                crate::error::RETRY_AFTER_UNAVAILABLE.into(),
-            );
             response
         }
         Err(e) => business_required(state, p, &user, e).await,
