@@ -1279,6 +1279,11 @@ async fn a_clerk_sends_a_refused_fine_notice_again() {
     b.screenshot("staff-refused-notices").await;
     b.click_and_load("tr.refused-notice button[type=submit]")
         .await;
+    // A confirmation page restates the notice before anything is recorded.
+    b.find("#confirm-summary").await;
+    b.assert_accessible().await;
+    b.screenshot("staff-refused-notice-confirm").await;
+    b.click_and_load("button#confirm").await;
     b.find("#notice-retried").await;
     b.assert_accessible().await;
     b.finish().await;

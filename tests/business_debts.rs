@@ -813,8 +813,21 @@ async fn a_clerk_sees_a_refused_notice_and_has_it_sent_again() {
     page.assert_has(&format!("id=\"notice-{payment_id}\""));
     page.assert_has("Βεβαιωμένη οφειλή");
     page.assert_has("Νέα αποστολή");
-    let done = clerk
+    // «Νέα αποστολή» first restates the notice and asks for confirmation; nothing happens.
+    let confirm = clerk
         .post(&page, &format!("/staff/notices/{payment_id}/retry"), &[])
+        .await;
+    confirm.assert_status(StatusCode::OK);
+    confirm.assert_has("Νέα αποστολή της ενημέρωσης");
+    confirm.assert_has("id=\"confirm\"");
+    assert_eq!(confirm.href_of("cancel"), "/staff/notices");
+    assert_eq!(office.notice(&payment_id).await.unwrap().0, "refused");
+    let done = clerk
+        .post(
+            &confirm,
+            &format!("/staff/notices/{payment_id}/retry"),
+            &[("confirmed", "yes")],
+        )
         .await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
     let page = clerk.get(done.location.as_deref().unwrap()).await;

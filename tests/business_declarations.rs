@@ -168,6 +168,24 @@ impl Office {
         started
     }
 
+    /// Files the quarters `periods` of `year` (each VAT return in the month after its
+    /// quarter): answers their 201 answers.
+    async fn file_quarters(&self, year: i32, periods: std::ops::RangeInclusive<u32>) -> Vec<Value> {
+        let mut filed = Vec::new();
+        for period in periods {
+            let mut body = q1();
+            body["year"] = json!(year);
+            body["period"] = json!(period);
+            body["vat_return_date"] = json!(if period == 4 {
+                format!("{}-01-20", year + 1)
+            } else {
+                format!("{year}-{:02}-20", period * 3 + 1)
+            });
+            filed.push(self.file_ok(body).await);
+        }
+        filed
+    }
+
     /// Walks the bank from the portal's answer with `card` (`None`: cancels there) and
     /// posts the bank's return to the portal.
     async fn at_bank(&self, form: &Value, card: Option<&str>) {
@@ -1041,15 +1059,12 @@ async fn a_business_declares_is_declined_files_again_and_pays_through_the_pages(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn declarations_come_a_page_at_a_time_with_their_filings() {
     let office = Office::open().await;
-    let mut filed = Vec::new();
-    for period in 1..=3 {
-        let mut body = q1();
-        body["year"] = json!(2025);
-        body["period"] = json!(period);
-        body["vat_return_date"] = json!(format!("2025-{:02}-20", period * 3 + 1));
-        let started = office.file_ok(body).await;
-        filed.push(started["declaration_id"].as_str().unwrap().to_string());
-    }
+    let filed: Vec<String> = office
+        .file_quarters(2025, 1..=3)
+        .await
+        .iter()
+        .map(|started| started["declaration_id"].as_str().unwrap().to_string())
+        .collect();
     office.app.read_models_caught_up().await;
     let list = |query: String| {
         let office = &office;
@@ -1098,4 +1113,128 @@ async fn declarations_come_a_page_at_a_time_with_their_filings() {
         .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(json_body(r).await["error"]["code"], "limit_out_of_range");
+}
+
+#[tokio::test]
+async fn the_business_history_pages_its_timeline_and_its_payments_each_by_its_own_cursor() {
+    let office = Office::open().await;
+    let payment_ids = |filed: Vec<Value>| -> Vec<String> {
+        filed
+            .iter()
+            .map(|started| started["payment_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let mut payments = payment_ids(office.file_quarters(2025, 1..=3).await);
+    office.app.read_models_caught_up().await;
+    let history = |query: String| {
+        let office = &office;
+        async move {
+            let r = office
+                .app
+                .get(
+                    &format!("/api/v1/business/history{query}"),
+                    Some(&office.rep),
+                )
+                .await;
+            let status = r.status();
+            (status, json_body(r).await)
+        }
+    };
+    let (status, all) = history(String::new()).await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    let timeline = all["timeline"].as_array().unwrap().clone();
+    assert!(timeline.len() >= 3, "{all}");
+    assert!(
+        all["next"].is_null() && all["payments_next"].is_null(),
+        "{all}"
+    );
+
+    // Two at a time: the timeline walks to its end, newest first, every event once.
+    let mut walked = Vec::new();
+    let mut query = "?limit=2".to_string();
+    loop {
+        let (status, page) = history(query.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        walked.extend(page["timeline"].as_array().unwrap().iter().cloned());
+        match page["next"].as_str() {
+            Some(next) => query = format!("?limit=2&after={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(walked, timeline);
+    // The payments page by their own cursor, newest first; the timeline's stays put.
+    let (_, first) = history("?limit=2".into()).await;
+    let ids = |page: &Value| -> Vec<String> {
+        page["payments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids(&first), vec![payments[2].clone(), payments[1].clone()]);
+    let after = first["payments_next"].as_str().expect("a second page");
+    let (_, second) = history(format!("?limit=2&payments_after={after}")).await;
+    assert_eq!(ids(&second), vec![payments[0].clone()]);
+    assert!(second["payments_next"].is_null());
+    assert_eq!(second["timeline"], first["timeline"]);
+
+    // Bad paging says which parameter to fix.
+    for (query, code, names) in [
+        ("?limit=0", "limit_out_of_range", "limit"),
+        ("?after=zzz", "cursor_invalid", "after"),
+        ("?payments_after=zzz", "cursor_invalid", "payments_after"),
+        ("?page=2", "malformed_query", "page"),
+    ] {
+        let (status, error) = history(query.into()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+        assert_eq!(error["error"]["code"], code, "{query}: {error}");
+        assert!(error.to_string().contains(names), "{query}: {error}");
+    }
+
+    // The page: each list has its own links, and following one keeps the other's place.
+    let mut v = Visitor::log_in(&office.app, REP_EMAIL, REP_PASSWORD).await;
+    let page = v.get("/business/history").await;
+    assert_eq!(page.status, StatusCode::OK);
+    page.assert_lacks("id=\"next-page\"");
+    page.assert_lacks("id=\"payments-next-page\"");
+    // 20 a page: more events than that make the timeline's link appear.
+    for year in 2020..=2024 {
+        payments.extend(payment_ids(office.file_quarters(year, 1..=4).await));
+    }
+    office.app.read_models_caught_up().await;
+    let (_, all) = history("?limit=100".into()).await;
+    let walked = all["timeline"].as_array().unwrap();
+    assert_eq!(walked.len(), 23, "one event a filing");
+    let page = v.get("/business/history").await;
+    let next = page.href_of("next-page");
+    assert!(next.starts_with("/business/history?after="), "{next}");
+    let older = v.get(&next).await;
+    assert_eq!(older.status, StatusCode::OK);
+    assert_eq!(older.href_of("first-page"), "/business/history");
+    older.assert_has("Πρώτη σελίδα");
+    older.assert_lacks("id=\"next-page\"");
+    // The payments are still on their first page (the 20 newest), with their own link
+    // that keeps the timeline's place.
+    older.assert_has(&payments[22]);
+    older.assert_lacks(&format!("/payments/{}?", payments[0]));
+    let payments_next = older.href_of("payments-next-page");
+    assert!(
+        payments_next.starts_with("/business/history?after=")
+            && payments_next.contains("&payments_after="),
+        "{payments_next}"
+    );
+    let both = v.get(&payments_next).await;
+    assert_eq!(both.status, StatusCode::OK);
+    both.assert_has(&format!("/payments/{}?", payments[0]));
+    both.assert_lacks(&format!("/payments/{}?", payments[22]));
+    assert_eq!(both.href_of("payments-first-page"), next);
+    assert!(both
+        .href_of("first-page")
+        .starts_with("/business/history?payments_after="));
+    // An edited cursor shows the first page of that list.
+    let odd = v
+        .get("/business/history?after=garbage&payments_after=%00")
+        .await;
+    assert_eq!(odd.status, StatusCode::OK);
 }

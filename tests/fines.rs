@@ -754,6 +754,17 @@ async fn a_refused_fine_notice_is_listed_for_clerks_and_sent_again() {
     assert_eq!(items[0]["obligation_id"], "9999-100000001");
     assert_eq!(items[0]["second_payment"], false);
     assert_eq!(items[0]["payer_email"], "nikos@example.gr");
+    // Its money is not to be returned: the fines system's record is to be put right.
+    let r = desk
+        .app
+        .post(
+            &format!("/api/v1/staff/notices/{payment_id}/refund"),
+            Some(&clerk),
+            json!({ "note": "Ταμείο" }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(json_body(r).await["error"]["code"], "not_a_second_payment");
 
     let r = desk
         .app
@@ -781,4 +792,280 @@ async fn a_refused_fine_notice_is_listed_for_clerks_and_sent_again() {
     );
     let list = json_body(desk.app.get("/api/v1/staff/notices", Some(&clerk)).await).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+}
+
+/// A payment left on the bank's page expires, a second one pays the fine, and then the
+/// payer finishes the first at the bank after all: the bank took the money twice. The
+/// fine keeps the payment that settled it; the late one is marked for a refund on its own
+/// stream, the payer is mailed and told on the payment's page, and clerks see it listed as
+/// a second payment with nothing to send again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_captured_payment_of_a_paid_fine_is_marked_for_refund() {
+    let desk = Desk::open_with(|c| {
+        c.fines_poll = Duration::from_secs(3600);
+        c.payment_expiry = Duration::from_secs(1);
+        c.payment_reconcile_after = Duration::from_secs(3600);
+    })
+    .await;
+    desk.complete_profile().await;
+    let (_, quote) = desk.quote_seeded(SEEDED_EARLY, "ΥΧΡ-1234").await;
+    let (status, first) = desk.pay(quote["quote_id"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    let fields: Vec<(String, String)> =
+        serde_json::from_value(first["redirect"]["fields"].clone()).unwrap();
+    let (bank, session) = crate::common::bank::open_card_page(
+        &desk.http,
+        first["redirect"]["action"].as_str().unwrap(),
+        &fields,
+    )
+    .await;
+    // Left on the bank's page past its expiry: the reconciler expires it.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    desk.app.read_models_caught_up().await;
+    let reconciler = commands::payments::PaymentReconciler::new(desk.app.state.portal.clone());
+    assert_eq!(reconciler.run_once().await.unwrap().expired, 1);
+    desk.app.read_models_caught_up().await;
+    let (_, quote) = desk.quote_seeded(SEEDED_EARLY, "ΥΧΡ-1234").await;
+    let (status, second) = desk.pay(quote["quote_id"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    desk.pay_at_bank(&second["redirect"], CARD_SUCCEEDS).await;
+    // The payer finishes the first one at the bank after all.
+    let back =
+        crate::common::bank::answer_card_page(&desk.http, &bank, &session, Some(CARD_SUCCEEDS))
+            .await;
+    let r = desk
+        .http
+        .post(&back.action)
+        .form(&back.hidden)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let first_id = first["payment_id"].as_str().unwrap();
+    let second_id = second["payment_id"].as_str().unwrap();
+    desk.app.read_models_caught_up().await;
+    let notifier = FineNotifier::new(desk.app.state.portal.clone());
+    let report = notifier.run_once().await.unwrap();
+    assert_eq!((report.notified, report.refused), (1, 1), "{report:?}");
+    assert_eq!(desk.notice(second_id).await.unwrap().0, "notified");
+    assert_eq!(desk.notice(first_id).await.unwrap().0, "refused");
+    // The fine is paid by the second; the first is to be returned, on its own stream.
+    let paid = desk.seeded(SEEDED_EARLY).paid.unwrap();
+    assert_eq!(paid.idempotency_key, second_id);
+    let pool = &desk.app.state.pool;
+    let refund: Value = sqlx::query_scalar(
+        "SELECT payload FROM events WHERE aggregate_type = 'Payment' AND aggregate_id = $1 \
+         AND event_type = 'PaymentRefundDue'",
+    )
+    .bind(first_id)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(refund["data"]["reason"], "fine_already_paid", "{refund}");
+    // A second pass (or a crash before the outbox row was done with) marks nothing twice.
+    assert_eq!(notifier.run_once().await.unwrap(), Default::default());
+
+    // The payer: an e-mail, and the payment's page and answer say it.
+    mailed_once(pool, "Το ποσό της πληρωμής σας θα σας επιστραφεί").await;
+    desk.app.read_models_caught_up().await;
+    let payment = json_body(
+        desk.app
+            .get(
+                &format!("/api/v1/my/payments/{first_id}"),
+                Some(&desk.token),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(payment["status"], "succeeded", "{payment}");
+    assert_eq!(payment["after_expiry"], true);
+    assert!(payment["refund_due_at"].is_string(), "{payment}");
+    assert_eq!(payment["refund_reason"], "fine_already_paid");
+    let mut v = crate::common::pages::Visitor::with_session(&desk.app, Some(&desk.token));
+    let page = v.get(&format!("/payments/{first_id}")).await;
+    page.assert_has("id=\"payment-refund-due\"");
+    page.assert_has("Το ποσό θα σας επιστραφεί");
+    let page = v.get(&format!("/payments/{second_id}")).await;
+    page.assert_lacks("id=\"payment-refund-due\"");
+
+    // The clerks: listed as a second payment; sending it again is refused by the fine.
+    let clerk = desk
+        .app
+        .staff("clerk", "clerk.refund@dimos.example.gr", "Ελένη Ταμία")
+        .await;
+    let list = json_body(desk.app.get("/api/v1/staff/notices", Some(&clerk)).await).await;
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{list}");
+    assert_eq!(items[0]["payment_id"], first_id);
+    assert_eq!(items[0]["second_payment"], true);
+    assert_eq!(items[0]["code"], "fine_already_paid");
+    let metrics = desk.app.get("/metrics", None).await.text().await.unwrap();
+    assert!(
+        metrics.contains("portal_refused_notices{outbox=\"fine_payment_notices\"} 1\n"),
+        "{metrics}"
+    );
+    let mut clerk_pages = crate::common::pages::Visitor::with_session(&desk.app, Some(&clerk));
+    let page = clerk_pages.get("/staff/notices").await;
+    page.assert_has("Δεύτερη πληρωμή: επιστροφή χρημάτων");
+    page.assert_lacks(&format!("/staff/notices/{first_id}/retry"));
+    let r = desk
+        .app
+        .post(
+            &format!("/api/v1/staff/notices/{first_id}/retry"),
+            Some(&clerk),
+            json!({}),
+        )
+        .await;
+    let status = r.status();
+    let body = json_body(r).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(!body["error"]["message"].as_str().unwrap().is_empty());
+    assert_eq!(desk.notice(first_id).await.unwrap().0, "refused");
+
+    // The cashier returns the money; the clerk records it. A note is required.
+    let refund = |note: Value| {
+        let (desk, clerk) = (&desk, &clerk);
+        async move {
+            let r = desk
+                .app
+                .post(
+                    &format!("/api/v1/staff/notices/{first_id}/refund"),
+                    Some(clerk),
+                    json!({ "note": note }),
+                )
+                .await;
+            let status = r.status();
+            (status, json_body(r).await)
+        }
+    };
+    let (status, body) = refund(json!("   ")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        field_codes(&body["error"]),
+        vec![("note".to_string(), "refund_note_required".to_string())]
+    );
+    let (status, body) = refund(json!("α".repeat(501))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        field_codes(&body["error"]),
+        vec![("note".to_string(), "refund_note_too_long".to_string())]
+    );
+    // Not for a citizen, nor for a payment the fine took.
+    let r = desk
+        .app
+        .post(
+            &format!("/api/v1/staff/notices/{first_id}/refund"),
+            Some(&desk.token),
+            json!({ "note": "x" }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let (status, body) = {
+        let r = desk
+            .app
+            .post(
+                &format!("/api/v1/staff/notices/{second_id}/refund"),
+                Some(&clerk),
+                json!({ "note": "x" }),
+            )
+            .await;
+        let status = r.status();
+        (status, json_body(r).await)
+    };
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["error"]["code"], "notice_not_found");
+    let refunds = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM events WHERE aggregate_type = 'Payment' \
+             AND aggregate_id = $1 AND event_type = 'PaymentRefunded'",
+        )
+        .bind(first_id)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+    };
+    assert_eq!(refunds().await, 0);
+
+    // Through the page: the button asks for the note on a confirmation page.
+    let page = clerk_pages.get("/staff/notices").await;
+    let confirm = clerk_pages
+        .post(&page, &format!("/staff/notices/{first_id}/refund"), &[])
+        .await;
+    confirm.assert_status(StatusCode::OK);
+    confirm.assert_has("Καταχώριση επιστροφής χρημάτων");
+    confirm.assert_has("id=\"refund-note\"");
+    let empty = clerk_pages
+        .post(
+            &confirm,
+            &format!("/staff/notices/{first_id}/refund"),
+            &[("confirmed", "yes"), ("note", "")],
+        )
+        .await;
+    empty.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+    empty.assert_has("id=\"error-summary\"");
+    empty.assert_has("id=\"refund-note-error\"");
+    empty.assert_has("Γράψτε πώς επιστράφηκαν τα χρήματα");
+    let done = clerk_pages
+        .post(
+            &empty,
+            &format!("/staff/notices/{first_id}/refund"),
+            &[
+                ("confirmed", "yes"),
+                ("note", "Ταμείο Δήμου, απόδειξη 4411"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let list_page = clerk_pages.get(done.location.as_deref().unwrap()).await;
+    list_page.assert_has("id=\"notice-refunded\"");
+    list_page.assert_has("Δεν υπάρχουν ενημερώσεις που απορρίφθηκαν");
+    // Recorded once, with the clerk and the note; pressed again: nothing more.
+    let refunded: Value = sqlx::query_scalar(
+        "SELECT payload FROM events WHERE aggregate_type = 'Payment' AND aggregate_id = $1 \
+         AND event_type = 'PaymentRefunded'",
+    )
+    .bind(first_id)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(refunded["data"]["note"], "Ταμείο Δήμου, απόδειξη 4411");
+    assert_eq!(refunded["data"]["clerk"]["name"], "Ελένη Ταμία");
+    let (status, body) = refund(json!("ξανά")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(refunds().await, 1);
+    let list = json_body(desk.app.get("/api/v1/staff/notices", Some(&clerk)).await).await;
+    assert!(list["items"].as_array().unwrap().is_empty(), "{list}");
+    assert!(list["next"].is_null());
+    // Nor does the operators' gauge count it any more.
+    let metrics = desk.app.get("/metrics", None).await.text().await.unwrap();
+    assert!(
+        metrics.contains("portal_refused_notices{outbox=\"fine_payment_notices\"} 0\n"),
+        "{metrics}"
+    );
+
+    // The payer is told: an e-mail, and the payment's page.
+    mailed_once(pool, "Το ποσό της πληρωμής σας επιστράφηκε").await;
+    desk.app.read_models_caught_up().await;
+    let page = v.get(&format!("/payments/{first_id}")).await;
+    page.assert_has("id=\"payment-refunded\"");
+    page.assert_lacks("id=\"payment-refund-due\"");
+
+    // Every read model rebuilds from the log to the same tables.
+    crate::common::assert_a_rebuild_of_everything_changes_nothing(pool).await;
+}
+
+/// Waits until the driver has been sent exactly one e-mail with this subject.
+async fn mailed_once(pool: &sqlx::PgPool, subject: &str) {
+    eventually(subject, || async {
+        let mails: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM mail_outbox WHERE to_address = 'nikos@example.gr' \
+             AND subject = $1",
+        )
+        .bind(subject)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        mails == 1
+    })
+    .await;
 }

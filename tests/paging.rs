@@ -169,3 +169,60 @@ async fn the_citizens_requests_page_links_to_the_next_page_and_back_to_the_first
     assert_eq!(odd.status, StatusCode::OK);
     assert!(odd.body.contains(&subjects[20]));
 }
+
+#[tokio::test]
+async fn the_clerks_queue_page_pages_by_keyset_keeping_its_filters() {
+    let app = TestApp::spawn().await;
+    let maria = app
+        .citizen("maria.staffpager@example.gr", "Μαρία Ουρά Σελίδων")
+        .await;
+    let mut numbers = Vec::new();
+    for _ in 0..26 {
+        let (_, case) = app.complain(&maria).await;
+        numbers.push(case["number"].as_str().unwrap().to_string());
+    }
+    let clerk = app
+        .staff(
+            "clerk",
+            "clerk.staffpager@dimos.example.gr",
+            "Υπάλληλος Ουράς",
+        )
+        .await;
+    let mut v = Visitor::with_session(&app, Some(&clerk));
+    // 25 a page, oldest first; the filters ride along to the next page.
+    let first = v
+        .get("/staff/requests?status=submitted&kind=complaint")
+        .await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert!(first.body.contains(&numbers[0]) && !first.body.contains(&numbers[25]));
+    assert!(!first.body.contains("id=\"first-page\""));
+    let next = first.href_of("next-page");
+    assert!(
+        next.starts_with("/staff/requests?status=submitted&kind=complaint&after="),
+        "{next}"
+    );
+    // A case filed between the two pages is on neither twice: it is the last one.
+    let (_, late) = app.complain(&maria).await;
+    let second = v.get(&next).await;
+    assert_eq!(second.status, StatusCode::OK);
+    assert!(second.body.contains(&numbers[25]) && !second.body.contains(&numbers[0]));
+    assert!(second.body.contains(late["number"].as_str().unwrap()));
+    assert!(!second.body.contains("id=\"next-page\""));
+    assert_eq!(
+        second.href_of("first-page"),
+        "/staff/requests?status=submitted&kind=complaint"
+    );
+    second.assert_has("Πρώτη σελίδα");
+    // The total counts every case of the filter, not those of the page.
+    assert!(
+        second.body.contains("<strong>27</strong>"),
+        "{}",
+        second.body
+    );
+    // An edited cursor, or an old address with a page number, shows the first page.
+    for odd in ["/staff/requests?after=garbage", "/staff/requests?page=9"] {
+        let r = v.get(odd).await;
+        assert_eq!(r.status, StatusCode::OK, "{odd}");
+        assert!(r.body.contains(&numbers[0]), "{odd}");
+    }
+}

@@ -136,6 +136,10 @@ impl From<commands::refused_notices::RefusedNoticeError> for ApiError {
         match e {
             RefusedNoticeError::Forbidden => Self::Forbidden,
             RefusedNoticeError::NotFound => Self::NotFound("notice_not_found"),
+            RefusedNoticeError::NotASecondPayment => Self::Refused(domain::Refusal::rule(
+                "not_a_second_payment",
+                "its notice is to be sent again, not its money returned",
+            )),
             RefusedNoticeError::Command(e) => e.into(),
         }
     }

@@ -495,6 +495,18 @@ fn unavailable(api: bool, lang: crate::i18n::Lang, why: &str) -> Response {
     page
 }
 
+/// The API error of a refund's refusal: a note to correct is said at the `note` field.
+pub fn refund_error(e: commands::refused_notices::RefusedNoticeError) -> ApiError {
+    match e {
+        commands::refused_notices::RefusedNoticeError::Command(
+            commands::CommandError::Refused(r),
+        ) if r.code.starts_with("refund_note_") => {
+            ApiError::Validation(vec![crate::error::FieldError::new("note", r.code)])
+        }
+        other => other.into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -46,26 +46,30 @@ pub async fn declaration_of(
     row.filter(|r| r.afm == business.afm).ok_or_else(not_found)
 }
 
-/// The business `afm`'s timeline and payments (newest first, at most 500 of each), once
-/// the read models have reached the log head (a payment may have just been settled).
+/// A page of the business `afm`'s timeline and a page of its payments (each list pages
+/// by its own cursor), read once the business read models have reached the log head.
 pub async fn business_history(
     state: &AppState,
     afm: &str,
+    timeline: &projections::paging::PageRequest,
+    payments: &projections::paging::PageRequest,
 ) -> Result<
     (
-        Vec<projections::business::TimelineEntry>,
-        Vec<projections::business::BusinessPayment>,
+        projections::paging::Paged<projections::business::TimelineEntry>,
+        projections::paging::Paged<projections::business::BusinessPayment>,
     ),
     ApiError,
 > {
     state.wait_for_log_head(projections::BUSINESS_READS).await?;
-    Ok(projections::business::history(
+    let entries = projections::business::timeline_page(&state.pool, afm, timeline).await?;
+    let paid = projections::business::payments_page(
         &state.pool,
         afm,
         &commands::business::BUSINESS_OBLIGATION_KINDS,
-        500,
+        payments,
     )
-    .await?)
+    .await?;
+    Ok((entries, paid))
 }
 
 /// The certified debts of the business `user` represents, as the revenue system answers
@@ -108,4 +112,30 @@ pub async fn business_debt(
         .map(|row| row.portal_state(state.portal.now()))
         .unwrap_or(DebtPortalState::None);
     Ok(DebtItem::new(debt, portal))
+}
+
+/// A page of the refused payment notices (newest first) for clerk `user`, and the cursor
+/// of the next page.
+pub async fn refused_notices(
+    state: &AppState,
+    user: &CurrentUser,
+    page: &projections::paging::PageRequest,
+) -> Result<
+    (
+        Vec<commands::refused_notices::RefusedNotice>,
+        Option<String>,
+    ),
+    ApiError,
+> {
+    use projections::paging::Cursor;
+    let after = page
+        .after
+        .as_ref()
+        .and_then(|c| Some((c.time(0)?, c.text(1)?.to_string())));
+    let found =
+        commands::refused_notices::list(state, &user.actor(), after.as_ref(), page.limit).await?;
+    let next = found
+        .next
+        .map(|(at, id)| Cursor(vec![Cursor::at(&at), id]).encode());
+    Ok((found.items, next))
 }

@@ -1,7 +1,8 @@
 //! E-mail notices (issue 4): on an application's submission, its protocol number, a
 //! request for information, its issue or rejection, on the municipality's answer to a
 //! citizen's request, and (issue 14) to the payer when the fines or revenue system first
-//! refuses to record their payment.
+//! refuses to record their payment, when their payment is to be returned because another
+//! payment had settled the obligation, and when a clerk recorded it returned.
 //!
 //! Two halves, so that a notice is neither lost nor doubled by the log:
 //! - the `mail_notices` consumer (checkpointed like a read model, but never rebuilt) turns
@@ -172,6 +173,7 @@ impl MailNotices {
         TrafficFine::TYPE,
         TaxDebt::TYPE,
         TaxDeclaration::TYPE,
+        Payment::TYPE,
     ];
 }
 
@@ -340,6 +342,17 @@ impl MailNotices {
                 };
                 payment_notice_refused(conn, event, &payment_id).await
             }
+            Payment::TYPE => match decode::<PaymentEvent>(event)? {
+                // A second captured payment of a settled obligation: its money goes back.
+                PaymentEvent::PaymentRefundDue { .. } => {
+                    payer_notice(conn, event, &event.aggregate_id, "payment_refund_due").await
+                }
+                // A clerk recorded the money returned.
+                PaymentEvent::PaymentRefunded { .. } => {
+                    payer_notice(conn, event, &event.aggregate_id, "payment_refunded").await
+                }
+                _ => Ok(None),
+            },
             _ => Ok(None),
         }
     }
@@ -373,6 +386,17 @@ async fn payment_notice_refused(
     if told_before {
         return Ok(None);
     }
+    payer_notice(conn, event, payment_id, "payment_notice_refused").await
+}
+
+/// The notice `kind` to the payer of payment `payment_id`, about what they paid and how
+/// much.
+async fn payer_notice(
+    conn: &mut PgConnection,
+    event: &RecordedEvent,
+    payment_id: &str,
+    kind: &'static str,
+) -> Result<Option<Notice>, ConsumerError> {
     let Some(first) = first_payload(conn, Payment::TYPE, payment_id).await? else {
         return Ok(None);
     };
@@ -395,7 +419,7 @@ async fn payment_notice_refused(
         Err(_) => None,
     };
     Ok(Some(Notice {
-        kind: "payment_notice_refused",
+        kind,
         account_id: payer_account_id,
         name: name.unwrap_or_default(),
         what: obligation.description,

@@ -18,6 +18,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
+use domain::payment::PaymentCommand;
 use domain::Refusal;
 
 use crate::background::{self, LoopTask, Outbox};
@@ -168,10 +169,23 @@ where
         {
             Err(CommandError::Refused(r)) => {
                 // Another payment already settled this obligation: the money must go back
-                // by hand.
+                // by hand. The payment records that (the payer is mailed, the clerks see it)
+                // before the outbox row is done with, so a crash between the two repeats
+                // only the mark, which changes nothing the second time.
                 tracing::error!(payment = %payment_id, obligation = %notice.obligation_id,
                     code = r.code, "{}: a second captured payment of one obligation; refund it",
                     T::TASK);
+                portal
+                    .payments
+                    .execute(
+                        payment_id,
+                        PaymentCommand::MarkRefundDue {
+                            reason: r.code.to_string(),
+                            at: portal.now(),
+                        },
+                        metadata,
+                    )
+                    .await?;
                 self.finish(payment_id, "refused", r.code).await?;
                 report.refused += 1;
                 return Ok(());

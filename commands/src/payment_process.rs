@@ -110,6 +110,10 @@ impl Consumer for PaymentProcess {
             PaymentEvent::PaymentErrored { .. } => (PaymentStatus::Error, None),
             PaymentEvent::PaymentCancelled { .. } => (PaymentStatus::Cancelled, None),
             PaymentEvent::PaymentExpired { .. } => (PaymentStatus::Expired, None),
+            // The notifier's own finding about a captured payment: nothing to settle.
+            PaymentEvent::PaymentRefundDue { .. } | PaymentEvent::PaymentRefunded { .. } => {
+                return Ok(())
+            }
         };
         let at = payload.at();
         let settled: Option<(String, String, Money)> = sqlx::query_as(

@@ -5,10 +5,12 @@
 //! records do not show, so a clerk must look: the clerks' list of them, and the clerk's
 //! decision to have a refused notice sent again once the other system's records were put
 //! right — recorded on the obligation (`FinesSystemNoticeRetried`,
-//! `RevenueSystemNoticeRetried`) before the notice is due again in its outbox.
+//! `RevenueSystemNoticeRetried`) before the notice is due again in its outbox — or, for a
+//! second payment, to record its money returned (`PaymentRefunded` on the payment).
 
 use chrono::{DateTime, Utc};
 use domain::account::STAFF;
+use domain::payment::PaymentCommand;
 use domain::tax_debt::TaxDebtCommand;
 use domain::tax_declaration::TaxDeclarationCommand;
 use domain::traffic_fine::TrafficFineCommand;
@@ -42,16 +44,13 @@ pub struct RefusedNotice {
     /// The refusal's code: the other system's, or the obligation's own when it was settled
     /// by another payment.
     pub code: Option<String>,
-    pub refused_at: Option<DateTime<Utc>>,
+    pub refused_at: DateTime<Utc>,
     pub payer_name: Option<String>,
     pub payer_email: Option<String>,
     /// Another payment settled the obligation: this one's money is to be returned, and
     /// sending its notice again would change nothing.
     pub second_payment: bool,
 }
-
-/// Newest first, at most this many (the list is a work queue that clerks empty).
-const LIST_LIMIT: i64 = 500;
 
 /// A refusal by the other system is on the obligation's stream (its `…RefusedNotice` event
 /// for the payment); a refused row without one is a second payment, which the notifier
@@ -61,7 +60,7 @@ const LIST_SQL: &str = "\
 SELECT * FROM (
   SELECT n.payment_id, 'traffic_fine' AS obligation_kind, n.fine_id AS obligation_id,
          p.obligation_description AS description, n.payment_ref, n.amount_cents,
-         n.last_error AS code, n.done_at AS refused_at, a.full_name AS payer_name,
+         n.last_error AS code, coalesce(n.done_at, 'epoch') AS refused_at, a.full_name AS payer_name,
          a.email AS payer_email,
          NOT EXISTS (SELECT 1 FROM events e WHERE e.aggregate_type = 'TrafficFine'
                        AND e.aggregate_id = n.fine_id
@@ -74,7 +73,7 @@ SELECT * FROM (
    WHERE n.status = 'refused'
   UNION ALL
   SELECT n.payment_id, 'tax_debt', n.debt_stream_id, p.obligation_description, n.payment_ref,
-         n.amount_cents, n.last_error, n.done_at, a.full_name, a.email,
+         n.amount_cents, n.last_error, coalesce(n.done_at, 'epoch'), a.full_name, a.email,
          NOT EXISTS (SELECT 1 FROM events e WHERE e.aggregate_type = 'TaxDebt'
                        AND e.aggregate_id = n.debt_stream_id
                        AND e.event_type = 'RevenueSystemRefusedNotice'
@@ -85,25 +84,35 @@ SELECT * FROM (
    WHERE n.status = 'refused'
   UNION ALL
   SELECT o.payment_id, 'tax_declaration', o.declaration_id, p.obligation_description,
-         p.payment_ref, p.amount_cents, o.last_error, o.done_at, a.full_name, a.email, false
+         p.payment_ref, p.amount_cents, o.last_error, coalesce(o.done_at, 'epoch'), a.full_name, a.email, false
     FROM declaration_outcomes o
     LEFT JOIN payments p ON p.id = o.payment_id
     LEFT JOIN accounts a ON a.id::text = p.payer_account_id
    WHERE o.notice = 'refused'
 ) refused
-WHERE $2::text IS NULL OR payment_id = $2
-ORDER BY refused_at DESC NULLS LAST, payment_id
+WHERE ($2::text IS NULL OR payment_id = $2)
+  -- A second payment leaves the list once a clerk recorded its money returned.
+  AND NOT (second_payment AND EXISTS (SELECT 1 FROM events e WHERE e.aggregate_type = 'Payment'
+             AND e.aggregate_id = refused.payment_id AND e.event_type = 'PaymentRefunded'))
+  AND ($3::timestamptz IS NULL OR (refused_at, payment_id) < ($3, $4))
+ORDER BY refused_at DESC, payment_id DESC
 LIMIT $1";
 
 /// How many notices each outbox holds refused, waiting for a clerk (`/metrics`): the
 /// outbox's name (`fine_payment_notices`, `tax_debt_notices`, `declaration_outcomes`) and
 /// the count.
 pub async fn count_by_outbox(pool: &sqlx::PgPool) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    // A second payment whose refund a clerk recorded waits for no one (its row stays
+    // `refused`: the other system never took it).
     sqlx::query_as(
-        "SELECT 'fine_payment_notices', count(*) FROM fine_payment_notices \
-           WHERE status = 'refused' \
-         UNION ALL SELECT 'tax_debt_notices', count(*) FROM tax_debt_notices \
-           WHERE status = 'refused' \
+        "SELECT 'fine_payment_notices', count(*) FROM fine_payment_notices n \
+           WHERE status = 'refused' AND NOT EXISTS (SELECT 1 FROM events e \
+             WHERE e.aggregate_type = 'Payment' AND e.aggregate_id = n.payment_id \
+               AND e.event_type = 'PaymentRefunded') \
+         UNION ALL SELECT 'tax_debt_notices', count(*) FROM tax_debt_notices n \
+           WHERE status = 'refused' AND NOT EXISTS (SELECT 1 FROM events e \
+             WHERE e.aggregate_type = 'Payment' AND e.aggregate_id = n.payment_id \
+               AND e.event_type = 'PaymentRefunded') \
          UNION ALL SELECT 'declaration_outcomes', count(*) FROM declaration_outcomes \
            WHERE notice = 'refused'",
     )
@@ -121,6 +130,9 @@ pub enum RefusedNoticeError {
     /// payment).
     #[error("no refused notice of this payment")]
     NotFound,
+    /// The other system refused this payment's notice: it is sent again, not refunded.
+    #[error("not a second payment: its notice is to be sent again, not its money returned")]
+    NotASecondPayment,
     #[error(transparent)]
     Command(#[from] CommandError),
 }
@@ -131,19 +143,56 @@ impl From<sqlx::Error> for RefusedNoticeError {
     }
 }
 
-/// Every refused notice, newest first (at most 500).
+/// Where a page of the list starts: after the notice refused at this time with this
+/// payment id (the last of the page before; keyset paging, newest first).
+pub type ListKey = (DateTime<Utc>, String);
+
+/// A page of the list, and the key the next page starts after (`None`: the last page).
+#[derive(Debug, Clone)]
+pub struct ListPage {
+    pub items: Vec<RefusedNotice>,
+    pub next: Option<ListKey>,
+}
+
+/// The refused notices, newest first, `limit` of them after `after`.
 pub async fn list(
     portal: &Portal,
     clerk: &Actor,
-) -> Result<Vec<RefusedNotice>, RefusedNoticeError> {
+    after: Option<&ListKey>,
+    limit: i64,
+) -> Result<ListPage, RefusedNoticeError> {
     if !clerk.holds(STAFF) {
         return Err(RefusedNoticeError::Forbidden);
     }
-    Ok(sqlx::query_as(LIST_SQL)
-        .bind(LIST_LIMIT)
+    let limit = limit.max(1);
+    let mut items: Vec<RefusedNotice> = sqlx::query_as(LIST_SQL)
+        .bind(limit + 1)
         .bind(None::<&str>)
+        .bind(after.map(|(at, _)| *at))
+        .bind(after.map(|(_, id)| id.as_str()))
         .fetch_all(&portal.pool)
-        .await?)
+        .await?;
+    let more = items.len() as i64 > limit;
+    items.truncate(limit as usize);
+    let next = more
+        .then(|| items.last().map(|n| (n.refused_at, n.payment_id.clone())))
+        .flatten();
+    Ok(ListPage { items, next })
+}
+
+/// The refused notice of payment `payment_id` (still waiting for a clerk), for clerk
+/// `clerk`: what a confirmation page restates.
+pub async fn get(
+    portal: &Portal,
+    clerk: &Actor,
+    payment_id: &str,
+) -> Result<RefusedNotice, RefusedNoticeError> {
+    if !clerk.holds(STAFF) {
+        return Err(RefusedNoticeError::Forbidden);
+    }
+    find(portal, payment_id)
+        .await?
+        .ok_or(RefusedNoticeError::NotFound)
 }
 
 /// The refused notice of payment `payment_id`, however old.
@@ -151,6 +200,8 @@ async fn find(portal: &Portal, payment_id: &str) -> Result<Option<RefusedNotice>
     sqlx::query_as(LIST_SQL)
         .bind(1_i64)
         .bind(payment_id)
+        .bind(None::<DateTime<Utc>>)
+        .bind(None::<&str>)
         .fetch_optional(&portal.pool)
         .await
 }
@@ -166,12 +217,7 @@ pub async fn retry(
     metadata: CommandMetadata,
     payment_id: &str,
 ) -> Result<RefusedNotice, RefusedNoticeError> {
-    if !clerk.holds(STAFF) {
-        return Err(RefusedNoticeError::Forbidden);
-    }
-    let notice = find(portal, payment_id)
-        .await?
-        .ok_or(RefusedNoticeError::NotFound)?;
+    let notice = get(portal, clerk, payment_id).await?;
     let (payment_id, at, staff) = (
         notice.payment_id.clone(),
         portal.now(),
@@ -225,6 +271,53 @@ pub async fn retry(
     outbox.reopen(&portal.pool, &payment_id).await?;
     tracing::info!(payment = %payment_id, obligation = %obligation, clerk = %clerk.email,
         "a refused payment notice is to be sent again");
+    Ok(notice)
+}
+
+/// Clerk `clerk` records that the money of the second payment `payment_id` (another
+/// payment had settled its obligation) was returned, saying how in `note`: recorded on the
+/// payment (`PaymentRefunded`, with the clerk); the payer is e-mailed and the payment leaves
+/// the list. A refusal by the other system is not a refund to record
+/// (`RefusedNoticeError::NotASecondPayment`): its notice is to be sent again.
+pub async fn record_refund(
+    portal: &Portal,
+    clerk: &Actor,
+    metadata: CommandMetadata,
+    payment_id: &str,
+    note: &str,
+) -> Result<RefusedNotice, RefusedNoticeError> {
+    let notice = get(portal, clerk, payment_id).await?;
+    if !notice.second_payment {
+        return Err(RefusedNoticeError::NotASecondPayment);
+    }
+    let at = portal.now();
+    // The notifier marks a second payment's refund due when it finds it; one found before
+    // it did so (an older portal) is marked now. Marking again changes nothing.
+    portal
+        .payments
+        .execute(
+            &notice.payment_id,
+            PaymentCommand::MarkRefundDue {
+                reason: notice.code.clone().unwrap_or_default(),
+                at,
+            },
+            metadata.clone(),
+        )
+        .await?;
+    portal
+        .payments
+        .execute(
+            &notice.payment_id,
+            PaymentCommand::RecordRefund {
+                clerk: clerk.staff_member(),
+                note: note.to_string(),
+                at,
+            },
+            metadata,
+        )
+        .await?;
+    tracing::info!(payment = %notice.payment_id, obligation = %notice.obligation_id,
+        clerk = %clerk.email, "the money of a second payment was returned");
     Ok(notice)
 }
 

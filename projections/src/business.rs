@@ -14,6 +14,7 @@ use eventlog::{Consumer, ConsumerError, RecordedEvent};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 
+use crate::paging::{Cursor, PageRequest, Paged};
 use crate::ReadModel;
 
 pub struct BusinessTimelineProjection;
@@ -155,6 +156,9 @@ impl TimelineRows {
 /// One event of the business's timeline.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct TimelineEntry {
+    /// The event's position in the log (the timeline's order and cursor).
+    #[serde(skip)]
+    pub global_position: i64,
     pub at: DateTime<Utc>,
     pub aggregate_type: String,
     /// The stream: a declaration `{afm}-2026-Q1` or a debt `{afm}-{debt id}`.
@@ -184,34 +188,53 @@ pub struct BusinessPayment {
     pub settled_at: Option<DateTime<Utc>>,
 }
 
-/// The business `afm`'s timeline (newest first, at most `limit` events) and its payments
-/// of the obligation `kinds` (newest first, at most `limit`).
-pub async fn history(
+/// A page of the business `afm`'s timeline, newest event first.
+pub async fn timeline_page(
+    pool: &PgPool,
+    afm: &str,
+    page: &PageRequest,
+) -> Result<Paged<TimelineEntry>, sqlx::Error> {
+    let rows = sqlx::query_as(
+        "SELECT global_position, at, aggregate_type, stream_id, sequence, event_type, \
+         amount_cents, payment_id, reason FROM business_timeline \
+         WHERE afm = $1 AND ($2::bigint IS NULL OR global_position < $2) \
+         ORDER BY global_position DESC LIMIT $3",
+    )
+    .bind(afm)
+    .bind(page.after.as_ref().and_then(|c| c.position(0)))
+    .bind(page.limit + 1)
+    .fetch_all(pool)
+    .await?;
+    Ok(Paged::from_rows(rows, page.limit, |e: &TimelineEntry| {
+        Cursor(vec![e.global_position.to_string()])
+    }))
+}
+
+/// A page of the payments of the business `afm`'s obligations of the `kinds` (by anyone
+/// who paid for it), newest first.
+pub async fn payments_page(
     pool: &PgPool,
     afm: &str,
     kinds: &[&str],
-    limit: i64,
-) -> Result<(Vec<TimelineEntry>, Vec<BusinessPayment>), sqlx::Error> {
-    let timeline: Vec<TimelineEntry> = sqlx::query_as(
-        "SELECT at, aggregate_type, stream_id, sequence, event_type, amount_cents, payment_id, \
-         reason FROM business_timeline WHERE afm = $1 \
-         ORDER BY global_position DESC LIMIT $2",
-    )
-    .bind(afm)
-    .bind(limit)
-    .fetch_all(pool)
-    .await?;
+    page: &PageRequest,
+) -> Result<Paged<BusinessPayment>, sqlx::Error> {
     let prefix = format!("{}-%", afm.replace(['%', '_', '\\'], ""));
-    let payments: Vec<BusinessPayment> = sqlx::query_as(
+    let after = page.after.as_ref();
+    let rows = sqlx::query_as(
         "SELECT id, obligation_kind, obligation_reference, obligation_description, amount_cents, \
          status, payment_ref, payer_account_id, created_at, settled_at FROM payments \
          WHERE obligation_kind = ANY($1) AND obligation_reference LIKE $2 \
-         ORDER BY created_at DESC LIMIT $3",
+           AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4)) \
+         ORDER BY created_at DESC, id DESC LIMIT $5",
     )
     .bind(kinds)
     .bind(&prefix)
-    .bind(limit)
+    .bind(after.and_then(|c| c.time(0)))
+    .bind(after.and_then(|c| c.text(1)))
+    .bind(page.limit + 1)
     .fetch_all(pool)
     .await?;
-    Ok((timeline, payments))
+    Ok(Paged::from_rows(rows, page.limit, |p: &BusinessPayment| {
+        Cursor(vec![Cursor::at(&p.created_at), p.id.clone()])
+    }))
 }

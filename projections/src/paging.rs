@@ -44,6 +44,8 @@ pub enum Part {
     Time,
     Date,
     Text,
+    /// A position in the event log (a whole number, not negative).
+    Position,
 }
 
 /// The cursor of the lists sorted by a time, then a number or an id (a citizen's requests,
@@ -51,6 +53,8 @@ pub enum Part {
 pub const TIME_THEN_TEXT: &[Part] = &[Part::Time, Part::Text];
 /// The cursor of the clerks' applications queue: deadline, submission time, id.
 pub const DATE_TIME_TEXT: &[Part] = &[Part::Date, Part::Time, Part::Text];
+/// The cursor of the lists in the order of the event log (a business's timeline).
+pub const POSITION: &[Part] = &[Part::Position];
 
 impl Cursor {
     pub fn encode(&self) -> String {
@@ -67,6 +71,7 @@ impl Cursor {
             && shape.iter().enumerate().all(|(i, part)| match part {
                 Part::Time => cursor.time(i).is_some(),
                 Part::Date => cursor.date(i).is_some(),
+                Part::Position => cursor.position(i).is_some(),
                 Part::Text => cursor
                     .text(i)
                     .is_some_and(|t| !t.is_empty() && t.len() <= 200),
@@ -88,6 +93,11 @@ impl Cursor {
     /// Part `i` as a date.
     pub fn date(&self, i: usize) -> Option<NaiveDate> {
         NaiveDate::parse_from_str(self.0.get(i)?, "%Y-%m-%d").ok()
+    }
+
+    /// Part `i` as a position in the event log.
+    pub fn position(&self, i: usize) -> Option<i64> {
+        self.0.get(i)?.parse().ok().filter(|n: &i64| *n >= 0)
     }
 
     pub fn text(&self, i: usize) -> Option<&str> {
@@ -122,6 +132,17 @@ mod tests {
             assert!(Cursor::decode(bad, TIME_THEN_TEXT).is_none(), "{bad}");
         }
         assert!(Cursor::decode(&c.encode(), DATE_TIME_TEXT).is_none());
+        let at_position = Cursor(vec!["1234".into()]);
+        assert_eq!(
+            Cursor::decode(&at_position.encode(), POSITION)
+                .unwrap()
+                .position(0),
+            Some(1234)
+        );
+        for bad in ["-1", "x", "", "99999999999999999999"] {
+            let c = Cursor(vec![bad.into()]).encode();
+            assert!(Cursor::decode(&c, POSITION).is_none(), "{bad}");
+        }
         let queue = Cursor(vec!["2026-12-07".into(), Cursor::at(&at), "id-1".into()]);
         assert_eq!(Cursor::decode(&queue.encode(), DATE_TIME_TEXT), Some(queue));
     }

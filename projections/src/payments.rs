@@ -23,7 +23,9 @@ impl PaymentsProjection {
 
 impl ReadModel for PaymentsProjection {
     fn schema_version(&self) -> i32 {
-        1
+        // 2: the refund of a second captured payment (`refund_reason`, `refund_due_at`,
+        // `refunded_at`).
+        2
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -52,6 +54,9 @@ CREATE TABLE payments (
     created_at           timestamptz NOT NULL,
     settled_at           timestamptz,
     updated_at           timestamptz NOT NULL,
+    refund_reason        text,
+    refund_due_at        timestamptz,
+    refunded_at          timestamptz,
     last_sequence        bigint      NOT NULL
 );
 CREATE INDEX payments_order_idx ON payments (order_id);
@@ -123,6 +128,9 @@ struct PaymentState {
     created_at: DateTime<Utc>,
     settled_at: Option<DateTime<Utc>>,
     updated_at: DateTime<Utc>,
+    refund_reason: Option<String>,
+    refund_due_at: Option<DateTime<Utc>>,
+    refunded_at: Option<DateTime<Utc>>,
     last_sequence: i64,
 }
 
@@ -163,6 +171,9 @@ fn apply(payments: &mut Table<PaymentState>, event: &RecordedEvent, payload: &Pa
                 created_at: *at,
                 settled_at: None,
                 updated_at: *at,
+                refund_reason: None,
+                refund_due_at: None,
+                refunded_at: None,
                 last_sequence: seq,
             });
         }
@@ -212,6 +223,15 @@ fn apply(payments: &mut Table<PaymentState>, event: &RecordedEvent, payload: &Pa
         PaymentEvent::PaymentExpired { at } => {
             settle(row, "expired", "expiry", at);
         }
+        PaymentEvent::PaymentRefundDue { reason, at } => {
+            row.refund_reason = Some(reason.clone());
+            row.refund_due_at = Some(*at);
+            row.updated_at = *at;
+        }
+        PaymentEvent::PaymentRefunded { at, .. } => {
+            row.refunded_at = Some(*at);
+            row.updated_at = *at;
+        }
     }
 }
 
@@ -247,12 +267,18 @@ pub struct PaymentRow {
     pub created_at: DateTime<Utc>,
     pub settled_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+    /// Since when the money is to be returned (another payment settled the obligation),
+    /// and the obligation's refusal code that says so.
+    pub refund_due_at: Option<DateTime<Utc>>,
+    pub refund_reason: Option<String>,
+    /// When a clerk recorded the money returned.
+    pub refunded_at: Option<DateTime<Utc>>,
 }
 
 const COLUMNS: &str = "id, order_id, obligation_kind, obligation_reference, \
     obligation_description, amount_cents, currency, payer_account_id, status, tx_id, \
     payment_ref, failure_reason, settled_by, after_expiry, expires_at, redirected_at, \
-    created_at, settled_at, updated_at";
+    created_at, settled_at, updated_at, refund_due_at, refund_reason, refunded_at";
 
 pub async fn get(pool: &PgPool, id: &str) -> Result<Option<PaymentRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM payments WHERE id = $1"))

@@ -93,6 +93,10 @@ pub fn router() -> Router<AppState> {
             "/api/v1/staff/notices/{payment_id}/retry",
             post(refused_notices::retry),
         )
+        .route(
+            "/api/v1/staff/notices/{payment_id}/refund",
+            post(refused_notices::refund),
+        )
         .route("/api/v1/applications", post(applications::apply))
         .route("/api/v1/my/applications", get(applications::my_list))
         .route("/api/v1/my/applications/{id}", get(applications::my_detail))

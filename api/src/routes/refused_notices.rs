@@ -9,9 +9,12 @@ use serde_json::{json, Value};
 
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiQuery};
+use crate::http::page_request;
 use crate::http::RequestContext;
 use crate::i18n::{self, Lang};
 use crate::AppState;
+use projections::paging::TIME_THEN_TEXT;
 
 /// A refused notice as the API shows it, with what its code means in the reader's
 /// language.
@@ -26,20 +29,27 @@ pub fn labelled(notice: &RefusedNotice, lang: Lang) -> Value {
     value
 }
 
-/// `GET /api/v1/staff/notices`: the payment notices the fines or revenue system refused
-/// (and second payments of settled obligations), newest first, at most 500.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    limit: Option<i64>,
+    after: Option<String>,
+}
+
+/// `GET /api/v1/staff/notices?limit=&after=`: the payment notices the fines or revenue
+/// system refused (and second payments of settled obligations), newest first, a page at a
+/// time (`next`).
 pub async fn list(
     State(state): State<AppState>,
     user: CurrentUser,
     headers: HeaderMap,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let lang = Lang::from_headers(&headers);
-    let items: Vec<Value> = refused_notices::list(&state, &user.actor())
-        .await?
-        .iter()
-        .map(|n| labelled(n, lang))
-        .collect();
-    Ok(Json(json!({ "items": items })))
+    let page = page_request(query.after.as_deref(), query.limit, TIME_THEN_TEXT)?;
+    let (found, next) = crate::reads::refused_notices(&state, &user, &page).await?;
+    let items: Vec<Value> = found.iter().map(|n| labelled(n, lang)).collect();
+    Ok(Json(json!({ "items": items, "next": next })))
 }
 
 /// `POST /api/v1/staff/notices/{payment_id}/retry`: the clerk has the refused notice sent
@@ -63,5 +73,39 @@ pub async fn retry(
         "obligation_kind": notice.obligation_kind,
         "obligation_id": notice.obligation_id,
         "notice": "pending",
+    })))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundBody {
+    /// How the money was returned (e.g. the cashier's receipt number).
+    note: String,
+}
+
+/// `POST /api/v1/staff/notices/{payment_id}/refund` `{note}`: the clerk records that the
+/// money of a second payment (its obligation was settled by another payment) has been
+/// returned, and how; the payer is e-mailed and the payment leaves the list.
+pub async fn refund(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    context: RequestContext,
+    Path(payment_id): Path<String>,
+    ApiJson(body): ApiJson<RefundBody>,
+) -> Result<Json<Value>, ApiError> {
+    let notice = refused_notices::record_refund(
+        &state,
+        &user.actor(),
+        context.metadata(Some(&user)),
+        &payment_id,
+        &body.note,
+    )
+    .await
+    .map_err(crate::http::refund_error)?;
+    Ok(Json(json!({
+        "payment_id": notice.payment_id,
+        "obligation_kind": notice.obligation_kind,
+        "obligation_id": notice.obligation_id,
+        "refunded": true,
     })))
 }

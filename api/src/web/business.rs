@@ -2,11 +2,12 @@
 //! every one of them shows to a user who is not a certified business: what is missing and
 //! how to get certified.
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
+use serde::Deserialize;
 
 use super::cases::error_page;
 use super::certificates::{applicant, own_certification, CertificationView};
@@ -114,6 +115,17 @@ struct HistoryPage {
     afm: String,
     entries: Vec<EntryView>,
     payments: Vec<PaymentView>,
+    /// The timeline's links (`?after=`).
+    timeline_pager: super::layout::Pager,
+    /// The payments' links (`?payments_after=`).
+    payments_pager: super::layout::Pager,
+}
+
+/// `?after=` (the timeline's cursor) and `?payments_after=` of the history page.
+#[derive(Debug, Default, Deserialize)]
+struct HistoryParams {
+    after: Option<String>,
+    payments_after: Option<String>,
 }
 
 /// The period of a declaration stream `{afm}-2026-Q1` / `{afm}-2026-M03` as a label.
@@ -132,7 +144,11 @@ fn period_label(p: &Page, stream_id: &str, afm: &str) -> Option<String> {
     })
 }
 
-async fn history(State(state): State<AppState>, p: Page) -> Response {
+async fn history(
+    State(state): State<AppState>,
+    p: Page,
+    Query(q): Query<HistoryParams>,
+) -> Response {
     let user = match applicant(&p) {
         Ok(user) => user,
         Err(response) => return *response,
@@ -144,11 +160,36 @@ async fn history(State(state): State<AppState>, p: Page) -> Response {
         Ok(b) => b,
         Err(e) => return business_required(&state, p, &user, e).await,
     };
-    let (timeline, payments) = match crate::reads::business_history(&state, &business.afm).await {
-        Ok(found) => found,
-        Err(e) => return error_page(p, e),
+    // Each list pages by its own cursor; one that is not one shows that list's first page.
+    let timeline_page = super::layout::list_page(q.after.as_deref(), projections::paging::POSITION);
+    let payments_page = super::layout::list_page(
+        q.payments_after.as_deref(),
+        projections::paging::TIME_THEN_TEXT,
+    );
+    let (timeline, payments) =
+        match crate::reads::business_history(&state, &business.afm, &timeline_page, &payments_page)
+            .await
+        {
+            Ok(found) => found,
+            Err(e) => return error_page(p, e),
+        };
+    let pager = super::layout::Pager::new(&p.here, &timeline_page, timeline.next.as_deref());
+    let payments_pager = super::layout::Pager {
+        id_prefix: "payments-",
+        label_key: "ui_business_payments_paging",
+        ..super::layout::Pager::for_param(
+            &p.here,
+            "payments_after",
+            &payments_page,
+            payments.next.as_deref(),
+        )
+    };
+    let timeline_pager = super::layout::Pager {
+        label_key: "ui_business_timeline_paging",
+        ..pager
     };
     let entries = timeline
+        .items
         .into_iter()
         .map(|e| {
             let (subject, href) = if e.aggregate_type
@@ -193,6 +234,7 @@ async fn history(State(state): State<AppState>, p: Page) -> Response {
         .collect();
     let account = user.account_id.to_string();
     let payments = payments
+        .items
         .into_iter()
         .map(|r| PaymentView {
             what: r.obligation_description,
@@ -211,5 +253,7 @@ async fn history(State(state): State<AppState>, p: Page) -> Response {
         afm: business.afm,
         entries,
         payments,
+        timeline_pager,
+        payments_pager,
     })
 }

@@ -253,13 +253,30 @@ pub fn list_page(
 pub struct Pager {
     pub first_href: Option<String>,
     pub next_href: Option<String>,
+    /// What goes before the links' ids (`first-page`, `next-page`): empty for the one list
+    /// of a page, e.g. `payments-` for a second list paged by its own parameter.
+    pub id_prefix: &'static str,
+    /// The message key of the navigation's label (unique on the page).
+    pub label_key: &'static str,
 }
 
 impl Pager {
     pub fn new(here: &str, request: &projections::paging::PageRequest, next: Option<&str>) -> Self {
+        Self::for_param(here, "after", request, next)
+    }
+
+    /// The links of a list whose cursor is the parameter `param` (a page with two lists
+    /// pages each by its own), keeping every other parameter (filters, the other list's
+    /// cursor).
+    pub fn for_param(
+        here: &str,
+        param: &str,
+        request: &projections::paging::PageRequest,
+        next: Option<&str>,
+    ) -> Self {
         let (path, query) = here.split_once('?').unwrap_or((here, ""));
         let kept: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
-            .filter(|(k, _)| k != "after")
+            .filter(|(k, _)| k != param)
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
         let href = |after: Option<&str>| {
@@ -268,7 +285,7 @@ impl Pager {
                 q.append_pair(k, v);
             }
             if let Some(a) = after {
-                q.append_pair("after", a);
+                q.append_pair(param, a);
             }
             let q = q.finish();
             if q.is_empty() {
@@ -280,6 +297,8 @@ impl Pager {
         Self {
             first_href: request.after.is_some().then(|| href(None)),
             next_href: next.map(|n| href(Some(n))),
+            id_prefix: "",
+            label_key: "ui_paging",
         }
     }
 }

@@ -49,7 +49,8 @@ pub(super) fn staff_user(p: &Page) -> Result<CurrentUser, Box<Response>> {
 struct QueueParams {
     status: Option<String>,
     kind: Option<String>,
-    page: Option<String>,
+    /// The keyset cursor of the page (`next` of the one before).
+    after: Option<String>,
 }
 
 /// A link of the counts per status.
@@ -76,23 +77,17 @@ struct QueuePage {
     status_choices: Vec<Choice>,
     kind_choices: Vec<Choice>,
     total: i64,
-    page: i64,
-    pages: i64,
-    prev_href: Option<String>,
-    next_href: Option<String>,
+    pager: super::layout::Pager,
 }
 
-/// The queue's address with these filters.
-fn queue_href(status: Option<&str>, kind: Option<&str>, page: i64) -> String {
+/// The queue's address with these filters (its first page).
+fn queue_href(status: Option<&str>, kind: Option<&str>) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());
     if let Some(s) = status {
         query.append_pair("status", s);
     }
     if let Some(k) = kind {
         query.append_pair("kind", k);
-    }
-    if page > 1 {
-        query.append_pair("page", &page.to_string());
     }
     let query = query.finish();
     if query.is_empty() {
@@ -139,12 +134,10 @@ async fn queue(
             }
         },
     };
-    let page = q
-        .page
-        .as_deref()
-        .and_then(|n| n.trim().parse::<i64>().ok())
-        .filter(|n| (1..=crate::http::MAX_PAGE).contains(n))
-        .unwrap_or(1);
+    // Keyset paging, oldest first; a cursor that is not one shows the first page.
+    let mut page =
+        super::layout::list_page(q.after.as_deref(), projections::paging::TIME_THEN_TEXT);
+    page.limit = PER_PAGE;
 
     let loaded = async {
         wait_for_own_writes(&state, Some(&user), &headers, projections::REQUEST_READS).await?;
@@ -153,10 +146,9 @@ async fn queue(
         let filter = read::QueueFilter {
             status: status.map(str::to_string),
             kind: kind.map(str::to_string),
-            limit: PER_PAGE,
-            offset: (page - 1) * PER_PAGE,
-            // The page numbers of this page count by offset (keyset: the API's `after`).
-            after: None,
+            limit: page.limit,
+            offset: 0,
+            after: page.after.clone(),
         };
         Ok::<_, ApiError>(read::staff_queue(&state.pool, &filter).await?)
     }
@@ -168,14 +160,14 @@ async fn queue(
 
     let all: i64 = result.counts_by_status.values().sum();
     let mut counts = vec![CountLink {
-        href: queue_href(None, kind, 1),
+        href: queue_href(None, kind),
         label: p.t("ui_staff_counts_all"),
         count: all,
         current: status.is_none(),
     }];
     counts.extend(RequestStatus::ALL.iter().map(|s| {
         CountLink {
-            href: queue_href(Some(s.as_str()), kind, 1),
+            href: queue_href(Some(s.as_str()), kind),
             label: p.status_label(s.as_str()),
             count: result
                 .counts_by_status
@@ -203,13 +195,8 @@ async fn queue(
         label: p.kind_label(k.as_str()),
     }))
     .collect();
-    let pages = ((result.total + PER_PAGE - 1) / PER_PAGE).max(1);
-    if page > pages {
-        // Past the end (the queue shrank, or a typed address): the last page.
-        return Redirect::to(&queue_href(status, kind, pages)).into_response();
-    }
-    let prev_href = (page > 1).then(|| queue_href(status, kind, page - 1));
-    let next_href = (page < pages).then(|| queue_href(status, kind, page + 1));
+    // The links keep the filters as given (an unknown value was cleared above).
+    let pager = super::layout::Pager::new(&queue_href(status, kind), &page, result.next.as_deref());
     let invalid = form.has_errors();
     let mut response = render(&QueuePage {
         p,
@@ -219,10 +206,7 @@ async fn queue(
         status_choices,
         kind_choices,
         total: result.total,
-        page,
-        pages,
-        prev_href,
-        next_href,
+        pager,
     });
     if invalid {
         *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
@@ -603,10 +587,10 @@ mod tests {
 
     #[test]
     fn queue_links_keep_the_filters() {
-        assert_eq!(queue_href(None, None, 1), "/staff/requests");
+        assert_eq!(queue_href(None, None), "/staff/requests");
         assert_eq!(
-            queue_href(Some("in_review"), Some("complaint"), 2),
-            "/staff/requests?status=in_review&kind=complaint&page=2"
+            queue_href(Some("in_review"), Some("complaint")),
+            "/staff/requests?status=in_review&kind=complaint"
         );
     }
 

@@ -8,6 +8,9 @@
 //!     │                     │ └──bank: error──▶ error
 //!     └──expire──▶ expired ◀┘ (no answer by `expires_at`)
 //!                     └──bank: captured (late) ──▶ succeeded
+//!
+//!  succeeded ──obligation settled by another payment──▶ succeeded, refund due
+//!            ──a clerk records the refund made──▶ succeeded, refunded
 //! ```
 //!
 //! Every transition is an event; an input that makes no sense in a state is refused with a
@@ -27,6 +30,7 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 
+use crate::request::StaffMember;
 use crate::Refusal;
 
 /// The version of every event shape below.
@@ -157,7 +161,21 @@ pub enum PaymentCommand {
     /// No answer came in time: the payment is abandoned (no money was taken, as far as
     /// the portal knows).
     Expire { at: DateTime<Utc> },
+    /// The money this payment took is to be returned to the payer: its obligation refused
+    /// it (`reason`, the obligation's refusal code: another payment had settled it). Only a
+    /// captured payment; again changes nothing.
+    MarkRefundDue { reason: String, at: DateTime<Utc> },
+    /// A clerk records that the money of a payment whose refund was due has been returned
+    /// (at the cashier's, by bank transfer), saying how in `note`.
+    RecordRefund {
+        clerk: StaffMember,
+        note: String,
+        at: DateTime<Utc>,
+    },
 }
+
+/// The longest note a clerk writes on a refund.
+pub const MAX_REFUND_NOTE_CHARS: usize = 500;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
@@ -200,6 +218,19 @@ pub enum PaymentEvent {
     PaymentExpired {
         at: DateTime<Utc>,
     },
+    /// The money taken is to be returned to the payer: the obligation was settled by
+    /// another payment (`reason`: the obligation's refusal code, e.g.
+    /// `fine_already_paid`). The refund itself is done by hand at the cashier's.
+    PaymentRefundDue {
+        reason: String,
+        at: DateTime<Utc>,
+    },
+    /// A clerk returned the money of a payment whose refund was due, as `note` says.
+    PaymentRefunded {
+        clerk: StaffMember,
+        note: String,
+        at: DateTime<Utc>,
+    },
 }
 
 impl PaymentEvent {
@@ -211,7 +242,9 @@ impl PaymentEvent {
             | Self::PaymentFailed { at, .. }
             | Self::PaymentCancelled { at, .. }
             | Self::PaymentErrored { at, .. }
-            | Self::PaymentExpired { at } => *at,
+            | Self::PaymentExpired { at }
+            | Self::PaymentRefundDue { at, .. }
+            | Self::PaymentRefunded { at, .. } => *at,
         }
     }
 }
@@ -226,6 +259,8 @@ impl DomainEvent for PaymentEvent {
             Self::PaymentCancelled { .. } => "PaymentCancelled",
             Self::PaymentErrored { .. } => "PaymentErrored",
             Self::PaymentExpired { .. } => "PaymentExpired",
+            Self::PaymentRefundDue { .. } => "PaymentRefundDue",
+            Self::PaymentRefunded { .. } => "PaymentRefunded",
         }
         .to_string()
     }
@@ -250,6 +285,12 @@ pub struct Payment {
     pub result: Option<BankResult>,
     pub created_at: Option<DateTime<Utc>>,
     pub updated_at: Option<DateTime<Utc>>,
+    /// Why the money is to be returned (the obligation's refusal), once it is.
+    #[serde(default)]
+    pub refund_due: Option<String>,
+    /// When a clerk recorded the refund made.
+    #[serde(default)]
+    pub refunded_at: Option<DateTime<Utc>>,
 }
 
 impl Payment {
@@ -413,6 +454,43 @@ impl Aggregate for Payment {
                     ))
                 }
             },
+            PaymentCommand::MarkRefundDue { reason, at } => match self.exists()? {
+                PaymentStatus::Succeeded if self.refund_due.is_some() => return Ok(()),
+                PaymentStatus::Succeeded => PaymentEvent::PaymentRefundDue { reason, at },
+                _ => {
+                    return Err(Refusal::rule(
+                        "payment_not_captured",
+                        "only money the bank took can be returned",
+                    ))
+                }
+            },
+            PaymentCommand::RecordRefund { clerk, note, at } => {
+                self.exists()?;
+                let note = note.trim().to_string();
+                if note.is_empty() {
+                    return Err(Refusal::invalid(
+                        "refund_note_required",
+                        "say how the money was returned (e.g. the cashier's receipt number)",
+                    ));
+                }
+                if note.chars().count() > MAX_REFUND_NOTE_CHARS {
+                    return Err(Refusal::invalid(
+                        "refund_note_too_long",
+                        "the note is longer than 500 characters",
+                    ));
+                }
+                if self.refund_due.is_none() {
+                    return Err(Refusal::rule(
+                        "refund_not_due",
+                        "no refund is due for this payment",
+                    ));
+                }
+                if self.refunded_at.is_some() {
+                    // Pressed twice: the refund is recorded once.
+                    return Ok(());
+                }
+                PaymentEvent::PaymentRefunded { clerk, note, at }
+            }
         };
         sink.write(event, self).await;
         Ok(())
@@ -464,6 +542,12 @@ impl Aggregate for Payment {
             }
             PaymentEvent::PaymentExpired { .. } => {
                 self.status = Some(PaymentStatus::Expired);
+            }
+            PaymentEvent::PaymentRefundDue { reason, .. } => {
+                self.refund_due = Some(reason);
+            }
+            PaymentEvent::PaymentRefunded { at, .. } => {
+                self.refunded_at = Some(at);
             }
         }
     }

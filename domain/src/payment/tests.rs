@@ -179,26 +179,36 @@ fn every_state_by_every_input() {
         ),
         ("expire due", PaymentCommand::Expire { at: later(30) }),
         ("expire early", PaymentCommand::Expire { at: later(29) }),
+        (
+            "refund due",
+            PaymentCommand::MarkRefundDue {
+                reason: "fine_already_paid".into(),
+                at: later(40),
+            },
+        ),
+        ("refunded", refund("Ταμείο, απόδειξη 17")),
     ];
     let nf = "!payment_not_found";
     let ex = "!payment_exists";
     let mm = "!confirmation_mismatch";
     let st = "!payment_settled";
+    let nc = "!payment_not_captured";
+    let nd = "!refund_not_due";
     // Columns in the order of `inputs`.
     #[rustfmt::skip]
-    let table: Vec<(Option<PaymentStatus>, [&str; 11])> = vec![
-        (None, ["PaymentCreated", nf, nf, nf, nf, nf, nf, nf, nf, nf, nf]),
+    let table: Vec<(Option<PaymentStatus>, [&str; 13])> = vec![
+        (None, ["PaymentCreated", nf, nf, nf, nf, nf, nf, nf, nf, nf, nf, nf, nf]),
         (Some(Created), [ex, "PaymentRedirected", "!payment_expired", "!payment_not_started",
             "!payment_not_started", "!payment_not_started", "!payment_not_started", mm, mm,
-            "PaymentExpired", "!payment_not_expired"]),
+            "PaymentExpired", "!payment_not_expired", nc, nd]),
         (Some(Redirected), [ex, "!payment_already_redirected", "!payment_already_redirected",
             "PaymentSucceeded", "PaymentFailed", "PaymentCancelled", "PaymentErrored", mm, mm,
-            "PaymentExpired", "!payment_not_expired"]),
-        (Some(Succeeded), [ex, st, st, "-", st, st, st, mm, mm, st, st]),
-        (Some(Failed), [ex, st, st, st, "-", st, st, mm, mm, st, st]),
-        (Some(Cancelled), [ex, st, st, st, st, "-", st, mm, mm, st, st]),
-        (Some(Error), [ex, st, st, st, st, st, "-", mm, mm, st, st]),
-        (Some(Expired), [ex, st, st, "PaymentSucceeded", "-", "-", "-", mm, mm, st, st]),
+            "PaymentExpired", "!payment_not_expired", nc, nd]),
+        (Some(Succeeded), [ex, st, st, "-", st, st, st, mm, mm, st, st, "PaymentRefundDue", nd]),
+        (Some(Failed), [ex, st, st, st, "-", st, st, mm, mm, st, st, nc, nd]),
+        (Some(Cancelled), [ex, st, st, st, st, "-", st, mm, mm, st, st, nc, nd]),
+        (Some(Error), [ex, st, st, st, st, st, "-", mm, mm, st, st, nc, nd]),
+        (Some(Expired), [ex, st, st, "PaymentSucceeded", "-", "-", "-", mm, mm, st, st, nc, nd]),
     ];
     let mut wrong = Vec::new();
     for (state, expected) in table {
@@ -210,6 +220,79 @@ fn every_state_by_every_input() {
         }
     }
     assert!(wrong.is_empty(), "\n{}", wrong.join("\n"));
+}
+
+fn refund(note: &str) -> PaymentCommand {
+    PaymentCommand::RecordRefund {
+        clerk: StaffMember {
+            account_id: "clerk-1".into(),
+            name: "Ελένη Ταμία".into(),
+        },
+        note: note.into(),
+        at: later(60),
+    }
+}
+
+#[test]
+fn a_refund_is_recorded_once_only_when_due_and_with_a_note() {
+    let mut due = history(Some(PaymentStatus::Succeeded));
+    due.push(PaymentEvent::PaymentRefundDue {
+        reason: "fine_already_paid".into(),
+        at: later(40),
+    });
+    assert_eq!(outcome(due.clone(), refund("  ")), "!refund_note_required");
+    assert_eq!(
+        outcome(due.clone(), refund(&"α".repeat(MAX_REFUND_NOTE_CHARS + 1))),
+        "!refund_note_too_long"
+    );
+    assert_eq!(
+        outcome(due.clone(), refund(&"α".repeat(MAX_REFUND_NOTE_CHARS))),
+        "PaymentRefunded"
+    );
+    TestFramework::<Payment>::with(())
+        .given(due.clone())
+        .when(refund(" Ταμείο, απόδειξη 17 "))
+        .then_expect_events(vec![PaymentEvent::PaymentRefunded {
+            clerk: StaffMember {
+                account_id: "clerk-1".into(),
+                name: "Ελένη Ταμία".into(),
+            },
+            note: "Ταμείο, απόδειξη 17".into(),
+            at: later(60),
+        }]);
+    due.push(PaymentEvent::PaymentRefunded {
+        clerk: StaffMember {
+            account_id: "clerk-1".into(),
+            name: "Ελένη Ταμία".into(),
+        },
+        note: "Ταμείο, απόδειξη 17".into(),
+        at: later(60),
+    });
+    // Pressed twice: recorded once.
+    assert_eq!(outcome(due, refund("Ταμείο, απόδειξη 17")), "-");
+}
+
+#[test]
+fn a_refund_is_marked_due_once_and_the_payment_stays_captured() {
+    let mark = || PaymentCommand::MarkRefundDue {
+        reason: "fine_already_paid".into(),
+        at: later(40),
+    };
+    let mut given = history(Some(PaymentStatus::Succeeded));
+    given.push(PaymentEvent::PaymentRefundDue {
+        reason: "fine_already_paid".into(),
+        at: later(40),
+    });
+    // Marked again (the notifier's pass repeated after a crash): nothing new.
+    assert_eq!(outcome(given.clone(), mark()), "-");
+    // The bank's same confirmation still changes nothing; the state says both.
+    assert_eq!(outcome(given.clone(), confirm(captured())), "-");
+    let mut payment = Payment::default();
+    for event in given {
+        payment.apply(event);
+    }
+    assert_eq!(payment.status, Some(PaymentStatus::Succeeded));
+    assert_eq!(payment.refund_due.as_deref(), Some("fine_already_paid"));
 }
 
 #[test]
