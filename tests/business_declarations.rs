@@ -168,6 +168,25 @@ impl Office {
         started
     }
 
+    /// An office whose payments expire after a second, where Q1 was filed and its payer
+    /// left on the bank's card page past the expiry, so the declaration was rejected:
+    /// answers the office, the filing's 201 answer, and the card page (bank, session) that
+    /// can still be paid.
+    async fn with_a_lapsed_filing() -> (Self, Value, (String, String)) {
+        let office = Self::open_with(|config| {
+            config.payment_expiry = Duration::from_secs(1);
+            config.payment_reconcile_after = Duration::from_secs(3600);
+        })
+        .await;
+        let started = office.file_ok(q1()).await;
+        let card_page = office.card_page(&started["form"]).await;
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        office.expire_payments(1).await;
+        let d = office.until_status(STREAM, "rejected").await;
+        assert_eq!(d["rejected_reason"], "payment_expired");
+        (office, started, card_page)
+    }
+
     /// Files the quarters `periods` of `year` (each VAT return in the month after its
     /// quarter): answers their 201 answers.
     async fn file_quarters(&self, year: i32, periods: std::ops::RangeInclusive<u32>) -> Vec<Value> {
@@ -678,18 +697,7 @@ async fn an_expired_payment_rejects_the_declaration() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_capture_after_the_filing_lapsed_still_pays_the_declaration() {
-    let office = Office::open_with(|config| {
-        config.payment_expiry = Duration::from_secs(1);
-        config.payment_reconcile_after = Duration::from_secs(3600);
-    })
-    .await;
-    let started = office.file_ok(q1()).await;
-    // The payer sits on the bank's card page past the payment's expiry.
-    let (bank, session) = office.card_page(&started["form"]).await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    office.expire_payments(1).await;
-    let d = office.until_status(STREAM, "rejected").await;
-    assert_eq!(d["rejected_reason"], "payment_expired");
+    let (office, started, (bank, session)) = Office::with_a_lapsed_filing().await;
     // Then pays: the bank took the money, so the declaration is paid after all, and the
     // revenue system is told once.
     office
@@ -709,6 +717,89 @@ async fn a_capture_after_the_filing_lapsed_still_pays_the_declaration() {
     let rejected = office.events("DeclarationRejected").await;
     let paid = office.events("DeclarationPaid").await;
     assert_eq!((rejected.len(), paid.len()), (1, 1));
+}
+
+/// The first filing's payment lapses, the period is filed again and paid, and then the
+/// payer finishes the first payment at the bank after all: that money does not settle the
+/// declaration, so it is marked due back on the payment, the payer is mailed, and clerks
+/// list it to record the refund.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_capture_of_a_superseded_filing_is_marked_for_refund_and_listed() {
+    let (office, first, (bank, session)) = Office::with_a_lapsed_filing().await;
+    let second = office.file_ok(q1()).await;
+    office.at_bank(&second["form"], Some(CARD_SUCCEEDS)).await;
+    let paid = office.until_status(STREAM, "paid").await;
+    assert_eq!(paid["payment_id"], second["payment_id"]);
+    office
+        .on_card_page(&bank, &session, Some(CARD_SUCCEEDS))
+        .await;
+    let first_id = first["payment_id"].as_str().unwrap().to_string();
+    let pool = &office.app.state.pool;
+    eventually_within("the refund marked due", 400, || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM events WHERE aggregate_type = 'Payment' \
+             AND aggregate_id = $1 AND event_type = 'PaymentRefundDue'",
+        )
+        .bind(&first_id)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+            == 1
+    })
+    .await;
+    // Still paid by the second; the revenue system was told of that one only.
+    let d = office.detail(STREAM).await;
+    assert_eq!(d["payment_id"], second["payment_id"]);
+    eventually_within("the payer's e-mail", 400, || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM mail_outbox WHERE to_address = $1 \
+             AND subject = 'Το ποσό της πληρωμής σας θα σας επιστραφεί'",
+        )
+        .bind(REP_EMAIL)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+            == 1
+    })
+    .await;
+
+    // The clerks see it as a second payment of the declaration and record the refund.
+    let list = json_body(
+        office
+            .app
+            .get("/api/v1/staff/notices", Some(&office.clerk))
+            .await,
+    )
+    .await;
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{list}");
+    assert_eq!(items[0]["payment_id"], first_id.as_str());
+    assert_eq!(items[0]["obligation_kind"], "tax_declaration");
+    assert_eq!(items[0]["obligation_id"], STREAM);
+    assert_eq!(items[0]["second_payment"], true);
+    let r = office
+        .app
+        .post(
+            &format!("/api/v1/staff/notices/{first_id}/refund"),
+            Some(&office.clerk),
+            json!({ "note": "Έμβασμα στον λογαριασμό του πληρωτή" }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let list = json_body(
+        office
+            .app
+            .get("/api/v1/staff/notices", Some(&office.clerk))
+            .await,
+    )
+    .await;
+    assert!(list["items"].as_array().unwrap().is_empty(), "{list}");
+    let metrics = office.app.get("/metrics", None).await.text().await.unwrap();
+    assert!(
+        metrics.contains("portal_refused_notices{outbox=\"declaration_outcomes\"} 0\n"),
+        "{metrics}"
+    );
+    crate::common::assert_a_rebuild_of_everything_changes_nothing(pool).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -13,7 +13,7 @@ use commands::fines::FineNotifier;
 use domain::ports::ManualClock;
 use reqwest::{redirect::Policy, Client, StatusCode};
 use sandboxes::bank::{CARD_DECLINED, CARD_SUCCEEDS};
-use sandboxes::fines::{FinesFaults, SandboxFine, SEEDED_EARLY, SEEDED_PAID};
+use sandboxes::fines::{FinesFaults, SandboxFine, SEEDED_EARLY, SEEDED_LATE, SEEDED_PAID};
 use serde_json::{json, Value};
 
 struct Desk {
@@ -888,23 +888,94 @@ async fn a_second_captured_payment_of_a_paid_fine_is_marked_for_refund() {
     let page = v.get(&format!("/payments/{second_id}")).await;
     page.assert_lacks("id=\"payment-refund-due\"");
 
-    // The clerks: listed as a second payment; sending it again is refused by the fine.
+    // A notice the fines system refuses for another fine (paid at its counter meanwhile).
+    let (_, other) = desk.quote_seeded(SEEDED_LATE, "ΝΒΧ-9012").await;
+    let (status, started) = desk.pay(other["quote_id"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    assert!(desk.app.fines.pay_at_counter(SEEDED_LATE, "TAMEIO-3"));
+    desk.pay_at_bank(&started["redirect"], CARD_SUCCEEDS).await;
+    let refused_id = started["payment_id"].as_str().unwrap();
+    desk.app.read_models_caught_up().await;
+    assert_eq!(notifier.run_once().await.unwrap().refused, 1);
+
+    // The clerks: two refused notices, newest first, a page at a time.
     let clerk = desk
         .app
         .staff("clerk", "clerk.refund@dimos.example.gr", "Ελένη Ταμία")
         .await;
+    let first_page = json_body(
+        desk.app
+            .get("/api/v1/staff/notices?limit=1", Some(&clerk))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        first_page["items"][0]["payment_id"], refused_id,
+        "{first_page}"
+    );
+    let after = first_page["next"].as_str().expect("a second page");
+    let second_page = json_body(
+        desk.app
+            .get(
+                &format!("/api/v1/staff/notices?limit=1&after={after}"),
+                Some(&clerk),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(
+        second_page["items"][0]["payment_id"], first_id,
+        "{second_page}"
+    );
+    assert!(second_page["next"].is_null());
+    let r = desk
+        .app
+        .get("/api/v1/staff/notices?after=zzz", Some(&desk.token))
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::FORBIDDEN,
+        "the role before the paging"
+    );
+    // Refunding what the fines system refused is said at once on the page.
+    let mut clerk_pages = crate::common::pages::Visitor::with_session(&desk.app, Some(&clerk));
+    let list_page = clerk_pages.get("/staff/notices").await;
+    let wrong = clerk_pages
+        .post(
+            &list_page,
+            &format!("/staff/notices/{refused_id}/refund"),
+            &[],
+        )
+        .await;
+    wrong.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+    wrong.assert_has("Τα χρήματα αυτής της πληρωμής δεν επιστρέφονται");
+    // A citizen's session reaches neither action.
+    let mut citizen_pages =
+        crate::common::pages::Visitor::with_session(&desk.app, Some(&desk.token));
+    let own = citizen_pages.get("/payments").await;
+    for action in ["refund", "retry"] {
+        let r = citizen_pages
+            .post(
+                &own,
+                &format!("/staff/notices/{first_id}/{action}"),
+                &[("confirmed", "yes"), ("note", "x")],
+            )
+            .await;
+        r.assert_status(StatusCode::FORBIDDEN);
+    }
+    // The second payment is listed as such; sending it again is refused by the fine.
     let list = json_body(desk.app.get("/api/v1/staff/notices", Some(&clerk)).await).await;
     let items = list["items"].as_array().unwrap();
-    assert_eq!(items.len(), 1, "{list}");
-    assert_eq!(items[0]["payment_id"], first_id);
-    assert_eq!(items[0]["second_payment"], true);
-    assert_eq!(items[0]["code"], "fine_already_paid");
+    assert_eq!(items.len(), 2, "{list}");
+    assert_eq!(items[1]["payment_id"], first_id);
+    assert_eq!(items[1]["second_payment"], true);
+    assert_eq!(items[1]["code"], "fine_already_paid");
+    assert_eq!(items[0]["second_payment"], false);
     let metrics = desk.app.get("/metrics", None).await.text().await.unwrap();
     assert!(
-        metrics.contains("portal_refused_notices{outbox=\"fine_payment_notices\"} 1\n"),
+        metrics.contains("portal_refused_notices{outbox=\"fine_payment_notices\"} 2\n"),
         "{metrics}"
     );
-    let mut clerk_pages = crate::common::pages::Visitor::with_session(&desk.app, Some(&clerk));
     let page = clerk_pages.get("/staff/notices").await;
     page.assert_has("Δεύτερη πληρωμή: επιστροφή χρημάτων");
     page.assert_lacks(&format!("/staff/notices/{first_id}/retry"));
@@ -1018,7 +1089,8 @@ async fn a_second_captured_payment_of_a_paid_fine_is_marked_for_refund() {
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
     let list_page = clerk_pages.get(done.location.as_deref().unwrap()).await;
     list_page.assert_has("id=\"notice-refunded\"");
-    list_page.assert_has("Δεν υπάρχουν ενημερώσεις που απορρίφθηκαν");
+    list_page.assert_lacks(&format!("id=\"notice-{first_id}\""));
+    list_page.assert_has(&format!("id=\"notice-{refused_id}\""));
     // Recorded once, with the clerk and the note; pressed again: nothing more.
     let refunded: Value = sqlx::query_scalar(
         "SELECT payload FROM events WHERE aggregate_type = 'Payment' AND aggregate_id = $1 \
@@ -1030,16 +1102,19 @@ async fn a_second_captured_payment_of_a_paid_fine_is_marked_for_refund() {
     .unwrap();
     assert_eq!(refunded["data"]["note"], "Ταμείο Δήμου, απόδειξη 4411");
     assert_eq!(refunded["data"]["clerk"]["name"], "Ελένη Ταμία");
+    // Sent again (a retried request): the same answer, nothing recorded twice.
     let (status, body) = refund(json!("ξανά")).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["refunded"], true);
+    assert_eq!(body["obligation_id"], "9999-100000001");
     assert_eq!(refunds().await, 1);
     let list = json_body(desk.app.get("/api/v1/staff/notices", Some(&clerk)).await).await;
-    assert!(list["items"].as_array().unwrap().is_empty(), "{list}");
-    assert!(list["next"].is_null());
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list["items"][0]["payment_id"], refused_id);
     // Nor does the operators' gauge count it any more.
     let metrics = desk.app.get("/metrics", None).await.text().await.unwrap();
     assert!(
-        metrics.contains("portal_refused_notices{outbox=\"fine_payment_notices\"} 0\n"),
+        metrics.contains("portal_refused_notices{outbox=\"fine_payment_notices\"} 1\n"),
         "{metrics}"
     );
 

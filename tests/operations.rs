@@ -513,3 +513,29 @@ async fn the_log_can_be_json_lines() {
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("PORTAL_LOG_FORMAT=\"xml\" is not a log format: use text or json"));
 }
+
+/// The operator's commands (`portal projections status`, `retry`, `skip`) know every
+/// consumer the server runs, each with the aggregate types it reads: no consumer a
+/// `status` would leave out, none it would name that does not run.
+#[tokio::test]
+async fn the_operators_list_of_consumers_is_the_one_the_server_runs() {
+    let app = TestApp::spawn().await;
+    let described = |infos: Vec<eventlog::ConsumerInfo>| {
+        let mut all: Vec<(String, Option<Vec<String>>)> = infos
+            .into_iter()
+            .map(|c| {
+                (
+                    c.name.to_string(),
+                    c.types
+                        .map(|types| types.iter().map(|t| t.to_string()).collect()),
+                )
+            })
+            .collect();
+        all.sort();
+        all
+    };
+    let running = described(app.state.consumers.consumers());
+    assert_eq!(described(portal::operator::consumer_infos()), running);
+    assert!(running.iter().any(|(name, _)| name == "mail_notices"));
+    assert!(running.iter().any(|(name, _)| name == "payment_process"));
+}

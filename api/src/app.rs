@@ -312,14 +312,15 @@ impl Application {
 
         // The payment engine's own state, and the outboxes of the notifiers and the
         // declaration worker.
-        consumers
-            .start(Arc::new(commands::payment_process::PaymentProcess))
-            .await
-            .context("Failed to start the payment process")?;
-        consumers
-            .start(Arc::new(commands::registrar::ProtocolQueue))
-            .await
-            .context("Failed to start the protocol queue")?;
+        let managers = commands::process_managers();
+        let process: Vec<&'static str> = managers.iter().map(|m| m.name()).collect();
+        for manager in managers {
+            let name = manager.name();
+            consumers
+                .start(manager)
+                .await
+                .with_context(|| format!("Failed to start the process manager {name}"))?;
+        }
         // Their state must be current before the portal answers: the bank's answer to a
         // recent order is looked up there. A new release on an old database folds the
         // whole log first (the read models were built above the same way).
@@ -327,10 +328,6 @@ impl Application {
             .await
             .context("Failed to read the head of the event log")?
         {
-            let process = [
-                commands::payment_process::PaymentProcess::NAME,
-                commands::registrar::ProtocolQueue::NAME,
-            ];
             if !progress
                 .wait_for(&process, head, std::time::Duration::from_secs(600))
                 .await

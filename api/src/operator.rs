@@ -3,7 +3,7 @@
 //! --position N --reason "…"`.
 
 use anyhow::bail;
-use eventlog::{Consumer, ConsumerInfo};
+use eventlog::ConsumerInfo;
 use indicatif::{ProgressBar, ProgressStyle};
 use sqlx::PgPool;
 
@@ -17,11 +17,7 @@ pub fn consumer_infos() -> Vec<ConsumerInfo> {
             types: m.aggregate_types(),
         })
         .collect();
-    let managers: [&dyn Consumer; 2] = [
-        &commands::payment_process::PaymentProcess,
-        &commands::registrar::ProtocolQueue,
-    ];
-    infos.extend(managers.iter().map(|c| ConsumerInfo {
+    infos.extend(commands::process_managers().iter().map(|c| ConsumerInfo {
         name: c.name(),
         types: c.aggregate_types(),
     }));

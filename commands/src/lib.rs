@@ -31,5 +31,16 @@ pub mod tax_declarations;
 pub mod warrants;
 
 pub use context::{Actor, Portal, Settings};
+
+/// The process managers whose state the portal must have current before it answers (the
+/// payment process with the notifiers' outboxes, the protocol queue): the one list the
+/// server starts and the operator's commands name. The mail consumer is not among them:
+/// it needs the municipality's settings (`mail_notices::MailNotices::NAME`, `TYPES`).
+pub fn process_managers() -> Vec<std::sync::Arc<dyn eventlog::Consumer>> {
+    vec![
+        std::sync::Arc::new(payment_process::PaymentProcess),
+        std::sync::Arc::new(registrar::ProtocolQueue),
+    ]
+}
 pub use executor::{CommandError, Commands, Executed, RequestCommands};
 pub use metadata::CommandMetadata;

@@ -345,6 +345,21 @@ impl MailNotices {
             Payment::TYPE => match decode::<PaymentEvent>(event)? {
                 // A second captured payment of a settled obligation: its money goes back.
                 PaymentEvent::PaymentRefundDue { .. } => {
+                    // Marked by the clerk's refund itself (a payment found before the mark
+                    // existed): the refund's own notice says it all.
+                    let refunded: bool = sqlx::query_scalar(
+                        "SELECT EXISTS (SELECT 1 FROM events WHERE aggregate_type = $1 \
+                           AND aggregate_id = $2 AND sequence > $3 \
+                           AND event_type = 'PaymentRefunded')",
+                    )
+                    .bind(&event.aggregate_type)
+                    .bind(&event.aggregate_id)
+                    .bind(event.sequence)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                    if refunded {
+                        return Ok(None);
+                    }
                     payer_notice(conn, event, &event.aggregate_id, "payment_refund_due").await
                 }
                 // A clerk recorded the money returned.

@@ -18,7 +18,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
-use domain::payment::PaymentCommand;
 use domain::Refusal;
 
 use crate::background::{self, LoopTask, Outbox};
@@ -175,17 +174,15 @@ where
                 tracing::error!(payment = %payment_id, obligation = %notice.obligation_id,
                     code = r.code, "{}: a second captured payment of one obligation; refund it",
                     T::TASK);
-                portal
-                    .payments
-                    .execute(
-                        payment_id,
-                        PaymentCommand::MarkRefundDue {
-                            reason: r.code.to_string(),
-                            at: portal.now(),
-                        },
-                        metadata,
-                    )
-                    .await?;
+                match crate::payments::mark_refund_due(portal, payment_id, r.code, metadata).await {
+                    // Cannot happen for a captured payment; if it does, the row must still
+                    // leave the queue, or it would hold up every later notice.
+                    Err(CommandError::Refused(mark)) => {
+                        tracing::error!(payment = %payment_id, code = mark.code,
+                            "{}: the payment refused to be marked for a refund", T::TASK);
+                    }
+                    marked => marked?,
+                }
                 self.finish(payment_id, "refused", r.code).await?;
                 report.refused += 1;
                 return Ok(());

@@ -272,6 +272,30 @@ impl From<sqlx::Error> for ConfirmationRejected {
     }
 }
 
+/// The money payment `payment_id` took is to be returned: its obligation refused it
+/// (`reason`, the obligation's refusal code), another payment having settled it. Recorded
+/// on the payment (`PaymentRefundDue`: the payer is mailed, clerks list it); marking it
+/// again changes nothing, so a process that crashed after this step may repeat it.
+pub async fn mark_refund_due(
+    portal: &Portal,
+    payment_id: &str,
+    reason: &str,
+    metadata: CommandMetadata,
+) -> Result<(), CommandError> {
+    portal
+        .payments
+        .execute(
+            payment_id,
+            PaymentCommand::MarkRefundDue {
+                reason: reason.to_string(),
+                at: portal.now(),
+            },
+            metadata,
+        )
+        .await?;
+    Ok(())
+}
+
 /// Applies a bank answer (the fields as posted) from `source`. A forged, tampered,
 /// mismatched or unknown answer changes nothing, is logged at WARN with its order id and
 /// answers an error; the same answer again changes nothing and answers success.

@@ -84,11 +84,14 @@ SELECT * FROM (
    WHERE n.status = 'refused'
   UNION ALL
   SELECT o.payment_id, 'tax_declaration', o.declaration_id, p.obligation_description,
-         p.payment_ref, p.amount_cents, o.last_error, coalesce(o.done_at, 'epoch'), a.full_name, a.email, false
+         p.payment_ref, p.amount_cents, o.last_error, coalesce(o.done_at, 'epoch'), a.full_name,
+         a.email, o.applied = 'ignored'
     FROM declaration_outcomes o
     LEFT JOIN payments p ON p.id = o.payment_id
     LEFT JOIN accounts a ON a.id::text = p.payer_account_id
-   WHERE o.notice = 'refused'
+   -- Refused by the revenue system, or a captured payment its declaration refused (a
+   -- superseded filing, a period paid by another payment): money to return.
+   WHERE o.notice = 'refused' OR (o.applied = 'ignored' AND o.payment_status = 'succeeded')
 ) refused
 WHERE ($2::text IS NULL OR payment_id = $2)
   -- A second payment leaves the list once a clerk recorded its money returned.
@@ -113,8 +116,10 @@ pub async fn count_by_outbox(pool: &sqlx::PgPool) -> Result<Vec<(String, i64)>, 
            WHERE status = 'refused' AND NOT EXISTS (SELECT 1 FROM events e \
              WHERE e.aggregate_type = 'Payment' AND e.aggregate_id = n.payment_id \
                AND e.event_type = 'PaymentRefunded') \
-         UNION ALL SELECT 'declaration_outcomes', count(*) FROM declaration_outcomes \
-           WHERE notice = 'refused'",
+         UNION ALL SELECT 'declaration_outcomes', count(*) FROM declaration_outcomes o \
+           WHERE notice = 'refused' OR (applied = 'ignored' AND payment_status = 'succeeded' \
+             AND NOT EXISTS (SELECT 1 FROM events e WHERE e.aggregate_type = 'Payment' \
+               AND e.aggregate_id = o.payment_id AND e.event_type = 'PaymentRefunded'))",
     )
     .fetch_all(pool)
     .await
@@ -279,46 +284,77 @@ pub async fn retry(
 /// payment (`PaymentRefunded`, with the clerk); the payer is e-mailed and the payment leaves
 /// the list. A refusal by the other system is not a refund to record
 /// (`RefusedNoticeError::NotASecondPayment`): its notice is to be sent again.
+/// Pressed again once recorded (a double click, a retried request), it answers the same
+/// and records nothing.
 pub async fn record_refund(
     portal: &Portal,
     clerk: &Actor,
     metadata: CommandMetadata,
     payment_id: &str,
     note: &str,
-) -> Result<RefusedNotice, RefusedNoticeError> {
-    let notice = get(portal, clerk, payment_id).await?;
+) -> Result<Refund, RefusedNoticeError> {
+    if !clerk.holds(STAFF) {
+        return Err(RefusedNoticeError::Forbidden);
+    }
+    // The note first: a refused action changes nothing, not even the mark below.
+    let note = domain::payment::refund_note(note).map_err(CommandError::Refused)?;
+    let Some(notice) = find(portal, payment_id).await? else {
+        return already_refunded(portal, payment_id).await;
+    };
     if !notice.second_payment {
         return Err(RefusedNoticeError::NotASecondPayment);
     }
-    let at = portal.now();
     // The notifier marks a second payment's refund due when it finds it; one found before
     // it did so (an older portal) is marked now. Marking again changes nothing.
-    portal
-        .payments
-        .execute(
-            &notice.payment_id,
-            PaymentCommand::MarkRefundDue {
-                reason: notice.code.clone().unwrap_or_default(),
-                at,
-            },
-            metadata.clone(),
-        )
-        .await?;
+    crate::payments::mark_refund_due(
+        portal,
+        &notice.payment_id,
+        notice.code.as_deref().unwrap_or_default(),
+        metadata.clone(),
+    )
+    .await?;
     portal
         .payments
         .execute(
             &notice.payment_id,
             PaymentCommand::RecordRefund {
                 clerk: clerk.staff_member(),
-                note: note.to_string(),
-                at,
+                note,
+                at: portal.now(),
             },
             metadata,
         )
         .await?;
     tracing::info!(payment = %notice.payment_id, obligation = %notice.obligation_id,
         clerk = %clerk.email, "the money of a second payment was returned");
-    Ok(notice)
+    Ok(Refund {
+        payment_id: notice.payment_id,
+        obligation_kind: notice.obligation_kind,
+        obligation_id: notice.obligation_id,
+    })
+}
+
+/// A recorded refund: of which payment, of which obligation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refund {
+    pub payment_id: String,
+    /// `traffic_fine`, `tax_debt` or `tax_declaration`.
+    pub obligation_kind: String,
+    pub obligation_id: String,
+}
+
+/// The answer to a refund pressed again: the refund recorded already, or
+/// `RefusedNoticeError::NotFound` when the payment has none waiting and none recorded.
+async fn already_refunded(portal: &Portal, payment_id: &str) -> Result<Refund, RefusedNoticeError> {
+    let payment = portal.payments.load(payment_id).await?;
+    match (payment.refunded_at, payment.obligation) {
+        (Some(_), Some(obligation)) => Ok(Refund {
+            payment_id: payment.id,
+            obligation_kind: obligation.kind,
+            obligation_id: obligation.reference,
+        }),
+        _ => Err(RefusedNoticeError::NotFound),
+    }
 }
 
 impl Outbox {

@@ -630,6 +630,16 @@ impl DeclarationWorker {
                     tracing::error!(payment = %payment_id, declaration = %declaration_id,
                         code = r.code, "declaration worker: a captured payment that does not \
                         settle its declaration; refund it");
+                    // Recorded on the payment (the payer is mailed; clerks list it to
+                    // record the refund) before the row is done with: a crash between the
+                    // two repeats the mark, which then changes nothing.
+                    crate::payments::mark_refund_due(
+                        portal,
+                        payment_id,
+                        r.code,
+                        system_metadata(payment_id),
+                    )
+                    .await?;
                 } else {
                     tracing::info!(payment = %payment_id, declaration = %declaration_id,
                         code = r.code, "declaration worker: outcome of a superseded filing ignored");

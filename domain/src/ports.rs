@@ -317,13 +317,16 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
     fn now(&self) -> DateTime<Utc>;
 }
 
-/// The machine's clock.
+/// The machine's clock, to the microsecond: the precision PostgreSQL keeps, so a time an
+/// event carries is the time a read model stores from it, whichever way it is written
+/// (a bound parameter truncates nanoseconds, a JSON text is rounded).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        use chrono::SubsecRound;
+        Utc::now().trunc_subsecs(6)
     }
 }
 
@@ -360,6 +363,13 @@ impl Clock for ManualClock {
 mod clock_tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn the_system_clock_reads_to_the_microsecond() {
+        for _ in 0..100 {
+            assert_eq!(SystemClock.now().timestamp_subsec_nanos() % 1_000, 0);
+        }
+    }
 
     #[test]
     fn a_manual_clock_stands_still_until_moved_and_clones_share_it() {

@@ -39,6 +39,8 @@ pub async fn history(
     user: CurrentUser,
     ApiQuery(query): ApiQuery<HistoryQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    // The business's precondition first, as every business service.
+    let business = certified_business(&state, &user.actor()).await?;
     let timeline = page_request(
         query.after.as_deref(),
         query.limit,
@@ -61,7 +63,6 @@ pub async fn history(
         },
         other => other,
     })?;
-    let business = certified_business(&state, &user.actor()).await?;
     let (timeline, payments) =
         crate::reads::business_history(&state, &business.afm, &timeline, &payments).await?;
     Ok(Json(json!({

@@ -45,6 +45,7 @@ pub async fn list(
     headers: HeaderMap,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    user.require(domain::account::STAFF)?;
     let lang = Lang::from_headers(&headers);
     let page = page_request(query.after.as_deref(), query.limit, TIME_THEN_TEXT)?;
     let (found, next) = crate::reads::refused_notices(&state, &user, &page).await?;

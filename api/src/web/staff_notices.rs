@@ -100,7 +100,8 @@ async fn list_page(State(state): State<AppState>, p: Page, Query(q): Query<Done>
         Ok(found) => found,
         Err(e) => return error_page(p, e),
     };
-    let pager = super::layout::Pager::new(&p.here, &page, next.as_deref());
+    // From the list's own address: a banner of what was just done stays on this page.
+    let pager = super::layout::Pager::new("/staff/notices", &page, next.as_deref());
     let rows = notices.into_iter().map(|n| Row::of(&p, n)).collect();
     render(&NoticesPage {
         p,
@@ -142,6 +143,12 @@ async fn confirmation(
     status: StatusCode,
 ) -> Response {
     match refused_notices::get(state, &user.actor(), payment_id).await {
+        // A refund of money the obligation keeps is refused at once, before a note is
+        // typed (a retry of a second payment is refused by its obligation on confirming).
+        Ok(notice) if action == "refund" && !notice.second_payment => error_page(
+            p,
+            refused_notices::RefusedNoticeError::NotASecondPayment.into(),
+        ),
         Ok(notice) => {
             let row = Row::of(&p, notice);
             let mut response = render(&ConfirmPage {

@@ -177,6 +177,25 @@ pub enum PaymentCommand {
 /// The longest note a clerk writes on a refund.
 pub const MAX_REFUND_NOTE_CHARS: usize = 500;
 
+/// A refund's note as recorded (trimmed), or why it cannot be: empty, or longer than
+/// [`MAX_REFUND_NOTE_CHARS`] once trimmed.
+pub fn refund_note(note: &str) -> Result<String, Refusal> {
+    let note = note.trim();
+    if note.is_empty() {
+        return Err(Refusal::invalid(
+            "refund_note_required",
+            "say how the money was returned (e.g. the cashier's receipt number)",
+        ));
+    }
+    if note.chars().count() > MAX_REFUND_NOTE_CHARS {
+        return Err(Refusal::invalid(
+            "refund_note_too_long",
+            "the note is longer than 500 characters",
+        ));
+    }
+    Ok(note.to_string())
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
 pub enum PaymentEvent {
@@ -466,19 +485,7 @@ impl Aggregate for Payment {
             },
             PaymentCommand::RecordRefund { clerk, note, at } => {
                 self.exists()?;
-                let note = note.trim().to_string();
-                if note.is_empty() {
-                    return Err(Refusal::invalid(
-                        "refund_note_required",
-                        "say how the money was returned (e.g. the cashier's receipt number)",
-                    ));
-                }
-                if note.chars().count() > MAX_REFUND_NOTE_CHARS {
-                    return Err(Refusal::invalid(
-                        "refund_note_too_long",
-                        "the note is longer than 500 characters",
-                    ));
-                }
+                let note = refund_note(&note)?;
                 if self.refund_due.is_none() {
                     return Err(Refusal::rule(
                         "refund_not_due",
