@@ -166,6 +166,7 @@ fn submit(id: &str) -> RequestCommand {
             tracking_code_sha256: "0".repeat(64),
         },
         at: chrono::Utc::now(),
+        place: Default::default(),
     }
 }
 

@@ -27,6 +27,7 @@ mod pages_fines;
 mod pages_staff;
 mod paging;
 mod payments;
+mod request_places;
 mod requests;
 mod restart;
 mod staff_and_audit;

@@ -465,6 +465,10 @@ fn sample_event_payload() -> anyhow::Result<String> {
             tracking_code_sha256: "0".repeat(64),
         },
         at: Utc::now(),
+        category: None,
+        address: None,
+        location: None,
+        attributes: Default::default(),
     };
     Ok(serde_json::to_string(&event)?)
 }

@@ -345,6 +345,10 @@ fn request_life(ids: &StreamIds, at: DateTime<Utc>) -> Vec<RequestEvent> {
             desired_action: Some(DESIRED_ACTION.to_string()),
             submitter,
             at,
+            category: None,
+            address: None,
+            location: None,
+            attributes: Default::default(),
         },
         RequestEvent::RequestTakenIntoReview {
             clerk: clerk(),

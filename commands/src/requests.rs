@@ -67,6 +67,10 @@ pub struct Submission {
     pub subject: Option<String>,
     pub text: Option<String>,
     pub desired_action: Option<String>,
+    /// The category, address, coordinates and attribute answers, as typed (issue 15).
+    pub place: domain::request::PlaceInput,
+    /// Whether the channel needs a category (Open311 does; the portal's form does not).
+    pub category_required: bool,
 }
 
 /// A submission that went through.
@@ -111,7 +115,18 @@ pub async fn submit(
         None | Some("") => None,
         Some(raw) => FieldError::collect("desired_action", DesiredAction::parse(raw), &mut errors),
     };
-    let (Some(kind), Some(subject), Some(text), true) = (kind, subject, text, errors.is_empty())
+    let place = match submission.place.check(
+        &portal.settings.municipality.requests,
+        submission.category_required,
+    ) {
+        Ok(place) => Some(place),
+        Err(place_errors) => {
+            errors.extend(place_errors);
+            None
+        }
+    };
+    let (Some(kind), Some(subject), Some(text), Some(place), true) =
+        (kind, subject, text, place, errors.is_empty())
     else {
         return Err(RequestError::Invalid(errors));
     };
@@ -147,6 +162,7 @@ pub async fn submit(
                 desired_action,
                 submitter,
                 at: portal.now(),
+                place,
             },
             metadata,
         )

@@ -88,6 +88,7 @@ pub fn router() -> Router<AppState> {
             "/api/v1/staff/certifications/revoke",
             post(certifications::revoke),
         )
+        .route("/api/v1/request-categories", get(requests::categories))
         .route("/api/v1/staff/notices", get(refused_notices::list))
         .route(
             "/api/v1/staff/notices/{payment_id}/retry",

@@ -27,6 +27,15 @@ pub struct SubmitBody {
     pub subject: Option<String>,
     pub text: Option<String>,
     pub desired_action: Option<String>,
+    /// A category's service code (`GET /api/v1/request-categories`).
+    pub category: Option<String>,
+    pub address: Option<String>,
+    /// Degrees (WGS 84), inside the municipality's area; both or neither.
+    pub lat: Option<f64>,
+    pub long: Option<f64>,
+    /// Answers to the category's attributes, by attribute code.
+    #[serde(default)]
+    pub attributes: std::collections::BTreeMap<String, String>,
 }
 
 /// `POST /api/v1/requests`: a named submission with a session, an anonymous one without.
@@ -41,6 +50,14 @@ pub async fn submit(
         subject: body.subject,
         text: body.text,
         desired_action: body.desired_action,
+        place: domain::request::PlaceInput {
+            category: body.category,
+            address: body.address,
+            lat: body.lat.map(|v| v.to_string()),
+            long: body.long.map(|v| v.to_string()),
+            attributes: body.attributes,
+        },
+        category_required: false,
     };
     let actor = user.as_ref().map(CurrentUser::actor);
     let submitted = requests::submit(
@@ -176,4 +193,53 @@ pub async fn reopen(
         position_header(executed.position),
         Json(json!({"id": id, "status": "reopened", "position": executed.position.to_string()})),
     ))
+}
+
+/// `GET /api/v1/request-categories`: the categories a request may carry (with their
+/// questions) and the municipality's area, in the reader's language. Public.
+pub async fn categories(State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
+    let lang = Lang::from_headers(&headers);
+    let pick = |el: &str, en: &str| match lang {
+        Lang::El => el.to_string(),
+        Lang::En => en.to_string(),
+    };
+    let requests = &state.config.municipality.requests;
+    let items: Vec<_> = requests
+        .categories
+        .iter()
+        .map(|c| {
+            let attributes: Vec<_> = c
+                .attributes
+                .iter()
+                .map(|a| {
+                    let values: Vec<_> = a
+                        .values
+                        .iter()
+                        .map(|v| json!({"key": v.key, "name": pick(&v.name_el, &v.name_en)}))
+                        .collect();
+                    json!({
+                        "code": a.code,
+                        "datatype": a.datatype.as_str(),
+                        "required": a.required,
+                        "description": pick(&a.description_el, &a.description_en),
+                        "values": values,
+                    })
+                })
+                .collect();
+            json!({
+                "service_code": c.service_code,
+                "name": pick(&c.name_el, &c.name_en),
+                "group": pick(&c.group_el, &c.group_en),
+                "keywords": c.keywords,
+                "deadline_days": c.deadline_days,
+                "attributes": attributes,
+            })
+        })
+        .collect();
+    let area = &requests.area;
+    Json(json!({
+        "items": items,
+        "area": {"min_lat": area.min_lat, "max_lat": area.max_lat,
+                 "min_long": area.min_long, "max_long": area.max_long},
+    }))
 }

@@ -27,6 +27,8 @@ pub use domain::account::STAFF;
 pub struct QueueQuery {
     status: Option<String>,
     kind: Option<String>,
+    /// A category's service code.
+    category: Option<String>,
     page: Option<i64>,
     per_page: Option<i64>,
     after: Option<String>,
@@ -50,6 +52,12 @@ pub async fn queue(
         .kind
         .filter(|s| !s.is_empty())
         .and_then(|s| FieldError::collect("kind", RequestKind::parse(&s), &mut errors));
+    let category = query.category.filter(|c| !c.is_empty());
+    if let Some(c) = &category {
+        if state.config.municipality.requests.find(c).is_none() {
+            errors.push(FieldError::new("category", "category_unknown"));
+        }
+    }
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
@@ -67,6 +75,7 @@ pub async fn queue(
     let filter = read::QueueFilter {
         status: status.map(|s| s.as_str().to_string()),
         kind: kind.map(|k| k.as_str().to_string()),
+        category,
         limit: per_page,
         offset,
         after,

@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::layout::{list_page, AfterParam, Pager};
 use super::login_redirect;
+use super::place::PlaceFields;
 use super::{render, FormState, Page};
 use crate::error::ApiError;
 use crate::http::{case_id, wait_for_log_head, wait_for_own_writes, RequestContext};
@@ -166,16 +167,16 @@ async fn my_requests(
 struct NewRequestPage {
     p: Page,
     form: FormState,
+    place: super::place::PlaceFields,
 }
 
-async fn new_request_form(p: Page) -> Response {
+async fn new_request_form(State(state): State<AppState>, p: Page) -> Response {
     if p.user.is_none() {
         return login_redirect(&p);
     }
-    render(&NewRequestPage {
-        p,
-        form: FormState::new(),
-    })
+    let form = FormState::new();
+    let place = PlaceFields::new(&p, &state.config.municipality.requests, &form);
+    render(&NewRequestPage { p, form, place })
 }
 
 #[derive(Deserialize)]
@@ -184,19 +185,39 @@ struct SubmitForm {
     subject: Option<String>,
     text: Option<String>,
     desired_action: Option<String>,
+    category: Option<String>,
+    address: Option<String>,
+    lat: Option<String>,
+    long: Option<String>,
+    /// `attribute[{code}]` answers, and the CSRF token.
+    #[serde(flatten)]
+    rest: std::collections::BTreeMap<String, String>,
 }
 
 impl SubmitForm {
     fn values(&self) -> FormState {
-        FormState::with_values([
-            ("kind", self.kind.as_deref().unwrap_or("")),
-            ("subject", self.subject.as_deref().unwrap_or("")),
-            ("text", self.text.as_deref().unwrap_or("")),
-            (
-                "desired_action",
-                self.desired_action.as_deref().unwrap_or(""),
+        FormState::with_values(
+            [
+                ("kind", self.kind.as_deref().unwrap_or("")),
+                ("subject", self.subject.as_deref().unwrap_or("")),
+                ("text", self.text.as_deref().unwrap_or("")),
+                (
+                    "desired_action",
+                    self.desired_action.as_deref().unwrap_or(""),
+                ),
+                ("category", self.category.as_deref().unwrap_or("")),
+                ("address", self.address.as_deref().unwrap_or("")),
+                ("lat", self.lat.as_deref().unwrap_or("")),
+                ("long", self.long.as_deref().unwrap_or("")),
+            ]
+            .into_iter()
+            .chain(
+                self.rest
+                    .iter()
+                    .filter(|(k, _)| k.starts_with("attribute["))
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
             ),
-        ])
+        )
     }
 
     fn into_submission(self, kind: Option<String>) -> Submission {
@@ -205,6 +226,21 @@ impl SubmitForm {
             subject: self.subject,
             text: self.text,
             desired_action: self.desired_action,
+            place: domain::request::PlaceInput {
+                category: self.category,
+                address: self.address,
+                lat: self.lat,
+                long: self.long,
+                attributes: self
+                    .rest
+                    .into_iter()
+                    .filter_map(|(k, v)| {
+                        let code = k.strip_prefix("attribute[")?.strip_suffix(']')?;
+                        Some((code.to_string(), v))
+                    })
+                    .collect(),
+            },
+            category_required: false,
         }
     }
 }
@@ -221,11 +257,13 @@ async fn new_request(
     let mut form = f.values();
     // A named submission always has a kind: no radio chosen is "kind required".
     let kind = f.kind.clone().filter(|k| !k.is_empty());
+    let mut submission = f.into_submission(kind);
+    super::place::answers_of_chosen(&state.config.municipality.requests, &mut submission.place);
     let submitted = requests::submit(
         &state,
         Some(&u.user.actor()),
         context.metadata(Some(&u.user)),
-        f.into_submission(kind),
+        submission,
     )
     .await
     .map_err(ApiError::from);
@@ -235,7 +273,8 @@ async fn new_request(
         }
         Err(e @ (ApiError::Validation(_) | ApiError::Refused(_))) => {
             form.absorb(p.lang, &e);
-            let mut response = render(&NewRequestPage { p, form });
+            let place = PlaceFields::new(&p, &state.config.municipality.requests, &form);
+            let mut response = render(&NewRequestPage { p, form, place });
             *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
             response
         }
@@ -374,13 +413,13 @@ async fn reopen(
 struct AnonymousPage {
     p: Page,
     form: FormState,
+    place: super::place::PlaceFields,
 }
 
-async fn anonymous_form(p: Page) -> Response {
-    render(&AnonymousPage {
-        p,
-        form: FormState::new(),
-    })
+async fn anonymous_form(State(state): State<AppState>, p: Page) -> Response {
+    let form = FormState::new();
+    let place = PlaceFields::new(&p, &state.config.municipality.requests, &form);
+    render(&AnonymousPage { p, form, place })
 }
 
 #[derive(Template)]
@@ -400,14 +439,11 @@ async fn anonymous(
     Form(f): Form<SubmitForm>,
 ) -> Response {
     let mut form = f.values();
-    let submitted = requests::submit(
-        &state,
-        None,
-        context.metadata(None),
-        f.into_submission(None),
-    )
-    .await
-    .map_err(ApiError::from);
+    let mut submission = f.into_submission(None);
+    super::place::answers_of_chosen(&state.config.municipality.requests, &mut submission.place);
+    let submitted = requests::submit(&state, None, context.metadata(None), submission)
+        .await
+        .map_err(ApiError::from);
     match submitted {
         Ok(submitted) => render(&AnonymousDone {
             p,
@@ -416,7 +452,8 @@ async fn anonymous(
         }),
         Err(e @ (ApiError::Validation(_) | ApiError::Refused(_))) => {
             form.absorb(p.lang, &e);
-            let mut response = render(&AnonymousPage { p, form });
+            let place = PlaceFields::new(&p, &state.config.municipality.requests, &form);
+            let mut response = render(&AnonymousPage { p, form, place });
             *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
             response
         }

@@ -29,6 +29,8 @@ pub struct Page {
     pub csrf: String,
     /// The path and query of this page, without any `lang=` parameter.
     pub here: String,
+    /// The municipality's configuration (the names of request categories).
+    pub municipality: std::sync::Arc<domain::municipality::Municipality>,
 }
 
 impl Page {
@@ -106,6 +108,31 @@ impl Page {
 
     pub fn status_label(&self, status: &str) -> String {
         self.t(&format!("status_{status}"))
+    }
+
+    /// A request category's name in the page's language (its code if it is no longer
+    /// configured).
+    pub fn category_label(&self, code: &str) -> String {
+        match self.municipality.requests.find(code) {
+            Some(c) => match self.lang {
+                Lang::El => c.name_el.clone(),
+                Lang::En => c.name_en.clone(),
+            },
+            None => code.to_string(),
+        }
+    }
+
+    /// A category's attribute question in the page's language (its code if unknown).
+    pub fn attribute_label(&self, category: &str, code: &str) -> String {
+        self.municipality
+            .requests
+            .find(category)
+            .and_then(|c| c.attributes.iter().find(|a| a.code == code))
+            .map(|a| match self.lang {
+                Lang::El => a.description_el.clone(),
+                Lang::En => a.description_en.clone(),
+            })
+            .unwrap_or_else(|| code.to_string())
     }
 
     pub fn kind_label(&self, kind: &str) -> String {
@@ -226,6 +253,7 @@ impl FromRequestParts<AppState> for Page {
             user,
             csrf,
             here: here_without_lang(parts),
+            municipality: state.config.municipality.clone(),
         })
     }
 }

@@ -14,6 +14,7 @@ mod forms;
 mod layout;
 mod password_reset;
 pub mod payments;
+pub(crate) mod place;
 mod security;
 mod staff;
 mod staff_applications;

@@ -49,6 +49,8 @@ pub(super) fn staff_user(p: &Page) -> Result<CurrentUser, Box<Response>> {
 struct QueueParams {
     status: Option<String>,
     kind: Option<String>,
+    /// A category's service code.
+    category: Option<String>,
     /// The keyset cursor of the page (`next` of the one before).
     after: Option<String>,
 }
@@ -76,18 +78,22 @@ struct QueuePage {
     counts: Vec<CountLink>,
     status_choices: Vec<Choice>,
     kind_choices: Vec<Choice>,
+    category_choices: Vec<Choice>,
     total: i64,
     pager: super::layout::Pager,
 }
 
 /// The queue's address with these filters (its first page).
-fn queue_href(status: Option<&str>, kind: Option<&str>) -> String {
+fn queue_href(status: Option<&str>, kind: Option<&str>, category: Option<&str>) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());
     if let Some(s) = status {
         query.append_pair("status", s);
     }
     if let Some(k) = kind {
         query.append_pair("kind", k);
+    }
+    if let Some(c) = category {
+        query.append_pair("category", c);
     }
     let query = query.finish();
     if query.is_empty() {
@@ -110,6 +116,7 @@ async fn queue(
     let mut form = FormState::with_values([
         ("status", q.status.as_deref().unwrap_or("")),
         ("kind", q.kind.as_deref().unwrap_or("")),
+        ("category", q.category.as_deref().unwrap_or("")),
     ]);
     // An unknown filter value is said next to its field, and the queue shown unfiltered.
     let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
@@ -134,6 +141,19 @@ async fn queue(
             }
         },
     };
+    let categories = &state.config.municipality.requests;
+    let category = match q.category.as_deref().filter(|c| !c.is_empty()) {
+        None => None,
+        Some(c) if categories.find(c).is_some() => Some(c),
+        Some(_) => {
+            form.add_error(
+                p.lang,
+                &crate::error::FieldError::new("category", "category_unknown"),
+            );
+            form.set("category", "");
+            None
+        }
+    };
     // Keyset paging, oldest first; a cursor that is not one shows the first page.
     let mut page =
         super::layout::list_page(q.after.as_deref(), projections::paging::TIME_THEN_TEXT);
@@ -146,6 +166,7 @@ async fn queue(
         let filter = read::QueueFilter {
             status: status.map(str::to_string),
             kind: kind.map(str::to_string),
+            category: category.map(str::to_string),
             limit: page.limit,
             offset: 0,
             after: page.after.clone(),
@@ -160,14 +181,14 @@ async fn queue(
 
     let all: i64 = result.counts_by_status.values().sum();
     let mut counts = vec![CountLink {
-        href: queue_href(None, kind),
+        href: queue_href(None, kind, category),
         label: p.t("ui_staff_counts_all"),
         count: all,
         current: status.is_none(),
     }];
     counts.extend(RequestStatus::ALL.iter().map(|s| {
         CountLink {
-            href: queue_href(Some(s.as_str()), kind),
+            href: queue_href(Some(s.as_str()), kind, category),
             label: p.status_label(s.as_str()),
             count: result
                 .counts_by_status
@@ -196,7 +217,24 @@ async fn queue(
     }))
     .collect();
     // The links keep the filters as given (an unknown value was cleared above).
-    let pager = super::layout::Pager::new(&queue_href(status, kind), &page, result.next.as_deref());
+    let pager = super::layout::Pager::new(
+        &queue_href(status, kind, category),
+        &page,
+        result.next.as_deref(),
+    );
+    let category_choices = std::iter::once(Choice {
+        value: String::new(),
+        label: p.t("ui_staff_filter_any_category"),
+    })
+    .collect::<Vec<_>>();
+    let category_labels = super::place::category_labels(p.lang, categories);
+    let category_choices = category_choices
+        .into_iter()
+        .chain(category_labels.iter().map(|(code, label)| Choice {
+            value: code.clone(),
+            label: label.clone(),
+        }))
+        .collect();
     let invalid = form.has_errors();
     let mut response = render(&QueuePage {
         p,
@@ -205,6 +243,7 @@ async fn queue(
         counts,
         status_choices,
         kind_choices,
+        category_choices,
         total: result.total,
         pager,
     });
@@ -587,10 +626,10 @@ mod tests {
 
     #[test]
     fn queue_links_keep_the_filters() {
-        assert_eq!(queue_href(None, None), "/staff/requests");
+        assert_eq!(queue_href(None, None, None), "/staff/requests");
         assert_eq!(
-            queue_href(Some("in_review"), Some("complaint")),
-            "/staff/requests?status=in_review&kind=complaint"
+            queue_href(Some("in_review"), Some("complaint"), Some("street_light")),
+            "/staff/requests?status=in_review&kind=complaint&category=street_light"
         );
     }
 

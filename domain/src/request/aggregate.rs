@@ -40,6 +40,9 @@ pub struct CitizenRequest {
     pub times_reopened: u32,
     pub submitted_at: Option<DateTime<Utc>>,
     pub updated_at: Option<DateTime<Utc>>,
+    /// Its category, address, point and attribute answers (issue 15).
+    #[serde(default)]
+    pub place: super::Place,
 }
 
 impl CitizenRequest {
@@ -84,6 +87,7 @@ impl Aggregate for CitizenRequest {
                 desired_action,
                 submitter,
                 at,
+                place,
             } => {
                 if self.status.is_some() {
                     return Err(Refusal::rule("case_exists", "a case with this id exists"));
@@ -112,6 +116,10 @@ impl Aggregate for CitizenRequest {
                     desired_action: desired_action.map(|d| d.as_str().to_string()),
                     submitter,
                     at,
+                    category: place.category,
+                    address: place.address,
+                    location: place.location,
+                    attributes: place.attributes,
                 }
             }
             RequestCommand::TakeIntoReview { clerk, at } => match self.open_status()? {
@@ -267,7 +275,17 @@ impl Aggregate for CitizenRequest {
                 desired_action,
                 submitter,
                 at,
+                category,
+                address,
+                location,
+                attributes,
             } => {
+                self.place = super::Place {
+                    category,
+                    address,
+                    location,
+                    attributes,
+                };
                 self.id = id;
                 self.number = Some(number);
                 self.kind = Some(kind);

@@ -7,13 +7,14 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use cqrs_es::test::{AggregateResultValidator, TestFramework};
-use cqrs_es::Aggregate;
+use cqrs_es::{Aggregate, DomainEvent};
 
 use super::{CitizenRequest, RequestServices};
 use crate::ports::{ProtocolDocument, ProtocolError, ProtocolReceipt, ProtocolSystem};
 use crate::refusal::RefusalKind;
 use crate::request::{
-    CloseReason, RequestCommand, RequestEvent, RequestKind, RequestStatus, StaffMember, Submitter,
+    CloseReason, Place, RequestCommand, RequestEvent, RequestKind, RequestStatus, StaffMember,
+    Submitter, SUBMITTED_VERSION,
 };
 use crate::values::{AnswerText, CaseNumber, CaseText, DesiredAction, Note, Subject};
 
@@ -144,6 +145,7 @@ fn submit(kind: RequestKind, submitter: Submitter, desired_action: Option<&str>)
         desired_action: desired_action.map(|d| DesiredAction::parse(d).unwrap()),
         submitter,
         at: at(),
+        place: Place::default(),
     }
 }
 
@@ -174,7 +176,46 @@ fn submitted_by(
         desired_action: desired_action.map(str::to_string),
         submitter,
         at: at(),
+        category: None,
+        address: None,
+        location: None,
+        attributes: Default::default(),
     }
+}
+
+/// A `RequestSubmitted` of version 1.0, as the log holds it from before categories and
+/// places, reads as a case without them; one with them keeps them.
+#[test]
+fn a_submission_of_version_1_0_reads_without_a_place_and_1_1_with_it() {
+    let old = serde_json::json!({"type": "RequestSubmitted", "data": {
+        "id": CASE_ID, "number": {"year": 2026, "serial": 123}, "kind": "complaint",
+        "subject": "Λακκούβα στην οδό Ερμού",
+        "text": "Μεγάλη λακκούβα μπροστά στο νούμερο 12.\nΚινδυνεύουν τα μηχανάκια.",
+        "desired_action": "Να κλείσει η λακκούβα.",
+        "submitter": {"type": "citizen", "account_id": "acc-1", "name": "Μαρία Παπαδοπούλου"},
+        "at": "2026-11-26T09:00:00Z"}});
+    let event: RequestEvent = serde_json::from_value(old).unwrap();
+    let RequestEvent::RequestSubmitted {
+        category,
+        location,
+        attributes,
+        ..
+    } = &event
+    else {
+        panic!("{event:?}")
+    };
+    assert_eq!((category, location), (&None, &None));
+    assert!(attributes.is_empty());
+    // Written now: version 1.1, and only the parts that are there.
+    assert_eq!(event.event_version(), SUBMITTED_VERSION);
+    let written = serde_json::to_value(&event).unwrap();
+    assert!(written["data"].get("category").is_none(), "{written}");
+    let mut with_place = written.clone();
+    with_place["data"]["category"] = "street_light".into();
+    with_place["data"]["location"] = serde_json::json!({"lat": 37.97, "long": 23.72});
+    with_place["data"]["attributes"] = serde_json::json!({"lamp_post_number": "ΦΣ-118"});
+    let back: RequestEvent = serde_json::from_value(with_place.clone()).unwrap();
+    assert_eq!(serde_json::to_value(&back).unwrap(), with_place);
 }
 
 fn taken_into_review() -> RequestEvent {

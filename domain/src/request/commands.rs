@@ -17,6 +17,8 @@ pub enum RequestCommand {
         desired_action: Option<DesiredAction>,
         submitter: Submitter,
         at: DateTime<Utc>,
+        /// The category, place and answers, checked against the municipality's list.
+        place: super::Place,
     },
     TakeIntoReview {
         clerk: StaffMember,

@@ -6,11 +6,16 @@ use chrono::{DateTime, Utc};
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
-use super::{CloseReason, RequestKind, RequestStatus, StaffMember, Submitter};
+use super::{CloseReason, Coordinates, RequestKind, RequestStatus, StaffMember, Submitter};
 use crate::values::CaseNumber;
 
-/// The version of every event shape below. Raise it (and add an upcaster) when one changes.
+/// The version of every event shape below but `RequestSubmitted`. Raise it (and say how an
+/// older payload is read) when one changes.
 pub const EVENT_VERSION: &str = "1.0";
+/// `RequestSubmitted` 1.1 (issue 15) adds `category`, `address`, `location` and
+/// `attributes`. A 1.0 payload is upcast on reading by the fields' defaults: no category,
+/// no place, no answers.
+pub const SUBMITTED_VERSION: &str = "1.1";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
@@ -24,6 +29,18 @@ pub enum RequestEvent {
         desired_action: Option<String>,
         submitter: Submitter,
         at: DateTime<Utc>,
+        /// The category's service code (1.1).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        category: Option<String>,
+        /// Where, as typed (1.1).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        address: Option<String>,
+        /// Where, as a point inside the municipality's area (1.1).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        location: Option<Coordinates>,
+        /// The answers to the category's attributes, by attribute code (1.1).
+        #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        attributes: std::collections::BTreeMap<String, String>,
     },
     RequestTakenIntoReview {
         clerk: StaffMember,
@@ -88,6 +105,10 @@ impl DomainEvent for RequestEvent {
     }
 
     fn event_version(&self) -> String {
-        EVENT_VERSION.to_string()
+        match self {
+            Self::RequestSubmitted { .. } => SUBMITTED_VERSION,
+            _ => EVENT_VERSION,
+        }
+        .to_string()
     }
 }

@@ -4,10 +4,12 @@
 mod aggregate;
 mod commands;
 mod events;
+pub mod place;
 
 pub use aggregate::{CitizenRequest, RequestServices};
 pub use commands::RequestCommand;
-pub use events::{RequestEvent, EVENT_VERSION};
+pub use events::{RequestEvent, EVENT_VERSION, SUBMITTED_VERSION};
+pub use place::{Coordinates, Place, PlaceInput};
 
 use serde::{Deserialize, Serialize};
 

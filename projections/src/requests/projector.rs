@@ -25,7 +25,8 @@ impl RequestsProjection {
 
 impl ReadModel for RequestsProjection {
     fn schema_version(&self) -> i32 {
-        1
+        // 2: a case's category, address, point and attribute answers (issue 15).
+        2
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -56,8 +57,15 @@ CREATE TABLE request_cases (
     times_reopened       integer     NOT NULL DEFAULT 0,
     submitted_at         timestamptz NOT NULL,
     updated_at           timestamptz NOT NULL,
-    last_sequence        bigint      NOT NULL
+    last_sequence        bigint      NOT NULL,
+    category             text,
+    address              text,
+    lat                  double precision,
+    long                 double precision,
+    attributes           jsonb       NOT NULL DEFAULT '{}'
 );
+CREATE INDEX request_cases_category_idx ON request_cases (category, submitted_at)
+    WHERE category IS NOT NULL;
 CREATE INDEX request_cases_owner_idx ON request_cases (owner_account_id, submitted_at DESC);
 CREATE INDEX request_cases_queue_idx ON request_cases (status, kind, submitted_at);
 CREATE TABLE request_timeline (
@@ -164,6 +172,9 @@ struct CaseRow {
     last_sequence: i64,
     #[sqlx(skip)]
     dirty: bool,
+    /// Set at submission only, so written by the insert and never updated: not loaded.
+    #[sqlx(skip)]
+    place: domain::request::Place,
 }
 
 /// A row of `request_timeline`.
@@ -208,6 +219,7 @@ impl CaseRow {
             updated_at: *at,
             last_sequence: 0,
             dirty: true,
+            place: domain::request::Place::default(),
         })
     }
 
@@ -223,8 +235,18 @@ impl CaseRow {
                 text,
                 desired_action,
                 submitter,
+                category,
+                address,
+                location,
+                attributes,
                 ..
             } => {
+                self.place = domain::request::Place {
+                    category,
+                    address,
+                    location,
+                    attributes,
+                };
                 self.number = number.to_string();
                 self.kind = kind.as_str().to_string();
                 self.subject = subject;
@@ -363,7 +385,7 @@ async fn save_cases<'a>(
         cases.iter().map(|c| f(c)).collect()
     }
     sqlx::query(
-        "INSERT INTO request_cases (id, number, kind, status, subject, body, desired_action,          owner_account_id, submitter_name, tracking_code_sha256, answer, answered_at,          protocol_number, protocol_date, assigned_to_id, assigned_to_name, close_reason,          close_note, times_reopened, submitted_at, updated_at, last_sequence)          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],          $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],          $12::timestamptz[], $13::text[], $14::timestamptz[], $15::text[], $16::text[],          $17::text[], $18::text[], $19::int4[], $20::timestamptz[], $21::timestamptz[],          $22::int8[])          ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status,          answer = EXCLUDED.answer, answered_at = EXCLUDED.answered_at,          protocol_number = EXCLUDED.protocol_number, protocol_date = EXCLUDED.protocol_date,          assigned_to_id = EXCLUDED.assigned_to_id, assigned_to_name = EXCLUDED.assigned_to_name,          close_reason = EXCLUDED.close_reason, close_note = EXCLUDED.close_note,          times_reopened = EXCLUDED.times_reopened, updated_at = EXCLUDED.updated_at,          last_sequence = EXCLUDED.last_sequence",
+        "INSERT INTO request_cases (id, number, kind, status, subject, body, desired_action,          owner_account_id, submitter_name, tracking_code_sha256, answer, answered_at,          protocol_number, protocol_date, assigned_to_id, assigned_to_name, close_reason,          close_note, times_reopened, submitted_at, updated_at, last_sequence, category, address,          lat, long, attributes)          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],          $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],          $12::timestamptz[], $13::text[], $14::timestamptz[], $15::text[], $16::text[],          $17::text[], $18::text[], $19::int4[], $20::timestamptz[], $21::timestamptz[],          $22::int8[], $23::text[], $24::text[], $25::float8[], $26::float8[], $27::jsonb[])          ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status,          answer = EXCLUDED.answer, answered_at = EXCLUDED.answered_at,          protocol_number = EXCLUDED.protocol_number, protocol_date = EXCLUDED.protocol_date,          assigned_to_id = EXCLUDED.assigned_to_id, assigned_to_name = EXCLUDED.assigned_to_name,          close_reason = EXCLUDED.close_reason, close_note = EXCLUDED.close_note,          times_reopened = EXCLUDED.times_reopened, updated_at = EXCLUDED.updated_at,          last_sequence = EXCLUDED.last_sequence",
     )
     .bind(col(&cases, |c| c.id.clone()))
     .bind(col(&cases, |c| c.number.clone()))
@@ -387,6 +409,13 @@ async fn save_cases<'a>(
     .bind(col(&cases, |c| c.submitted_at))
     .bind(col(&cases, |c| c.updated_at))
     .bind(col(&cases, |c| c.last_sequence))
+    .bind(col(&cases, |c| c.place.category.clone()))
+    .bind(col(&cases, |c| c.place.address.clone()))
+    .bind(col(&cases, |c| c.place.location.map(|l| l.lat)))
+    .bind(col(&cases, |c| c.place.location.map(|l| l.long)))
+    .bind(col(&cases, |c| {
+        serde_json::to_value(&c.place.attributes).unwrap_or_default()
+    }))
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -24,6 +24,8 @@ pub struct CaseSummary {
     pub answered: bool,
     pub submitted_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The category's service code, if the case has one (issue 15).
+    pub category: Option<String>,
 }
 
 impl CaseSummary {
@@ -56,6 +58,13 @@ pub struct CaseDetail {
     pub submitted_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub last_sequence: i64,
+    /// The category's service code, the address, the point and the attribute answers
+    /// (issue 15), where the case has them.
+    pub category: Option<String>,
+    pub address: Option<String>,
+    pub lat: Option<f64>,
+    pub long: Option<f64>,
+    pub attributes: Value,
 }
 
 /// One entry of a case's status history.
@@ -73,12 +82,12 @@ pub struct TimelineEntry {
 
 const SUMMARY_COLUMNS: &str = "id, number, kind, status, subject, submitter_name, \
     owner_account_id IS NULL AS anonymous, protocol_number, protocol_date, \
-    answer IS NOT NULL AS answered, submitted_at, updated_at";
+    answer IS NOT NULL AS answered, submitted_at, updated_at, category";
 
 const DETAIL_COLUMNS: &str = "id, number, kind, status, subject, body AS text, desired_action, \
     submitter_name, owner_account_id IS NULL AS anonymous, answer, answered_at, protocol_number, \
     protocol_date, assigned_to_name, close_reason, close_note, times_reopened, submitted_at, \
-    updated_at, last_sequence";
+    updated_at, last_sequence, category, address, lat, long, attributes";
 
 /// A citizen's own cases, newest first, a page at a time (keyset: submission time, number).
 pub async fn list_for_owner(
@@ -154,6 +163,8 @@ pub async fn timeline(pool: &PgPool, id: &str) -> Result<Vec<TimelineEntry>, sql
 pub struct QueueFilter {
     pub status: Option<String>,
     pub kind: Option<String>,
+    /// A category's service code.
+    pub category: Option<String>,
     pub limit: i64,
     /// Rows to skip (`page`): kept for old clients; `after` (keyset) takes precedence.
     pub offset: i64,
@@ -178,6 +189,7 @@ pub async fn staff_queue(pool: &PgPool, filter: &QueueFilter) -> Result<QueuePag
         "SELECT {SUMMARY_COLUMNS} FROM request_cases \
          WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR kind = $2) \
            AND ($5::timestamptz IS NULL OR (submitted_at, number) > ($5, $6)) \
+           AND ($7::text IS NULL OR category = $7) \
          ORDER BY submitted_at, number LIMIT $3 OFFSET $4"
     ))
     .bind(&filter.status)
@@ -186,13 +198,16 @@ pub async fn staff_queue(pool: &PgPool, filter: &QueueFilter) -> Result<QueuePag
     .bind(if after.is_some() { 0 } else { filter.offset })
     .bind(after.and_then(|c| c.time(0)))
     .bind(after.and_then(|c| c.text(1)))
+    .bind(&filter.category)
     .fetch_all(pool)
     .await?;
     let Paged { items, next } = Paged::from_rows(rows, filter.limit, CaseSummary::cursor);
     let counts: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT status, count(*) FROM request_cases WHERE ($1::text IS NULL OR kind = $1) GROUP BY status",
+        "SELECT status, count(*) FROM request_cases WHERE ($1::text IS NULL OR kind = $1) \
+         AND ($2::text IS NULL OR category = $2) GROUP BY status",
     )
     .bind(&filter.kind)
+    .bind(&filter.category)
     .fetch_all(pool)
     .await?;
     let counts_by_status: BTreeMap<String, i64> = counts.into_iter().collect();
