@@ -2535,6 +2535,7 @@ async fn file_as_of(office: &Office, submitted_on: NaiveDate) -> String {
                 correlation_id: uuid::Uuid::new_v4().to_string(),
                 client_ip: None,
                 session: None,
+                open311_client: None,
             },
         )
         .await

@@ -20,6 +20,7 @@ mod event_log;
 mod fines;
 mod idempotency;
 mod mail;
+mod open311;
 mod operations;
 mod pages_certificates;
 mod pages_citizen;

@@ -253,6 +253,7 @@ impl RequestContext {
             correlation_id: self.correlation_id.clone(),
             client_ip: self.client_ip.clone(),
             session: user.map(|u| u.session.clone()),
+            open311_client: None,
         }
     }
 }

@@ -40,6 +40,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Open311 GeoReport v2 clients.
+    Open311 {
+        #[command(subcommand)]
+        command: Open311Command,
+    },
     /// Run a sandbox of an external system on its own.
     Sandbox {
         #[command(subcommand)]
@@ -120,6 +125,32 @@ enum AuditCommand {
         /// One stream (a case, application, payment, … id).
         #[arg(required_unless_present = "all")]
         id: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum Open311Command {
+    /// The API keys of the clients that file requests.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// A new key for a client: printed once on standard output (only its hash is kept).
+    Add {
+        /// The client's name (an app, a city tool), shown with the requests it files.
+        #[arg(long)]
+        name: String,
+    },
+    /// Every client: name, created, revoked (tab-separated).
+    List,
+    /// The client's key stops working at once.
+    Revoke {
+        #[arg(long)]
+        name: String,
     },
 }
 
@@ -271,6 +302,44 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 (true, _) => portal::operator::verify_all(&pool).await?,
                 (false, Some(id)) => portal::operator::verify_one(&pool, &id).await?,
                 (false, None) => unreachable!("clap requires an id without --all"),
+            }
+        }
+        Command::Open311 {
+            command: Open311Command::Keys { command },
+        } => {
+            let config = Config::from_env()?;
+            let pool = portal::app::prepare_database(&config).await?;
+            match command {
+                KeysCommand::Add { name } => {
+                    let key = commands::open311::add_key(&pool, &name).await?;
+                    // The key, for a pipe: on standard output (messages go to standard error).
+                    std::io::Write::write_all(
+                        &mut std::io::stdout(),
+                        format!("{key}\n").as_bytes(),
+                    )
+                    .context("Failed to write the key")?;
+                    eprintln!("a key for {name:?}: give it to the client; it is not shown again");
+                }
+                KeysCommand::List => {
+                    let mut out = String::new();
+                    for k in commands::open311::list_keys(&pool).await? {
+                        out.push_str(&format!(
+                            "{}\t{}\t{}\n",
+                            k.name,
+                            k.created_at.to_rfc3339(),
+                            k.revoked_at.map_or("active".to_string(), |r| format!(
+                                "revoked {}",
+                                r.to_rfc3339()
+                            ))
+                        ));
+                    }
+                    std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes())
+                        .context("Failed to write the list")?;
+                }
+                KeysCommand::Revoke { name } => {
+                    commands::open311::revoke_key(&pool, &name).await?;
+                    eprintln!("the key of {name:?} no longer works");
+                }
             }
         }
         Command::Sandbox {

@@ -170,6 +170,7 @@ impl Actor {
             correlation_id: Uuid::new_v4().to_string(),
             client_ip: None,
             session: self.session.clone(),
+            open311_client: None,
         }
     }
 }
@@ -183,5 +184,6 @@ pub fn system_metadata(actor: &str) -> CommandMetadata {
         correlation_id: Uuid::new_v4().to_string(),
         client_ip: None,
         session: None,
+        open311_client: None,
     }
 }

@@ -20,6 +20,7 @@ pub mod idempotency;
 pub mod mail_notices;
 pub mod metadata;
 pub mod notices;
+pub mod open311;
 pub mod payment_process;
 pub mod payments;
 pub mod refused_notices;

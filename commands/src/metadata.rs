@@ -18,6 +18,8 @@ pub struct CommandMetadata {
     /// reads wait for what the command writes. Recorded on the session with the append,
     /// never in the event.
     pub session: Option<String>,
+    /// The Open311 client (its key's name) a request came through, if any (issue 15).
+    pub open311_client: Option<String>,
 }
 
 impl CommandMetadata {
@@ -30,6 +32,9 @@ impl CommandMetadata {
         ]);
         if let Some(ip) = self.client_ip {
             map.insert("client_ip".to_string(), ip);
+        }
+        if let Some(client) = self.open311_client {
+            map.insert("open311_client".to_string(), client);
         }
         map
     }

@@ -372,5 +372,6 @@ pub fn system_metadata() -> CommandMetadata {
         correlation_id: uuid::Uuid::new_v4().to_string(),
         client_ip: None,
         session: None,
+        open311_client: None,
     }
 }

@@ -7,6 +7,7 @@ mod business;
 pub(crate) mod certifications;
 pub(crate) mod fines;
 mod health;
+mod open311;
 pub(crate) mod payments;
 mod refused_notices;
 pub(crate) mod requests;
@@ -22,6 +23,7 @@ use crate::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .merge(open311::router())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(crate::metrics::readyz))
         .route("/metrics", get(crate::metrics::metrics))

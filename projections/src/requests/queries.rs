@@ -222,3 +222,74 @@ pub async fn staff_queue(pool: &PgPool, filter: &QueueFilter) -> Result<QueuePag
         next,
     })
 }
+
+/// A request as GeoReport v2 shows it (issue 15).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct GeoReportRow {
+    pub id: String,
+    pub status: String,
+    pub answer: Option<String>,
+    pub category: String,
+    /// Only for anonymous requests (those filed through GeoReport among them): a named
+    /// citizen's text is not published.
+    pub description: Option<String>,
+    pub address: Option<String>,
+    pub lat: Option<f64>,
+    pub long: Option<f64>,
+    pub submitted_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// GeoReport's `GET requests` filters. Only requests with a category are listed (the
+/// category is the GeoReport service).
+#[derive(Debug, Clone, Default)]
+pub struct GeoReportFilter {
+    /// `service_request_id`: these ids only.
+    pub ids: Option<Vec<String>>,
+    pub service_code: Option<String>,
+    pub start: Option<DateTime<Utc>>,
+    pub end: Option<DateTime<Utc>>,
+    /// `Some(true)`: closed only; `Some(false)`: open only.
+    pub closed: Option<bool>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+const GEOREPORT_COLUMNS: &str = "id, status, answer, category, \
+    CASE WHEN owner_account_id IS NULL THEN body END AS description, address, lat, long, \
+    submitted_at, updated_at";
+
+/// The requests of `filter`, newest first.
+pub async fn georeport_requests(
+    pool: &PgPool,
+    filter: &GeoReportFilter,
+) -> Result<Vec<GeoReportRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {GEOREPORT_COLUMNS} FROM request_cases WHERE category IS NOT NULL \
+           AND ($1::text[] IS NULL OR id = ANY($1)) AND ($2::text IS NULL OR category = $2) \
+           AND ($3::timestamptz IS NULL OR submitted_at >= $3) \
+           AND ($4::timestamptz IS NULL OR submitted_at <= $4) \
+           AND ($5::bool IS NULL OR (status = 'closed') = $5) \
+         ORDER BY submitted_at DESC, id LIMIT $6 OFFSET $7"
+    ))
+    .bind(&filter.ids)
+    .bind(&filter.service_code)
+    .bind(filter.start)
+    .bind(filter.end)
+    .bind(filter.closed)
+    .bind(filter.limit)
+    .bind(filter.offset)
+    .fetch_all(pool)
+    .await
+}
+
+/// The id of the request whose tracking code hashes to `sha256` (GeoReport's token).
+pub async fn id_of_tracking_hash(
+    pool: &PgPool,
+    sha256: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM request_cases WHERE tracking_code_sha256 = $1")
+        .bind(sha256)
+        .fetch_optional(pool)
+        .await
+}

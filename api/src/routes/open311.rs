@@ -1,0 +1,669 @@
+//! Open311 GeoReport v2 under `/open311/v2/` (issue 15): discovery, the services (the
+//! request categories) and their attribute definitions, filing a request with an API key,
+//! and reading requests by id, by token and by filters — each in JSON or XML, by the
+//! `.json` / `.xml` suffix, as the specification defines them
+//! (<http://wiki.open311.org/GeoReport_v2>). Errors are the specification's list of
+//! `{code, description}` with the matching HTTP status.
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use chrono::{DateTime, Utc};
+use chrono_tz::Europe::Athens;
+use commands::open311::{self, Filing};
+use commands::requests::{tracking_code_sha256, RequestError};
+use projections::requests as read;
+use serde_json::{json, Value};
+
+use crate::http::RequestContext;
+use crate::i18n::{self, Lang};
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    let mut router = Router::new();
+    // Each document by its name, so that a path answers exactly the methods it has (`Allow`);
+    // any other name or suffix gets the specification's error.
+    for name in ["discovery", "services"] {
+        for suffix in ["json", "xml"] {
+            router = router.route(&format!("/open311/v2/{name}.{suffix}"), get(top));
+        }
+    }
+    for suffix in ["json", "xml"] {
+        router = router.route(
+            &format!("/open311/v2/requests.{suffix}"),
+            get(top).post(post_top),
+        );
+    }
+    router
+        .route("/open311/v2/{file}", get(top).post(post_top))
+        .route("/open311/v2/services/{file}", get(service))
+        .route("/open311/v2/requests/{file}", get(one_request))
+        .route("/open311/v2/tokens/{file}", get(token))
+}
+
+/// The answer's format, from the path's suffix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Json,
+    Xml,
+}
+
+/// An error as GeoReport answers it.
+struct GeoError {
+    status: StatusCode,
+    description: String,
+    format: Format,
+}
+
+impl GeoError {
+    fn new(status: StatusCode, format: Format, description: impl Into<String>) -> Self {
+        Self {
+            status,
+            description: description.into(),
+            format,
+        }
+    }
+}
+
+impl IntoResponse for GeoError {
+    fn into_response(self) -> Response {
+        let errors = vec![json!({"code": self.status.as_u16(), "description": self.description})];
+        let mut response = answer(self.format, "errors", "error", errors);
+        *response.status_mut() = self.status;
+        response
+    }
+}
+
+impl From<sqlx::Error> for GeoError {
+    fn from(e: sqlx::Error) -> Self {
+        let unavailable = eventlog::is_unavailable(&e);
+        tracing::error!(error = %e, "open311: database");
+        if unavailable {
+            Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Format::Json,
+                "the service is unavailable for a moment; try again in a few seconds",
+            )
+        } else {
+            Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Format::Json,
+                "internal error",
+            )
+        }
+    }
+}
+
+/// The path's last segment (`services.json`).
+fn last_segment(uri: &Uri) -> &str {
+    uri.path().rsplit('/').next().unwrap_or("")
+}
+
+/// Reads wait for the requests read model to reach the log's head: a client reads back
+/// what it has just filed.
+async fn caught_up(state: &AppState, format: Format) -> Result<(), GeoError> {
+    state
+        .wait_for_log_head(projections::REQUEST_READS)
+        .await
+        .map_err(|_| {
+            GeoError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format,
+                "the requests are being brought up to date; try again in a few seconds",
+            )
+        })
+}
+
+/// `name.json` → (`name`, JSON); another suffix is the specification's 400.
+fn split(file: &str) -> Result<(&str, Format), GeoError> {
+    match file.rsplit_once('.') {
+        Some((name, "json")) if !name.is_empty() => Ok((name, Format::Json)),
+        Some((name, "xml")) if !name.is_empty() => Ok((name, Format::Xml)),
+        _ => Err(GeoError::new(
+            StatusCode::BAD_REQUEST,
+            Format::Json,
+            "the format is .json or .xml at the end of the path, e.g. services.json",
+        )),
+    }
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if c.is_control() && c != '\n' && c != '\t' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The element name of one item of the list `field` (GeoReport's XML).
+fn item_name(field: &str) -> &'static str {
+    match field {
+        "attributes" => "attribute",
+        "values" => "value",
+        "endpoints" => "endpoint",
+        "formats" => "format",
+        _ => "item",
+    }
+}
+
+fn xml_value(out: &mut String, name: &str, value: &Value) {
+    match value {
+        Value::Null => out.push_str(&format!("<{name}/>")),
+        Value::Object(fields) => {
+            out.push_str(&format!("<{name}>"));
+            for (k, v) in fields {
+                xml_value(out, k, v);
+            }
+            out.push_str(&format!("</{name}>"));
+        }
+        Value::Array(items) => {
+            out.push_str(&format!("<{name}>"));
+            let item = item_name(name);
+            for v in items {
+                xml_value(out, item, v);
+            }
+            out.push_str(&format!("</{name}>"));
+        }
+        Value::String(s) => out.push_str(&format!("<{name}>{}</{name}>", escape(s))),
+        other => out.push_str(&format!("<{name}>{other}</{name}>")),
+    }
+}
+
+/// A list answer: a JSON array, or `<root><item>…</item></root>`.
+fn answer(format: Format, root: &str, item: &str, items: Vec<Value>) -> Response {
+    match format {
+        Format::Json => axum::Json(Value::Array(items)).into_response(),
+        Format::Xml => {
+            let mut out = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>");
+            out.push_str(&format!("<{root}>"));
+            for v in &items {
+                xml_value(&mut out, item, v);
+            }
+            out.push_str(&format!("</{root}>"));
+            ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], out).into_response()
+        }
+    }
+}
+
+/// An object answer: a JSON object, or `<root>…</root>`.
+fn answer_object(format: Format, root: &str, value: Value) -> Response {
+    match format {
+        Format::Json => axum::Json(value).into_response(),
+        Format::Xml => {
+            let mut out = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>");
+            xml_value(&mut out, root, &value);
+            ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], out).into_response()
+        }
+    }
+}
+
+/// GeoReport's times: ISO 8601 with the municipality's offset.
+fn time(at: &DateTime<Utc>) -> String {
+    at.with_timezone(&Athens)
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+}
+
+fn pick(lang: Lang, el: &str, en: &str) -> String {
+    match lang {
+        Lang::El => el.to_string(),
+        Lang::En => en.to_string(),
+    }
+}
+
+fn base_url(state: &AppState) -> String {
+    state
+        .config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", state.config.bind))
+}
+
+/// `GET discovery`, `GET services`, `GET requests`.
+async fn top(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, GeoError> {
+    let (name, format) = split(last_segment(&uri))?;
+    let lang = Lang::from_headers(&headers);
+    match name {
+        "discovery" => Ok(discovery(&state, format)),
+        "services" => Ok(services(&state, lang, format)),
+        "requests" => list_requests(&state, lang, format, query.as_deref().unwrap_or("")).await,
+        _ => Err(GeoError::new(
+            StatusCode::NOT_FOUND,
+            format,
+            format!("no {name}: the paths are discovery, services, requests and tokens"),
+        )),
+    }
+}
+
+fn discovery(state: &AppState, format: Format) -> Response {
+    let municipality = &state.config.municipality.municipality;
+    let changeset = "2026-12-07T00:00:00+02:00";
+    answer_object(
+        format,
+        "discovery",
+        json!({
+            "changeset": changeset,
+            "contact": format!("{} — {}", municipality.name_el, base_url(state)),
+            "key_service": "An API key is issued by the municipality (portal open311 keys add).",
+            "endpoints": [{
+                "specification": "http://wiki.open311.org/GeoReport_v2",
+                "url": format!("{}/open311/v2", base_url(state)),
+                "changeset": changeset,
+                "type": "production",
+                "formats": ["text/xml", "application/json"],
+            }],
+        }),
+    )
+}
+
+fn services(state: &AppState, lang: Lang, format: Format) -> Response {
+    let items = state
+        .config
+        .municipality
+        .requests
+        .categories
+        .iter()
+        .map(|c| {
+            json!({
+                "service_code": c.service_code,
+                "service_name": pick(lang, &c.name_el, &c.name_en),
+                "description": pick(lang, &c.name_el, &c.name_en),
+                "metadata": !c.attributes.is_empty(),
+                "type": "realtime",
+                "keywords": c.keywords.join(", "),
+                "group": pick(lang, &c.group_el, &c.group_en),
+            })
+        })
+        .collect();
+    answer(format, "services", "service", items)
+}
+
+/// `GET services/{service_code}`: the category's attribute definitions.
+async fn service(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, GeoError> {
+    let (code, format) = split(&file)?;
+    let lang = Lang::from_headers(&headers);
+    let category = state
+        .config
+        .municipality
+        .requests
+        .find(code)
+        .ok_or_else(|| {
+            GeoError::new(
+                StatusCode::NOT_FOUND,
+                format,
+                format!(
+                    "no service has the code {code:?}: see services.{}",
+                    suffix(format)
+                ),
+            )
+        })?;
+    let attributes: Vec<Value> = category
+        .attributes
+        .iter()
+        .enumerate()
+        .map(|(n, a)| {
+            let values: Vec<Value> = a
+                .values
+                .iter()
+                .map(|v| json!({"key": v.key, "name": pick(lang, &v.name_el, &v.name_en)}))
+                .collect();
+            json!({
+                "variable": true,
+                "code": a.code,
+                "datatype": a.datatype.as_str(),
+                "required": a.required,
+                "datatype_description": null,
+                "order": n + 1,
+                "description": pick(lang, &a.description_el, &a.description_en),
+                "values": values,
+            })
+        })
+        .collect();
+    Ok(answer_object(
+        format,
+        "service_definition",
+        json!({"service_code": category.service_code, "attributes": attributes}),
+    ))
+}
+
+fn suffix(format: Format) -> &'static str {
+    match format {
+        Format::Json => "json",
+        Format::Xml => "xml",
+    }
+}
+
+/// A request as GeoReport shows it.
+fn request_json(state: &AppState, lang: Lang, row: &read::GeoReportRow) -> Value {
+    let m = &state.config.municipality;
+    let category = m.requests.find(&row.category);
+    json!({
+        "service_request_id": row.id,
+        "status": if row.status == "closed" { "closed" } else { "open" },
+        "status_notes": row.answer,
+        "service_name": category.map(|c| pick(lang, &c.name_el, &c.name_en)),
+        "service_code": row.category,
+        "description": row.description,
+        "agency_responsible": pick(lang, &m.municipality.name_el, &m.municipality.name_en),
+        "service_notice": null,
+        "requested_datetime": time(&row.submitted_at),
+        "updated_datetime": time(&row.updated_at),
+        "expected_datetime": category
+            .map(|c| time(&(row.submitted_at + chrono::Duration::days(i64::from(c.deadline_days))))),
+        "address": row.address,
+        "address_id": null,
+        "zipcode": null,
+        "lat": row.lat,
+        "long": row.long,
+        "media_url": null,
+    })
+}
+
+/// A date parameter: ISO 8601 (with an offset, or UTC).
+fn date_param(name: &str, raw: &str, format: Format) -> Result<DateTime<Utc>, GeoError> {
+    DateTime::parse_from_rfc3339(raw.trim())
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| {
+            GeoError::new(
+                StatusCode::BAD_REQUEST,
+                format,
+                format!("{name}: not an ISO 8601 time, e.g. 2026-12-01T00:00:00+02:00"),
+            )
+        })
+}
+
+/// `GET requests?service_request_id=&service_code=&start_date=&end_date=&status=&page=&page_size=`.
+async fn list_requests(
+    state: &AppState,
+    lang: Lang,
+    format: Format,
+    query: &str,
+) -> Result<Response, GeoError> {
+    let params: HashMap<String, String> = form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let get = |k: &str| params.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let bad = |what: String| GeoError::new(StatusCode::BAD_REQUEST, format, what);
+    let ids = get("service_request_id").map(|ids| {
+        ids.split(',')
+            .map(|id| id.trim().to_string())
+            .filter(|id| !id.is_empty())
+            .collect::<Vec<_>>()
+    });
+    let service_code = get("service_code").map(str::to_string);
+    if let Some(code) = &service_code {
+        if state.config.municipality.requests.find(code).is_none() {
+            return Err(bad(format!(
+                "service_code: no service has the code {code:?}"
+            )));
+        }
+    }
+    let start = get("start_date")
+        .map(|d| date_param("start_date", d, format))
+        .transpose()?;
+    let end = get("end_date")
+        .map(|d| date_param("end_date", d, format))
+        .transpose()?;
+    if let (Some(s), Some(e)) = (start, end) {
+        if s > e {
+            return Err(bad("start_date: after end_date".into()));
+        }
+    }
+    // Without dates and ids: the last 90 days, as the specification suggests.
+    let start = match (start, end, &ids) {
+        (None, None, None) => Some(Utc::now() - chrono::Duration::days(90)),
+        _ => start,
+    };
+    let closed = match get("status") {
+        None => None,
+        Some(s) => {
+            let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+            if parts.iter().any(|p| *p != "open" && *p != "closed") {
+                return Err(bad(format!(
+                    "status: {s:?} is not open, closed or open,closed"
+                )));
+            }
+            match (parts.contains(&"open"), parts.contains(&"closed")) {
+                (true, false) => Some(false),
+                (false, true) => Some(true),
+                _ => None,
+            }
+        }
+    };
+    let number = |k: &str, default: i64, max: i64| -> Result<i64, GeoError> {
+        match get(k) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .ok_or_else(|| bad(format!("{k}: a whole number from 1 to {max}"))),
+        }
+    };
+    let page_size = number("page_size", 100, 1000)?;
+    let page = number("page", 1, 100_000)?;
+    // What the log holds now: a client reads back what it has just filed.
+    caught_up(state, format).await?;
+    let rows = read::georeport_requests(
+        &state.pool,
+        &read::GeoReportFilter {
+            ids,
+            service_code,
+            start,
+            end,
+            closed,
+            limit: page_size,
+            offset: (page - 1) * page_size,
+        },
+    )
+    .await?;
+    let items = rows.iter().map(|r| request_json(state, lang, r)).collect();
+    Ok(answer(format, "service_requests", "request", items))
+}
+
+/// `GET requests/{service_request_id}`.
+async fn one_request(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, GeoError> {
+    let (id, format) = split(&file)?;
+    let lang = Lang::from_headers(&headers);
+    caught_up(&state, format).await?;
+    let rows = read::georeport_requests(
+        &state.pool,
+        &read::GeoReportFilter {
+            ids: Some(vec![id.to_string()]),
+            limit: 1,
+            ..Default::default()
+        },
+    )
+    .await?;
+    if rows.is_empty() {
+        return Err(GeoError::new(
+            StatusCode::NOT_FOUND,
+            format,
+            format!("no service request has the id {id:?}"),
+        ));
+    }
+    let items = rows.iter().map(|r| request_json(&state, lang, r)).collect();
+    Ok(answer(format, "service_requests", "request", items))
+}
+
+/// `GET tokens/{token}`: the request a token (the tracking code) stands for.
+async fn token(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+) -> Result<Response, GeoError> {
+    let (token, format) = split(&file)?;
+    caught_up(&state, format).await?;
+    match read::id_of_tracking_hash(&state.pool, &tracking_code_sha256(token)).await? {
+        Some(id) => Ok(answer(
+            format,
+            "service_requests",
+            "request",
+            vec![json!({"service_request_id": id, "token": token})],
+        )),
+        None => Err(GeoError::new(
+            StatusCode::NOT_FOUND,
+            format,
+            "no service request has this token",
+        )),
+    }
+}
+
+/// The most a GeoReport form may hold.
+const MAX_FORM_BYTES: usize = 64 * 1024;
+
+/// `POST requests` (form-urlencoded, as the specification has it).
+async fn post_top(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    context: RequestContext,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Result<Response, GeoError> {
+    let (name, format) = split(last_segment(&uri))?;
+    if name != "requests" {
+        let mut response = GeoError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format,
+            format!(
+                "{name} is read with GET; requests are filed with POST requests.{}",
+                suffix(format)
+            ),
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static("GET"));
+        return Ok(response);
+    }
+    if body.len() > MAX_FORM_BYTES {
+        return Err(GeoError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format,
+            "the form is larger than 64 KB",
+        ));
+    }
+    let lang = Lang::from_headers(&headers);
+    let mut fields: BTreeMap<String, String> = BTreeMap::new();
+    let mut attributes = BTreeMap::new();
+    for (k, v) in form_urlencoded::parse(&body) {
+        match k
+            .strip_prefix("attribute[")
+            .and_then(|k| k.strip_suffix(']'))
+        {
+            Some(code) => {
+                attributes.insert(code.to_string(), v.into_owned());
+            }
+            None => {
+                fields.insert(k.into_owned(), v.into_owned());
+            }
+        }
+    }
+    // The key in the form, as the specification has it, or in the query string, where
+    // some clients put it.
+    let from_query = form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "api_key")
+        .map(|(_, v)| v.into_owned());
+    let key = fields
+        .get("api_key")
+        .cloned()
+        .or(from_query)
+        .unwrap_or_default();
+    let key = key.trim();
+    if key.is_empty() {
+        return Err(GeoError::new(
+            StatusCode::FORBIDDEN,
+            format,
+            "api_key: filing a request needs an API key issued by the municipality",
+        ));
+    }
+    let Some(client) = open311::client_of(&state.pool, key).await? else {
+        return Err(GeoError::new(
+            StatusCode::FORBIDDEN,
+            format,
+            "api_key: this key is not valid (unknown or revoked)",
+        ));
+    };
+    let filing = Filing {
+        service_code: fields.get("service_code").cloned(),
+        lat: fields.get("lat").cloned(),
+        long: fields.get("long").cloned(),
+        address_string: fields.get("address_string").cloned(),
+        description: fields.get("description").cloned(),
+        attributes,
+    };
+    match open311::file(&state, &client, context.metadata(None), filing).await {
+        Ok(submitted) => {
+            let mut response = answer(
+                format,
+                "service_requests",
+                "request",
+                vec![json!({
+                    "service_request_id": submitted.id,
+                    "token": submitted.tracking_code,
+                    "service_notice": format!("{} {}", pick(lang, "Α.Α.", "No."), submitted.number),
+                    "account_id": null,
+                })],
+            );
+            *response.status_mut() = StatusCode::CREATED;
+            Ok(response)
+        }
+        Err(RequestError::Invalid(errors)) => {
+            // Named by GeoReport's fields: the portal's `text` is the `description`, its
+            // `address` the `address_string`, its `category` the `service_code`.
+            let description = errors
+                .iter()
+                .map(|e| {
+                    let field = match e.field.as_str() {
+                        "text" => "description",
+                        "address" => "address_string",
+                        "category" => "service_code",
+                        "subject" => "service_code",
+                        other => other,
+                    };
+                    format!("{field}: {}", i18n::message(lang, &e.code))
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            Err(GeoError::new(StatusCode::BAD_REQUEST, format, description))
+        }
+        Err(RequestError::Command(commands::CommandError::Unavailable(_))) => Err(GeoError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format,
+            "the service is unavailable for a moment; try again in a few seconds",
+        )),
+        Err(e) => {
+            tracing::error!(error = %e, "open311: filing failed");
+            Err(GeoError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format,
+                "internal error",
+            ))
+        }
+    }
+}
