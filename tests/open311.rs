@@ -197,6 +197,55 @@ async fn a_client_files_a_request_and_reads_it_back_in_json_and_xml() {
         1
     );
 
+    // Several codes at once; an unencoded `+` in an offset; ids override the other filters.
+    let (_, body) = get(
+        &app,
+        "/open311/v2/requests.json?service_code=pothole,street_light",
+    )
+    .await;
+    let count = |body: &str| {
+        serde_json::from_str::<Value>(body)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(count(&body), 2, "{body}");
+    let (status, body) = get(
+        &app,
+        "/open311/v2/requests.json?start_date=2020-01-01T00:00:00+02:00",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(count(&body), 2, "{body}");
+    let (_, body) = get(
+        &app,
+        &format!("/open311/v2/requests.json?service_request_id={id},%00&status=closed"),
+    )
+    .await;
+    assert_eq!(count(&body), 1, "{body}");
+
+    // What citizens file on the portal is theirs: not published, even with a category.
+    let maria = app
+        .citizen("maria.private@example.gr", "Μαρία Ιδιωτική")
+        .await;
+    let r = app
+        .post(
+            "/api/v1/requests",
+            Some(&maria),
+            serde_json::json!({"kind": "complaint", "subject": "Φανοστάτης",
+                "text": "Μένω στο 12.", "category": "street_light",
+                "attributes": {"lamp_post_number": "1"}}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let private = json_body(r).await["id"].as_str().unwrap().to_string();
+    let (status, _) = get(&app, &format!("/open311/v2/requests/{private}.json")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, body) = get(&app, "/open311/v2/requests.json").await;
+    assert!(!body.contains(&private), "{body}");
+    assert!(!body.contains("Μένω στο 12."), "{body}");
+
     // A clerk answers and closes it: closed, with the answer as status_notes.
     let clerk = app
         .staff(
@@ -223,6 +272,12 @@ async fn a_client_files_a_request_and_reads_it_back_in_json_and_xml() {
         assert!(r.status().is_success(), "{action}: {}", json_body(r).await);
     }
     app.read_models_caught_up().await;
+    // The clerk sees which client filed it.
+    let page = crate::common::pages::Visitor::with_session(&app, Some(&clerk))
+        .get(&format!("/staff/requests/{id}"))
+        .await;
+    page.assert_has("id=\"case-open311-client\"");
+    page.assert_has("Εφαρμογή Γειτονιάς");
     let (_, body) = get(&app, &format!("/open311/v2/requests/{id}.json")).await;
     let closed: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(closed[0]["status"], "closed", "{closed}");
@@ -250,7 +305,9 @@ async fn every_mistake_is_the_specifications_error_and_nothing_is_stored() {
         }
         form
     };
-    let cases: Vec<(Vec<(&str, String)>, StatusCode, &str)> = vec![
+    // The form, the status it gets, and what its description names.
+    type Case<'a> = (Vec<(&'a str, String)>, StatusCode, &'a str);
+    let cases: Vec<Case> = vec![
         (good(&[("api_key", "")]), StatusCode::FORBIDDEN, "api_key"),
         (
             good(&[("api_key", "not-a-key")]),
@@ -259,7 +316,7 @@ async fn every_mistake_is_the_specifications_error_and_nothing_is_stored() {
         ),
         (
             good(&[("service_code", "lamp")]),
-            StatusCode::BAD_REQUEST,
+            StatusCode::NOT_FOUND,
             "service_code",
         ),
         (
@@ -280,7 +337,13 @@ async fn every_mistake_is_the_specifications_error_and_nothing_is_stored() {
         (
             good(&[("lat", ""), ("long", "")]),
             StatusCode::BAD_REQUEST,
-            "lat",
+            "lat: Δώστε το σημείο",
+        ),
+        (good(&[("long", "")]), StatusCode::BAD_REQUEST, "long"),
+        (
+            good(&[("attribute[lights_out]", "all")]),
+            StatusCode::BAD_REQUEST,
+            "attribute[lights_out]",
         ),
         (
             good(&[("description", "")]),
@@ -360,6 +423,7 @@ async fn every_mistake_is_the_specifications_error_and_nothing_is_stored() {
             StatusCode::NOT_FOUND,
             "lamp",
         ),
+        ("/open311/v2/requests/%00.json", StatusCode::NOT_FOUND, "id"),
         (
             "/open311/v2/requests/nope.json",
             StatusCode::NOT_FOUND,

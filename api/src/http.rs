@@ -95,11 +95,23 @@ pub async fn resolve_client_address(
 }
 
 /// A request's path and query as the log may keep them: the token of an e-mailed link
-/// (`/activate/{token}`, `/password-reset/{token}`, which still works until used) is
-/// replaced by `…`.
+/// (`/activate/{token}`, `/password-reset/{token}`, which still works until used), a
+/// tracking code (`/track/{code}`, an Open311 `tokens/{token}`) and an Open311 `api_key`
+/// in the query are replaced by `…`.
 pub fn loggable_path(uri: &axum::http::Uri) -> String {
-    let text = uri.to_string();
-    for prefix in ["/activate/", "/password-reset/", "/api/v1/password-reset/"] {
+    let mut text = uri.to_string();
+    if let Some(at) = text.find("api_key=") {
+        let start = at + "api_key=".len();
+        let end = text[start..].find('&').map_or(text.len(), |i| start + i);
+        text = format!("{}…{}", &text[..start], &text[end..]);
+    }
+    for prefix in [
+        "/activate/",
+        "/password-reset/",
+        "/api/v1/password-reset/",
+        "/track/",
+        "/open311/v2/tokens/",
+    ] {
         if let Some(at) = text.find(prefix) {
             let start = at + prefix.len();
             let end = text[start..]
@@ -558,5 +570,15 @@ mod tests {
         );
         assert_eq!(path("/password-reset"), "/password-reset");
         assert_eq!(path("/requests/new?lang=en"), "/requests/new?lang=en");
+        // Tracking codes and Open311 keys are secrets too.
+        assert_eq!(path("/track/K7QM-AB2C-XY9Z"), "/track/…");
+        assert_eq!(
+            path("/open311/v2/tokens/K7QM-AB2C-XY9Z.json"),
+            "/open311/v2/tokens/…"
+        );
+        assert_eq!(
+            path("/open311/v2/requests.json?api_key=s3cr3t&x=1"),
+            "/open311/v2/requests.json?api_key=…&x=1"
+        );
     }
 }

@@ -141,7 +141,9 @@ fn escape(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            c if c.is_control() && c != '\n' && c != '\t' => {}
+            // Only what XML 1.0 allows (no other control character, no U+FFFE/U+FFFF).
+            c if c.is_control() && c != '\n' && c != '\t' && c != '\r' => {}
+            '\u{FFFE}' | '\u{FFFF}' => {}
             c => out.push(c),
         }
     }
@@ -382,7 +384,15 @@ fn request_json(state: &AppState, lang: Lang, row: &read::GeoReportRow) -> Value
 
 /// A date parameter: ISO 8601 (with an offset, or UTC).
 fn date_param(name: &str, raw: &str, format: Format) -> Result<DateTime<Utc>, GeoError> {
-    DateTime::parse_from_rfc3339(raw.trim())
+    // An offset's `+` sent unencoded arrives as a space (`…T00:00:00 02:00`).
+    let raw = raw.trim();
+    let raw = match raw.rsplit_once(' ') {
+        Some((time, offset)) if offset.len() == 5 && offset.as_bytes()[2] == b':' => {
+            format!("{time}+{offset}")
+        }
+        _ => raw.to_string(),
+    };
+    DateTime::parse_from_rfc3339(&raw)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|_| {
             GeoError::new(
@@ -405,20 +415,28 @@ async fn list_requests(
         .collect();
     let get = |k: &str| params.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
     let bad = |what: String| GeoError::new(StatusCode::BAD_REQUEST, format, what);
+    // Ids that are not a request's (not a UUID) match nothing.
     let ids = get("service_request_id").map(|ids| {
         ids.split(',')
-            .map(|id| id.trim().to_string())
-            .filter(|id| !id.is_empty())
+            .filter_map(|id| uuid::Uuid::parse_str(id.trim()).ok())
+            .map(|id| id.to_string())
             .collect::<Vec<_>>()
     });
-    let service_code = get("service_code").map(str::to_string);
-    if let Some(code) = &service_code {
-        if state.config.municipality.requests.find(code).is_none() {
-            return Err(bad(format!(
-                "service_code: no service has the code {code:?}"
-            )));
+    let service_codes = match get("service_code") {
+        None => None,
+        Some(codes) => {
+            let codes: Vec<String> = codes.split(',').map(|c| c.trim().to_string()).collect();
+            if let Some(code) = codes
+                .iter()
+                .find(|c| state.config.municipality.requests.find(c).is_none())
+            {
+                return Err(bad(format!(
+                    "service_code: no service has the code {code:?}"
+                )));
+            }
+            Some(codes)
         }
-    }
+    };
     let start = get("start_date")
         .map(|d| date_param("start_date", d, format))
         .transpose()?;
@@ -434,6 +452,12 @@ async fn list_requests(
     let start = match (start, end, &ids) {
         (None, None, None) => Some(Utc::now() - chrono::Duration::days(90)),
         _ => start,
+    };
+    // `service_request_id` overrides every other filter (the specification).
+    let (service_codes, start, end) = if ids.is_some() {
+        (None, None, None)
+    } else {
+        (service_codes, start, end)
     };
     let closed = match get("status") {
         None => None,
@@ -468,11 +492,11 @@ async fn list_requests(
     let rows = read::georeport_requests(
         &state.pool,
         &read::GeoReportFilter {
+            closed: if ids.is_some() { None } else { closed },
             ids,
-            service_code,
+            service_codes,
             start,
             end,
-            closed,
             limit: page_size,
             offset: (page - 1) * page_size,
         },
@@ -490,22 +514,29 @@ async fn one_request(
 ) -> Result<Response, GeoError> {
     let (id, format) = split(&file)?;
     let lang = Lang::from_headers(&headers);
+    let not_found = || {
+        GeoError::new(
+            StatusCode::NOT_FOUND,
+            format,
+            format!("no service request has the id {id:?}"),
+        )
+    };
+    // Not a UUID: no request's id (and never a text the database would refuse).
+    let id = uuid::Uuid::parse_str(id)
+        .map_err(|_| not_found())?
+        .to_string();
     caught_up(&state, format).await?;
     let rows = read::georeport_requests(
         &state.pool,
         &read::GeoReportFilter {
-            ids: Some(vec![id.to_string()]),
+            ids: Some(vec![id.clone()]),
             limit: 1,
             ..Default::default()
         },
     )
     .await?;
     if rows.is_empty() {
-        return Err(GeoError::new(
-            StatusCode::NOT_FOUND,
-            format,
-            format!("no service request has the id {id:?}"),
-        ));
+        return Err(not_found());
     }
     let items = rows.iter().map(|r| request_json(&state, lang, r)).collect();
     Ok(answer(format, "service_requests", "request", items))
@@ -632,6 +663,15 @@ async fn post_top(
             );
             *response.status_mut() = StatusCode::CREATED;
             Ok(response)
+        }
+        Err(RequestError::Invalid(errors))
+            if errors.iter().any(|e| e.code == "category_unknown") =>
+        {
+            Err(GeoError::new(
+                StatusCode::NOT_FOUND,
+                format,
+                "service_code: no service has this code (see services.json)",
+            ))
         }
         Err(RequestError::Invalid(errors)) => {
             // Named by GeoReport's fields: the portal's `text` is the `description`, its

@@ -26,7 +26,8 @@ impl RequestsProjection {
 impl ReadModel for RequestsProjection {
     fn schema_version(&self) -> i32 {
         // 2: a case's category, address, point and attribute answers (issue 15).
-        2
+        // 3: the Open311 client a case was filed through (from its first event's metadata).
+        3
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -62,8 +63,11 @@ CREATE TABLE request_cases (
     address              text,
     lat                  double precision,
     long                 double precision,
-    attributes           jsonb       NOT NULL DEFAULT '{}'
+    attributes           jsonb       NOT NULL DEFAULT '{}',
+    open311_client       text
 );
+CREATE INDEX request_cases_open311_idx ON request_cases (submitted_at DESC)
+    WHERE open311_client IS NOT NULL;
 CREATE INDEX request_cases_category_idx ON request_cases (category, submitted_at)
     WHERE category IS NOT NULL;
 CREATE INDEX request_cases_owner_idx ON request_cases (owner_account_id, submitted_at DESC);
@@ -175,6 +179,9 @@ struct CaseRow {
     /// Set at submission only, so written by the insert and never updated: not loaded.
     #[sqlx(skip)]
     place: domain::request::Place,
+    /// The Open311 client it was filed through (set at submission only, like `place`).
+    #[sqlx(skip)]
+    open311_client: Option<String>,
 }
 
 /// A row of `request_timeline`.
@@ -220,6 +227,11 @@ impl CaseRow {
             last_sequence: 0,
             dirty: true,
             place: domain::request::Place::default(),
+            open311_client: event
+                .metadata
+                .get("open311_client")
+                .and_then(|c| c.as_str())
+                .map(str::to_string),
         })
     }
 
@@ -385,7 +397,7 @@ async fn save_cases<'a>(
         cases.iter().map(|c| f(c)).collect()
     }
     sqlx::query(
-        "INSERT INTO request_cases (id, number, kind, status, subject, body, desired_action,          owner_account_id, submitter_name, tracking_code_sha256, answer, answered_at,          protocol_number, protocol_date, assigned_to_id, assigned_to_name, close_reason,          close_note, times_reopened, submitted_at, updated_at, last_sequence, category, address,          lat, long, attributes)          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],          $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],          $12::timestamptz[], $13::text[], $14::timestamptz[], $15::text[], $16::text[],          $17::text[], $18::text[], $19::int4[], $20::timestamptz[], $21::timestamptz[],          $22::int8[], $23::text[], $24::text[], $25::float8[], $26::float8[], $27::jsonb[])          ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status,          answer = EXCLUDED.answer, answered_at = EXCLUDED.answered_at,          protocol_number = EXCLUDED.protocol_number, protocol_date = EXCLUDED.protocol_date,          assigned_to_id = EXCLUDED.assigned_to_id, assigned_to_name = EXCLUDED.assigned_to_name,          close_reason = EXCLUDED.close_reason, close_note = EXCLUDED.close_note,          times_reopened = EXCLUDED.times_reopened, updated_at = EXCLUDED.updated_at,          last_sequence = EXCLUDED.last_sequence",
+        "INSERT INTO request_cases (id, number, kind, status, subject, body, desired_action,          owner_account_id, submitter_name, tracking_code_sha256, answer, answered_at,          protocol_number, protocol_date, assigned_to_id, assigned_to_name, close_reason,          close_note, times_reopened, submitted_at, updated_at, last_sequence, category, address,          lat, long, attributes, open311_client)          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],          $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],          $12::timestamptz[], $13::text[], $14::timestamptz[], $15::text[], $16::text[],          $17::text[], $18::text[], $19::int4[], $20::timestamptz[], $21::timestamptz[],          $22::int8[], $23::text[], $24::text[], $25::float8[], $26::float8[], $27::jsonb[], $28::text[])          ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status,          answer = EXCLUDED.answer, answered_at = EXCLUDED.answered_at,          protocol_number = EXCLUDED.protocol_number, protocol_date = EXCLUDED.protocol_date,          assigned_to_id = EXCLUDED.assigned_to_id, assigned_to_name = EXCLUDED.assigned_to_name,          close_reason = EXCLUDED.close_reason, close_note = EXCLUDED.close_note,          times_reopened = EXCLUDED.times_reopened, updated_at = EXCLUDED.updated_at,          last_sequence = EXCLUDED.last_sequence",
     )
     .bind(col(&cases, |c| c.id.clone()))
     .bind(col(&cases, |c| c.number.clone()))
@@ -416,6 +428,7 @@ async fn save_cases<'a>(
     .bind(col(&cases, |c| {
         serde_json::to_value(&c.place.attributes).unwrap_or_default()
     }))
+    .bind(col(&cases, |c| c.open311_client.clone()))
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -65,6 +65,8 @@ pub struct CaseDetail {
     pub lat: Option<f64>,
     pub long: Option<f64>,
     pub attributes: Value,
+    /// The Open311 client it was filed through, if any.
+    pub open311_client: Option<String>,
 }
 
 /// One entry of a case's status history.
@@ -87,7 +89,7 @@ const SUMMARY_COLUMNS: &str = "id, number, kind, status, subject, submitter_name
 const DETAIL_COLUMNS: &str = "id, number, kind, status, subject, body AS text, desired_action, \
     submitter_name, owner_account_id IS NULL AS anonymous, answer, answered_at, protocol_number, \
     protocol_date, assigned_to_name, close_reason, close_note, times_reopened, submitted_at, \
-    updated_at, last_sequence, category, address, lat, long, attributes";
+    updated_at, last_sequence, category, address, lat, long, attributes, open311_client";
 
 /// A citizen's own cases, newest first, a page at a time (keyset: submission time, number).
 pub async fn list_for_owner(
@@ -230,8 +232,6 @@ pub struct GeoReportRow {
     pub status: String,
     pub answer: Option<String>,
     pub category: String,
-    /// Only for anonymous requests (those filed through GeoReport among them): a named
-    /// citizen's text is not published.
     pub description: Option<String>,
     pub address: Option<String>,
     pub lat: Option<f64>,
@@ -240,13 +240,15 @@ pub struct GeoReportRow {
     pub updated_at: DateTime<Utc>,
 }
 
-/// GeoReport's `GET requests` filters. Only requests with a category are listed (the
-/// category is the GeoReport service).
+/// GeoReport's `GET requests` filters. Only requests filed through Open311 are published:
+/// a citizen who filed on the portal, named or not, did not agree to their text, answer or
+/// place being public.
 #[derive(Debug, Clone, Default)]
 pub struct GeoReportFilter {
     /// `service_request_id`: these ids only.
     pub ids: Option<Vec<String>>,
-    pub service_code: Option<String>,
+    /// Any of these service codes.
+    pub service_codes: Option<Vec<String>>,
     pub start: Option<DateTime<Utc>>,
     pub end: Option<DateTime<Utc>>,
     /// `Some(true)`: closed only; `Some(false)`: open only.
@@ -255,9 +257,8 @@ pub struct GeoReportFilter {
     pub offset: i64,
 }
 
-const GEOREPORT_COLUMNS: &str = "id, status, answer, category, \
-    CASE WHEN owner_account_id IS NULL THEN body END AS description, address, lat, long, \
-    submitted_at, updated_at";
+const GEOREPORT_COLUMNS: &str = "id, status, answer, category, body AS description, address, \
+    lat, long, submitted_at, updated_at";
 
 /// The requests of `filter`, newest first.
 pub async fn georeport_requests(
@@ -265,15 +266,16 @@ pub async fn georeport_requests(
     filter: &GeoReportFilter,
 ) -> Result<Vec<GeoReportRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT {GEOREPORT_COLUMNS} FROM request_cases WHERE category IS NOT NULL \
-           AND ($1::text[] IS NULL OR id = ANY($1)) AND ($2::text IS NULL OR category = $2) \
+        "SELECT {GEOREPORT_COLUMNS} FROM request_cases WHERE open311_client IS NOT NULL \
+           AND category IS NOT NULL \
+           AND ($1::text[] IS NULL OR id = ANY($1)) AND ($2::text[] IS NULL OR category = ANY($2)) \
            AND ($3::timestamptz IS NULL OR submitted_at >= $3) \
            AND ($4::timestamptz IS NULL OR submitted_at <= $4) \
            AND ($5::bool IS NULL OR (status = 'closed') = $5) \
          ORDER BY submitted_at DESC, id LIMIT $6 OFFSET $7"
     ))
     .bind(&filter.ids)
-    .bind(&filter.service_code)
+    .bind(&filter.service_codes)
     .bind(filter.start)
     .bind(filter.end)
     .bind(filter.closed)
@@ -283,13 +285,16 @@ pub async fn georeport_requests(
     .await
 }
 
-/// The id of the request whose tracking code hashes to `sha256` (GeoReport's token).
+/// The id of the Open311 request whose tracking code hashes to `sha256` (GeoReport's token).
 pub async fn id_of_tracking_hash(
     pool: &PgPool,
     sha256: &str,
 ) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT id FROM request_cases WHERE tracking_code_sha256 = $1")
-        .bind(sha256)
-        .fetch_optional(pool)
-        .await
+    sqlx::query_scalar(
+        "SELECT id FROM request_cases WHERE tracking_code_sha256 = $1 \
+         AND open311_client IS NOT NULL",
+    )
+    .bind(sha256)
+    .fetch_optional(pool)
+    .await
 }
