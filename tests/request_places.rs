@@ -227,7 +227,11 @@ async fn the_form_asks_the_chosen_categorys_questions_and_keeps_what_was_typed()
         asked.body
     );
     asked.assert_has("id=\"attribute[lamp_post_number]-error\"");
-    asked.assert_has("Συμπληρώστε αυτό το πεδίο για την κατηγορία που επιλέξατε.");
+    // The summary names the question, away from its label.
+    asked.assert_has(
+        "<a href=\"#attribute[lamp_post_number]\">Ο αριθμός που είναι γραμμένος στον φανοστάτη: \
+         Συμπληρώστε αυτό το πεδίο για την κατηγορία που επιλέξατε.</a>",
+    );
     asked.assert_has("value=\"Ερμού 12\"");
     asked.assert_has("<option value=\"street_light\" selected>");
     assert_eq!(cases_filed(&app).await, 0);

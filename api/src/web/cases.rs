@@ -273,6 +273,7 @@ async fn new_request(
         }
         Err(e @ (ApiError::Validation(_) | ApiError::Refused(_))) => {
             form.absorb(p.lang, &e);
+            super::place::name_the_questions(&p, &state.config.municipality.requests, &mut form);
             let place = PlaceFields::new(&p, &state.config.municipality.requests, &form);
             let mut response = render(&NewRequestPage { p, form, place });
             *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
@@ -452,6 +453,7 @@ async fn anonymous(
         }),
         Err(e @ (ApiError::Validation(_) | ApiError::Refused(_))) => {
             form.absorb(p.lang, &e);
+            super::place::name_the_questions(&p, &state.config.municipality.requests, &mut form);
             let place = PlaceFields::new(&p, &state.config.municipality.requests, &form);
             let mut response = render(&AnonymousPage { p, form, place });
             *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;

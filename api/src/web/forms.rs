@@ -103,4 +103,12 @@ impl FormState {
     pub fn errors(&self) -> &[(String, String)] {
         &self.errors
     }
+
+    /// Says the message of `field`'s error differently (e.g. naming a question the
+    /// page built from configuration), in the summary and beside the field alike.
+    pub fn reword(&mut self, field: &str, message: String) {
+        if let Some((_, m)) = self.errors.iter_mut().find(|(f, _)| f == field) {
+            *m = message;
+        }
+    }
 }

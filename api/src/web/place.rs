@@ -94,6 +94,25 @@ impl PlaceFields {
     }
 }
 
+/// The messages of the chosen category's questions name the question (the error summary
+/// lists them away from their labels): «Συμπληρώστε: Ο αριθμός … στον φανοστάτη».
+pub fn name_the_questions(p: &Page, categories: &RequestCategories, form: &mut FormState) {
+    let Some(category) = categories.find(form.value("category")) else {
+        return;
+    };
+    for a in &category.attributes {
+        let field = format!("attribute[{}]", a.code);
+        let Some(message) = form.error(&field).map(str::to_string) else {
+            continue;
+        };
+        let question = match p.lang {
+            Lang::El => &a.description_el,
+            Lang::En => &a.description_en,
+        };
+        form.reword(&field, format!("{question}: {message}"));
+    }
+}
+
 /// Each category's name in the page's language, by service code.
 pub fn category_labels(
     lang: Lang,

@@ -227,13 +227,18 @@ async fn queue(
         label: p.t("ui_staff_filter_any_category"),
     })
     .collect::<Vec<_>>();
-    let category_labels = super::place::category_labels(p.lang, categories);
+    // By name, as a clerk looks for them.
+    let mut by_name: Vec<(String, String)> = super::place::category_labels(p.lang, categories)
+        .into_iter()
+        .collect();
+    by_name.sort_by(|a, b| a.1.cmp(&b.1));
     let category_choices = category_choices
         .into_iter()
-        .chain(category_labels.iter().map(|(code, label)| Choice {
-            value: code.clone(),
-            label: label.clone(),
-        }))
+        .chain(
+            by_name
+                .into_iter()
+                .map(|(value, label)| Choice { value, label }),
+        )
         .collect();
     let invalid = form.has_errors();
     let mut response = render(&QueuePage {
