@@ -80,12 +80,13 @@ async fn a_client_files_a_request_and_reads_it_back_in_json_and_xml() {
     assert_eq!(definition["attributes"][0]["order"], 1);
     assert_eq!(definition["attributes"][1]["values"][0]["key"], "one");
     let (_, xml) = get(&app, "/open311/v2/services/street_light.xml").await;
+    // In the order of the specification's example.
     assert!(
-        xml.contains("<service_definition><attributes><attribute>"),
-        "{xml}"
-    );
-    assert!(
-        xml.contains("<service_code>street_light</service_code></service_definition>"),
+        xml.contains(
+            "<service_definition><service_code>street_light</service_code><attributes>\
+             <attribute><variable>true</variable><code>lamp_post_number</code>\
+             <datatype>string</datatype><required>true</required>"
+        ),
         "{xml}"
     );
     assert!(xml.contains("<values><value><key>one</key>"), "{xml}");
@@ -163,7 +164,13 @@ async fn a_client_files_a_request_and_reads_it_back_in_json_and_xml() {
         xml.contains(&format!("<service_request_id>{id}</service_request_id>")),
         "{xml}"
     );
-    assert!(xml.contains("<status>open</status>"), "{xml}");
+    assert!(
+        xml.contains(&format!(
+            "<request><service_request_id>{id}</service_request_id><status>open</status>\
+             <status_notes/><service_name>"
+        )),
+        "{xml}"
+    );
     let (_, body) = get(
         &app,
         "/open311/v2/requests.json?service_code=pothole&status=open",
@@ -278,6 +285,28 @@ async fn a_client_files_a_request_and_reads_it_back_in_json_and_xml() {
         .await;
     page.assert_has("id=\"case-open311-client\"");
     page.assert_has("Εφαρμογή Γειτονιάς");
+    // The timeline's first entry names the client: on the clerk's page, on the tracking
+    // page the token opens, in the JSON timeline, and in the auditor's view of the events.
+    page.assert_has("μέσω της εφαρμογής «Εφαρμογή Γειτονιάς»");
+    let tracking = crate::common::pages::Visitor::with_session(&app, None)
+        .get(&format!("/track/{token}"))
+        .await;
+    tracking.assert_has("μέσω της εφαρμογής «Εφαρμογή Γειτονιάς»");
+    let r = app
+        .get(&format!("/api/v1/staff/requests/{id}"), Some(&clerk))
+        .await;
+    let case = json_body(r).await;
+    assert_eq!(
+        case["timeline"][0]["details"]["open311_client"], "Εφαρμογή Γειτονιάς",
+        "{case}"
+    );
+    let auditor = app
+        .staff("auditor", "auditor.open311@dimos.example.gr", "Ελέγκτρια")
+        .await;
+    let audit = crate::common::pages::Visitor::with_session(&app, Some(&auditor))
+        .get(&format!("/audit/cases/{id}"))
+        .await;
+    audit.assert_has("Open311: Εφαρμογή Γειτονιάς");
     let (_, body) = get(&app, &format!("/open311/v2/requests/{id}.json")).await;
     let closed: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(closed[0]["status"], "closed", "{closed}");
@@ -374,7 +403,117 @@ async fn every_mistake_is_the_specifications_error_and_nothing_is_stored() {
         xml.contains("<errors><error><code>400</code><description>description"),
         "{xml}"
     );
+    // Each thing to correct is its own error; an address follows the portal's text policy.
+    let mut form = good(&[("description", ""), ("attribute[lamp_post_number]", "")]);
+    form.push(("address_string", "α".repeat(201)));
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, body) = post(&app, "/open311/v2/requests.json", &pairs).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let errors: Value = serde_json::from_str(&body).unwrap();
+    let descriptions: Vec<&str> = errors
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["description"].as_str().unwrap())
+        .collect();
+    assert_eq!(descriptions.len(), 3, "{body}");
+    assert!(descriptions
+        .iter()
+        .any(|d| d.starts_with("address_string: ")));
+    assert!(descriptions.iter().any(|d| d.starts_with("description: ")));
+    assert!(descriptions
+        .iter()
+        .any(|d| d.starts_with("attribute[lamp_post_number]: ")));
+    let mut form = good(&[]);
+    form.push(("address_string", "Ερμού \u{202E}21".to_string()));
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, body) = post(&app, "/open311/v2/requests.json", &pairs).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("address_string: "), "{body}");
+
+    // A form over 64 KB, and one over the server's 2 MB: the specification's 413.
+    for size in [70 * 1024, 3 * 1024 * 1024] {
+        for suffix in ["json", "xml"] {
+            let r = app
+                .client
+                .post(app.url(&format!("/open311/v2/requests.{suffix}")))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(format!("api_key={key}&description={}", "a".repeat(size)))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE, "{size}");
+            let body = r.text().await.unwrap();
+            match suffix {
+                "json" => {
+                    let errors: Value = serde_json::from_str(&body).unwrap();
+                    assert_eq!(errors[0]["code"], 413, "{body}");
+                }
+                _ => assert!(body.contains("<errors><error><code>413</code>"), "{body}"),
+            }
+        }
+    }
     assert_eq!(filed(&app).await, 0);
+
+    // A method a path does not have: the specification's error, with `Allow`.
+    for (path, xml) in [
+        ("/open311/v2/discovery.json", false),
+        ("/open311/v2/services.xml", true),
+        ("/open311/v2/services/pothole.json", false),
+        ("/open311/v2/tokens/ABC.xml", true),
+    ] {
+        let r = app.client.post(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED, "{path}");
+        let allow = r.headers()[reqwest::header::ALLOW]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            allow.contains("GET") && !allow.contains("POST"),
+            "{path}: {allow}"
+        );
+        let body = r.text().await.unwrap();
+        if xml {
+            assert!(
+                body.contains("<errors><error><code>405</code>"),
+                "{path}: {body}"
+            );
+        } else {
+            let errors: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(errors[0]["code"], 405, "{path}: {body}");
+        }
+    }
+    let r = app
+        .client
+        .delete(app.url("/open311/v2/requests.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let allow = r.headers()[reqwest::header::ALLOW]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
+
+    // A key for a name that has one, a name too long or with a bidi override: refused.
+    let out = portal_command(
+        &app,
+        &["open311", "keys", "add", "--name", "Δοκιμαστικός πελάτης"],
+    )
+    .await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has a key already"));
+    let long = "α".repeat(101);
+    for name in [long.as_str(), "Εφαρμογή\u{202E}"] {
+        let out = portal_command(&app, &["open311", "keys", "add", "--name", name]).await;
+        assert!(!out.status.success(), "{name}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("1 to 100 visible characters"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 
     // A revoked key stops working.
     let out = portal_command(
@@ -453,6 +592,26 @@ async fn every_mistake_is_the_specifications_error_and_nothing_is_stored() {
             "/open311/v2/requests.json?page_size=0",
             StatusCode::BAD_REQUEST,
             "page_size",
+        ),
+        (
+            "/open311/v2/requests.json?page_size=1001",
+            StatusCode::BAD_REQUEST,
+            "page_size",
+        ),
+        (
+            "/open311/v2/requests.json?page=0",
+            StatusCode::BAD_REQUEST,
+            "page: a whole number",
+        ),
+        (
+            "/open311/v2/requests.xml?page=100001",
+            StatusCode::BAD_REQUEST,
+            "<description>page: a whole number",
+        ),
+        (
+            "/open311/v2/requests.json?start_date=2026-02-01T00:00:00Z&end_date=2026-01-01T00:00:00Z",
+            StatusCode::BAD_REQUEST,
+            "start_date: after end_date",
         ),
         (
             "/open311/v2/everything.json",

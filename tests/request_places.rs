@@ -108,6 +108,12 @@ async fn a_request_keeps_its_category_place_and_answers_and_clerks_filter_by_the
         "/staff/requests/{}",
         plain["id"].as_str().unwrap()
     ));
+    // An unknown category (an edited address) is named at the filter; the list is unfiltered.
+    let page = v.get("/staff/requests?category=lamp").await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    page.assert_has("id=\"category-error\"");
+    page.assert_has("Η κατηγορία αυτή δεν υπάρχει");
+    page.assert_has(&format!("/staff/requests/{id}"));
     let page = v.get(&format!("/staff/requests/{id}")).await;
     page.assert_has("id=\"case-category\"");
     page.assert_has("Ο αριθμός που είναι γραμμένος στον φανοστάτη");
@@ -265,4 +271,27 @@ async fn the_form_asks_the_chosen_categorys_questions_and_keeps_what_was_typed()
     outside.assert_has("id=\"lat-error\"");
     outside.assert_has("έξω από τα όρια του Δήμου");
     assert_eq!(cases_filed(&app).await, 1);
+    // A `text` question is a text area, and its answer may span lines.
+    let form = v.get("/requests/new").await;
+    let key = form.hidden("idempotency_key").unwrap();
+    let mut fields = vec![
+        ("idempotency_key", key.as_str()),
+        ("kind", "complaint"),
+        ("subject", ""),
+        ("text", "Δεν πέρασε το απορριμματοφόρο."),
+        ("category", "rubbish"),
+        ("address", "Αιόλου 3"),
+        (
+            "attribute[bin_location]",
+            "Στη γωνία,\r\nαπέναντι από το περίπτερο",
+        ),
+    ];
+    let asked = v.post(&form, "/requests/new", &fields).await;
+    assert_eq!(asked.status, StatusCode::UNPROCESSABLE_ENTITY);
+    asked.assert_has("<textarea class=\"textarea\" id=\"attribute[bin_location]\"");
+    asked.assert_has("Στη γωνία,");
+    fields[2] = ("subject", "Κάδοι");
+    let done = v.post(&asked, "/requests/new", &fields).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(cases_filed(&app).await, 2);
 }

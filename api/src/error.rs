@@ -479,6 +479,11 @@ pub fn plain_internal_error() -> Response<Body> {
         .into_response()
 }
 
-pub async fn method_not_allowed_fallback() -> ApiError {
-    ApiError::MethodNotAllowed
+/// A method a path does not have: the portal's JSON error, or GeoReport's under
+/// `/open311/` (axum adds the `Allow` header to either).
+pub async fn method_not_allowed_fallback(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/open311/") {
+        return crate::routes::open311_method_not_allowed(&uri);
+    }
+    ApiError::MethodNotAllowed.into_response()
 }

@@ -117,6 +117,27 @@ mod tests {
         assert_eq!(el_keys, en_keys);
     }
 
+    /// A code written twice in a catalogue: JSON keeps the last silently, so one of the
+    /// two messages would never be read.
+    #[test]
+    fn no_code_is_written_twice() {
+        for (name, text) in [
+            ("el", include_str!("../locales/el.json")),
+            ("en", include_str!("../locales/en.json")),
+        ] {
+            let mut seen = std::collections::HashSet::new();
+            for line in text.lines() {
+                let Some(key) = line.trim_start().strip_prefix('"') else {
+                    continue;
+                };
+                let Some((key, _)) = key.split_once("\":") else {
+                    continue;
+                };
+                assert!(seen.insert(key.to_string()), "{name}.json: {key} twice");
+            }
+        }
+    }
+
     /// Every refusal code the domain can produce has a message.
     #[test]
     fn every_domain_refusal_code_has_a_message() {
@@ -166,6 +187,7 @@ mod tests {
             "company_name",
             "property_address",
             "postal_address",
+            "client_name",
             "question",
             "reply",
         ] {

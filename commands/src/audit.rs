@@ -83,6 +83,9 @@ pub struct EventActor {
     pub correlation_id: String,
     #[serde(default)]
     pub client_ip: Option<String>,
+    /// The Open311 application that filed it (GeoReport v2), if any.
+    #[serde(default)]
+    pub open311_client: Option<String>,
 }
 
 /// One event as stored: its payload and metadata verbatim, and its hash-chain links.

@@ -23,7 +23,7 @@ pub struct ClientKey {
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("a client's name is 1 to 100 characters, one line")]
+    #[error("a client's name is 1 to 100 visible characters on one line (no control, format or bidi characters)")]
     BadName,
     #[error("a client named {0:?} has a key already")]
     NameTaken(String),
@@ -39,10 +39,9 @@ fn sha256(key: &str) -> String {
 
 /// A new key for client `name`: answers the key (shown once; only its hash is kept).
 pub async fn add_key(pool: &PgPool, name: &str) -> Result<String, KeyError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(KeyError::BadName);
-    }
+    // The portal's text policy: the name is shown on the cases the client files.
+    let name = domain::values::ClientName::parse(name).map_err(|_| KeyError::BadName)?;
+    let name = name.as_str();
     let bytes: [u8; 24] = rand::thread_rng().gen();
     let key = hex::encode(bytes);
     let inserted = sqlx::query(

@@ -52,16 +52,21 @@ pub struct RefusedNotice {
     pub second_payment: bool,
 }
 
+/// Every refused notice waiting for a clerk, with the outbox it is in
+/// (`fine_payment_notices`, `tax_debt_notices`, `declaration_outcomes`): what both the
+/// clerks' list and the `/metrics` gauge select from, so that the two cannot disagree.
+///
 /// A refusal by the other system is on the obligation's stream (its `…RefusedNotice` event
 /// for the payment); a refused row without one is a second payment, which the notifier
 /// refused itself. Read from the log, not a read model, so a lagging read model cannot
 /// show a payment to refund as one to send again or the other way round.
-const LIST_SQL: &str = "\
-SELECT * FROM (
-  SELECT n.payment_id, 'traffic_fine' AS obligation_kind, n.fine_id AS obligation_id,
-         p.obligation_description AS description, n.payment_ref, n.amount_cents,
-         n.last_error AS code, coalesce(n.done_at, 'epoch') AS refused_at, a.full_name AS payer_name,
-         a.email AS payer_email,
+macro_rules! waiting_sql {
+    () => {
+        "(SELECT * FROM (
+  SELECT 'fine_payment_notices' AS outbox, n.payment_id, 'traffic_fine' AS obligation_kind,
+         n.fine_id AS obligation_id, p.obligation_description AS description, n.payment_ref,
+         n.amount_cents, n.last_error AS code, coalesce(n.done_at, 'epoch') AS refused_at,
+         a.full_name AS payer_name, a.email AS payer_email,
          NOT EXISTS (SELECT 1 FROM events e WHERE e.aggregate_type = 'TrafficFine'
                        AND e.aggregate_id = n.fine_id
                        AND e.event_type = 'FinesSystemRefusedNotice'
@@ -72,8 +77,9 @@ SELECT * FROM (
     LEFT JOIN accounts a ON a.id::text = p.payer_account_id
    WHERE n.status = 'refused'
   UNION ALL
-  SELECT n.payment_id, 'tax_debt', n.debt_stream_id, p.obligation_description, n.payment_ref,
-         n.amount_cents, n.last_error, coalesce(n.done_at, 'epoch'), a.full_name, a.email,
+  SELECT 'tax_debt_notices', n.payment_id, 'tax_debt', n.debt_stream_id,
+         p.obligation_description, n.payment_ref, n.amount_cents, n.last_error,
+         coalesce(n.done_at, 'epoch'), a.full_name, a.email,
          NOT EXISTS (SELECT 1 FROM events e WHERE e.aggregate_type = 'TaxDebt'
                        AND e.aggregate_id = n.debt_stream_id
                        AND e.event_type = 'RevenueSystemRefusedNotice'
@@ -83,9 +89,9 @@ SELECT * FROM (
     LEFT JOIN accounts a ON a.id::text = p.payer_account_id
    WHERE n.status = 'refused'
   UNION ALL
-  SELECT o.payment_id, 'tax_declaration', o.declaration_id, p.obligation_description,
-         p.payment_ref, p.amount_cents, o.last_error, coalesce(o.done_at, 'epoch'), a.full_name,
-         a.email, o.applied = 'ignored'
+  SELECT 'declaration_outcomes', o.payment_id, 'tax_declaration', o.declaration_id,
+         p.obligation_description, p.payment_ref, p.amount_cents, o.last_error,
+         coalesce(o.done_at, 'epoch'), a.full_name, a.email, o.applied = 'ignored'
     FROM declaration_outcomes o
     LEFT JOIN payments p ON p.id = o.payment_id
     LEFT JOIN accounts a ON a.id::text = p.payer_account_id
@@ -93,34 +99,36 @@ SELECT * FROM (
    -- superseded filing, a period paid by another payment): money to return.
    WHERE o.notice = 'refused' OR (o.applied = 'ignored' AND o.payment_status = 'succeeded')
 ) refused
+  -- A second payment waits for no one once a clerk recorded its money returned (its row
+  -- stays `refused`: the other system never took it).
+WHERE NOT (second_payment AND EXISTS (SELECT 1 FROM events e WHERE e.aggregate_type = 'Payment'
+             AND e.aggregate_id = refused.payment_id AND e.event_type = 'PaymentRefunded')))"
+    };
+}
+
+/// The list: a page of [`waiting_sql`], newest first (`$2`: one payment's notice).
+const LIST_SQL: &str = concat!(
+    "SELECT * FROM ",
+    waiting_sql!(),
+    " waiting
 WHERE ($2::text IS NULL OR payment_id = $2)
-  -- A second payment leaves the list once a clerk recorded its money returned.
-  AND NOT (second_payment AND EXISTS (SELECT 1 FROM events e WHERE e.aggregate_type = 'Payment'
-             AND e.aggregate_id = refused.payment_id AND e.event_type = 'PaymentRefunded'))
   AND ($3::timestamptz IS NULL OR (refused_at, payment_id) < ($3, $4))
 ORDER BY refused_at DESC, payment_id DESC
-LIMIT $1";
+LIMIT $1"
+);
 
 /// How many notices each outbox holds refused, waiting for a clerk (`/metrics`): the
-/// outbox's name (`fine_payment_notices`, `tax_debt_notices`, `declaration_outcomes`) and
-/// the count.
+/// outbox's name and the count (0 for an outbox with none).
 pub async fn count_by_outbox(pool: &sqlx::PgPool) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    // A second payment whose refund a clerk recorded waits for no one (its row stays
-    // `refused`: the other system never took it).
-    sqlx::query_as(
-        "SELECT 'fine_payment_notices', count(*) FROM fine_payment_notices n \
-           WHERE status = 'refused' AND NOT EXISTS (SELECT 1 FROM events e \
-             WHERE e.aggregate_type = 'Payment' AND e.aggregate_id = n.payment_id \
-               AND e.event_type = 'PaymentRefunded') \
-         UNION ALL SELECT 'tax_debt_notices', count(*) FROM tax_debt_notices n \
-           WHERE status = 'refused' AND NOT EXISTS (SELECT 1 FROM events e \
-             WHERE e.aggregate_type = 'Payment' AND e.aggregate_id = n.payment_id \
-               AND e.event_type = 'PaymentRefunded') \
-         UNION ALL SELECT 'declaration_outcomes', count(*) FROM declaration_outcomes o \
-           WHERE notice = 'refused' OR (applied = 'ignored' AND payment_status = 'succeeded' \
-             AND NOT EXISTS (SELECT 1 FROM events e WHERE e.aggregate_type = 'Payment' \
-               AND e.aggregate_id = o.payment_id AND e.event_type = 'PaymentRefunded'))",
-    )
+    sqlx::query_as(concat!(
+        "SELECT o.outbox, count(waiting.payment_id) \
+           FROM (VALUES ('fine_payment_notices', 1), ('tax_debt_notices', 2), \
+                        ('declaration_outcomes', 3)) o(outbox, place) \
+           LEFT JOIN ",
+        waiting_sql!(),
+        " waiting ON waiting.outbox = o.outbox \
+          GROUP BY o.outbox, o.place ORDER BY o.place"
+    ))
     .fetch_all(pool)
     .await
 }

@@ -7,10 +7,10 @@ use unicode_normalization::UnicodeNormalization;
 use crate::Refusal;
 
 /// The three refusal codes of one text field: empty, too long, control characters.
-struct TextCodes {
-    required: &'static str,
-    too_long: &'static str,
-    control_chars: &'static str,
+pub(crate) struct TextCodes {
+    pub(crate) required: &'static str,
+    pub(crate) too_long: &'static str,
+    pub(crate) control_chars: &'static str,
 }
 
 /// The one policy for text a person types (subjects, texts, answers, names, addresses):
@@ -18,7 +18,7 @@ struct TextCodes {
 /// the text may span lines), format or bidi characters, or U+FFFD (what a form's invalid
 /// UTF-8 becomes), and with something a reader can see besides combining marks. Lengths
 /// count characters, not bytes, so Greek text has the same limits as Latin.
-fn bounded_text(
+pub(crate) fn bounded_text(
     raw: &str,
     max_chars: usize,
     multiline: bool,
@@ -127,6 +127,11 @@ bounded_text_type!(
 bounded_text_type!(
     /// A postal address to send a certificate to: up to 300 characters, lines kept.
     PostalAddress, 300, true, "postal_address"
+);
+bounded_text_type!(
+    /// The name of an application filing requests through Open311 (shown on the cases it
+    /// files): one line, up to 100 characters.
+    ClientName, 100, false, "client_name"
 );
 bounded_text_type!(
     /// A clerk's question to the applicant: up to 2,000 characters.

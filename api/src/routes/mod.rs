@@ -21,6 +21,8 @@ use axum::Router;
 
 use crate::AppState;
 
+pub use open311::method_not_allowed as open311_method_not_allowed;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(open311::router())

@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -53,10 +54,10 @@ enum Format {
     Xml,
 }
 
-/// An error as GeoReport answers it.
+/// An error as GeoReport answers it: one `error` for each thing to correct.
 struct GeoError {
     status: StatusCode,
-    description: String,
+    descriptions: Vec<String>,
     format: Format,
 }
 
@@ -64,39 +65,62 @@ impl GeoError {
     fn new(status: StatusCode, format: Format, description: impl Into<String>) -> Self {
         Self {
             status,
-            description: description.into(),
+            descriptions: vec![description.into()],
             format,
+        }
+    }
+
+    /// A database error, in the format the client asked for.
+    fn database(format: Format) -> impl FnOnce(sqlx::Error) -> Self {
+        move |e| {
+            let unavailable = eventlog::is_unavailable(&e);
+            tracing::error!(error = %e, "open311: database");
+            if unavailable {
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format,
+                    "the service is unavailable for a moment; try again in a few seconds",
+                )
+            } else {
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, format, "internal error")
+            }
         }
     }
 }
 
 impl IntoResponse for GeoError {
     fn into_response(self) -> Response {
-        let errors = vec![json!({"code": self.status.as_u16(), "description": self.description})];
+        let code = self.status.as_u16();
+        let errors = self
+            .descriptions
+            .into_iter()
+            .map(|description| json!({"code": code, "description": description}))
+            .collect();
         let mut response = answer(self.format, "errors", "error", errors);
         *response.status_mut() = self.status;
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+        }
         response
     }
 }
 
-impl From<sqlx::Error> for GeoError {
-    fn from(e: sqlx::Error) -> Self {
-        let unavailable = eventlog::is_unavailable(&e);
-        tracing::error!(error = %e, "open311: database");
-        if unavailable {
-            Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                Format::Json,
-                "the service is unavailable for a moment; try again in a few seconds",
-            )
-        } else {
-            Self::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Format::Json,
-                "internal error",
-            )
-        }
-    }
+/// A method a GeoReport path does not have (the router's `Allow` header is kept): the
+/// specification's error, in the format of the path's suffix.
+pub fn method_not_allowed(uri: &Uri) -> Response {
+    let format = match split(last_segment(uri)) {
+        Ok((_, format)) => format,
+        Err(_) => Format::Json,
+    };
+    GeoError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format,
+        "this path does not take this method: documents are read with GET, and requests are \
+         filed with POST requests.json or requests.xml",
+    )
+    .into_response()
 }
 
 /// The path's last segment (`services.json`).
@@ -161,11 +185,67 @@ fn item_name(field: &str) -> &'static str {
     }
 }
 
+/// The order of an element's children in the specification's examples (a JSON object's
+/// keys come sorted); a field not listed goes last.
+fn field_order(element: &str) -> &'static [&'static str] {
+    match element {
+        "discovery" => &["changeset", "contact", "key_service", "endpoints"],
+        "endpoint" => &["specification", "url", "changeset", "type", "formats"],
+        "service" => &[
+            "service_code",
+            "service_name",
+            "description",
+            "metadata",
+            "type",
+            "keywords",
+            "group",
+        ],
+        "service_definition" => &["service_code", "attributes"],
+        "attribute" => &[
+            "variable",
+            "code",
+            "datatype",
+            "required",
+            "datatype_description",
+            "order",
+            "description",
+            "values",
+        ],
+        "value" => &["key", "name"],
+        "request" => &[
+            "service_request_id",
+            "token",
+            "status",
+            "status_notes",
+            "service_name",
+            "service_code",
+            "description",
+            "agency_responsible",
+            "service_notice",
+            "account_id",
+            "requested_datetime",
+            "updated_datetime",
+            "expected_datetime",
+            "address",
+            "address_id",
+            "zipcode",
+            "lat",
+            "long",
+            "media_url",
+        ],
+        "error" => &["code", "description"],
+        _ => &[],
+    }
+}
+
 fn xml_value(out: &mut String, name: &str, value: &Value) {
     match value {
         Value::Null => out.push_str(&format!("<{name}/>")),
         Value::Object(fields) => {
             out.push_str(&format!("<{name}>"));
+            let order = field_order(name);
+            let mut fields: Vec<_> = fields.iter().collect();
+            fields.sort_by_key(|(k, _)| order.iter().position(|o| o == k).unwrap_or(order.len()));
             for (k, v) in fields {
                 xml_value(out, k, v);
             }
@@ -501,7 +581,8 @@ async fn list_requests(
             offset: (page - 1) * page_size,
         },
     )
-    .await?;
+    .await
+    .map_err(GeoError::database(format))?;
     let items = rows.iter().map(|r| request_json(state, lang, r)).collect();
     Ok(answer(format, "service_requests", "request", items))
 }
@@ -534,7 +615,8 @@ async fn one_request(
             ..Default::default()
         },
     )
-    .await?;
+    .await
+    .map_err(GeoError::database(format))?;
     if rows.is_empty() {
         return Err(not_found());
     }
@@ -549,7 +631,10 @@ async fn token(
 ) -> Result<Response, GeoError> {
     let (token, format) = split(&file)?;
     caught_up(&state, format).await?;
-    match read::id_of_tracking_hash(&state.pool, &tracking_code_sha256(token)).await? {
+    match read::id_of_tracking_hash(&state.pool, &tracking_code_sha256(token))
+        .await
+        .map_err(GeoError::database(format))?
+    {
         Some(id) => Ok(answer(
             format,
             "service_requests",
@@ -574,7 +659,7 @@ async fn post_top(
     headers: HeaderMap,
     context: RequestContext,
     RawQuery(query): RawQuery,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, GeoError> {
     let (name, format) = split(last_segment(&uri))?;
     if name != "requests" {
@@ -592,12 +677,17 @@ async fn post_top(
             .insert(header::ALLOW, header::HeaderValue::from_static("GET"));
         return Ok(response);
     }
-    if body.len() > MAX_FORM_BYTES {
-        return Err(GeoError::new(
+    let too_large = || {
+        GeoError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             format,
             "the form is larger than 64 KB",
-        ));
+        )
+    };
+    // A body over the server's limit is refused while it is read.
+    let body = body.map_err(|_| too_large())?;
+    if body.len() > MAX_FORM_BYTES {
+        return Err(too_large());
     }
     let lang = Lang::from_headers(&headers);
     let mut fields: BTreeMap<String, String> = BTreeMap::new();
@@ -633,7 +723,10 @@ async fn post_top(
             "api_key: filing a request needs an API key issued by the municipality",
         ));
     }
-    let Some(client) = open311::client_of(&state.pool, key).await? else {
+    let Some(client) = open311::client_of(&state.pool, key)
+        .await
+        .map_err(GeoError::database(format))?
+    else {
         return Err(GeoError::new(
             StatusCode::FORBIDDEN,
             format,
@@ -676,7 +769,7 @@ async fn post_top(
         Err(RequestError::Invalid(errors)) => {
             // Named by GeoReport's fields: the portal's `text` is the `description`, its
             // `address` the `address_string`, its `category` the `service_code`.
-            let description = errors
+            let descriptions = errors
                 .iter()
                 .map(|e| {
                     let field = match e.field.as_str() {
@@ -688,9 +781,12 @@ async fn post_top(
                     };
                     format!("{field}: {}", i18n::message(lang, &e.code))
                 })
-                .collect::<Vec<_>>()
-                .join("; ");
-            Err(GeoError::new(StatusCode::BAD_REQUEST, format, description))
+                .collect();
+            Err(GeoError {
+                status: StatusCode::BAD_REQUEST,
+                descriptions,
+                format,
+            })
         }
         Err(RequestError::Command(commands::CommandError::Unavailable(_))) => Err(GeoError::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -51,7 +51,16 @@ pub fn timeline_views(p: &Page, entries: &[TimelineEntry], with_names: bool) -> 
                     .to_string()
             };
             let detail = match e.event_type.as_str() {
-                "RequestSubmitted" => format!("{} {}", p.t("ui_case_number"), text("number")),
+                "RequestSubmitted" => {
+                    let number = format!("{} {}", p.t("ui_case_number"), text("number"));
+                    match text("open311_client") {
+                        client if client.is_empty() => number,
+                        client => format!(
+                            "{number} · {} «{client}»",
+                            p.t("ui_timeline_open311_client")
+                        ),
+                    }
+                }
                 "RequestAnswered" => text("answer"),
                 "RequestStatusChanged" => format!(
                     "{} → {}",

@@ -27,8 +27,9 @@ pub struct AttributeField {
     pub name: String,
     pub label: String,
     pub required: bool,
-    /// `input` or `select`.
+    /// `select` (a list of choices), `textarea` (`multiline`: datatype `text`) or `input`.
     pub list: bool,
+    pub multiline: bool,
     pub choices: Vec<CategoryOption>,
     pub value: String,
 }
@@ -74,6 +75,7 @@ impl PlaceFields {
                             label: name(&a.description_el, &a.description_en),
                             required: a.required,
                             list: a.datatype == AttributeType::Singlevaluelist,
+                            multiline: a.datatype == AttributeType::Text,
                             choices: a
                                 .values
                                 .iter()

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::municipality::{AttributeType, RequestCategories};
 use crate::refusal::FieldError;
+use crate::values::{bounded_text, TextCodes};
 
 /// The longest address kept.
 pub const MAX_ADDRESS_CHARS: usize = 200;
@@ -79,14 +80,23 @@ impl PlaceInput {
                 }
             },
         };
-        let address = text(&self.address).map(str::to_string);
-        if let Some(a) = &address {
-            if a.chars().count() > MAX_ADDRESS_CHARS {
-                errors.push(FieldError::new("address", "address_too_long"));
-            } else if a.chars().any(char::is_control) {
-                errors.push(FieldError::new("address", "address_control_chars"));
-            }
-        }
+        // Addresses and answers follow the portal's one text policy (NFC, no control,
+        // format or bidi characters); an address is one line.
+        const ADDRESS: TextCodes = TextCodes {
+            required: "address_required",
+            too_long: "address_too_long",
+            control_chars: "address_control_chars",
+        };
+        let address = match text(&self.address) {
+            None => None,
+            Some(raw) => match bounded_text(raw, MAX_ADDRESS_CHARS, false, &ADDRESS) {
+                Ok(address) => Some(address),
+                Err(refusal) => {
+                    errors.push(FieldError::new("address", refusal.code));
+                    None
+                }
+            },
+        };
         let lat = text(&self.lat).map(|raw| (raw, degrees(raw)));
         let long = text(&self.long).map(|raw| (raw, degrees(raw)));
         let location = match (lat, long) {
@@ -120,6 +130,11 @@ impl PlaceInput {
                 }
             }
         };
+        const ANSWER: TextCodes = TextCodes {
+            required: "attribute_required",
+            too_long: "attribute_invalid",
+            control_chars: "attribute_invalid",
+        };
         let mut attributes = BTreeMap::new();
         if let Some(c) = category {
             for code in self.attributes.keys() {
@@ -143,17 +158,20 @@ impl PlaceInput {
                     }
                     continue;
                 };
-                let fits = answer.chars().count() <= MAX_ATTRIBUTE_CHARS
-                    && !answer.chars().any(char::is_control)
-                    && match a.datatype {
+                // A `text` answer may span lines; a `string` is one line.
+                let multiline = a.datatype == AttributeType::Text;
+                let answer = bounded_text(answer, MAX_ATTRIBUTE_CHARS, multiline, &ANSWER)
+                    .ok()
+                    .filter(|answer| match a.datatype {
                         AttributeType::String | AttributeType::Text => true,
                         AttributeType::Number => degrees(answer).is_some(),
-                        AttributeType::Singlevaluelist => a.values.iter().any(|v| v.key == answer),
-                    };
-                if fits {
-                    attributes.insert(a.code.clone(), answer.to_string());
-                } else {
-                    errors.push(FieldError::new(&field, "attribute_invalid"));
+                        AttributeType::Singlevaluelist => a.values.iter().any(|v| &v.key == answer),
+                    });
+                match answer {
+                    Some(answer) => {
+                        attributes.insert(a.code.clone(), answer);
+                    }
+                    None => errors.push(FieldError::new(&field, "attribute_invalid")),
                 }
             }
         } else if !self.attributes.is_empty() && errors.iter().all(|e| e.field != "category") {
@@ -308,6 +326,72 @@ mod tests {
                 false
             ),
             vec![pair("category", "category_required")]
+        );
+    }
+
+    #[test]
+    fn addresses_and_answers_follow_the_text_policy() {
+        // A right-to-left override would make the address read differently in a queue.
+        assert_eq!(
+            codes(
+                PlaceInput {
+                    address: Some("Ερμού \u{202E}21".into()),
+                    ..PlaceInput::default()
+                },
+                false
+            ),
+            vec![pair("address", "address_control_chars")]
+        );
+        assert_eq!(
+            codes(
+                PlaceInput {
+                    address: Some("Ερμού 12\nΑθήνα".into()),
+                    ..PlaceInput::default()
+                },
+                false
+            ),
+            vec![pair("address", "address_control_chars")]
+        );
+        // A `string` answer is one line; a `text` answer may span lines.
+        assert_eq!(
+            codes(
+                PlaceInput {
+                    category: Some("street_light".into()),
+                    attributes: [("lamp_post_number".to_string(), "ΦΣ\n118".to_string())].into(),
+                    ..PlaceInput::default()
+                },
+                false
+            ),
+            vec![pair("attribute[lamp_post_number]", "attribute_invalid")]
+        );
+        assert_eq!(
+            codes(
+                PlaceInput {
+                    category: Some("rubbish".into()),
+                    attributes: [("bin_location".to_string(), "\u{200B}".to_string())].into(),
+                    ..PlaceInput::default()
+                },
+                false
+            ),
+            vec![pair("attribute[bin_location]", "attribute_invalid")]
+        );
+        let place = PlaceInput {
+            category: Some("rubbish".into()),
+            // Decomposed (NFD) «ά»: kept composed.
+            address: Some("  Οδο\u{3B1}\u{301}ς 3 ".into()),
+            attributes: [(
+                "bin_location".to_string(),
+                "Στη γωνία,\nαπέναντι από το περίπτερο".to_string(),
+            )]
+            .into(),
+            ..PlaceInput::default()
+        }
+        .check(&categories(), false)
+        .unwrap();
+        assert_eq!(place.address.as_deref(), Some("Οδοάς 3"));
+        assert_eq!(
+            place.attributes["bin_location"],
+            "Στη γωνία,\nαπέναντι από το περίπτερο"
         );
     }
 }

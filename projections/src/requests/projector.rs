@@ -27,7 +27,8 @@ impl ReadModel for RequestsProjection {
     fn schema_version(&self) -> i32 {
         // 2: a case's category, address, point and attribute answers (issue 15).
         // 3: the Open311 client a case was filed through (from its first event's metadata).
-        3
+        // 4: the submission's timeline entry names that client.
+        4
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -278,11 +279,11 @@ impl CaseRow {
                     }
                 };
                 self.set_status(RequestStatus::Submitted);
-                (
-                    role,
-                    self.submitter_name.clone(),
-                    json!({"number": self.number, "kind": self.kind}),
-                )
+                let mut details = json!({"number": self.number, "kind": self.kind});
+                if let Some(client) = &self.open311_client {
+                    details["open311_client"] = json!(client);
+                }
+                (role, self.submitter_name.clone(), details)
             }
             RequestEvent::RequestTakenIntoReview { clerk, .. } => {
                 self.set_status(RequestStatus::InReview);
