@@ -654,7 +654,7 @@ async fn a_declined_card_frees_the_debt_and_a_new_attempt_charges_the_amount_of_
     assert_eq!(row["revenue_system_notified"], true);
     projections::rebuild(
         pool,
-        &projections::tax_debts::TaxDebtsProjection,
+        std::sync::Arc::new(projections::tax_debts::TaxDebtsProjection),
         &mut |_, _| {},
     )
     .await

@@ -630,7 +630,7 @@ async fn a_declined_payment_rejects_the_declaration_which_is_filed_again_and_pai
     assert_eq!(live.1.as_array().unwrap().len(), 2);
     projections::rebuild(
         pool,
-        &projections::declarations::DeclarationsProjection,
+        std::sync::Arc::new(projections::declarations::DeclarationsProjection),
         &mut |_, _| {},
     )
     .await

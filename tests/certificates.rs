@@ -2875,14 +2875,14 @@ async fn the_application_and_certification_read_models_rebuild_to_the_same_table
 
     projections::rebuild(
         pool,
-        &projections::applications::ApplicationsProjection,
+        std::sync::Arc::new(projections::applications::ApplicationsProjection),
         &mut |_, _| {},
     )
     .await
     .unwrap();
     projections::rebuild(
         pool,
-        &projections::certifications::CertificationsProjection,
+        std::sync::Arc::new(projections::certifications::CertificationsProjection),
         &mut |_, _| {},
     )
     .await

@@ -744,9 +744,13 @@ async fn a_rebuilt_read_model_equals_the_live_one() {
     assert!(reopened.is_some(), "the history did not happen: {}", live.0);
 
     let before = table_oid(pool, "request_cases").await;
-    let report = projections::rebuild(pool, &RequestsProjection, &mut |_, _| {})
-        .await
-        .unwrap();
+    let report = projections::rebuild(
+        pool,
+        std::sync::Arc::new(RequestsProjection),
+        &mut |_, _| {},
+    )
+    .await
+    .unwrap();
     assert_eq!(report.events as i64, events);
     assert_ne!(
         table_oid(pool, "request_cases").await,
@@ -802,9 +806,13 @@ async fn a_rebuild_while_citizens_keep_submitting_loses_nothing() {
     let pool = &app.state.pool;
     let before = acknowledged_count();
     for _ in 0..3 {
-        projections::rebuild(pool, &RequestsProjection, &mut |_, _| {})
-            .await
-            .unwrap();
+        projections::rebuild(
+            pool,
+            std::sync::Arc::new(RequestsProjection),
+            &mut |_, _| {},
+        )
+        .await
+        .unwrap();
     }
     let during = acknowledged_count() - before;
     stop.store(true, Ordering::Relaxed);
@@ -838,9 +846,13 @@ async fn a_rebuild_while_citizens_keep_submitting_loses_nothing() {
 
     // And the result is exactly what a quiet rebuild gives.
     let live = read_model_snapshot(pool).await;
-    projections::rebuild(pool, &RequestsProjection, &mut |_, _| {})
-        .await
-        .unwrap();
+    projections::rebuild(
+        pool,
+        std::sync::Arc::new(RequestsProjection),
+        &mut |_, _| {},
+    )
+    .await
+    .unwrap();
     assert_eq!(read_model_snapshot(pool).await, live);
 }
 

@@ -581,7 +581,7 @@ async fn a_declined_card_frees_the_fine_for_a_new_attempt() {
     assert_eq!(live[0]["paid_payment_id"], second_id.as_str());
     projections::rebuild(
         pool,
-        &projections::traffic_fines::TrafficFinesProjection,
+        std::sync::Arc::new(projections::traffic_fines::TrafficFinesProjection),
         &mut |_, _| {},
     )
     .await

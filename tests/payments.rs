@@ -584,7 +584,7 @@ async fn the_payments_read_model_rebuilds_to_the_same_table() {
     assert_eq!(live.as_array().unwrap().len(), 3);
     projections::rebuild(
         pool,
-        &projections::payments::PaymentsProjection,
+        std::sync::Arc::new(projections::payments::PaymentsProjection),
         &mut |_, _| {},
     )
     .await

@@ -251,7 +251,7 @@ where
 {
     let mut state = A::default();
     for event in events {
-        let payload: A::Event = serde_json::from_value(event.payload.clone())
+        let payload: A::Event = serde::Deserialize::deserialize(&event.payload)
             .map_err(|e| AuditError::Infrastructure(format!("undecodable event: {e}")))?;
         state.apply(payload);
     }

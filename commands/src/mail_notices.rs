@@ -212,7 +212,7 @@ impl MailNotices {
     ) -> Result<Option<Notice>, ConsumerError> {
         match event.aggregate_type.as_str() {
             CertificateApplication::TYPE => {
-                let payload: ApplicationEvent = serde_json::from_value(event.payload.clone())
+                let payload: ApplicationEvent = serde::Deserialize::deserialize(&event.payload)
                     .map_err(|e| ConsumerError::decode(event, e))?;
                 let submitted = match &payload {
                     ApplicationEvent::ApplicationSubmitted { .. } => payload.clone(),
@@ -291,7 +291,7 @@ impl MailNotices {
                 if event.event_type != "RequestAnswered" {
                     return Ok(None);
                 }
-                let payload: RequestEvent = serde_json::from_value(event.payload.clone())
+                let payload: RequestEvent = serde::Deserialize::deserialize(&event.payload)
                     .map_err(|e| ConsumerError::decode(event, e))?;
                 let RequestEvent::RequestAnswered { text, .. } = payload else {
                     return Ok(None);

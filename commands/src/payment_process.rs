@@ -59,7 +59,7 @@ impl Consumer for PaymentProcess {
         if event.aggregate_type != Payment::TYPE {
             return Ok(());
         }
-        let payload: PaymentEvent = serde_json::from_value(event.payload.clone())
+        let payload: PaymentEvent = serde::Deserialize::deserialize(&event.payload)
             .map_err(|e| ConsumerError::decode(event, e))?;
         let id = &event.aggregate_id;
         let seq = event.sequence;

@@ -236,7 +236,7 @@ impl eventlog::Consumer for ProtocolQueue {
         if event.aggregate_type != CertificateApplication::TYPE {
             return Ok(());
         }
-        let payload: E = serde_json::from_value(event.payload.clone())
+        let payload: E = serde::Deserialize::deserialize(&event.payload)
             .map_err(|e| eventlog::ConsumerError::decode(event, e))?;
         let id = &event.aggregate_id;
         let seq = event.sequence;

@@ -84,11 +84,11 @@ impl Consumer for BusinessTimelineProjection {
         let mut rows = TimelineRows::default();
         for event in events {
             let summary: ObligationEventSummary = if event.aggregate_type == TaxDeclaration::TYPE {
-                serde_json::from_value::<TaxDeclarationEvent>(event.payload.clone())
+                <TaxDeclarationEvent as serde::Deserialize>::deserialize(&event.payload)
                     .map_err(|e| ConsumerError::decode(event, e))?
                     .summary()
             } else if event.aggregate_type == TaxDebt::TYPE {
-                serde_json::from_value::<TaxDebtEvent>(event.payload.clone())
+                <TaxDebtEvent as serde::Deserialize>::deserialize(&event.payload)
                     .map_err(|e| ConsumerError::decode(event, e))?
                     .summary()
             } else {

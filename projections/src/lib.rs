@@ -21,7 +21,9 @@ pub use rebuild::{prepare, rebuild, rebuild_all, RebuildError, RebuildReport};
 
 /// A consumer that owns tables. Its tables are created from [`ReadModel::create_sql`]
 /// (unqualified names, so a rebuild can create them in a scratch schema) and are dropped
-/// and rebuilt whenever [`ReadModel::schema_version`] changes.
+/// and rebuilt whenever [`ReadModel::schema_version`] changes. A rebuild hands every read
+/// model the log's batches whole, without copying them per model: its `handle_batch`
+/// ignores the events of aggregate types it does not read.
 pub trait ReadModel: Consumer {
     fn schema_version(&self) -> i32;
     fn tables(&self) -> &'static [&'static str];

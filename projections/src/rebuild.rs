@@ -2,9 +2,9 @@
 //!
 //! The new tables are built in a scratch schema per model (`rebuild_<name>`) while the live
 //! ones keep serving; the projectors' SQL uses unqualified names, so `search_path` points
-//! each at its scratch copies. The log is read once: a reader task on its own connection
-//! fetches the next batch while the current one is handed to every model's `handle_batch`
-//! (one transaction per batch for all of them). Then, holding every model's consumer lock
+//! each at its scratch copies. The log is read and decoded once: a reader task on its own
+//! connection hands each batch to every model's queue, and each model writes its batches
+//! in short transactions of its own, at its own pace. Then, holding every model's consumer lock
 //! so the live consumers pause, the rebuild catches up with the events that arrived
 //! meanwhile, swaps the tables into `public` and moves the checkpoints, all in one
 //! transaction.
@@ -13,6 +13,7 @@
 //! WAL, no index upkeep per row); the indexes are built and the tables `SET LOGGED` once
 //! the bulk is in, before the swap, so what is swapped in is as durable as the live tables.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
@@ -29,9 +30,10 @@ use crate::ReadModel;
 /// Events per batch while rebuilding (one fetch, one transaction for every model).
 const REBUILD_BATCH: i64 = 5000;
 
-/// Batches fetched ahead of the one being written: one is enough to keep the reader busy
-/// while the models write, and each costs memory (decoded JSON of 5,000 events).
-const READ_AHEAD: usize = 1;
+/// Batches queued for each model besides the one it is writing. The batches are shared
+/// (decoded once), and each costs memory (the decoded JSON of `REBUILD_BATCH` events), so
+/// at most about `QUEUED_PER_MODEL + 2` of them are alive at once.
+const QUEUED_PER_MODEL: usize = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RebuildError {
@@ -74,7 +76,7 @@ fn scratch_schema(model: &dyn ReadModel) -> String {
 /// called after every batch (`total` is the number of events when the rebuild started).
 pub async fn rebuild(
     pool: &PgPool,
-    model: &dyn ReadModel,
+    model: Arc<dyn ReadModel>,
     on_progress: &mut (dyn FnMut(u64, u64) + Send),
 ) -> Result<RebuildReport, RebuildError> {
     rebuild_models(pool, &[model], on_progress).await
@@ -87,13 +89,12 @@ pub async fn rebuild_all(
     models: &[Arc<dyn ReadModel>],
     on_progress: &mut (dyn FnMut(u64, u64) + Send),
 ) -> Result<RebuildReport, RebuildError> {
-    let models: Vec<&dyn ReadModel> = models.iter().map(|m| m.as_ref()).collect();
-    rebuild_models(pool, &models, on_progress).await
+    rebuild_models(pool, models, on_progress).await
 }
 
 async fn rebuild_models(
     pool: &PgPool,
-    models: &[&dyn ReadModel],
+    models: &[Arc<dyn ReadModel>],
     on_progress: &mut (dyn FnMut(u64, u64) + Send),
 ) -> Result<RebuildReport, RebuildError> {
     let started = Instant::now();
@@ -127,8 +128,8 @@ async fn rebuild_models(
 }
 
 /// A model being rebuilt: where its scratch tables are and how they are made.
-struct Scratch<'a> {
-    model: &'a dyn ReadModel,
+struct Scratch {
+    model: Arc<dyn ReadModel>,
     schema: String,
     ddl: ScratchDdl,
     /// Events an operator told this model to pass over (`portal projections skip`): the
@@ -136,37 +137,50 @@ struct Scratch<'a> {
     skipped: HashSet<i64>,
 }
 
-impl Scratch<'_> {
-    fn mine(&self, events: &[RecordedEvent]) -> Vec<RecordedEvent> {
+impl Scratch {
+    /// The events of `events` this model is to fold: the whole batch (a read model ignores
+    /// the aggregate types it does not read), or a copy without the events an operator
+    /// passed over. `None`: nothing of the batch is the model's.
+    fn mine<'e>(&self, events: &'e [RecordedEvent]) -> Option<Cow<'e, [RecordedEvent]>> {
         let types = self.model.aggregate_types();
-        events
+        let read = |e: &RecordedEvent| types.is_none_or(|t| t.contains(&e.aggregate_type.as_str()));
+        if !events.iter().any(read) {
+            return None;
+        }
+        if !events
             .iter()
-            .filter(|e| types.is_none_or(|t| t.contains(&e.aggregate_type.as_str())))
-            .filter(|e| !self.skipped.contains(&e.position.global_position))
+            .any(|e| self.skipped.contains(&e.position.global_position))
+        {
+            return Some(Cow::Borrowed(events));
+        }
+        let kept: Vec<RecordedEvent> = events
+            .iter()
+            .filter(|e| read(e) && !self.skipped.contains(&e.position.global_position))
             .cloned()
-            .collect()
+            .collect();
+        (!kept.is_empty()).then_some(Cow::Owned(kept))
     }
 }
 
 async fn rebuild_locked(
     pool: &PgPool,
-    models: &[&dyn ReadModel],
+    models: &[Arc<dyn ReadModel>],
     on_progress: &mut (dyn FnMut(u64, u64) + Send),
 ) -> Result<u64, RebuildError> {
     if models.is_empty() {
         return Ok(0);
     }
-    let mut scratches: Vec<Scratch> = Vec::with_capacity(models.len());
-    for &model in models {
-        scratches.push(Scratch {
-            model,
-            schema: scratch_schema(model),
+    let mut scratches: Vec<Arc<Scratch>> = Vec::with_capacity(models.len());
+    for model in models {
+        scratches.push(Arc::new(Scratch {
+            model: model.clone(),
+            schema: scratch_schema(model.as_ref()),
             ddl: ScratchDdl::of(model.create_sql()),
             skipped: eventlog::skipped_positions(pool, model.name())
                 .await?
                 .into_iter()
                 .collect(),
-        });
+        }));
     }
     let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
         .fetch_one(pool)
@@ -187,52 +201,81 @@ async fn rebuild_locked(
         }
         tx.commit().await?;
     }
-    let mut cursor = Position::START;
     let mut done: u64 = 0;
     on_progress(0, total);
-    // Bulk of the work, in short transactions so that nothing else waits on us, while
-    // the reader fetches and decodes the next batch.
-    let (sender, mut batches) = mpsc::channel(READ_AHEAD);
-    let reader = tokio::spawn(read_log(pool.clone(), sender));
-    while let Some(batch) = batches.recv().await {
-        let events = batch?;
-        // Every model at once, each on a connection of its own: most models spend a batch
-        // waiting for round trips, which overlap.
-        let applied = scratches
-            .iter()
-            .map(|scratch| apply_to_one(pool, scratch, &events));
-        for result in futures::future::join_all(applied).await {
-            result?;
-        }
-        if let Some(last) = events.last() {
-            cursor = last.position;
-        }
-        done += events.len() as u64;
-        on_progress(done, total.max(done));
+    let phase = Instant::now();
+    // Bulk of the work. The reader fetches and decodes the log once, on a connection of its
+    // own, and hands every batch to every model; each model writes it in short
+    // transactions of its own, at its own pace (no model waits for the slowest at every
+    // batch, so the round trips and the work of different models overlap). The reader
+    // stays at most `QUEUED_PER_MODEL` batches ahead of the slowest model.
+    let (senders, receivers): (Vec<_>, Vec<_>) = scratches
+        .iter()
+        .map(|_| mpsc::channel::<Arc<Vec<RecordedEvent>>>(QUEUED_PER_MODEL))
+        .unzip();
+    let reader = tokio::spawn(read_log(pool.clone(), senders));
+    let (progress_tx, mut progress_rx) = mpsc::unbounded_channel::<(usize, u64)>();
+    // A task per model, so that the models' folding and encoding run on every core (one
+    // future polling them all would run on one thread).
+    let mut writers = tokio::task::JoinSet::new();
+    for (n, (scratch, mut batches)) in scratches.iter().cloned().zip(receivers).enumerate() {
+        let (pool, progress) = (pool.clone(), progress_tx.clone());
+        writers.spawn(async move {
+            let mut busy = std::time::Duration::ZERO;
+            while let Some(events) = batches.recv().await {
+                let started = Instant::now();
+                apply_to_one(&pool, &scratch, &events).await?;
+                busy += started.elapsed();
+                let _ = progress.send((n, events.len() as u64));
+            }
+            tracing::debug!(
+                model = scratch.model.name(),
+                seconds = busy.as_secs_f64(),
+                "rebuild: a model's time writing its batches"
+            );
+            Ok::<(), RebuildError>(())
+        });
     }
-    // The channel closes when the reader returns; a panic must not pass for the end of
-    // the log (the catch-up below would then replay the rest inside the swap).
-    reader
+    drop(progress_tx);
+    // The log is done up to where the slowest model is. The progress ends when every
+    // writer has: a writer that fails drops its queue, which stops the reader, which
+    // closes the other queues.
+    let mut per_model = vec![0_u64; scratches.len()];
+    while let Some((n, count)) = progress_rx.recv().await {
+        per_model[n] += count;
+        let slowest = per_model.iter().copied().min().unwrap_or(0);
+        if slowest > done {
+            done = slowest;
+            on_progress(done, total.max(done));
+        }
+    }
+    while let Some(written) = writers.join_next().await {
+        written.map_err(|e| RebuildError::Reader(format!("a model's writer: {e}")))??;
+    }
+    // A failed or panicked reader must not pass for the end of the log (the catch-up below
+    // would then replay the rest inside the swap).
+    let (mut cursor, read) = reader
         .await
-        .map_err(|e| RebuildError::Reader(e.to_string()))?;
+        .map_err(|e| RebuildError::Reader(e.to_string()))??;
+    done = read;
+    tracing::debug!(
+        events = read,
+        seconds = phase.elapsed().as_secs_f64(),
+        "rebuild: the pass over the log"
+    );
+    let phase = Instant::now();
     // The secondary indexes and the WAL, once, for the bulk: before the swap, so that the
-    // swap's transaction stays short.
-    for scratch in &scratches {
-        let mut tx = pool.begin().await?;
-        set_search_path(&mut tx, &scratch.schema).await?;
-        sqlx::raw_sql(&scratch.ddl.indexes)
-            .execute(&mut *tx)
-            .await?;
-        for table in scratch.model.tables() {
-            sqlx::query(&format!(
-                "ALTER TABLE {}.{table} SET LOGGED",
-                scratch.schema
-            ))
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
+    // swap's transaction stays short. Every model at once, each on a connection of its own
+    // (the server builds them in parallel).
+    let finished = scratches.iter().map(|scratch| finish_tables(pool, scratch));
+    for result in futures::future::join_all(finished).await {
+        result?;
     }
+    tracing::debug!(
+        seconds = phase.elapsed().as_secs_f64(),
+        "rebuild: indexes and SET LOGGED"
+    );
+    let phase = Instant::now();
     // What arrived during the pass, the indexes and SET LOGGED, caught up without holding
     // any consumer's lock (the live consumers go on meanwhile); the swap then catches up
     // only with what arrives during this.
@@ -256,6 +299,11 @@ async fn rebuild_locked(
             break;
         }
     }
+    tracing::debug!(
+        seconds = phase.elapsed().as_secs_f64(),
+        "rebuild: the catch-up"
+    );
+    let phase = Instant::now();
     // The swap: pause every live consumer, catch up, move the tables, move the checkpoints.
     // The consumer locks too in the order of their names.
     let mut tx = pool.begin().await?;
@@ -278,7 +326,7 @@ async fn rebuild_locked(
         .execute(&mut *tx)
         .await?;
     for scratch in &scratches {
-        let (model, schema) = (scratch.model, &scratch.schema);
+        let (model, schema) = (&scratch.model, &scratch.schema);
         for table in model.tables() {
             sqlx::query(&format!("DROP TABLE IF EXISTS public.{table} CASCADE"))
                 .execute(&mut *tx)
@@ -303,38 +351,39 @@ async fn rebuild_locked(
             .await?;
     }
     tx.commit().await?;
+    tracing::debug!(seconds = phase.elapsed().as_secs_f64(), "rebuild: the swap");
     on_progress(done, total.max(done));
     Ok(done)
 }
 
-/// Reads the whole log in commit-safe order on a connection of its own and sends it on in
-/// batches; returns (closing the channel) after the first short batch, after an error
-/// (which it sends), or when the rebuild stops listening.
-async fn read_log(pool: PgPool, batches: mpsc::Sender<Result<Vec<RecordedEvent>, sqlx::Error>>) {
-    let mut conn = match pool.acquire().await {
-        Ok(conn) => conn,
-        Err(e) => {
-            let _ = batches.send(Err(e)).await;
-            return;
-        }
-    };
+/// Reads the whole log in commit-safe order on a connection of its own and hands each
+/// batch to every model's queue; answers where it stopped and how many events it read,
+/// after the first short batch, or as soon as a model stops listening (the rebuild is
+/// failing: that model's error is the one reported).
+async fn read_log(
+    pool: PgPool,
+    models: Vec<mpsc::Sender<Arc<Vec<RecordedEvent>>>>,
+) -> Result<(Position, u64), sqlx::Error> {
+    let mut conn = pool.acquire().await?;
     let mut cursor = Position::START;
+    let mut read = 0_u64;
     loop {
-        let events = match fetch_batch(&mut conn, cursor, REBUILD_BATCH).await {
-            Ok(events) => events,
-            Err(e) => {
-                let _ = batches.send(Err(e)).await;
-                return;
-            }
-        };
+        let events = fetch_batch(&mut conn, cursor, REBUILD_BATCH).await?;
         let full = events.len() as i64 == REBUILD_BATCH;
         let Some(last) = events.last().map(|e| e.position) else {
-            return;
+            return Ok((cursor, read));
         };
-        if batches.send(Ok(events)).await.is_err() || !full {
-            return;
-        }
         cursor = last;
+        read += events.len() as u64;
+        let events = Arc::new(events);
+        for model in &models {
+            if model.send(events.clone()).await.is_err() {
+                return Ok((cursor, read));
+            }
+        }
+        if !full {
+            return Ok((cursor, read));
+        }
     }
 }
 
@@ -342,13 +391,12 @@ async fn read_log(pool: PgPool, batches: mpsc::Sender<Result<Vec<RecordedEvent>,
 /// writes into its scratch schema (unlogged: its commit need not wait for the disk either).
 async fn apply_to_one(
     pool: &PgPool,
-    scratch: &Scratch<'_>,
+    scratch: &Scratch,
     events: &[RecordedEvent],
 ) -> Result<(), RebuildError> {
-    let mine = scratch.mine(events);
-    if mine.is_empty() {
+    let Some(mine) = scratch.mine(events) else {
         return Ok(());
-    }
+    };
     let mut tx = pool.begin().await?;
     sqlx::query("SET LOCAL synchronous_commit = off")
         .execute(&mut *tx)
@@ -359,17 +407,35 @@ async fn apply_to_one(
     Ok(())
 }
 
+/// Builds a model's secondary indexes and makes its scratch tables durable (`SET LOGGED`).
+async fn finish_tables(pool: &PgPool, scratch: &Scratch) -> Result<(), RebuildError> {
+    let mut tx = pool.begin().await?;
+    set_search_path(&mut tx, &scratch.schema).await?;
+    sqlx::raw_sql(&scratch.ddl.indexes)
+        .execute(&mut *tx)
+        .await?;
+    for table in scratch.model.tables() {
+        sqlx::query(&format!(
+            "ALTER TABLE {}.{table} SET LOGGED",
+            scratch.schema
+        ))
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Hands one batch to every model, each writing into its scratch schema.
 async fn apply_to_all(
     conn: &mut PgConnection,
-    scratches: &[Scratch<'_>],
+    scratches: &[Arc<Scratch>],
     events: &[RecordedEvent],
 ) -> Result<(), RebuildError> {
     for scratch in scratches {
-        let mine = scratch.mine(events);
-        if mine.is_empty() {
+        let Some(mine) = scratch.mine(events) else {
             continue;
-        }
+        };
         set_search_path(conn, &scratch.schema).await?;
         scratch.model.handle_batch(conn, &mine).await?;
     }
