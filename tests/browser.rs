@@ -1286,6 +1286,34 @@ async fn a_clerk_sends_a_refused_fine_notice_again() {
     b.click_and_load("button#confirm").await;
     b.find("#notice-retried").await;
     b.assert_accessible().await;
+    // The dashboard, from the menu: the payment counted today, a chart and a table each
+    // (three requests filed meanwhile, so that its bars show).
+    let citizen = app
+        .citizen("dashboard.citizen@example.gr", "Νίκος Πίνακα")
+        .await;
+    for (category, attributes) in [
+        ("street_light", json!({"lamp_post_number": "7"})),
+        ("street_light", json!({"lamp_post_number": "8"})),
+        ("pothole", json!({})),
+    ] {
+        let r = app
+            .post(
+                "/api/v1/requests",
+                Some(&citizen),
+                json!({"kind": "complaint", "subject": "Πρόβλημα", "text": "Στη γειτονιά.",
+                       "category": category, "attributes": attributes}),
+            )
+            .await;
+        assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+    }
+    b.click_and_load("#nav-staff-dashboard").await;
+    b.find("svg#chart-requests-by-category").await;
+    b.find("svg#chart-payments").await;
+    b.find("table#table-overdue").await;
+    let total = b.text("#payments-total").await;
+    assert_eq!(total.trim(), "1", "{total}");
+    b.assert_accessible().await;
+    b.screenshot("staff-dashboard").await;
     b.finish().await;
 }
 

@@ -2560,6 +2560,31 @@ async fn overdue_applications_are_flagged_and_filtered() {
         [late.as_str(), due_today.as_str(), fresh.as_str()]
     );
     assert_eq!(all["counts"]["overdue"], 1);
+    // The clerks' dashboard counts it past its deadline by a day, and all three by type.
+    let stats = json_body(
+        office
+            .app
+            .get("/api/v1/staff/stats", Some(&office.clerk))
+            .await,
+    )
+    .await;
+    let overdue = &stats["overdue"][1];
+    assert_eq!(overdue["what"], "applications", "{stats}");
+    assert_eq!(
+        (
+            overdue["up_to_a_week"].as_i64(),
+            overdue["up_to_a_month"].as_i64(),
+            overdue["over_a_month"].as_i64()
+        ),
+        (Some(1), Some(0), Some(0)),
+        "{stats}"
+    );
+    assert_eq!(stats["applications_by_type"][0]["key"], "birth", "{stats}");
+    assert_eq!(stats["applications_by_type"][0]["count"], 3, "{stats}");
+    assert_eq!(
+        stats["applications_by_type"][0]["label"],
+        "Πιστοποιητικό Γέννησης"
+    );
     let flags: Vec<&Value> = all["items"]
         .as_array()
         .unwrap()

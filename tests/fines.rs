@@ -418,6 +418,15 @@ async fn a_good_card_pays_and_the_fines_system_is_told_once_even_after_being_dow
     assert_eq!(item["obligation_kind"], "traffic_fine");
     assert_eq!(item["obligation_reference"], "9999-100000001");
     assert!(item["payment_ref"].as_str().is_some_and(|r| !r.is_empty()));
+    // The clerks' dashboard counts it on today's date.
+    let clerk = desk
+        .app
+        .staff("clerk", "clerk.fines.stats@dimos.example.gr", "Υπάλληλος")
+        .await;
+    let stats = json_body(desk.app.get("/api/v1/staff/stats", Some(&clerk)).await).await;
+    let today = &stats["payments_per_day"][29];
+    assert_eq!(today["payments"], 1, "{stats}");
+    assert_eq!(today["amount_cents"], 4000, "{stats}");
 
     // Paid: the old quote and a new one are both refused.
     let (status, body) = desk.pay(&quote_id).await;

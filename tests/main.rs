@@ -16,6 +16,7 @@ mod business_declarations;
 mod business_warrants;
 mod certificates;
 mod crash;
+mod dashboard;
 mod event_log;
 mod fines;
 mod idempotency;

@@ -371,6 +371,27 @@ pub async fn document_response(
         .into_response())
 }
 
+/// A CSV file (UTF-8) as a download named `filename` (ASCII), never cached.
+pub fn csv_download(filename: &str, body: String) -> Response {
+    let disposition = format!("attachment; filename=\"{filename}\"");
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&disposition)
+                    .unwrap_or_else(|_| HeaderValue::from_static("attachment")),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
 /// A `Content-Disposition` that keeps a Greek file name (RFC 6266 `filename*`) with an
 /// ASCII fallback for old clients.
 fn content_disposition(filename: &str) -> String {

@@ -2,8 +2,7 @@
 //! JSON with labels in the reader's language, and the CSV for Greek Excel. The use case is
 //! `commands::warrants`.
 
-use axum::http::{header, HeaderValue};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::NaiveDate;
 use chrono_tz::Europe::Athens;
 use commands::warrants::WarrantList;
@@ -46,26 +45,10 @@ pub fn to_json(list: &WarrantList, lang: Lang) -> Value {
 /// the day, never cached.
 pub fn csv_response(list: &WarrantList) -> Response {
     let today = list.fetched_at.with_timezone(&Athens).date_naive();
-    let disposition = format!(
-        "attachment; filename=\"{}\"",
-        csv_filename(&list.business.afm, today)
-    );
-    (
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/csv; charset=utf-8"),
-            ),
-            (
-                header::CONTENT_DISPOSITION,
-                HeaderValue::from_str(&disposition)
-                    .unwrap_or_else(|_| HeaderValue::from_static("attachment")),
-            ),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-        ],
+    crate::http::csv_download(
+        &csv_filename(&list.business.afm, today),
         csv(&list.warrants),
     )
-        .into_response()
 }
 
 /// The translation code of a warrant's status.

@@ -10,6 +10,7 @@ pub mod paging;
 pub mod payments;
 pub mod rebuild;
 pub mod requests;
+pub mod stats;
 pub mod tax_debts;
 pub mod traffic_fines;
 

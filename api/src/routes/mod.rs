@@ -57,6 +57,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/my/requests/{id}", get(requests::my_detail))
         .route("/api/v1/my/requests/{id}/reopen", post(requests::reopen))
         .route("/api/v1/staff/requests", get(staff::queue))
+        .route("/api/v1/staff/stats", get(staff::stats))
+        .route("/api/v1/staff/stats.csv", get(staff::stats_csv))
         .route("/api/v1/staff/requests/{id}", get(staff::detail))
         .route("/api/v1/staff/requests/{id}/review", post(staff::review))
         .route("/api/v1/staff/requests/{id}/answer", post(staff::answer))

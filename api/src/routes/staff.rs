@@ -97,6 +97,31 @@ pub async fn queue(
     })))
 }
 
+/// `GET /api/v1/staff/stats`: the clerks' dashboard (issue 16) — cases and applications
+/// per status and per category, those past their deadline, answer times per month,
+/// payments per day.
+pub async fn stats(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    headers: HeaderMap,
+) -> Result<Json<crate::dashboard::Stats>, ApiError> {
+    user.require(STAFF)?;
+    Ok(Json(
+        crate::dashboard::load(&state, Lang::from_headers(&headers)).await?,
+    ))
+}
+
+/// `GET /api/v1/staff/stats.csv`: the same figures as a CSV file.
+pub async fn stats_csv(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    headers: HeaderMap,
+) -> Result<axum::response::Response, ApiError> {
+    user.require(STAFF)?;
+    let stats = crate::dashboard::load(&state, Lang::from_headers(&headers)).await?;
+    crate::dashboard::csv_response(&stats)
+}
+
 /// `GET /api/v1/staff/requests/{id}`: a case with its timeline, for staff.
 pub async fn detail(
     State(state): State<AppState>,

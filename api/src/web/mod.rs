@@ -19,6 +19,7 @@ mod security;
 mod staff;
 mod staff_applications;
 mod staff_certification;
+mod staff_dashboard;
 mod staff_notices;
 mod tax_debts;
 mod tax_declarations;
@@ -51,6 +52,7 @@ pub fn router() -> Router<AppState> {
         .merge(staff_applications::router())
         .merge(staff_certification::router())
         .merge(staff_notices::router())
+        .merge(staff_dashboard::router())
         .merge(audit::router())
         .merge(payments::router())
         .merge(fines::router())

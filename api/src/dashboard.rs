@@ -1,0 +1,215 @@
+//! The clerks' dashboard (issue 16), as the JSON API, the CSV and the page share it: the
+//! figures of `projections::stats`, each key with its label in the reader's language.
+
+use axum::response::Response;
+use chrono::{NaiveDate, Utc};
+use domain::municipality::Municipality;
+use projections::stats::{self, AnswerTimes, PaymentsOnDay};
+use serde::Serialize;
+
+use crate::error::ApiError;
+use crate::http::wait_for_log_head;
+use crate::i18n::{self, Lang};
+use crate::AppState;
+
+/// A count with its key's label.
+#[derive(Debug, Clone, Serialize)]
+pub struct LabelledCount {
+    /// A status, a category's or a certificate type's code; `null`: no category.
+    pub key: Option<String>,
+    pub label: String,
+    pub count: i64,
+}
+
+/// The open cases of one kind past their deadline, by how many days late.
+#[derive(Debug, Clone, Serialize)]
+pub struct OverdueRow {
+    /// `requests` or `applications`.
+    pub what: &'static str,
+    pub label: String,
+    /// 1–7 days late.
+    pub up_to_a_week: i64,
+    /// 8–30 days late.
+    pub up_to_a_month: i64,
+    /// More than 30 days late.
+    pub over_a_month: i64,
+}
+
+/// `GET /api/v1/staff/stats`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    /// The day the figures are counted on (Athens).
+    pub today: NaiveDate,
+    pub requests_by_status: Vec<LabelledCount>,
+    pub requests_by_category: Vec<LabelledCount>,
+    pub applications_by_status: Vec<LabelledCount>,
+    pub applications_by_type: Vec<LabelledCount>,
+    pub overdue: Vec<OverdueRow>,
+    /// The requests answered per month (the last twelve), with the median and 90th
+    /// percentile of the days from submission to answer.
+    pub answer_times: Vec<AnswerTimes>,
+    /// The payments that succeeded on each of the last 30 days, and their total in cents.
+    pub payments_per_day: Vec<PaymentsOnDay>,
+}
+
+/// The dashboard's figures, once the read models it counts have reached the log's head.
+pub async fn load(state: &AppState, lang: Lang) -> Result<Stats, ApiError> {
+    for reads in [
+        projections::REQUEST_READS,
+        projections::APPLICATION_READS,
+        projections::PAYMENT_READS,
+    ] {
+        wait_for_log_head(state, reads).await?;
+    }
+    let municipality = &state.config.municipality;
+    let deadlines: Vec<(String, i32)> = municipality
+        .requests
+        .categories
+        .iter()
+        .map(|c| (c.service_code.clone(), c.deadline_days as i32))
+        .collect();
+    let figures = stats::dashboard(&state.pool, Utc::now(), &deadlines).await?;
+    Ok(labelled(figures, municipality, lang))
+}
+
+fn labelled(figures: stats::Dashboard, municipality: &Municipality, lang: Lang) -> Stats {
+    let pick = |el: &str, en: &str| match lang {
+        Lang::El => el.to_string(),
+        Lang::En => en.to_string(),
+    };
+    let label = |counts: Vec<stats::Count>, name: &dyn Fn(&str) -> String, none: &str| {
+        counts
+            .into_iter()
+            .map(|c| LabelledCount {
+                label: match &c.key {
+                    Some(key) => name(key),
+                    None => i18n::message(lang, none),
+                },
+                key: c.key,
+                count: c.count,
+            })
+            .collect::<Vec<_>>()
+    };
+    let request_status = |s: &str| i18n::message(lang, &format!("status_{s}"));
+    let category = |code: &str| match municipality.requests.find(code) {
+        Some(c) => pick(&c.name_el, &c.name_en),
+        None => code.to_string(),
+    };
+    let application_status = |s: &str| i18n::message(lang, &format!("application_status_{s}"));
+    let certificate = |code: &str| match municipality.certificate_type(code) {
+        Some(t) => pick(&t.name_el, &t.name_en),
+        None if code == "tap" => pick(&municipality.tap.name_el, &municipality.tap.name_en),
+        None => i18n::message(lang, &format!("application_kind_{code}")),
+    };
+    Stats {
+        today: figures.today,
+        requests_by_status: label(
+            figures.requests_by_status,
+            &request_status,
+            "ui_dashboard_none",
+        ),
+        requests_by_category: label(
+            figures.requests_by_category,
+            &category,
+            "ui_dashboard_no_category",
+        ),
+        applications_by_status: label(
+            figures.applications_by_status,
+            &application_status,
+            "ui_dashboard_none",
+        ),
+        applications_by_type: label(
+            figures.applications_by_type,
+            &certificate,
+            "ui_dashboard_none",
+        ),
+        overdue: figures
+            .overdue
+            .into_iter()
+            .map(|o| OverdueRow {
+                label: i18n::message(lang, &format!("ui_dashboard_overdue_{}", o.what)),
+                what: o.what,
+                up_to_a_week: o.up_to_a_week,
+                up_to_a_month: o.up_to_a_month,
+                over_a_month: o.over_a_month,
+            })
+            .collect(),
+        answer_times: figures.answer_times,
+        payments_per_day: figures.payments_per_day,
+    }
+}
+
+/// Every figure as CSV rows `figure,key,label,value` (one file a spreadsheet opens: UTF-8
+/// with a byte-order mark, so that Excel reads the Greek labels).
+pub fn csv(stats: &Stats) -> Result<String, csv::Error> {
+    let mut out = csv::Writer::from_writer(Vec::new());
+    out.write_record(["figure", "key", "label", "value"])?;
+    let mut counts = |figure: &str, rows: &[LabelledCount]| -> Result<(), csv::Error> {
+        for r in rows {
+            out.write_record([
+                figure,
+                r.key.as_deref().unwrap_or(""),
+                &r.label,
+                &r.count.to_string(),
+            ])?;
+        }
+        Ok(())
+    };
+    counts("requests_by_status", &stats.requests_by_status)?;
+    counts("requests_by_category", &stats.requests_by_category)?;
+    counts("applications_by_status", &stats.applications_by_status)?;
+    counts("applications_by_type", &stats.applications_by_type)?;
+    for o in &stats.overdue {
+        for (range, n) in [
+            ("1-7", o.up_to_a_week),
+            ("8-30", o.up_to_a_month),
+            ("31+", o.over_a_month),
+        ] {
+            out.write_record([
+                &format!("overdue_{}_days", o.what),
+                range,
+                &o.label,
+                &n.to_string(),
+            ])?;
+        }
+    }
+    for a in &stats.answer_times {
+        out.write_record(["answered", &a.month, "", &a.answered.to_string()])?;
+        out.write_record([
+            "answer_median_days",
+            &a.month,
+            "",
+            &format!("{:.1}", a.median_days),
+        ])?;
+        out.write_record([
+            "answer_p90_days",
+            &a.month,
+            "",
+            &format!("{:.1}", a.p90_days),
+        ])?;
+    }
+    for p in &stats.payments_per_day {
+        let day = p.day.format("%Y-%m-%d").to_string();
+        out.write_record(["payments", &day, "", &p.payments.to_string()])?;
+        out.write_record([
+            "payments_amount_cents",
+            &day,
+            "",
+            &p.amount_cents.to_string(),
+        ])?;
+    }
+    let bytes = out.into_inner().map_err(|e| e.into_error())?;
+    Ok(format!(
+        "\u{FEFF}{}",
+        String::from_utf8(bytes).expect("the CSV writer writes the UTF-8 it is given")
+    ))
+}
+
+/// The CSV as a download named after the day.
+pub fn csv_response(stats: &Stats) -> Result<Response, ApiError> {
+    let body = csv(stats).map_err(|e| ApiError::Internal(format!("dashboard CSV: {e}")))?;
+    Ok(crate::http::csv_download(
+        &format!("dashboard-{}.csv", stats.today.format("%Y-%m-%d")),
+        body,
+    ))
+}

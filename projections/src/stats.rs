@@ -1,0 +1,232 @@
+//! The clerks' dashboard (issue 16): cases and applications per status and per category,
+//! the open ones past their deadline by how far, the time the municipality takes to answer
+//! per month, and payments per day. Each figure is one aggregate query over the read models
+//! (`request_cases`, `applications`, `payments`); a request's deadline is its category's
+//! `deadline_days` (a request without a category has none), an application's its `due_on`.
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
+use chrono_tz::Europe::Athens;
+use serde::Serialize;
+use sqlx::PgPool;
+
+/// How many cases have one value of a field (`key`: a status, a category's code; `None`:
+/// no category).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct Count {
+    pub key: Option<String>,
+    pub count: i64,
+}
+
+/// How far past their deadline the open cases of one kind are: the days late by ranges.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Overdue {
+    /// `requests` or `applications`.
+    pub what: &'static str,
+    /// 1–7 days late.
+    pub up_to_a_week: i64,
+    /// 8–30 days late.
+    pub up_to_a_month: i64,
+    /// More than 30 days late.
+    pub over_a_month: i64,
+}
+
+/// The time from submission to the municipality's answer, for the requests answered in
+/// one month (Athens time): how many, the median and the 90th percentile in days.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct AnswerTimes {
+    /// `2026-11`.
+    pub month: String,
+    pub answered: i64,
+    pub median_days: f64,
+    pub p90_days: f64,
+}
+
+/// The payments that succeeded on one day (Athens time) and their total.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct PaymentsOnDay {
+    pub day: NaiveDate,
+    pub payments: i64,
+    pub amount_cents: i64,
+}
+
+/// Every figure of the dashboard.
+#[derive(Debug, Clone, Serialize)]
+pub struct Dashboard {
+    /// The day the figures are counted on (Athens).
+    pub today: NaiveDate,
+    pub requests_by_status: Vec<Count>,
+    pub requests_by_category: Vec<Count>,
+    pub applications_by_status: Vec<Count>,
+    /// By certificate type (`kind` for an application without one: a ΤΑΠ certificate).
+    pub applications_by_type: Vec<Count>,
+    /// Requests first, then applications.
+    pub overdue: Vec<Overdue>,
+    /// The last twelve months, oldest first; a month without answers is left out.
+    pub answer_times: Vec<AnswerTimes>,
+    /// The last 30 days, oldest first, every day (0 on a day without payments).
+    pub payments_per_day: Vec<PaymentsOnDay>,
+}
+
+/// How many days of payments the dashboard shows.
+pub const PAYMENT_DAYS: i64 = 30;
+/// How many months of answer times it shows.
+pub const ANSWER_MONTHS: u32 = 12;
+
+/// The dashboard as of `now`. `deadlines`: each request category's code and its deadline
+/// in days.
+pub async fn dashboard(
+    pool: &PgPool,
+    now: DateTime<Utc>,
+    deadlines: &[(String, i32)],
+) -> Result<Dashboard, sqlx::Error> {
+    let today = now.with_timezone(&Athens).date_naive();
+    let counts = |sql: &'static str| sqlx::query_as::<_, Count>(sql).fetch_all(pool);
+    let requests_by_status = counts(
+        "SELECT status AS key, count(*) AS count FROM request_cases GROUP BY status ORDER BY status",
+    )
+    .await?;
+    let requests_by_category = counts(
+        "SELECT category AS key, count(*) AS count FROM request_cases \
+         GROUP BY category ORDER BY count(*) DESC, category NULLS LAST",
+    )
+    .await?;
+    let applications_by_status = counts(
+        "SELECT status AS key, count(*) AS count FROM applications GROUP BY status ORDER BY status",
+    )
+    .await?;
+    let applications_by_type = counts(
+        "SELECT coalesce(certificate_type, kind) AS key, count(*) AS count FROM applications \
+         GROUP BY 1 ORDER BY count(*) DESC, 1",
+    )
+    .await?;
+    let (codes, days): (Vec<String>, Vec<i32>) = deadlines.iter().cloned().unzip();
+    let late: Vec<(String, i32, i64)> = sqlx::query_as(
+        "WITH late AS (
+           SELECT 'requests' AS what,
+                  $1::date - ((c.submitted_at AT TIME ZONE 'Europe/Athens')::date + d.days) AS days
+             FROM request_cases c
+             JOIN unnest($2::text[], $3::int4[]) AS d(code, days) ON d.code = c.category
+            WHERE c.status NOT IN ('answered', 'closed')
+           UNION ALL
+           SELECT 'applications', $1::date - due_on
+             FROM applications WHERE finished_at IS NULL
+         )
+         SELECT what, CASE WHEN days <= 7 THEN 7 WHEN days <= 30 THEN 30 ELSE 31 END AS bucket,
+                count(*)
+           FROM late WHERE days > 0 GROUP BY 1, 2",
+    )
+    .bind(today)
+    .bind(&codes)
+    .bind(&days)
+    .fetch_all(pool)
+    .await?;
+    let overdue = ["requests", "applications"]
+        .into_iter()
+        .map(|what| {
+            let count = |bucket: i32| {
+                late.iter()
+                    .find(|(w, b, _)| w == what && *b == bucket)
+                    .map_or(0, |(_, _, n)| *n)
+            };
+            Overdue {
+                what,
+                up_to_a_week: count(7),
+                up_to_a_month: count(30),
+                over_a_month: count(31),
+            }
+        })
+        .collect();
+    let answer_times = sqlx::query_as(
+        "SELECT to_char(date_trunc('month', answered_at AT TIME ZONE 'Europe/Athens'), 'YYYY-MM')
+                  AS month,
+                count(*) AS answered,
+                percentile_cont(0.5) WITHIN GROUP
+                  (ORDER BY extract(epoch FROM answered_at - submitted_at)::float8 / 86400)
+                  AS median_days,
+                percentile_cont(0.9) WITHIN GROUP
+                  (ORDER BY extract(epoch FROM answered_at - submitted_at)::float8 / 86400)
+                  AS p90_days
+           FROM request_cases
+          WHERE answered_at >= $1
+          GROUP BY 1 ORDER BY 1",
+    )
+    .bind(months_back(today, ANSWER_MONTHS - 1))
+    .fetch_all(pool)
+    .await?;
+    let first_day = today - Duration::days(PAYMENT_DAYS - 1);
+    let paid: Vec<PaymentsOnDay> = sqlx::query_as(
+        "SELECT (settled_at AT TIME ZONE 'Europe/Athens')::date AS day, count(*) AS payments,
+                coalesce(sum(amount_cents), 0)::int8 AS amount_cents
+           FROM payments
+          WHERE status = 'succeeded' AND settled_at >= $1
+          GROUP BY 1 ORDER BY 1",
+    )
+    .bind(start_of_day(first_day))
+    .fetch_all(pool)
+    .await?;
+    let payments_per_day = first_day
+        .iter_days()
+        .take(PAYMENT_DAYS as usize)
+        .map(|day| {
+            paid.iter()
+                .find(|p| p.day == day)
+                .cloned()
+                .unwrap_or(PaymentsOnDay {
+                    day,
+                    payments: 0,
+                    amount_cents: 0,
+                })
+        })
+        .collect();
+    Ok(Dashboard {
+        today,
+        requests_by_status,
+        requests_by_category,
+        applications_by_status,
+        applications_by_type,
+        overdue,
+        answer_times,
+        payments_per_day,
+    })
+}
+
+/// Midnight of `day` in Athens.
+fn start_of_day(day: NaiveDate) -> DateTime<Utc> {
+    let midnight = day.and_hms_opt(0, 0, 0).expect("midnight exists");
+    Athens
+        .from_local_datetime(&midnight)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| Utc.from_utc_datetime(&midnight))
+}
+
+/// The first day of the month `months` months before `today`'s, at midnight in Athens.
+fn months_back(today: NaiveDate, months: u32) -> DateTime<Utc> {
+    let index = today.year() * 12 + today.month0() as i32 - months as i32;
+    let first = NaiveDate::from_ymd_opt(index.div_euclid(12), index.rem_euclid(12) as u32 + 1, 1)
+        .expect("the first of a month exists");
+    start_of_day(first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn twelve_months_back_crosses_the_year() {
+        let today = NaiveDate::from_ymd_opt(2026, 12, 7).unwrap();
+        assert_eq!(
+            months_back(today, 11),
+            start_of_day(NaiveDate::from_ymd_opt(2026, 1, 1).unwrap())
+        );
+        assert_eq!(
+            months_back(NaiveDate::from_ymd_opt(2026, 3, 31).unwrap(), 11),
+            start_of_day(NaiveDate::from_ymd_opt(2025, 4, 1).unwrap())
+        );
+        // Midnight in Athens is 22:00 UTC of the day before in winter.
+        assert_eq!(
+            start_of_day(today).to_rfc3339(),
+            "2026-12-06T22:00:00+00:00"
+        );
+    }
+}
