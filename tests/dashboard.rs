@@ -208,16 +208,24 @@ async fn clerks_see_cases_by_status_and_category_overdue_ones_and_answer_times()
         .unwrap()
         .starts_with("attachment; filename=\"dashboard-"));
     let csv = r.text().await.unwrap();
-    assert!(csv.starts_with("\u{FEFF}figure,key,label,value\n"), "{csv}");
+    // For Greek Excel: `;` between cells, CRLF, decimal commas.
     assert!(
-        csv.contains("requests_by_category,street_light,Σβηστός ή χαλασμένος φανοστάτης,3\n"),
+        csv.starts_with("\u{FEFF}figure;key;label;value\r\n"),
         "{csv}"
     );
     assert!(
-        csv.contains("overdue_requests_days,31+,Αιτήματα,1\n"),
+        csv.contains("requests_by_category;street_light;Σβηστός ή χαλασμένος φανοστάτης;3\r\n"),
         "{csv}"
     );
-    assert!(csv.contains(&format!("answered,{month},,1\n")), "{csv}");
+    assert!(
+        csv.contains("overdue_requests_days;31+;Αιτήματα;1\r\n"),
+        "{csv}"
+    );
+    assert!(csv.contains(&format!("answered;{month};;1\r\n")), "{csv}");
+    assert!(
+        csv.contains(&format!("answer_median_days;{month};;5,0\r\n")),
+        "{csv}"
+    );
 
     // The page: a chart and a table for each figure.
     let mut v = Visitor::with_session(&app, Some(&clerk));

@@ -8,6 +8,7 @@ use projections::stats::{self, AnswerTimes, PaymentsOnDay};
 use serde::Serialize;
 
 use crate::error::ApiError;
+use crate::excel::{self, guarded, ExcelCsv};
 use crate::http::wait_for_log_head;
 use crate::i18n::{self, Lang};
 use crate::AppState;
@@ -139,77 +140,78 @@ fn labelled(figures: stats::Dashboard, municipality: &Municipality, lang: Lang) 
     }
 }
 
-/// Every figure as CSV rows `figure,key,label,value` (one file a spreadsheet opens: UTF-8
-/// with a byte-order mark, so that Excel reads the Greek labels).
-pub fn csv(stats: &Stats) -> Result<String, csv::Error> {
-    let mut out = csv::Writer::from_writer(Vec::new());
-    out.write_record(["figure", "key", "label", "value"])?;
-    let mut counts = |figure: &str, rows: &[LabelledCount]| -> Result<(), csv::Error> {
+/// Every figure as CSV rows `figure;key;label;value` for Greek Excel ([`crate::excel`]:
+/// `;` between cells, decimal commas).
+pub fn csv(stats: &Stats) -> String {
+    let mut out = ExcelCsv::default();
+    out.row(["figure", "key", "label", "value"]);
+    let counts = |out: &mut ExcelCsv, figure: &str, rows: &[LabelledCount]| {
         for r in rows {
-            out.write_record([
+            out.row([
                 figure,
                 r.key.as_deref().unwrap_or(""),
-                &r.label,
+                &guarded(&r.label),
                 &r.count.to_string(),
-            ])?;
+            ]);
         }
-        Ok(())
     };
-    counts("requests_by_status", &stats.requests_by_status)?;
-    counts("requests_by_category", &stats.requests_by_category)?;
-    counts("applications_by_status", &stats.applications_by_status)?;
-    counts("applications_by_type", &stats.applications_by_type)?;
+    counts(&mut out, "requests_by_status", &stats.requests_by_status);
+    counts(
+        &mut out,
+        "requests_by_category",
+        &stats.requests_by_category,
+    );
+    counts(
+        &mut out,
+        "applications_by_status",
+        &stats.applications_by_status,
+    );
+    counts(
+        &mut out,
+        "applications_by_type",
+        &stats.applications_by_type,
+    );
     for o in &stats.overdue {
         for (range, n) in [
             ("1-7", o.up_to_a_week),
             ("8-30", o.up_to_a_month),
             ("31+", o.over_a_month),
         ] {
-            out.write_record([
+            out.row([
                 &format!("overdue_{}_days", o.what),
                 range,
-                &o.label,
+                &guarded(&o.label),
                 &n.to_string(),
-            ])?;
+            ]);
         }
     }
     for a in &stats.answer_times {
-        out.write_record(["answered", &a.month, "", &a.answered.to_string()])?;
-        out.write_record([
+        out.row(["answered", &a.month, "", &a.answered.to_string()]);
+        out.row([
             "answer_median_days",
             &a.month,
             "",
-            &format!("{:.1}", a.median_days),
-        ])?;
-        out.write_record([
-            "answer_p90_days",
-            &a.month,
-            "",
-            &format!("{:.1}", a.p90_days),
-        ])?;
+            &excel::days(a.median_days),
+        ]);
+        out.row(["answer_p90_days", &a.month, "", &excel::days(a.p90_days)]);
     }
     for p in &stats.payments_per_day {
         let day = p.day.format("%Y-%m-%d").to_string();
-        out.write_record(["payments", &day, "", &p.payments.to_string()])?;
-        out.write_record([
-            "payments_amount_cents",
+        out.row(["payments", &day, "", &p.payments.to_string()]);
+        out.row([
+            "payments_amount",
             &day,
             "",
-            &p.amount_cents.to_string(),
-        ])?;
+            &domain::Money::from_cents(p.amount_cents).to_decimal_comma_string(),
+        ]);
     }
-    let bytes = out.into_inner().map_err(|e| e.into_error())?;
-    Ok(format!(
-        "\u{FEFF}{}",
-        String::from_utf8(bytes).expect("the CSV writer writes the UTF-8 it is given")
-    ))
+    out.finish()
 }
 
 /// The CSV as a download named after the day.
-pub fn csv_response(stats: &Stats) -> Result<Response, ApiError> {
-    let body = csv(stats).map_err(|e| ApiError::Internal(format!("dashboard CSV: {e}")))?;
-    Ok(crate::http::csv_download(
+pub fn csv_response(stats: &Stats) -> Response {
+    crate::http::csv_download(
         &format!("dashboard-{}.csv", stats.today.format("%Y-%m-%d")),
-        body,
-    ))
+        csv(stats),
+    )
 }

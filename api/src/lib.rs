@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod dashboard;
 pub mod error;
+pub mod excel;
 pub mod extract;
 pub mod http;
 pub mod i18n;

@@ -9,6 +9,7 @@ use commands::warrants::WarrantList;
 use domain::business::{Warrant, WarrantStatus};
 use serde_json::{json, Value};
 
+use crate::excel::{guarded, ExcelCsv};
 use crate::i18n::{self, Lang};
 
 /// The API's answer, with each status labelled in `lang`.
@@ -62,54 +63,34 @@ pub fn csv_filename(afm: &str, day: NaiveDate) -> String {
     format!("warrants-{afm}-{}.csv", day.format("%Y-%m-%d"))
 }
 
-/// One CSV cell: quoted when it holds the separator, a quote or a line break; a text that
-/// a spreadsheet would run as a formula (`=`, `+`, `-`, `@`) is kept as text with a
-/// leading apostrophe.
-fn cell(text: &str) -> String {
-    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{text}")
-    } else {
-        text.to_string()
-    };
-    if text.contains([';', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text
-    }
-}
-
-/// The list as Greek Excel opens it on a double click: UTF-8 with a byte-order mark, `;`
-/// between cells, CRLF line ends, a header row in Greek, days as `dd/mm/yyyy` and amounts
-/// with a decimal comma.
+/// The list as Greek Excel opens it on a double click ([`crate::excel`]): a header row in
+/// Greek, days as `dd/mm/yyyy` and amounts with a decimal comma.
 pub fn csv(warrants: &[Warrant]) -> String {
-    let header = [
-        "warrants_csv_number",
-        "warrants_csv_issued_on",
-        "warrants_csv_amount",
-        "warrants_csv_purpose",
-        "warrants_csv_status",
-        "warrants_csv_paid_on",
-    ]
-    .map(|code| cell(&i18n::message(Lang::El, code)))
-    .join(";");
-    let mut out = String::from("\u{feff}");
-    out.push_str(&header);
-    out.push_str("\r\n");
+    let mut out = ExcelCsv::default();
+    out.row(
+        [
+            "warrants_csv_number",
+            "warrants_csv_issued_on",
+            "warrants_csv_amount",
+            "warrants_csv_purpose",
+            "warrants_csv_status",
+            "warrants_csv_paid_on",
+        ]
+        .map(|code| guarded(&i18n::message(Lang::El, code)).into_owned()),
+    );
     for w in warrants {
-        let row = [
-            cell(&w.number),
+        out.row([
+            guarded(&w.number).into_owned(),
             w.issued_on.format("%d/%m/%Y").to_string(),
             w.amount_cents.to_decimal_comma_string(),
-            cell(&w.purpose),
-            cell(&i18n::message(Lang::El, &status_code(w.status))),
+            guarded(&w.purpose).into_owned(),
+            guarded(&i18n::message(Lang::El, &status_code(w.status))).into_owned(),
             w.paid_on
                 .map(|d| d.format("%d/%m/%Y").to_string())
                 .unwrap_or_default(),
-        ];
-        out.push_str(&row.join(";"));
-        out.push_str("\r\n");
+        ]);
     }
-    out
+    out.finish()
 }
 
 #[cfg(test)]
@@ -133,10 +114,6 @@ mod tests {
             domain::Money::from_cents(123_456).to_decimal_comma_string(),
             "1234,56"
         );
-        assert_eq!(cell("α;β"), "\"α;β\"");
-        assert_eq!(cell("«Ο \"Μύλος\"»"), "\"«Ο \"\"Μύλος\"\"»\"");
-        assert_eq!(cell("=1+1"), "'=1+1");
-        assert_eq!(cell("απλό"), "απλό");
         assert_eq!(
             csv_filename("094259216", NaiveDate::from_ymd_opt(2026, 12, 4).unwrap()),
             "warrants-094259216-2026-12-04.csv"

@@ -119,7 +119,7 @@ pub async fn stats_csv(
 ) -> Result<axum::response::Response, ApiError> {
     user.require(STAFF)?;
     let stats = crate::dashboard::load(&state, Lang::from_headers(&headers)).await?;
-    crate::dashboard::csv_response(&stats)
+    Ok(crate::dashboard::csv_response(&stats))
 }
 
 /// `GET /api/v1/staff/requests/{id}`: a case with its timeline, for staff.

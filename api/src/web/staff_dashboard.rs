@@ -118,7 +118,7 @@ impl DashboardPage {
     }
 
     fn days(&self, days: &f64) -> String {
-        format!("{days:.1}").replace('.', ",")
+        crate::excel::days(*days)
     }
 }
 
@@ -204,9 +204,7 @@ async fn dashboard_page(State(state): State<AppState>, p: Page) -> Response {
                     (format!("{} · {p90}", a.month), a.p90_days, true),
                 ]
                 .into_iter()
-                .map(|(label, days, second)| {
-                    (label, days, format!("{days:.1}").replace('.', ","), second)
-                })
+                .map(|(label, days, second)| (label, days, crate::excel::days(days), second))
                 .collect::<Vec<_>>()
             })
             .collect(),
