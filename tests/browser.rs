@@ -417,6 +417,16 @@ async fn a_clerk_answers_and_the_citizen_sees_the_answer() {
         "the timeline has {entries_after} entries after the answer, {entries_before} before"
     );
     b.screenshot("case-answered").await;
+    // The record to keep: the link on the page answers a PDF in the citizen's session.
+    let fetched = b
+        .eval(
+            "const r = new XMLHttpRequest(); \
+             r.open('GET', document.querySelector('a#download-record').href, false); \
+             r.overrideMimeType('text/plain; charset=x-user-defined'); r.send(); \
+             return [r.status, r.getResponseHeader('content-type'), r.responseText.slice(0, 5)];",
+        )
+        .await;
+    assert_eq!(fetched, json!([200, "application/pdf", "%PDF-"]), "{fetched}");
     b.finish().await;
 }
 

@@ -29,6 +29,7 @@ mod pages_fines;
 mod pages_staff;
 mod paging;
 mod payments;
+mod record;
 mod request_places;
 mod requests;
 mod restart;

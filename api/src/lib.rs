@@ -16,6 +16,7 @@ pub mod labels;
 pub mod metrics;
 pub mod operator;
 pub mod reads;
+pub mod record;
 pub mod routes;
 pub mod staff;
 pub mod warrants;

@@ -258,6 +258,22 @@ where
     serde_json::to_value(&state).map_err(|e| AuditError::Infrastructure(e.to_string()))
 }
 
+/// The stored hash of event `sequence` of stream `id`, for a record its owner keeps (the
+/// caller has checked that the reader owns the case; a hash tells nothing of the case).
+pub async fn event_hash(
+    portal: &Portal,
+    id: &str,
+    sequence: i64,
+) -> Result<Option<String>, AuditError> {
+    let hash: Option<Option<String>> =
+        sqlx::query_scalar("SELECT hash FROM events WHERE aggregate_id = $1 AND sequence = $2")
+            .bind(id)
+            .bind(sequence)
+            .fetch_optional(&portal.pool)
+            .await?;
+    Ok(hash.flatten())
+}
+
 /// The verdict on case `id`'s hash chain, recomputed from what is stored.
 pub async fn verify(
     portal: &Portal,

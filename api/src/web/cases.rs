@@ -16,6 +16,7 @@ use super::place::PlaceFields;
 use super::{render, FormState, Page};
 use crate::error::ApiError;
 use crate::http::{case_id, wait_for_log_head, wait_for_own_writes, RequestContext};
+use crate::record::Line;
 use crate::AppState;
 use commands::requests::{self, tracking_code_sha256, Submission};
 
@@ -24,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .route("/requests", get(my_requests))
         .route("/requests/new", get(new_request_form).post(new_request))
         .route("/requests/{id}", get(case_page))
+        .route("/requests/{id}/record.pdf", get(record_pdf))
         .route("/requests/{id}/reopen", post(reopen))
         .route("/anonymous", get(anonymous_form).post(anonymous))
         .route("/track", get(track_form))
@@ -364,6 +366,107 @@ async fn case_page(
     match own_case(&state, &p, &headers, &id).await {
         Ok((case, timeline)) => case_page_for(p, case, &timeline, FormState::new(), &q),
         Err(e) => error_page(p, e),
+    }
+}
+
+/// `GET /requests/{id}/record.pdf`: the citizen's record of their case (issue 16) — its
+/// summary and timeline, ending with the hash of the last event it shows, which the log's
+/// audit view shows for the same event.
+async fn record_pdf(
+    State(state): State<AppState>,
+    p: Page,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if p.user.is_none() {
+        return login_redirect(&p);
+    }
+    let (case, timeline) = match own_case(&state, &p, &headers, &id).await {
+        Ok(found) => found,
+        Err(e) => return error_page(p, e),
+    };
+    let last = timeline.last().map(|e| e.sequence);
+    let hash = match last {
+        Some(sequence) => match commands::audit::event_hash(&state, &case.id, sequence).await {
+            Ok(hash) => hash,
+            Err(e) => return error_page(p, e.into()),
+        },
+        None => None,
+    };
+    let municipality = &state.config.municipality.municipality;
+    let mut lines = vec![
+        Line::Title(format!("{} {}", p.t("ui_record_title"), case.number)),
+        Line::Text(match p.lang {
+            crate::i18n::Lang::El => municipality.name_el.clone(),
+            crate::i18n::Lang::En => municipality.name_en.clone(),
+        }),
+        Line::Gap,
+        Line::Text(format!("{}: {}", p.t("ui_case_subject"), case.subject)),
+        Line::Text(format!(
+            "{}: {}",
+            p.t("ui_case_kind"),
+            p.kind_label(&case.kind)
+        )),
+        Line::Text(format!(
+            "{}: {}",
+            p.t("ui_case_status"),
+            p.status_label(&case.status)
+        )),
+    ];
+    if let Some(number) = &case.protocol_number {
+        lines.push(Line::Text(format!(
+            "{}: {number}",
+            p.t("ui_case_protocol_number")
+        )));
+    }
+    lines.push(Line::Gap);
+    lines.push(Line::Heading(p.t("ui_record_timeline")));
+    for view in timeline_views(&p, &timeline, true) {
+        lines.push(Line::Text(format!(
+            "{} · {} · {}",
+            view.time, view.title, view.actor
+        )));
+        if !view.detail.is_empty() {
+            lines.push(Line::Text(view.detail));
+        }
+        lines.push(Line::Gap);
+    }
+    lines.push(Line::Heading(p.t("ui_record_proof")));
+    if let (Some(sequence), Some(hash)) = (last, &hash) {
+        lines.push(Line::Text(format!(
+            "{} {sequence} (SHA-256):",
+            p.t("ui_record_hash_of")
+        )));
+        lines.push(Line::Text(hash.clone()));
+    }
+    lines.push(Line::Text(p.t("ui_record_proof_text")));
+    lines.push(Line::Gap);
+    lines.push(Line::Text(format!(
+        "{} {}",
+        p.t("ui_record_made"),
+        p.datetime(&chrono::Utc::now())
+    )));
+    let title = format!("{} {}", p.t("ui_record_title"), case.number);
+    match crate::record::pdf(&title, &lines) {
+        Ok(bytes) => {
+            let filename = format!("request-{}.pdf", case.number.replace('/', "-"));
+            (
+                [
+                    (
+                        axum::http::header::CONTENT_TYPE,
+                        "application/pdf".to_string(),
+                    ),
+                    (
+                        axum::http::header::CONTENT_DISPOSITION,
+                        format!("attachment; filename=\"{filename}\""),
+                    ),
+                    (axum::http::header::CACHE_CONTROL, "no-store".to_string()),
+                ],
+                bytes,
+            )
+                .into_response()
+        }
+        Err(why) => error_page(p, ApiError::Internal(format!("record PDF: {why}"))),
     }
 }
 
