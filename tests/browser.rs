@@ -426,7 +426,11 @@ async fn a_clerk_answers_and_the_citizen_sees_the_answer() {
              return [r.status, r.getResponseHeader('content-type'), r.responseText.slice(0, 5)];",
         )
         .await;
-    assert_eq!(fetched, json!([200, "application/pdf", "%PDF-"]), "{fetched}");
+    assert_eq!(
+        fetched,
+        json!([200, "application/pdf", "%PDF-"]),
+        "{fetched}"
+    );
     b.finish().await;
 }
 

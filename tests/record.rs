@@ -98,6 +98,7 @@ async fn a_citizen_downloads_the_record_of_a_case_with_the_hash_of_its_last_even
     for expected in [
         format!("Ιστορικό αιτήματος {number}"),
         "Σπασμένο παγκάκι".to_string(),
+        "Στην πλατεία, δίπλα στη βρύση.".to_string(),
         "Υποβλήθηκε το αίτημα".to_string(),
         "Το παγκάκι επισκευάστηκε στις 3 Δεκεμβρίου.".to_string(),
         "Υπάλληλος Αρχείου".to_string(),

@@ -402,6 +402,7 @@ async fn record_pdf(
         }),
         Line::Gap,
         Line::Text(format!("{}: {}", p.t("ui_case_subject"), case.subject)),
+        Line::Text(format!("{}: {}", p.t("ui_case_text"), case.text)),
         Line::Text(format!(
             "{}: {}",
             p.t("ui_case_kind"),
