@@ -218,7 +218,7 @@ async fn clerks_see_cases_by_status_and_category_overdue_ones_and_answer_times()
         "{csv}"
     );
     assert!(
-        csv.contains("overdue_requests_days;31+;Αιτήματα;1\r\n"),
+        csv.contains("overdue_requests_days;days_over_30;Αιτήματα;1\r\n"),
         "{csv}"
     );
     assert!(csv.contains(&format!("answered;{month};;1\r\n")), "{csv}");
@@ -252,9 +252,18 @@ async fn clerks_see_cases_by_status_and_category_overdue_ones_and_answer_times()
     page.assert_has("id=\"nav-staff-dashboard\"");
     page.assert_has("href=\"/api/v1/staff/stats.csv\"");
 
-    // Staff only.
+    // Clerks and administrators only: not a citizen, not an auditor.
     let r = app.get("/api/v1/staff/stats", Some(&citizen)).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let auditor = app
+        .staff("auditor", "auditor.dashboard@dimos.example.gr", "Ελέγκτρια")
+        .await;
+    let r = app.get("/api/v1/staff/stats", Some(&auditor)).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let page = Visitor::with_session(&app, Some(&auditor))
+        .get("/staff/dashboard")
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
     let r = app.get("/api/v1/staff/stats.csv", None).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let page = Visitor::with_session(&app, Some(&citizen))

@@ -102,7 +102,7 @@ async fn a_citizen_downloads_the_record_of_a_case_with_the_hash_of_its_last_even
         "Υποβλήθηκε το αίτημα".to_string(),
         "Το παγκάκι επισκευάστηκε στις 3 Δεκεμβρίου.".to_string(),
         "Υπάλληλος Αρχείου".to_string(),
-        "Αποτύπωμα του γεγονότος αρ. 3 (SHA-256):".to_string(),
+        "Ψηφιακό αποτύπωμα της καταχώρισης αρ. 3 (SHA-256):".to_string(),
         last_hash.clone(),
     ] {
         assert!(text.contains(&expected), "{expected:?} not in:\n{text}");

@@ -97,10 +97,15 @@ fn labelled(figures: stats::Dashboard, municipality: &Municipality, lang: Lang) 
         None => code.to_string(),
     };
     let application_status = |s: &str| i18n::message(lang, &format!("application_status_{s}"));
+    // A civil-registry certificate by its configured name (its code if no longer
+    // configured); an application without a certificate type (ΤΑΠ) by its kind.
     let certificate = |code: &str| match municipality.certificate_type(code) {
         Some(t) => pick(&t.name_el, &t.name_en),
         None if code == "tap" => pick(&municipality.tap.name_el, &municipality.tap.name_en),
-        None => i18n::message(lang, &format!("application_kind_{code}")),
+        None if i18n::has_message(&format!("application_kind_{code}")) => {
+            i18n::message(lang, &format!("application_kind_{code}"))
+        }
+        None => code.to_string(),
     };
     Stats {
         today: figures.today,
@@ -173,9 +178,10 @@ pub fn csv(stats: &Stats) -> String {
     );
     for o in &stats.overdue {
         for (range, n) in [
-            ("1-7", o.up_to_a_week),
-            ("8-30", o.up_to_a_month),
-            ("31+", o.over_a_month),
+            // Not `1-7`: Greek Excel would read it as the 1st of July.
+            ("days_1_7", o.up_to_a_week),
+            ("days_8_30", o.up_to_a_month),
+            ("days_over_30", o.over_a_month),
         ] {
             out.row([
                 &format!("overdue_{}_days", o.what),

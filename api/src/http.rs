@@ -477,7 +477,13 @@ pub async fn unavailable_while_database_down(
     if OPERATIONAL_PATHS.contains(&path) {
         return next.run(request).await;
     }
-    let api = path.starts_with("/api/");
+    let audience = if path.starts_with("/api/") {
+        Audience::Api
+    } else if path.starts_with("/open311/") {
+        Audience::Open311(request.uri().clone())
+    } else {
+        Audience::Page
+    };
     let lang = crate::web::lang_of(request.headers());
     let probe = state.database_probe.clone();
     let run = next.run(request);
@@ -493,7 +499,7 @@ pub async fn unavailable_while_database_down(
     };
     let mut response = tokio::select! {
         response = &mut run => response,
-        () = watch => return unavailable(api, lang, "the database stopped answering during the request"),
+        () = watch => return unavailable(&audience, lang, "the database stopped answering during the request"),
     };
     if response.status() == axum::http::StatusCode::SERVICE_UNAVAILABLE {
         // Every 503 says when to come back, whatever answered it (the database, an
@@ -509,12 +515,27 @@ pub async fn unavailable_while_database_down(
     {
         return response;
     }
-    unavailable(api, lang, "the database does not answer")
+    unavailable(&audience, lang, "the database does not answer")
 }
 
-fn unavailable(api: bool, lang: crate::i18n::Lang, why: &str) -> Response {
-    if api {
-        return crate::error::ApiError::Unavailable(why.to_string()).into_response();
+/// Who a request's answer is for: the JSON API, an Open311 client (GeoReport's errors, in
+/// the format of the path's suffix), or a person reading pages.
+enum Audience {
+    Api,
+    Open311(axum::http::Uri),
+    Page,
+}
+
+fn unavailable(audience: &Audience, lang: crate::i18n::Lang, why: &str) -> Response {
+    match audience {
+        Audience::Api => {
+            return crate::error::ApiError::Unavailable(why.to_string()).into_response()
+        }
+        Audience::Open311(uri) => {
+            tracing::warn!(error = %why, "open311 refused: unavailable");
+            return crate::routes::open311_unavailable(uri);
+        }
+        Audience::Page => {}
     }
     tracing::warn!(error = %why, "page refused: unavailable");
     let mut page = crate::web::message_page(

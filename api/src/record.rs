@@ -17,9 +17,10 @@ const MARGIN: f32 = 20.0;
 /// Body text: 10 pt on 14 pt lines.
 const SIZE: f32 = 10.0;
 const LINE_MM: f32 = 14.0 * 0.352_778;
-/// Characters per line at 10 pt in DejaVu Sans across 170 mm (its widest common letters
-/// are about 0.6 em; an average Greek or Latin text fits more).
-const CHARS_PER_LINE: usize = 88;
+/// Characters per line at 10 pt in DejaVu Sans across 170 mm: its capitals are up to about
+/// 0.78 em wide (a line of 68 of them measures about 150 mm), so even a line in capitals
+/// stays inside the margins; ordinary text leaves some room.
+const CHARS_PER_LINE: usize = 68;
 
 /// One line of the record, with its emphasis.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,8 +91,8 @@ pub fn pdf(title: &str, lines: &[Line]) -> Result<Vec<u8>, String> {
     };
     for line in lines {
         let (size, height, wrapped) = match line {
-            Line::Title(t) => (16.0, 9.0, wrap(t, 52)),
-            Line::Heading(t) => (12.0, 6.5, wrap(t, 72)),
+            Line::Title(t) => (16.0, 9.0, wrap(t, 42)),
+            Line::Heading(t) => (12.0, 6.5, wrap(t, 56)),
             Line::Text(t) => (SIZE, LINE_MM, wrap(t, CHARS_PER_LINE)),
             Line::Gap => (SIZE, LINE_MM / 2.0, Vec::new()),
         };

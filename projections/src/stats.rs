@@ -31,7 +31,9 @@ pub struct Overdue {
 }
 
 /// The time from submission to the municipality's answer, for the requests answered in
-/// one month (Athens time): how many, the median and the 90th percentile in days.
+/// one month (Athens time): how many, the median (interpolated), and the time within which
+/// 90 % of them were answered (the smallest answer time at or above the 90th percentile:
+/// one that was actually taken).
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct AnswerTimes {
     /// `2026-11`.
@@ -143,7 +145,7 @@ pub async fn dashboard(
                 percentile_cont(0.5) WITHIN GROUP
                   (ORDER BY extract(epoch FROM answered_at - submitted_at)::float8 / 86400)
                   AS median_days,
-                percentile_cont(0.9) WITHIN GROUP
+                percentile_disc(0.9) WITHIN GROUP
                   (ORDER BY extract(epoch FROM answered_at - submitted_at)::float8 / 86400)
                   AS p90_days
            FROM request_cases

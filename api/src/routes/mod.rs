@@ -22,6 +22,7 @@ use axum::Router;
 use crate::AppState;
 
 pub use open311::method_not_allowed as open311_method_not_allowed;
+pub use open311::unavailable as open311_unavailable;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -107,6 +107,21 @@ impl IntoResponse for GeoError {
     }
 }
 
+/// The database does not answer: GeoReport's 503 (with `Retry-After`) in the format of the
+/// path's suffix (the outage middleware, `http::unavailable_while_database_down`).
+pub fn unavailable(uri: &Uri) -> Response {
+    let format = match split(last_segment(uri)) {
+        Ok((_, format)) => format,
+        Err(_) => Format::Json,
+    };
+    GeoError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format,
+        "the service is unavailable for a moment; try again in a few seconds",
+    )
+    .into_response()
+}
+
 /// A method a GeoReport path does not have (the router's `Allow` header is kept): the
 /// specification's error, in the format of the path's suffix.
 pub fn method_not_allowed(uri: &Uri) -> Response {
@@ -684,8 +699,19 @@ async fn post_top(
             "the form is larger than 64 KB",
         )
     };
-    // A body over the server's limit is refused while it is read.
-    let body = body.map_err(|_| too_large())?;
+    // A body over the server's limit is refused while it is read; a body that could not be
+    // read at all (a broken upload) is a bad request.
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            too_large()
+        } else {
+            GeoError::new(
+                StatusCode::BAD_REQUEST,
+                format,
+                "the form could not be read; send it again",
+            )
+        }
+    })?;
     if body.len() > MAX_FORM_BYTES {
         return Err(too_large());
     }
@@ -800,6 +826,31 @@ async fn post_top(
                 format,
                 "internal error",
             ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the outage middleware answers an Open311 client: GeoReport's error, in the
+    /// path's format, with when to come back.
+    #[test]
+    fn an_outage_answers_in_the_paths_format() {
+        for (path, content_type) in [
+            ("/open311/v2/requests.xml", "text/xml; charset=utf-8"),
+            ("/open311/v2/services/pothole.json", "application/json"),
+            ("/open311/v2/unknown", "application/json"),
+        ] {
+            let answer = unavailable(&path.parse().unwrap());
+            assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
+            assert_eq!(
+                answer.headers()[header::CONTENT_TYPE],
+                content_type,
+                "{path}"
+            );
+            assert_eq!(answer.headers()[header::RETRY_AFTER], "5", "{path}");
         }
     }
 }
