@@ -250,7 +250,18 @@ async fn clerks_see_cases_by_status_and_category_overdue_ones_and_answer_times()
         "<th scope=\"row\">Σβηστός ή χαλασμένος φανοστάτης</th><td class=\"table__numeric\">3</td>",
     );
     page.assert_has("id=\"nav-staff-dashboard\"");
-    page.assert_has("href=\"/api/v1/staff/stats.csv\"");
+    page.assert_has("href=\"/staff/dashboard.csv\"");
+    // The page's CSV is in the page's language, whatever the browser's.
+    let english = v.get("/staff/dashboard.csv?lang=en").await;
+    assert_eq!(english.status, StatusCode::OK);
+    assert_eq!(english.content_type, "text/csv; charset=utf-8");
+    assert!(
+        english
+            .body
+            .contains("requests_by_category;street_light;Street light out or broken;3\r\n"),
+        "{}",
+        english.body
+    );
 
     // Clerks and administrators only: not a citizen, not an auditor.
     let r = app.get("/api/v1/staff/stats", Some(&citizen)).await;
@@ -271,4 +282,8 @@ async fn clerks_see_cases_by_status_and_category_overdue_ones_and_answer_times()
         .await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
     page.assert_lacks("chart-requests-by-status");
+    let csv = Visitor::with_session(&app, Some(&citizen))
+        .get("/staff/dashboard.csv")
+        .await;
+    assert_eq!(csv.status, StatusCode::FORBIDDEN);
 }

@@ -2,7 +2,7 @@
 //! applications per status and per category, those past their deadline, the time to answer
 //! per month, payments per day — as charts drawn on the server (SVG, no JavaScript) with a
 //! table beside each for screen readers and for copying. The same figures as the JSON API
-//! (`/api/v1/staff/stats`) and its CSV.
+//! (`/api/v1/staff/stats`), and as CSV in the page's language (`/staff/dashboard.csv`).
 
 use askama::Template;
 use axum::extract::State;
@@ -17,7 +17,22 @@ use crate::dashboard::{self, LabelledCount, Stats};
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/staff/dashboard", get(dashboard_page))
+    Router::new()
+        .route("/staff/dashboard", get(dashboard_page))
+        .route("/staff/dashboard.csv", get(dashboard_csv))
+}
+
+/// `GET /staff/dashboard.csv`: the page's figures as CSV, labelled in the page's language
+/// (the API's `stats.csv` follows `Accept-Language`, which may differ from the language a
+/// person chose on the pages).
+async fn dashboard_csv(State(state): State<AppState>, p: Page) -> Response {
+    if let Err(response) = staff_user(&p) {
+        return *response;
+    }
+    match dashboard::load(&state, p.lang).await {
+        Ok(stats) => dashboard::csv_response(&stats),
+        Err(e) => error_page(p, e),
+    }
 }
 
 /// The widest bar, in the chart's units (its `viewBox` is 640 wide).
