@@ -74,10 +74,6 @@ pub async fn load(state: &AppState, lang: Lang) -> Result<Stats, ApiError> {
 }
 
 fn labelled(figures: stats::Dashboard, municipality: &Municipality, lang: Lang) -> Stats {
-    let pick = |el: &str, en: &str| match lang {
-        Lang::El => el.to_string(),
-        Lang::En => en.to_string(),
-    };
     let label = |counts: Vec<stats::Count>, name: &dyn Fn(&str) -> String, none: &str| {
         counts
             .into_iter()
@@ -93,15 +89,15 @@ fn labelled(figures: stats::Dashboard, municipality: &Municipality, lang: Lang) 
     };
     let request_status = |s: &str| i18n::message(lang, &format!("status_{s}"));
     let category = |code: &str| match municipality.requests.find(code) {
-        Some(c) => pick(&c.name_el, &c.name_en),
+        Some(c) => lang.pick(&c.name_el, &c.name_en),
         None => code.to_string(),
     };
     let application_status = |s: &str| i18n::message(lang, &format!("application_status_{s}"));
     // A civil-registry certificate by its configured name (its code if no longer
     // configured); an application without a certificate type (ΤΑΠ) by its kind.
     let certificate = |code: &str| match municipality.certificate_type(code) {
-        Some(t) => pick(&t.name_el, &t.name_en),
-        None if code == "tap" => pick(&municipality.tap.name_el, &municipality.tap.name_en),
+        Some(t) => lang.pick(&t.name_el, &t.name_en),
+        None if code == "tap" => lang.pick(&municipality.tap.name_el, &municipality.tap.name_en),
         None if i18n::has_message(&format!("application_kind_{code}")) => {
             i18n::message(lang, &format!("application_kind_{code}"))
         }

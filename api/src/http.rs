@@ -373,13 +373,19 @@ pub async fn document_response(
 
 /// A CSV file (UTF-8) as a download named `filename` (ASCII), never cached.
 pub fn csv_download(filename: &str, body: String) -> Response {
+    attachment("text/csv; charset=utf-8", filename, body)
+}
+
+/// A file of `content_type` as a download named `filename` (ASCII), never cached.
+pub fn attachment(
+    content_type: &'static str,
+    filename: &str,
+    body: impl Into<axum::body::Body>,
+) -> Response {
     let disposition = format!("attachment; filename=\"{filename}\"");
     (
         [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/csv; charset=utf-8"),
-            ),
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
             (
                 header::CONTENT_DISPOSITION,
                 HeaderValue::from_str(&disposition)
@@ -387,7 +393,7 @@ pub fn csv_download(filename: &str, body: String) -> Response {
             ),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
         ],
-        body,
+        body.into(),
     )
         .into_response()
 }

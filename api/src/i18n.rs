@@ -13,6 +13,15 @@ pub enum Lang {
 }
 
 impl Lang {
+    /// The text of this language, of a pair the configuration gives in both (`name_el`,
+    /// `name_en`).
+    pub fn pick(self, el: &str, en: &str) -> String {
+        match self {
+            Lang::El => el.to_string(),
+            Lang::En => en.to_string(),
+        }
+    }
+
     /// The ISO 639-1 code (`el`, `en`), as the bank's card page takes it.
     pub fn code(self) -> &'static str {
         match self {

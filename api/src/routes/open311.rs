@@ -70,17 +70,22 @@ impl GeoError {
         }
     }
 
+    /// The database (or the service) does not answer for a moment: 503, with `Retry-After`.
+    fn unavailable(format: Format) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format,
+            "the service is unavailable for a moment; try again in a few seconds",
+        )
+    }
+
     /// A database error, in the format the client asked for.
     fn database(format: Format) -> impl FnOnce(sqlx::Error) -> Self {
         move |e| {
             let unavailable = eventlog::is_unavailable(&e);
             tracing::error!(error = %e, "open311: database");
             if unavailable {
-                Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format,
-                    "the service is unavailable for a moment; try again in a few seconds",
-                )
+                Self::unavailable(format)
             } else {
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, format, "internal error")
             }
@@ -110,28 +115,20 @@ impl IntoResponse for GeoError {
 /// The database does not answer: GeoReport's 503 (with `Retry-After`) in the format of the
 /// path's suffix (the outage middleware, `http::unavailable_while_database_down`).
 pub fn unavailable(uri: &Uri) -> Response {
-    let format = match split(last_segment(uri)) {
-        Ok((_, format)) => format,
-        Err(_) => Format::Json,
-    };
-    GeoError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        format,
-        "the service is unavailable for a moment; try again in a few seconds",
-    )
-    .into_response()
+    GeoError::unavailable(format_of(uri)).into_response()
+}
+
+/// The format a GeoReport path's suffix asks for (JSON when it names none).
+fn format_of(uri: &Uri) -> Format {
+    split(last_segment(uri)).map_or(Format::Json, |(_, format)| format)
 }
 
 /// A method a GeoReport path does not have (the router's `Allow` header is kept): the
 /// specification's error, in the format of the path's suffix.
 pub fn method_not_allowed(uri: &Uri) -> Response {
-    let format = match split(last_segment(uri)) {
-        Ok((_, format)) => format,
-        Err(_) => Format::Json,
-    };
     GeoError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        format,
+        format_of(uri),
         "this path does not take this method: documents are read with GET, and requests are \
          filed with POST requests.json or requests.xml",
     )
@@ -313,13 +310,6 @@ fn time(at: &DateTime<Utc>) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
 }
 
-fn pick(lang: Lang, el: &str, en: &str) -> String {
-    match lang {
-        Lang::El => el.to_string(),
-        Lang::En => en.to_string(),
-    }
-}
-
 fn base_url(state: &AppState) -> String {
     state
         .config
@@ -380,12 +370,12 @@ fn services(state: &AppState, lang: Lang, format: Format) -> Response {
         .map(|c| {
             json!({
                 "service_code": c.service_code,
-                "service_name": pick(lang, &c.name_el, &c.name_en),
-                "description": pick(lang, &c.name_el, &c.name_en),
+                "service_name": lang.pick(&c.name_el, &c.name_en),
+                "description": lang.pick(&c.name_el, &c.name_en),
                 "metadata": !c.attributes.is_empty(),
                 "type": "realtime",
                 "keywords": c.keywords.join(", "),
-                "group": pick(lang, &c.group_el, &c.group_en),
+                "group": lang.pick(&c.group_el, &c.group_en),
             })
         })
         .collect();
@@ -423,7 +413,7 @@ async fn service(
             let values: Vec<Value> = a
                 .values
                 .iter()
-                .map(|v| json!({"key": v.key, "name": pick(lang, &v.name_el, &v.name_en)}))
+                .map(|v| json!({"key": v.key, "name": lang.pick(&v.name_el, &v.name_en)}))
                 .collect();
             json!({
                 "variable": true,
@@ -432,7 +422,7 @@ async fn service(
                 "required": a.required,
                 "datatype_description": null,
                 "order": n + 1,
-                "description": pick(lang, &a.description_el, &a.description_en),
+                "description": lang.pick(&a.description_el, &a.description_en),
                 "values": values,
             })
         })
@@ -459,10 +449,10 @@ fn request_json(state: &AppState, lang: Lang, row: &read::GeoReportRow) -> Value
         "service_request_id": row.id,
         "status": if row.status == "closed" { "closed" } else { "open" },
         "status_notes": row.answer,
-        "service_name": category.map(|c| pick(lang, &c.name_el, &c.name_en)),
+        "service_name": category.map(|c| lang.pick(&c.name_el, &c.name_en)),
         "service_code": row.category,
         "description": row.description,
-        "agency_responsible": pick(lang, &m.municipality.name_el, &m.municipality.name_en),
+        "agency_responsible": lang.pick(&m.municipality.name_el, &m.municipality.name_en),
         "service_notice": null,
         "requested_datetime": time(&row.submitted_at),
         "updated_datetime": time(&row.updated_at),
@@ -776,7 +766,7 @@ async fn post_top(
                 vec![json!({
                     "service_request_id": submitted.id,
                     "token": submitted.tracking_code,
-                    "service_notice": format!("{} {}", pick(lang, "Α.Α.", "No."), submitted.number),
+                    "service_notice": format!("{} {}", lang.pick("Α.Α.", "No."), submitted.number),
                     "account_id": null,
                 })],
             );
@@ -814,11 +804,9 @@ async fn post_top(
                 format,
             })
         }
-        Err(RequestError::Command(commands::CommandError::Unavailable(_))) => Err(GeoError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format,
-            "the service is unavailable for a moment; try again in a few seconds",
-        )),
+        Err(RequestError::Command(commands::CommandError::Unavailable(_))) => {
+            Err(GeoError::unavailable(format))
+        }
         Err(e) => {
             tracing::error!(error = %e, "open311: filing failed");
             Err(GeoError::new(

@@ -396,10 +396,7 @@ async fn record_pdf(
     let municipality = &state.config.municipality.municipality;
     let mut lines = vec![
         Line::Title(format!("{} {}", p.t("ui_record_title"), case.number)),
-        Line::Text(match p.lang {
-            crate::i18n::Lang::El => municipality.name_el.clone(),
-            crate::i18n::Lang::En => municipality.name_en.clone(),
-        }),
+        Line::Text(p.lang.pick(&municipality.name_el, &municipality.name_en)),
         Line::Gap,
         Line::Text(format!("{}: {}", p.t("ui_case_subject"), case.subject)),
         Line::Text(format!("{}: {}", p.t("ui_case_text"), case.text)),
@@ -449,24 +446,11 @@ async fn record_pdf(
     )));
     let title = format!("{} {}", p.t("ui_record_title"), case.number);
     match crate::record::pdf(&title, &lines) {
-        Ok(bytes) => {
-            let filename = format!("request-{}.pdf", case.number.replace('/', "-"));
-            (
-                [
-                    (
-                        axum::http::header::CONTENT_TYPE,
-                        "application/pdf".to_string(),
-                    ),
-                    (
-                        axum::http::header::CONTENT_DISPOSITION,
-                        format!("attachment; filename=\"{filename}\""),
-                    ),
-                    (axum::http::header::CACHE_CONTROL, "no-store".to_string()),
-                ],
-                bytes,
-            )
-                .into_response()
-        }
+        Ok(bytes) => crate::http::attachment(
+            "application/pdf",
+            &format!("request-{}.pdf", case.number.replace('/', "-")),
+            bytes,
+        ),
         Err(why) => error_page(p, ApiError::Internal(format!("record PDF: {why}"))),
     }
 }

@@ -145,40 +145,30 @@ async fn dashboard_page(State(state): State<AppState>, p: Page) -> Response {
         Ok(stats) => stats,
         Err(e) => return error_page(p, e),
     };
-    let charts = vec![
+    let charts = [
         (
-            BarChart::counts(
-                "requests-by-status",
-                p.t("ui_dashboard_requests_by_status"),
-                &stats.requests_by_status,
-            ),
-            stats.requests_by_status.clone(),
+            "requests-by-status",
+            "ui_dashboard_requests_by_status",
+            &stats.requests_by_status,
         ),
         (
-            BarChart::counts(
-                "requests-by-category",
-                p.t("ui_dashboard_requests_by_category"),
-                &stats.requests_by_category,
-            ),
-            stats.requests_by_category.clone(),
+            "requests-by-category",
+            "ui_dashboard_requests_by_category",
+            &stats.requests_by_category,
         ),
         (
-            BarChart::counts(
-                "applications-by-status",
-                p.t("ui_dashboard_applications_by_status"),
-                &stats.applications_by_status,
-            ),
-            stats.applications_by_status.clone(),
+            "applications-by-status",
+            "ui_dashboard_applications_by_status",
+            &stats.applications_by_status,
         ),
         (
-            BarChart::counts(
-                "applications-by-type",
-                p.t("ui_dashboard_applications_by_type"),
-                &stats.applications_by_type,
-            ),
-            stats.applications_by_type.clone(),
+            "applications-by-type",
+            "ui_dashboard_applications_by_type",
+            &stats.applications_by_type,
         ),
-    ];
+    ]
+    .map(|(id, title, rows)| (BarChart::counts(id, p.t(title), rows), rows.clone()))
+    .into();
     let ranges = [
         p.t("ui_dashboard_late_week"),
         p.t("ui_dashboard_late_month"),
