@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::http::{header, HeaderValue};
 use axum::middleware;
 use axum::Router;
 use commands::adapters::protocol::HttpProtocolSystem;
@@ -34,6 +35,7 @@ use sandboxes::RunningSandbox;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
@@ -492,10 +494,32 @@ impl Application {
                 state.clone(),
                 crate::web::rate_limit,
             ))
-            .layer(middleware::from_fn_with_state(
-                state.clone(),
-                crate::web::security_headers,
+            .layer(middleware::from_fn(crate::web::personal_answers_not_stored))
+            // Security headers on every answer, pages and API alike (tower-http).
+            .layer(SetResponseHeaderLayer::overriding(
+                header::CONTENT_SECURITY_POLICY,
+                crate::web::content_security_policy,
             ))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::X_FRAME_OPTIONS,
+                HeaderValue::from_static("DENY"),
+            ))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("same-origin"),
+            ))
+            // A year, this host only: other hosts of the municipality decide for
+            // themselves. Only when the portal is served over HTTPS.
+            .layer(tower::util::option_layer(config.https().then(|| {
+                SetResponseHeaderLayer::overriding(
+                    header::STRICT_TRANSPORT_SECURITY,
+                    HeaderValue::from_static("max-age=31536000"),
+                )
+            })))
             .layer(
                 TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
                     let request_id = request

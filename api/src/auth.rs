@@ -73,14 +73,7 @@ pub fn presented_token(headers: &HeaderMap) -> Option<String> {
 
 /// The value of cookie `name`, if the request carries it.
 pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, value)| value.to_string())
+    crate::cookies::value(headers, name)
 }
 
 impl From<commands::accounts::Session> for CurrentUser {
@@ -140,14 +133,20 @@ pub fn opened_session_cookie(
 
 /// The `Set-Cookie` value for a new session (or, with `None`, one that clears it).
 pub fn session_cookie(token: Option<&str>, lifetime: Duration, secure: bool) -> String {
-    let secure = if secure { "; Secure" } else { "" };
-    match token {
-        Some(token) => format!(
-            "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
-            lifetime.as_secs()
-        ),
-        None => format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}"),
-    }
+    let (value, max_age) = match token {
+        Some(token) => (token.to_string(), lifetime),
+        None => (String::new(), Duration::ZERO),
+    };
+    crate::cookies::set(
+        SESSION_COOKIE,
+        value,
+        crate::cookies::Spec {
+            http_only: true,
+            same_site: axum_extra::extract::cookie::SameSite::Lax,
+            max_age: Some(max_age),
+            secure,
+        },
+    )
 }
 
 #[cfg(test)]

@@ -30,7 +30,9 @@ impl Lang {
         }
     }
 
-    /// English only when the client prefers it (`Accept-Language: en…` before any `el`).
+    /// The language the client prefers of the two, by `Accept-Language` with its quality
+    /// values (RFC 9110 §12.5.4: `en;q=0.3, el` is Greek; `q=0` means "not this one");
+    /// Greek when it names neither. The header is parsed by the `accept-language` crate.
     pub fn from_headers(headers: &HeaderMap) -> Self {
         let Some(value) = headers
             .get(axum::http::header::ACCEPT_LANGUAGE)
@@ -38,21 +40,23 @@ impl Lang {
         else {
             return Lang::El;
         };
-        for part in value.split(',') {
-            let tag = part
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
-            if tag.starts_with("el") {
-                return Lang::El;
-            }
-            if tag.starts_with("en") {
-                return Lang::En;
-            }
-        }
-        Lang::El
+        let mut ranked = accept_language::parse_with_quality(value);
+        // A stable sort: equal qualities keep the order the client wrote them in.
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        ranked
+            .iter()
+            .filter(|(_, quality)| *quality > 0.0)
+            .find_map(|(tag, _)| {
+                let primary = tag.split(['-', '_']).next().unwrap_or("");
+                if primary.eq_ignore_ascii_case("el") {
+                    Some(Lang::El)
+                } else if primary.eq_ignore_ascii_case("en") {
+                    Some(Lang::En)
+                } else {
+                    None
+                }
+            })
+            .unwrap_or(Lang::El)
     }
 }
 
@@ -115,6 +119,33 @@ pub fn fine_payment_description(fine: &domain::traffic_fine::RegisteredFine) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_language_follows_the_quality_values() {
+        let lang = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                axum::http::header::ACCEPT_LANGUAGE,
+                axum::http::HeaderValue::from_static(value),
+            );
+            Lang::from_headers(&headers)
+        };
+        assert_eq!(Lang::from_headers(&HeaderMap::new()), Lang::El);
+        assert_eq!(lang("en-GB,en;q=0.9"), Lang::En);
+        assert_eq!(lang("el-GR,el;q=0.9,en;q=0.8"), Lang::El);
+        assert_eq!(lang("en;q=0.3, el"), Lang::El, "the higher quality wins");
+        assert_eq!(lang("el;q=0.5, en;q=0.9"), Lang::En);
+        assert_eq!(
+            lang("fr-FR, en;q=0.5, de"),
+            Lang::En,
+            "the first one we speak"
+        );
+        assert_eq!(lang("en;q=0, el;q=0.1"), Lang::El, "q=0 refuses English");
+        assert_eq!(lang("en;q=0"), Lang::El);
+        assert_eq!(lang("fr, de"), Lang::El, "Greek when neither is named");
+        assert_eq!(lang("*"), Lang::El);
+        assert_eq!(lang("en, el"), Lang::En, "equal qualities keep their order");
+    }
 
     #[test]
     fn both_languages_have_the_same_codes() {

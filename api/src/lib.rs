@@ -5,6 +5,7 @@ pub mod app;
 pub mod application_reads;
 pub mod auth;
 pub mod config;
+pub mod cookies;
 pub mod dashboard;
 pub mod error;
 pub mod excel;

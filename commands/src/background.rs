@@ -77,10 +77,9 @@ impl Outbox {
     /// How long to wait after `attempts` failed attempts: `first`, doubled per attempt, at
     /// most an hour, in milliseconds.
     pub fn retry_delay_ms(first: Duration, attempts: i32) -> i64 {
-        let first = i64::try_from(first.as_millis()).unwrap_or(i64::MAX);
-        first
-            .saturating_mul(1 << attempts.clamp(0, 12))
-            .min(3_600_000)
+        let failures = u32::try_from(attempts).unwrap_or(0).saturating_add(1);
+        let delay = eventlog::backoff(first, 2.0, Duration::from_secs(3600), failures);
+        i64::try_from(delay.as_millis()).unwrap_or(i64::MAX)
     }
 
     /// The other system was unavailable: one attempt more, the next after the backoff.

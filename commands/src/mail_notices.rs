@@ -498,15 +498,12 @@ impl Consumer for MailNotices {
 }
 
 /// When a temporarily failed notice is tried again, by the number of failures so far:
-/// `first` (1 minute by default), then ×5, ×30 and ×120 of it.
+/// `first` (1 minute by default), then ×5 per failure (5, 25 minutes), at most 120 times
+/// `first` (two hours).
 fn retry_delay(first: Duration, attempts: i32) -> chrono::Duration {
-    let factor = match attempts {
-        ..=1 => 1,
-        2 => 5,
-        3 => 30,
-        _ => 120,
-    };
-    chrono::Duration::from_std(first * factor).unwrap_or(chrono::Duration::hours(2))
+    let failures = u32::try_from(attempts).unwrap_or(0);
+    let delay = eventlog::backoff(first, 5.0, first * 120, failures);
+    chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(2))
 }
 
 /// Delivers `mail_outbox`.
@@ -643,7 +640,9 @@ mod tests {
     fn retries_back_off() {
         let minute = Duration::from_secs(60);
         assert_eq!(retry_delay(minute, 1), chrono::Duration::minutes(1));
-        assert_eq!(retry_delay(minute, 3), chrono::Duration::minutes(30));
+        assert_eq!(retry_delay(minute, 2), chrono::Duration::minutes(5));
+        assert_eq!(retry_delay(minute, 3), chrono::Duration::minutes(25));
+        assert_eq!(retry_delay(minute, 4), chrono::Duration::hours(2));
         assert_eq!(retry_delay(minute, 9), chrono::Duration::hours(2));
     }
 }

@@ -632,8 +632,12 @@ async fn feed(
 /// The wait after `failures` failed attempts in a row: 100 ms, doubled each time, at most
 /// 30 s (a stuck consumer keeps trying, cheaply; `portal projections retry` cuts it short).
 pub fn failure_backoff(failures: u32) -> Duration {
-    let exponent = failures.saturating_sub(1).min(9);
-    Duration::from_millis(100u64 << exponent).min(Duration::from_secs(30))
+    crate::backoff(
+        Duration::from_millis(100),
+        2.0,
+        Duration::from_secs(30),
+        failures,
+    )
 }
 
 /// A failed attempt, with the one event it tried when it was narrowed to one.

@@ -3,6 +3,7 @@
 //! read model and every process manager (see `docs/architecture.md`).
 
 mod append;
+mod backoff;
 mod consumer;
 mod database;
 mod position;
@@ -13,6 +14,7 @@ mod stored;
 pub use append::{
     append, create_sequence, Append, AppendError, Appended, CaseNumberSlot, EventLogRepository,
 };
+pub use backoff::backoff;
 pub use consumer::{
     consumer_lock_key, failure_backoff, fetch_batch, run_batch, save_checkpoint, BatchOutcome,
     Consumer, ConsumerDirectory, ConsumerError, ConsumerRuntime, RuntimeConfig,

@@ -28,8 +28,8 @@ mod warrants;
 pub use forms::FormState;
 pub use layout::{Page, PageUser};
 pub use security::{
-    api_cross_site, csrf_and_language, lang_of, message_page, rate_limit, security_headers,
-    RateLimiter, CSRF_COOKIE,
+    api_cross_site, content_security_policy, csrf_and_language, lang_of, message_page,
+    personal_answers_not_stored, rate_limit, RateLimiter, CSRF_COOKIE,
 };
 
 use axum::http::{header, StatusCode};

@@ -3,10 +3,9 @@
 //! (`Sec-Fetch-Site`, `Origin`), security headers on every response, per-client rate limits on the forms people abuse,
 //! and the remembered language choice.
 
-use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::num::NonZeroU32;
+use std::time::Duration;
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{ConnectInfo, Request, State};
@@ -14,11 +13,15 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter as GovernorLimiter};
 use rand::RngCore;
 use subtle::ConstantTimeEq;
 
+use crate::cookies;
 use crate::i18n::{self, Lang};
 use crate::AppState;
+use axum_extra::extract::cookie::SameSite;
 
 pub const CSRF_COOKIE: &str = "portal_csrf";
 pub const CSRF_FIELD: &str = "csrf_token";
@@ -95,14 +98,6 @@ pub(super) fn new_token() -> String {
     let mut bytes = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn is_secure(state: &AppState) -> &'static str {
-    if state.config.https() {
-        "; Secure"
-    } else {
-        ""
-    }
 }
 
 /// A plain page saying what went wrong (used by the middlewares, which have no template
@@ -230,19 +225,36 @@ pub async fn csrf_and_language(
         .get::<NewCsrfCookie>()
         .map(|c| c.0.clone());
     let mut response = next.run(request).await;
-    let secure = is_secure(&state);
-    if let Some(token) = new_csrf {
-        let cookie = format!("{CSRF_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{secure}");
+    let secure = state.config.https();
+    let mut set = |cookie: String| {
         if let Ok(v) = HeaderValue::from_str(&cookie) {
             response.headers_mut().append(header::SET_COOKIE, v);
         }
+    };
+    if let Some(token) = new_csrf {
+        set(cookies::set(
+            CSRF_COOKIE,
+            token,
+            cookies::Spec {
+                http_only: true,
+                same_site: SameSite::Strict,
+                max_age: None,
+                secure,
+            },
+        ));
     }
     if let Some(lang) = chosen_lang.filter(|l| l == "el" || l == "en") {
-        let cookie =
-            format!("{LANG_COOKIE}={lang}; Path=/; SameSite=Lax; Max-Age=31536000{secure}");
-        if let Ok(v) = HeaderValue::from_str(&cookie) {
-            response.headers_mut().append(header::SET_COOKIE, v);
-        }
+        // Remembered for a year; not a secret, so not HttpOnly (as before).
+        set(cookies::set(
+            LANG_COOKIE,
+            lang,
+            cookies::Spec {
+                http_only: false,
+                same_site: SameSite::Lax,
+                max_age: Some(Duration::from_secs(31_536_000)),
+                secure,
+            },
+        ));
     }
     response
 }
@@ -323,14 +335,11 @@ async fn multipart_text_field(
 #[derive(Debug, Clone)]
 pub struct FormActionOrigin(pub String);
 
-/// Security headers on every response, pages and API alike. An answer to a request that
-/// carried a session, or one that sets a cookie, is personal: unless it says otherwise it
-/// is `Cache-Control: no-store`, so that no shared cache keeps it.
-pub async fn security_headers(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// An answer to a request that carried a session, or one that sets a cookie, is personal:
+/// unless it says otherwise it is `Cache-Control: no-store`, so that no shared cache keeps
+/// it. (The other security headers are tower-http layers, [`content_security_policy`];
+/// this one depends on the request, which those layers do not see.)
+pub async fn personal_answers_not_stored(request: Request, next: Next) -> Response {
     let credentials = request.headers().contains_key(header::AUTHORIZATION)
         || cookie_value(request.headers(), crate::auth::SESSION_COOKIE).is_some();
     let mut response = next.run(request).await;
@@ -341,12 +350,15 @@ pub async fn security_headers(
             .headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    let extra_form_action = response.extensions_mut().remove::<FormActionOrigin>();
-    let headers = response.headers_mut();
-    let set = |headers: &mut HeaderMap, name: &'static str, value: &'static str| {
-        headers.insert(name, HeaderValue::from_static(value));
-    };
-    let form_action = match extra_form_action.as_ref() {
+    response
+}
+
+/// The `Content-Security-Policy` of `response`: the portal's own scripts, styles and
+/// images only; forms post to the portal, and on the page that sends the payer to the bank
+/// also to the bank's origin ([`FormActionOrigin`]). Set by tower-http's
+/// `SetResponseHeaderLayer` on every response.
+pub fn content_security_policy<B>(response: &axum::http::Response<B>) -> Option<HeaderValue> {
+    let form_action = match response.extensions().get::<FormActionOrigin>() {
         Some(FormActionOrigin(origin)) => format!("'self' {origin}"),
         None => "'self'".to_string(),
     };
@@ -354,72 +366,50 @@ pub async fn security_headers(
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
          frame-ancestors 'none'; form-action {form_action}; base-uri 'none'; object-src 'none'"
     );
-    match HeaderValue::from_str(&csp) {
-        Ok(value) => {
-            headers.insert("content-security-policy", value);
-        }
-        Err(_) => set(
-            headers,
-            "content-security-policy",
+    HeaderValue::from_str(&csp)
+        .ok()
+        .or(Some(HeaderValue::from_static(
             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
-        ),
-    }
-    set(headers, "x-content-type-options", "nosniff");
-    set(headers, "x-frame-options", "DENY");
-    set(headers, "referrer-policy", "same-origin");
-    if state.config.https() {
-        // A year, this host only: other hosts of the municipality decide for themselves.
-        set(headers, "strict-transport-security", "max-age=31536000");
-    }
-    response
+         frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
+        )))
 }
 
-/// Counts attempts per client and action in a sliding window (per portal process).
+/// Limits attempts per client address and action (governor's keyed GCRA limiter, in the
+/// portal process's memory): `max` at once, then one more every `window / max`, so no
+/// more than about `2 × max` in any `window`.
 pub struct RateLimiter {
-    max: u32,
-    window: Duration,
-    attempts: Mutex<HashMap<(IpAddr, &'static str), VecDeque<Instant>>>,
+    limiter: Option<DefaultKeyedRateLimiter<(IpAddr, &'static str)>>,
 }
+
+/// Clients remembered before the idle ones are forgotten.
+const REMEMBERED_CLIENTS: usize = 100_000;
 
 impl RateLimiter {
     /// `max` attempts per `window`; `max == 0` turns limiting off.
     pub fn new(max: u32, window: Duration) -> Self {
-        Self {
-            max,
-            window,
-            attempts: Mutex::new(HashMap::new()),
-        }
+        let limiter = NonZeroU32::new(max).map(|burst| {
+            let period = (window / burst.get()).max(Duration::from_nanos(1));
+            let quota = Quota::with_period(period)
+                .expect("a period of at least a nanosecond")
+                .allow_burst(burst);
+            GovernorLimiter::keyed(quota)
+        });
+        Self { limiter }
     }
 
     /// Records an attempt; `Err(seconds to wait)` when over the limit.
     pub fn check(&self, ip: IpAddr, action: &'static str) -> Result<(), u64> {
-        if self.max == 0 {
+        let Some(limiter) = &self.limiter else {
             return Ok(());
+        };
+        if limiter.len() > REMEMBERED_CLIENTS {
+            // Forget clients whose allowance is full again rather than grow without bound.
+            limiter.retain_recent();
         }
-        let now = Instant::now();
-        let mut attempts = self.attempts.lock().expect("rate limiter lock");
-        if attempts.len() > 100_000 {
-            // Forget idle clients rather than grow without bound.
-            attempts.retain(|_, q| {
-                q.back()
-                    .is_some_and(|t| now.duration_since(*t) < self.window)
-            });
-        }
-        let queue = attempts.entry((ip, action)).or_default();
-        while queue
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= self.window)
-        {
-            queue.pop_front();
-        }
-        if queue.len() as u32 >= self.max {
-            let oldest = *queue.front().expect("a full queue has a front");
-            let wait = self.window.saturating_sub(now.duration_since(oldest));
-            return Err(wait.as_secs().max(1));
-        }
-        queue.push_back(now);
-        Ok(())
+        limiter.check_key(&(ip, action)).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            wait.as_secs().max(1)
+        })
     }
 }
 
@@ -572,7 +562,8 @@ mod tests {
         let b: IpAddr = "10.0.0.2".parse().unwrap();
         assert!(limiter.check(a, "login").is_ok());
         assert!(limiter.check(a, "login").is_ok());
-        assert!(limiter.check(a, "login").is_err());
+        let wait = limiter.check(a, "login").unwrap_err();
+        assert!((29..=30).contains(&wait), "one more after 60 s / 2: {wait}");
         assert!(limiter.check(a, "register").is_ok());
         assert!(limiter.check(b, "login").is_ok());
         assert!(RateLimiter::new(0, Duration::from_secs(1))
