@@ -12,10 +12,10 @@ use serde_json::{json, Value};
 const CITIZEN_EMAIL: &str = "eleni@example.gr";
 const COMPANY: &str = "Καφενείο «Η Πλατεία» Ο.Ε.";
 const AFM: &str = "094259216";
-const MESSAGES_EL: &str = include_str!("../api/locales/el.json");
+const MESSAGES_EL: &str = "el";
 
 fn greek(code: &str) -> String {
-    let messages: Value = serde_json::from_str(MESSAGES_EL).unwrap();
+    let messages: Value = crate::common::catalog(MESSAGES_EL);
     let text = messages[code]
         .as_str()
         .unwrap_or_else(|| panic!("no message {code}"));

@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 
 const CITIZEN_EMAIL: &str = "eleni@example.gr";
 const COMPANY: &str = "Ταβέρνα Ο Πλάτανος Ο.Ε.";
-const MESSAGES_EL: &str = include_str!("../api/locales/el.json");
+const MESSAGES_EL: &str = "el";
 
 /// The open debts of the seeded AFM on 04/12/2026: 1 % of the principal per month begun
 /// since the month of certification.
@@ -34,10 +34,10 @@ const DEBT_Q3_DUE: i64 = 21_075 + 2_318;
 const DEBT_PAID: &str = "DF-2024-000311";
 
 fn greek(code: &str) -> String {
-    let messages: Value = serde_json::from_str(MESSAGES_EL).expect("el.json is JSON");
+    let messages: Value = crate::common::catalog(MESSAGES_EL);
     messages[code]
         .as_str()
-        .unwrap_or_else(|| panic!("el.json has no {code}"))
+        .unwrap_or_else(|| panic!("el.ftl has no {code}"))
         .to_string()
 }
 

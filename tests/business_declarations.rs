@@ -27,13 +27,13 @@ const REP_PASSWORD: &str = "Κωδικός-Δοκιμής-42";
 const COMPANY: &str = "Ταβέρνα Ο Πλάτανος Ο.Ε.";
 const AFM: &str = SEEDED_FOOD_QUARTERLY;
 const STREAM: &str = "094259216-2026-Q1";
-const MESSAGES_EL: &str = include_str!("../api/locales/el.json");
+const MESSAGES_EL: &str = "el";
 
 fn greek(code: &str) -> String {
-    let messages: Value = serde_json::from_str(MESSAGES_EL).expect("el.json is JSON");
+    let messages: Value = crate::common::catalog(MESSAGES_EL);
     messages[code]
         .as_str()
-        .unwrap_or_else(|| panic!("el.json has no {code}"))
+        .unwrap_or_else(|| panic!("el.ftl has no {code}"))
         .to_string()
 }
 

@@ -24,8 +24,8 @@ use serde_json::{json, Value};
 const CITIZEN_EMAIL: &str = "maria@example.gr";
 const CITIZEN_NAME: &str = "Μαρία Παπαδοπούλου";
 const COMPANY: &str = "Ταβέρνα «Ο Μύλος» Ο.Ε.";
-const MESSAGES_EL: &str = include_str!("../api/locales/el.json");
-const MESSAGES_EN: &str = include_str!("../api/locales/en.json");
+const MESSAGES_EL: &str = "el";
+const MESSAGES_EN: &str = "en";
 
 /// The seeded warrants of `SEEDED_AFM`, newest first: (number, issued, cents, status).
 const SEEDED_NEWEST_FIRST: [(&str, &str, i64, &str); 8] = [
@@ -40,7 +40,7 @@ const SEEDED_NEWEST_FIRST: [(&str, &str, i64, &str); 8] = [
 ];
 
 fn message(catalog: &str, code: &str) -> String {
-    let messages: Value = serde_json::from_str(catalog).expect("a locale file is JSON");
+    let messages: Value = crate::common::catalog(catalog);
     messages[code]
         .as_str()
         .unwrap_or_else(|| panic!("no message {code}"))

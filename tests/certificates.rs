@@ -2935,14 +2935,10 @@ async fn the_application_and_certification_read_models_rebuild_to_the_same_table
 
 /// The message of `code` in `lang` (`el` or `en`), from the translation files.
 fn message(lang: &str, code: &str) -> String {
-    let text = match lang {
-        "el" => include_str!("../api/locales/el.json"),
-        _ => include_str!("../api/locales/en.json"),
-    };
-    let messages: Value = serde_json::from_str(text).expect("a locale file is JSON");
+    let messages: Value = crate::common::catalog(lang);
     messages[code]
         .as_str()
-        .unwrap_or_else(|| panic!("{lang}.json has no {code}"))
+        .unwrap_or_else(|| panic!("{lang}.ftl has no {code}"))
         .to_string()
 }
 

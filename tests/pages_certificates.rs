@@ -26,13 +26,13 @@ const VALID_AFM: &str = "090000045";
 /// The smallest file the portal takes for a PDF.
 const PDF: &[u8] = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n";
 
-const MESSAGES_EL: &str = include_str!("../api/locales/el.json");
+const MESSAGES_EL: &str = "el";
 
 fn greek(code: &str) -> String {
-    let messages: Value = serde_json::from_str(MESSAGES_EL).expect("el.json is JSON");
+    let messages: Value = crate::common::catalog(MESSAGES_EL);
     messages[code]
         .as_str()
-        .unwrap_or_else(|| panic!("el.json has no {code}"))
+        .unwrap_or_else(|| panic!("el.ftl has no {code}"))
         .to_string()
 }
 

@@ -17,13 +17,13 @@ const CLERK_NAME: &str = "Γεώργιος Υπαλληλίδης";
 const AUDITOR_EMAIL: &str = "auditor@dimos.example.gr";
 const STAFF_PASSWORD: &str = "Υπάλληλος-Δήμου-2026";
 
-const MESSAGES_EL: &str = include_str!("../api/locales/el.json");
+const MESSAGES_EL: &str = "el";
 
 fn greek(code: &str) -> String {
-    let messages: Value = serde_json::from_str(MESSAGES_EL).expect("el.json is JSON");
+    let messages: Value = crate::common::catalog(MESSAGES_EL);
     messages[code]
         .as_str()
-        .unwrap_or_else(|| panic!("el.json has no {code}"))
+        .unwrap_or_else(|| panic!("el.ftl has no {code}"))
         .to_string()
 }
 

@@ -16,13 +16,13 @@ const AUDITOR_NAME: &str = "Ελένη Ελεγκτή";
 const ADMIN_NAME: &str = "Νίκος Διαχειριστής";
 
 /// The Greek messages the API answers with by default.
-const MESSAGES_EL: &str = include_str!("../api/locales/el.json");
+const MESSAGES_EL: &str = "el";
 
 fn greek_message(code: &str) -> String {
-    let messages: Value = serde_json::from_str(MESSAGES_EL).expect("el.json is JSON");
+    let messages: Value = crate::common::catalog(MESSAGES_EL);
     messages[code]
         .as_str()
-        .unwrap_or_else(|| panic!("el.json has no {code}"))
+        .unwrap_or_else(|| panic!("el.ftl has no {code}"))
         .to_string()
 }
 

@@ -42,3 +42,93 @@ fn production_refuses_to_start_with_sandboxes_and_names_the_settings() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("PORTAL_ENV=\"staging\""), "{stderr}");
 }
+
+/// `portal config show`: the settings in effect as TOML, from the configuration file and
+/// the environment (the environment wins), with passwords and secrets redacted; a setting
+/// that would not start the portal is named, and the exit status says so.
+#[test]
+fn config_show_prints_the_settings_in_effect_without_secrets() {
+    let dir = std::env::temp_dir().join(format!("portal-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("portal.toml");
+    std::fs::write(
+        &file,
+        "rate_limit = 5\nsession_hours = 8\nbank_mid = \"0020000007\"\n\
+         trusted_proxies = [\"10.0.0.5\"]\n",
+    )
+    .unwrap();
+    let show = |envs: &[(&str, &str)]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_portal"));
+        command
+            .args(["config", "show"])
+            .env("PORTAL_CONFIG", &file)
+            .env_remove("DATABASE_URL");
+        for (name, value) in envs {
+            command.env(name, value);
+        }
+        command.output().expect("the portal binary runs")
+    };
+    let out = show(&[
+        ("PORTAL_RATE_LIMIT", "9"),
+        ("PORTAL_SESSION_HOURS", ""),
+        (
+            "DATABASE_URL",
+            "postgres://portal:s3cret-pass@db.example:5432/portal",
+        ),
+        ("PORTAL_BANK_SECRET", "the-bank-secret"),
+        (
+            "PORTAL_SMTP_URL",
+            "smtps://mailer:mail-pass@mail.example:465",
+        ),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("rate_limit = 9"),
+        "the environment wins: {text}"
+    );
+    assert!(
+        text.contains("session_hours = 8"),
+        "an empty variable is unset: {text}"
+    );
+    assert!(text.contains("bank_mid = \"0020000007\""), "{text}");
+    assert!(text.contains("trusted_proxies = [\"10.0.0.5\"]"), "{text}");
+    assert!(
+        text.contains(&file.display().to_string()),
+        "names its file: {text}"
+    );
+    assert!(
+        text.contains("postgres://portal:[redacted]@db.example:5432/portal"),
+        "{text}"
+    );
+    assert!(
+        text.contains("smtps://mailer:[redacted]@mail.example:465"),
+        "{text}"
+    );
+    for secret in ["s3cret-pass", "the-bank-secret", "mail-pass"] {
+        assert!(!text.contains(secret), "{secret} shown: {text}");
+    }
+    assert!(
+        text.contains("Not set") && text.contains("protocol_url"),
+        "{text}"
+    );
+
+    let out = show(&[("PORTAL_RATE_LIMIT", "many")]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("PORTAL_RATE_LIMIT"), "{stderr}");
+
+    std::fs::write(&file, "rate_limt = 5\n").unwrap();
+    let out = show(&[]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("rate_limt") && stderr.contains("portal.toml"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,5 +1,7 @@
-//! Configuration, read from the environment at start-up. Every setting is documented in
-//! `docs/operations.md`; nothing else reads the environment.
+//! Configuration, read at start-up by figment into one typed struct ([`Settings`]): the
+//! defaults, then the configuration file (`config/portal.toml`, or the one `PORTAL_CONFIG`
+//! names), then the environment. Every setting is documented in `docs/operations.md`;
+//! nothing else reads the environment. `portal config show` prints what is in effect.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,7 +9,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use domain::municipality::Municipality;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
 use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/portal";
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -250,185 +255,103 @@ impl Config {
         }
     }
 
-    pub fn from_env() -> anyhow::Result<Self> {
-        let database_url =
-            std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_string());
-        let bind = std::env::var("PORTAL_BIND").unwrap_or_else(|_| DEFAULT_BIND.to_string());
-        let bind: SocketAddr = bind.parse().with_context(|| {
-            format!("PORTAL_BIND={bind:?} is not an address like 127.0.0.1:8080")
+    /// The configuration in effect: the defaults, the configuration file and the
+    /// environment ([`Settings::load`]), checked.
+    pub fn load() -> anyhow::Result<Self> {
+        let (settings, _) = Settings::load()?;
+        Self::from_settings(&settings)
+    }
+
+    /// The portal's configuration from `settings`, each checked (an address that is not one,
+    /// a production portal that would start a sandbox) with a message that names the
+    /// setting.
+    pub fn from_settings(s: &Settings) -> anyhow::Result<Self> {
+        let bind: SocketAddr = s.bind.parse().with_context(|| {
+            format!(
+                "PORTAL_BIND={:?} is not an address like 127.0.0.1:8080",
+                s.bind
+            )
         })?;
-        let mut config = Self::new(&database_url, bind);
-        config.environment = Environment::parse(&std::env::var("PORTAL_ENV").unwrap_or_default())?;
-        if let Some(n) = env_number("PORTAL_DB_CONNECTIONS")? {
-            config.db_connections = n as u32;
-        }
-        config.protocol_url = std::env::var("PORTAL_PROTOCOL_URL")
-            .ok()
-            .filter(|s| !s.is_empty());
-        if let Some(ms) = env_number("PORTAL_PROTOCOL_TIMEOUT_MS")? {
-            config.protocol_timeout = Duration::from_millis(ms);
-        }
-        if let Some(h) = env_number("PORTAL_SESSION_HOURS")? {
-            config.session_lifetime = chrono::Duration::hours(h as i64);
-        }
-        if let Some(m) = env_number("PORTAL_SESSION_IDLE_MINUTES")? {
-            config.session_idle = chrono::Duration::minutes(m.max(1) as i64);
-        }
-        if let Some(s) = env_number("PORTAL_SESSION_CACHE_SECONDS")? {
-            config.session_cache = Duration::from_secs(s);
-        }
-        if let Some(ms) = env_number("PORTAL_READ_WAIT_MS")? {
-            config.read_wait = Duration::from_millis(ms);
-        }
-        if let Some(n) = env_number("PORTAL_CONFLICT_RETRIES")? {
-            config.conflict_retries = n as u32;
-        }
-        if let Some(n) = env_number("PORTAL_RATE_LIMIT")? {
-            config.rate_limit = n as u32;
-        }
-        if let Some(s) = env_number("PORTAL_READY_MAX_LAG_SECONDS")? {
-            config.ready_max_lag = Duration::from_secs(s.max(1));
-        }
-        if let Some(s) = env_number("PORTAL_DB_STARTUP_WAIT_SECONDS")? {
-            config.db_startup_wait = Duration::from_secs(s);
-        }
-        config.metrics_token = std::env::var("PORTAL_METRICS_TOKEN")
-            .ok()
-            .filter(|s| !s.is_empty())
+        let mut config = Self::new(&s.database_url, bind);
+        config.environment = Environment::parse(&s.env)?;
+        config.db_connections = s.db_connections.max(1);
+        config.protocol_url = s.protocol_url.clone().filter(|u| !u.is_empty());
+        config.protocol_timeout = Duration::from_millis(s.protocol_timeout_ms);
+        config.session_lifetime = chrono::Duration::hours(s.session_hours.min(24 * 366) as i64);
+        config.session_idle =
+            chrono::Duration::minutes(s.session_idle_minutes.clamp(1, 60 * 24 * 366) as i64);
+        config.session_cache = Duration::from_secs(s.session_cache_seconds);
+        config.read_wait = Duration::from_millis(s.read_wait_ms);
+        config.conflict_retries = s.conflict_retries;
+        config.rate_limit = s.rate_limit;
+        config.ready_max_lag = Duration::from_secs(s.ready_max_lag_seconds.max(1));
+        config.db_startup_wait = Duration::from_secs(s.db_startup_wait_seconds);
+        config.metrics_token = s
+            .metrics_token
+            .clone()
+            .filter(|t| !t.is_empty())
             .map(SecretString::from);
-        if let Ok(path) = std::env::var("PORTAL_MUNICIPALITY_CONFIG") {
-            if !path.is_empty() {
-                let text = std::fs::read_to_string(&path).with_context(|| {
-                    format!("PORTAL_MUNICIPALITY_CONFIG={path:?} cannot be read")
-                })?;
-                config.municipality = Arc::new(parse_municipality(&text, &path)?);
-            }
+        if let Some(path) = s.municipality_config.as_deref().filter(|p| !p.is_empty()) {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("PORTAL_MUNICIPALITY_CONFIG={path:?} cannot be read"))?;
+            config.municipality = Arc::new(parse_municipality(&text, path)?);
         }
-        if let Some(ms) = env_number("PORTAL_PROTOCOL_INLINE_TIMEOUT_MS")? {
-            config.protocol_inline_timeout = Duration::from_millis(ms);
-        }
-        if let Some(s) = env_number("PORTAL_PROTOCOL_RETRY_FIRST_SECS")? {
-            config.protocol_retry_first = Duration::from_secs(s);
-        }
-        if let Some(s) = env_number("PORTAL_PROTOCOL_RETRY_EVERY_SECS")? {
-            config.protocol_retry_every = Duration::from_secs(s);
-        }
-        if let Some(ms) = env_number("PORTAL_PROTOCOL_POLL_MS")? {
-            config.protocol_poll = Duration::from_millis(ms.max(10));
-        }
-        if let Some(n) = env_number("PORTAL_DOCUMENT_MAX_BYTES")? {
-            config.document_max_bytes = n as usize;
-        }
-        config.smtp_url = std::env::var("PORTAL_SMTP_URL")
-            .ok()
-            .filter(|s| !s.is_empty());
-        if let Ok(raw) = std::env::var("PORTAL_TRUSTED_PROXIES") {
-            config.trusted_proxies = raw
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|s| {
-                    s.parse().with_context(|| {
-                        format!("PORTAL_TRUSTED_PROXIES: {s:?} is not an IP address like 10.0.0.5")
-                    })
+        config.protocol_inline_timeout = Duration::from_millis(s.protocol_inline_timeout_ms);
+        config.protocol_retry_first = Duration::from_secs(s.protocol_retry_first_secs);
+        config.protocol_retry_every = Duration::from_secs(s.protocol_retry_every_secs);
+        config.protocol_poll = Duration::from_millis(s.protocol_poll_ms.max(10));
+        config.document_max_bytes = usize::try_from(s.document_max_bytes).unwrap_or(usize::MAX);
+        config.smtp_url = s.smtp_url.clone().filter(|u| !u.is_empty());
+        config.trusted_proxies = s
+            .trusted_proxies
+            .iter()
+            .map(|p| {
+                p.parse().with_context(|| {
+                    format!("PORTAL_TRUSTED_PROXIES: {p:?} is not an IP address like 10.0.0.5")
                 })
-                .collect::<anyhow::Result<_>>()?;
-        }
-        if let Some(raw) = std::env::var("PORTAL_MAIL_SANDBOX_BIND")
-            .ok()
-            .filter(|s| !s.is_empty())
-        {
+            })
+            .collect::<anyhow::Result<_>>()?;
+        if let Some(raw) = s.mail_sandbox_bind.as_deref().filter(|b| !b.is_empty()) {
             config.mail_sandbox_bind = Some(raw.parse().with_context(|| {
                 format!("PORTAL_MAIL_SANDBOX_BIND={raw:?} is not an address like 127.0.0.1:8025")
             })?);
         }
-        if let Ok(from) = std::env::var("PORTAL_MAIL_FROM") {
-            if !from.is_empty() {
-                config.mail_from = from;
-            }
+        if !s.mail_from.is_empty() {
+            config.mail_from = s.mail_from.clone();
         }
-        config.public_url = std::env::var("PORTAL_PUBLIC_URL")
-            .ok()
-            .filter(|s| !s.is_empty());
-        if let Some(ms) = env_number("PORTAL_MAIL_POLL_MS")? {
-            config.mail_poll = Duration::from_millis(ms.max(10));
+        config.public_url = s.public_url.clone().filter(|u| !u.is_empty());
+        config.mail_poll = Duration::from_millis(s.mail_poll_ms.max(10));
+        config.mail_retry_first = Duration::from_secs(s.mail_retry_secs.max(1));
+        config.bank_url = s.bank_url.clone().filter(|u| !u.is_empty());
+        if !s.bank_mid.is_empty() {
+            config.bank_mid = s.bank_mid.clone();
         }
-        if let Some(secs) = env_number("PORTAL_MAIL_RETRY_SECS")? {
-            config.mail_retry_first = Duration::from_secs(secs.max(1));
-        }
-        config.bank_url = std::env::var("PORTAL_BANK_URL")
-            .ok()
-            .filter(|s| !s.is_empty());
-        if let Ok(mid) = std::env::var("PORTAL_BANK_MID") {
-            if !mid.is_empty() {
-                config.bank_mid = mid;
-            }
-        }
-        if let Ok(secret) = std::env::var("PORTAL_BANK_SECRET") {
-            if !secret.is_empty() {
-                config.bank_secret = SecretString::from(secret);
-            }
+        if !s.bank_secret.is_empty() {
+            config.bank_secret = SecretString::from(s.bank_secret.clone());
         }
         if config.bank_url.is_some() && config.bank_secret.expose_secret() == SANDBOX_BANK_SECRET {
             anyhow::bail!(
                 "PORTAL_BANK_URL is set: set PORTAL_BANK_SECRET to the bank's shared secret"
             );
         }
-        if let Some(ms) = env_number("PORTAL_BANK_TIMEOUT_MS")? {
-            config.bank_timeout = Duration::from_millis(ms.max(100));
-        }
-        if let Some(m) = env_number("PORTAL_PAYMENT_EXPIRY_MINUTES")? {
-            config.payment_expiry = Duration::from_secs(m.max(1) * 60);
-        }
-        if let Some(s) = env_number("PORTAL_PAYMENT_RECONCILE_AFTER_SECS")? {
-            config.payment_reconcile_after = Duration::from_secs(s);
-        }
-        if let Some(ms) = env_number("PORTAL_PAYMENT_POLL_MS")? {
-            config.payment_poll = Duration::from_millis(ms.max(10));
-        }
-        config.fines_url = std::env::var("PORTAL_FINES_URL")
-            .ok()
-            .filter(|s| !s.is_empty());
-        if let Some(ms) = env_number("PORTAL_FINES_TIMEOUT_MS")? {
-            config.fines_timeout = Duration::from_millis(ms.max(100));
-        }
-        if let Some(s) = env_number("PORTAL_FINES_QUOTE_SECS")? {
-            config.fines_quote_ttl = Duration::from_secs(s.max(60));
-        }
-        if let Some(ms) = env_number("PORTAL_FINES_POLL_MS")? {
-            config.fines_poll = Duration::from_millis(ms.max(10));
-        }
-        if let Some(s) = env_number("PORTAL_FINES_RETRY_SECS")? {
-            config.fines_retry_first = Duration::from_secs(s.max(1));
-        }
-        if let Some(ms) = env_number("PORTAL_DECLARATIONS_POLL_MS")? {
-            config.declarations_poll = Duration::from_millis(ms.max(10));
-        }
-        if let Some(s) = env_number("PORTAL_DECLARATIONS_RETRY_SECS")? {
-            config.declarations_retry_first = Duration::from_secs(s.max(1));
-        }
-        config.financial_url = std::env::var("PORTAL_FINANCIAL_URL")
-            .ok()
-            .filter(|s| !s.is_empty());
-        if let Some(s) = env_number("PORTAL_FINANCIAL_TIMEOUT_SECS")? {
-            config.financial_timeout = Duration::from_secs(s.max(1));
-        }
-        config.revenue_url = std::env::var("PORTAL_REVENUE_URL")
-            .ok()
-            .filter(|s| !s.is_empty());
-        if let Some(s) = env_number("PORTAL_REVENUE_TIMEOUT_SECS")? {
-            config.revenue_timeout = Duration::from_secs(s.max(1));
-        }
-        if let Some(ms) = env_number("PORTAL_REVENUE_POLL_MS")? {
-            config.revenue_poll = Duration::from_millis(ms.max(10));
-        }
-        if let Some(s) = env_number("PORTAL_REVENUE_RETRY_SECS")? {
-            config.revenue_retry_first = Duration::from_secs(s.max(1));
-        }
-        config.secure_cookies = matches!(
-            std::env::var("PORTAL_SECURE_COOKIES").as_deref(),
-            Ok("1" | "true" | "yes")
-        );
+        config.bank_timeout = Duration::from_millis(s.bank_timeout_ms.max(100));
+        config.payment_expiry = Duration::from_secs(s.payment_expiry_minutes.max(1) * 60);
+        config.payment_reconcile_after = Duration::from_secs(s.payment_reconcile_after_secs);
+        config.payment_poll = Duration::from_millis(s.payment_poll_ms.max(10));
+        config.fines_url = s.fines_url.clone().filter(|u| !u.is_empty());
+        config.fines_timeout = Duration::from_millis(s.fines_timeout_ms.max(100));
+        config.fines_quote_ttl = Duration::from_secs(s.fines_quote_secs.max(60));
+        config.fines_poll = Duration::from_millis(s.fines_poll_ms.max(10));
+        config.fines_retry_first = Duration::from_secs(s.fines_retry_secs.max(1));
+        config.declarations_poll = Duration::from_millis(s.declarations_poll_ms.max(10));
+        config.declarations_retry_first = Duration::from_secs(s.declarations_retry_secs.max(1));
+        config.financial_url = s.financial_url.clone().filter(|u| !u.is_empty());
+        config.financial_timeout = Duration::from_secs(s.financial_timeout_secs.max(1));
+        config.revenue_url = s.revenue_url.clone().filter(|u| !u.is_empty());
+        config.revenue_timeout = Duration::from_secs(s.revenue_timeout_secs.max(1));
+        config.revenue_poll = Duration::from_millis(s.revenue_poll_ms.max(10));
+        config.revenue_retry_first = Duration::from_secs(s.revenue_retry_secs.max(1));
+        config.secure_cookies = s.secure_cookies;
         config.check_production()?;
         Ok(config)
     }
@@ -472,7 +395,8 @@ impl Config {
         } else {
             anyhow::bail!(
                 "PORTAL_ENV=production: set {} (without them the portal would start sandboxes \
-                 in place of the real systems)",
+                 in place of the real systems; in the configuration file each is the name \
+                 without PORTAL_, in lower case)",
                 missing.join(", ")
             )
         }
@@ -483,14 +407,325 @@ impl Config {
     }
 }
 
-fn env_number(name: &str) -> anyhow::Result<Option<u64>> {
-    match std::env::var(name) {
-        Ok(v) if !v.is_empty() => v
-            .parse()
-            .map(Some)
-            .with_context(|| format!("{name}={v:?} is not a whole number")),
-        _ => Ok(None),
+/// Every setting as the configuration file (`config/portal.toml`, or the file
+/// `PORTAL_CONFIG` names) and the environment give it: one typed struct read by figment,
+/// defaults first, then the file, then the environment (`PORTAL_<NAME>` for setting
+/// `<name>`; the database's address is `DATABASE_URL`). An empty environment variable counts
+/// as unset. [`Config::from_settings`] turns it into the portal's [`Config`];
+/// `portal config show` prints it with its secrets redacted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub env: String,
+    pub database_url: String,
+    pub bind: String,
+    pub db_connections: u32,
+    pub ready_max_lag_seconds: u64,
+    pub metrics_token: Option<String>,
+    pub db_startup_wait_seconds: u64,
+    pub protocol_url: Option<String>,
+    pub protocol_timeout_ms: u64,
+    pub session_hours: u64,
+    pub session_idle_minutes: u64,
+    pub session_cache_seconds: u64,
+    pub read_wait_ms: u64,
+    #[serde(deserialize_with = "flag")]
+    pub secure_cookies: bool,
+    pub conflict_retries: u32,
+    pub rate_limit: u32,
+    pub municipality_config: Option<String>,
+    pub protocol_inline_timeout_ms: u64,
+    pub protocol_retry_first_secs: u64,
+    pub protocol_retry_every_secs: u64,
+    pub protocol_poll_ms: u64,
+    pub document_max_bytes: u64,
+    pub smtp_url: Option<String>,
+    pub mail_sandbox_bind: Option<String>,
+    #[serde(deserialize_with = "list")]
+    pub trusted_proxies: Vec<String>,
+    pub mail_from: String,
+    pub public_url: Option<String>,
+    pub mail_poll_ms: u64,
+    pub mail_retry_secs: u64,
+    pub bank_url: Option<String>,
+    pub bank_mid: String,
+    pub bank_secret: String,
+    pub bank_timeout_ms: u64,
+    pub payment_expiry_minutes: u64,
+    pub payment_reconcile_after_secs: u64,
+    pub payment_poll_ms: u64,
+    pub fines_url: Option<String>,
+    pub fines_timeout_ms: u64,
+    pub fines_quote_secs: u64,
+    pub fines_poll_ms: u64,
+    pub fines_retry_secs: u64,
+    pub declarations_poll_ms: u64,
+    pub declarations_retry_secs: u64,
+    pub financial_url: Option<String>,
+    pub financial_timeout_secs: u64,
+    pub revenue_url: Option<String>,
+    pub revenue_timeout_secs: u64,
+    pub revenue_poll_ms: u64,
+    pub revenue_retry_secs: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            env: "development".into(),
+            database_url: DEFAULT_DATABASE_URL.into(),
+            bind: DEFAULT_BIND.into(),
+            db_connections: 40,
+            ready_max_lag_seconds: 30,
+            metrics_token: None,
+            db_startup_wait_seconds: 30,
+            protocol_url: None,
+            protocol_timeout_ms: 10_000,
+            session_hours: 12,
+            session_idle_minutes: 60,
+            session_cache_seconds: 10,
+            read_wait_ms: 3000,
+            secure_cookies: false,
+            conflict_retries: 1,
+            rate_limit: 20,
+            municipality_config: None,
+            protocol_inline_timeout_ms: 3000,
+            protocol_retry_first_secs: 300,
+            protocol_retry_every_secs: 1800,
+            protocol_poll_ms: 5000,
+            document_max_bytes: 10 * 1024 * 1024,
+            smtp_url: None,
+            mail_sandbox_bind: None,
+            trusted_proxies: Vec::new(),
+            mail_from: "Δήμος Παραδείγματος <noreply@dimos.example.gr>".into(),
+            public_url: None,
+            mail_poll_ms: 2000,
+            mail_retry_secs: 60,
+            bank_url: None,
+            bank_mid: DEFAULT_BANK_MID.into(),
+            bank_secret: SANDBOX_BANK_SECRET.into(),
+            bank_timeout_ms: 10_000,
+            payment_expiry_minutes: 30,
+            payment_reconcile_after_secs: 120,
+            payment_poll_ms: 5000,
+            fines_url: None,
+            fines_timeout_ms: 10_000,
+            fines_quote_secs: 1800,
+            fines_poll_ms: 2000,
+            fines_retry_secs: 60,
+            declarations_poll_ms: 2000,
+            declarations_retry_secs: 60,
+            financial_url: None,
+            financial_timeout_secs: 10,
+            revenue_url: None,
+            revenue_timeout_secs: 10,
+            revenue_poll_ms: 2000,
+            revenue_retry_secs: 60,
+        }
     }
+}
+
+/// The configuration file read when `PORTAL_CONFIG` does not name one (if it exists).
+pub const DEFAULT_CONFIG_FILE: &str = "config/portal.toml";
+
+impl Settings {
+    /// The setting names (the file's keys; `PORTAL_` + the name in capitals in the
+    /// environment).
+    pub fn names() -> Vec<String> {
+        match serde_json::to_value(Settings::default()) {
+            Ok(serde_json::Value::Object(fields)) => fields.keys().cloned().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The settings from the defaults, the configuration file and the environment: the
+    /// file `PORTAL_CONFIG` names (which must exist), else `config/portal.toml` if there is
+    /// one.
+    pub fn load() -> anyhow::Result<(Self, Option<String>)> {
+        let file = match Env::var("PORTAL_CONFIG").filter(|p| !p.trim().is_empty()) {
+            Some(path) => {
+                anyhow::ensure!(
+                    std::path::Path::new(&path).is_file(),
+                    "PORTAL_CONFIG={path:?}: there is no such file"
+                );
+                Some(path)
+            }
+            None => std::path::Path::new(DEFAULT_CONFIG_FILE)
+                .is_file()
+                .then(|| DEFAULT_CONFIG_FILE.to_string()),
+        };
+        let settings = Self::figment(file.as_deref())
+            .extract()
+            .map_err(|e| anyhow::anyhow!("the configuration is not valid: {}", describe(e)))?;
+        Ok((settings, file))
+    }
+
+    /// Defaults, then `file`, then the environment.
+    pub fn figment(file: Option<&str>) -> Figment {
+        let names = Self::names();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment
+            .merge(Variables(Env::prefixed("PORTAL_").only(&names)))
+            .merge(Variables(Env::raw().only(&["database_url"])))
+    }
+
+    /// The optional settings that are not set (TOML has no way to print "none").
+    pub fn unset(&self) -> Vec<String> {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(fields)) => fields
+                .into_iter()
+                .filter(|(_, value)| value.is_null())
+                .map(|(name, _)| name)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The settings as `portal config show` prints them (TOML), with the passwords in
+    /// addresses and the secrets replaced by `[redacted]`.
+    pub fn redacted(&self) -> Self {
+        let secret = |value: &str| {
+            if value.is_empty() {
+                String::new()
+            } else {
+                REDACTED.to_string()
+            }
+        };
+        let mut shown = self.clone();
+        shown.database_url = redact_url_password(&self.database_url);
+        shown.smtp_url = self.smtp_url.as_deref().map(redact_url_password);
+        shown.metrics_token = self.metrics_token.as_deref().map(secret);
+        shown.bank_secret = if self.bank_secret == SANDBOX_BANK_SECRET {
+            format!("{SANDBOX_BANK_SECRET} (the sandbox bank's)")
+        } else {
+            secret(&self.bank_secret)
+        };
+        shown
+    }
+}
+
+const REDACTED: &str = "[redacted]";
+
+/// The environment's settings, as figment's `Env` finds them, but with text settings kept
+/// as written: `Env` reads `0020000001` as a number (a merchant id would lose its zeros, a
+/// secret of digits would not be text). Numbers and yes/no settings are read by `Env`'s
+/// rules; an empty variable counts as unset (`PORTAL_X=` in a shell script means that).
+struct Variables(Env);
+
+impl figment::Provider for Variables {
+    fn metadata(&self) -> figment::Metadata {
+        self.0.metadata()
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        let defaults = serde_json::to_value(Settings::default()).unwrap_or_default();
+        let mut dict = figment::value::Dict::new();
+        for (key, value) in self.0.iter() {
+            if value.trim().is_empty() {
+                continue;
+            }
+            let key = key.as_str().to_ascii_lowercase();
+            let read_as_written = !matches!(
+                defaults.get(&key),
+                Some(serde_json::Value::Number(_) | serde_json::Value::Bool(_))
+            );
+            let value = if read_as_written {
+                figment::value::Value::from(value)
+            } else {
+                value
+                    .parse()
+                    .unwrap_or_else(|_| figment::value::Value::from(String::new()))
+            };
+            dict.insert(key, value);
+        }
+        Ok(figment::Profile::Default.collect(dict))
+    }
+}
+
+/// `scheme://user:password@host/…` with the password replaced by `[redacted]`.
+fn redact_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:{REDACTED}@{host}{path}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+/// A figment error in words: what is wrong, and which setting in which source.
+fn describe(error: figment::Error) -> String {
+    error
+        .into_iter()
+        .map(|e| {
+            let key = e.path.last().cloned().unwrap_or_default();
+            let source = match e.metadata.as_ref() {
+                Some(m) if m.name.contains("environment") => {
+                    if key == "database_url" {
+                        "the environment variable DATABASE_URL".to_string()
+                    } else {
+                        format!("the environment variable PORTAL_{}", key.to_uppercase())
+                    }
+                }
+                Some(m) => match &m.source {
+                    Some(source) => format!("`{key}` in {source}"),
+                    None => format!("`{key}` in {}", m.name),
+                },
+                None => format!("`{key}`"),
+            };
+            format!("{source}: {}", e.kind)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// A yes/no setting: `true`/`false`, `1`/`0` or `yes`/`no`.
+fn flag<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Bool(bool),
+        Number(u64),
+        Text(String),
+    }
+    match Raw::deserialize(deserializer)? {
+        Raw::Bool(b) => Ok(b),
+        Raw::Number(0) => Ok(false),
+        Raw::Number(1) => Ok(true),
+        Raw::Text(t) if matches!(t.trim(), "1" | "true" | "yes") => Ok(true),
+        Raw::Text(t) if matches!(t.trim(), "" | "0" | "false" | "no") => Ok(false),
+        _ => Err(serde::de::Error::custom("use true or false")),
+    }
+}
+
+/// A list: a TOML array, or one text with the items separated by commas.
+fn list<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        List(Vec<String>),
+        Text(String),
+    }
+    let items = match Raw::deserialize(deserializer)? {
+        Raw::List(items) => items,
+        Raw::Text(text) => text.split(',').map(str::to_string).collect(),
+    };
+    Ok(items
+        .into_iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect())
 }
 
 #[cfg(test)]
@@ -547,6 +782,97 @@ mod tests {
         assert!(config.check_production().is_ok());
         assert!(Environment::parse("staging").is_err());
         assert_eq!(Environment::parse("").unwrap(), Environment::Development);
+    }
+
+    // figment's `Jail` takes a closure that answers figment's (large) error.
+    #[allow(clippy::result_large_err)]
+    #[test]
+    fn settings_come_from_defaults_then_the_file_then_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            assert_eq!(
+                Settings::figment(None).extract::<Settings>()?,
+                Settings::default()
+            );
+            jail.create_file(
+                "portal.toml",
+                "rate_limit = 5\nbind = \"0.0.0.0:9000\"\ntrusted_proxies = [\"10.0.0.5\"]\n\
+                 bank_mid = \"0020000001\"\nsecure_cookies = true\n",
+            )?;
+            let from_file: Settings = Settings::figment(Some("portal.toml")).extract()?;
+            assert_eq!(from_file.rate_limit, 5);
+            assert_eq!(from_file.bind, "0.0.0.0:9000");
+            assert_eq!(from_file.trusted_proxies, vec!["10.0.0.5".to_string()]);
+            assert_eq!(from_file.bank_mid, "0020000001");
+            assert!(from_file.secure_cookies);
+            assert_eq!(from_file.db_connections, 40, "a default the file leaves");
+
+            jail.set_env("PORTAL_RATE_LIMIT", "7");
+            jail.set_env("PORTAL_BIND", "");
+            jail.set_env("PORTAL_TRUSTED_PROXIES", "10.0.0.6, 10.0.0.7");
+            jail.set_env("PORTAL_BANK_MID", "0020000002");
+            jail.set_env("PORTAL_BANK_SECRET", "000123");
+            jail.set_env("PORTAL_SECURE_COOKIES", "no");
+            jail.set_env("PORTAL_SOMETHING_ELSE", "not a setting: left alone");
+            jail.set_env(
+                "DATABASE_URL",
+                "postgres://portal:hunter2@db.example:5432/portal",
+            );
+            let merged: Settings = Settings::figment(Some("portal.toml")).extract()?;
+            assert_eq!(merged.rate_limit, 7, "the environment wins over the file");
+            assert_eq!(
+                merged.bind, "0.0.0.0:9000",
+                "an empty variable counts as unset"
+            );
+            assert_eq!(merged.trusted_proxies, vec!["10.0.0.6", "10.0.0.7"]);
+            assert_eq!(
+                merged.bank_mid, "0020000002",
+                "digits stay text, zeros kept"
+            );
+            assert_eq!(merged.bank_secret, "000123");
+            assert!(!merged.secure_cookies);
+            assert_eq!(
+                merged.database_url,
+                "postgres://portal:hunter2@db.example:5432/portal"
+            );
+            let config = Config::from_settings(&merged).map_err(|e| e.to_string())?;
+            assert_eq!(config.rate_limit, 7);
+            assert_eq!(config.trusted_proxies.len(), 2);
+
+            let shown = toml::to_string(&merged.redacted()).map_err(|e| e.to_string())?;
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(!shown.contains("000123"), "{shown}");
+            assert!(shown.contains("postgres://portal:[redacted]@db.example:5432/portal"));
+            assert!(shown.contains("rate_limit = 7"), "{shown}");
+            Ok(())
+        });
+    }
+
+    #[allow(clippy::result_large_err)]
+    #[test]
+    fn a_bad_setting_is_named_with_where_it_came_from() {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env("PORTAL_RATE_LIMIT", "many");
+            let err = describe(Settings::figment(None).extract::<Settings>().unwrap_err());
+            assert!(err.contains("PORTAL_RATE_LIMIT"), "{err}");
+            jail.set_env("PORTAL_RATE_LIMIT", "3");
+            jail.create_file("portal.toml", "rate_limt = 3\n")?;
+            let err = describe(
+                Settings::figment(Some("portal.toml"))
+                    .extract::<Settings>()
+                    .unwrap_err(),
+            );
+            assert!(
+                err.contains("rate_limt") && err.contains("portal.toml"),
+                "{err}"
+            );
+            jail.create_file("portal.toml", "bind = \"somewhere\"\n")?;
+            let settings: Settings = Settings::figment(Some("portal.toml")).extract()?;
+            let err = Config::from_settings(&settings).unwrap_err().to_string();
+            assert!(err.contains("PORTAL_BIND=\"somewhere\""), "{err}");
+            Ok(())
+        });
     }
 
     #[test]

@@ -412,16 +412,12 @@ fn content_disposition(filename: &str) -> String {
             }
         })
         .collect();
-    let encoded: String = filename
-        .bytes()
-        .map(|b| {
-            if keep(b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
+    // RFC 8187's attr-char, less what a file name does not need.
+    const ENCODED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'.')
+        .remove(b'-')
+        .remove(b'_');
+    let encoded = percent_encoding::utf8_percent_encode(filename, ENCODED);
     format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 

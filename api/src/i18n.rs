@@ -1,10 +1,14 @@
-//! User-facing messages in Greek and English, keyed by stable codes. The texts live in
-//! `api/locales/{el,en}.json`; Greek is the default, English on request.
+//! User-facing messages in Greek and English, keyed by stable codes, with Project
+//! Fluent (`fluent-bundle`): the texts live in `api/locales/{el,en}.ftl`; a message may take
+//! arguments (`{ $afm }`) and choose its words by CLDR's plural rules of its language
+//! (`{ $count -> [one] … *[other] … }`, [`count`]). Greek is the default, English on
+//! request.
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use axum::http::HeaderMap;
+use fluent_bundle::concurrent::FluentBundle;
+use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
@@ -60,60 +64,140 @@ impl Lang {
     }
 }
 
-type Catalog = HashMap<String, String>;
+type Bundle = FluentBundle<FluentResource>;
 
-fn catalogs() -> &'static (Catalog, Catalog) {
-    static CATALOGS: OnceLock<(Catalog, Catalog)> = OnceLock::new();
-    CATALOGS.get_or_init(|| {
-        let el = serde_json::from_str(include_str!("../locales/el.json"))
-            .expect("locales/el.json is a flat JSON object of strings");
-        let en = serde_json::from_str(include_str!("../locales/en.json"))
-            .expect("locales/en.json is a flat JSON object of strings");
-        (el, en)
-    })
+const EL_FTL: &str = include_str!("../locales/el.ftl");
+const EN_FTL: &str = include_str!("../locales/en.ftl");
+
+/// The catalogue of `lang_id` from `text`. A syntax error or a message written twice is a
+/// bug of the build (the tests read both files), so it stops the portal at the first
+/// message rather than showing a wrong text.
+fn bundle(lang_id: &str, text: &str) -> Bundle {
+    let resource = FluentResource::try_new(text.to_string())
+        .unwrap_or_else(|(_, errors)| panic!("locales/{lang_id}.ftl does not parse: {errors:?}"));
+    let lang = lang_id.parse().expect("a language identifier");
+    let mut bundle = FluentBundle::new_concurrent(vec![lang]);
+    // No Unicode isolation marks around arguments: the texts go into HTML, e-mail and PDF,
+    // where they would be stray characters.
+    bundle.set_use_isolating(false);
+    bundle
+        .add_resource(resource)
+        .unwrap_or_else(|errors| panic!("locales/{lang_id}.ftl: {errors:?}"));
+    bundle
+}
+
+fn catalogs() -> &'static (Bundle, Bundle) {
+    static CATALOGS: OnceLock<(Bundle, Bundle)> = OnceLock::new();
+    CATALOGS.get_or_init(|| (bundle("el", EL_FTL), bundle("en", EN_FTL)))
+}
+
+fn catalog(lang: Lang) -> &'static Bundle {
+    let (el, en) = catalogs();
+    match lang {
+        Lang::El => el,
+        Lang::En => en,
+    }
 }
 
 /// Whether `code` has a message (in both languages; a test keeps them in step).
 pub fn has_message(code: &str) -> bool {
-    catalogs().0.contains_key(code)
+    catalogs().0.has_message(code)
+}
+
+/// Every message code (those of the Greek catalogue; a test keeps the English one in step).
+pub fn codes() -> Vec<String> {
+    match fluent_syntax::parser::parse(EL_FTL) {
+        Ok(resource) | Err((resource, _)) => resource
+            .body
+            .iter()
+            .filter_map(|entry| match entry {
+                fluent_syntax::ast::Entry::Message(m) => Some(m.id.name.to_string()),
+                _ => None,
+            })
+            .collect(),
+    }
 }
 
 /// The message for `code`; a code without one falls back to the generic failure text
 /// (and is logged, since every code should have a message).
 pub fn message(lang: Lang, code: &str) -> String {
-    let (el, en) = catalogs();
-    let catalog = match lang {
-        Lang::El => el,
-        Lang::En => en,
-    };
-    match catalog.get(code) {
-        Some(text) => text.clone(),
-        None => {
-            tracing::warn!(code, "no message for this code");
-            catalog.get("internal").cloned().unwrap_or_default()
-        }
+    format(lang, code, None)
+}
+
+/// The message for `code` with its arguments (`{ $name }` in the catalogue).
+pub fn message_with(lang: Lang, code: &str, args: &[(&str, FluentValue<'_>)]) -> String {
+    let mut fluent_args = FluentArgs::new();
+    for (name, value) in args {
+        fluent_args.set(*name, value.clone());
     }
+    format(lang, code, Some(&fluent_args))
+}
+
+/// The message for `code` about `count` things, its words chosen by the plural rules of
+/// `lang` (`$count` in the catalogue).
+pub fn count(lang: Lang, code: &str, count: usize) -> String {
+    message_with(lang, code, &[("count", FluentValue::from(count))])
+}
+
+fn format(lang: Lang, code: &str, args: Option<&FluentArgs<'_>>) -> String {
+    let bundle = catalog(lang);
+    let Some(pattern) = bundle.get_message(code).and_then(|m| m.value()) else {
+        tracing::warn!(code, "no message for this code");
+        return match bundle.get_message("internal").and_then(|m| m.value()) {
+            Some(pattern) => bundle
+                .format_pattern(pattern, None, &mut Vec::new())
+                .into_owned(),
+            None => String::new(),
+        };
+    };
+    let mut errors = Vec::new();
+    let text = bundle
+        .format_pattern(pattern, args, &mut errors)
+        .into_owned();
+    if !errors.is_empty() {
+        tracing::warn!(
+            code,
+            ?errors,
+            "a message's arguments do not match the catalogue"
+        );
+    }
+    text
 }
 
 /// What the bank shows as the payment of a declaration of `period` by `afm`.
 pub fn declaration_payment_description(period: &domain::business::TaxPeriod, afm: &str) -> String {
-    message(Lang::El, "declaration_payment_description")
-        .replace("{period}", &period.label_el())
-        .replace("{afm}", afm)
+    message_with(
+        Lang::El,
+        "declaration_payment_description",
+        &[
+            ("period", FluentValue::from(period.label_el())),
+            ("afm", FluentValue::from(afm)),
+        ],
+    )
 }
 
 /// What the bank shows as the payment of certified debt `debt_id` of `afm`.
 pub fn tax_debt_payment_description(debt_id: &str, afm: &str) -> String {
-    message(Lang::El, "tax_debt_payment_description")
-        .replace("{debt_id}", debt_id)
-        .replace("{afm}", afm)
+    message_with(
+        Lang::El,
+        "tax_debt_payment_description",
+        &[
+            ("debt_id", FluentValue::from(debt_id)),
+            ("afm", FluentValue::from(afm)),
+        ],
+    )
 }
 
 /// What the bank shows as the payment of a fine (in Greek, the municipality's language).
 pub fn fine_payment_description(fine: &domain::traffic_fine::RegisteredFine) -> String {
-    message(Lang::El, "fine_payment_description")
-        .replace("{number}", &fine.fine_number)
-        .replace("{plate}", &fine.plate)
+    message_with(
+        Lang::El,
+        "fine_payment_description",
+        &[
+            ("number", FluentValue::from(fine.fine_number.as_str())),
+            ("plate", FluentValue::from(fine.plate.as_str())),
+        ],
+    )
 }
 
 #[cfg(test)]
@@ -147,35 +231,64 @@ mod tests {
         assert_eq!(lang("en, el"), Lang::En, "equal qualities keep their order");
     }
 
-    #[test]
-    fn both_languages_have_the_same_codes() {
-        let (el, en) = catalogs();
-        let mut el_keys: Vec<_> = el.keys().collect();
-        let mut en_keys: Vec<_> = en.keys().collect();
-        el_keys.sort();
-        en_keys.sort();
-        assert_eq!(el_keys, en_keys);
+    /// The codes of a catalogue, each as often as it is written.
+    fn codes_of(text: &str) -> Vec<String> {
+        let resource = fluent_syntax::parser::parse(text).expect("the catalogue parses");
+        resource
+            .body
+            .iter()
+            .filter_map(|entry| match entry {
+                fluent_syntax::ast::Entry::Message(m) => Some(m.id.name.to_string()),
+                _ => None,
+            })
+            .collect()
     }
 
-    /// A code written twice in a catalogue: JSON keeps the last silently, so one of the
-    /// two messages would never be read.
+    #[test]
+    fn both_languages_have_the_same_codes() {
+        let mut el = codes_of(EL_FTL);
+        let mut en = codes_of(EN_FTL);
+        el.sort();
+        en.sort();
+        assert_eq!(el, en);
+        assert!(el.len() > 1000, "{}", el.len());
+        // Both bundles load (no syntax error, no code written twice: Fluent refuses to
+        // override a message, where JSON kept the last one silently).
+        let _ = catalogs();
+    }
+
     #[test]
     fn no_code_is_written_twice() {
-        for (name, text) in [
-            ("el", include_str!("../locales/el.json")),
-            ("en", include_str!("../locales/en.json")),
-        ] {
+        for (name, text) in [("el", EL_FTL), ("en", EN_FTL)] {
             let mut seen = std::collections::HashSet::new();
-            for line in text.lines() {
-                let Some(key) = line.trim_start().strip_prefix('"') else {
-                    continue;
-                };
-                let Some((key, _)) = key.split_once("\":") else {
-                    continue;
-                };
-                assert!(seen.insert(key.to_string()), "{name}.json: {key} twice");
+            for code in codes_of(text) {
+                assert!(seen.insert(code.clone()), "{name}.ftl: {code} twice");
             }
         }
+    }
+
+    #[test]
+    fn counts_follow_each_language_s_plural_rules() {
+        assert_eq!(
+            count(Lang::El, "ui_app_protocol_attempt_count", 1),
+            "1 προσπάθεια πρωτοκόλλησης"
+        );
+        assert_eq!(
+            count(Lang::El, "ui_app_protocol_attempt_count", 3),
+            "3 προσπάθειες πρωτοκόλλησης"
+        );
+        assert_eq!(
+            count(Lang::En, "ui_app_protocol_attempt_count", 1),
+            "1 protocol attempt"
+        );
+        assert_eq!(
+            count(Lang::En, "ui_app_protocol_attempt_count", 0),
+            "0 protocol attempts"
+        );
+        assert_eq!(
+            tax_debt_payment_description("ΒΟ-2026-7", "094014298"),
+            "Βεβαιωμένη οφειλή Δημοτικού Φόρου ΒΟ-2026-7, ΑΦΜ 094014298"
+        );
     }
 
     /// Every refusal code the domain can produce has a message.

@@ -45,6 +45,11 @@ enum Command {
         #[command(subcommand)]
         command: Open311Command,
     },
+    /// The configuration (defaults, `config/portal.toml` or `PORTAL_CONFIG`, environment).
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Run a sandbox of an external system on its own.
     Sandbox {
         #[command(subcommand)]
@@ -82,6 +87,13 @@ enum StaffCommand {
         #[arg(long)]
         role: String,
     },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the settings in effect as TOML (the file's format), passwords and secrets
+    /// redacted; exit status 1, after the settings, when they would not start the portal.
+    Show,
 }
 
 #[derive(Subcommand)]
@@ -239,7 +251,7 @@ async fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
-            let config = Config::from_env()?;
+            let config = Config::load()?;
             let app = Application::build(config).await?;
             tracing::info!(address = %app.address(), "the portal is listening");
             app.run().await.context("Server error")?;
@@ -247,7 +259,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Staff {
             command: StaffCommand::Add { email, name, role },
         } => {
-            let config = Config::from_env()?;
+            let config = Config::load()?;
             let mut password = String::new();
             std::io::stdin()
                 .read_to_string(&mut password)
@@ -257,7 +269,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("created {role} account {email} ({id})");
         }
         Command::Staff { command } => {
-            let config = Config::from_env()?;
+            let config = Config::load()?;
             match command {
                 StaffCommand::Add { .. } => unreachable!("handled above"),
                 StaffCommand::List => {
@@ -277,8 +289,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Config {
+            command: ConfigCommand::Show,
+        } => {
+            let (settings, file) = portal::config::Settings::load()?;
+            let text =
+                toml::to_string(&settings.redacted()).context("Failed to print the settings")?;
+            let source = match &file {
+                Some(file) => format!("the defaults, {file}, the environment"),
+                None => format!(
+                    "the defaults and the environment (no {})",
+                    portal::config::DEFAULT_CONFIG_FILE
+                ),
+            };
+            let unset = settings.unset().join(", ");
+            // Data, for a pipe: on standard output (messages go to standard error).
+            std::io::Write::write_all(
+                &mut std::io::stdout(),
+                format!(
+                    "# The portal's settings, from {source}.\n{text}\
+                     # Not set (an external system's address unset starts its sandbox): {unset}\n"
+                )
+                .as_bytes(),
+            )
+            .context("Failed to print the settings")?;
+            Config::from_settings(&settings)?;
+        }
         Command::Projections { command } => {
-            let config = Config::from_env()?;
+            let config = Config::load()?;
             let pool = portal::app::prepare_database(&config).await?;
             match command {
                 ProjectionsCommand::Rebuild { name } => {
@@ -296,7 +334,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit {
             command: AuditCommand::Verify { all, id },
         } => {
-            let config = Config::from_env()?;
+            let config = Config::load()?;
             let pool = portal::app::prepare_database(&config).await?;
             match (all, id) {
                 (true, _) => portal::operator::verify_all(&pool).await?,
@@ -307,7 +345,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Open311 {
             command: Open311Command::Keys { command },
         } => {
-            let config = Config::from_env()?;
+            let config = Config::load()?;
             let pool = portal::app::prepare_database(&config).await?;
             match command {
                 KeysCommand::Add { name } => {

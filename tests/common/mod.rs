@@ -315,6 +315,26 @@ impl TestApp {
 }
 
 /// Reads a JSON body, failing with the raw text when it is not JSON.
+/// The portal's messages in `lang` (`el` or `en`), from its Fluent catalogues
+/// (`api/locales/*.ftl`), as a JSON object of code → text: to compare texts without copying
+/// them.
+pub fn catalog(lang: &str) -> Value {
+    let lang = if lang == "el" {
+        portal::i18n::Lang::El
+    } else {
+        portal::i18n::Lang::En
+    };
+    Value::Object(
+        portal::i18n::codes()
+            .into_iter()
+            .map(|code| {
+                let text = portal::i18n::message(lang, &code);
+                (code, Value::String(text))
+            })
+            .collect(),
+    )
+}
+
 pub async fn json_body(r: Response) -> Value {
     let text = r.text().await.unwrap();
     serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))

@@ -51,6 +51,11 @@ impl Page {
         i18n::message(self.lang, key)
     }
 
+    /// A message about `n` things, in the page's language and its plural rules.
+    pub fn count<N: Copy + TryInto<usize>>(&self, key: &str, n: &N) -> String {
+        i18n::count(self.lang, key, (*n).try_into().unwrap_or(0))
+    }
+
     pub fn lang_code(&self) -> &'static str {
         match self.lang {
             Lang::El => "el",
