@@ -1171,6 +1171,9 @@ async fn pay_at_bank(b: &mut Browser, card: Option<&str>) {
     b.assert_accessible().await;
     b.click_and_wait("button#continue-to-bank").await;
     b.find("#card_number").await;
+    // The bank's page writes the amount as the portal does (`40,00 €`, not `40.00 EUR`).
+    let amount = b.text("#amount").await;
+    assert!(amount.ends_with(" €") && amount.contains(','), "{amount}");
     match card {
         Some(number) => {
             b.fill("#card_number", number).await;
@@ -1216,6 +1219,10 @@ async fn a_citizen_pays_a_fine_after_a_declined_card() {
 
     pay_at_bank(&mut b, Some(sandboxes::bank::CARD_DECLINED)).await;
     b.find("#payment-outcome[data-status=\"failed\"]").await;
+    // The bank's reason in the page's language, not the bank's English.
+    let reason = b.text("#payment-reason").await;
+    assert!(reason.contains("δεν ενέκρινε τη συναλλαγή"), "{reason}");
+    assert!(!reason.contains("declined"), "{reason}");
     b.click_and_load("a#try-again").await;
     assert_eq!(b.value("#fine_number").await, fine.fine_number);
     b.click_and_load("button#submit").await;
@@ -1274,6 +1281,10 @@ async fn a_clerk_sends_a_refused_fine_notice_again() {
     log_out(&mut b).await;
 
     log_in(&mut b, clerk_email, STAFF_PASSWORD).await;
+    // A clerk lands on the work overview, not on a citizen's «Τα αιτήματά μου».
+    assert_eq!(b.path().await, "/staff");
+    b.find("#work-requests-submitted").await;
+    assert!(b.find_now("a[href=\"/requests/new\"]").await.is_none());
     // The fine notifier runs in the background: the refusal shows once it has run.
     let mut listed = false;
     for _ in 0..100 {
@@ -1328,6 +1339,16 @@ async fn a_clerk_sends_a_refused_fine_notice_again() {
     assert_eq!(total.trim(), "1", "{total}");
     b.assert_accessible().await;
     b.screenshot("staff-dashboard").await;
+    // The work overview counts the three new complaints and the refused notice (retried,
+    // so no longer waiting), each a link to its queue.
+    b.click_and_load("#nav-staff-home").await;
+    let new = b.text("#work-requests-submitted").await;
+    assert!(new.starts_with('3'), "{new}");
+    b.assert_accessible().await;
+    b.screenshot("staff-home").await;
+    b.click_and_load("#work-requests-submitted").await;
+    assert_eq!(b.path().await, "/staff/requests?status=submitted");
+    assert_eq!(b.find_all("#queue tbody tr").await.len(), 3);
     b.finish().await;
 }
 

@@ -34,4 +34,5 @@ mod request_places;
 mod requests;
 mod restart;
 mod staff_and_audit;
+mod staff_home;
 mod startup;

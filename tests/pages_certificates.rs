@@ -270,7 +270,10 @@ async fn an_uncertified_citizen_is_told_how_to_get_certified_instead_of_a_form()
     let page = clerk.get("/certificates/civil-registry/new").await;
     page.assert_status(StatusCode::FORBIDDEN);
     page.assert_has(&greek("ui_cert_staff_not_applicant"));
-    let home = clerk.get("/").await;
+    // Their front page is their work overview, its menu the staff menu.
+    let front = clerk.get("/").await;
+    assert_eq!(front.location.as_deref(), Some("/staff"));
+    let home = clerk.get("/staff").await;
     home.assert_has("id=\"nav-staff-applications\"");
     home.assert_has("id=\"nav-staff-certification\"");
     home.assert_lacks("id=\"nav-certificates\"");

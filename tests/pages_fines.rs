@@ -362,6 +362,7 @@ async fn a_declined_card_offers_a_new_attempt_that_succeeds_with_a_receipt() {
     confirm.assert_status(StatusCode::OK);
     assert_eq!(confirm.text_of("confirm-amount"), amount);
     assert!(confirm.text_of("confirm-what").contains(&fine.fine_number));
+    confirm.assert_has(&greek("ui_payment_what_due"));
     assert_eq!(confirm.form_action(), "form-action 'self'");
 
     let bank = v.go_to_bank(&path).await;
@@ -388,6 +389,18 @@ async fn a_declined_card_offers_a_new_attempt_that_succeeds_with_a_receipt() {
     let failed = v.at_bank(&bank, Some(CARD_DECLINED)).await;
     failed.assert_status(StatusCode::OK);
     failed.assert_has("data-status=\"failed\"");
+    // The bank's reason in Greek (it answers «Card declined by the issuer»), and what the
+    // payment was for, not «Τι πληρώθηκε».
+    assert_eq!(
+        failed.text_of("payment-reason"),
+        format!(
+            "{} {}",
+            greek("ui_payment_reason"),
+            greek("payment_reason_declined")
+        )
+    );
+    failed.assert_lacks("Card declined");
+    assert_eq!(failed.text_of("payment-what-label"), "Τι θα πληρωνόταν");
     let again = failed.href_of("try-again");
     assert!(again.starts_with("/fines/details?"), "{again}");
 
@@ -422,6 +435,8 @@ async fn a_declined_card_offers_a_new_attempt_that_succeeds_with_a_receipt() {
     paid.assert_has("data-status=\"succeeded\"");
     assert_eq!(paid.text_of("payment-amount"), amount);
     assert!(paid.text_of("payment-what").contains(&fine.fine_number));
+    assert_eq!(paid.text_of("payment-what-label"), "Τι πληρώθηκε");
+    paid.assert_lacks("id=\"payment-reason\"");
     assert!(!paid.text_of("payment-ref").is_empty());
     paid.assert_lacks("id=\"try-again\"");
 

@@ -106,7 +106,12 @@ pub fn has_message(code: &str) -> bool {
 
 /// Every message code (those of the Greek catalogue; a test keeps the English one in step).
 pub fn codes() -> Vec<String> {
-    match fluent_syntax::parser::parse(EL_FTL) {
+    codes_in(EL_FTL)
+}
+
+/// The message codes of a catalogue's text, each as often as it is written.
+fn codes_in(text: &str) -> Vec<String> {
+    match fluent_syntax::parser::parse(text) {
         Ok(resource) | Err((resource, _)) => resource
             .body
             .iter()
@@ -231,23 +236,10 @@ mod tests {
         assert_eq!(lang("en, el"), Lang::En, "equal qualities keep their order");
     }
 
-    /// The codes of a catalogue, each as often as it is written.
-    fn codes_of(text: &str) -> Vec<String> {
-        let resource = fluent_syntax::parser::parse(text).expect("the catalogue parses");
-        resource
-            .body
-            .iter()
-            .filter_map(|entry| match entry {
-                fluent_syntax::ast::Entry::Message(m) => Some(m.id.name.to_string()),
-                _ => None,
-            })
-            .collect()
-    }
-
     #[test]
     fn both_languages_have_the_same_codes() {
-        let mut el = codes_of(EL_FTL);
-        let mut en = codes_of(EN_FTL);
+        let mut el = codes_in(EL_FTL);
+        let mut en = codes_in(EN_FTL);
         el.sort();
         en.sort();
         assert_eq!(el, en);
@@ -261,7 +253,7 @@ mod tests {
     fn no_code_is_written_twice() {
         for (name, text) in [("el", EL_FTL), ("en", EN_FTL)] {
             let mut seen = std::collections::HashSet::new();
-            for code in codes_of(text) {
+            for code in codes_in(text) {
                 assert!(seen.insert(code.clone()), "{name}.ftl: {code} twice");
             }
         }

@@ -49,6 +49,22 @@ impl AccountSummary {
     pub fn certifiable(&self) -> bool {
         self.role == Role::Citizen.as_str()
     }
+
+    /// The details of the profile the guide asks for before certification (its step 2: the
+    /// full details) that are missing: `full_name`, `father_name`, `address`, `phone`. The
+    /// same ones a payment needs (`Profile::check_complete_for_payment`).
+    pub fn missing_details(&self) -> Vec<String> {
+        let profile = domain::account::Profile {
+            full_name: self.full_name.clone(),
+            father_name: self.father_name.clone(),
+            address: self.address.clone(),
+            phone: self.phone.clone(),
+        };
+        match profile.check_complete_for_payment() {
+            Ok(()) => Vec::new(),
+            Err((_, fields)) => fields.into_iter().map(|f| f.field).collect(),
+        }
+    }
 }
 
 /// The account with this e-mail (as typed: case and spaces do not matter).

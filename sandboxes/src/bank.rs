@@ -305,6 +305,24 @@ fn format_amount(cents: i64) -> String {
     format!("{}.{:02}", cents / 100, cents % 100)
 }
 
+/// An amount as the card page shows it to the payer: `1.234,50 €` in Greek, `€1,234.50` in
+/// English (the protocol's fields keep `1234.50`).
+fn shown_amount(cents: i64, el: bool) -> String {
+    let whole = (cents / 100).to_string();
+    let mut grouped = String::new();
+    for (i, digit) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
+            grouped.push(if el { '.' } else { ',' });
+        }
+        grouped.push(digit);
+    }
+    if el {
+        format!("{grouped},{:02} €", cents % 100)
+    } else {
+        format!("€{grouped}.{:02}", cents % 100)
+    }
+}
+
 /// The values of a posted form by name; `None` when a name appears twice.
 fn by_name(fields: &[(String, String)]) -> Option<HashMap<&str, &str>> {
     let mut map = HashMap::new();
@@ -324,8 +342,8 @@ struct CardPage<'a> {
     el: bool,
     merchant: &'a str,
     description: &'a str,
+    /// As the payer reads it (`40,00 €`).
     amount: String,
-    currency: &'a str,
     order_id: &'a str,
     session: &'a str,
     error: &'static str,
@@ -337,8 +355,8 @@ struct OtpPage<'a> {
     el: bool,
     merchant: &'a str,
     description: &'a str,
+    /// As the payer reads it (`40,00 €`).
     amount: String,
-    currency: &'a str,
     order_id: &'a str,
     session: &'a str,
 }
@@ -391,8 +409,7 @@ fn card_page(sandbox: &BankSandbox, order: &BankOrder, error: &'static str) -> R
             el: order.lang != "en",
             merchant: &sandbox.merchant_name,
             description: &order.description,
-            amount: format_amount(order.amount_cents),
-            currency: &order.currency,
+            amount: shown_amount(order.amount_cents, order.lang != "en"),
             order_id: &order.order_id,
             session: &order.session,
             error,
@@ -602,8 +619,7 @@ async fn card(State(sandbox): State<BankSandbox>, Form(form): Form<CardForm>) ->
                     el: order.lang != "en",
                     merchant: &sandbox.merchant_name,
                     description: &order.description,
-                    amount: format_amount(order.amount_cents),
-                    currency: &order.currency,
+                    amount: shown_amount(order.amount_cents, order.lang != "en"),
                     order_id: &order.order_id,
                     session: &order.session,
                 },
@@ -1096,7 +1112,7 @@ mod tests {
             .post("/vpos/payment", &m.request("PAY-1", "12.5", "el"))
             .await;
         assert_eq!(status, StatusCode::OK);
-        assert!(card_page.contains("12.50 EUR"));
+        assert!(card_page.contains("12,50 €"));
         assert!(card_page.contains("Πρόστιμο ΚΟΚ"));
         assert!(card_page.contains("Πληρωμή") && card_page.contains("Ακύρωση"));
         assert!(
@@ -1144,7 +1160,7 @@ mod tests {
             .post("/vpos/payment", &m.request("PAY-EN", "1", "en"))
             .await;
         assert!(page.contains("<html lang=\"en\">"));
-        assert!(page.contains("Pay 1.00 EUR") && page.contains("Cancel"));
+        assert!(page.contains("Pay €1.00") && page.contains("Cancel"));
     }
 
     #[tokio::test]
@@ -1525,5 +1541,9 @@ mod tests {
         assert_eq!(parse_amount("-1.00"), None);
         assert_eq!(format_amount(1250), "12.50");
         assert_eq!(format_amount(7), "0.07");
+        assert_eq!(shown_amount(4000, true), "40,00 €");
+        assert_eq!(shown_amount(123_456_789, true), "1.234.567,89 €");
+        assert_eq!(shown_amount(123_456, false), "€1,234.56");
+        assert_eq!(shown_amount(7, false), "€0.07");
     }
 }

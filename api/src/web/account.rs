@@ -82,7 +82,11 @@ struct NextQuery {
 }
 
 async fn login_form(p: Page, Query(q): Query<NextQuery>) -> Response {
-    let next = safe_next(q.next.as_deref(), "/requests");
+    // No `next`: after the login, the person's own home (by role), chosen then.
+    let next = match q.next.as_deref() {
+        Some(next) => safe_next(Some(next), ""),
+        None => String::new(),
+    };
     render(&LoginPage {
         p,
         form: FormState::new(),
@@ -105,11 +109,16 @@ async fn login(
     p: Page,
     Form(f): Form<LoginForm>,
 ) -> Response {
-    let next = safe_next(f.next.as_deref(), "/requests");
+    let next = safe_next(f.next.as_deref(), "");
     let email = f.email.clone().unwrap_or_default();
     match accounts::log_in(&state, &email, f.password.unwrap_or_default(), device).await {
         Ok(session) => {
             let cookie = auth::opened_session_cookie(&state, &session);
+            let next = if next.is_empty() {
+                super::staff_home::home_of(session.role).to_string()
+            } else {
+                next
+            };
             ([(header::SET_COOKIE, cookie)], Redirect::to(&next)).into_response()
         }
         Err(e) => {

@@ -154,6 +154,10 @@ async fn my_requests(
     let Some(u) = p.user.clone() else {
         return login_redirect(&p);
     };
+    if u.role != crate::auth::Role::Citizen {
+        // Staff file no requests of their own: their home is their work.
+        return axum::response::Redirect::to(super::staff_home::home_of(u.role)).into_response();
+    }
     if let Err(e) =
         wait_for_own_writes(&state, Some(&u.user), &headers, projections::REQUEST_READS).await
     {

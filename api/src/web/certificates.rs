@@ -328,6 +328,14 @@ pub(super) struct CertificationView {
 }
 
 impl CertificationView {
+    /// The certification as a clerk reads it about someone else («Δεν έχει
+    /// πιστοποιηθεί», not the citizen's own «Δεν έχετε πιστοποιηθεί»).
+    pub fn about_someone_else(p: &Page, row: Option<&CertificationRow>) -> Self {
+        let mut view = Self::new(p, row);
+        view.status_label = p.t(&format!("ui_staff_cert_status_{}", view.status));
+        view
+    }
+
     pub fn new(p: &Page, row: Option<&CertificationRow>) -> Self {
         let status = match row {
             Some(r) if r.certified => "certified",

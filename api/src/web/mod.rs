@@ -20,6 +20,7 @@ mod staff;
 mod staff_applications;
 mod staff_certification;
 mod staff_dashboard;
+pub(crate) mod staff_home;
 mod staff_notices;
 mod tax_debts;
 mod tax_declarations;
@@ -53,6 +54,7 @@ pub fn router() -> Router<AppState> {
         .merge(staff_certification::router())
         .merge(staff_notices::router())
         .merge(staff_dashboard::router())
+        .merge(staff_home::router())
         .merge(audit::router())
         .merge(payments::router())
         .merge(fines::router())
@@ -85,8 +87,15 @@ struct HomePage {
     p: Page,
 }
 
+/// The portal's front page; staff and auditors, who use none of its services, are taken to
+/// their own home.
 async fn home(p: Page) -> Response {
-    render(&HomePage { p })
+    match &p.user {
+        Some(u) if u.role != crate::auth::Role::Citizen => {
+            axum::response::Redirect::to(staff_home::home_of(u.role)).into_response()
+        }
+        _ => render(&HomePage { p }),
+    }
 }
 
 /// Any address nobody serves: a JSON error under the API, a page everywhere else.

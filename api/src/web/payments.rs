@@ -38,6 +38,11 @@ struct PaymentPage {
     title_key: String,
     text_key: String,
     status_key: String,
+    /// «Τι πληρώθηκε» after a payment, «Τι πληρώνετε» while it is under way, «Τι θα
+    /// πληρωνόταν» after one that took no money.
+    what_key: &'static str,
+    /// Why the bank took no money, in the reader's language ([`bank_reason`]).
+    reason: Option<String>,
     pending: bool,
     /// Where to start a new attempt after a payment that took no money (a fine's step 2,
     /// filled in).
@@ -128,12 +133,37 @@ async fn payment_page(
                 title_key: format!("ui_payment_{status}_title"),
                 text_key: format!("ui_payment_{status}_text"),
                 status_key: format!("payment_status_{status}"),
+                what_key: if parsed == Some(PaymentStatus::Succeeded) {
+                    "ui_payment_what"
+                } else if no_money {
+                    "ui_payment_what_unpaid"
+                } else {
+                    "ui_payment_what_due"
+                },
+                reason: bank_reason(&status, payment.failure_reason.as_deref())
+                    .map(|code| p.t(code)),
                 pending: matches!(status.as_str(), "created" | "redirected"),
                 payment,
                 p,
             })
         }
         Err(e) => error_page(p, e),
+    }
+}
+
+/// The message code that says, in the reader's language, why the bank took no money: the
+/// bank answers a refusal or an error with a text of its own, in English (`message` of its
+/// answer, kept as `failure_reason` for the clerks and the JSON API). A failed 3-D Secure
+/// check has a message of its own; any other refusal is the issuer's, any error the bank's.
+fn bank_reason(status: &str, bank_message: Option<&str>) -> Option<&'static str> {
+    let message = bank_message.unwrap_or("").to_ascii_lowercase();
+    match status {
+        "failed" if message.contains("3-d secure") || message.contains("authentication") => {
+            Some("payment_reason_authentication")
+        }
+        "failed" => Some("payment_reason_declined"),
+        "error" => Some("payment_reason_bank_error"),
+        _ => None,
     }
 }
 
@@ -210,5 +240,29 @@ pub async fn browser_return(
     match apply_confirmation(&state, &fields, ConfirmationSource::BrowserReturn).await {
         Ok(applied) => Redirect::to(&format!("/payments/{}", applied.payment_id)).into_response(),
         Err(e) => error_page(p, e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bank_reason;
+
+    #[test]
+    fn the_bank_s_reasons_are_told_in_the_reader_s_words() {
+        assert_eq!(
+            bank_reason("failed", Some("Card declined by the issuer")),
+            Some("payment_reason_declined")
+        );
+        assert_eq!(
+            bank_reason("failed", Some("3-D Secure authentication failed")),
+            Some("payment_reason_authentication")
+        );
+        assert_eq!(bank_reason("failed", None), Some("payment_reason_declined"));
+        assert_eq!(
+            bank_reason("error", Some("Processing error at the bank")),
+            Some("payment_reason_bank_error")
+        );
+        assert_eq!(bank_reason("cancelled", None), None);
+        assert_eq!(bank_reason("succeeded", Some("Approved")), None);
     }
 }

@@ -53,6 +53,8 @@ struct CertificationPage {
     certification: Option<CertificationView>,
     /// Only citizens' accounts can be certified.
     certifiable: bool,
+    /// The labels of the profile's details the guide asks for that are missing.
+    missing_details: Vec<String>,
     done: Option<String>,
     document_choices: Vec<Choice>,
 }
@@ -93,7 +95,7 @@ fn page_for(
 ) -> Response {
     let (account, certification) = match found {
         Some((account, row)) => {
-            let view = CertificationView::new(&p, row.as_ref());
+            let view = CertificationView::about_someone_else(&p, row.as_ref());
             (Some(account), Some(view))
         }
         None => (None, None),
@@ -101,6 +103,10 @@ fn page_for(
     let certifiable = account
         .as_ref()
         .is_some_and(|a| a.role == Role::Citizen.as_str());
+    let missing_details = account
+        .as_ref()
+        .map(|a| missing_detail_labels(&p, a))
+        .unwrap_or_default();
     let done = done
         .filter(|d| ["certify", "revoke"].contains(d))
         .map(|d| p.t(&format!("ui_staff_cert_done_{d}")));
@@ -111,6 +117,7 @@ fn page_for(
         account,
         certification,
         certifiable,
+        missing_details,
         done,
         document_choices,
     });
@@ -182,11 +189,23 @@ struct Hidden {
     value: String,
 }
 
+/// The labels of the details of `account`'s profile the guide asks for before certification
+/// that are missing («Πατρώνυμο», «Διεύθυνση»…).
+fn missing_detail_labels(p: &Page, account: &AccountSummary) -> Vec<String> {
+    account
+        .missing_details()
+        .iter()
+        .map(|field| p.t(&format!("ui_field_{field}")))
+        .collect()
+}
+
 #[derive(Template)]
 #[template(path = "staff_certification_confirm.html")]
 struct ConfirmPage {
     p: Page,
     account: AccountSummary,
+    /// As on the certification page: told again before the clerk confirms.
+    missing_details: Vec<String>,
     action: &'static str,
     title: String,
     explanation: String,
@@ -327,6 +346,7 @@ async fn certify(
             afm: value(&f.afm),
             reason: String::new(),
             cancel_href: page_href(&account.email, None),
+            missing_details: missing_detail_labels(&p, &account),
             account,
             p,
         });
@@ -402,6 +422,7 @@ async fn revoke(
             afm: String::new(),
             reason,
             cancel_href: page_href(&account.email, None),
+            missing_details: Vec::new(),
             account,
             p,
         });
