@@ -1613,3 +1613,128 @@ async fn a_citizen_who_forgot_the_password_sets_a_new_one_from_the_emailed_link(
     assert!(b.find_now("#reset-link-invalid").await.is_some());
     b.finish().await;
 }
+
+/// Whether the element `css` is shown: it has a box, and no closed details element or
+/// `display: none` hides it (`checkVisibility`).
+async fn shown(b: &Browser, css: &str) -> bool {
+    let script = format!(
+        "const e = document.querySelector({css:?}); \
+         return !!e && e.checkVisibility({{visibilityProperty: true}});"
+    );
+    b.eval(&script).await.as_bool().unwrap_or(false)
+}
+
+/// On a phone (375 pixels wide, issue 17): the menu folds behind «Μενού · <the section>»
+/// (a details element, no JavaScript) and opens on a tap; «Τα αιτήματά μου» and «Οι πληρωμές
+/// μου» show each row as a card with nothing cut off; the clerks' queue too. On the desktop
+/// the menu is the row of links it was.
+#[tokio::test]
+async fn on_a_phone_the_menu_folds_and_tables_become_cards() {
+    let app = TestApp::spawn().await;
+    let citizen = app.citizen("maria@example.gr", CITIZEN_NAME).await;
+    app.submit(
+        &citizen,
+        "Λακκούβα μπροστά στο 2ο Δημοτικό Σχολείο της οδού Αθηνάς",
+    )
+    .await;
+    app.submit(&citizen, "Σβηστός φανοστάτης").await;
+    let mut b = Browser::start(&app.base).await;
+    log_in(&mut b, "maria@example.gr", CITIZEN_PASSWORD).await;
+    b.phone().await;
+    b.open("/requests").await;
+
+    // The menu is one line: a button naming the section, the links folded behind it.
+    let toggle = b.text("#menu-toggle").await;
+    assert!(
+        toggle.contains("Μενού") && toggle.contains("Τα αιτήματά μου"),
+        "{toggle}"
+    );
+    assert!(!shown(&b, "a#nav-fines").await, "the links are folded");
+    let header = b
+        .eval("return document.querySelector('.site-header').getBoundingClientRect().height;")
+        .await
+        .as_f64()
+        .unwrap();
+    assert!(
+        header < 160.0,
+        "the header takes {header} px of the phone's 812"
+    );
+    // Nothing wider than the phone: every row a card, its status in view.
+    let overflow = b
+        .eval("return document.documentElement.scrollWidth;")
+        .await
+        .as_u64()
+        .unwrap();
+    assert!(
+        overflow <= u64::from(harness::PHONE_WIDTH),
+        "the page is {overflow} px wide"
+    );
+    let cell = b
+        .eval("return getComputedStyle(document.querySelector('#my-requests td')).display;")
+        .await;
+    assert_eq!(cell, json!("block"));
+    let right = b
+        .eval("return Math.max(...[...document.querySelectorAll('#my-requests .tag')].map(t => t.getBoundingClientRect().right));")
+        .await
+        .as_f64()
+        .unwrap();
+    assert!(
+        right <= f64::from(harness::PHONE_WIDTH),
+        "a status tag ends at {right} px"
+    );
+    b.assert_accessible().await;
+    b.screenshot("phone-my-requests").await;
+
+    // A tap opens the menu; its entry for this page is marked current.
+    b.click("#menu-toggle").await;
+    assert!(shown(&b, "a#nav-fines").await, "the menu opens");
+    assert_eq!(
+        b.attr("#site-menu-links a[href=\"/requests\"]", "aria-current")
+            .await
+            .as_deref(),
+        Some("page")
+    );
+    b.assert_accessible().await;
+    b.screenshot("phone-menu-open").await;
+    b.click_and_load("a#nav-payments").await;
+    let toggle = b.text("#menu-toggle").await;
+    assert!(toggle.contains("Οι πληρωμές μου"), "{toggle}");
+
+    // A clerk's queue on a phone: cards too.
+    app.staff("clerk", "clerk@dimos.example.gr", CLERK_NAME)
+        .await;
+    // «Έξοδος» is in the menu: open it first.
+    b.click("#menu-toggle").await;
+    log_out(&mut b).await;
+    log_in(&mut b, "clerk@dimos.example.gr", STAFF_PASSWORD).await;
+    b.open("/staff/requests").await;
+    let cell = b
+        .eval("return getComputedStyle(document.querySelector('#queue td')).display;")
+        .await;
+    assert_eq!(cell, json!("block"));
+    let overflow = b
+        .eval("return document.documentElement.scrollWidth;")
+        .await
+        .as_u64()
+        .unwrap();
+    assert!(
+        overflow <= u64::from(harness::PHONE_WIDTH),
+        "the queue is {overflow} px wide"
+    );
+    b.assert_accessible().await;
+    b.screenshot("phone-clerk-queue").await;
+
+    // On the desktop: no button, the links in a row, the table a table.
+    b.desktop().await;
+    b.open("/staff/requests").await;
+    assert!(
+        !shown(&b, "#menu-toggle").await,
+        "no menu button on the desktop"
+    );
+    assert!(shown(&b, "a#nav-staff-dashboard").await);
+    let cell = b
+        .eval("return getComputedStyle(document.querySelector('#queue td')).display;")
+        .await;
+    assert_eq!(cell, json!("table-cell"));
+    b.finish().await;
+}

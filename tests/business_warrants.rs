@@ -159,7 +159,7 @@ impl Page {
     /// The warrant numbers of the table, top to bottom.
     fn numbers(&self) -> Vec<String> {
         self.body
-            .split("<td class=\"warrant-number\">")
+            .split("class=\"warrant-number\">")
             .skip(1)
             .map(|rest| rest.split('<').next().unwrap().to_string())
             .collect()

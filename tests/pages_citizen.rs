@@ -505,11 +505,37 @@ async fn an_anonymous_comment_gets_a_tracking_code_that_shows_the_case() {
         ],
     )
     .await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let html = r.text().await.unwrap();
+    // Post/redirect/get: the form's answer is a redirect to the case's tracking page,
+    // which shows the code at its top; reading it again (a reload) files nothing more.
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let done = location(&r);
+    assert!(
+        !r.text().await.unwrap().contains("tracking-code"),
+        "the POST's answer is no page: a reload of what the browser shows is a GET"
+    );
+    assert!(
+        done.starts_with("/track/") && done.ends_with("?submitted=1"),
+        "{done}"
+    );
+    let mut html = String::new();
+    for _ in 0..2 {
+        let page = client.get(app.url(&done)).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        // Kept by no cache, named in no Referer: its address holds the code.
+        assert_eq!(page.headers()["cache-control"], "no-store");
+        assert_eq!(page.headers()["referrer-policy"], "no-referrer");
+        html = page.text().await.unwrap();
+        assert!(html.contains("id=\"submitted\""), "{html}");
+    }
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM request_cases")
+        .fetch_one(&app.state.pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 1, "reading the page twice filed nothing more");
     let marker = "id=\"tracking-code\">";
     let start = html.find(marker).expect("tracking code shown") + marker.len();
     let code = html[start..].split('<').next().unwrap().to_string();
+    assert_eq!(done, format!("/track/{code}?submitted=1"));
     let r = client
         .get(app.url(&format!("/track?code={}", code.to_lowercase())))
         .send()

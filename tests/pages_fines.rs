@@ -400,7 +400,10 @@ async fn a_declined_card_offers_a_new_attempt_that_succeeds_with_a_receipt() {
         )
     );
     failed.assert_lacks("Card declined");
-    assert_eq!(failed.text_of("payment-what-label"), "Τι θα πληρωνόταν");
+    assert_eq!(
+        failed.text_of("payment-what-label"),
+        greek("ui_payment_what_unpaid")
+    );
     let again = failed.href_of("try-again");
     assert!(again.starts_with("/fines/details?"), "{again}");
 

@@ -58,11 +58,13 @@ fn config_show_prints_the_settings_in_effect_without_secrets() {
     )
     .unwrap();
     let show = |envs: &[(&str, &str)]| {
+        // Only what this test sets: not the runner's own PORTAL_* variables.
         let mut command = Command::new(env!("CARGO_BIN_EXE_portal"));
         command
             .args(["config", "show"])
-            .env("PORTAL_CONFIG", &file)
-            .env_remove("DATABASE_URL");
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("PORTAL_CONFIG", &file);
         for (name, value) in envs {
             command.env(name, value);
         }

@@ -508,7 +508,8 @@ impl Application {
                 header::X_FRAME_OPTIONS,
                 HeaderValue::from_static("DENY"),
             ))
-            .layer(SetResponseHeaderLayer::overriding(
+            // Unless the page says otherwise (a tracking page says `no-referrer`).
+            .layer(SetResponseHeaderLayer::if_not_present(
                 header::REFERRER_POLICY,
                 HeaderValue::from_static("same-origin"),
             ))

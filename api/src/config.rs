@@ -83,8 +83,9 @@ pub struct Config {
     /// `PORTAL_CONFLICT_RETRIES`: how often a command that lost a concurrency race is
     /// retried before answering 409.
     pub conflict_retries: u32,
-    /// `PORTAL_RATE_LIMIT`: logins, registrations and anonymous submissions allowed per
-    /// client address per 10 minutes, each (0 turns limiting off). Behind a proxy every
+    /// `PORTAL_RATE_LIMIT`: logins, registrations and anonymous submissions allowed at once
+    /// per client address, each, then one more every 10 minutes ÷ this number (0 turns
+    /// limiting off). Behind a proxy every
     /// client shares its address: raise it or limit at the proxy.
     pub rate_limit: u32,
     /// `PORTAL_MUNICIPALITY_CONFIG`: the municipality's configuration (certificates and
@@ -568,6 +569,8 @@ impl Settings {
         if let Some(file) = file {
             figment = figment.merge(Toml::file_exact(file));
         }
+        // The database's address is `DATABASE_URL` only (not `PORTAL_DATABASE_URL`).
+        let names: Vec<&str> = names.into_iter().filter(|n| *n != "database_url").collect();
         figment
             .merge(Variables(Env::prefixed("PORTAL_").only(&names)))
             .merge(Variables(Env::raw().only(&["database_url"])))
@@ -596,8 +599,18 @@ impl Settings {
             }
         };
         let mut shown = self.clone();
-        shown.database_url = redact_url_password(&self.database_url);
-        shown.smtp_url = self.smtp_url.as_deref().map(redact_url_password);
+        shown.database_url = redact_url(&self.database_url);
+        for url in [
+            &mut shown.smtp_url,
+            &mut shown.protocol_url,
+            &mut shown.bank_url,
+            &mut shown.fines_url,
+            &mut shown.financial_url,
+            &mut shown.revenue_url,
+            &mut shown.public_url,
+        ] {
+            *url = url.as_deref().map(redact_url);
+        }
         shown.metrics_token = self.metrics_token.as_deref().map(secret);
         shown.bank_secret = if self.bank_secret == SANDBOX_BANK_SECRET {
             format!("{SANDBOX_BANK_SECRET} (the sandbox bank's)")
@@ -648,20 +661,41 @@ impl figment::Provider for Variables {
     }
 }
 
-/// `scheme://user:password@host/…` with the password replaced by `[redacted]`.
-fn redact_url_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
+/// `url` with its password (`scheme://user:password@host`) and the values of query
+/// parameters that carry one (`?password=`, `sslpassword`, a token, a key, a secret)
+/// replaced by `[redacted]`. A text that does not parse as a URL is shown only by its scheme.
+fn redact_url(url: &str) -> String {
+    let Ok(mut parsed) = reqwest::Url::parse(url) else {
+        return match url.split_once("://") {
+            Some((scheme, _)) => format!("{scheme}://{REDACTED}"),
+            None => REDACTED.to_string(),
+        };
     };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:{REDACTED}@{host}{path}"),
-            None => url.to_string(),
-        },
-        None => url.to_string(),
+    if parsed.password().is_some() {
+        // A URL with a host takes a password; `[redacted]` is percent-encoded in it.
+        let _ = parsed.set_password(Some("REDACTED"));
     }
+    let secret = |name: &str| {
+        let name = name.to_ascii_lowercase();
+        ["password", "passwd", "secret", "token", "key"]
+            .iter()
+            .any(|s| name.contains(s))
+    };
+    if parsed.query_pairs().any(|(name, _)| secret(&name)) {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(name, value)| {
+                let value = if secret(&name) {
+                    "REDACTED".to_string()
+                } else {
+                    value.into_owned()
+                };
+                (name.into_owned(), value)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string().replace("REDACTED", REDACTED)
 }
 
 /// A figment error in words: what is wrong, and which setting in which source.
@@ -843,6 +877,16 @@ mod tests {
             assert!(!shown.contains("hunter2"), "{shown}");
             assert!(!shown.contains("000123"), "{shown}");
             assert!(shown.contains("postgres://portal:[redacted]@db.example:5432/portal"));
+            let query = redact_url("postgres://u@h/db?sslmode=require&password=hunter2");
+            assert_eq!(
+                query,
+                "postgres://u@h/db?sslmode=require&password=[redacted]"
+            );
+            let slash = redact_url("smtps://mailer:pa/ss@mail.example:465");
+            assert!(
+                !slash.contains("pa/ss") && !slash.contains("ss@"),
+                "{slash}"
+            );
             assert!(shown.contains("rate_limit = 7"), "{shown}");
             Ok(())
         });

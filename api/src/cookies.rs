@@ -1,15 +1,22 @@
-//! Cookies, read and written with axum-extra's cookie jar (the `cookie` crate): the
-//! `Cookie` header parsed once, the `Set-Cookie` values built with their attributes.
+//! Cookies, read and written with the `cookie` crate (the one axum-extra's jar is made of):
+//! the `Cookie` header parsed, the `Set-Cookie` values built with their attributes.
 
 use std::time::Duration;
 
-use axum::http::HeaderMap;
-use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use axum::http::{header, HeaderMap};
+use axum_extra::extract::cookie::{Cookie, SameSite};
 
-/// The value of cookie `name`, if the request carries it.
+/// The value of cookie `name`, if the request carries it: the first one, as browsers send
+/// the most specific cookie first (a cookie of the same name planted for a parent domain
+/// comes after the portal's own). Parsed by the `cookie` crate, values as sent.
 pub fn value(headers: &HeaderMap, name: &str) -> Option<String> {
-    CookieJar::from_headers(headers)
-        .get(name)
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|cookie| cookie.name() == name)
         .map(|cookie| cookie.value().to_string())
 }
 
@@ -40,7 +47,7 @@ pub fn set(name: &'static str, value: String, spec: Spec) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::{header, HeaderValue};
+    use axum::http::HeaderValue;
 
     #[test]
     fn a_cookie_is_found_among_several_headers_and_pairs() {
@@ -53,6 +60,13 @@ mod tests {
         assert_eq!(value(&headers, "portal_lang").as_deref(), Some("en"));
         assert_eq!(value(&headers, "b").as_deref(), Some("2"));
         assert_eq!(value(&headers, "c"), None);
+        // Two of one name: the first, the most specific, as the browser sent them.
+        let mut twice = HeaderMap::new();
+        twice.insert(
+            header::COOKIE,
+            HeaderValue::from_static("s=mine; s=planted"),
+        );
+        assert_eq!(value(&twice, "s").as_deref(), Some("mine"));
     }
 
     #[test]

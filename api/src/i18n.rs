@@ -44,7 +44,11 @@ impl Lang {
         else {
             return Lang::El;
         };
-        let mut ranked = accept_language::parse_with_quality(value);
+        let mut ranked: Vec<(String, f32)> = accept_language::parse_with_quality(value)
+            .into_iter()
+            // A quality is at most 1 (`q=2` is a client's mistake, not a preference).
+            .map(|(tag, quality)| (tag.trim().to_string(), quality.clamp(0.0, 1.0)))
+            .collect();
         // A stable sort: equal qualities keep the order the client wrote them in.
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
         ranked
@@ -52,7 +56,8 @@ impl Lang {
             .filter(|(_, quality)| *quality > 0.0)
             .find_map(|(tag, _)| {
                 let primary = tag.split(['-', '_']).next().unwrap_or("");
-                if primary.eq_ignore_ascii_case("el") {
+                // `*`: any language, so the default one.
+                if primary.eq_ignore_ascii_case("el") || primary == "*" {
                     Some(Lang::El)
                 } else if primary.eq_ignore_ascii_case("en") {
                     Some(Lang::En)
@@ -234,6 +239,12 @@ mod tests {
         assert_eq!(lang("fr, de"), Lang::El, "Greek when neither is named");
         assert_eq!(lang("*"), Lang::El);
         assert_eq!(lang("en, el"), Lang::En, "equal qualities keep their order");
+        assert_eq!(
+            lang("fr, *;q=0.9, en;q=0.1"),
+            Lang::El,
+            "* is Greek, the default"
+        );
+        assert_eq!(lang("en;q=0.5, el;q=2"), Lang::El, "q=2 counts as 1");
     }
 
     #[test]

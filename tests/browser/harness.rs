@@ -45,6 +45,9 @@ pub fn screenshots_dir() -> PathBuf {
 /// The browser window (as `--window-size` sets it at start).
 const WINDOW_WIDTH: u32 = 1280;
 const WINDOW_HEIGHT: u32 = 1024;
+/// A phone's width (issue 17): what [`Browser::phone`] narrows the window to.
+pub const PHONE_WIDTH: u32 = 375;
+const PHONE_HEIGHT: u32 = 812;
 /// Screenshots show the whole page, but no more than this.
 const SCREENSHOT_MAX_HEIGHT: u32 = 2400;
 
@@ -193,6 +196,8 @@ pub struct Browser {
     /// Every page checked, for the test's log.
     pub checked: Vec<String>,
     driver: ChromeDriver,
+    /// The window's size: the desktop's, or a phone's after [`Browser::phone`].
+    window: (u32, u32),
 }
 
 impl Browser {
@@ -211,6 +216,7 @@ impl Browser {
             axe_source,
             checked: Vec::new(),
             driver,
+            window: (WINDOW_WIDTH, WINDOW_HEIGHT),
         }
     }
 
@@ -229,6 +235,24 @@ impl Browser {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// From now on the window is a phone's (375 × 812), screenshots too.
+    pub async fn phone(&mut self) {
+        self.resize((PHONE_WIDTH, PHONE_HEIGHT)).await;
+    }
+
+    /// Back to the desktop's window (1280 × 1024).
+    pub async fn desktop(&mut self) {
+        self.resize((WINDOW_WIDTH, WINDOW_HEIGHT)).await;
+    }
+
+    async fn resize(&mut self, (width, height): (u32, u32)) {
+        self.client
+            .set_window_size(width, height)
+            .await
+            .unwrap_or_else(|e| panic!("resize to {width} × {height}: {e}"));
+        self.window = (width, height);
     }
 
     /// The path (and query) of the page shown.
@@ -611,8 +635,8 @@ impl Browser {
     }
 
     /// Saves the whole page (up to `SCREENSHOT_MAX_HEIGHT`) as
-    /// docs/screenshots/{name}.png, 1280 pixels wide: the window grows to the page's
-    /// height for the picture and then returns to its size.
+    /// docs/screenshots/{name}.png, as wide as the window (1280 pixels, or a phone's 375):
+    /// the window grows to the page's height for the picture and then returns to its size.
     pub async fn screenshot(&self, name: &str) {
         let sizes = self
             .eval(
@@ -620,16 +644,17 @@ impl Browser {
                          window.outerHeight - window.innerHeight];",
             )
             .await;
-        let page_height = sizes[0].as_u64().unwrap_or(WINDOW_HEIGHT as u64) as u32;
+        let (width, window_height) = self.window;
+        let page_height = sizes[0].as_u64().unwrap_or(window_height as u64) as u32;
         let frame = sizes[1].as_u64().unwrap_or(0) as u32;
-        let height = (page_height + frame).clamp(WINDOW_HEIGHT, SCREENSHOT_MAX_HEIGHT);
+        let height = (page_height + frame).clamp(window_height, SCREENSHOT_MAX_HEIGHT);
         self.client
-            .set_window_size(WINDOW_WIDTH, height)
+            .set_window_size(width, height)
             .await
             .unwrap_or_else(|e| panic!("resize for screenshot {name}: {e}"));
         let png = self.client.screenshot().await;
         self.client
-            .set_window_size(WINDOW_WIDTH, WINDOW_HEIGHT)
+            .set_window_size(width, window_height)
             .await
             .unwrap_or_else(|e| panic!("resize after screenshot {name}: {e}"));
         let png = png.unwrap_or_else(|e| panic!("screenshot {name}: {e}"));

@@ -524,16 +524,9 @@ async fn anonymous_form(State(state): State<AppState>, p: Page) -> Response {
     render(&AnonymousPage { p, form, place })
 }
 
-#[derive(Template)]
-#[template(path = "anonymous_done.html")]
-struct AnonymousDone {
-    p: Page,
-    number: String,
-    code: String,
-}
-
-/// The visitor's submission. The tracking code is shown once, on this answer (it is
-/// stored only as a hash), so this page is rendered rather than redirected to.
+/// The visitor's submission, answered with a redirect to the case's tracking page. The
+/// tracking code is stored only as a hash: the page it leads to is the one place it is
+/// shown (in its address and, just after filing, at its top).
 async fn anonymous(
     State(state): State<AppState>,
     p: Page,
@@ -547,11 +540,14 @@ async fn anonymous(
         .await
         .map_err(ApiError::from);
     match submitted {
-        Ok(submitted) => render(&AnonymousDone {
-            p,
-            number: submitted.number,
-            code: submitted.tracking_code.unwrap_or_default(),
-        }),
+        // Post/redirect/get: the answer is the case's tracking page, which shows the code
+        // once more at the top (`?submitted=1`); a reload reads it again instead of filing
+        // the form a second time.
+        Ok(submitted) => Redirect::to(&format!(
+            "/track/{}?submitted=1",
+            submitted.tracking_code.unwrap_or_default()
+        ))
+        .into_response(),
         Err(e @ (ApiError::Validation(_) | ApiError::Refused(_))) => {
             form.absorb(p.lang, &e);
             super::place::name_the_questions(&p, &state.config.municipality.requests, &mut form);
@@ -606,9 +602,22 @@ struct TrackCasePage {
     case: CaseDetail,
     timeline: Vec<TimelineView>,
     code: String,
+    /// Just filed (the redirect after the anonymous form): the code is shown at the top,
+    /// with the warning to keep it.
+    submitted: bool,
 }
 
-async fn track_case(State(state): State<AppState>, p: Page, Path(code): Path<String>) -> Response {
+#[derive(Deserialize)]
+struct TrackedQuery {
+    submitted: Option<String>,
+}
+
+async fn track_case(
+    State(state): State<AppState>,
+    p: Page,
+    Path(code): Path<String>,
+    Query(q): Query<TrackedQuery>,
+) -> Response {
     let hash = tracking_code_sha256(&code);
     let found = async {
         let mut case = read::detail_by_tracking_code(&state.pool, &hash).await?;
@@ -625,12 +634,25 @@ async fn track_case(State(state): State<AppState>, p: Page, Path(code): Path<Str
         Ok((mut case, timeline)) => {
             case.assigned_to_name = None;
             let timeline = timeline_views(&p, &timeline, false);
-            render(&TrackCasePage {
+            let mut response = render(&TrackCasePage {
                 p,
                 case,
                 timeline,
                 code,
-            })
+                submitted: q.submitted.is_some(),
+            });
+            // The address holds the code, the one key to the case: no cache keeps the page,
+            // and no request from it names it in a `Referer` (a proxy's access log).
+            let headers = response.headers_mut();
+            headers.insert(
+                axum::http::header::CACHE_CONTROL,
+                axum::http::HeaderValue::from_static("no-store"),
+            );
+            headers.insert(
+                axum::http::header::REFERRER_POLICY,
+                axum::http::HeaderValue::from_static("no-referrer"),
+            );
+            response
         }
         Err(e) => error_page(p, e),
     }

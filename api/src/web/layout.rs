@@ -56,6 +56,55 @@ impl Page {
         i18n::count(self.lang, key, (*n).try_into().unwrap_or(0))
     }
 
+    /// The menu's entries, longest path first: the entry a page belongs to is the first
+    /// whose path is the page's or a prefix of it at a `/`.
+    const SECTIONS: [(&'static str, &'static str); 18] = [
+        ("/staff/applications", "ui_nav_staff_applications"),
+        ("/staff/certification", "ui_nav_staff_certification"),
+        ("/staff/dashboard", "ui_nav_staff_dashboard"),
+        ("/staff/requests", "ui_nav_staff_queue"),
+        ("/staff/notices", "ui_nav_staff_notices"),
+        ("/requests/new", "ui_nav_new_request"),
+        ("/certificates", "ui_nav_certificates"),
+        ("/anonymous", "ui_nav_anonymous"),
+        ("/business", "ui_nav_business"),
+        ("/payments", "ui_nav_payments"),
+        ("/register", "ui_nav_register"),
+        ("/requests", "ui_nav_my_requests"),
+        ("/profile", "ui_nav_profile"),
+        ("/staff", "ui_nav_staff_home"),
+        ("/audit", "ui_nav_audit"),
+        ("/fines", "ui_nav_fines"),
+        ("/login", "ui_nav_login"),
+        ("/track", "ui_nav_track"),
+    ];
+
+    /// The menu entry this page belongs to (its path), if any.
+    fn section_path(&self) -> Option<&'static str> {
+        let path = self.here.split('?').next().unwrap_or("");
+        Self::SECTIONS
+            .iter()
+            .map(|(prefix, _)| *prefix)
+            .find(|prefix| {
+                path == *prefix
+                    || path
+                        .strip_prefix(prefix)
+                        .is_some_and(|rest| rest.starts_with('/'))
+            })
+    }
+
+    /// Whether the menu entry `href` is this page's section (`aria-current="page"`).
+    pub fn is_current(&self, href: &str) -> bool {
+        self.section_path() == Some(href)
+    }
+
+    /// The name of this page's section, for the phone menu's button («Μενού · Πρόστιμα»).
+    pub fn section(&self) -> Option<String> {
+        let path = self.section_path()?;
+        let (_, key) = Self::SECTIONS.iter().find(|(p, _)| *p == path)?;
+        Some(self.t(key))
+    }
+
     pub fn lang_code(&self) -> &'static str {
         match self.lang {
             Lang::El => "el",
@@ -333,5 +382,42 @@ impl Pager {
             id_prefix: "",
             label_key: "ui_paging",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(here: &str) -> Page {
+        Page {
+            lang: Lang::El,
+            user: None,
+            csrf: String::new(),
+            here: here.to_string(),
+            municipality: std::sync::Arc::new(
+                crate::config::parse_municipality(crate::config::DEFAULT_MUNICIPALITY, "built-in")
+                    .expect("the built-in configuration"),
+            ),
+        }
+    }
+
+    #[test]
+    fn a_page_belongs_to_the_menu_entry_whose_path_leads_to_it() {
+        assert!(at("/requests").is_current("/requests"));
+        assert!(at("/requests/4f1c?after=x").is_current("/requests"));
+        assert!(at("/requests/new").is_current("/requests/new"));
+        assert!(!at("/requests/new").is_current("/requests"));
+        assert!(at("/staff/requests/9a?x=1").is_current("/staff/requests"));
+        assert!(!at("/staff/requests").is_current("/staff"));
+        assert!(at("/staff").is_current("/staff"));
+        assert!(at("/fines/details?plate=1").is_current("/fines"));
+        assert!(!at("/finesx").is_current("/fines"));
+        assert_eq!(
+            at("/payments/7").section().as_deref(),
+            Some("Οι πληρωμές μου")
+        );
+        assert_eq!(at("/").section(), None);
+        assert_eq!(at("/no-such-page").section(), None);
     }
 }

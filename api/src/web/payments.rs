@@ -153,12 +153,13 @@ async fn payment_page(
 
 /// The message code that says, in the reader's language, why the bank took no money: the
 /// bank answers a refusal or an error with a text of its own, in English (`message` of its
-/// answer, kept as `failure_reason` for the clerks and the JSON API). A failed 3-D Secure
-/// check has a message of its own; any other refusal is the issuer's, any error the bank's.
+/// answer, kept as `failure_reason` for the clerks and the JSON API), and no code: the
+/// status tells a refusal from an error, and a message naming 3-D Secure the failed check
+/// of the card's one-time code. Any other refusal is the issuer's, any error the bank's.
 fn bank_reason(status: &str, bank_message: Option<&str>) -> Option<&'static str> {
     let message = bank_message.unwrap_or("").to_ascii_lowercase();
     match status {
-        "failed" if message.contains("3-d secure") || message.contains("authentication") => {
+        "failed" if message.contains("3-d secure") || message.contains("3ds") => {
             Some("payment_reason_authentication")
         }
         "failed" => Some("payment_reason_declined"),

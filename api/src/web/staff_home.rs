@@ -99,7 +99,7 @@ async fn overview(State(state): State<AppState>, p: Page) -> Response {
             let (_, count) = count_of(&stats.requests_by_status, status);
             WorkCount {
                 id: format!("work-requests-{status}"),
-                label: p.status_label(status),
+                label: p.t(&format!("ui_work_requests_{status}")),
                 count,
                 href: format!("/staff/requests?status={status}"),
             }
@@ -107,7 +107,7 @@ async fn overview(State(state): State<AppState>, p: Page) -> Response {
         .collect();
     requests.push(WorkCount {
         id: "work-requests-overdue".into(),
-        label: p.t("ui_work_overdue"),
+        label: p.t("ui_work_requests_overdue"),
         count: overdue("requests"),
         href: "/staff/dashboard#overdue-heading".into(),
     });
@@ -115,20 +115,20 @@ async fn overview(State(state): State<AppState>, p: Page) -> Response {
         .iter()
         .map(|status| WorkCount {
             id: format!("work-applications-{status}"),
-            label: p.application_status_label(status),
+            label: p.t(&format!("ui_work_applications_{status}")),
             count: queue.by_status.get(*status).copied().unwrap_or(0),
             href: format!("/staff/applications?status={status}"),
         })
         .collect();
     applications.push(WorkCount {
         id: "work-applications-protocol-failing".into(),
-        label: p.t("ui_staff_app_protocol_failing"),
+        label: p.t("ui_work_applications_protocol_failing"),
         count: queue.protocol_failing,
         href: "/staff/applications?protocol=failing".into(),
     });
     applications.push(WorkCount {
         id: "work-applications-overdue".into(),
-        label: p.t("ui_work_overdue"),
+        label: p.t("ui_work_applications_overdue"),
         count: queue.overdue,
         href: "/staff/applications?overdue=1".into(),
     });
