@@ -1213,6 +1213,10 @@ async fn a_citizen_pays_a_fine_after_a_declined_card() {
     b.find("#type-amount").await;
     fill_step2(&mut b, &fine).await;
     let amount = b.text("#quote-amount").await;
+    // Why the amount is half the type's: the early-payment reduction, said on the quote.
+    let why = b.text("#quote-adjustment-label").await;
+    assert!(why.starts_with("Μείωση 50 %"), "{why}");
+    b.find("#quote-base-amount").await;
     b.find("#quote-valid-until").await;
     b.find("#quote-may-change").await;
     b.screenshot("fines-quote").await;
@@ -1339,8 +1343,7 @@ async fn a_clerk_sends_a_refused_fine_notice_again() {
     assert_eq!(total.trim(), "1", "{total}");
     b.assert_accessible().await;
     b.screenshot("staff-dashboard").await;
-    // The work overview counts the three new complaints and the refused notice (retried,
-    // so no longer waiting), each a link to its queue.
+    // The work overview counts the three new complaints, a link to their queue.
     b.click_and_load("#nav-staff-home").await;
     let new = b.text("#work-requests-submitted").await;
     assert!(new.starts_with('3'), "{new}");
@@ -1624,6 +1627,32 @@ async fn shown(b: &Browser, css: &str) -> bool {
     b.eval(&script).await.as_bool().unwrap_or(false)
 }
 
+/// On a phone: the page is no wider than the phone, the table `table` shows its rows as
+/// cards (its cells are blocks), and every status tag in it ends inside the screen.
+async fn assert_rows_are_cards(b: &Browser, table: &str) {
+    let width = b
+        .eval("return document.documentElement.scrollWidth;")
+        .await
+        .as_u64()
+        .unwrap();
+    assert!(
+        width <= u64::from(harness::PHONE_WIDTH),
+        "the page is {width} px wide"
+    );
+    let script = format!(
+        "const t = document.querySelector({table:?}); \
+         return [getComputedStyle(t.querySelector('td')).display, \
+                 Math.max(...[...t.querySelectorAll('.tag')].map(e => e.getBoundingClientRect().right))];"
+    );
+    let found = b.eval(&script).await;
+    assert_eq!(found[0], json!("block"), "{table}'s cells");
+    let right = found[1].as_f64().unwrap();
+    assert!(
+        right <= f64::from(harness::PHONE_WIDTH),
+        "a status tag of {table} ends at {right} px"
+    );
+}
+
 /// On a phone (375 pixels wide, issue 17): the menu folds behind «Μενού · <the section>»
 /// (a details element, no JavaScript) and opens on a tap; «Τα αιτήματά μου» and «Οι πληρωμές
 /// μου» show each row as a card with nothing cut off; the clerks' queue too. On the desktop
@@ -1660,28 +1689,7 @@ async fn on_a_phone_the_menu_folds_and_tables_become_cards() {
         "the header takes {header} px of the phone's 812"
     );
     // Nothing wider than the phone: every row a card, its status in view.
-    let overflow = b
-        .eval("return document.documentElement.scrollWidth;")
-        .await
-        .as_u64()
-        .unwrap();
-    assert!(
-        overflow <= u64::from(harness::PHONE_WIDTH),
-        "the page is {overflow} px wide"
-    );
-    let cell = b
-        .eval("return getComputedStyle(document.querySelector('#my-requests td')).display;")
-        .await;
-    assert_eq!(cell, json!("block"));
-    let right = b
-        .eval("return Math.max(...[...document.querySelectorAll('#my-requests .tag')].map(t => t.getBoundingClientRect().right));")
-        .await
-        .as_f64()
-        .unwrap();
-    assert!(
-        right <= f64::from(harness::PHONE_WIDTH),
-        "a status tag ends at {right} px"
-    );
+    assert_rows_are_cards(&b, "#my-requests").await;
     b.assert_accessible().await;
     b.screenshot("phone-my-requests").await;
 
@@ -1708,19 +1716,7 @@ async fn on_a_phone_the_menu_folds_and_tables_become_cards() {
     log_out(&mut b).await;
     log_in(&mut b, "clerk@dimos.example.gr", STAFF_PASSWORD).await;
     b.open("/staff/requests").await;
-    let cell = b
-        .eval("return getComputedStyle(document.querySelector('#queue td')).display;")
-        .await;
-    assert_eq!(cell, json!("block"));
-    let overflow = b
-        .eval("return document.documentElement.scrollWidth;")
-        .await
-        .as_u64()
-        .unwrap();
-    assert!(
-        overflow <= u64::from(harness::PHONE_WIDTH),
-        "the queue is {overflow} px wide"
-    );
+    assert_rows_are_cards(&b, "#queue").await;
     b.assert_accessible().await;
     b.screenshot("phone-clerk-queue").await;
 

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Europe::Athens;
 use reqwest::StatusCode;
 use sandboxes::bank::{CARD_DECLINED, CARD_SUCCEEDS};
-use sandboxes::fines::{SandboxFine, SEEDED_BASE, SEEDED_EARLY};
+use sandboxes::fines::{SandboxFine, SEEDED_BASE, SEEDED_EARLY, SEEDED_LATE};
 use serde_json::{json, Value};
 
 const CITIZEN_EMAIL: &str = "nikos@example.gr";
@@ -345,6 +345,60 @@ async fn an_incomplete_profile_is_told_what_to_complete_with_a_link() {
     let confirm = v.get(&format!("{path}/confirm")).await;
     confirm.assert_status(StatusCode::SEE_OTHER);
     assert_eq!(confirm.location.as_deref(), Some(path.as_str()));
+}
+
+/// «Ποσό του είδους 80,00 €» and then 40,00 € asked: the quote says why (issue 17) — the
+/// municipality's reduction or surcharge for the days since the offence, with its amount —
+/// and so does the confirmation before the bank. The base amount alone needs no reason.
+#[tokio::test]
+async fn the_quote_says_why_the_amount_differs_from_the_base() {
+    let app = TestApp::spawn().await;
+    let token = app.citizen(CITIZEN_EMAIL, "Νίκος Οδηγός").await;
+    complete_profile(&app, &token).await;
+    let mut v = Visitor::log_in(&app, CITIZEN_EMAIL, CITIZEN_PASSWORD).await;
+    let euros = |cents: i64| format!("{},{:02} €", cents / 100, cents % 100);
+
+    // Three days after the offence: −50 % within 10 days (the example schedule).
+    let early = seeded(&app, SEEDED_EARLY);
+    let path = v.quote(&early).await;
+    let quote = v.get(&path).await;
+    quote.assert_status(StatusCode::OK);
+    assert_eq!(quote.text_of("quote-base-amount"), euros(early.base_cents));
+    assert_eq!(
+        quote.text_of("quote-adjustment-label"),
+        "Μείωση 50 % για πληρωμή εντός 10 ημερών από την παράβαση"
+    );
+    assert_eq!(
+        quote.text_of("quote-adjustment"),
+        format!("−{}", euros(early.base_cents / 2))
+    );
+    assert_eq!(quote.text_of("quote-amount"), euros(early.base_cents / 2));
+    let confirm = v.get(&quote.href_of("pay")).await;
+    confirm.assert_status(StatusCode::OK);
+    assert_eq!(
+        confirm.text_of("confirm-adjustment-label"),
+        quote.text_of("quote-adjustment-label")
+    );
+
+    // Ninety days after: +20 % after day 60.
+    let late = seeded(&app, SEEDED_LATE);
+    let path = v.quote(&late).await;
+    let quote = v.get(&path).await;
+    assert_eq!(
+        quote.text_of("quote-adjustment-label"),
+        "Προσαύξηση 20 % για πληρωμή μετά από 60 ημέρες από την παράβαση"
+    );
+    assert_eq!(
+        quote.text_of("quote-adjustment"),
+        format!("+{}", euros(late.base_cents / 5))
+    );
+
+    // Between: the base amount, nothing to explain.
+    let base = seeded(&app, SEEDED_BASE);
+    let path = v.quote(&base).await;
+    let quote = v.get(&path).await;
+    assert_eq!(quote.text_of("quote-amount"), euros(base.base_cents));
+    quote.assert_lacks("id=\"quote-adjustment\"");
 }
 
 #[tokio::test]

@@ -288,10 +288,83 @@ struct QuoteView {
     type_label: String,
     offence_at: String,
     amount: String,
+    /// The fine type's base amount, and why the amount due differs from it (issue 17):
+    /// the municipality's reduction or surcharge for the days since the offence, or, when
+    /// the fines system's amount is not what that schedule gives, its own adjustment.
+    base_amount: String,
+    adjustment: Option<AdjustmentView>,
     valid_until: String,
     changed: bool,
     previous_amount: Option<String>,
     step2_href: String,
+}
+
+/// A reduction or surcharge as the quote explains it: «Μείωση 50 % για πληρωμή εντός 10
+/// ημερών από την παράβαση» and «−40,00 €».
+struct AdjustmentView {
+    label: String,
+    amount: String,
+}
+
+/// Why `amount` differs from `base` for a fine committed at `offence_at`, quoted `now`:
+/// the band of the municipality's schedule (`[fines.adjustments]`) that gives that amount,
+/// or the fines system's own adjustment when the schedule gives another; `None` when the
+/// amount is the base amount.
+fn adjustment_view(
+    p: &Page,
+    schedule: &[domain::fines::AdjustmentRule],
+    base: domain::Money,
+    amount: domain::Money,
+    offence_at: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<AdjustmentView> {
+    use crate::i18n::message_with;
+    use fluent_bundle::FluentValue;
+    if amount == base {
+        return None;
+    }
+    let athens =
+        |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&chrono_tz::Europe::Athens).date_naive();
+    let difference = amount - base;
+    let signed = |m: domain::Money| {
+        if m.cents() < 0 {
+            format!("−{}", domain::Money::from_cents(-m.cents()))
+        } else {
+            format!("+{m}")
+        }
+    };
+    let by_schedule = domain::fines::amount_due(base, athens(offence_at), athens(now), schedule)
+        .ok()
+        .filter(|q| q.total_cents == amount && q.rule_applied.percent != 0);
+    let label = match by_schedule {
+        Some(q) => {
+            let rule = &q.rule_applied;
+            let percent = FluentValue::from(rule.percent.unsigned_abs());
+            match (rule.percent < 0, rule.to_day, rule.from_day) {
+                (true, Some(to), _) => message_with(
+                    p.lang,
+                    "ui_fines_reduction_within",
+                    &[("percent", percent), ("days", FluentValue::from(to))],
+                ),
+                (true, None, _) => {
+                    message_with(p.lang, "ui_fines_reduction", &[("percent", percent)])
+                }
+                (false, _, from) if from > 0 => message_with(
+                    p.lang,
+                    "ui_fines_surcharge_after",
+                    &[("percent", percent), ("days", FluentValue::from(from - 1))],
+                ),
+                (false, _, _) => {
+                    message_with(p.lang, "ui_fines_surcharge", &[("percent", percent)])
+                }
+            }
+        }
+        None => p.t("ui_fines_adjustment_by_system"),
+    };
+    Some(AdjustmentView {
+        label,
+        amount: signed(difference),
+    })
 }
 
 /// The fine's current quote `id`: `Ok(None)` when it is no longer current (replaced or
@@ -337,6 +410,15 @@ async fn load_quote(
         type_label,
         offence_at: p.datetime(&registered.offence_at),
         amount: quote.amount_cents.to_string(),
+        base_amount: registered.base_cents.to_string(),
+        adjustment: adjustment_view(
+            p,
+            &state.config.municipality.fines.adjustments,
+            registered.base_cents,
+            quote.amount_cents,
+            registered.offence_at,
+            state.portal.now(),
+        ),
         valid_until: p.datetime(&quote.valid_until),
         changed: quote
             .previous_amount_cents
