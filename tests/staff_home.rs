@@ -55,11 +55,30 @@ async fn each_person_lands_on_their_own_home() {
     let citizen = app.citizen(CITIZEN_EMAIL, "Μαρία Παπαδοπούλου").await;
     app.submit(&citizen, "Λακκούβα στην οδό Αθηνάς").await;
     app.submit(&citizen, "Σβηστός φανοστάτης").await;
-    app.staff("clerk", CLERK_EMAIL, "Γεώργιος Υπαλληλίδης")
+    let clerk_token = app
+        .staff("clerk", CLERK_EMAIL, "Γεώργιος Υπαλληλίδης")
         .await;
     app.staff("auditor", AUDITOR_EMAIL, "Ελένη Ελεγκτή").await;
+    // And a certificate application, certified first.
+    app.certify(&clerk_token, CITIZEN_EMAIL, None).await;
+    let r = app
+        .post(
+            "/api/v1/applications",
+            Some(&citizen),
+            json!({"kind": "civil_registry", "certificate_type": "birth",
+                   "text": "Για την εγγραφή του παιδιού μου στο σχολείο.",
+                   "delivery": "electronic"}),
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap()
+    );
 
-    // The clerk: the work overview, with the two new complaints counted and linked.
+    // The clerk: the work overview, with the two new complaints and the new application
+    // counted and linked.
     let (mut clerk, home) = log_in_from_the_form(&app, CLERK_EMAIL, STAFF_PASSWORD).await;
     assert_eq!(home, "/staff");
     let overview = clerk.get("/staff").await;
@@ -72,8 +91,13 @@ async fn each_person_lands_on_their_own_home() {
     );
     assert_eq!(overview.text_of("work-requests-in_review"), "0 Σε εξέταση");
     assert!(overview.text_of("work-requests-overdue").starts_with("0 "));
+    assert_eq!(overview.text_of("work-applications-submitted"), "1 Νέες");
+    assert_eq!(
+        overview.href_of("work-applications-submitted"),
+        "/staff/applications?status=submitted"
+    );
     assert!(overview
-        .text_of("work-applications-submitted")
+        .text_of("work-applications-in_review")
         .starts_with("0 "));
     assert_eq!(
         overview.href_of("work-applications-protocol-failing"),
