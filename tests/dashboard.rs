@@ -229,6 +229,10 @@ async fn clerks_see_cases_by_status_and_category_overdue_ones_and_answer_times()
 
     // The page: a chart and a table for each figure.
     let mut v = Visitor::with_session(&app, Some(&clerk));
+    // The clerk's work overview counts the same two requests past their deadline (issue 17).
+    let overview = v.get("/staff").await;
+    assert_eq!(overview.status, StatusCode::OK);
+    assert_eq!(overview.text_of("work-requests-overdue"), "2 Εκπρόθεσμα");
     let page = v.get("/staff/dashboard").await;
     assert_eq!(page.status, StatusCode::OK);
     page.assert_has("<h1 class=\"heading-xl\">Πίνακας στοιχείων</h1>");

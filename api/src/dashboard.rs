@@ -63,14 +63,26 @@ pub async fn load(state: &AppState, lang: Lang) -> Result<Stats, ApiError> {
         wait_for_log_head(state, reads).await?;
     }
     let municipality = &state.config.municipality;
-    let deadlines: Vec<(String, i32)> = municipality
+    let figures = stats::dashboard(&state.pool, Utc::now(), &deadlines(municipality)).await?;
+    Ok(labelled(figures, municipality, lang))
+}
+
+/// Each request category's code and its deadline in days.
+fn deadlines(municipality: &Municipality) -> Vec<(String, i32)> {
+    municipality
         .requests
         .categories
         .iter()
         .map(|c| (c.service_code.clone(), c.deadline_days as i32))
-        .collect();
-    let figures = stats::dashboard(&state.pool, Utc::now(), &deadlines).await?;
-    Ok(labelled(figures, municipality, lang))
+        .collect()
+}
+
+/// What the clerk's work overview counts (requests per status, those past their deadline),
+/// once the requests' read model has reached the log.
+pub async fn open_work(state: &AppState) -> Result<stats::OpenWork, ApiError> {
+    wait_for_log_head(state, projections::REQUEST_READS).await?;
+    let deadlines = deadlines(&state.config.municipality);
+    Ok(stats::open_work(&state.pool, Utc::now(), &deadlines).await?)
 }
 
 fn labelled(figures: stats::Dashboard, municipality: &Municipality, lang: Lang) -> Stats {

@@ -83,10 +83,7 @@ pub async fn dashboard(
 ) -> Result<Dashboard, sqlx::Error> {
     let today = now.with_timezone(&Athens).date_naive();
     let counts = |sql: &'static str| sqlx::query_as::<_, Count>(sql).fetch_all(pool);
-    let requests_by_status = counts(
-        "SELECT status AS key, count(*) AS count FROM request_cases GROUP BY status ORDER BY status",
-    )
-    .await?;
+    let requests_by_status = requests_by_status(pool).await?;
     let requests_by_category = counts(
         "SELECT category AS key, count(*) AS count FROM request_cases \
          GROUP BY category ORDER BY count(*) DESC, category NULLS LAST",
@@ -101,43 +98,7 @@ pub async fn dashboard(
          GROUP BY 1 ORDER BY count(*) DESC, 1",
     )
     .await?;
-    let (codes, days): (Vec<String>, Vec<i32>) = deadlines.iter().cloned().unzip();
-    let late: Vec<(String, i32, i64)> = sqlx::query_as(
-        "WITH late AS (
-           SELECT 'requests' AS what,
-                  $1::date - ((c.submitted_at AT TIME ZONE 'Europe/Athens')::date + d.days) AS days
-             FROM request_cases c
-             JOIN unnest($2::text[], $3::int4[]) AS d(code, days) ON d.code = c.category
-            WHERE c.status NOT IN ('answered', 'closed')
-           UNION ALL
-           SELECT 'applications', $1::date - due_on
-             FROM applications WHERE finished_at IS NULL
-         )
-         SELECT what, CASE WHEN days <= 7 THEN 7 WHEN days <= 30 THEN 30 ELSE 31 END AS bucket,
-                count(*)
-           FROM late WHERE days > 0 GROUP BY 1, 2",
-    )
-    .bind(today)
-    .bind(&codes)
-    .bind(&days)
-    .fetch_all(pool)
-    .await?;
-    let overdue = ["requests", "applications"]
-        .into_iter()
-        .map(|what| {
-            let count = |bucket: i32| {
-                late.iter()
-                    .find(|(w, b, _)| w == what && *b == bucket)
-                    .map_or(0, |(_, _, n)| *n)
-            };
-            Overdue {
-                what,
-                up_to_a_week: count(7),
-                up_to_a_month: count(30),
-                over_a_month: count(31),
-            }
-        })
-        .collect();
+    let overdue = overdue(pool, today, deadlines).await?;
     let answer_times = sqlx::query_as(
         "SELECT to_char(date_trunc('month', answered_at AT TIME ZONE 'Europe/Athens'), 'YYYY-MM')
                   AS month,
@@ -189,6 +150,90 @@ pub async fn dashboard(
         overdue,
         answer_times,
         payments_per_day,
+    })
+}
+
+/// How many requests have each status.
+async fn requests_by_status(pool: &PgPool) -> Result<Vec<Count>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT status AS key, count(*) AS count FROM request_cases GROUP BY status ORDER BY status",
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// The open requests and applications past their deadline on `today`, by days late.
+async fn overdue(
+    pool: &PgPool,
+    today: NaiveDate,
+    deadlines: &[(String, i32)],
+) -> Result<Vec<Overdue>, sqlx::Error> {
+    let (codes, days): (Vec<String>, Vec<i32>) = deadlines.iter().cloned().unzip();
+    let late: Vec<(String, i32, i64)> = sqlx::query_as(
+        "WITH late AS (
+           SELECT 'requests' AS what,
+                  $1::date - ((c.submitted_at AT TIME ZONE 'Europe/Athens')::date + d.days) AS days
+             FROM request_cases c
+             JOIN unnest($2::text[], $3::int4[]) AS d(code, days) ON d.code = c.category
+            WHERE c.status NOT IN ('answered', 'closed')
+           UNION ALL
+           SELECT 'applications', $1::date - due_on
+             FROM applications WHERE finished_at IS NULL
+         )
+         SELECT what, CASE WHEN days <= 7 THEN 7 WHEN days <= 30 THEN 30 ELSE 31 END AS bucket,
+                count(*)
+           FROM late WHERE days > 0 GROUP BY 1, 2",
+    )
+    .bind(today)
+    .bind(&codes)
+    .bind(&days)
+    .fetch_all(pool)
+    .await?;
+    let overdue: Vec<Overdue> = ["requests", "applications"]
+        .into_iter()
+        .map(|what| {
+            let count = |bucket: i32| {
+                late.iter()
+                    .find(|(w, b, _)| w == what && *b == bucket)
+                    .map_or(0, |(_, _, n)| *n)
+            };
+            Overdue {
+                what,
+                up_to_a_week: count(7),
+                up_to_a_month: count(30),
+                over_a_month: count(31),
+            }
+        })
+        .collect();
+    Ok(overdue)
+}
+
+/// What a clerk's work overview counts (issue 17), without the dashboard's other figures:
+/// the requests per status and the open requests past their deadline, as of `now`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OpenWork {
+    pub today: NaiveDate,
+    pub requests_by_status: Vec<Count>,
+    pub overdue_requests: i64,
+}
+
+/// [`OpenWork`] as of `now` (`deadlines` as for [`dashboard`]).
+pub async fn open_work(
+    pool: &PgPool,
+    now: DateTime<Utc>,
+    deadlines: &[(String, i32)],
+) -> Result<OpenWork, sqlx::Error> {
+    let today = now.with_timezone(&Athens).date_naive();
+    let overdue_requests = overdue(pool, today, deadlines)
+        .await?
+        .iter()
+        .filter(|o| o.what == "requests")
+        .map(|o| o.up_to_a_week + o.up_to_a_month + o.over_a_month)
+        .sum();
+    Ok(OpenWork {
+        today,
+        requests_by_status: requests_by_status(pool).await?,
+        overdue_requests,
     })
 }
 

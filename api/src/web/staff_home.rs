@@ -15,7 +15,7 @@ use super::cases::error_page;
 use super::staff::staff_user;
 use super::{render, Page};
 use crate::auth::Role;
-use crate::dashboard::{self, LabelledCount};
+use crate::dashboard;
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -60,43 +60,33 @@ const OPEN_REQUESTS: [&str; 5] = [
 /// The statuses of an application that wait for the municipality or the citizen.
 const OPEN_APPLICATIONS: [&str; 3] = ["submitted", "in_review", "information_requested"];
 
-fn count_of(counts: &[LabelledCount], key: &str) -> (String, i64) {
-    counts
-        .iter()
-        .find(|c| c.key.as_deref() == Some(key))
-        .map_or((String::new(), 0), |c| (c.label.clone(), c.count))
-}
-
 async fn overview(State(state): State<AppState>, p: Page) -> Response {
     if let Err(response) = staff_user(&p) {
         return *response;
     }
     let loaded = async {
-        let stats = dashboard::load(&state, p.lang).await?;
-        let queue = projections::applications::queue_counts(&state.pool, stats.today).await?;
+        let work = dashboard::open_work(&state).await?;
+        crate::http::wait_for_log_head(&state, projections::APPLICATION_READS).await?;
+        let queue = projections::applications::queue_counts(&state.pool, work.today).await?;
         let notices: i64 = commands::refused_notices::count_by_outbox(&state.pool)
             .await?
             .iter()
             .map(|(_, n)| n)
             .sum();
-        Ok::<_, ApiError>((stats, queue, notices))
+        Ok::<_, ApiError>((work, queue, notices))
     };
-    let (stats, queue, notices) = match loaded.await {
+    let (work, queue, notices) = match loaded.await {
         Ok(loaded) => loaded,
         Err(e) => return error_page(p, e),
-    };
-    let overdue = |what: &str| {
-        stats
-            .overdue
-            .iter()
-            .filter(|o| o.what == what)
-            .map(|o| o.up_to_a_week + o.up_to_a_month + o.over_a_month)
-            .sum::<i64>()
     };
     let mut requests: Vec<WorkCount> = OPEN_REQUESTS
         .iter()
         .map(|status| {
-            let (_, count) = count_of(&stats.requests_by_status, status);
+            let count = work
+                .requests_by_status
+                .iter()
+                .find(|c| c.key.as_deref() == Some(*status))
+                .map_or(0, |c| c.count);
             WorkCount {
                 id: format!("work-requests-{status}"),
                 label: p.t(&format!("ui_work_requests_{status}")),
@@ -108,7 +98,7 @@ async fn overview(State(state): State<AppState>, p: Page) -> Response {
     requests.push(WorkCount {
         id: "work-requests-overdue".into(),
         label: p.t("ui_work_requests_overdue"),
-        count: overdue("requests"),
+        count: work.overdue_requests,
         href: "/staff/dashboard#overdue-heading".into(),
     });
     let mut applications: Vec<WorkCount> = OPEN_APPLICATIONS
