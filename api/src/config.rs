@@ -414,7 +414,7 @@ impl Config {
 /// `<name>`; the database's address is `DATABASE_URL`). An empty environment variable counts
 /// as unset. [`Config::from_settings`] turns it into the portal's [`Config`];
 /// `portal config show` prints it with its secrets redacted.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     pub env: String,
@@ -618,6 +618,17 @@ impl Settings {
             secret(&self.bank_secret)
         };
         shown
+    }
+}
+
+/// As `portal config show` prints them: never a password or a secret in a log or a
+/// test's failure.
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match toml::to_string(&self.redacted()) {
+            Ok(text) => write!(f, "Settings {{ {} }}", text.trim().replace('\n', ", ")),
+            Err(_) => f.write_str("Settings { .. }"),
+        }
     }
 }
 
@@ -917,6 +928,30 @@ mod tests {
             assert!(err.contains("PORTAL_BIND=\"somewhere\""), "{err}");
             Ok(())
         });
+    }
+
+    /// The defaults are written twice (`Config::new`, which tests start from, and
+    /// `Settings::default`, which a portal starts from): they must agree.
+    #[test]
+    fn the_settings_defaults_are_the_config_defaults() {
+        let from_settings = Config::from_settings(&Settings::default()).unwrap();
+        let new = Config::new(DEFAULT_DATABASE_URL, DEFAULT_BIND.parse().unwrap());
+        assert_eq!(format!("{from_settings:?}"), format!("{new:?}"));
+    }
+
+    #[test]
+    fn settings_print_no_secret() {
+        let settings = Settings {
+            bank_secret: "the-bank-secret".into(),
+            metrics_token: Some("metrics-token".into()),
+            database_url: "postgres://portal:db-pass@db/portal".into(),
+            ..Settings::default()
+        };
+        let shown = format!("{settings:?}");
+        for secret in ["the-bank-secret", "metrics-token", "db-pass"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("rate_limit = 20"), "{shown}");
     }
 
     #[test]
