@@ -395,6 +395,23 @@ pub fn adjustment_cents(base_cents: Money, percent: i32) -> Money {
     Money::from_cents((base_cents.cents() * i64::from(percent) + 49).div_euclid(100))
 }
 
+/// The band of `rules` that explains why a fine with base amount `base_cents`, committed on
+/// `offence_date`, is due `amount` on `today` (a reduction or a surcharge): the band that
+/// gives exactly that amount. `None` when the amount is the base amount, or when the
+/// schedule gives another amount (the fines system adjusted it by a rule of its own).
+pub fn band_explaining(
+    base_cents: Money,
+    amount: Money,
+    offence_date: NaiveDate,
+    today: NaiveDate,
+    rules: &[AdjustmentRule],
+) -> Option<AdjustmentRule> {
+    amount_due(base_cents, offence_date, today, rules)
+        .ok()
+        .filter(|q| q.total_cents == amount && q.rule_applied.percent != 0)
+        .map(|q| q.rule_applied)
+}
+
 /// Until when a quote may be paid: `ttl` from `now`, but never past the day the fines
 /// system holds the amount (`amount_valid_until`, a day in Athens: its end is the first
 /// instant of the next day there).
@@ -480,6 +497,40 @@ pub fn amount_due(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_band_that_gives_an_amount_explains_it() {
+        let rules = vec![
+            AdjustmentRule {
+                code: "early".into(),
+                from_day: 0,
+                to_day: Some(10),
+                percent: -50,
+            },
+            AdjustmentRule {
+                code: "base".into(),
+                from_day: 11,
+                to_day: Some(60),
+                percent: 0,
+            },
+            AdjustmentRule {
+                code: "late".into(),
+                from_day: 61,
+                to_day: None,
+                percent: 20,
+            },
+        ];
+        let day = |d: u32| NaiveDate::from_ymd_opt(2026, 1, d).unwrap();
+        let base = Money::from_cents(8000);
+        let band = band_explaining(base, Money::from_cents(4000), day(1), day(4), &rules);
+        assert_eq!(band.map(|b| b.code).as_deref(), Some("early"));
+        // The base amount needs no band; an amount the schedule does not give has none.
+        assert_eq!(band_explaining(base, base, day(1), day(20), &rules), None);
+        assert_eq!(
+            band_explaining(base, Money::from_cents(3900), day(1), day(4), &rules),
+            None
+        );
+    }
+
     use super::*;
 
     fn date(y: i32, m: u32, d: u32) -> NaiveDate {

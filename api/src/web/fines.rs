@@ -333,12 +333,10 @@ fn adjustment_view(
             format!("+{m}")
         }
     };
-    let by_schedule = domain::fines::amount_due(base, athens(offence_at), athens(now), schedule)
-        .ok()
-        .filter(|q| q.total_cents == amount && q.rule_applied.percent != 0);
-    let label = match by_schedule {
-        Some(q) => {
-            let rule = &q.rule_applied;
+    let band =
+        domain::fines::band_explaining(base, amount, athens(offence_at), athens(now), schedule);
+    let label = match band {
+        Some(rule) => {
             let percent = FluentValue::from(rule.percent.unsigned_abs());
             match (rule.percent < 0, rule.to_day, rule.from_day) {
                 (true, Some(to), _) => message_with(
