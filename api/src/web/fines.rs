@@ -306,25 +306,23 @@ struct AdjustmentView {
     amount: String,
 }
 
-/// Why `amount` differs from `base` for a fine committed at `offence_at`, quoted `now`:
-/// the band of the municipality's schedule (`[fines.adjustments]`) that gives that amount,
-/// or the fines system's own adjustment when the schedule gives another; `None` when the
-/// amount is the base amount.
+/// Why `amount` differs from `base` for a fine committed at `offence_at`, quoted `today`
+/// (Athens): the band of the municipality's schedule (`[fines.adjustments]`) that gives that
+/// amount, or the fines system's own adjustment when the schedule gives another; `None` when
+/// the amount is the base amount.
 fn adjustment_view(
     p: &Page,
     schedule: &[domain::fines::AdjustmentRule],
     base: domain::Money,
     amount: domain::Money,
     offence_at: chrono::DateTime<chrono::Utc>,
-    now: chrono::DateTime<chrono::Utc>,
+    today: chrono::NaiveDate,
 ) -> Option<AdjustmentView> {
     use crate::i18n::message_with;
     use fluent_bundle::FluentValue;
     if amount == base {
         return None;
     }
-    let athens =
-        |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&chrono_tz::Europe::Athens).date_naive();
     let difference = amount - base;
     let signed = |m: domain::Money| {
         if m.cents() < 0 {
@@ -333,8 +331,10 @@ fn adjustment_view(
             format!("+{m}")
         }
     };
-    let band =
-        domain::fines::band_explaining(base, amount, athens(offence_at), athens(now), schedule);
+    let offence_date = offence_at
+        .with_timezone(&chrono_tz::Europe::Athens)
+        .date_naive();
+    let band = domain::fines::band_explaining(base, amount, offence_date, today, schedule);
     let label = match band {
         Some(rule) => {
             let percent = FluentValue::from(rule.percent.unsigned_abs());
@@ -415,7 +415,7 @@ async fn load_quote(
             registered.base_cents,
             quote.amount_cents,
             registered.offence_at,
-            state.portal.now(),
+            state.portal.today(),
         ),
         valid_until: p.datetime(&quote.valid_until),
         changed: quote
