@@ -257,6 +257,24 @@ async fn an_anonymous_comment_gets_a_tracking_code() {
     let main = b.text("main").await;
     let code = b.text("#tracking-code").await.trim().to_string();
     assert!(code.len() >= 12, "tracking code {code:?}");
+    // Post/redirect/get (issue 17): the confirmation is a page of its own, and loading it
+    // again (a reload) files nothing again.
+    let confirmation = b.path().await;
+    assert!(
+        confirmation.starts_with("/track/") && confirmation.ends_with("?submitted=1"),
+        "{confirmation}"
+    );
+    b.open(&confirmation).await;
+    assert_eq!(b.text("#tracking-code").await.trim(), code);
+    let filed: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'RequestSubmitted'")
+            .fetch_one(&app.state.pool)
+            .await
+            .unwrap();
+    assert_eq!(filed, 1, "a reload filed the comment again");
+    b.phone().await;
+    b.screenshot("phone-anonymous-confirmation").await;
+    b.desktop().await;
     assert!(
         main.lines()
             .any(|l| looks_like_case_number(l) || l.split_whitespace().any(looks_like_case_number)),
@@ -494,34 +512,115 @@ async fn a_clerk_closes_and_the_citizen_reopens() {
     b.finish().await;
 }
 
-/// The auditor's pages: the /audit form leads to a case's events and the hash-chain
-/// verification.
+/// The auditor's pages (issue 17): the search finds a case by its Α.Α. and a business's
+/// streams by its ΑΦΜ; a case reads in plain words (what happened, by whom, what changed),
+/// the record as stored opens from a disclosure, the state after an event is one click
+/// away; the hash-chain verification; all of it on a phone too.
 #[tokio::test]
 async fn an_auditor_sees_the_events_and_the_verification() {
     let app = TestApp::spawn().await;
     let token = app.citizen("maria@example.gr", CITIZEN_NAME).await;
     let case = app.submit(&token, "Θόρυβος από κατάστημα").await;
     let id = case["id"].as_str().expect("case id").to_string();
+    let number = case["number"].as_str().expect("case number").to_string();
+    let clerk = app
+        .staff("clerk", "clerk@dimos.example.gr", CLERK_NAME)
+        .await;
+    let r = app
+        .post(
+            &format!("/api/v1/staff/requests/{id}/review"),
+            Some(&clerk),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    app.citizen("nikos@example.gr", "Νίκος Επιχειρηματίας")
+        .await;
+    app.certify(
+        &clerk,
+        "nikos@example.gr",
+        Some(("Συνεργείο Νίκου Ο.Ε.", "094259216")),
+    )
+    .await;
     let auditor_email = "auditor@dimos.example.gr";
     app.staff("auditor", auditor_email, AUDITOR_NAME).await;
     let mut b = Browser::start(&app.base).await;
 
     log_in(&mut b, auditor_email, STAFF_PASSWORD).await;
+    assert_eq!(b.path().await, "/audit");
+    // Every stream, newest first, before any search.
+    assert_eq!(b.find_all("#audit-results tr.result-row").await.len(), 2);
+    b.screenshot("audit-search").await;
+    // By ΑΦΜ: the business's representative's certification.
+    b.fill("#person", "094259216").await;
+    b.click_and_load("button#search").await;
+    let rows = b.text("#audit-results").await;
+    assert!(rows.contains("Νίκος Επιχειρηματίας"), "{rows}");
+    assert_eq!(b.find_all("#audit-results tr.result-row").await.len(), 1);
+    // By Α.Α., written short.
     b.open("/audit").await;
-    b.fill("#case", &id).await;
-    b.click_and_load("form:has(#case) button").await;
+    let (year, serial) = number.split_once('/').unwrap();
+    b.fill(
+        "#number",
+        &format!("{year}/{}", serial.trim_start_matches('0')),
+    )
+    .await;
+    b.click_and_load("button#search").await;
+    assert_eq!(b.find_all("#audit-results tr.result-row").await.len(), 1);
+    b.click_and_load("#audit-results a.stream-link").await;
     assert_eq!(b.path().await, format!("/audit/cases/{id}"));
-    let rows = b.find_all("table#events tr.event-row").await;
-    assert_eq!(rows.len(), 1, "one event: the submission");
-    let row = b.text("table#events tr.event-row").await;
-    assert!(row.contains("RequestSubmitted"), "the event row: {row}");
+
+    // In plain words: two events, who did each, what changed.
+    let rows = b.find_all("#events li.event-row").await;
+    assert_eq!(rows.len(), 2, "the submission and the review");
+    let review = b.text("#event-2").await;
+    assert!(review.contains("Τέθηκε σε εξέταση"), "{review}");
+    assert!(review.contains(CLERK_NAME), "{review}");
+    assert!(review.contains("Σε εξέταση (in_review)"), "{review}");
+    // The record as stored is folded away until asked for.
+    assert!(!b
+        .find("#event-1 pre.payload")
+        .await
+        .is_displayed()
+        .await
+        .unwrap());
+    b.click("#event-1 details.event-record summary").await;
+    assert!(b
+        .find("#event-1 pre.payload")
+        .await
+        .is_displayed()
+        .await
+        .unwrap());
+    assert!(b
+        .text("#event-1 pre.payload")
+        .await
+        .contains("RequestSubmitted"));
     b.find("#verification .tag--valid").await;
     let verification = b.text("#verification").await;
     assert!(
         !verification.trim().is_empty(),
         "#verification says nothing"
     );
+    b.find("a#download-stream").await;
+    b.eval("window.scrollTo(0, 0); return 0;").await;
     b.screenshot("auditor").await;
+    // The state after the first event, one click away.
+    b.click_and_load("#event-1 a.state-link").await;
+    assert!(b
+        .text("#state-fields")
+        .await
+        .contains("Θόρυβος από κατάστημα"));
+    b.screenshot("audit-state").await;
+
+    // On a phone: the search's results and the changes are cards.
+    b.phone().await;
+    b.open("/audit").await;
+    assert_fits_a_phone(&b, "#audit-results").await;
+    b.screenshot("phone-audit-search").await;
+    b.open(&format!("/audit/cases/{id}")).await;
+    assert_fits_a_phone(&b, "#event-2 table").await;
+    b.screenshot("phone-auditor").await;
+    b.desktop().await;
 
     // The staff accounts and their changes (issue 12), from the audit form's link.
     b.open("/audit").await;
@@ -1237,6 +1336,9 @@ async fn a_citizen_pays_a_fine_after_a_declined_card() {
     assert_eq!(b.text("#payment-amount").await, amount);
     assert!(b.text("#payment-what").await.contains(&fine.fine_number));
     assert!(!b.text("#payment-ref").await.is_empty());
+    // The receipt says why the amount is what it is, as the quote did.
+    assert_eq!(b.text("#payment-adjustment-label").await, why);
+    b.find("#payment-base-amount").await;
     b.screenshot("fines-receipt").await;
     b.click_and_load("a#nav-payments").await;
     assert_eq!(b.find_all("#my-payments tr.payment-row").await.len(), 2);
@@ -1630,6 +1732,21 @@ async fn shown(b: &Browser, css: &str) -> bool {
 /// On a phone: the page is no wider than the phone, the table `table` shows its rows as
 /// cards (its cells are blocks), and every status tag in it ends inside the screen.
 async fn assert_rows_are_cards(b: &Browser, table: &str) {
+    assert_fits_a_phone(b, table).await;
+    let script = format!(
+        "return Math.max(...[...document.querySelector({table:?}).querySelectorAll('.tag')] \
+                          .map(e => e.getBoundingClientRect().right));"
+    );
+    let right = b.eval(&script).await.as_f64().unwrap();
+    assert!(
+        right <= f64::from(harness::PHONE_WIDTH),
+        "a status tag of {table} ends at {right} px"
+    );
+}
+
+/// Nothing of the page is wider than a phone, and the table `table`'s cells stack (a card
+/// per row).
+async fn assert_fits_a_phone(b: &Browser, table: &str) {
     let width = b
         .eval("return document.documentElement.scrollWidth;")
         .await
@@ -1640,17 +1757,9 @@ async fn assert_rows_are_cards(b: &Browser, table: &str) {
         "the page is {width} px wide"
     );
     let script = format!(
-        "const t = document.querySelector({table:?}); \
-         return [getComputedStyle(t.querySelector('td')).display, \
-                 Math.max(...[...t.querySelectorAll('.tag')].map(e => e.getBoundingClientRect().right))];"
+        "return getComputedStyle(document.querySelector({table:?}).querySelector('td')).display;"
     );
-    let found = b.eval(&script).await;
-    assert_eq!(found[0], json!("block"), "{table}'s cells");
-    let right = found[1].as_f64().unwrap();
-    assert!(
-        right <= f64::from(harness::PHONE_WIDTH),
-        "a status tag of {table} ends at {right} px"
-    );
+    assert_eq!(b.eval(&script).await, json!("block"), "{table}'s cells");
 }
 
 /// On a phone (375 pixels wide, issue 17): the menu folds behind «Μενού · <the section>»
@@ -1715,6 +1824,13 @@ async fn on_a_phone_the_menu_folds_and_tables_become_cards() {
     b.click("#menu-toggle").await;
     log_out(&mut b).await;
     log_in(&mut b, "clerk@dimos.example.gr", STAFF_PASSWORD).await;
+    assert_eq!(
+        b.path().await,
+        "/staff",
+        "a clerk lands on the work overview"
+    );
+    b.assert_accessible().await;
+    b.screenshot("phone-staff-home").await;
     b.open("/staff/requests").await;
     assert_rows_are_cards(&b, "#queue").await;
     b.assert_accessible().await;
@@ -1732,5 +1848,116 @@ async fn on_a_phone_the_menu_folds_and_tables_become_cards() {
         .eval("return getComputedStyle(document.querySelector('#queue td')).display;")
         .await;
     assert_eq!(cell, json!("table-cell"));
+    b.finish().await;
+}
+
+/// Issue 17 on a phone (375 px) and a desktop: a citizen whose profile lacks the details a
+/// payment needs goes from the quote (which explains the early-payment reduction) to the
+/// profile, which says which services need which details, and saving brings them back to
+/// the quote; the bank declines the card and says why in Greek; a new attempt pays and the
+/// receipt explains the amount; «Οι πληρωμές μου» are cards.
+#[tokio::test]
+async fn a_citizen_completes_the_profile_from_the_quote_and_pays_on_a_phone() {
+    let app = TestApp::spawn().await;
+    app.citizen(DRIVER_EMAIL, "Νίκος Οδηγός").await;
+    let fine = app
+        .fines
+        .fines()
+        .into_iter()
+        .find(|f| f.fine_number == sandboxes::fines::SEEDED_EARLY)
+        .expect("a seeded fine");
+    let mut b = Browser::start(&app.base).await;
+    log_in(&mut b, DRIVER_EMAIL, CITIZEN_PASSWORD).await;
+    b.phone().await;
+    b.open("/fines").await;
+    b.fill("#municipality_code", "9999").await;
+    b.select("#fine_type", &fine.fine_type).await;
+    b.click_and_load("button#submit").await;
+    fill_step2(&mut b, &fine).await;
+    let quote = b.path().await;
+    let why = b.text("#quote-adjustment-label").await;
+    assert!(why.starts_with("Μείωση 50 %"), "{why}");
+    let missing = b.text("#profile-missing").await;
+    assert!(missing.contains("Πατρώνυμο"), "{missing}");
+    b.screenshot("phone-fines-quote").await;
+
+    // The detour: the profile says why, and what each service needs.
+    b.click_and_load("a#profile-link").await;
+    assert!(b.path().await.starts_with("/profile?next="));
+    b.find("#profile-return").await;
+    assert!(b.text("#profile-needs").await.contains("όλα τα στοιχεία"));
+    b.screenshot("phone-profile-detour").await;
+    b.desktop().await;
+    b.screenshot("profile-detour").await;
+    b.phone().await;
+    // A wrong phone keeps the way back.
+    b.fill("#father_name", "Γεώργιος").await;
+    b.fill("#address", "Οδός Ερμού 1, 10563 Αθήνα").await;
+    b.fill("#phone", "όχι").await;
+    b.click_and_load("button#submit").await;
+    b.find("#phone-error").await;
+    b.find("#profile-return").await;
+    b.fill("#phone", "2101234567").await;
+    b.click_and_load("button#submit").await;
+    assert_eq!(b.path().await, quote, "saving returns to the quote");
+    assert!(b.find_now("#profile-incomplete").await.is_none());
+
+    // Declined: the reason in Greek; then paid, the receipt explaining the amount.
+    pay_at_bank(&mut b, Some(sandboxes::bank::CARD_DECLINED)).await;
+    let reason = b.text("#payment-reason").await;
+    assert!(reason.contains("δεν ενέκρινε τη συναλλαγή"), "{reason}");
+    b.screenshot("phone-payment-declined").await;
+    b.desktop().await;
+    b.screenshot("payment-declined").await;
+    b.phone().await;
+    b.click_and_load("a#try-again").await;
+    b.click_and_load("button#submit").await;
+    b.find("#quote-amount").await;
+    pay_at_bank(&mut b, Some(sandboxes::bank::CARD_SUCCEEDS)).await;
+    b.find("#payment-outcome[data-status=\"succeeded\"]").await;
+    assert_eq!(b.text("#payment-adjustment-label").await, why);
+    b.screenshot("phone-fines-receipt").await;
+    b.open("/payments").await;
+    assert_rows_are_cards(&b, "#my-payments").await;
+    b.screenshot("phone-my-payments").await;
+    b.finish().await;
+}
+
+/// Issue 17: every attempt to pay a certified debt, and its outcome, is in the business's
+/// timeline — a declined card included, not only in the payments' table.
+#[tokio::test]
+async fn a_declined_debt_payment_is_in_the_business_timeline() {
+    let (_app, mut b) = business_desk().await;
+    let debt = "DF-2025-000287";
+    b.open(&format!("/business/debts/{debt}")).await;
+    b.click_and_wait("button#pay").await;
+    b.find("form#bank-form").await;
+    b.click_and_wait("button#continue-to-bank").await;
+    b.find("#card_number").await;
+    b.fill("#card_number", sandboxes::bank::CARD_DECLINED).await;
+    b.fill("#expiry", "09/38").await;
+    b.fill("#cvv", "737").await;
+    b.click("button#pay").await;
+    b.wait_for_portal_page("/payments/").await;
+    b.find("#payment-outcome[data-status=\"failed\"]").await;
+
+    b.open("/business/history").await;
+    let failed = b
+        .text("#business-timeline tr.timeline-row[data-event=\"PaymentFailed\"]")
+        .await;
+    assert!(failed.contains("δεν ενέκρινε"), "{failed}");
+    assert!(failed.contains(debt), "{failed}");
+    b.find("#business-timeline tr.timeline-row[data-event=\"TaxDebtPaymentStarted\"]")
+        .await;
+    b.screenshot("business-history-debt").await;
+    // On a phone: the history's two tables and the debts' list are cards.
+    b.phone().await;
+    b.open("/business/history").await;
+    assert_rows_are_cards(&b, "#business-payments").await;
+    assert_fits_a_phone(&b, "#business-timeline").await;
+    b.screenshot("phone-business-history").await;
+    b.open("/business/debts").await;
+    assert_rows_are_cards(&b, "#debts").await;
+    b.screenshot("phone-business-debts").await;
     b.finish().await;
 }

@@ -619,6 +619,45 @@ async fn a_declined_card_frees_the_debt_and_a_new_attempt_charges_the_amount_of_
     assert_eq!(office.events(DEBT_Q3, "TaxDebtPaymentStarted").await, 2);
     assert_eq!(office.events(DEBT_Q3, "TaxDebtPaid").await, 1);
 
+    // The business's timeline holds every attempt and its outcome (issue 17): the first
+    // payment started and declined, the second started and paid, oldest last.
+    office.app.read_models_caught_up().await;
+    let (status, history) = office
+        .get("/api/v1/business/history", Some(&office.citizen))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{history}");
+    let debt_stream = format!("{SEEDED_FOOD_QUARTERLY}-{DEBT_Q3}");
+    let entries: Vec<(String, String)> = history["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["stream_id"] == debt_stream.as_str())
+        .map(|e| {
+            (
+                e["event_type"].as_str().unwrap().to_string(),
+                e["payment_id"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let first_id = first["payment_id"].as_str().unwrap().to_string();
+    let started = |id: &str| ("TaxDebtPaymentStarted".to_string(), id.to_string());
+    assert_eq!(
+        entries.iter().rev().take(4).cloned().collect::<Vec<_>>(),
+        vec![
+            started(&first_id),
+            ("PaymentFailed".to_string(), first_id.clone()),
+            started(&second_id),
+            ("TaxDebtPaid".to_string(), second_id.clone()),
+        ],
+        "{history}"
+    );
+    // And on the page, in words.
+    let mut page = Visitor::with_session(&office.app, Some(&office.citizen));
+    let html = page.get("/business/history").await;
+    html.assert_status(StatusCode::OK);
+    html.assert_has("data-event=\"PaymentFailed\"");
+    html.assert_has(&greek("ui_business_event_PaymentFailed"));
+
     // The debt as the pages read it: paid through the portal, the revenue system told.
     let (status, one) = office.get(&detail_path, Some(&office.citizen)).await;
     assert_eq!(status, StatusCode::OK, "{one}");

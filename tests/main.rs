@@ -8,6 +8,7 @@ mod common;
 mod account_security;
 mod accounts;
 mod append;
+mod audit_search;
 mod backup;
 mod browser;
 mod business;

@@ -340,11 +340,81 @@ async fn an_incomplete_profile_is_told_what_to_complete_with_a_link() {
         assert!(missing.contains(&greek(key)), "{missing}");
     }
     assert!(!missing.contains(&greek("ui_field_full_name")), "{missing}");
-    assert_eq!(quote.href_of("profile-link"), "/profile");
     quote.assert_lacks("id=\"pay\"");
     let confirm = v.get(&format!("{path}/confirm")).await;
     confirm.assert_status(StatusCode::SEE_OTHER);
     assert_eq!(confirm.location.as_deref(), Some(path.as_str()));
+
+    // The detour (issue 17): the profile says which services need which details and that
+    // saving returns to the quote; a refused save stays on the profile with the way back;
+    // a good one returns to the quote, which now offers to pay.
+    let href = quote.href_of("profile-link");
+    let encoded: String = form_urlencoded::byte_serialize(path.as_bytes()).collect();
+    assert_eq!(href, format!("/profile?next={encoded}"));
+    let profile = v.get(&href).await;
+    profile.assert_status(StatusCode::OK);
+    assert_eq!(
+        profile.text_of("profile-return"),
+        greek("ui_profile_return")
+    );
+    profile.assert_has(&greek("ui_profile_needs_payments"));
+    assert_eq!(
+        profile.text_of("father_name-hint"),
+        greek("ui_hint_needed_for_payments")
+    );
+    profile.assert_has(&format!("name=\"next\" value=\"{path}\""));
+    let refused = v
+        .post(
+            &profile,
+            "/profile",
+            &[
+                ("full_name", "Νίκος Οδηγός"),
+                ("father_name", "Γεώργιος"),
+                ("address", "Οδός Ερμού 1, 10563 Αθήνα"),
+                ("phone", "όχι τηλέφωνο"),
+                ("next", &path),
+            ],
+        )
+        .await;
+    refused.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+    refused.assert_has(&format!("name=\"next\" value=\"{path}\""));
+    let saved = v
+        .post(
+            &refused,
+            "/profile",
+            &[
+                ("full_name", "Νίκος Οδηγός"),
+                ("father_name", "Γεώργιος"),
+                ("address", "Οδός Ερμού 1, 10563 Αθήνα"),
+                ("phone", "2101234567"),
+                ("next", &path),
+            ],
+        )
+        .await;
+    saved.assert_status(StatusCode::SEE_OTHER);
+    assert_eq!(saved.location.as_deref(), Some(path.as_str()));
+    let quote = v.get(&path).await;
+    quote.assert_status(StatusCode::OK);
+    quote.assert_lacks("id=\"profile-incomplete\"");
+    assert_eq!(quote.href_of("pay"), format!("{path}/confirm"));
+
+    // Another site is never where saving leads.
+    let profile = v.get("/profile?next=//evil.example").await;
+    profile.assert_lacks("id=\"profile-return\"");
+    let saved = v
+        .post(
+            &profile,
+            "/profile",
+            &[
+                ("full_name", "Νίκος Οδηγός"),
+                ("father_name", "Γεώργιος"),
+                ("address", "Οδός Ερμού 1, 10563 Αθήνα"),
+                ("phone", "2101234567"),
+                ("next", "https://evil.example/"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.location.as_deref(), Some("/profile?saved=1"));
 }
 
 /// «Ποσό του είδους 80,00 €» and then 40,00 € asked: the quote says why (issue 17) — the
@@ -411,6 +481,8 @@ async fn a_declined_card_offers_a_new_attempt_that_succeeds_with_a_receipt() {
     let path = v.quote(&fine).await;
     let quote = v.get(&path).await;
     let amount = quote.text_of("quote-amount");
+    let why = quote.text_of("quote-adjustment-label");
+    assert!(why.starts_with("Μείωση 50 %"), "{why}");
 
     let confirm = v.get(&quote.href_of("pay")).await;
     confirm.assert_status(StatusCode::OK);
@@ -493,6 +565,17 @@ async fn a_declined_card_offers_a_new_attempt_that_succeeds_with_a_receipt() {
     assert_eq!(paid.text_of("payment-amount"), amount);
     assert!(paid.text_of("payment-what").contains(&fine.fine_number));
     assert_eq!(paid.text_of("payment-what-label"), "Τι πληρώθηκε");
+    // The receipt explains the amount as the quote did (issue 17): the type's amount and
+    // the early-payment reduction.
+    assert_eq!(
+        paid.text_of("payment-base-amount"),
+        quote.text_of("quote-base-amount")
+    );
+    assert_eq!(paid.text_of("payment-adjustment-label"), why);
+    assert_eq!(
+        paid.text_of("payment-adjustment"),
+        quote.text_of("quote-adjustment")
+    );
     paid.assert_lacks("id=\"payment-reason\"");
     assert!(!paid.text_of("payment-ref").is_empty());
     paid.assert_lacks("id=\"try-again\"");

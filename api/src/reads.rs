@@ -139,3 +139,18 @@ pub async fn refused_notices(
         .map(|(at, id)| Cursor(vec![Cursor::at(&at), id]).encode());
     Ok((found.items, next))
 }
+
+/// A page of the event log's streams that match an auditor's search (auditors and
+/// administrators only; each wrong field a 422 naming it), read once the streams' read
+/// model has reached the log head.
+pub async fn audit_streams(
+    state: &AppState,
+    user: &CurrentUser,
+    fields: &domain::audit::StreamSearchFields<'_>,
+    page: &projections::paging::PageRequest,
+) -> Result<projections::paging::Paged<projections::audit_index::StreamListing>, ApiError> {
+    commands::audit::require_auditor(&user.actor())?;
+    let search = domain::audit::StreamSearch::parse(fields).map_err(ApiError::Validation)?;
+    state.wait_for_log_head(projections::AUDIT_READS).await?;
+    Ok(projections::audit_index::search(&state.pool, &search, page).await?)
+}

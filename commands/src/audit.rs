@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use domain::account::Role;
 use domain::application::{ApplicationEvent, CertificateApplication};
-use domain::audit::{verify_chain, ChainVerification, ChainedContent, StoredLink};
+use domain::audit::{
+    state_changes, verify_chain, ChainVerification, ChainedContent, FieldChange, StoredLink,
+};
 use domain::certification::Certification;
 use domain::payment::Payment;
 use domain::request::{CitizenRequest, RequestEvent};
@@ -155,7 +157,8 @@ pub struct CaseVerification {
     pub verdict: ChainVerification,
 }
 
-fn require_auditor(actor: &Actor) -> Result<(), AuditError> {
+/// Refuses anyone but an auditor or an administrator.
+pub fn require_auditor(actor: &Actor) -> Result<(), AuditError> {
     if actor.holds(AUDITORS) {
         Ok(())
     } else {
@@ -242,6 +245,76 @@ pub async fn state(
         sequence: events.last().map(|e| e.sequence).unwrap_or(0),
         state,
     })
+}
+
+/// What each event of `case` changed in the case's state, event by event (the fields of
+/// the state folded through the event, against the state folded before it).
+pub fn changes(case: &CaseEvents) -> Result<Vec<Vec<FieldChange>>, AuditError> {
+    let states = match case.aggregate_type.as_str() {
+        CitizenRequest::TYPE => states::<CitizenRequest>(&case.events)?,
+        CertificateApplication::TYPE => states::<CertificateApplication>(&case.events)?,
+        Certification::TYPE => states::<Certification>(&case.events)?,
+        Payment::TYPE => states::<Payment>(&case.events)?,
+        TrafficFine::TYPE => states::<TrafficFine>(&case.events)?,
+        TaxDeclaration::TYPE => states::<TaxDeclaration>(&case.events)?,
+        TaxDebt::TYPE => states::<TaxDebt>(&case.events)?,
+        other => {
+            return Err(AuditError::Infrastructure(format!(
+                "no fold for aggregate type {other}"
+            )))
+        }
+    };
+    Ok(states
+        .windows(2)
+        .map(|pair| state_changes(&pair[0], &pair[1]))
+        .collect())
+}
+
+/// The state before any event, then after each, as JSON.
+fn states<A>(events: &[AuditEvent]) -> Result<Vec<Value>, AuditError>
+where
+    A: Aggregate + Serialize,
+{
+    let as_json = |state: &A| {
+        serde_json::to_value(state).map_err(|e| AuditError::Infrastructure(e.to_string()))
+    };
+    let mut state = A::default();
+    let mut states = vec![as_json(&state)?];
+    for event in events {
+        let payload: A::Event = serde::Deserialize::deserialize(&event.payload)
+            .map_err(|e| AuditError::Infrastructure(format!("undecodable event: {e}")))?;
+        state.apply(payload);
+        states.push(as_json(&state)?);
+    }
+    Ok(states)
+}
+
+/// An account that acted on a case, as the auditor reads it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Person {
+    pub id: String,
+    pub full_name: String,
+    pub email: String,
+}
+
+/// The accounts among `ids` (the actors of a case's events; ids that are not accounts,
+/// such as `system` or an Open311 client, are skipped).
+pub async fn people(
+    portal: &Portal,
+    actor: &Actor,
+    ids: &[String],
+) -> Result<Vec<Person>, AuditError> {
+    require_auditor(actor)?;
+    let ids: Vec<uuid::Uuid> = ids
+        .iter()
+        .filter_map(|id| uuid::Uuid::parse_str(id).ok())
+        .collect();
+    Ok(
+        sqlx::query_as("SELECT id::text AS id, full_name, email FROM accounts WHERE id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(&portal.pool)
+            .await?,
+    )
 }
 
 /// Folds stored events into the aggregate's state, as JSON.

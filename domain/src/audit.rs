@@ -164,3 +164,367 @@ mod tests {
         assert_eq!(verify_chain(&removed).first_broken_sequence, Some(1));
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// What an auditor searches the streams by
+// ---------------------------------------------------------------------------------------
+
+/// The kinds of stream an auditor can look for, each with the aggregate type it is.
+pub const STREAM_KINDS: &[(&str, &str)] = &[
+    ("requests", "CitizenRequest"),
+    ("applications", "CertificateApplication"),
+    ("certifications", "Certification"),
+    ("payments", "Payment"),
+    ("fines", "TrafficFine"),
+    ("declarations", "TaxDeclaration"),
+    ("debts", "TaxDebt"),
+];
+
+/// Whose streams: a person by the e-mail they log in with (normalized as accounts are), or
+/// a business (and whoever represents it) by its ΑΦΜ.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SearchPerson {
+    Email(String),
+    Afm(String),
+}
+
+/// An auditor's search of the event log's streams, every criterion optional (none: every
+/// stream, newest first).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamSearch {
+    /// Any number a stream is known by: its Α.Α. (`2026/000002`, or `2026/2`), a protocol
+    /// number, a payment's order number or bank reference, a fine's number or plate, a
+    /// debt's number, or the stream's own id.
+    pub number: Option<String>,
+    pub person: Option<SearchPerson>,
+    /// The aggregate type (from [`STREAM_KINDS`]).
+    pub aggregate_type: Option<&'static str>,
+    /// The stream began on or after this day (Athens).
+    pub from: Option<chrono::NaiveDate>,
+    /// The stream began on or before this day (Athens).
+    pub to: Option<chrono::NaiveDate>,
+}
+
+/// The raw fields of a search, as a form or a query string sends them.
+#[derive(Debug, Clone, Default)]
+pub struct StreamSearchFields<'a> {
+    pub number: Option<&'a str>,
+    pub person: Option<&'a str>,
+    pub kind: Option<&'a str>,
+    pub from: Option<&'a str>,
+    pub to: Option<&'a str>,
+}
+
+impl StreamSearch {
+    /// Reads the fields; each one that is wrong gets its error: `audit_number_too_long`,
+    /// `audit_person_invalid` (neither an e-mail nor a valid ΑΦΜ), `audit_kind_invalid`,
+    /// `audit_from_invalid` / `audit_to_invalid` (not a day `YYYY-MM-DD`),
+    /// `audit_range_invalid` (on `to`: it is before `from`). Empty fields are not criteria.
+    pub fn parse(f: &StreamSearchFields<'_>) -> Result<Self, Vec<crate::refusal::FieldError>> {
+        use crate::refusal::FieldError;
+        let given = |v: Option<&str>| {
+            v.map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
+        let mut errors = Vec::new();
+        let number = given(f.number).and_then(|n| {
+            if n.chars().count() > 100 {
+                errors.push(FieldError::new("number", "audit_number_too_long"));
+                None
+            } else {
+                Some(case_number_in_full(&n).unwrap_or(n))
+            }
+        });
+        let person = given(f.person).and_then(|p| {
+            let found = if p.contains('@') {
+                crate::account::normalize_email(&p)
+                    .ok()
+                    .map(SearchPerson::Email)
+            } else {
+                crate::values::Afm::parse(&p)
+                    .ok()
+                    .map(|afm| SearchPerson::Afm(afm.as_str().to_string()))
+            };
+            if found.is_none() {
+                errors.push(FieldError::new("person", "audit_person_invalid"));
+            }
+            found
+        });
+        let aggregate_type = given(f.kind).and_then(|k| {
+            let found = STREAM_KINDS
+                .iter()
+                .find(|(kind, _)| *kind == k)
+                .map(|(_, ty)| *ty);
+            if found.is_none() {
+                errors.push(FieldError::new("kind", "audit_kind_invalid"));
+            }
+            found
+        });
+        let mut day = |field: &str, code: &str, v: Option<&str>| {
+            given(v).and_then(|d| {
+                let parsed = chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok();
+                if parsed.is_none() {
+                    errors.push(FieldError::new(field, code));
+                }
+                parsed
+            })
+        };
+        let from = day("from", "audit_from_invalid", f.from);
+        let to = day("to", "audit_to_invalid", f.to);
+        if let (Some(from), Some(to)) = (from, to) {
+            if to < from {
+                errors.push(FieldError::new("to", "audit_range_invalid"));
+            }
+        }
+        if errors.is_empty() {
+            Ok(Self {
+                number,
+                person,
+                aggregate_type,
+                from,
+                to,
+            })
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// `2026/2` written in full as a case number is stored (`2026/000002`); `None` for
+/// anything else.
+fn case_number_in_full(raw: &str) -> Option<String> {
+    let (year, serial) = raw.split_once('/')?;
+    let digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+    if year.len() != 4 || !digits(year) || !digits(serial) || serial.len() > 6 {
+        return None;
+    }
+    let serial: i64 = serial.parse().ok()?;
+    Some(format!("{year}/{serial:06}"))
+}
+
+#[cfg(test)]
+mod search_tests {
+    use super::*;
+
+    fn fields<'a>(pairs: &[(&str, &'a str)]) -> StreamSearchFields<'a> {
+        let get = |name: &str| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+        StreamSearchFields {
+            number: get("number"),
+            person: get("person"),
+            kind: get("kind"),
+            from: get("from"),
+            to: get("to"),
+        }
+    }
+
+    fn codes(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        StreamSearch::parse(&fields(pairs))
+            .unwrap_err()
+            .into_iter()
+            .map(|e| (e.field, e.code))
+            .collect()
+    }
+
+    #[test]
+    fn empty_fields_search_everything() {
+        let all = StreamSearch::parse(&fields(&[("number", "  "), ("person", "")])).unwrap();
+        assert_eq!(all, StreamSearch::default());
+    }
+
+    #[test]
+    fn a_case_number_is_written_in_full_and_other_numbers_are_kept() {
+        let n = |raw| {
+            StreamSearch::parse(&fields(&[("number", raw)]))
+                .unwrap()
+                .number
+        };
+        assert_eq!(n(" 2026/2 ").as_deref(), Some("2026/000002"));
+        assert_eq!(n("2026/000123").as_deref(), Some("2026/000123"));
+        assert_eq!(n("ΠΡΩΤ-2026/77").as_deref(), Some("ΠΡΩΤ-2026/77"));
+        assert_eq!(n("9999-123456").as_deref(), Some("9999-123456"));
+        assert_eq!(n("2026/1234567").as_deref(), Some("2026/1234567"));
+        assert_eq!(
+            codes(&[("number", &"1".repeat(101))]),
+            [("number".into(), "audit_number_too_long".into())]
+        );
+    }
+
+    #[test]
+    fn a_person_is_an_e_mail_or_an_afm() {
+        let p = |raw| {
+            StreamSearch::parse(&fields(&[("person", raw)]))
+                .unwrap()
+                .person
+        };
+        assert_eq!(
+            p(" Maria@Example.GR "),
+            Some(SearchPerson::Email("maria@example.gr".into()))
+        );
+        assert_eq!(p("094259216"), Some(SearchPerson::Afm("094259216".into())));
+        for bad in ["094259217", "Μαρία", "12345", "@"] {
+            assert_eq!(
+                codes(&[("person", bad)]),
+                [("person".into(), "audit_person_invalid".into())],
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn kinds_and_days_are_checked() {
+        let s = StreamSearch::parse(&fields(&[
+            ("kind", "fines"),
+            ("from", "2026-12-01"),
+            ("to", "2026-12-01"),
+        ]))
+        .unwrap();
+        assert_eq!(s.aggregate_type, Some("TrafficFine"));
+        assert_eq!(s.from, s.to);
+        assert_eq!(
+            codes(&[
+                ("kind", "warrants"),
+                ("from", "1/12/2026"),
+                ("to", "2026-13-01")
+            ]),
+            [
+                ("kind".into(), "audit_kind_invalid".into()),
+                ("from".into(), "audit_from_invalid".into()),
+                ("to".into(), "audit_to_invalid".into()),
+            ]
+        );
+        assert_eq!(
+            codes(&[("from", "2026-12-02"), ("to", "2026-12-01")]),
+            [("to".into(), "audit_range_invalid".into())]
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// What an event changed in its case's state
+// ---------------------------------------------------------------------------------------
+
+/// One field of a case's state that an event changed: its path in the state as the
+/// aggregate serializes it (`assigned_to.name`, `answers[1].text`), and its value before
+/// and after (`None`: absent or null).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldChange {
+    pub path: String,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+}
+
+/// The fields that differ between two states of a case, leaf by leaf: objects are walked
+/// into, lists of objects item by item, and a list of plain values is one value. In the
+/// order of the later state's fields, then those it no longer has.
+pub fn state_changes(before: &serde_json::Value, after: &serde_json::Value) -> Vec<FieldChange> {
+    let mut old = Vec::new();
+    let mut new = Vec::new();
+    leaves("", before, &mut old);
+    leaves("", after, &mut new);
+    let find = |list: &[(String, serde_json::Value)], path: &str| {
+        list.iter().find(|(p, _)| p == path).map(|(_, v)| v.clone())
+    };
+    let mut changes: Vec<FieldChange> = new
+        .iter()
+        .filter_map(|(path, value)| {
+            let was = find(&old, path);
+            (was.as_ref() != Some(value)).then(|| FieldChange {
+                path: path.clone(),
+                before: was,
+                after: Some(value.clone()),
+            })
+        })
+        .collect();
+    changes.extend(
+        old.iter()
+            .filter(|(path, _)| find(&new, path).is_none())
+            .map(|(path, value)| FieldChange {
+                path: path.clone(),
+                before: Some(value.clone()),
+                after: None,
+            }),
+    );
+    changes
+}
+
+fn leaves(prefix: &str, value: &serde_json::Value, out: &mut Vec<(String, serde_json::Value)>) {
+    use serde_json::Value;
+    let join = |key: &str| {
+        if prefix.is_empty() {
+            key.to_string()
+        } else {
+            format!("{prefix}.{key}")
+        }
+    };
+    match value {
+        Value::Null => {}
+        // A case number is one value (`2026/000002`), not a year and a serial.
+        Value::Object(fields) if fields.len() == 2 && fields.contains_key("serial") => {
+            match serde_json::from_value::<crate::values::CaseNumber>(value.clone()) {
+                Ok(number) => out.push((prefix.to_string(), Value::String(number.to_string()))),
+                Err(_) => {
+                    for (key, v) in fields {
+                        leaves(&join(key), v, out);
+                    }
+                }
+            }
+        }
+        Value::Object(fields) if !fields.is_empty() => {
+            for (key, v) in fields {
+                leaves(&join(key), v, out);
+            }
+        }
+        Value::Array(items) if items.iter().any(Value::is_object) => {
+            for (i, item) in items.iter().enumerate() {
+                leaves(&format!("{prefix}[{i}]"), item, out);
+            }
+        }
+        other => out.push((prefix.to_string(), other.clone())),
+    }
+}
+
+#[cfg(test)]
+mod change_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_changed_leaves_are_listed_with_their_values_before_and_after() {
+        let before = json!({"status": "submitted", "assigned_to": null, "times_reopened": 0,
+                            "answers": [{"text": "α"}], "tags": ["x"], "gone": "y"});
+        let after = json!({"status": "in_review", "assigned_to": {"name": "Γιώργος"},
+                           "times_reopened": 0, "answers": [{"text": "α"}, {"text": "β"}],
+                           "tags": ["x", "z"]});
+        let changes = state_changes(&before, &after);
+        let paths: Vec<&str> = changes.iter().map(|c| c.path.as_str()).collect();
+        // serde_json's map keeps keys sorted.
+        assert_eq!(
+            paths,
+            [
+                "answers[1].text",
+                "assigned_to.name",
+                "status",
+                "tags",
+                "gone"
+            ]
+        );
+        assert_eq!(changes[1].before, None);
+        assert_eq!(changes[1].after, Some(json!("Γιώργος")));
+        assert_eq!(changes[2].before, Some(json!("submitted")));
+        assert_eq!(changes[3].after, Some(json!(["x", "z"])));
+        assert_eq!(changes[4].after, None);
+        assert!(state_changes(&after, &after).is_empty());
+    }
+
+    #[test]
+    fn a_case_number_is_one_value() {
+        let changes = state_changes(
+            &json!({"number": null}),
+            &json!({"number": {"year": 2026, "serial": 2}}),
+        );
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].path, "number");
+        assert_eq!(changes[0].after, Some(json!("2026/000002")));
+    }
+}

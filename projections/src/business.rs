@@ -1,12 +1,17 @@
 //! The `business_timeline` read model: every event of a business's tax declarations and
 //! certified debts (S13–S14) in the order the log holds them, decoded through their types,
-//! for the business's «Ιστορικό και αποδείξεις»; and the business's payments, read from
-//! the `payments` read model.
+//! for the business's «Ιστορικό και αποδείξεις», with the outcome of every payment of a
+//! debt that took no money (declined, cancelled, failed, expired: a declaration's own
+//! events already say so, «απορρίφθηκε»); and the business's payments, read from the
+//! `payments` read model.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
+use std::collections::HashMap;
+
 use domain::business::ObligationEventSummary;
+use domain::payment::{Payment, PaymentEvent};
 use domain::tax_debt::{TaxDebt, TaxDebtEvent};
 use domain::tax_declaration::{TaxDeclaration, TaxDeclarationEvent};
 use domain::Money;
@@ -25,7 +30,7 @@ impl BusinessTimelineProjection {
 
 impl ReadModel for BusinessTimelineProjection {
     fn schema_version(&self) -> i32 {
-        1
+        2
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -47,6 +52,7 @@ CREATE TABLE business_timeline (
     reason          text
 );
 CREATE INDEX business_timeline_afm_idx ON business_timeline (afm, global_position DESC);
+CREATE INDEX business_timeline_payment_idx ON business_timeline (payment_id);
 "#
     }
 }
@@ -63,7 +69,7 @@ impl Consumer for BusinessTimelineProjection {
     }
 
     fn aggregate_types(&self) -> Option<&'static [&'static str]> {
-        Some(&[TaxDeclaration::TYPE, TaxDebt::TYPE])
+        Some(&[TaxDeclaration::TYPE, TaxDebt::TYPE, Payment::TYPE])
     }
 
     async fn handle(
@@ -82,15 +88,43 @@ impl Consumer for BusinessTimelineProjection {
         events: &[RecordedEvent],
     ) -> Result<(), ConsumerError> {
         let mut rows = TimelineRows::default();
+        // The debt each payment of the batch is for (its `TaxDebtPaymentStarted`, stored
+        // or earlier in the batch); a payment of anything else has no entry.
+        let mut debts = debts_of_payments(conn, events).await?;
         for event in events {
             let summary: ObligationEventSummary = if event.aggregate_type == TaxDeclaration::TYPE {
                 <TaxDeclarationEvent as serde::Deserialize>::deserialize(&event.payload)
                     .map_err(|e| ConsumerError::decode(event, e))?
                     .summary()
             } else if event.aggregate_type == TaxDebt::TYPE {
-                <TaxDebtEvent as serde::Deserialize>::deserialize(&event.payload)
-                    .map_err(|e| ConsumerError::decode(event, e))?
-                    .summary()
+                let payload = <TaxDebtEvent as serde::Deserialize>::deserialize(&event.payload)
+                    .map_err(|e| ConsumerError::decode(event, e))?;
+                if let TaxDebtEvent::TaxDebtPaymentStarted { payment_id, .. } = &payload {
+                    debts.insert(payment_id.clone(), event.aggregate_id.clone());
+                }
+                payload.summary()
+            } else if event.aggregate_type == Payment::TYPE {
+                let Some(debt) = debts.get(&event.aggregate_id) else {
+                    continue;
+                };
+                let payload = <PaymentEvent as serde::Deserialize>::deserialize(&event.payload)
+                    .map_err(|e| ConsumerError::decode(event, e))?;
+                let at = match payload {
+                    PaymentEvent::PaymentFailed { at, .. }
+                    | PaymentEvent::PaymentCancelled { at, .. }
+                    | PaymentEvent::PaymentErrored { at, .. }
+                    | PaymentEvent::PaymentExpired { at } => at,
+                    // Its start and its success are the debt's own events.
+                    _ => continue,
+                };
+                let summary = ObligationEventSummary {
+                    at,
+                    amount_cents: None,
+                    payment_id: Some(event.aggregate_id.clone()),
+                    reason: None,
+                };
+                rows.push_for(event, TaxDebt::TYPE, debt, summary);
+                continue;
             } else {
                 continue;
             };
@@ -123,6 +157,30 @@ impl Consumer for BusinessTimelineProjection {
     }
 }
 
+/// Payment id → the debt stream it pays, for the payments of `events` that the timeline
+/// already holds the start of (one read; the batch's own starts are added as it is folded).
+async fn debts_of_payments(
+    conn: &mut PgConnection,
+    events: &[RecordedEvent],
+) -> Result<HashMap<String, String>, ConsumerError> {
+    let ids: Vec<&str> = events
+        .iter()
+        .filter(|e| e.aggregate_type == Payment::TYPE && e.sequence > 1)
+        .map(|e| e.aggregate_id.as_str())
+        .collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let found: Vec<(String, String)> = sqlx::query_as(
+        "SELECT payment_id, stream_id FROM business_timeline \
+         WHERE payment_id = ANY($1) AND event_type = 'TaxDebtPaymentStarted'",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(found.into_iter().collect())
+}
+
 /// A batch's timeline entries, column by column (for `unnest`).
 #[derive(Default)]
 struct TimelineRows {
@@ -140,10 +198,22 @@ struct TimelineRows {
 
 impl TimelineRows {
     fn push(&mut self, event: &RecordedEvent, summary: ObligationEventSummary) {
+        self.push_for(event, &event.aggregate_type, &event.aggregate_id, summary);
+    }
+
+    /// An entry of the obligation `stream_id` (of `aggregate_type`) for `event`, which may
+    /// be of another stream (a payment's outcome is entered under the debt it was for).
+    fn push_for(
+        &mut self,
+        event: &RecordedEvent,
+        aggregate_type: &str,
+        stream_id: &str,
+        summary: ObligationEventSummary,
+    ) {
         self.positions.push(event.position.global_position);
-        self.afms.push(afm_of(&event.aggregate_id).to_string());
-        self.aggregate_types.push(event.aggregate_type.clone());
-        self.stream_ids.push(event.aggregate_id.clone());
+        self.afms.push(afm_of(stream_id).to_string());
+        self.aggregate_types.push(aggregate_type.to_string());
+        self.stream_ids.push(stream_id.to_string());
         self.sequences.push(event.sequence);
         self.event_types.push(event.event_type.clone());
         self.ats.push(summary.at);

@@ -2,6 +2,7 @@
 //! API serves from them, and rebuilding them from position zero.
 
 pub mod applications;
+pub mod audit_index;
 pub mod business;
 pub mod certifications;
 pub mod declarations;
@@ -42,8 +43,16 @@ pub fn all() -> Vec<Arc<dyn ReadModel>> {
         Arc::new(business::BusinessTimelineProjection),
         Arc::new(traffic_fines::TrafficFinesProjection),
         Arc::new(tax_debts::TaxDebtsProjection),
+        Arc::new(audit_index::AuditIndexProjection),
     ]
 }
+
+/// The consumer names the auditor's search waits for (the streams, and the
+/// certifications that tell who represents a business).
+pub const AUDIT_READS: &[&str] = &[
+    audit_index::AuditIndexProjection::NAME,
+    certifications::CertificationsProjection::NAME,
+];
 
 /// The consumer names a citizen's reads of their cases wait for.
 pub const REQUEST_READS: &[&str] = &[requests::RequestsProjection::NAME];
@@ -94,4 +103,5 @@ pub const ALL_READS: &[&str] = &[
     business::BusinessTimelineProjection::NAME,
     traffic_fines::TrafficFinesProjection::NAME,
     tax_debts::TaxDebtsProjection::NAME,
+    audit_index::AuditIndexProjection::NAME,
 ];

@@ -5,6 +5,9 @@ use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::Json;
 use commands::audit::{self, CaseEvents, CaseState, CaseVerification};
+use domain::audit::StreamSearchFields;
+use projections::audit_index::StreamListing;
+use projections::paging::Paged;
 use serde::Deserialize;
 
 use crate::auth::CurrentUser;
@@ -62,6 +65,43 @@ pub async fn verify(
     StreamId(id): StreamId,
 ) -> Result<Json<CaseVerification>, ApiError> {
     Ok(Json(audit::verify(&state, &user.actor(), &id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamsQuery {
+    number: Option<String>,
+    person: Option<String>,
+    kind: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    after: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `GET /api/v1/audit/streams?number=&person=&kind=&from=&to=&after=&limit=`: the event
+/// log's streams that match every criterion given, the most recently begun first, a page at
+/// a time (issue 17).
+pub async fn streams(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiQuery(q): ApiQuery<StreamsQuery>,
+) -> Result<Json<Paged<StreamListing>>, ApiError> {
+    let page = crate::http::page_request(
+        q.after.as_deref(),
+        q.limit,
+        projections::paging::TIME_THEN_TEXT,
+    )?;
+    let fields = StreamSearchFields {
+        number: q.number.as_deref(),
+        person: q.person.as_deref(),
+        kind: q.kind.as_deref(),
+        from: q.from.as_deref(),
+        to: q.to.as_deref(),
+    };
+    Ok(Json(
+        crate::reads::audit_streams(&state, &user, &fields, &page).await?,
+    ))
 }
 
 /// `GET /api/v1/audit/staff`: the staff accounts and every change made to them.

@@ -115,6 +115,7 @@ api_routes! {
     "/api/v1/audit/cases/{id}/state" => get(audit::state),
     "/api/v1/audit/cases/{id}/verify" => get(audit::verify),
     "/api/v1/audit/staff" => get(audit::staff),
+    "/api/v1/audit/streams" => get(audit::streams),
 }
 
 pub fn router() -> Router<AppState> {

@@ -270,6 +270,8 @@ struct ProfilePage {
     saved: bool,
     /// «Η πιστοποίησή μου», for citizens.
     certification: Option<CertificationView>,
+    /// Where saving returns to (a payment's page that asked for the details), or empty.
+    next: String,
 }
 
 /// The citizen's certification for the profile page (none for staff, or when it cannot
@@ -286,6 +288,7 @@ async fn certification_summary(state: &AppState, p: &Page) -> Option<Certificati
 #[derive(Deserialize)]
 struct ProfileQuery {
     saved: Option<String>,
+    next: Option<String>,
 }
 
 async fn profile_form(
@@ -313,6 +316,7 @@ async fn profile_form(
         email: profile.email,
         saved: q.saved.is_some(),
         certification,
+        next: safe_next(q.next.as_deref(), ""),
     })
 }
 
@@ -322,6 +326,7 @@ struct ProfileForm {
     father_name: Option<String>,
     address: Option<String>,
     phone: Option<String>,
+    next: Option<String>,
 }
 
 async fn save_profile(
@@ -338,6 +343,7 @@ async fn save_profile(
         ("address", f.address.as_deref().unwrap_or("")),
         ("phone", f.phone.as_deref().unwrap_or("")),
     ]);
+    let next = safe_next(f.next.as_deref(), "");
     let details = ProfileDetails {
         full_name: f.full_name,
         father_name: f.father_name,
@@ -345,6 +351,8 @@ async fn save_profile(
         phone: f.phone,
     };
     match accounts::update_profile(&state, &u.user.actor(), details).await {
+        // Back to the payment that asked for the details, else the profile, saved.
+        Ok(_) if !next.is_empty() => Redirect::to(&next).into_response(),
         Ok(_) => Redirect::to("/profile?saved=1").into_response(),
         Err(e) => {
             let e = ApiError::from(e);
@@ -357,6 +365,7 @@ async fn save_profile(
                 email: u.user.email.clone(),
                 saved: false,
                 certification,
+                next,
             });
             *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
             response

@@ -6,18 +6,19 @@
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Utc};
-use commands::audit::{self, stream_id, AuditEvent};
+use commands::audit::{self, stream_id};
 use serde::Deserialize;
 
 use super::cases::{error_page, MessagePage};
 use super::login_redirect;
+use super::staff::Choice;
 use super::{render, FormState, Page};
 use crate::auth::CurrentUser;
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
 use crate::i18n;
 use crate::AppState;
 
@@ -26,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .route("/audit", get(audit_form))
         .route("/audit/cases/{id}", get(case_events))
         .route("/audit/cases/{id}/state", get(case_state))
+        .route("/audit/cases/{id}/events.json", get(download))
         .route("/audit/staff", get(staff_page))
 }
 
@@ -46,44 +48,148 @@ fn athens_seconds(at: &DateTime<Utc>) -> String {
 }
 
 // ---------------------------------------------------------------------------------------
-// The form
+// The search
 // ---------------------------------------------------------------------------------------
+
+/// A stream as the search's results list it.
+struct ResultRow {
+    href: String,
+    /// Its Α.Α., else its id.
+    number: String,
+    kind: String,
+    title: String,
+    /// Whose: an e-mail and, for a business's, its ΑΦΜ.
+    person: String,
+    first: String,
+    last: String,
+    last_event: String,
+    events: i64,
+}
 
 #[derive(Template)]
 #[template(path = "audit_form.html")]
-struct FormPage {
+struct SearchPage {
     p: Page,
     form: FormState,
+    kind_choices: Vec<Choice>,
+    /// `None` when the criteria were refused.
+    results: Option<Vec<ResultRow>>,
+    pager: super::layout::Pager,
 }
 
-#[derive(Deserialize)]
-struct FormQuery {
-    case: Option<String>,
+#[derive(Deserialize, Default)]
+struct SearchQuery {
+    number: Option<String>,
+    person: Option<String>,
+    kind: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    after: Option<String>,
 }
 
-async fn audit_form(p: Page, Query(q): Query<FormQuery>) -> Response {
-    if let Err(response) = auditor(&p) {
-        return *response;
-    }
-    let Some(raw) = q.case else {
-        return render(&FormPage {
-            p,
-            form: FormState::new(),
-        });
+/// What a stream of `aggregate_type` is called («Αίτημα», «Πληρωμή», …).
+fn kind_label(p: &Page, aggregate_type: &str) -> String {
+    domain::audit::STREAM_KINDS
+        .iter()
+        .find(|(_, ty)| *ty == aggregate_type)
+        .map(|(kind, _)| p.t(&format!("ui_audit_kind_{kind}")))
+        .unwrap_or_else(|| aggregate_type.to_string())
+}
+
+/// An event type in words: as the citizen's timeline says it (`timeline_<type>`), else
+/// in the auditors' words (`audit_event_<type>`), else the type itself.
+fn event_title(p: &Page, event_type: &str) -> String {
+    [
+        format!("timeline_{event_type}"),
+        format!("audit_event_{event_type}"),
+    ]
+    .iter()
+    .find(|key| i18n::has_message(key))
+    .map(|key| p.t(key))
+    .unwrap_or_else(|| event_type.to_string())
+}
+
+/// `/audit`: the search of every stream of the log by number, person, kind and the days it
+/// began (issue 17); no criteria lists every stream, the most recently begun first.
+async fn audit_form(
+    State(state): State<AppState>,
+    p: Page,
+    Query(q): Query<SearchQuery>,
+) -> Response {
+    let user = match auditor(&p) {
+        Ok(user) => user,
+        Err(response) => return *response,
     };
-    let raw = raw.trim();
-    let code = if raw.is_empty() {
-        "ui_audit_case_required"
-    } else {
-        match stream_id(raw) {
-            Ok(id) => return Redirect::to(&format!("/audit/cases/{id}")).into_response(),
-            Err(_) => "ui_audit_case_invalid",
+    let fields = domain::audit::StreamSearchFields {
+        number: q.number.as_deref(),
+        person: q.person.as_deref(),
+        kind: q.kind.as_deref(),
+        from: q.from.as_deref(),
+        to: q.to.as_deref(),
+    };
+    let mut form = FormState::with_values([
+        ("number", q.number.as_deref().unwrap_or("")),
+        ("person", q.person.as_deref().unwrap_or("")),
+        ("kind", q.kind.as_deref().unwrap_or("")),
+        ("from", q.from.as_deref().unwrap_or("")),
+        ("to", q.to.as_deref().unwrap_or("")),
+    ]);
+    let kind_choices = std::iter::once(Choice {
+        value: String::new(),
+        label: p.t("ui_audit_kind_all"),
+    })
+    .chain(domain::audit::STREAM_KINDS.iter().map(|(kind, _)| Choice {
+        value: kind.to_string(),
+        label: p.t(&format!("ui_audit_kind_{kind}")),
+    }))
+    .collect();
+    let page = super::layout::list_page(q.after.as_deref(), projections::paging::TIME_THEN_TEXT);
+    let found = crate::reads::audit_streams(&state, &user, &fields, &page).await;
+    let empty_pager = || super::layout::Pager::new(&p.here, &page, None);
+    let (results, pager, status) = match found {
+        Ok(found) => {
+            let pager = super::layout::Pager::new(&p.here, &page, found.next.as_deref());
+            let rows = found
+                .items
+                .into_iter()
+                .map(|s| ResultRow {
+                    href: format!("/audit/cases/{}", s.stream_id),
+                    number: s.case_number.unwrap_or_else(|| s.stream_id.clone()),
+                    kind: kind_label(&p, &s.aggregate_type),
+                    title: s.title,
+                    person: match (s.email, s.afm) {
+                        (Some(email), Some(afm)) => format!("{email} · ΑΦΜ {afm}"),
+                        (Some(email), None) => email,
+                        (None, Some(afm)) => format!("ΑΦΜ {afm}"),
+                        (None, None) => String::new(),
+                    },
+                    first: p.datetime(&s.first_at),
+                    last: p.datetime(&s.last_at),
+                    last_event: event_title(&p, &s.last_event_type),
+                    events: s.events,
+                })
+                .collect();
+            (Some(rows), pager, StatusCode::OK)
         }
+        Err(ApiError::Validation(errors)) => {
+            for e in &errors {
+                form.add_error(p.lang, e);
+            }
+            (None, empty_pager(), StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        Err(e) => return error_page(p, e),
     };
-    let mut form = FormState::with_values([("case", raw)]);
-    form.add_error(p.lang, &FieldError::new("case", code));
-    let mut response = render(&FormPage { p, form });
-    *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    let mut response = render(&SearchPage {
+        p,
+        form,
+        kind_choices,
+        results,
+        pager: super::layout::Pager {
+            label_key: "ui_audit_results_paging",
+            ..pager
+        },
+    });
+    *response.status_mut() = status;
     response
 }
 
@@ -91,23 +197,183 @@ async fn audit_form(p: Page, Query(q): Query<FormQuery>) -> Response {
 // A case's events and the chain verification
 // ---------------------------------------------------------------------------------------
 
-/// One stored event as the events table shows it.
+/// One stored event as the page shows it: in words (what happened, by whom, what it
+/// changed), with the record as stored behind a disclosure.
 struct EventRow {
     sequence: i64,
     event_type: String,
-    /// The event in words, when it has a title (`timeline_<type>`).
+    /// What happened, in words.
     title: String,
     version: String,
     recorded: String,
     recorded_iso: String,
+    /// Who did it, in words: their role, and their name and e-mail where they have an
+    /// account.
+    who: String,
     role: String,
     actor_id: String,
     client_ip: String,
     open311_client: String,
     correlation_id: String,
+    /// The fields of the case's state the event changed.
+    changes: Vec<FieldRow>,
     payload: String,
     hash: String,
     prev_hash: String,
+}
+
+/// A field of a case's state, as the page shows it.
+struct FieldRow {
+    /// The field in words («Χειριστής · Όνομα»), or its path when a part has no name.
+    label: String,
+    /// Its path in the state as stored (`assigned_to.name`).
+    path: String,
+    /// Whether every part of the path has a name in words.
+    labelled: bool,
+    before: String,
+    after: String,
+}
+
+/// What a stored time means to a reader: the same moment, Athens time.
+fn when(value: &str) -> Option<String> {
+    DateTime::parse_from_rfc3339(value)
+        .ok()
+        .map(|at| athens_seconds(&at.with_timezone(&Utc)))
+}
+
+/// The message that names value `value` of the field `name` of a stream of
+/// `aggregate_type` (a status, a kind, a reason), where the pages already have one.
+fn value_key(aggregate_type: &str, name: &str, value: &str) -> String {
+    let prefix = match (name, aggregate_type) {
+        ("status", "CitizenRequest") => "status_",
+        ("status", "CertificateApplication") => "application_status_",
+        ("status", "Payment") => "payment_status_",
+        ("status", "TaxDeclaration") => "declaration_status_",
+        ("kind", "CitizenRequest") => "kind_",
+        ("kind", "CertificateApplication") => "application_kind_",
+        ("close_reason", _) => "close_reason_",
+        ("method", _) => "delivery_",
+        ("document", _) => "document_",
+        ("filing", _) => "ui_declaration_filing_",
+        ("type", _) => "ui_role_",
+        ("outcome", _) => "audit_value_outcome_",
+        ("origin", _) => "audit_value_origin_",
+        _ => return String::new(),
+    };
+    format!("{prefix}{value}")
+}
+
+/// A value of the field `name` of a stream of `aggregate_type`, in words: amounts in
+/// euros, times in Athens time, days as the pages write them, yes/no, a status or a kind
+/// by its name (and the stored value beside it); anything else as stored.
+fn value_in_words(p: &Page, aggregate_type: &str, name: &str, value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match value {
+        Value::Bool(true) => p.t("ui_yes"),
+        Value::Bool(false) => p.t("ui_no"),
+        Value::Number(n) if name.ends_with("_cents") => n
+            .as_i64()
+            .map(|cents| domain::Money::from_cents(cents).to_string())
+            .unwrap_or_else(|| n.to_string()),
+        Value::String(s) => {
+            let key = value_key(aggregate_type, name, s);
+            if !key.is_empty() && i18n::has_message(&key) {
+                return format!("{} ({s})", p.t(&key));
+            }
+            when(s)
+                .or_else(|| {
+                    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                        .ok()
+                        .map(|d| d.format("%d/%m/%Y").to_string())
+                })
+                .unwrap_or_else(|| s.clone())
+        }
+        Value::Array(items) => items
+            .iter()
+            .map(|v| value_in_words(p, aggregate_type, name, v))
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => other.to_string(),
+    }
+}
+
+/// A field's path in words: each part's name (`audit_field_<part>`), list positions as
+/// «#2»; `labelled` is false when a part has no name (the path is then shown as stored).
+fn field_label(p: &Page, path: &str) -> (String, bool) {
+    let mut words = Vec::new();
+    let mut labelled = true;
+    let mut parent = "";
+    for part in path.split('.') {
+        let (name, index) = match part.split_once('[') {
+            Some((name, rest)) => (name, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (part, None),
+        };
+        if !name.is_empty() {
+            // A name may read differently under its parent (a period's `number`).
+            let within = format!("audit_field_{parent}_{name}");
+            let alone = format!("audit_field_{name}");
+            if parent == "attributes" {
+                // A category's own fields, named by the municipality's configuration.
+                words.push(name.to_string());
+            } else if i18n::has_message(&within) {
+                words.push(p.t(&within));
+            } else if i18n::has_message(&alone) {
+                words.push(p.t(&alone));
+            } else {
+                labelled = false;
+                words.push(name.to_string());
+            }
+            parent = name;
+        }
+        if let Some(i) = index {
+            words.push(format!("#{}", i + 1));
+        }
+    }
+    (words.join(" · "), labelled)
+}
+
+fn change_rows(
+    p: &Page,
+    aggregate_type: &str,
+    changes: &[domain::audit::FieldChange],
+) -> Vec<FieldRow> {
+    changes
+        .iter()
+        .map(|c| {
+            let name = c
+                .path
+                .rsplit('.')
+                .next()
+                .unwrap_or("")
+                .split('[')
+                .next()
+                .unwrap_or("");
+            // Absent, null or empty: a dash.
+            let words = |v: &Option<serde_json::Value>| {
+                v.as_ref()
+                    .map(|v| value_in_words(p, aggregate_type, name, v))
+                    .filter(|words| !words.is_empty())
+                    .unwrap_or_else(|| "—".to_string())
+            };
+            let (label, labelled) = field_label(p, &c.path);
+            FieldRow {
+                label,
+                path: c.path.clone(),
+                labelled,
+                before: words(&c.before),
+                after: words(&c.after),
+            }
+        })
+        .collect()
+}
+
+fn role_in_words(p: &Page, role: &str) -> String {
+    let key = format!("ui_role_{role}");
+    if i18n::has_message(&key) {
+        p.t(&key)
+    } else {
+        role.to_string()
+    }
 }
 
 /// The verification's verdict in words.
@@ -126,37 +392,45 @@ struct EventsPage {
     id: String,
     number: String,
     aggregate_type: String,
+    /// What the stream is, in words («Αίτημα», «Πληρωμή»).
+    kind: String,
     events: Vec<EventRow>,
     verification: Verification,
 }
 
-fn event_rows(p: &Page, events: &[AuditEvent]) -> Vec<EventRow> {
-    events
+fn event_rows(
+    p: &Page,
+    case: &audit::CaseEvents,
+    changes: &[Vec<domain::audit::FieldChange>],
+    people: &[audit::Person],
+) -> Vec<EventRow> {
+    case.events
         .iter()
-        .map(|e| {
+        .zip(changes)
+        .map(|(e, changed)| {
             let actor = e.actor();
-            let role_key = format!("ui_role_{}", actor.role);
-            let title_key = format!("timeline_{}", e.event_type);
+            let role = role_in_words(p, &actor.role);
+            let who = match people.iter().find(|person| person.id == actor.actor_id) {
+                Some(person) => format!("{role}: {} ({})", person.full_name, person.email),
+                None => match &actor.open311_client {
+                    Some(client) => format!("{role}: Open311 {client}"),
+                    None => role.clone(),
+                },
+            };
             EventRow {
                 sequence: e.sequence,
-                title: if i18n::has_message(&title_key) {
-                    p.t(&title_key)
-                } else {
-                    String::new()
-                },
+                title: event_title(p, &e.event_type),
                 event_type: e.event_type.clone(),
                 version: e.version.clone(),
                 recorded: athens_seconds(&e.recorded_at),
                 recorded_iso: e.recorded_at.to_rfc3339(),
-                role: if i18n::has_message(&role_key) {
-                    format!("{} ({})", p.t(&role_key), actor.role)
-                } else {
-                    actor.role
-                },
+                who,
+                role: format!("{role} ({})", actor.role),
                 actor_id: actor.actor_id,
                 client_ip: actor.client_ip.unwrap_or_default(),
                 open311_client: actor.open311_client.unwrap_or_default(),
                 correlation_id: actor.correlation_id,
+                changes: change_rows(p, &case.aggregate_type, changed),
                 payload: serde_json::to_string_pretty(&e.payload).unwrap_or_default(),
                 hash: e.hash.clone().unwrap_or_default(),
                 prev_hash: e.prev_hash.clone().unwrap_or_default(),
@@ -192,10 +466,13 @@ async fn case_events(State(state): State<AppState>, p: Page, Path(raw): Path<Str
     let loaded = async {
         let events = audit::events(&state, &actor, &id).await?;
         let verdict = audit::verify(&state, &actor, &id).await?;
-        Ok::<_, ApiError>((events, verdict))
+        let changes = audit::changes(&events)?;
+        let actors: Vec<String> = events.events.iter().map(|e| e.actor().actor_id).collect();
+        let people = audit::people(&state, &actor, &actors).await?;
+        Ok::<_, ApiError>((events, verdict, changes, people))
     }
     .await;
-    let (case, verdict) = match loaded {
+    let (case, verdict, changes, people) = match loaded {
         Ok(found) => found,
         Err(e) => return error_page(p, e),
     };
@@ -212,8 +489,9 @@ async fn case_events(State(state): State<AppState>, p: Page, Path(raw): Path<Str
         head_hash: verdict.head_hash.unwrap_or_default(),
     };
     let aggregate_type = case.aggregate_type.clone();
-    let events = event_rows(&p, &case.events);
+    let events = event_rows(&p, &case, &changes, &people);
     render(&EventsPage {
+        kind: kind_label(&p, &aggregate_type),
         aggregate_type,
         p,
         id,
@@ -233,6 +511,9 @@ struct StatePage {
     p: Page,
     id: String,
     sequence: i64,
+    /// Every field of the state, in words.
+    fields: Vec<FieldRow>,
+    /// The state as the aggregate serializes it.
     state: String,
 }
 
@@ -278,12 +559,65 @@ async fn case_state(
         }
         Err(e) => return error_page(p, e),
     };
+    // Every field of the state, as what the events so far set it to.
+    let fields = change_rows(
+        &p,
+        &folded.aggregate_type,
+        &domain::audit::state_changes(&serde_json::Value::Null, &folded.state),
+    );
     render(&StatePage {
+        fields,
         p,
         id,
         sequence: folded.sequence,
         state: serde_json::to_string_pretty(&folded.state).unwrap_or_default(),
     })
+}
+
+// ---------------------------------------------------------------------------------------
+// The whole stream as a file
+// ---------------------------------------------------------------------------------------
+
+/// What the auditor keeps of a stream: every event as stored (payload, metadata, hash
+/// links) and the verdict on its chain when it was downloaded.
+#[derive(serde::Serialize)]
+struct StreamFile {
+    downloaded_at: DateTime<Utc>,
+    #[serde(flatten)]
+    events: audit::CaseEvents,
+    verification: audit::CaseVerification,
+}
+
+/// `/audit/cases/{id}/events.json`: the stream as a JSON file to download.
+async fn download(State(state): State<AppState>, p: Page, Path(raw): Path<String>) -> Response {
+    let user = match auditor(&p) {
+        Ok(user) => user,
+        Err(response) => return *response,
+    };
+    let id = match stream_id(&raw) {
+        Ok(id) => id,
+        Err(e) => return error_page(p, e.into()),
+    };
+    let actor = user.actor();
+    let loaded = async {
+        let events = audit::events(&state, &actor, &id).await?;
+        let verification = audit::verify(&state, &actor, &id).await?;
+        Ok::<_, ApiError>((events, verification))
+    }
+    .await;
+    let (events, verification) = match loaded {
+        Ok(found) => found,
+        Err(e) => return error_page(p, e),
+    };
+    let file = StreamFile {
+        downloaded_at: state.portal.now(),
+        events,
+        verification,
+    };
+    match serde_json::to_vec_pretty(&file) {
+        Ok(body) => crate::http::attachment("application/json", &format!("stream-{id}.json"), body),
+        Err(e) => error_page(p, ApiError::Internal(e.to_string())),
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -301,9 +301,9 @@ struct QuoteView {
 
 /// A reduction or surcharge as the quote explains it: «Μείωση 50 % για πληρωμή εντός 10
 /// ημερών από την παράβαση» and «−40,00 €».
-struct AdjustmentView {
-    label: String,
-    amount: String,
+pub(super) struct AdjustmentView {
+    pub label: String,
+    pub amount: String,
 }
 
 /// Why `amount` differs from `base` for a fine committed at `offence_at`, quoted `today`
@@ -363,6 +363,38 @@ fn adjustment_view(
         label,
         amount: signed(difference),
     })
+}
+
+/// A fine's amount explained on its payment's receipt: the fine type's amount and the
+/// reduction or surcharge that made the amount paid.
+pub(super) struct FineBreakdown {
+    pub base_amount: String,
+    pub adjustment: Option<AdjustmentView>,
+}
+
+/// Why a payment of `amount` for `fine`, started at `started_at`, differs from the fine
+/// type's amount: explained by the schedule as of the day (Athens) the payment began, the
+/// day its quote gave that amount.
+pub(super) fn breakdown(
+    state: &AppState,
+    p: &Page,
+    fine: &traffic_fines::TrafficFineRow,
+    amount: domain::Money,
+    started_at: chrono::DateTime<chrono::Utc>,
+) -> FineBreakdown {
+    FineBreakdown {
+        base_amount: fine.base_cents.to_string(),
+        adjustment: adjustment_view(
+            p,
+            &state.config.municipality.fines.adjustments,
+            fine.base_cents,
+            amount,
+            fine.offence_at,
+            started_at
+                .with_timezone(&chrono_tz::Europe::Athens)
+                .date_naive(),
+        ),
+    }
 }
 
 /// The fine's current quote `id`: `Ok(None)` when it is no longer current (replaced or
@@ -435,6 +467,8 @@ struct QuotePage {
     missing: Vec<String>,
     can_pay: bool,
     login_href: String,
+    /// The profile, returning here once saved.
+    profile_href: String,
 }
 
 #[derive(Template)]
@@ -472,6 +506,7 @@ async fn quote_page(State(state): State<AppState>, p: Page, Path(id): Path<Strin
     render(&QuotePage {
         can_pay: citizen && missing.is_empty(),
         login_href: format!("/login?next={next}"),
+        profile_href: super::profile_detour(&format!("/fines/quotes/{}", quote.id)),
         missing,
         quote,
         p,

@@ -142,6 +142,16 @@ impl Page {
             .is_some_and(|u| matches!(u.role, Role::Clerk | Role::Admin))
     }
 
+    /// The hint of a profile field: for a citizen, what the field is needed for
+    /// (`citizen_key`); for staff, who pay nothing, `staff_key`.
+    pub fn profile_hint(&self, citizen_key: &'static str, staff_key: &'static str) -> &'static str {
+        if self.is_citizen() {
+            citizen_key
+        } else {
+            staff_key
+        }
+    }
+
     /// A citizen (not staff, not an auditor): the one who applies for certificates.
     pub fn is_citizen(&self) -> bool {
         self.user.as_ref().is_some_and(|u| u.role == Role::Citizen)

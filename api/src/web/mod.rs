@@ -71,6 +71,13 @@ pub fn login_redirect(p: &Page) -> Response {
     axum::response::Redirect::to(&format!("/login?next={next}")).into_response()
 }
 
+/// The profile page, from which saving returns to `next` (a page that asked for the
+/// details a payment needs: a fine's quote, a debt, a declaration's form).
+pub fn profile_detour(next: &str) -> String {
+    let next: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
+    format!("/profile?next={next}")
+}
+
 pub fn render(template: &impl askama::Template) -> Response {
     match template.render() {
         Ok(html) => Html(html).into_response(),

@@ -49,6 +49,9 @@ struct PaymentPage {
     try_again: Option<String>,
     /// The debt a succeeded payment paid (its page shows it paid).
     debt_page: Option<String>,
+    /// A fine's payment: the fine type's amount and why the payment's differs from it
+    /// (the reduction or surcharge of the day it was quoted), as its quote said.
+    fine_breakdown: Option<super::fines::FineBreakdown>,
 }
 
 /// `?receipt=1`: the payment's own page (its receipt) even where the bank's return
@@ -108,12 +111,22 @@ async fn payment_page(
             let no_money = parsed.is_some_and(PaymentStatus::took_no_money);
             let mut try_again = None;
             let mut debt_page = None;
-            if payment.obligation_kind == commands::fines::OBLIGATION_KIND && no_money {
-                if let Ok(fine) =
+            let mut fine_breakdown = None;
+            if payment.obligation_kind == commands::fines::OBLIGATION_KIND {
+                if let Ok(Some(fine)) =
                     projections::traffic_fines::get(&state.pool, &payment.obligation_reference)
                         .await
                 {
-                    try_again = fine.as_ref().map(super::fines::step2_href);
+                    if no_money {
+                        try_again = Some(super::fines::step2_href(&fine));
+                    }
+                    fine_breakdown = Some(super::fines::breakdown(
+                        &state,
+                        &p,
+                        &fine,
+                        payment.amount_cents,
+                        payment.created_at,
+                    ));
                 }
             }
             if payment.obligation_kind == commands::tax_debts::OBLIGATION_KIND {
@@ -129,6 +142,7 @@ async fn payment_page(
             render(&PaymentPage {
                 try_again,
                 debt_page,
+                fine_breakdown,
                 amount: payment.amount_cents.to_string(),
                 title_key: format!("ui_payment_{status}_title"),
                 text_key: format!("ui_payment_{status}_text"),

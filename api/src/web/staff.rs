@@ -64,9 +64,9 @@ struct CountLink {
 }
 
 /// An option of a `<select>`.
-struct Choice {
-    value: String,
-    label: String,
+pub(super) struct Choice {
+    pub(super) value: String,
+    pub(super) label: String,
 }
 
 #[derive(Template)]

@@ -185,6 +185,8 @@ struct DebtPage {
     missing: Vec<String>,
     /// Why the last «Πληρωμή» was refused.
     problem: Option<String>,
+    /// The profile, returning to the debt once saved.
+    profile_href: String,
 }
 
 /// The debt's page, `problem` said on it, with `status`.
@@ -216,6 +218,7 @@ async fn show_debt(
         Err(e) => return error_page(p, e),
     };
     let mut response = render(&DebtPage {
+        profile_href: super::profile_detour(&format!("/business/debts/{id}")),
         debt: DebtView::new(&p, &item),
         missing,
         problem,

@@ -181,6 +181,8 @@ struct ReviewPage {
     problem: Option<String>,
     /// The profile details still to fill in (labels).
     missing: Vec<String>,
+    /// The profile, returning to the declaration's form filled in as it was.
+    profile_href: String,
 }
 
 fn hidden_fields(a: &TaxAssessment) -> Vec<(String, String)> {
@@ -211,9 +213,19 @@ fn review_page(
     problem: Option<String>,
     missing: Vec<String>,
 ) -> Response {
+    let hidden = hidden_fields(a);
+    // The form's own fields (not the total the breakdown showed): the form takes them.
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(
+            hidden
+                .iter()
+                .filter(|(name, _)| name != "expected_total_cents"),
+        )
+        .finish();
     render(&ReviewPage {
         a: AssessmentView::new(&p, a, company_name),
-        hidden: hidden_fields(a),
+        profile_href: super::profile_detour(&format!("/business/declarations/new?{query}")),
+        hidden,
         changed,
         problem,
         missing,

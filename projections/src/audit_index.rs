@@ -1,0 +1,450 @@
+//! The `audit_streams` read model: one row per stream of the event log, of every aggregate
+//! type, with what an auditor searches it by (issue 17): its Α.Α., the numbers it is known
+//! by (protocol numbers, a payment's order number and bank reference, a fine's number and
+//! plate, a debt's number, the payments of an obligation), the accounts it is about (the
+//! citizen, the applicant, the payer, the declarant, the certified user), the business's
+//! ΑΦΜ, when it began and when it last changed. Folded from every event, decoded through its
+//! aggregate's own event type.
+
+use std::collections::BTreeSet;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use cqrs_es::Aggregate;
+use domain::application::{ApplicationDetails, ApplicationEvent, CertificateApplication};
+use domain::audit::{SearchPerson, StreamSearch};
+use domain::certification::{Certification, CertificationEvent};
+use domain::payment::{Payment, PaymentEvent};
+use domain::request::{CitizenRequest, RequestEvent, Submitter};
+use domain::tax_debt::{TaxDebt, TaxDebtEvent};
+use domain::tax_declaration::{TaxDeclaration, TaxDeclarationEvent};
+use domain::traffic_fine::{TrafficFine, TrafficFineEvent};
+use eventlog::{Consumer, ConsumerError, RecordedEvent};
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgPool};
+
+use crate::fold::{self, Table};
+use crate::paging::{Cursor, PageRequest, Paged};
+use crate::ReadModel;
+
+pub struct AuditIndexProjection;
+
+impl AuditIndexProjection {
+    pub const NAME: &'static str = "audit_streams";
+}
+
+impl ReadModel for AuditIndexProjection {
+    fn schema_version(&self) -> i32 {
+        1
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["audit_streams"]
+    }
+
+    fn create_sql(&self) -> &'static str {
+        r#"
+CREATE TABLE audit_streams (
+    stream_id       text PRIMARY KEY,
+    aggregate_type  text        NOT NULL,
+    case_number     text,
+    title           text        NOT NULL,
+    afm             text,
+    accounts        text[]      NOT NULL,
+    refs            text[]      NOT NULL,
+    first_at        timestamptz NOT NULL,
+    last_at         timestamptz NOT NULL,
+    events          bigint      NOT NULL,
+    last_event_type text        NOT NULL,
+    last_sequence   bigint      NOT NULL
+);
+CREATE INDEX audit_streams_first_idx ON audit_streams (first_at DESC, stream_id DESC);
+CREATE INDEX audit_streams_number_idx ON audit_streams (case_number);
+CREATE INDEX audit_streams_afm_idx ON audit_streams (afm);
+CREATE INDEX audit_streams_accounts_idx ON audit_streams USING gin (accounts);
+CREATE INDEX audit_streams_refs_idx ON audit_streams USING gin (refs);
+"#
+    }
+}
+
+/// A row of `audit_streams`, every column.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StreamRow {
+    stream_id: String,
+    aggregate_type: String,
+    case_number: Option<String>,
+    title: String,
+    afm: Option<String>,
+    accounts: Vec<String>,
+    refs: Vec<String>,
+    first_at: DateTime<Utc>,
+    last_at: DateTime<Utc>,
+    events: i64,
+    last_event_type: String,
+    last_sequence: i64,
+}
+
+fold::sequenced_row!(StreamRow, stream_id);
+
+/// What one event adds to its stream's row.
+#[derive(Default)]
+struct Found {
+    case_number: Option<String>,
+    title: Option<String>,
+    afm: Option<String>,
+    accounts: Vec<String>,
+    refs: Vec<String>,
+}
+
+impl Found {
+    fn with_ref(mut self, reference: impl Into<String>) -> Self {
+        self.refs.push(reference.into());
+        self
+    }
+
+    fn with_account(mut self, account: impl Into<String>) -> Self {
+        self.accounts.push(account.into());
+        self
+    }
+}
+
+/// The ΑΦΜ a business's stream id starts with (`{afm}-2026-Q1`, `{afm}-{debt id}`).
+fn afm_prefix(stream_id: &str) -> Option<String> {
+    stream_id
+        .split_once('-')
+        .map(|(afm, _)| afm.to_string())
+        .filter(|afm| afm.len() == 9 && afm.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// The event decoded through its type; `None` (and a warning) when it does not decode: the
+/// index still lists the stream and counts the event, so that an auditor finds the very
+/// streams whose events the other read models cannot read.
+fn decode<E: serde::de::DeserializeOwned>(event: &RecordedEvent) -> Option<E> {
+    E::deserialize(&event.payload)
+        .inspect_err(|e| {
+            tracing::warn!(
+                stream = %event.aggregate_id,
+                sequence = event.sequence,
+                event_type = %event.event_type,
+                error = %e,
+                "audit_streams: an event does not decode; the stream is indexed by its id"
+            );
+        })
+        .ok()
+}
+
+/// What `event` tells of its stream, decoded through its aggregate's event type (nothing
+/// when it does not decode).
+fn found_in(event: &RecordedEvent) -> Found {
+    decoded(event).unwrap_or_default()
+}
+
+fn decoded(event: &RecordedEvent) -> Option<Found> {
+    let found = Found::default();
+    Some(match event.aggregate_type.as_str() {
+        CitizenRequest::TYPE => match decode::<RequestEvent>(event)? {
+            RequestEvent::RequestSubmitted {
+                number,
+                subject,
+                submitter,
+                ..
+            } => {
+                let found = Found {
+                    case_number: Some(number.to_string()),
+                    title: Some(subject),
+                    ..found
+                };
+                match submitter {
+                    Submitter::Citizen { account_id, .. } => found.with_account(account_id),
+                    Submitter::Anonymous { .. } => found,
+                }
+            }
+            RequestEvent::ProtocolRegistered {
+                protocol_number, ..
+            } => found.with_ref(protocol_number),
+            _ => found,
+        },
+        CertificateApplication::TYPE => match decode::<ApplicationEvent>(event)? {
+            ApplicationEvent::ApplicationSubmitted {
+                number,
+                applicant,
+                details,
+                ..
+            } => {
+                let title = match details {
+                    ApplicationDetails::CivilRegistry {
+                        certificate_name, ..
+                    } => certificate_name,
+                    ApplicationDetails::Tap {
+                        property_address, ..
+                    } => format!("ΤΑΠ · {property_address}"),
+                };
+                Found {
+                    case_number: Some(number.to_string()),
+                    title: Some(title),
+                    afm: applicant.business.map(|b| b.afm),
+                    ..found
+                }
+                .with_account(applicant.account_id)
+            }
+            ApplicationEvent::ApplicationProtocolRegistered {
+                protocol_number, ..
+            } => found.with_ref(protocol_number),
+            ApplicationEvent::InformationProvided { account_id, .. } => {
+                found.with_account(account_id)
+            }
+            _ => found,
+        },
+        Certification::TYPE => match decode::<CertificationEvent>(event)? {
+            CertificationEvent::UserCertified {
+                account_id,
+                holder_name,
+                document_number,
+                business,
+                ..
+            } => Found {
+                title: Some(holder_name),
+                afm: business.map(|b| b.afm),
+                ..found
+            }
+            .with_account(account_id)
+            .with_ref(document_number),
+            CertificationEvent::CertificationRevoked { .. } => found,
+        },
+        Payment::TYPE => match decode::<PaymentEvent>(event)? {
+            PaymentEvent::PaymentCreated {
+                order_id,
+                obligation,
+                payer_account_id,
+                ..
+            } => Found {
+                title: Some(obligation.description),
+                afm: afm_prefix(&obligation.reference),
+                ..found
+            }
+            .with_account(payer_account_id)
+            .with_ref(order_id)
+            .with_ref(obligation.reference),
+            PaymentEvent::PaymentSucceeded {
+                tx_id, payment_ref, ..
+            } => found.with_ref(tx_id).with_ref(payment_ref),
+            _ => found,
+        },
+        TrafficFine::TYPE => match decode::<TrafficFineEvent>(event)? {
+            TrafficFineEvent::FineQuoted { fine, .. } => Found {
+                title: Some(format!("{} · {}", fine.fine_number, fine.plate)),
+                ..found
+            }
+            .with_ref(fine.fine_number)
+            .with_ref(fine.plate),
+            TrafficFineEvent::FinePaymentStarted {
+                payment_id,
+                payer_account_id,
+                ..
+            } => found.with_account(payer_account_id).with_ref(payment_id),
+            TrafficFineEvent::FinePaid { payment_ref, .. } => found.with_ref(payment_ref),
+            _ => found,
+        },
+        TaxDeclaration::TYPE => match decode::<TaxDeclarationEvent>(event)? {
+            TaxDeclarationEvent::DeclarationFiled {
+                company_name,
+                declarant_account_id,
+                payment_id,
+                ..
+            } => Found {
+                title: Some(company_name),
+                afm: afm_prefix(&event.aggregate_id),
+                ..found
+            }
+            .with_account(declarant_account_id)
+            .with_ref(payment_id),
+            TaxDeclarationEvent::DeclarationPaid { payment_ref, .. } => found.with_ref(payment_ref),
+            _ => found,
+        },
+        TaxDebt::TYPE => match decode::<TaxDebtEvent>(event)? {
+            TaxDebtEvent::TaxDebtPaymentStarted {
+                debt,
+                payment_id,
+                payer_account_id,
+                ..
+            } => Found {
+                title: Some(debt.description),
+                afm: Some(debt.afm),
+                ..found
+            }
+            .with_account(payer_account_id)
+            .with_ref(debt.debt_id)
+            .with_ref(payment_id),
+            TaxDebtEvent::TaxDebtPaid { payment_ref, .. } => found.with_ref(payment_ref),
+            _ => found,
+        },
+        // A stream of a type the portal does not know yet: listed by its id alone.
+        _ => found,
+    })
+}
+
+/// Adds `more` to `list`, each once, in the order first seen.
+fn add_unique(list: &mut Vec<String>, more: Vec<String>) {
+    for item in more {
+        if !item.is_empty() && !list.contains(&item) {
+            list.push(item);
+        }
+    }
+}
+
+#[async_trait]
+impl Consumer for AuditIndexProjection {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    async fn handle(
+        &self,
+        conn: &mut PgConnection,
+        event: &RecordedEvent,
+    ) -> Result<(), ConsumerError> {
+        self.handle_batch(conn, std::slice::from_ref(event)).await
+    }
+
+    /// Folds the batch in memory: one read of the streams it touches, one write.
+    async fn handle_batch(
+        &self,
+        conn: &mut PgConnection,
+        events: &[RecordedEvent],
+    ) -> Result<(), ConsumerError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = events
+            .iter()
+            .map(|e| e.aggregate_id.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut rows =
+            Table::<StreamRow>::load(conn, "audit_streams", &["stream_id"], "stream_id", &ids)
+                .await?;
+        for event in events {
+            let id = event.aggregate_id.as_str();
+            if rows.has_folded(id, event.sequence) {
+                continue;
+            }
+            let found = found_in(event);
+            match rows.advance(id, event.sequence) {
+                Some(row) => {
+                    row.last_at = event.recorded_at;
+                    row.events += 1;
+                    row.last_event_type.clone_from(&event.event_type);
+                    if row.case_number.is_none() {
+                        row.case_number = found.case_number;
+                    }
+                    if let Some(title) = found.title.filter(|_| row.title.is_empty()) {
+                        row.title = title;
+                    }
+                    if row.afm.is_none() {
+                        row.afm = found.afm;
+                    }
+                    add_unique(&mut row.accounts, found.accounts);
+                    add_unique(&mut row.refs, found.refs);
+                }
+                None => {
+                    let mut row = StreamRow {
+                        stream_id: id.to_string(),
+                        aggregate_type: event.aggregate_type.clone(),
+                        case_number: found.case_number,
+                        title: found.title.unwrap_or_default(),
+                        afm: found.afm,
+                        accounts: Vec::new(),
+                        refs: Vec::new(),
+                        first_at: event.recorded_at,
+                        last_at: event.recorded_at,
+                        events: 1,
+                        last_event_type: event.event_type.clone(),
+                        last_sequence: event.sequence,
+                    };
+                    add_unique(&mut row.accounts, found.accounts);
+                    add_unique(&mut row.refs, found.refs);
+                    rows.put(row);
+                }
+            }
+        }
+        rows.save(conn).await
+    }
+}
+
+/// A stream as the auditor's search lists it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct StreamListing {
+    pub stream_id: String,
+    pub aggregate_type: String,
+    /// The Α.Α. of a request or an application.
+    pub case_number: Option<String>,
+    /// A line to recognise it by: a request's subject, a certificate's name, a fine's
+    /// number and plate, what a payment is for, a company's or a person's name.
+    pub title: String,
+    pub afm: Option<String>,
+    /// The e-mail of the first account it is about (the citizen, the applicant, the payer),
+    /// if any.
+    pub email: Option<String>,
+    pub first_at: DateTime<Utc>,
+    pub last_at: DateTime<Utc>,
+    pub events: i64,
+    pub last_event_type: String,
+}
+
+/// The first instant of `day` in Athens.
+fn start_of(day: NaiveDate) -> Option<DateTime<Utc>> {
+    chrono_tz::Europe::Athens
+        .from_local_datetime(&day.and_time(chrono::NaiveTime::MIN))
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// A page of the streams that match `search`, the most recently begun first.
+pub async fn search(
+    pool: &PgPool,
+    search: &StreamSearch,
+    page: &PageRequest,
+) -> Result<Paged<StreamListing>, sqlx::Error> {
+    let (email, afm) = match &search.person {
+        Some(SearchPerson::Email(email)) => (Some(email.as_str()), None),
+        Some(SearchPerson::Afm(afm)) => (None, Some(afm.as_str())),
+        None => (None, None),
+    };
+    let from = search.from.and_then(start_of);
+    let until = search.to.and_then(|d| d.succ_opt()).and_then(start_of);
+    let after = page.after.as_ref();
+    let rows = sqlx::query_as(
+        "SELECT s.stream_id, s.aggregate_type, s.case_number, s.title, s.afm, \
+                (SELECT a.email FROM accounts a WHERE a.id::text = s.accounts[1]) AS email, \
+                s.first_at, s.last_at, s.events, s.last_event_type \
+         FROM audit_streams s \
+         WHERE ($1::text IS NULL OR s.stream_id = $1 OR s.case_number = $1 \
+                OR s.refs @> ARRAY[$1::text]) \
+           AND ($2::text IS NULL OR s.accounts && ARRAY(SELECT id::text FROM accounts \
+                                                        WHERE email_normalized = $2)) \
+           AND ($3::text IS NULL OR s.afm = $3 \
+                OR s.accounts && ARRAY(SELECT account_id FROM certifications \
+                                       WHERE business_afm = $3)) \
+           AND ($4::text IS NULL OR s.aggregate_type = $4) \
+           AND ($5::timestamptz IS NULL OR s.first_at >= $5) \
+           AND ($6::timestamptz IS NULL OR s.first_at < $6) \
+           AND ($7::timestamptz IS NULL OR (s.first_at, s.stream_id) < ($7, $8)) \
+         ORDER BY s.first_at DESC, s.stream_id DESC LIMIT $9",
+    )
+    .bind(search.number.as_deref())
+    .bind(email)
+    .bind(afm)
+    .bind(search.aggregate_type)
+    .bind(from)
+    .bind(until)
+    .bind(after.and_then(|c| c.time(0)))
+    .bind(after.and_then(|c| c.text(1)))
+    .bind(page.limit + 1)
+    .fetch_all(pool)
+    .await?;
+    Ok(Paged::from_rows(rows, page.limit, |s: &StreamListing| {
+        Cursor(vec![Cursor::at(&s.first_at), s.stream_id.clone()])
+    }))
+}
