@@ -1186,7 +1186,7 @@ async fn certificate_pages_explain_certification_errors_and_a_delayed_protocol()
     b.find("#confirmation-number").await;
     let pending = b.text("#confirmation-protocol-pending").await;
     assert!(
-        pending.contains("αυτόματα") && pending.contains("email"),
+        pending.contains("αυτόματα") && pending.contains("e-mail"),
         "the confirmation does not say that registration will follow: {pending}"
     );
     b.find("#protocol-pending #protocol-next-attempt").await;
@@ -1617,6 +1617,11 @@ async fn a_business_declares_and_pays_its_municipal_tax() {
         .await;
     let verified: serde_json::Value = r.json().await.unwrap();
     assert_eq!(verified["valid"], true, "{verified}");
+    // Its audit page reads in words, every field of the declaration named.
+    let mut audit = crate::common::pages::Visitor::with_session(&app, Some(&auditor));
+    let page = audit.get(&format!("/audit/cases/{stream}")).await;
+    page.assert_status(reqwest::StatusCode::OK);
+    page.assert_lacks("field-unlabelled");
     drop(app);
 }
 

@@ -702,6 +702,40 @@ async fn a_declined_card_frees_the_debt_and_a_new_attempt_charges_the_amount_of_
 
     // So does a rebuild of every read model in one pass, for every table.
     crate::common::assert_a_rebuild_of_everything_changes_nothing(pool).await;
+
+    // The auditor finds the debt and both its payments by the debt's number, and by the
+    // business's ΑΦΜ; each reads in words, every field named.
+    let auditor = office
+        .app
+        .staff("auditor", "auditor@dimos.example.gr", "Ελένη Ελεγκτή")
+        .await;
+    for query in [
+        format!("number={DEBT_Q3}"),
+        format!("person={SEEDED_FOOD_QUARTERLY}&kind=debts"),
+    ] {
+        let (status, found) = office
+            .get(&format!("/api/v1/audit/streams?{query}"), Some(&auditor))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{found}");
+        let kinds: Vec<&str> = found["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["aggregate_type"].as_str().unwrap())
+            .collect();
+        if query.contains("kind=debts") {
+            assert_eq!(kinds, ["TaxDebt"], "{found}");
+        } else {
+            assert_eq!(kinds, ["Payment", "Payment", "TaxDebt"], "{found}");
+            let mut audit = Visitor::with_session(&office.app, Some(&auditor));
+            for stream in found["items"].as_array().unwrap() {
+                let id = stream["stream_id"].as_str().unwrap();
+                let page = audit.get(&format!("/audit/cases/{id}")).await;
+                page.assert_status(StatusCode::OK);
+                page.assert_lacks("field-unlabelled");
+            }
+        }
+    }
 }
 
 /// Paid at the municipality's counter while the payer was at the bank: the revenue system

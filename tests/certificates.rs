@@ -3162,7 +3162,7 @@ async fn a_refusal_by_the_protocol_system_stops_the_retries_and_waits_for_a_cler
         .await
         .body;
     assert!(
-        citizen_page.contains("ένας υπάλληλος θα την ελέγξει"),
+        citizen_page.contains("υπάλληλος του Δήμου θα την ελέγξει"),
         "{citizen_page}"
     );
 

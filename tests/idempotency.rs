@@ -242,6 +242,6 @@ async fn an_oversized_submission_with_a_key_is_refused_as_too_large() {
         )
         .await;
     assert_eq!(page.status, StatusCode::PAYLOAD_TOO_LARGE);
-    page.assert_has("Πολύ μεγάλο αίτημα");
+    page.assert_has("Πολύ μεγάλος όγκος δεδομένων");
     assert_eq!(my_cases(&app, &maria).await, 0);
 }

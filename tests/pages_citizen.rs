@@ -448,7 +448,7 @@ async fn pages_that_need_a_login_send_visitors_to_it_and_back() {
     .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let html = r.text().await.unwrap();
-    assert!(html.contains("Λάθος email ή κωδικός"));
+    assert!(html.contains("Λάθος e-mail ή κωδικός"));
     // The page that answers a refused form carries a working token for the next try.
     let marker = "name=\"csrf_token\" value=\"";
     let start = html.find(marker).unwrap() + marker.len();

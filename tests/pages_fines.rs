@@ -456,7 +456,7 @@ async fn the_quote_says_why_the_amount_differs_from_the_base() {
     let quote = v.get(&path).await;
     assert_eq!(
         quote.text_of("quote-adjustment-label"),
-        "Προσαύξηση 20 % για πληρωμή μετά από 60 ημέρες από την παράβαση"
+        "Προσαύξηση 20 % για πληρωμή μετά την παρέλευση 60 ημερών από την παράβαση"
     );
     assert_eq!(
         quote.text_of("quote-adjustment"),
@@ -586,6 +586,60 @@ async fn a_declined_card_offers_a_new_attempt_that_succeeds_with_a_receipt() {
     assert_eq!(list.body.matches("class=\"payment-row\"").count(), 2);
     list.assert_has("tag--succeeded");
     list.assert_has("tag--failed");
+
+    // The auditor finds the fine and both its payments by the fine's number, and by the
+    // bank's reference the paid one and the fine; each reads in words, every field named.
+    let auditor = app
+        .staff("auditor", "auditor@dimos.example.gr", "Ελένη Ελεγκτή")
+        .await;
+    let search = |query: String| {
+        let app = &app;
+        let auditor = auditor.clone();
+        async move {
+            let r = app
+                .get(&format!("/api/v1/audit/streams?{query}"), Some(&auditor))
+                .await;
+            assert_eq!(r.status(), StatusCode::OK);
+            let body: Value = r.json().await.unwrap();
+            body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| {
+                    (
+                        s["aggregate_type"].as_str().unwrap().to_string(),
+                        s["stream_id"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let by_number = search(format!("number={}", fine.fine_number)).await;
+    let kinds: Vec<&str> = by_number.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["Payment", "Payment", "TrafficFine"],
+        "{by_number:?}"
+    );
+    // The fine records the payment (`FinePaid`) just after the bank's answer, in the
+    // background.
+    let reference = paid.text_of("payment-ref");
+    crate::common::eventually(
+        "the payment and the fine found by the bank's reference",
+        || {
+            let search = &search;
+            let reference = reference.clone();
+            async move { search(format!("number={reference}")).await.len() == 2 }
+        },
+    )
+    .await;
+    let mut audit = Visitor::with_session(&app, Some(&auditor));
+    for (_, stream) in &by_number {
+        let page = audit.get(&format!("/audit/cases/{stream}")).await;
+        page.assert_status(StatusCode::OK);
+        page.assert_lacks("field-unlabelled");
+        page.assert_lacks("id=\"undecodable\"");
+    }
 }
 
 #[tokio::test]

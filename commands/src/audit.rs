@@ -144,6 +144,8 @@ impl CaseEvents {
 pub struct CaseState {
     pub case_id: String,
     pub aggregate_type: String,
+    /// The last event folded: the one asked for (or the last), unless an event before it
+    /// does not decode as its aggregate's event type, which stops the fold.
     pub sequence: i64,
     /// The aggregate's state as its type serializes it.
     pub state: Value,
@@ -225,7 +227,7 @@ pub async fn state(
     require_auditor(actor)?;
     let up_to = parse_sequence(sequence)?;
     let (aggregate_type, events) = load(portal, id, up_to).await?;
-    let state = match aggregate_type.as_str() {
+    let (state, sequence) = match aggregate_type.as_str() {
         CitizenRequest::TYPE => fold::<CitizenRequest>(&events)?,
         CertificateApplication::TYPE => fold::<CertificateApplication>(&events)?,
         Certification::TYPE => fold::<Certification>(&events)?,
@@ -242,51 +244,66 @@ pub async fn state(
     Ok(CaseState {
         case_id: id.to_string(),
         aggregate_type,
-        sequence: events.last().map(|e| e.sequence).unwrap_or(0),
+        sequence,
         state,
     })
 }
 
-/// What each event of `case` changed in the case's state, event by event (the fields of
-/// the state folded through the event, against the state folded before it).
-pub fn changes(case: &CaseEvents) -> Result<Vec<Vec<FieldChange>>, AuditError> {
-    let states = match case.aggregate_type.as_str() {
-        CitizenRequest::TYPE => states::<CitizenRequest>(&case.events)?,
-        CertificateApplication::TYPE => states::<CertificateApplication>(&case.events)?,
-        Certification::TYPE => states::<Certification>(&case.events)?,
-        Payment::TYPE => states::<Payment>(&case.events)?,
-        TrafficFine::TYPE => states::<TrafficFine>(&case.events)?,
-        TaxDeclaration::TYPE => states::<TaxDeclaration>(&case.events)?,
-        TaxDebt::TYPE => states::<TaxDebt>(&case.events)?,
-        other => {
-            return Err(AuditError::Infrastructure(format!(
-                "no fold for aggregate type {other}"
-            )))
-        }
-    };
-    Ok(states
-        .windows(2)
-        .map(|pair| state_changes(&pair[0], &pair[1]))
-        .collect())
+/// What each event of a case changed in the case's state.
+#[derive(Debug, Clone, Default)]
+pub struct CaseChanges {
+    /// Per event, in order: the fields of the state folded through it that differ from
+    /// the state folded before it (empty from `undecodable_from` on).
+    pub per_event: Vec<Vec<FieldChange>>,
+    /// The sequence of the first event that does not decode as its aggregate's event type
+    /// (or of the first event of a type the portal cannot fold): from it on, the state is
+    /// unknown and only the records as stored can be read.
+    pub undecodable_from: Option<i64>,
 }
 
-/// The state before any event, then after each, as JSON.
-fn states<A>(events: &[AuditEvent]) -> Result<Vec<Value>, AuditError>
+/// What each event of `case` changed in the case's state, event by event (the fields of
+/// the state folded through the event, against the state folded before it). Never fails on
+/// what is stored: an event that does not decode stops the folding there (the auditor then
+/// reads the records as stored).
+pub fn changes(case: &CaseEvents) -> CaseChanges {
+    let events = &case.events;
+    let (states, undecodable_from) = match case.aggregate_type.as_str() {
+        CitizenRequest::TYPE => states::<CitizenRequest>(events),
+        CertificateApplication::TYPE => states::<CertificateApplication>(events),
+        Certification::TYPE => states::<Certification>(events),
+        Payment::TYPE => states::<Payment>(events),
+        TrafficFine::TYPE => states::<TrafficFine>(events),
+        TaxDeclaration::TYPE => states::<TaxDeclaration>(events),
+        TaxDebt::TYPE => states::<TaxDebt>(events),
+        _ => (Vec::new(), events.first().map(|e| e.sequence)),
+    };
+    let mut per_event: Vec<Vec<FieldChange>> = states
+        .windows(2)
+        .map(|pair| state_changes(&pair[0], &pair[1]))
+        .collect();
+    per_event.resize(events.len(), Vec::new());
+    CaseChanges {
+        per_event,
+        undecodable_from,
+    }
+}
+
+/// The state before any event, then after each, as JSON, as far as the events decode; and
+/// the sequence of the first that does not.
+fn states<A>(events: &[AuditEvent]) -> (Vec<Value>, Option<i64>)
 where
     A: Aggregate + Serialize,
 {
-    let as_json = |state: &A| {
-        serde_json::to_value(state).map_err(|e| AuditError::Infrastructure(e.to_string()))
-    };
     let mut state = A::default();
-    let mut states = vec![as_json(&state)?];
+    let mut states = vec![serde_json::to_value(&state).unwrap_or(Value::Null)];
     for event in events {
-        let payload: A::Event = serde::Deserialize::deserialize(&event.payload)
-            .map_err(|e| AuditError::Infrastructure(format!("undecodable event: {e}")))?;
+        let Ok(payload) = <A::Event as serde::Deserialize>::deserialize(&event.payload) else {
+            return (states, Some(event.sequence));
+        };
         state.apply(payload);
-        states.push(as_json(&state)?);
+        states.push(serde_json::to_value(&state).unwrap_or(Value::Null));
     }
-    Ok(states)
+    (states, None)
 }
 
 /// An account that acted on a case, as the auditor reads it.
@@ -317,18 +334,25 @@ pub async fn people(
     )
 }
 
-/// Folds stored events into the aggregate's state, as JSON.
-fn fold<A>(events: &[RecordedEvent]) -> Result<Value, AuditError>
+/// Folds stored events into the aggregate's state, as JSON, as far as they decode: the
+/// state and the sequence of the last event folded (an event that does not decode as its
+/// aggregate's event type stops the fold before it).
+fn fold<A>(events: &[RecordedEvent]) -> Result<(Value, i64), AuditError>
 where
     A: Aggregate + Serialize,
 {
     let mut state = A::default();
+    let mut folded = 0;
     for event in events {
-        let payload: A::Event = serde::Deserialize::deserialize(&event.payload)
-            .map_err(|e| AuditError::Infrastructure(format!("undecodable event: {e}")))?;
+        let Ok(payload) = <A::Event as serde::Deserialize>::deserialize(&event.payload) else {
+            break;
+        };
         state.apply(payload);
+        folded = event.sequence;
     }
-    serde_json::to_value(&state).map_err(|e| AuditError::Infrastructure(e.to_string()))
+    let state =
+        serde_json::to_value(&state).map_err(|e| AuditError::Infrastructure(e.to_string()))?;
+    Ok((state, folded))
 }
 
 /// The stored hash of event `sequence` of stream `id`, for a record its owner keeps (the

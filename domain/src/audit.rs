@@ -192,10 +192,12 @@ pub enum SearchPerson {
 /// stream, newest first).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StreamSearch {
-    /// Any number a stream is known by: its Α.Α. (`2026/000002`, or `2026/2`), a protocol
-    /// number, a payment's order number or bank reference, a fine's number or plate, a
-    /// debt's number, or the stream's own id.
-    pub number: Option<String>,
+    /// The spellings of a number a stream is known by (its Α.Α., a protocol number, a
+    /// payment's order number or bank reference, a fine's number or plate, a debt's number,
+    /// the stream's own id): as written, and as the portal stores it where that differs
+    /// (a case number in full, `2026/2` → `2026/000002`; a UUID in lower case; a plate as
+    /// the fines system writes it, `yxp 1234` → `ΥΧΡ1234`). Empty: not a criterion.
+    pub numbers: Vec<String>,
     pub person: Option<SearchPerson>,
     /// The aggregate type (from [`STREAM_KINDS`]).
     pub aggregate_type: Option<&'static str>,
@@ -228,14 +230,14 @@ impl StreamSearch {
                 .map(str::to_string)
         };
         let mut errors = Vec::new();
-        let number = given(f.number).and_then(|n| {
-            if n.chars().count() > 100 {
+        let numbers = match given(f.number) {
+            Some(n) if n.chars().count() > 100 => {
                 errors.push(FieldError::new("number", "audit_number_too_long"));
-                None
-            } else {
-                Some(case_number_in_full(&n).unwrap_or(n))
+                Vec::new()
             }
-        });
+            Some(n) => spellings(n),
+            None => Vec::new(),
+        };
         let person = given(f.person).and_then(|p| {
             let found = if p.contains('@') {
                 crate::account::normalize_email(&p)
@@ -279,7 +281,7 @@ impl StreamSearch {
         }
         if errors.is_empty() {
             Ok(Self {
-                number,
+                numbers,
                 person,
                 aggregate_type,
                 from,
@@ -289,6 +291,24 @@ impl StreamSearch {
             Err(errors)
         }
     }
+}
+
+/// `number` as written, then as the portal would store it, where that differs.
+fn spellings(number: String) -> Vec<String> {
+    let stored = [
+        case_number_in_full(&number),
+        uuid::Uuid::parse_str(&number).ok().map(|id| id.to_string()),
+        crate::fines::Plate::parse(&number)
+            .ok()
+            .map(|plate| plate.as_str().to_string()),
+    ];
+    let mut all = vec![number];
+    for form in stored.into_iter().flatten() {
+        if !all.contains(&form) {
+            all.push(form);
+        }
+    }
+    all
 }
 
 /// `2026/2` written in full as a case number is stored (`2026/000002`); `None` for
@@ -333,17 +353,31 @@ mod search_tests {
     }
 
     #[test]
-    fn a_case_number_is_written_in_full_and_other_numbers_are_kept() {
+    fn a_number_is_searched_as_written_and_as_stored() {
         let n = |raw| {
             StreamSearch::parse(&fields(&[("number", raw)]))
                 .unwrap()
-                .number
+                .numbers
         };
-        assert_eq!(n(" 2026/2 ").as_deref(), Some("2026/000002"));
-        assert_eq!(n("2026/000123").as_deref(), Some("2026/000123"));
-        assert_eq!(n("ΠΡΩΤ-2026/77").as_deref(), Some("ΠΡΩΤ-2026/77"));
-        assert_eq!(n("9999-123456").as_deref(), Some("9999-123456"));
-        assert_eq!(n("2026/1234567").as_deref(), Some("2026/1234567"));
+        assert_eq!(n(" 2026/2 "), ["2026/2", "2026/000002"]);
+        assert_eq!(n("2026/000123"), ["2026/000123"]);
+        // A protocol number `{serial}/{year}` is searched as written too.
+        assert_eq!(n("1234/2026"), ["1234/2026", "1234/002026"]);
+        assert_eq!(n("ΠΡΩΤ-2026/77"), ["ΠΡΩΤ-2026/77"]);
+        assert_eq!(n("2026/1234567"), ["2026/1234567"]);
+        assert_eq!(
+            n("3F2B9C1E-8D4A-4C7B-9E1F-2A6B5C4D3E2F"),
+            [
+                "3F2B9C1E-8D4A-4C7B-9E1F-2A6B5C4D3E2F",
+                "3f2b9c1e-8d4a-4c7b-9e1f-2a6b5c4d3e2f"
+            ]
+        );
+        let plate = n("yxp 1234");
+        assert_eq!(plate[0], "yxp 1234");
+        assert_eq!(
+            plate[1],
+            crate::fines::Plate::parse("ΥΧΡ-1234").unwrap().as_str()
+        );
         assert_eq!(
             codes(&[("number", &"1".repeat(101))]),
             [("number".into(), "audit_number_too_long".into())]

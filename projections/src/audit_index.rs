@@ -2,8 +2,9 @@
 //! type, with what an auditor searches it by (issue 17): its Α.Α., the numbers it is known
 //! by (protocol numbers, a payment's order number and bank reference, a fine's number and
 //! plate, a debt's number, the payments of an obligation), the accounts it is about (the
-//! citizen, the applicant, the payer, the declarant, the certified user), the business's
-//! ΑΦΜ, when it began and when it last changed. Folded from every event, decoded through its
+//! citizen, the applicant, the payer, the declarant, the certified user), the ΑΦΜ of every
+//! business it is about (a certification's every business, over time), when it began and
+//! when it last changed. Folded from every event, decoded through its
 //! aggregate's own event type.
 
 use std::collections::BTreeSet;
@@ -49,7 +50,7 @@ CREATE TABLE audit_streams (
     aggregate_type  text        NOT NULL,
     case_number     text,
     title           text        NOT NULL,
-    afm             text,
+    afms            text[]      NOT NULL,
     accounts        text[]      NOT NULL,
     refs            text[]      NOT NULL,
     first_at        timestamptz NOT NULL,
@@ -60,7 +61,7 @@ CREATE TABLE audit_streams (
 );
 CREATE INDEX audit_streams_first_idx ON audit_streams (first_at DESC, stream_id DESC);
 CREATE INDEX audit_streams_number_idx ON audit_streams (case_number);
-CREATE INDEX audit_streams_afm_idx ON audit_streams (afm);
+CREATE INDEX audit_streams_afms_idx ON audit_streams USING gin (afms);
 CREATE INDEX audit_streams_accounts_idx ON audit_streams USING gin (accounts);
 CREATE INDEX audit_streams_refs_idx ON audit_streams USING gin (refs);
 "#
@@ -75,7 +76,7 @@ struct StreamRow {
     aggregate_type: String,
     case_number: Option<String>,
     title: String,
-    afm: Option<String>,
+    afms: Vec<String>,
     accounts: Vec<String>,
     refs: Vec<String>,
     first_at: DateTime<Utc>,
@@ -92,7 +93,7 @@ fold::sequenced_row!(StreamRow, stream_id);
 struct Found {
     case_number: Option<String>,
     title: Option<String>,
-    afm: Option<String>,
+    afms: Vec<String>,
     accounts: Vec<String>,
     refs: Vec<String>,
 }
@@ -105,6 +106,11 @@ impl Found {
 
     fn with_account(mut self, account: impl Into<String>) -> Self {
         self.accounts.push(account.into());
+        self
+    }
+
+    fn with_afm(mut self, afm: Option<String>) -> Self {
+        self.afms.extend(afm);
         self
     }
 }
@@ -183,9 +189,9 @@ fn decoded(event: &RecordedEvent) -> Option<Found> {
                 Found {
                     case_number: Some(number.to_string()),
                     title: Some(title),
-                    afm: applicant.business.map(|b| b.afm),
                     ..found
                 }
+                .with_afm(applicant.business.map(|b| b.afm))
                 .with_account(applicant.account_id)
             }
             ApplicationEvent::ApplicationProtocolRegistered {
@@ -205,9 +211,9 @@ fn decoded(event: &RecordedEvent) -> Option<Found> {
                 ..
             } => Found {
                 title: Some(holder_name),
-                afm: business.map(|b| b.afm),
                 ..found
             }
+            .with_afm(business.map(|b| b.afm))
             .with_account(account_id)
             .with_ref(document_number),
             CertificationEvent::CertificationRevoked { .. } => found,
@@ -218,14 +224,23 @@ fn decoded(event: &RecordedEvent) -> Option<Found> {
                 obligation,
                 payer_account_id,
                 ..
-            } => Found {
-                title: Some(obligation.description),
-                afm: afm_prefix(&obligation.reference),
-                ..found
+            } => {
+                // The obligation's own number too (a fine's after its municipality code,
+                // a debt's after the ΑΦΜ), so that it finds the payments of it.
+                let own_number = obligation
+                    .reference
+                    .split_once('-')
+                    .map(|(_, number)| number.to_string());
+                Found {
+                    title: Some(obligation.description),
+                    ..found
+                }
+                .with_afm(afm_prefix(&obligation.reference))
+                .with_account(payer_account_id)
+                .with_ref(order_id)
+                .with_ref(obligation.reference)
+                .with_ref(own_number.unwrap_or_default())
             }
-            .with_account(payer_account_id)
-            .with_ref(order_id)
-            .with_ref(obligation.reference),
             PaymentEvent::PaymentSucceeded {
                 tx_id, payment_ref, ..
             } => found.with_ref(tx_id).with_ref(payment_ref),
@@ -254,9 +269,9 @@ fn decoded(event: &RecordedEvent) -> Option<Found> {
                 ..
             } => Found {
                 title: Some(company_name),
-                afm: afm_prefix(&event.aggregate_id),
                 ..found
             }
+            .with_afm(afm_prefix(&event.aggregate_id))
             .with_account(declarant_account_id)
             .with_ref(payment_id),
             TaxDeclarationEvent::DeclarationPaid { payment_ref, .. } => found.with_ref(payment_ref),
@@ -270,9 +285,9 @@ fn decoded(event: &RecordedEvent) -> Option<Found> {
                 ..
             } => Found {
                 title: Some(debt.description),
-                afm: Some(debt.afm),
                 ..found
             }
+            .with_afm(Some(debt.afm))
             .with_account(payer_account_id)
             .with_ref(debt.debt_id)
             .with_ref(payment_id),
@@ -342,9 +357,7 @@ impl Consumer for AuditIndexProjection {
                     if let Some(title) = found.title.filter(|_| row.title.is_empty()) {
                         row.title = title;
                     }
-                    if row.afm.is_none() {
-                        row.afm = found.afm;
-                    }
+                    add_unique(&mut row.afms, found.afms);
                     add_unique(&mut row.accounts, found.accounts);
                     add_unique(&mut row.refs, found.refs);
                 }
@@ -354,7 +367,7 @@ impl Consumer for AuditIndexProjection {
                         aggregate_type: event.aggregate_type.clone(),
                         case_number: found.case_number,
                         title: found.title.unwrap_or_default(),
-                        afm: found.afm,
+                        afms: Vec::new(),
                         accounts: Vec::new(),
                         refs: Vec::new(),
                         first_at: event.recorded_at,
@@ -363,6 +376,7 @@ impl Consumer for AuditIndexProjection {
                         last_event_type: event.event_type.clone(),
                         last_sequence: event.sequence,
                     };
+                    add_unique(&mut row.afms, found.afms);
                     add_unique(&mut row.accounts, found.accounts);
                     add_unique(&mut row.refs, found.refs);
                     rows.put(row);
@@ -383,7 +397,8 @@ pub struct StreamListing {
     /// A line to recognise it by: a request's subject, a certificate's name, a fine's
     /// number and plate, what a payment is for, a company's or a person's name.
     pub title: String,
-    pub afm: Option<String>,
+    /// The ΑΦΜ of every business the stream is about.
+    pub afms: Vec<String>,
     /// The e-mail of the first account it is about (the citizen, the applicant, the payer),
     /// if any.
     pub email: Option<String>,
@@ -416,24 +431,23 @@ pub async fn search(
     let until = search.to.and_then(|d| d.succ_opt()).and_then(start_of);
     let after = page.after.as_ref();
     let rows = sqlx::query_as(
-        "SELECT s.stream_id, s.aggregate_type, s.case_number, s.title, s.afm, \
-                (SELECT a.email FROM accounts a WHERE a.id::text = s.accounts[1]) AS email, \
+        "SELECT s.stream_id, s.aggregate_type, s.case_number, s.title, s.afms, a.email, \
                 s.first_at, s.last_at, s.events, s.last_event_type \
          FROM audit_streams s \
-         WHERE ($1::text IS NULL OR s.stream_id = $1 OR s.case_number = $1 \
-                OR s.refs @> ARRAY[$1::text]) \
+         LEFT JOIN accounts a ON a.id = CASE WHEN s.accounts[1] ~ '^[0-9a-f-]{36}$' \
+                                            THEN s.accounts[1]::uuid END \
+         WHERE (cardinality($1::text[]) = 0 OR s.stream_id = ANY($1) \
+                OR s.case_number = ANY($1) OR s.refs && $1) \
            AND ($2::text IS NULL OR s.accounts && ARRAY(SELECT id::text FROM accounts \
                                                         WHERE email_normalized = $2)) \
-           AND ($3::text IS NULL OR s.afm = $3 \
-                OR s.accounts && ARRAY(SELECT account_id FROM certifications \
-                                       WHERE business_afm = $3)) \
+           AND ($3::text IS NULL OR s.afms @> ARRAY[$3::text]) \
            AND ($4::text IS NULL OR s.aggregate_type = $4) \
            AND ($5::timestamptz IS NULL OR s.first_at >= $5) \
            AND ($6::timestamptz IS NULL OR s.first_at < $6) \
            AND ($7::timestamptz IS NULL OR (s.first_at, s.stream_id) < ($7, $8)) \
          ORDER BY s.first_at DESC, s.stream_id DESC LIMIT $9",
     )
-    .bind(search.number.as_deref())
+    .bind(&search.numbers)
     .bind(email)
     .bind(afm)
     .bind(search.aggregate_type)

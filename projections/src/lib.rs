@@ -47,12 +47,8 @@ pub fn all() -> Vec<Arc<dyn ReadModel>> {
     ]
 }
 
-/// The consumer names the auditor's search waits for (the streams, and the
-/// certifications that tell who represents a business).
-pub const AUDIT_READS: &[&str] = &[
-    audit_index::AuditIndexProjection::NAME,
-    certifications::CertificationsProjection::NAME,
-];
+/// The consumer names the auditor's search waits for.
+pub const AUDIT_READS: &[&str] = &[audit_index::AuditIndexProjection::NAME];
 
 /// The consumer names a citizen's reads of their cases wait for.
 pub const REQUEST_READS: &[&str] = &[requests::RequestsProjection::NAME];

@@ -25,6 +25,25 @@ pub fn router() -> Router<AppState> {
         .route("/profile", get(profile_form).post(save_profile))
 }
 
+/// Where saving the profile may return to: the pages that send a payer there for the
+/// details a payment needs (a fine's quote, a certified debt, a declaration's form).
+const PROFILE_RETURNS: &[&str] = &[
+    "/fines/quotes/",
+    "/business/debts/",
+    "/business/declarations/new",
+];
+
+/// `next` of the profile page: one of [`PROFILE_RETURNS`], else empty (saving stays on the
+/// profile).
+fn profile_next(next: Option<&str>) -> String {
+    let next = safe_next(next, "");
+    if PROFILE_RETURNS.iter().any(|start| next.starts_with(start)) {
+        next
+    } else {
+        String::new()
+    }
+}
+
 /// Only a path on this site: never an open redirect.
 pub fn safe_next(next: Option<&str>, default: &str) -> String {
     let Some(raw) = next else {
@@ -316,7 +335,7 @@ async fn profile_form(
         email: profile.email,
         saved: q.saved.is_some(),
         certification,
-        next: safe_next(q.next.as_deref(), ""),
+        next: profile_next(q.next.as_deref()),
     })
 }
 
@@ -343,7 +362,7 @@ async fn save_profile(
         ("address", f.address.as_deref().unwrap_or("")),
         ("phone", f.phone.as_deref().unwrap_or("")),
     ]);
-    let next = safe_next(f.next.as_deref(), "");
+    let next = profile_next(f.next.as_deref());
     let details = ProfileDetails {
         full_name: f.full_name,
         father_name: f.father_name,
@@ -376,6 +395,21 @@ async fn save_profile(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_profile_returns_only_to_a_payment_s_page() {
+        assert_eq!(
+            profile_next(Some("/fines/quotes/9999-1-abc")),
+            "/fines/quotes/9999-1-abc"
+        );
+        assert_eq!(
+            profile_next(Some("/business/declarations/new?period=3")),
+            "/business/declarations/new?period=3"
+        );
+        assert_eq!(profile_next(Some("/requests")), "");
+        assert_eq!(profile_next(Some("//evil.example/fines/quotes/")), "");
+        assert_eq!(profile_next(None), "");
+    }
 
     #[test]
     fn next_is_only_ever_a_local_path() {

@@ -157,12 +157,16 @@ async fn audit_form(
                     number: s.case_number.unwrap_or_else(|| s.stream_id.clone()),
                     kind: kind_label(&p, &s.aggregate_type),
                     title: s.title,
-                    person: match (s.email, s.afm) {
-                        (Some(email), Some(afm)) => format!("{email} · ΑΦΜ {afm}"),
-                        (Some(email), None) => email,
-                        (None, Some(afm)) => format!("ΑΦΜ {afm}"),
-                        (None, None) => String::new(),
-                    },
+                    person: s
+                        .email
+                        .into_iter()
+                        .chain(
+                            s.afms
+                                .iter()
+                                .map(|afm| format!("{} {afm}", p.t("ui_field_afm"))),
+                        )
+                        .collect::<Vec<_>>()
+                        .join(" · "),
                     first: p.datetime(&s.first_at),
                     last: p.datetime(&s.last_at),
                     last_event: event_title(&p, &s.last_event_type),
@@ -274,6 +278,11 @@ fn value_in_words(p: &Page, aggregate_type: &str, name: &str, value: &serde_json
         Value::Number(n) if name.ends_with("_cents") => n
             .as_i64()
             .map(|cents| domain::Money::from_cents(cents).to_string())
+            .unwrap_or_else(|| n.to_string()),
+        // Stored in hundredths of a square metre, written as the form took it.
+        Value::Number(n) if name == "area_hundredths" => n
+            .as_i64()
+            .map(|h| format!("{},{:02} m²", h / 100, h % 100))
             .unwrap_or_else(|| n.to_string()),
         Value::String(s) => {
             let key = value_key(aggregate_type, name, s);
@@ -394,6 +403,9 @@ struct EventsPage {
     aggregate_type: String,
     /// What the stream is, in words («Αίτημα», «Πληρωμή»).
     kind: String,
+    /// Said when the portal cannot read the content of some events (from the first such
+    /// one on, their changes are not shown).
+    undecodable: Option<String>,
     events: Vec<EventRow>,
     verification: Verification,
 }
@@ -466,7 +478,7 @@ async fn case_events(State(state): State<AppState>, p: Page, Path(raw): Path<Str
     let loaded = async {
         let events = audit::events(&state, &actor, &id).await?;
         let verdict = audit::verify(&state, &actor, &id).await?;
-        let changes = audit::changes(&events)?;
+        let changes = audit::changes(&events);
         let actors: Vec<String> = events.events.iter().map(|e| e.actor().actor_id).collect();
         let people = audit::people(&state, &actor, &actors).await?;
         Ok::<_, ApiError>((events, verdict, changes, people))
@@ -489,8 +501,15 @@ async fn case_events(State(state): State<AppState>, p: Page, Path(raw): Path<Str
         head_hash: verdict.head_hash.unwrap_or_default(),
     };
     let aggregate_type = case.aggregate_type.clone();
-    let events = event_rows(&p, &case, &changes, &people);
+    let events = event_rows(&p, &case, &changes.per_event, &people);
     render(&EventsPage {
+        undecodable: changes.undecodable_from.map(|sequence| {
+            i18n::message_with(
+                p.lang,
+                "ui_audit_undecodable",
+                &[("sequence", fluent_bundle::FluentValue::from(sequence))],
+            )
+        }),
         kind: kind_label(&p, &aggregate_type),
         aggregate_type,
         p,

@@ -373,8 +373,9 @@ pub(super) struct FineBreakdown {
 }
 
 /// Why a payment of `amount` for `fine`, started at `started_at`, differs from the fine
-/// type's amount: explained by the schedule as of the day (Athens) the payment began, the
-/// day its quote gave that amount.
+/// type's amount: explained by the municipality's schedule as of the day (Athens) the
+/// payment began, or the day before (a quote asked just before midnight and paid just
+/// after), whichever of the two gives that amount.
 pub(super) fn breakdown(
     state: &AppState,
     p: &Page,
@@ -382,17 +383,31 @@ pub(super) fn breakdown(
     amount: domain::Money,
     started_at: chrono::DateTime<chrono::Utc>,
 ) -> FineBreakdown {
+    let schedule = &state.config.municipality.fines.adjustments;
+    let started = started_at
+        .with_timezone(&chrono_tz::Europe::Athens)
+        .date_naive();
+    let offence = fine
+        .offence_at
+        .with_timezone(&chrono_tz::Europe::Athens)
+        .date_naive();
+    let quoted_on = [Some(started), started.pred_opt()]
+        .into_iter()
+        .flatten()
+        .find(|day| {
+            domain::fines::band_explaining(fine.base_cents, amount, offence, *day, schedule)
+                .is_some()
+        })
+        .unwrap_or(started);
     FineBreakdown {
         base_amount: fine.base_cents.to_string(),
         adjustment: adjustment_view(
             p,
-            &state.config.municipality.fines.adjustments,
+            schedule,
             fine.base_cents,
             amount,
             fine.offence_at,
-            started_at
-                .with_timezone(&chrono_tz::Europe::Athens)
-                .date_naive(),
+            quoted_on,
         ),
     }
 }
