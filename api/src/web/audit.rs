@@ -99,13 +99,10 @@ fn kind_label(p: &Page, aggregate_type: &str) -> String {
 /// An event type in words: as the citizen's timeline says it (`timeline_<type>`), else
 /// in the auditors' words (`audit_event_<type>`), else the type itself.
 fn event_title(p: &Page, event_type: &str) -> String {
-    [
+    p.t_first(&[
         format!("timeline_{event_type}"),
         format!("audit_event_{event_type}"),
-    ]
-    .iter()
-    .find(|key| i18n::has_message(key))
-    .map(|key| p.t(key))
+    ])
     .unwrap_or_else(|| event_type.to_string())
 }
 
@@ -247,7 +244,7 @@ fn when(value: &str) -> Option<String> {
 
 /// The message that names value `value` of the field `name` of a stream of
 /// `aggregate_type` (a status, a kind, a reason), where the pages already have one.
-fn value_key(aggregate_type: &str, name: &str, value: &str) -> String {
+fn value_key(aggregate_type: &str, name: &str, value: &str) -> Option<String> {
     let prefix = match (name, aggregate_type) {
         ("status", "CitizenRequest") => "status_",
         ("status", "CertificateApplication") => "application_status_",
@@ -262,9 +259,9 @@ fn value_key(aggregate_type: &str, name: &str, value: &str) -> String {
         ("type", _) => "ui_role_",
         ("outcome", _) => "audit_value_outcome_",
         ("origin", _) => "audit_value_origin_",
-        _ => return String::new(),
+        _ => return None,
     };
-    format!("{prefix}{value}")
+    Some(format!("{prefix}{value}"))
 }
 
 /// A value of the field `name` of a stream of `aggregate_type`, in words: amounts in
@@ -285,9 +282,10 @@ fn value_in_words(p: &Page, aggregate_type: &str, name: &str, value: &serde_json
             .map(|h| format!("{},{:02} m²", h / 100, h % 100))
             .unwrap_or_else(|| n.to_string()),
         Value::String(s) => {
-            let key = value_key(aggregate_type, name, s);
-            if !key.is_empty() && i18n::has_message(&key) {
-                return format!("{} ({s})", p.t(&key));
+            if let Some(words) =
+                value_key(aggregate_type, name, s).and_then(|key| p.t_first(&[key]))
+            {
+                return format!("{words} ({s})");
             }
             when(s)
                 .or_else(|| {
@@ -319,18 +317,18 @@ fn field_label(p: &Page, path: &str) -> (String, bool) {
         };
         if !name.is_empty() {
             // A name may read differently under its parent (a period's `number`).
-            let within = format!("audit_field_{parent}_{name}");
-            let alone = format!("audit_field_{name}");
-            if parent == "attributes" {
+            let named = p.t_first(&[
+                format!("audit_field_{parent}_{name}"),
+                format!("audit_field_{name}"),
+            ]);
+            match named {
                 // A category's own fields, named by the municipality's configuration.
-                words.push(name.to_string());
-            } else if i18n::has_message(&within) {
-                words.push(p.t(&within));
-            } else if i18n::has_message(&alone) {
-                words.push(p.t(&alone));
-            } else {
-                labelled = false;
-                words.push(name.to_string());
+                _ if parent == "attributes" => words.push(name.to_string()),
+                Some(words_for) => words.push(words_for),
+                None => {
+                    labelled = false;
+                    words.push(name.to_string());
+                }
             }
             parent = name;
         }
@@ -377,12 +375,8 @@ fn change_rows(
 }
 
 fn role_in_words(p: &Page, role: &str) -> String {
-    let key = format!("ui_role_{role}");
-    if i18n::has_message(&key) {
-        p.t(&key)
-    } else {
-        role.to_string()
-    }
+    p.t_first(&[format!("ui_role_{role}")])
+        .unwrap_or_else(|| role.to_string())
 }
 
 /// The verification's verdict in words.
@@ -683,14 +677,7 @@ async fn staff_page(State(state): State<AppState>, p: Page) -> Response {
         Ok(found) => found,
         Err(e) => return error_page(p, e.into()),
     };
-    let role = |role: &str| {
-        let key = format!("ui_role_{role}");
-        if i18n::has_message(&key) {
-            p.t(&key)
-        } else {
-            role.to_string()
-        }
-    };
+    let role = |role: &str| role_in_words(&p, role);
     let staff = staff
         .into_iter()
         .map(|m| StaffRow {

@@ -51,6 +51,14 @@ impl Page {
         i18n::message(self.lang, key)
     }
 
+    /// The message of the first of `keys` the translation files have, in the page's
+    /// language; `None` when they have none of them (the caller shows the stored value).
+    pub fn t_first(&self, keys: &[String]) -> Option<String> {
+        keys.iter()
+            .find(|key| i18n::has_message(key))
+            .map(|key| self.t(key))
+    }
+
     /// A message about `n` things, in the page's language and its plural rules.
     pub fn count<N: Copy + TryInto<usize>>(&self, key: &str, n: &N) -> String {
         i18n::count(self.lang, key, (*n).try_into().unwrap_or(0))
