@@ -1075,6 +1075,8 @@ async fn the_auditor_sees_the_events_of_an_application_and_of_a_certification() 
     page.assert_has("ApplicationProtocolRegistered");
     page.assert_has(&greek("timeline_ApplicationSubmitted"));
     page.assert_has("tag tag--valid");
+    // Every field of the application's state is named in words.
+    page.assert_lacks("field-unlabelled");
     let state = auditor
         .get(&format!("/audit/cases/{id}/state?sequence=1"))
         .await;

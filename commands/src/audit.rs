@@ -184,6 +184,26 @@ async fn load(
 pub async fn events(portal: &Portal, actor: &Actor, id: &str) -> Result<CaseEvents, AuditError> {
     require_auditor(actor)?;
     let (aggregate_type, events) = load(portal, id, None).await?;
+    Ok(case_events(id, aggregate_type, events))
+}
+
+/// Case `id`'s events as stored and the verdict on their hash chain, from one read of the
+/// stream: the verdict is on exactly these events (the auditor's page and download).
+pub async fn events_verified(
+    portal: &Portal,
+    actor: &Actor,
+    id: &str,
+) -> Result<(CaseEvents, CaseVerification), AuditError> {
+    require_auditor(actor)?;
+    let (aggregate_type, events) = load(portal, id, None).await?;
+    let verification = CaseVerification {
+        case_id: id.to_string(),
+        verdict: verify_events(&events),
+    };
+    Ok((case_events(id, aggregate_type, events), verification))
+}
+
+fn case_events(id: &str, aggregate_type: String, events: Vec<RecordedEvent>) -> CaseEvents {
     let events = events
         .into_iter()
         .map(|e| AuditEvent {
@@ -198,11 +218,11 @@ pub async fn events(portal: &Portal, actor: &Actor, id: &str) -> Result<CaseEven
             hash: e.chain.map(|c| c.hash),
         })
         .collect();
-    Ok(CaseEvents {
+    CaseEvents {
         case_id: id.to_string(),
         aggregate_type,
         events,
-    })
+    }
 }
 
 /// Parses an auditor's `sequence` (empty or missing: every event).

@@ -470,8 +470,7 @@ async fn case_events(State(state): State<AppState>, p: Page, Path(raw): Path<Str
     };
     let actor = user.actor();
     let loaded = async {
-        let events = audit::events(&state, &actor, &id).await?;
-        let verdict = audit::verify(&state, &actor, &id).await?;
+        let (events, verdict) = audit::events_verified(&state, &actor, &id).await?;
         let changes = audit::changes(&events);
         let actors: Vec<String> = events.events.iter().map(|e| e.actor().actor_id).collect();
         let people = audit::people(&state, &actor, &actors).await?;
@@ -612,15 +611,9 @@ async fn download(State(state): State<AppState>, p: Page, Path(raw): Path<String
         Err(e) => return error_page(p, e.into()),
     };
     let actor = user.actor();
-    let loaded = async {
-        let events = audit::events(&state, &actor, &id).await?;
-        let verification = audit::verify(&state, &actor, &id).await?;
-        Ok::<_, ApiError>((events, verification))
-    }
-    .await;
-    let (events, verification) = match loaded {
+    let (events, verification) = match audit::events_verified(&state, &actor, &id).await {
         Ok(found) => found,
-        Err(e) => return error_page(p, e),
+        Err(e) => return error_page(p, e.into()),
     };
     let file = StreamFile {
         downloaded_at: state.portal.now(),
