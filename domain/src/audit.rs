@@ -492,7 +492,9 @@ fn leaves(prefix: &str, value: &serde_json::Value, out: &mut Vec<(String, serde_
         }
     };
     match value {
+        // Nothing, or an empty map (a request without a category's fields): no field.
         Value::Null => {}
+        Value::Object(fields) if fields.is_empty() => {}
         // A case number is one value (`2026/000002`), not a year and a serial.
         Value::Object(fields) if fields.len() == 2 && fields.contains_key("serial") => {
             match serde_json::from_value::<crate::values::CaseNumber>(value.clone()) {
@@ -504,7 +506,7 @@ fn leaves(prefix: &str, value: &serde_json::Value, out: &mut Vec<(String, serde_
                 }
             }
         }
-        Value::Object(fields) if !fields.is_empty() => {
+        Value::Object(fields) => {
             for (key, v) in fields {
                 leaves(&join(key), v, out);
             }
@@ -549,6 +551,16 @@ mod change_tests {
         assert_eq!(changes[3].after, Some(json!(["x", "z"])));
         assert_eq!(changes[4].after, None);
         assert!(state_changes(&after, &after).is_empty());
+        // An empty map is no field; its first entry is one.
+        let changes = state_changes(&json!({"attributes": {}}), &json!({"attributes": {}}));
+        assert!(changes.is_empty());
+        let changes = state_changes(
+            &json!({"attributes": {}}),
+            &json!({"attributes": {"pole": "Α12"}}),
+        );
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].path, "attributes.pole");
+        assert!(state_changes(&json!(null), &json!({"place": {"attributes": {}}})).is_empty());
     }
 
     #[test]
