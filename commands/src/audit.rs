@@ -247,20 +247,16 @@ pub async fn state(
     require_auditor(actor)?;
     let up_to = parse_sequence(sequence)?;
     let (aggregate_type, events) = load(portal, id, up_to).await?;
-    let (state, sequence) = match aggregate_type.as_str() {
-        CitizenRequest::TYPE => fold::<CitizenRequest>(&events)?,
-        CertificateApplication::TYPE => fold::<CertificateApplication>(&events)?,
-        Certification::TYPE => fold::<Certification>(&events)?,
-        Payment::TYPE => fold::<Payment>(&events)?,
-        TrafficFine::TYPE => fold::<TrafficFine>(&events)?,
-        TaxDeclaration::TYPE => fold::<TaxDeclaration>(&events)?,
-        TaxDebt::TYPE => fold::<TaxDebt>(&events)?,
-        other => {
-            return Err(AuditError::Infrastructure(format!(
-                "no fold for aggregate type {other}"
-            )))
-        }
-    };
+    let payloads: Vec<&Value> = events.iter().map(|e| &e.payload).collect();
+    let (mut states, _) = fold_states(&aggregate_type, &payloads).ok_or_else(|| {
+        AuditError::Infrastructure(format!("no fold for aggregate type {aggregate_type}"))
+    })?;
+    // As far as the events decode: the state after the last one folded.
+    let folded = states.len() - 1;
+    let sequence = folded
+        .checked_sub(1)
+        .map_or(0, |last| events[last].sequence);
+    let state = states.pop().unwrap_or(Value::Null);
     Ok(CaseState {
         case_id: id.to_string(),
         aggregate_type,
@@ -287,16 +283,11 @@ pub struct CaseChanges {
 /// reads the records as stored).
 pub fn changes(case: &CaseEvents) -> CaseChanges {
     let events = &case.events;
-    let (states, undecodable_from) = match case.aggregate_type.as_str() {
-        CitizenRequest::TYPE => states::<CitizenRequest>(events),
-        CertificateApplication::TYPE => states::<CertificateApplication>(events),
-        Certification::TYPE => states::<Certification>(events),
-        Payment::TYPE => states::<Payment>(events),
-        TrafficFine::TYPE => states::<TrafficFine>(events),
-        TaxDeclaration::TYPE => states::<TaxDeclaration>(events),
-        TaxDebt::TYPE => states::<TaxDebt>(events),
-        _ => (Vec::new(), events.first().map(|e| e.sequence)),
-    };
+    let payloads: Vec<&Value> = events.iter().map(|e| &e.payload).collect();
+    // A type the portal cannot fold: nothing of it decodes.
+    let (states, undecodable) =
+        fold_states(&case.aggregate_type, &payloads).unwrap_or((Vec::new(), Some(0)));
+    let undecodable_from = undecodable.and_then(|i| events.get(i)).map(|e| e.sequence);
     let mut per_event: Vec<Vec<FieldChange>> = states
         .windows(2)
         .map(|pair| state_changes(&pair[0], &pair[1]))
@@ -308,19 +299,33 @@ pub fn changes(case: &CaseEvents) -> CaseChanges {
     }
 }
 
-/// The state before any event, then after each, as JSON, as far as the events decode; and
-/// the sequence of the first that does not.
-fn states<A>(events: &[AuditEvent]) -> (Vec<Value>, Option<i64>)
+/// The states of a stream of `aggregate_type` folded through its own event type: before
+/// any event, then after each of `payloads`, as far as they decode; and the index of the
+/// first that does not. `None` for an aggregate type the portal cannot fold.
+fn fold_states(aggregate_type: &str, payloads: &[&Value]) -> Option<(Vec<Value>, Option<usize>)> {
+    Some(match aggregate_type {
+        CitizenRequest::TYPE => states::<CitizenRequest>(payloads),
+        CertificateApplication::TYPE => states::<CertificateApplication>(payloads),
+        Certification::TYPE => states::<Certification>(payloads),
+        Payment::TYPE => states::<Payment>(payloads),
+        TrafficFine::TYPE => states::<TrafficFine>(payloads),
+        TaxDeclaration::TYPE => states::<TaxDeclaration>(payloads),
+        TaxDebt::TYPE => states::<TaxDebt>(payloads),
+        _ => return None,
+    })
+}
+
+fn states<A>(payloads: &[&Value]) -> (Vec<Value>, Option<usize>)
 where
     A: Aggregate + Serialize,
 {
     let mut state = A::default();
     let mut states = vec![serde_json::to_value(&state).unwrap_or(Value::Null)];
-    for event in events {
-        let Ok(payload) = <A::Event as serde::Deserialize>::deserialize(&event.payload) else {
-            return (states, Some(event.sequence));
+    for (i, payload) in payloads.iter().enumerate() {
+        let Ok(event) = <A::Event as serde::Deserialize>::deserialize(*payload) else {
+            return (states, Some(i));
         };
-        state.apply(payload);
+        state.apply(event);
         states.push(serde_json::to_value(&state).unwrap_or(Value::Null));
     }
     (states, None)
@@ -352,27 +357,6 @@ pub async fn people(
             .fetch_all(&portal.pool)
             .await?,
     )
-}
-
-/// Folds stored events into the aggregate's state, as JSON, as far as they decode: the
-/// state and the sequence of the last event folded (an event that does not decode as its
-/// aggregate's event type stops the fold before it).
-fn fold<A>(events: &[RecordedEvent]) -> Result<(Value, i64), AuditError>
-where
-    A: Aggregate + Serialize,
-{
-    let mut state = A::default();
-    let mut folded = 0;
-    for event in events {
-        let Ok(payload) = <A::Event as serde::Deserialize>::deserialize(&event.payload) else {
-            break;
-        };
-        state.apply(payload);
-        folded = event.sequence;
-    }
-    let state =
-        serde_json::to_value(&state).map_err(|e| AuditError::Infrastructure(e.to_string()))?;
-    Ok((state, folded))
 }
 
 /// The stored hash of event `sequence` of stream `id`, for a record its owner keeps (the
