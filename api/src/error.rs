@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use commands::CommandError;
 use domain::refusal::RefusalKind;
 use domain::Refusal;
-use serde_json::json;
 
 use crate::i18n::{self, Lang};
 
@@ -390,21 +389,78 @@ fn unknown_field_name(detail: &str) -> Option<String> {
     Some(rest.split('`').next()?.to_string())
 }
 
-fn render(status: StatusCode, payload: &ErrorPayload, lang: Lang) -> Response {
-    let fields: Vec<_> = payload
-        .fields
-        .iter()
-        .map(|f| json!({"field": f.field, "code": f.code, "message": i18n::message(lang, &f.code)}))
-        .collect();
-    let mut error = json!({
-        "code": payload.code,
-        "message": i18n::message(lang, &payload.code),
-        "fields": fields,
-    });
-    if let Some(detail) = &payload.detail {
-        error["detail"] = json!(detail);
+/// Every error the API answers has this body. `message` is Greek unless the request prefers
+/// English (`Accept-Language: en…`).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    pub error: ErrorDetails,
+}
+
+/// What went wrong.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorDetails {
+    /// A stable machine code; the full list with its Greek and English messages is in
+    /// docs/api.md (api/locales/*.ftl).
+    #[schema(examples("validation_failed", "case_not_found", "conflict"))]
+    pub code: String,
+    pub message: String,
+    /// One entry per field to correct: for `validation_failed`; for
+    /// `unknown_field`/`malformed_query` when the parser names the unknown field; and for the
+    /// rule refusals that concern one form field (`close_note_required` → `note`,
+    /// `kind_comment_is_anonymous`/`kind_anonymous_is_comment` → `kind`,
+    /// `status_not_settable`/`status_unchanged` → `status`). Empty otherwise.
+    pub fields: Vec<FieldMessage>,
+    /// Only on 400 answers: the parser's own explanation (English), e.g. the line and column
+    /// of a JSON syntax error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// A field to correct, and why.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = FieldError)]
+pub struct FieldMessage {
+    /// The body field or query parameter to correct, e.g. `subject`.
+    pub field: String,
+    /// A stable message code (see the list in docs/api.md), e.g. `subject_too_long`.
+    pub code: String,
+    /// The message for `code` in the reader's language.
+    pub message: String,
+}
+
+impl ErrorBody {
+    /// The body for `code` (and the fields to correct) in `lang`.
+    pub fn new(lang: Lang, code: &str, fields: &[FieldError], detail: Option<&str>) -> Self {
+        ErrorBody {
+            error: ErrorDetails {
+                code: code.to_string(),
+                message: i18n::message(lang, code),
+                fields: fields
+                    .iter()
+                    .map(|f| FieldMessage {
+                        field: f.field.clone(),
+                        code: f.code.clone(),
+                        message: i18n::message(lang, &f.code),
+                    })
+                    .collect(),
+                detail: detail.map(str::to_string),
+            },
+        }
     }
-    let mut response = (status, axum::Json(json!({ "error": error }))).into_response();
+}
+
+fn render(status: StatusCode, payload: &ErrorPayload, lang: Lang) -> Response {
+    let body = ErrorBody::new(
+        lang,
+        &payload.code,
+        &payload.fields,
+        payload.detail.as_deref(),
+    );
+    let mut response = (status, axum::Json(body)).into_response();
     response.extensions_mut().insert(payload.clone());
     response
 }

@@ -15,6 +15,7 @@ pub mod i18n;
 pub mod idempotency;
 pub mod labels;
 pub mod metrics;
+pub mod openapi;
 pub mod operator;
 pub mod reads;
 pub mod record;

@@ -50,6 +50,9 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Print the OpenAPI document of the JSON API, as the code generates it (what
+    /// `docs/openapi.json` holds: `portal openapi > docs/openapi.json`).
+    Openapi,
     /// Run a sandbox of an external system on its own.
     Sandbox {
         #[command(subcommand)]
@@ -288,6 +291,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     eprintln!("{}", portal::staff::role(&config, &email, &role).await?)
                 }
             }
+        }
+        Command::Openapi => {
+            std::io::Write::write_all(&mut std::io::stdout(), portal::openapi::text().as_bytes())
+                .context("Failed to write the document")?;
         }
         Command::Config {
             command: ConfigCommand::Show,

@@ -23,7 +23,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use secrecy::ExposeSecret;
-use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use crate::AppState;
@@ -276,6 +275,24 @@ async fn scraped(state: &AppState) -> Result<String, sqlx::Error> {
 /// `GET /metrics`: Prometheus text format. With `PORTAL_METRICS_TOKEN` set, only for
 /// `Authorization: Bearer <token>`. When the database does not answer, the counters are
 /// still served, with `portal_database_up 0`.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "health",
+    summary = "Prometheus metrics",
+    description = "Prometheus text format (0.0.4): HTTP requests and latency, commands, events \
+                   appended, consumers' position, lag and failures, outboxes, payments by \
+                   status, the database pool. The list is in docs/operations.md. With \
+                   `PORTAL_METRICS_TOKEN` set, only with `Authorization: Bearer <token>`.",
+    security(()),
+    responses(
+        (status = 200, description = "The metrics.", body = String, content_type = "text/plain"),
+        (status = 401, description = "`PORTAL_METRICS_TOKEN` is set and the request does not \
+                                      carry it.", body = String, content_type = "text/plain"),
+        (status = 500, response = crate::openapi::Internal),
+    )
+)]
 pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(token) = &state.config.metrics_token {
         let given = headers
@@ -332,6 +349,58 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
         .into_response()
 }
 
+/// The readiness check's answer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    #[schema(inline)]
+    status: ReadyStatus,
+    #[schema(inline)]
+    database: DatabaseReadiness,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(inline)]
+    migrations: Option<Migrations>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_lag_seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(inline)]
+    lagging: Option<Vec<ConsumerLag>>,
+    /// Consumers stuck on an event they cannot handle (see `portal projections status`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(inline)]
+    stuck: Option<Vec<ConsumerLag>>,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum ReadyStatus {
+    Ready,
+    NotReady,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum DatabaseReadiness {
+    Ok,
+    Unreachable,
+    Slow,
+    Error,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+struct Migrations {
+    applied: i64,
+    expected: i64,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+struct ConsumerLag {
+    name: String,
+    lag_events: i64,
+    lag_seconds: f64,
+    /// It cannot handle an event (see `portal projections status`).
+    stuck: bool,
+}
+
 /// `GET /readyz`: 200 when the database answers, every migration is applied and no read
 /// model or process manager is catching up with an event older than
 /// `PORTAL_READY_MAX_LAG_SECONDS`; 503 otherwise, saying which. A consumer *stuck* on an
@@ -339,6 +408,30 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
 /// stuck in every process alike (the consumers share one checkpoint), so taking processes
 /// out of the load balancer would only turn a stale read model into an outage; the
 /// alert on `portal_consumer_stuck` is what calls an operator. Liveness stays `/healthz`.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "readyz",
+    tag = "health",
+    summary = "Readiness",
+    description = "200 when the database answers, every migration is applied and no read model \
+                   or process manager that is catching up has an event older than \
+                   `PORTAL_READY_MAX_LAG_SECONDS` (default 30) still to handle; 503 otherwise, \
+                   naming the lagging ones. A consumer stuck on an event it cannot handle is \
+                   listed under `stuck` and does not make the portal unready (it is stuck in \
+                   every process alike). Liveness is `/healthz`.",
+    security(()),
+    responses(
+        (status = 200, description = "Ready.", body = Readiness,
+         example = json!({"status": "ready", "database": "ok",
+                          "migrations": {"applied": 16, "expected": 16},
+                          "max_lag_seconds": 30.0, "lagging": [], "stuck": []})),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 503, description = "Not ready: the database does not answer (with \
+                                      `Retry-After`), migrations are missing, or a consumer \
+                                      lags.", body = Readiness),
+    )
+)]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let bound = state.config.ready_max_lag.as_secs_f64();
     let check = async {
@@ -351,13 +444,11 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         .await?;
         Ok::<_, sqlx::Error>((applied, expected, consumers))
     };
-    let describe = |c: &eventlog::ConsumerStatus| {
-        json!({
-            "name": c.name,
-            "lag_events": c.lag_events,
-            "lag_seconds": (c.lag_seconds * 10.0).round() / 10.0,
-            "stuck": c.failure.is_some(),
-        })
+    let describe = |c: &eventlog::ConsumerStatus| ConsumerLag {
+        name: c.name.clone(),
+        lag_events: c.lag_events,
+        lag_seconds: (c.lag_seconds * 10.0).round() / 10.0,
+        stuck: c.failure.is_some(),
     };
     match tokio::time::timeout(std::time::Duration::from_secs(3), check).await {
         Ok(Ok((applied, expected, consumers))) => {
@@ -379,35 +470,54 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             };
             (
                 status,
-                Json(json!({
-                    "status": if ready { "ready" } else { "not_ready" },
-                    "database": "ok",
-                    "migrations": {"applied": applied, "expected": expected},
-                    "max_lag_seconds": bound,
-                    "lagging": lagging,
-                    "stuck": stuck,
-                })),
+                Json(Readiness {
+                    status: if ready {
+                        ReadyStatus::Ready
+                    } else {
+                        ReadyStatus::NotReady
+                    },
+                    database: DatabaseReadiness::Ok,
+                    migrations: Some(Migrations { applied, expected }),
+                    max_lag_seconds: Some(bound),
+                    lagging: Some(lagging),
+                    stuck: Some(stuck),
+                }),
             )
                 .into_response()
         }
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness: the database failed");
             let answers = state.database_probe.answers().await;
-            not_ready_database(if answers { "error" } else { "unreachable" })
+            not_ready_database(if answers {
+                DatabaseReadiness::Error
+            } else {
+                DatabaseReadiness::Unreachable
+            })
         }
         Err(_) => {
             tracing::warn!("readiness: the database did not answer within 3 s");
             let answers = state.database_probe.answers().await;
-            not_ready_database(if answers { "slow" } else { "unreachable" })
+            not_ready_database(if answers {
+                DatabaseReadiness::Slow
+            } else {
+                DatabaseReadiness::Unreachable
+            })
         }
     }
 }
 
-fn not_ready_database(database: &'static str) -> Response {
+fn not_ready_database(database: DatabaseReadiness) -> Response {
     (
         StatusCode::SERVICE_UNAVAILABLE,
         [(header::RETRY_AFTER, "5")],
-        Json(json!({"status": "not_ready", "database": database})),
+        Json(Readiness {
+            status: ReadyStatus::NotReady,
+            database,
+            migrations: None,
+            max_lag_seconds: None,
+            lagging: None,
+            stuck: None,
+        }),
     )
         .into_response()
 }

@@ -970,12 +970,14 @@ pub async fn session(portal: &Portal, token: &str) -> Result<Option<Session>, Ac
 }
 
 /// One of a person's sessions, as «Συνδέσεις» shows it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct SessionInfo {
     pub id: Uuid,
     pub created_at: DateTime<Utc>,
+    /// Recorded at most once a minute.
     pub last_used_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// What the browser said of itself at login (at most 300 characters).
     pub user_agent: Option<String>,
     pub client_ip: Option<String>,
     /// The session this request came with.
@@ -1299,14 +1301,18 @@ pub fn record_write(portal: &Portal, actor: &Actor, position: Position) {
 // ---------------------------------------------------------------------------------------
 
 /// The account's details as its owner sees them («Τα στοιχεία μου», `GET /api/v1/me`).
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Profile {
     pub id: Uuid,
     pub email: String,
     pub full_name: String,
+    #[schema(required)]
     pub father_name: Option<String>,
+    #[schema(required)]
     pub address: Option<String>,
+    #[schema(required)]
     pub phone: Option<String>,
+    #[schema(value_type = domain::account::Role)]
     pub role: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

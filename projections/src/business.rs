@@ -223,38 +223,58 @@ impl TimelineRows {
     }
 }
 
-/// One event of the business's timeline.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+/// One event of the business's declarations and certified debts, newest first. A debt's
+/// entries include the outcome of each of its payments that took no money
+/// (`PaymentFailed`, `PaymentCancelled`, `PaymentErrored`, `PaymentExpired`: the payment's
+/// own events, entered under the debt it was for; their `sequence` is the payment stream's,
+/// `payment_id`). A declaration's failed payment is its own `DeclarationRejected`.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = BusinessTimelineEntry)]
 pub struct TimelineEntry {
     /// The event's position in the log (the timeline's order and cursor).
     #[serde(skip)]
     pub global_position: i64,
     pub at: DateTime<Utc>,
+    #[schema(value_type = TimelineStream, inline)]
     pub aggregate_type: String,
     /// The stream: a declaration `{afm}-2026-Q1` or a debt `{afm}-{debt id}`.
     pub stream_id: String,
     pub sequence: i64,
     pub event_type: String,
     /// The amount the event names (a filing's total, a payment's amount), if any.
+    #[schema(value_type = Option<i64>, required)]
     pub amount_cents: Option<Money>,
     /// The payment the event is about, if any.
+    #[schema(required)]
     pub payment_id: Option<String>,
     /// A refusal or rejection code the event carries (e.g. `payment_declined`).
+    #[schema(required)]
     pub reason: Option<String>,
 }
 
+/// The kinds of stream a business's timeline holds (its documentation: the column is text).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+enum TimelineStream {
+    TaxDeclaration,
+    TaxDebt,
+}
+
 /// A payment of the business (a receipt once it succeeded).
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct BusinessPayment {
     pub id: String,
     pub obligation_kind: String,
     pub obligation_reference: String,
     pub obligation_description: String,
+    #[schema(value_type = i64)]
     pub amount_cents: Money,
     pub status: String,
+    #[schema(required)]
     pub payment_ref: Option<String>,
     pub payer_account_id: String,
     pub created_at: DateTime<Utc>,
+    #[schema(required)]
     pub settled_at: Option<DateTime<Utc>>,
 }
 

@@ -1,0 +1,476 @@
+//! The OpenAPI document of the JSON API (issue 16), generated from the code: each operation
+//! from its handler's `#[utoipa::path]`, each body and answer from its type's `ToSchema`,
+//! the shared error answers from [`error_responses!`] below.
+//!
+//! **In migration.** The operations not yet declared in code are still the hand-written
+//! document's (`api/openapi/legacy.json`, with the parameter and header components they
+//! refer to); [`document`] is the two merged, and refuses an operation or a component that
+//! both declare. `docs/openapi.json` is [`document`] written out by `portal openapi`; a test
+//! fails when it differs from what the code generates, and another when a routed operation is
+//! missing from it.
+
+use std::sync::OnceLock;
+
+use serde_json::{json, Map, Value};
+use utoipa::openapi::{RefOr, Response};
+use utoipa::OpenApi;
+
+use crate::error::ErrorBody;
+use crate::i18n::Lang;
+
+/// The part of the document not yet declared in code.
+const LEGACY: &str = include_str!("../openapi/legacy.json");
+
+/// Declares the shared error answers (`#/components/responses/<name>`): for each, a type that
+/// operations name in `responses((status = 401, response = Unauthenticated))`, its
+/// description, examples built from the message catalogue (code, fields to correct, the
+/// parser's detail) and, where the answer carries it, `Retry-After` (description, minimum).
+macro_rules! error_responses {
+    ($($name:ident => ($description:expr, $examples:expr, $retry_after:expr $(,)?),)*) => {
+        $(
+            #[doc = $description]
+            pub struct $name;
+
+            impl<'r> utoipa::ToResponse<'r> for $name {
+                fn response() -> (&'r str, RefOr<Response>) {
+                    (
+                        stringify!($name),
+                        RefOr::T(error_response($description, $examples, $retry_after)),
+                    )
+                }
+            }
+        )*
+    };
+}
+
+/// An example's code, the fields it names (field, code) and the parser's detail.
+type ErrorExample = (
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    Option<&'static str>,
+);
+
+fn error_response(
+    description: &str,
+    examples: &[ErrorExample],
+    retry_after: Option<(&str, Option<i64>)>,
+) -> Response {
+    let mut content = json!({"schema": {"$ref": "#/components/schemas/Error"}});
+    if !examples.is_empty() {
+        let examples: Map<String, Value> = examples
+            .iter()
+            .map(|(code, fields, detail)| {
+                let fields: Vec<domain::refusal::FieldError> = fields
+                    .iter()
+                    .map(|(field, code)| domain::refusal::FieldError::new(field, code))
+                    .collect();
+                let body = ErrorBody::new(Lang::El, code, &fields, *detail);
+                (code.to_string(), json!({ "value": body }))
+            })
+            .collect();
+        content["examples"] = Value::Object(examples);
+    }
+    let mut response = json!({
+        "description": description,
+        "content": {"application/json": content},
+    });
+    if let Some((description, minimum)) = retry_after {
+        let mut schema = json!({"type": "integer"});
+        if let Some(minimum) = minimum {
+            schema["minimum"] = json!(minimum);
+        }
+        response["headers"] =
+            json!({"Retry-After": {"description": description, "schema": schema}});
+    }
+    serde_json::from_value(response).expect("an error response is a Response")
+}
+
+error_responses! {
+    BadRequest => (
+        "The body is not valid JSON, or has a field of the wrong type or an unknown field. Codes: `malformed_json`, `unknown_field`.",
+        &[("malformed_json", &[], Some("Failed to parse the request body as JSON: EOF while parsing a value at line 1 column 15")), ("unknown_field", &[("email", "unknown_field")], Some("Failed to deserialize the JSON body into the target type: email: unknown field `email`, expected one of `kind`, `subject`, `text`, `desired_action` at line 1 column 33"))],
+        None,
+    ),
+    BadPosition => (
+        "The `X-Portal-Position` header is not `<transaction id>.<global position>`. Codes: `position_invalid`.",
+        &[],
+        None,
+    ),
+    BadQuery => (
+        "A query parameter is unknown or not of its type. Codes: `malformed_query`, `position_invalid`, and on lists that page `cursor_invalid`, `limit_out_of_range`, `page_out_of_range`.",
+        &[],
+        None,
+    ),
+    Unauthenticated => (
+        "No session, or the session presented (bearer token or cookie) is unknown, expired or revoked. Codes: `unauthenticated`.",
+        &[("unauthenticated", &[], None)],
+        None,
+    ),
+    Forbidden => (
+        "The user's role may not do this. Codes: `forbidden`.",
+        &[],
+        None,
+    ),
+    CaseNotFound => (
+        "No such case, or (for a citizen) a case that is not theirs: it answers exactly like a missing one. Codes: `case_not_found`.",
+        &[("case_not_found", &[], None)],
+        None,
+    ),
+    Conflict => (
+        "Someone else changed the case at the same moment; the command was retried (PORTAL_CONFLICT_RETRIES, default once) against the fresh state and lost again. Reload and try again. Codes: `conflict`. On a creating POST also `idempotency_key_in_progress` (another request with the same `Idempotency-Key` is still running; `Retry-After: 1`).",
+        &[("conflict", &[], None)],
+        None,
+    ),
+    PayloadTooLarge => (
+        "The body is larger than 2 MB. Codes: `payload_too_large`.",
+        &[],
+        None,
+    ),
+    UnsupportedMediaType => (
+        "The body was not sent with `Content-Type: application/json`. Codes: `unsupported_media_type`.",
+        &[],
+        None,
+    ),
+    Internal => (
+        "An infrastructure failure (logged); the body reveals nothing. Code: `internal`.",
+        &[],
+        None,
+    ),
+    TooManyRequests => (
+        "Too many logins, registrations or anonymous submissions from this address in 10 minutes (PORTAL_RATE_LIMIT, default 20 each). Wait the seconds in Retry-After. Codes: `rate_limited`.",
+        &[("rate_limited", &[], None)],
+        Some(("Seconds until another attempt is allowed.", Some(1))),
+    ),
+    Unavailable => (
+        "The database does not answer (e.g. it is restarting): try again after `Retry-After` seconds. Nothing already acknowledged is lost. Code: `service_unavailable`.",
+        &[],
+        Some(("Seconds to wait.", None)),
+    ),
+}
+
+/// What the code declares: operations, schemas, responses.
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        crate::routes::health::healthz,
+        crate::metrics::readyz,
+        crate::metrics::metrics,
+        crate::routes::health::openapi,
+        crate::routes::accounts::register,
+        crate::routes::accounts::activate,
+        crate::routes::accounts::login,
+        crate::routes::accounts::logout,
+        crate::routes::accounts::me,
+        crate::routes::accounts::update_me,
+        crate::routes::accounts::change_password,
+        crate::routes::accounts::sessions,
+        crate::routes::accounts::end_other_sessions,
+        crate::routes::accounts::end_session,
+        crate::routes::accounts::request_password_reset,
+        crate::routes::accounts::reset_password,
+        crate::routes::business::me,
+        crate::routes::business::history,
+    ),
+    components(
+        schemas(
+            crate::error::ErrorBody,
+            crate::error::ErrorDetails,
+            crate::error::FieldMessage
+        ),
+        responses(
+            BadRequest,
+            BadPosition,
+            BadQuery,
+            Unauthenticated,
+            Forbidden,
+            CaseNotFound,
+            Conflict,
+            PayloadTooLarge,
+            UnsupportedMediaType,
+            Internal,
+            TooManyRequests,
+            Unavailable,
+        )
+    )
+)]
+struct FromCode;
+
+/// The whole document: what the code declares merged into what is not declared in code yet.
+pub fn document() -> &'static Value {
+    static DOCUMENT: OnceLock<Value> = OnceLock::new();
+    DOCUMENT.get_or_init(|| build().unwrap_or_else(|why| panic!("the OpenAPI document: {why}")))
+}
+
+/// [`document`] as written to `docs/openapi.json` and served at `/api/v1/openapi.json`.
+pub fn text() -> &'static str {
+    static TEXT: OnceLock<String> = OnceLock::new();
+    TEXT.get_or_init(|| {
+        let mut text = serde_json::to_string_pretty(document()).expect("JSON is serialisable");
+        text.push('\n');
+        text
+    })
+}
+
+fn build() -> Result<Value, String> {
+    let mut document: Value =
+        serde_json::from_str(LEGACY).map_err(|e| format!("legacy.json is not JSON: {e}"))?;
+    let code = serde_json::to_value(FromCode::openapi()).map_err(|e| e.to_string())?;
+    merge(&mut document, &code)?;
+    worded_from_the_catalogue(&mut document);
+    Ok(document)
+}
+
+/// Every example of an error answer (`{"error": {"code": …}}`) says what the portal says:
+/// its message, and each field's, are the Greek catalogue's (a message reworded in
+/// `api/locales/el.ftl` cannot leave a stale example behind).
+fn worded_from_the_catalogue(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::Object(error)) = map.get_mut("error") {
+                if let Some(code) = error.get("code").and_then(Value::as_str) {
+                    if crate::i18n::has_message(code) {
+                        let message = crate::i18n::message(Lang::El, code);
+                        error.insert("message".into(), Value::String(message));
+                    }
+                }
+                if let Some(Value::Array(fields)) = error.get_mut("fields") {
+                    for field in fields.iter_mut().filter_map(Value::as_object_mut) {
+                        if let Some(code) = field.get("code").and_then(Value::as_str) {
+                            let message = crate::i18n::message(Lang::El, code);
+                            field.insert("message".into(), Value::String(message));
+                        }
+                    }
+                }
+            }
+            map.values_mut().for_each(worded_from_the_catalogue);
+        }
+        Value::Array(items) => items.iter_mut().for_each(worded_from_the_catalogue),
+        _ => {}
+    }
+}
+
+/// Adds the code's operations (by path and method) and components (by kind and name) to
+/// `document`; either declared twice is an error.
+fn merge(document: &mut Value, code: &Value) -> Result<(), String> {
+    for (section, depth) in [("paths", 2), ("components", 2)] {
+        let Some(from) = code.get(section).and_then(Value::as_object) else {
+            continue;
+        };
+        let into = document
+            .as_object_mut()
+            .ok_or("the document is not an object")?
+            .entry(section)
+            .or_insert_with(|| json!({}));
+        merge_level(into, from, depth, section)?;
+    }
+    Ok(())
+}
+
+fn merge_level(
+    into: &mut Value,
+    from: &Map<String, Value>,
+    depth: u8,
+    at: &str,
+) -> Result<(), String> {
+    let into = into
+        .as_object_mut()
+        .ok_or_else(|| format!("{at} is not an object"))?;
+    for (key, value) in from {
+        let here = format!("{at}/{key}");
+        match (into.get_mut(key), depth) {
+            (None, _) => {
+                into.insert(key.clone(), value.clone());
+            }
+            (Some(existing), 2) => {
+                let value = value
+                    .as_object()
+                    .ok_or_else(|| format!("{here} is not an object"))?;
+                merge_level(existing, value, 1, &here)?;
+            }
+            (Some(_), _) => {
+                return Err(format!(
+                    "{here} is declared both in code and in api/openapi/legacy.json"
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `docs/openapi.json` is what the code generates (`portal openapi > docs/openapi.json`
+    /// writes it).
+    #[test]
+    fn the_checked_in_document_is_the_generated_one() {
+        let checked_in: Value =
+            serde_json::from_str(include_str!("../../docs/openapi.json")).expect("JSON");
+        assert!(
+            &checked_in == document(),
+            "docs/openapi.json differs from the document the code generates: run \
+             `cargo run -q --bin portal -- openapi > docs/openapi.json`"
+        );
+        assert_eq!(include_str!("../../docs/openapi.json"), text());
+    }
+
+    #[test]
+    fn an_operation_declared_twice_is_refused() {
+        let mut document = json!({"paths": {"/a": {"get": {}}}});
+        let code = json!({"paths": {"/a": {"post": {}}}});
+        merge(&mut document, &code).unwrap();
+        assert_eq!(document, json!({"paths": {"/a": {"get": {}, "post": {}}}}));
+        let again = json!({"paths": {"/a": {"get": {}}}});
+        assert!(merge(&mut document, &again)
+            .unwrap_err()
+            .contains("paths//a/get"));
+    }
+
+    /// Every example of an error answer is what the portal answers: its message is the
+    /// catalogue's.
+    #[test]
+    fn error_examples_carry_the_catalogues_messages() {
+        let unauthenticated = &document()["components"]["responses"]["Unauthenticated"];
+        let example = &unauthenticated["content"]["application/json"]["examples"]
+            ["unauthenticated"]["value"]["error"];
+        assert_eq!(example["code"], "unauthenticated");
+        assert_eq!(
+            example["message"],
+            crate::i18n::message(Lang::El, "unauthenticated")
+        );
+    }
+
+    /// Every code an example of the document answers with is in the catalogue.
+    #[test]
+    fn every_error_example_names_a_code_of_the_catalogue() {
+        fn codes(value: &Value, found: &mut Vec<String>) {
+            match value {
+                Value::Object(map) => {
+                    if let Some(code) = map
+                        .get("error")
+                        .and_then(|e| e.get("code"))
+                        .and_then(Value::as_str)
+                    {
+                        found.push(code.to_string());
+                    }
+                    map.values().for_each(|v| codes(v, found));
+                }
+                Value::Array(items) => items.iter().for_each(|v| codes(v, found)),
+                _ => {}
+            }
+        }
+        let mut found = Vec::new();
+        codes(document(), &mut found);
+        assert!(found.len() > 20, "{found:?}");
+        for code in found {
+            assert!(crate::i18n::has_message(&code), "{code}");
+        }
+    }
+}
+/// The parameters many operations share, one type each (utoipa inlines them into each
+/// operation).
+
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct AcceptLanguage {
+    /// Error messages are Greek by default; English when the request ranks English above
+    /// Greek by quality (`en-GB,en;q=0.9`; `en;q=0.3, el` is Greek; `*` counts as Greek).
+    /// Success bodies are language-neutral.
+    #[param(rename = "Accept-Language", example = "en")]
+    accept_language: Option<String>,
+}
+
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct PortalPosition {
+    /// Read-your-writes: the `position` of a write this client made (from a command's
+    /// answer). The read waits, up to PORTAL_READ_WAIT_MS (default 3 s), until the read
+    /// models have passed it. With a session, the session's own latest write is waited for
+    /// without the header.
+    #[param(rename = "X-Portal-Position", value_type = String, pattern = r"^[0-9]+\.[0-9]+$")]
+    position: Option<String>,
+}
+
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct RequestId {
+    /// Optional correlation id; recorded as `correlation_id` in the metadata of the events
+    /// the request writes. One is generated when absent and every answer carries it back.
+    #[param(rename = "X-Request-Id")]
+    request_id: Option<String>,
+}
+
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct CaseId {
+    /// The case id (a UUID) from the submission's answer. Anything that is not a UUID answers
+    /// 404 `case_not_found`.
+    #[param(format = Uuid)]
+    id: String,
+}
+
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct ApplicationId {
+    /// The application id (a UUID) from the application's answer. Anything that is not a UUID
+    /// answers 404 `case_not_found`.
+    #[param(format = Uuid)]
+    id: String,
+}
+
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct AuditId {
+    /// The stream to audit: a case id, an application id, or an account id for that user's
+    /// certification (`Certification` stream). Anything that is not a UUID, or an id with no
+    /// events, answers 404 `case_not_found`.
+    #[param(format = Uuid)]
+    id: String,
+}
+
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct IdempotencyKey {
+    /// Optional. A key the client makes up (a UUID, say) for one submission. Within 24 hours
+    /// a repeat with the same key, from the same caller, with the same body gets the first
+    /// answer again (with `Idempotent-Replayed: true`) instead of creating a second case;
+    /// with another body, 422 `idempotency_key_reused`; while the first is still running, the
+    /// repeat waits for it (at most 15 s, then 409 `idempotency_key_in_progress`). Only
+    /// answers that created something are kept: after a refusal the key may be used again. 1
+    /// to 255 visible ASCII characters, else 422 `validation_failed` naming `Idempotency-
+    /// Key`.
+    #[param(
+        rename = "Idempotency-Key",
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[!-~]+$"
+    )]
+    idempotency_key: Option<String>,
+}
+
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct After {
+    /// Keyset paging: the `next` of the previous page (opaque). Absent: the first page.
+    /// Anything that is not such a cursor: 400 `cursor_invalid`.
+    #[param(rename = "after", max_length = 1000)]
+    after: Option<String>,
+}
+
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct Limit {
+    /// Rows per page, 1 to 100 (default 20); else 400 `limit_out_of_range`.
+    #[param(rename = "limit", minimum = 1, maximum = 100, default = 20)]
+    limit: Option<i64>,
+}
