@@ -14,30 +14,49 @@ use crate::i18n::{self, Lang};
 use crate::AppState;
 
 /// A count with its key's label.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = StatsCount)]
 pub struct LabelledCount {
-    /// A status, a category's or a certificate type's code; `null`: no category.
+    /// A status, a category's or a certificate type's code (`tap` for a ΤΑΠ certificate);
+    /// `null`: requests without a category.
+    #[schema(required)]
     pub key: Option<String>,
+    /// The key in the reader's language.
     pub label: String,
+    #[schema(minimum = 0)]
     pub count: i64,
 }
 
 /// The open cases of one kind past their deadline, by how many days late.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OverdueRow {
-    /// `requests` or `applications`.
+    // `requests` or `applications` (a doc comment here would make utoipa wrap the enum in
+    // an `allOf` with an object).
+    #[schema(value_type = OverdueKind, inline)]
     pub what: &'static str,
     pub label: String,
     /// 1–7 days late.
+    #[schema(minimum = 0)]
     pub up_to_a_week: i64,
     /// 8–30 days late.
+    #[schema(minimum = 0)]
     pub up_to_a_month: i64,
     /// More than 30 days late.
+    #[schema(minimum = 0)]
     pub over_a_month: i64,
 }
 
+/// What a row of overdue cases counts (its documentation: the row names it in text).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum OverdueKind {
+    Requests,
+    Applications,
+}
+
 /// `GET /api/v1/staff/stats`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Stats {
     /// The day the figures are counted on (Athens).
     pub today: NaiveDate,
@@ -45,11 +64,18 @@ pub struct Stats {
     pub requests_by_category: Vec<LabelledCount>,
     pub applications_by_status: Vec<LabelledCount>,
     pub applications_by_type: Vec<LabelledCount>,
+    /// Requests first, then certificate applications: the open ones past their deadline (a
+    /// request's is its category's `deadline_days`; one without a category has none), by
+    /// days late.
     pub overdue: Vec<OverdueRow>,
-    /// The requests answered per month (the last twelve), with the median and 90th
-    /// percentile of the days from submission to answer.
+    /// The requests answered in each of the last twelve months (Athens time; months
+    /// without answers left out), oldest first: the median days from submission to answer
+    /// (interpolated), and `p90_days`, the time within which 90 % were answered (an answer
+    /// time actually taken).
     pub answer_times: Vec<AnswerTimes>,
-    /// The payments that succeeded on each of the last 30 days, and their total in cents.
+    /// Each of the last 30 days (Athens), oldest first: the payments that succeeded and
+    /// their total.
+    #[schema(min_items = 30, max_items = 30)]
     pub payments_per_day: Vec<PaymentsOnDay>,
 }
 

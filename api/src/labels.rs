@@ -4,42 +4,102 @@
 
 use projections::applications as read;
 use projections::certifications::CertificationRow;
+use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::i18n::{self, Lang};
 
-/// A case (summary or detail) as JSON, with its labels in the reader's language.
-pub fn labelled_case(case: &impl serde::Serialize, lang: Lang) -> Value {
-    let mut value = serde_json::to_value(case).unwrap_or_default();
-    for (field, prefix) in [
-        ("status", "status_"),
-        ("kind", "kind_"),
-        ("close_reason", "close_reason_"),
-    ] {
-        if let Some(raw) = value
-            .get(field)
-            .and_then(|v| v.as_str())
-            .map(str::to_string)
-        {
-            value[format!("{field}_label")] = i18n::message(lang, &format!("{prefix}{raw}")).into();
-        }
+/// A request (summary or detail) with its labels in the reader's language.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Labelled<T> {
+    #[serde(flatten)]
+    pub case: T,
+    /// The status in the reader's language, e.g. «Σε εξέταση».
+    pub status_label: String,
+    /// The kind in the reader's language, e.g. «Καταγγελία».
+    pub kind_label: String,
+    /// The closing reason in the reader's language, e.g. «Αναρμόδιος ο Δήμος –
+    /// διαβιβάστηκε»; only when the case has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub close_reason_label: Option<String>,
+}
+
+/// What a request's labels are made from.
+pub trait CaseCodes: Clone {
+    fn status(&self) -> &str;
+    fn kind(&self) -> &str;
+    fn close_reason(&self) -> Option<&str>;
+}
+
+impl CaseCodes for projections::requests::CaseSummary {
+    fn status(&self) -> &str {
+        &self.status
     }
-    value
+    fn kind(&self) -> &str {
+        &self.kind
+    }
+    fn close_reason(&self) -> Option<&str> {
+        None
+    }
+}
+
+impl CaseCodes for projections::requests::CaseDetail {
+    fn status(&self) -> &str {
+        &self.status
+    }
+    fn kind(&self) -> &str {
+        &self.kind
+    }
+    fn close_reason(&self) -> Option<&str> {
+        self.close_reason.as_deref()
+    }
+}
+
+/// A request (summary or detail) with its labels in the reader's language.
+pub fn labelled_case<T: CaseCodes>(case: &T, lang: Lang) -> Labelled<T> {
+    Labelled {
+        status_label: i18n::message(lang, &format!("status_{}", case.status())),
+        kind_label: i18n::message(lang, &format!("kind_{}", case.kind())),
+        close_reason_label: case
+            .close_reason()
+            .map(|reason| i18n::message(lang, &format!("close_reason_{reason}"))),
+        case: case.clone(),
+    }
+}
+
+/// One event of a request in plain words.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TimelineItem {
+    #[serde(flatten)]
+    pub entry: projections::requests::TimelineEntry,
+    /// What happened, in the reader's language, e.g. «Πρωτοκολλήθηκε» / `Registered in the
+    /// protocol`.
+    pub title: String,
+    /// `status` in the reader's language.
+    pub status_label: String,
 }
 
 /// A case's timeline in plain words: each entry gets a `title` and a `status_label`.
 pub fn labelled_timeline(
     entries: &[projections::requests::TimelineEntry],
     lang: Lang,
-) -> Vec<Value> {
+) -> Vec<TimelineItem> {
     entries
         .iter()
-        .map(|entry| {
-            let mut value = labelled_case(entry, lang);
-            value["title"] = i18n::message(lang, &format!("timeline_{}", entry.event_type)).into();
-            value
+        .map(|entry| TimelineItem {
+            title: i18n::message(lang, &format!("timeline_{}", entry.event_type)),
+            status_label: i18n::message(lang, &format!("status_{}", entry.status)),
+            entry: entry.clone(),
         })
         .collect()
+}
+
+/// A request with its timeline.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseWithTimeline {
+    pub case: Labelled<projections::requests::CaseDetail>,
+    pub timeline: Vec<TimelineItem>,
 }
 
 /// An application as JSON with its labels in the reader's language and its deadline flag

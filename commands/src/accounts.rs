@@ -519,13 +519,16 @@ async fn revoke_sessions(
 }
 
 /// A staff account as `portal staff list` and the auditors' staff page show it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = StaffAccount)]
 pub struct StaffMember {
     pub id: Uuid,
     pub email: String,
     pub full_name: String,
+    #[schema(value_type = domain::account::Role)]
     pub role: String,
     pub created_at: DateTime<Utc>,
+    #[schema(required)]
     pub disabled_at: Option<DateTime<Utc>>,
 }
 
@@ -615,14 +618,29 @@ pub async fn set_staff_role(
 }
 
 /// One change to a staff account, as the auditors' staff page shows it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct StaffChange {
     pub email: String,
     pub full_name: String,
+    #[schema(value_type = StaffChangeKind, inline)]
     pub change: String,
+    /// `added`: the role; `role_changed`: `old → new`; otherwise empty.
     pub detail: String,
+    /// Who made the change, e.g. `command line (operator)`.
     pub changed_by: String,
     pub at: DateTime<Utc>,
+}
+
+/// The changes a staff account goes through (the `change` of a [`StaffChange`]; the
+/// column is text). Documentation only.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum StaffChangeKind {
+    Added,
+    RoleChanged,
+    Disabled,
+    Enabled,
 }
 
 /// Every change to staff accounts, newest first (auditors and administrators only).

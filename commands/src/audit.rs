@@ -91,17 +91,29 @@ pub struct EventActor {
 }
 
 /// One event as stored: its payload and metadata verbatim, and its hash-chain links.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditEvent {
+    #[schema(minimum = 1)]
     pub sequence: i64,
     #[serde(rename = "type")]
     pub event_type: String,
+    #[schema(examples("1.0"))]
     pub version: String,
+    /// The stored event, adjacently tagged: `{"type": …, "data": {…}}` (docs/events.md).
+    #[schema(value_type = Object)]
     pub payload: Value,
+    /// `actor_id`, `role`, `correlation_id`, `time`, and `client_ip` when known.
+    #[schema(value_type = std::collections::HashMap<String, String>)]
     pub metadata: Value,
     pub recorded_at: DateTime<Utc>,
+    /// Its position in the log's commit order: `<transaction id>.<global position>`.
+    #[schema(pattern = r"^[0-9]+\.[0-9]+$")]
     pub position: String,
+    /// The hash of the event before it (64 zeros for the first).
+    #[schema(required, pattern = r"^[0-9a-f]{64}$")]
     pub prev_hash: Option<String>,
+    /// SHA-256 over the previous hash and the event's content.
+    #[schema(required, pattern = r"^[0-9a-f]{64}$")]
     pub hash: Option<String>,
 }
 
@@ -113,9 +125,11 @@ impl AuditEvent {
 }
 
 /// A case's events, oldest first.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = AuditEvents)]
 pub struct CaseEvents {
     pub case_id: String,
+    #[schema(value_type = domain::audit::AggregateType)]
     pub aggregate_type: String,
     pub events: Vec<AuditEvent>,
 }
@@ -140,19 +154,39 @@ impl CaseEvents {
 }
 
 /// A case as folded from its first `sequence` events.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = AuditState)]
 pub struct CaseState {
     pub case_id: String,
+    #[schema(value_type = domain::audit::AggregateType)]
     pub aggregate_type: String,
     /// The last event folded: the one asked for (or the last), unless an event before it
     /// does not decode as its aggregate's event type, which stops the fold.
     pub sequence: i64,
-    /// The aggregate's state as its type serializes it.
+    /// By `aggregate_type`: the aggregate's state as its type serializes it. Three have a
+    /// schema of their own in the document (still in api/openapi/legacy.json); the others
+    /// are objects.
+    #[schema(schema_with = aggregate_state)]
     pub state: Value,
 }
 
+/// A request's, an application's or a certification's state, or another aggregate's.
+fn aggregate_state() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Schema, Type};
+    use utoipa::openapi::Ref;
+    Schema::AnyOf(
+        AnyOfBuilder::new()
+            .item(Ref::from_schema_name("CitizenRequestState"))
+            .item(Ref::from_schema_name("CertificateApplicationState"))
+            .item(Ref::from_schema_name("CertificationState"))
+            .item(ObjectBuilder::new().schema_type(Type::Object))
+            .build(),
+    )
+}
+
 /// The verdict on a case's hash chain.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Verification)]
 pub struct CaseVerification {
     pub case_id: String,
     #[serde(flatten)]

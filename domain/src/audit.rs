@@ -53,13 +53,20 @@ pub struct StoredLink<'a> {
 
 /// The outcome of verifying a case's chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChainVerification {
     pub valid: bool,
     pub events_checked: usize,
-    /// The first sequence number at which the chain breaks, and why.
+    /// Where the chain first breaks.
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub first_broken_sequence: Option<i64>,
+    /// Why it breaks: a missing event (sequence gap), a link that does not match, or content
+    /// that does not match its hash.
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub problem: Option<String>,
-    /// The hash of the last event: an auditor who wrote it down earlier can compare.
+    /// The last event's hash. Compare it with one recorded earlier elsewhere: only that
+    /// detects removed trailing events or a recomputed chain.
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub head_hash: Option<String>,
 }
 
@@ -179,6 +186,36 @@ pub const STREAM_KINDS: &[(&str, &str)] = &[
     ("declarations", "TaxDeclaration"),
     ("debts", "TaxDebt"),
 ];
+
+/// The aggregate types of the event log, as the JSON API names a stream's (the second of
+/// each of [`STREAM_KINDS`]; a test holds the two together). Documentation only: the code
+/// keeps each as its aggregate's `TYPE`.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+pub enum AggregateType {
+    CitizenRequest,
+    CertificateApplication,
+    Certification,
+    Payment,
+    TrafficFine,
+    TaxDeclaration,
+    TaxDebt,
+}
+
+/// The kinds of stream an auditor's search names (the first of each of [`STREAM_KINDS`]).
+/// Documentation only.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum StreamKind {
+    Requests,
+    Applications,
+    Certifications,
+    Payments,
+    Fines,
+    Declarations,
+    Debts,
+}
 
 /// Whose streams: a person by the e-mail they log in with (normalized as accounts are), or
 /// a business (and whoever represents it) by its ΑΦΜ.

@@ -388,22 +388,28 @@ impl Consumer for AuditIndexProjection {
 }
 
 /// A stream as the auditor's search lists it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = AuditStream)]
 pub struct StreamListing {
+    /// The stream's id: what `/api/v1/audit/cases/{id}/…` takes.
     pub stream_id: String,
+    #[schema(value_type = domain::audit::AggregateType)]
     pub aggregate_type: String,
     /// The Α.Α. of a request or an application.
+    #[schema(required)]
     pub case_number: Option<String>,
     /// A line to recognise it by: a request's subject, a certificate's name, a fine's
     /// number and plate, what a payment is for, a company's or a person's name.
     pub title: String,
     /// The ΑΦΜ of every business the stream is about.
     pub afms: Vec<String>,
-    /// The e-mail of the first account it is about (the citizen, the applicant, the payer),
-    /// if any.
+    /// The e-mail of the first account it is about (the citizen, the applicant, the payer,
+    /// the declarant, the certified user), if any.
+    #[schema(required)]
     pub email: Option<String>,
     pub first_at: DateTime<Utc>,
     pub last_at: DateTime<Utc>,
+    #[schema(minimum = 1)]
     pub events: i64,
     pub last_event_type: String,
 }

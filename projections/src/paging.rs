@@ -15,9 +15,11 @@ pub const DEFAULT_LIMIT: i64 = 20;
 pub const MAX_LIMIT: i64 = 100;
 
 /// One page of a list, with the cursor of the next (`None`: this is the last page).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Paged<T> {
     pub items: Vec<T>,
+    /// The `after` of the next page; `null` on the last.
+    #[schema(required)]
     pub next: Option<String>,
 }
 

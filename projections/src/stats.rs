@@ -34,20 +34,26 @@ pub struct Overdue {
 /// one month (Athens time): how many, the median (interpolated), and the time within which
 /// 90 % of them were answered (the smallest answer time at or above the 90th percentile:
 /// one that was actually taken).
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct AnswerTimes {
     /// `2026-11`.
+    #[schema(pattern = r"^[0-9]{4}-[0-9]{2}$")]
     pub month: String,
+    #[schema(minimum = 1)]
     pub answered: i64,
+    #[schema(minimum = 0)]
     pub median_days: f64,
+    #[schema(minimum = 0)]
     pub p90_days: f64,
 }
 
 /// The payments that succeeded on one day (Athens time) and their total.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct PaymentsOnDay {
     pub day: NaiveDate,
+    #[schema(minimum = 0)]
     pub payments: i64,
+    #[schema(minimum = 0)]
     pub amount_cents: i64,
 }
 

@@ -15,6 +15,13 @@ use serde::{Deserialize, Serialize};
 
 /// What the citizen files: Αίτημα, Καταγγελία, Πρόταση, or the anonymous Αίτημα – Σχόλιο.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(
+        description = "Αίτημα (`request`), Καταγγελία (`complaint`), Πρόταση (`proposal`) are filed by a logged-in user; Αίτημα – Σχόλιο (`comment`) is the anonymous submission and only that."
+    )
+)]
 #[serde(rename_all = "snake_case")]
 pub enum RequestKind {
     Request,
@@ -50,6 +57,13 @@ impl RequestKind {
 
 /// Where a case stands. `closed` is reached only through [`RequestCommand::Close`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(
+        description = "`submitted` (new), `in_review` (taken by a clerk), `in_progress`, `on_hold`, `answered` (the municipality answered), `closed`, `reopened` (by the citizen after closing)."
+    )
+)]
 #[serde(rename_all = "snake_case")]
 pub enum RequestStatus {
     Submitted,
@@ -100,6 +114,13 @@ impl RequestStatus {
 
 /// Why a clerk closed a case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(
+        description = "`done`; `not_competent` (not the municipality's competence — the note says where it was forwarded); `duplicate` (the note names the other case); `rejected` (the note says why). Every reason but `done` needs a note."
+    )
+)]
 #[serde(rename_all = "snake_case")]
 pub enum CloseReason {
     /// Done: the municipality did what was asked or answered it.

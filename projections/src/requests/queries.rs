@@ -10,21 +10,28 @@ use sqlx::PgPool;
 use crate::paging::{Cursor, PageRequest, Paged};
 
 /// A row of «Τα αιτήματά μου» and of the clerks' queue.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct CaseSummary {
     pub id: String,
     pub number: String,
+    #[schema(value_type = domain::request::RequestKind)]
     pub kind: String,
+    #[schema(value_type = domain::request::RequestStatus)]
     pub status: String,
     pub subject: String,
+    #[schema(required)]
     pub submitter_name: Option<String>,
     pub anonymous: bool,
+    #[schema(required)]
     pub protocol_number: Option<String>,
+    #[schema(required)]
     pub protocol_date: Option<DateTime<Utc>>,
+    /// Whether the municipality has answered.
     pub answered: bool,
     pub submitted_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// The category's service code, if the case has one (issue 15).
+    #[schema(required)]
     pub category: Option<String>,
 }
 
@@ -36,50 +43,106 @@ impl CaseSummary {
 }
 
 /// A case's page: everything but the timeline.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct CaseDetail {
     pub id: String,
     pub number: String,
+    #[schema(value_type = domain::request::RequestKind)]
     pub kind: String,
+    #[schema(value_type = domain::request::RequestStatus)]
     pub status: String,
     pub subject: String,
     pub text: String,
+    #[schema(required)]
     pub desired_action: Option<String>,
+    #[schema(required)]
     pub submitter_name: Option<String>,
     pub anonymous: bool,
+    /// The municipality's latest answer.
+    #[schema(required)]
     pub answer: Option<String>,
+    #[schema(required)]
     pub answered_at: Option<DateTime<Utc>>,
+    #[schema(required)]
     pub protocol_number: Option<String>,
+    #[schema(required)]
     pub protocol_date: Option<DateTime<Utc>>,
+    /// The clerk who took the case into review (always null on the tracking page).
+    #[schema(required)]
     pub assigned_to_name: Option<String>,
+    #[schema(required, value_type = Option<domain::request::CloseReason>)]
     pub close_reason: Option<String>,
+    #[schema(required)]
     pub close_note: Option<String>,
+    #[schema(minimum = 0)]
     pub times_reopened: i32,
     pub submitted_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The sequence number of the last event folded into this row.
     pub last_sequence: i64,
     /// The category's service code, the address, the point and the attribute answers
     /// (issue 15), where the case has them.
+    #[schema(required)]
     pub category: Option<String>,
+    #[schema(required)]
     pub address: Option<String>,
+    #[schema(required)]
     pub lat: Option<f64>,
+    #[schema(required)]
     pub long: Option<f64>,
+    /// Answers to the category's questions, by attribute code (empty without a category).
+    #[schema(value_type = std::collections::HashMap<String, String>)]
     pub attributes: Value,
     /// The Open311 client it was filed through, if any.
+    #[schema(required)]
     pub open311_client: Option<String>,
 }
 
-/// One entry of a case's status history.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+/// One event of a case. `details` by event type: RequestSubmitted `{number, kind}` (and
+/// `open311_client` when filed through one), RequestTakenIntoReview `{}`, RequestAnswered
+/// `{answer}`, RequestStatusChanged `{from, to}`, ProtocolRegistered `{protocol_number,
+/// protocol_date}`, RequestClosed `{reason, note}`, RequestReopened `{reason}`.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct TimelineEntry {
+    #[schema(minimum = 1)]
     pub sequence: i64,
+    #[schema(value_type = TimelineEvent, inline)]
     pub event_type: String,
+    /// When the event was recorded in the log.
     pub at: DateTime<Utc>,
+    #[schema(value_type = TimelineActor, inline)]
     pub actor_role: String,
+    /// Null for anonymous submitters, for reopenings, and always on the tracking page.
+    #[schema(required)]
     pub actor_name: Option<String>,
     /// The case's status after this event.
+    #[schema(value_type = domain::request::RequestStatus)]
     pub status: String,
+    #[schema(value_type = Object)]
     pub details: Value,
+}
+
+/// The events a case's timeline shows (its documentation: the column is text).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+enum TimelineEvent {
+    RequestSubmitted,
+    RequestTakenIntoReview,
+    RequestAnswered,
+    RequestStatusChanged,
+    ProtocolRegistered,
+    RequestClosed,
+    RequestReopened,
+}
+
+/// Who caused a timeline's event (its documentation: the column is text).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum TimelineActor {
+    Citizen,
+    Anonymous,
+    Clerk,
 }
 
 const SUMMARY_COLUMNS: &str = "id, number, kind, status, subject, submitter_name, \
