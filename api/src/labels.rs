@@ -147,11 +147,22 @@ pub fn labelled_application_timeline(
         .collect()
 }
 
-/// A certification as JSON with its labels.
-pub fn labelled_certification(row: &CertificationRow, lang: Lang) -> Value {
-    let mut value = serde_json::to_value(row).unwrap_or_default();
-    value["document_label"] = i18n::message(lang, &format!("document_{}", row.document)).into();
-    value
+/// A user's certification, with its document in the reader's language.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Certification)]
+pub struct LabelledCertification {
+    #[serde(flatten)]
+    pub certification: CertificationRow,
+    /// `document` in the reader's language (key `document_<document>`).
+    pub document_label: String,
+}
+
+/// A certification with its labels.
+pub fn labelled_certification(row: &CertificationRow, lang: Lang) -> LabelledCertification {
+    LabelledCertification {
+        document_label: i18n::message(lang, &format!("document_{}", row.document)),
+        certification: row.clone(),
+    }
 }
 
 #[cfg(test)]

@@ -7,39 +7,98 @@ use chrono::NaiveDate;
 use chrono_tz::Europe::Athens;
 use commands::warrants::WarrantList;
 use domain::business::{Warrant, WarrantStatus};
-use serde_json::{json, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::excel::{guarded, ExcelCsv};
 use crate::i18n::{self, Lang};
 
+/// «Εγκεκριμένες Πληρωμές»: every warrant issued to the business's ΑΦΜ, as the financial
+/// system answered just now, sorted, with totals.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Warrants {
+    business: WarrantsBusiness,
+    #[schema(value_type = SortKey, inline)]
+    sort: &'static str,
+    #[schema(value_type = SortOrder, inline)]
+    order: &'static str,
+    warrants: Vec<WarrantItem>,
+    totals: commands::warrants::Totals,
+    /// When the financial system answered.
+    fetched_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The business the warrants were issued to.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WarrantsBusiness {
+    company_name: String,
+    #[schema(pattern = r"^[0-9]{9}$")]
+    afm: String,
+}
+
+/// A payment order (χρηματικό ένταλμα) the municipality issued to the business.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WarrantItem {
+    /// As the financial system writes it (e.g. "2026/0412").
+    number: String,
+    issued_on: NaiveDate,
+    #[schema(value_type = i64, minimum = 0)]
+    amount_cents: domain::money::Money,
+    /// What it pays for (invoice, contract), as the financial system says it (Greek).
+    purpose: String,
+    status: WarrantStatus,
+    /// The status in the reader's language.
+    status_label: String,
+    /// Set once paid.
+    #[schema(required)]
+    paid_on: Option<NaiveDate>,
+}
+
+/// What the list is sorted by (documentation: `Sorting` names it in text).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum SortKey {
+    IssuedOn,
+    Number,
+    Amount,
+    Status,
+}
+
+/// The order of the list (documentation).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum SortOrder {
+    Asc,
+    Desc,
+}
+
 /// The API's answer, with each status labelled in `lang`.
-pub fn to_json(list: &WarrantList, lang: Lang) -> Value {
-    let warrants: Vec<Value> = list
-        .warrants
-        .iter()
-        .map(|w| {
-            json!({
-                "number": w.number,
-                "issued_on": w.issued_on,
-                "amount_cents": w.amount_cents,
-                "purpose": w.purpose,
-                "status": w.status.as_str(),
-                "status_label": i18n::message(lang, &status_code(w.status)),
-                "paid_on": w.paid_on,
-            })
-        })
-        .collect();
-    json!({
-        "business": {
-            "company_name": list.business.company_name,
-            "afm": list.business.afm,
+pub fn to_json(list: &WarrantList, lang: Lang) -> Warrants {
+    Warrants {
+        business: WarrantsBusiness {
+            company_name: list.business.company_name.clone(),
+            afm: list.business.afm.clone(),
         },
-        "sort": list.sorting.key.as_str(),
-        "order": list.sorting.order.as_str(),
-        "warrants": warrants,
-        "totals": list.totals,
-        "fetched_at": list.fetched_at,
-    })
+        sort: list.sorting.key.as_str(),
+        order: list.sorting.order.as_str(),
+        warrants: list
+            .warrants
+            .iter()
+            .map(|w| WarrantItem {
+                number: w.number.clone(),
+                issued_on: w.issued_on,
+                amount_cents: w.amount_cents,
+                purpose: w.purpose.clone(),
+                status: w.status,
+                status_label: i18n::message(lang, &status_code(w.status)),
+                paid_on: w.paid_on,
+            })
+            .collect(),
+        totals: list.totals,
+        fetched_at: list.fetched_at,
+    }
 }
 
 /// The CSV download (see [`csv`]) with its headers: an attachment named after the ΑΦΜ and

@@ -33,14 +33,18 @@ impl From<sqlx::Error> for CertificationError {
 }
 
 /// An account as a clerk finds it to certify it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct AccountSummary {
     pub id: Uuid,
     pub email: String,
     pub full_name: String,
+    #[schema(required)]
     pub father_name: Option<String>,
+    #[schema(required)]
     pub address: Option<String>,
+    #[schema(required)]
     pub phone: Option<String>,
+    #[schema(value_type = domain::account::Role)]
     pub role: String,
 }
 

@@ -28,28 +28,46 @@ pub const TAX_DEBT: &str = "tax_debt";
 pub const TAX_DECLARATION: &str = "tax_declaration";
 
 /// A refused notice, as a clerk sees it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct RefusedNotice {
     pub payment_id: String,
-    /// `traffic_fine`, `tax_debt` or `tax_declaration`.
+    // `traffic_fine`, `tax_debt` or `tax_declaration` (no doc comment: utoipa would wrap
+    // the inline enum in an `allOf` with an object).
+    #[schema(value_type = ObligationKind, inline)]
     pub obligation_kind: String,
     /// The obligation's stream: a fine `{municipality}-{number}`, a debt `{afm}-{debt id}`,
     /// a declaration `{afm}-{period}`.
     pub obligation_id: String,
     /// What was paid, as the payment says it.
+    #[schema(required)]
     pub description: Option<String>,
     /// The bank's reference of the payment (the receipt's).
+    #[schema(required)]
     pub payment_ref: Option<String>,
+    #[schema(required, value_type = Option<i64>)]
     pub amount_cents: Option<Money>,
     /// The refusal's code: the other system's, or the obligation's own when it was settled
     /// by another payment.
+    #[schema(required)]
     pub code: Option<String>,
     pub refused_at: DateTime<Utc>,
+    #[schema(required)]
     pub payer_name: Option<String>,
+    #[schema(required)]
     pub payer_email: Option<String>,
     /// Another payment settled the obligation: this one's money is to be returned, and
     /// sending its notice again would change nothing.
     pub second_payment: bool,
+}
+
+/// The obligations a payment notice is about (documentation: the column is text).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum ObligationKind {
+    TrafficFine,
+    TaxDebt,
+    TaxDeclaration,
 }
 
 /// Every refused notice waiting for a clerk, with the outbox it is in

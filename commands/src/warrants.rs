@@ -201,11 +201,18 @@ fn natural_cmp(a: &str, b: &str) -> Ordering {
 
 /// The sums shown under the list: everything, what is issued and not yet paid, and what
 /// has been paid.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = WarrantTotals)]
 pub struct Totals {
     pub count: usize,
+    /// Everything.
+    #[schema(value_type = i64)]
     pub amount_cents: Money,
+    /// Issued and not yet paid.
+    #[schema(value_type = i64)]
     pub issued_cents: Money,
+    /// Paid.
+    #[schema(value_type = i64)]
     pub paid_cents: Money,
 }
 

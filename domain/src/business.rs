@@ -193,6 +193,7 @@ fn last_day_of_month_after(day: NaiveDate, months: u32) -> NaiveDate {
 /// Where a warrant stands: issued (the municipality owes it, the supplier can collect) or
 /// paid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum WarrantStatus {
     Issued,

@@ -153,20 +153,35 @@ struct CertificationState {
 
 fold::sequenced_row!(CertificationState, account_id);
 
-/// An account's certification as the pages show it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+/// A user's certification as the `certifications` read model has it: the latest
+/// certification, and the revocation that followed it, if any.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct CertificationRow {
+    /// The certified account.
     pub account_id: String,
+    /// Whether the certification stands (false after a revocation).
     pub certified: bool,
+    /// The name on the checked document (the account's full name at the time).
     pub holder_name: String,
+    #[schema(value_type = domain::certification::IdentityDocument)]
     pub document: String,
+    /// As checked: upper case, without spaces.
+    #[schema(examples("ΑΚ123456"))]
     pub document_number: String,
+    /// The business the user represents, if any.
+    #[schema(required)]
     pub business_name: Option<String>,
+    /// Its ΑΦΜ (9 digits).
+    #[schema(required)]
     pub business_afm: Option<String>,
+    /// The clerk who certified.
     pub certified_by_name: String,
     pub certified_at: DateTime<Utc>,
+    #[schema(required)]
     pub revoked_by_name: Option<String>,
+    #[schema(required)]
     pub revoked_at: Option<DateTime<Utc>>,
+    #[schema(required)]
     pub revoke_reason: Option<String>,
 }
 

@@ -245,22 +245,33 @@ fn source_name(source: &domain::payment::ConfirmationSource) -> &'static str {
 }
 
 /// A payment as the payer's pages and the API show it (the receipt fields included).
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct PaymentRow {
     pub id: String,
+    /// The order id the bank knows the payment by.
+    #[schema(max_length = 20)]
     pub order_id: String,
+    /// What kind of obligation was paid (e.g. traffic_fine).
     pub obligation_kind: String,
     pub obligation_reference: String,
+    /// What was paid, as the receipt says.
     pub obligation_description: String,
+    #[schema(value_type = i64, minimum = 1)]
     pub amount_cents: Money,
+    #[schema(value_type = Currency, inline)]
     pub currency: String,
     pub payer_account_id: String,
+    #[schema(value_type = PaymentStatus, inline)]
     pub status: String,
+    /// The bank's transaction id.
     pub tx_id: Option<String>,
+    /// The bank's reference on the receipt.
     pub payment_ref: Option<String>,
+    /// What the bank said when it declined or failed.
     pub failure_reason: Option<String>,
     /// What settled it: `browser_return`, `notification`, `status_query` or `expiry`.
     pub settled_by: Option<String>,
+    /// The bank's capture arrived after the payment had expired locally.
     pub after_expiry: bool,
     pub expires_at: DateTime<Utc>,
     pub redirected_at: Option<DateTime<Utc>>,
@@ -270,9 +281,35 @@ pub struct PaymentRow {
     /// Since when the money is to be returned (another payment settled the obligation),
     /// and the obligation's refusal code that says so.
     pub refund_due_at: Option<DateTime<Utc>>,
+    /// The obligation's refusal code that made the refund due (e.g. `fine_already_paid`).
     pub refund_reason: Option<String>,
     /// When a clerk recorded the money returned.
     pub refunded_at: Option<DateTime<Utc>>,
+}
+
+/// created → redirected (the payer was sent to the bank) → succeeded | failed (declined) |
+/// cancelled (by the payer) | error (the bank failed; no money taken) | expired (no answer in
+/// time; a later capture still makes it succeeded, with after_expiry). Documentation: the
+/// column is text.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum PaymentStatus {
+    Created,
+    Redirected,
+    Succeeded,
+    Failed,
+    Cancelled,
+    Expired,
+    Error,
+}
+
+/// The currency of every payment (documentation: the column is text).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+enum Currency {
+    #[schema(rename = "EUR")]
+    Eur,
 }
 
 const COLUMNS: &str = "id, order_id, obligation_kind, obligation_reference, \

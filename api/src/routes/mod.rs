@@ -10,7 +10,7 @@ pub(crate) mod fines;
 pub(crate) mod health;
 mod open311;
 pub(crate) mod payments;
-mod refused_notices;
+pub(crate) mod refused_notices;
 pub(crate) mod requests;
 pub(crate) mod staff;
 pub(crate) mod tax_debts;

@@ -17,6 +17,11 @@ pub const EVENT_VERSION: &str = "1.0";
 
 /// The identity document the clerk checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(description = "The identity document the clerk checked in person.")
+)]
 #[serde(rename_all = "snake_case")]
 pub enum IdentityDocument {
     /// Αστυνομική ταυτότητα.
