@@ -5,7 +5,6 @@
 use projections::applications as read;
 use projections::certifications::CertificationRow;
 use serde::Serialize;
-use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::i18n::{self, Lang};
@@ -102,23 +101,63 @@ pub struct CaseWithTimeline {
     pub timeline: Vec<TimelineItem>,
 }
 
-/// An application as JSON with its labels in the reader's language and its deadline flag
-/// (past due on `today`).
+/// An application as the `applications` read model has it, with labels in the reader's
+/// language and derived fields (`overdue`, `area`, `protocol_pending`). The same object in
+/// the applicant's and the clerks' reads.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Application)]
+pub struct LabelledApplication {
+    #[serde(flatten)]
+    pub application: read::ApplicationRow,
+    /// `status` in the reader's language.
+    pub status_label: String,
+    /// `kind` in the reader's language.
+    pub kind_label: String,
+    /// `delivery_method` in the reader's language.
+    pub delivery_label: String,
+    /// Past its deadline (in Athens) and neither issued nor rejected.
+    pub overdue: bool,
+    /// The area in m², Greek notation (`85,50`); ΤΑΠ applications only.
+    #[schema(required)]
+    pub area: Option<String>,
+    /// No protocol number yet (the portal keeps trying).
+    pub protocol_pending: bool,
+}
+
+/// An application with its labels in the reader's language and its deadline flag (past due
+/// on `today`).
 pub fn labelled_application(
     row: &read::ApplicationRow,
     lang: Lang,
     today: chrono::NaiveDate,
-) -> Value {
-    let mut value = serde_json::to_value(row).unwrap_or_default();
-    value["status_label"] =
-        i18n::message(lang, &format!("application_status_{}", row.status)).into();
-    value["kind_label"] = i18n::message(lang, &format!("application_kind_{}", row.kind)).into();
-    value["delivery_label"] =
-        i18n::message(lang, &format!("delivery_{}", row.delivery_method)).into();
-    value["overdue"] = row.overdue(today).into();
-    value["area"] = row.area_hundredths.map(|h| format_area(h as u32)).into();
-    value["protocol_pending"] = row.protocol_number.is_none().into();
-    value
+) -> LabelledApplication {
+    LabelledApplication {
+        status_label: i18n::message(lang, &format!("application_status_{}", row.status)),
+        kind_label: i18n::message(lang, &format!("application_kind_{}", row.kind)),
+        delivery_label: i18n::message(lang, &format!("delivery_{}", row.delivery_method)),
+        overdue: row.overdue(today),
+        area: row.area_hundredths.map(|h| format_area(h as u32)),
+        protocol_pending: row.protocol_number.is_none(),
+        application: row.clone(),
+    }
+}
+
+/// One event of an application in plain words.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApplicationTimelineItem {
+    #[serde(flatten)]
+    pub entry: read::ApplicationTimelineEntry,
+    /// What happened, in the reader's language.
+    pub title: String,
+    /// `status` in the reader's language.
+    pub status_label: String,
+}
+
+/// An application with its timeline.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApplicationWithTimeline {
+    pub application: LabelledApplication,
+    pub timeline: Vec<ApplicationTimelineItem>,
 }
 
 /// m² × 100 in Greek notation (`85,50`).
@@ -134,15 +173,13 @@ pub fn format_area(hundredths: u32) -> String {
 pub fn labelled_application_timeline(
     entries: &[read::ApplicationTimelineEntry],
     lang: Lang,
-) -> Vec<Value> {
+) -> Vec<ApplicationTimelineItem> {
     entries
         .iter()
-        .map(|entry| {
-            let mut value = serde_json::to_value(entry).unwrap_or_default();
-            value["title"] = i18n::message(lang, &format!("timeline_{}", entry.event_type)).into();
-            value["status_label"] =
-                i18n::message(lang, &format!("application_status_{}", entry.status)).into();
-            value
+        .map(|entry| ApplicationTimelineItem {
+            title: i18n::message(lang, &format!("timeline_{}", entry.event_type)),
+            status_label: i18n::message(lang, &format!("application_status_{}", entry.status)),
+            entry: entry.clone(),
         })
         .collect()
 }

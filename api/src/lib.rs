@@ -1,5 +1,7 @@
 //! The portal's HTTP face and its start-up: configuration, the `Application` value that
 //! tests build on port 0, the JSON API, authentication, and the operator commands.
+// The OpenAPI examples of the larger answers are `json!` literals deeper than the default.
+#![recursion_limit = "256"]
 
 pub mod app;
 pub mod application_reads;

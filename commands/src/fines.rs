@@ -75,20 +75,26 @@ impl From<ProfileError> for FineError {
 }
 
 /// Step 1: the ticket's municipality code and fine type.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckInput {
+    /// As on the ticket.
     pub municipality_code: String,
+    /// A type code (`GET /api/v1/fines/types`).
     pub fine_type: String,
 }
 
 /// Step 2: step 1 plus the ticket's details.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuoteInput {
+    /// As on the ticket.
     pub municipality_code: String,
+    /// A type code.
     pub fine_type: String,
+    /// As on the ticket.
     pub fine_number: String,
+    /// A Greek plate; Latin look-alikes are accepted.
     pub plate: String,
     /// `YYYY-MM-DD`.
     pub offence_date: String,
@@ -218,7 +224,7 @@ pub async fn quote(
 }
 
 /// A fine as its quote names it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct QuotedFine {
     pub municipality_code: String,
     pub fine_number: String,
@@ -229,15 +235,25 @@ pub struct QuotedFine {
 }
 
 /// The amount due now for a fine, and until when it may be paid (step 2's answer).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Quote {
+    /// What `POST /api/v1/fines/pay` takes.
     pub quote_id: String,
     pub fine: QuotedFine,
+    /// The type's amount.
+    #[schema(value_type = i64)]
     pub base_cents: Money,
+    /// The amount due now, as the fines system computed it (a reduction or surcharge
+    /// included).
+    #[schema(value_type = i64)]
     pub amount_cents: Money,
+    /// The last day this amount applies, if the fines system says.
+    #[schema(required)]
     pub amount_valid_until: Option<NaiveDate>,
+    /// Until when the quote may be paid.
     pub valid_until: DateTime<Utc>,
     /// The amount of the fine's previous quote, if it had one.
+    #[schema(required, value_type = Option<i64>)]
     pub previous_amount_cents: Option<Money>,
     pub changed_since_last_quote: bool,
 }

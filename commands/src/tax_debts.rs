@@ -76,7 +76,7 @@ pub struct ShownSettlement<'a> {
 }
 
 /// A payment through the portal, as a debt's answer shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum PortalPayment {
     InProgress {
@@ -85,28 +85,52 @@ pub enum PortalPayment {
     Paid {
         payment_id: String,
         payment_ref: String,
+        #[schema(value_type = i64)]
         amount_cents: Money,
         paid_at: DateTime<Utc>,
+        /// Whether the revenue system has been told: `pending`, `notified` or `refused`.
+        #[schema(pattern = "^(pending|notified|refused)$")]
         revenue_system: &'static str,
     },
 }
 
 /// A debt as the API answers it: the revenue system's data, with the amount due as zero
 /// once paid, and the portal's payment.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Debt)]
 pub struct DebtView {
+    /// The revenue system's id of the debt, e.g. `DF-2025-000142`.
     pub debt_id: String,
     pub afm: String,
     pub description: String,
     pub certified_on: chrono::NaiveDate,
+    #[schema(value_type = i64)]
     pub principal_cents: Money,
+    #[schema(value_type = i64)]
     pub surcharge_cents: Money,
+    /// Nothing once paid.
+    #[schema(value_type = i64)]
     pub amount_due_cents: Money,
+    /// The day the amounts are computed for (today in Athens).
     pub amount_as_of: chrono::NaiveDate,
+    /// How the revenue system has it settled, if it has.
+    #[schema(required)]
     pub paid: Option<domain::business::DebtSettlement>,
-    /// `paid` or `due`.
+    // `paid` or `due` (no doc comment: utoipa would wrap the inline enum in an object).
+    #[schema(value_type = DebtStatus, inline)]
     pub status: &'static str,
+    /// The portal's payment of it, if any.
+    #[schema(required)]
     pub portal_payment: Option<PortalPayment>,
+}
+
+/// Whether a debt is still due (documentation: the view names it in text).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum DebtStatus {
+    Due,
+    Paid,
 }
 
 impl DebtItem {

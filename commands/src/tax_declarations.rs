@@ -77,23 +77,41 @@ pub fn amount_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> 
 }
 
 /// The declaration as the representative typed it.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeclarationForm {
     /// `monthly` or `quarterly`.
     #[serde(default, deserialize_with = "text")]
+    #[schema(pattern = "^(monthly|quarterly)$")]
     pub filing: String,
-    /// 1–12 or 1–4.
+    /// 1–12 (monthly) or 1–4 (quarterly); a string or a number.
     #[serde(default, deserialize_with = "text")]
+    #[schema(schema_with = text_or_number)]
     pub period: String,
+    /// 2000–9999; a string or a number.
     #[serde(default, deserialize_with = "text")]
+    #[schema(schema_with = text_or_number)]
     pub year: String,
-    /// In euros: `12.345,67`, `12345,67` or `12345.67` as text, or a JSON number of euros.
+    /// Euros as declared in the VAT return, ≥ 0, at most two decimals: `12.345,67`,
+    /// `12345,67`, `12345.67` as text, or a JSON number of euros.
     #[serde(default, deserialize_with = "amount_text")]
+    #[schema(schema_with = text_or_number, examples("12.345,67"))]
     pub gross_revenue: String,
     /// `YYYY-MM-DD`.
     #[serde(default, deserialize_with = "text")]
+    #[schema(format = Date)]
     pub vat_return_date: String,
+}
+
+/// A field the form takes as text or as a JSON number (its OpenAPI schema).
+pub fn text_or_number() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+    Schema::OneOf(
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::String))
+            .item(ObjectBuilder::new().schema_type(Type::Number))
+            .build(),
+    )
 }
 
 /// An amount of gross revenue as people type it, to exact cents (`12.345,67`, `12345,67`,
@@ -269,8 +287,9 @@ pub async fn assess(
 }
 
 /// A tax period as the API answers it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PeriodView {
+    #[schema(pattern = "^(monthly|quarterly)$")]
     pub filing: &'static str,
     pub number: u32,
     pub year: i32,
@@ -280,30 +299,36 @@ pub struct PeriodView {
 }
 
 /// A category of business as the API answers it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CategoryView {
     pub code: String,
     pub name_el: String,
     pub name_en: String,
 }
 
-/// An assessment as the API answers it.
-#[derive(Debug, Clone, Serialize)]
+/// An assessment as the API answers it: the tax and surcharges of a declaration as the
+/// revenue system computes them today.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Assessment)]
 pub struct AssessmentView {
     pub declaration_id: String,
     pub assessment_id: String,
     pub afm: String,
     pub company_name: String,
     pub period: PeriodView,
+    #[schema(value_type = i64)]
     pub gross_revenue_cents: Money,
     pub vat_return_date: NaiveDate,
     pub category: CategoryView,
     pub rate_basis_points: u32,
+    #[schema(value_type = i64)]
     pub tax_cents: Money,
     pub deadline: NaiveDate,
     pub months_late: u32,
     pub surcharge_basis_points: u32,
+    #[schema(value_type = i64)]
     pub surcharge_cents: Money,
+    #[schema(value_type = i64)]
     pub total_cents: Money,
     pub computed_on: NaiveDate,
 }

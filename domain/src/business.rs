@@ -313,8 +313,10 @@ pub struct DeclarationPaidNotice {
 
 /// A payment the revenue system has recorded against a debt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DebtSettlement {
     pub payment_ref: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub amount_cents: Money,
     pub paid_at: DateTime<Utc>,
 }

@@ -193,6 +193,7 @@ pub struct FinesConfig {
 
 /// A fine type payable to the municipality, with its base amount.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FineType {
     /// As printed on the ticket: 1–16 of `A–Z 0–9 . - _`.
@@ -200,6 +201,7 @@ pub struct FineType {
     pub name_el: String,
     pub name_en: String,
     /// The base amount in euro cents, before any reduction or surcharge.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64, minimum = 1))]
     pub base_cents: Money,
 }
 

@@ -187,6 +187,7 @@ pub struct FineQuery {
 
 /// Whether the fines system already had the fine or registered it for this query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FineOrigin {
     Found,

@@ -429,42 +429,98 @@ fn apply(
 // ---------------------------------------------------------------------------------------
 
 /// One application, as its owner and clerks see it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ApplicationRow {
     pub id: String,
+    /// Α.Α.: the same yearly series as requests.
+    #[schema(pattern = r"^[0-9]{4}/[0-9]{6,}$", examples("2026/000001"))]
     pub number: String,
+    #[schema(value_type = domain::application::ApplicationKind)]
     pub kind: String,
+    /// civil_registry: the type's code; null for tap.
+    #[schema(required)]
     pub certificate_type: Option<String>,
+    /// civil_registry: its Greek name as configured at submission.
+    #[schema(required)]
     pub certificate_name: Option<String>,
+    /// tap only.
+    #[schema(required)]
     pub property_address: Option<String>,
+    /// tap only, without separators.
+    #[schema(required)]
     pub supply_number: Option<String>,
+    /// tap only: m² × 100, exact.
+    #[schema(required)]
     pub area_hundredths: Option<i32>,
+    /// tap only, when given.
+    #[schema(required)]
     pub kaek: Option<String>,
     #[sqlx(rename = "body")]
     pub text: String,
+    #[schema(value_type = DeliveryMethod, inline)]
     pub delivery_method: String,
+    /// The postal address for `post`.
+    #[schema(required)]
     pub delivery_address: Option<String>,
     pub applicant_account_id: String,
     pub applicant_name: String,
+    /// The business the applicant represents (from their certification).
+    #[schema(required)]
     pub business_name: Option<String>,
+    #[schema(required)]
     pub business_afm: Option<String>,
+    #[schema(value_type = domain::application::ApplicationStatus)]
     pub status: String,
+    /// The statutory deadline.
     pub due_on: NaiveDate,
+    #[schema(required)]
     pub protocol_number: Option<String>,
+    #[schema(required)]
     pub protocol_date: Option<DateTime<Utc>>,
+    #[schema(minimum = 0)]
     pub protocol_attempts: i32,
+    /// The last failed attempt's message (kept after a later success).
+    #[schema(required)]
     pub protocol_last_error: Option<String>,
+    /// When the background registrar tries next; null once registered (a minute after
+    /// submission until the first attempt is recorded).
+    #[schema(required)]
     pub protocol_next_attempt_at: Option<DateTime<Utc>>,
+    /// The clerk who took it into review.
+    #[schema(required)]
     pub assigned_to_name: Option<String>,
+    /// The clerk's question while the status is `information_requested`.
+    #[schema(required)]
     pub open_question: Option<String>,
+    /// Once issued.
+    #[schema(required)]
     pub issue_method: Option<String>,
+    /// Once issued electronically: the stored PDF.
+    #[schema(required)]
     pub document_id: Option<String>,
+    #[schema(required)]
     pub document_filename: Option<String>,
+    /// Once issued by post or in person: the clerk's note, if any.
+    #[schema(required)]
     pub issue_note: Option<String>,
+    #[schema(required)]
     pub reject_reason: Option<String>,
+    /// When it was issued or rejected.
+    #[schema(required)]
     pub finished_at: Option<DateTime<Utc>>,
     pub submitted_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// `electronic` (a PDF to download), `post` (to `postal_address`), `in_person` (collection
+/// at the town hall / ΚΕΠ). Documentation: the column is text.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum DeliveryMethod {
+    Electronic,
+    Post,
+    InPerson,
 }
 
 impl ApplicationRow {
@@ -475,13 +531,20 @@ impl ApplicationRow {
 }
 
 /// One entry of an application's timeline.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ApplicationTimelineEntry {
+    #[schema(minimum = 1)]
     pub sequence: i64,
     pub event_type: String,
+    /// The event's time.
     pub at: DateTime<Utc>,
+    /// The applicant on submission, the clerk on a clerk's act; null for protocol attempts
+    /// and the applicant's reply.
+    #[schema(required)]
     pub actor_name: Option<String>,
+    #[schema(value_type = domain::application::ApplicationStatus)]
     pub status: String,
+    #[schema(value_type = Object)]
     pub details: Value,
 }
 
@@ -621,11 +684,15 @@ pub async fn queue(
     ))
 }
 
-/// Counts for the clerks' queue.
-#[derive(Debug, Clone, Default, Serialize)]
+/// Counts for the clerks' queue, over all applications whatever the filters.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+#[schema(as = ApplicationCounts)]
 pub struct QueueCounts {
+    /// Statuses with none are absent.
     pub by_status: std::collections::BTreeMap<String, i64>,
+    /// Still without a protocol number after at least one attempt.
     pub protocol_failing: i64,
+    /// Past the deadline and not finished.
     pub overdue: i64,
 }
 

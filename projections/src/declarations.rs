@@ -365,7 +365,7 @@ impl Row for FilingState {
 }
 
 /// A business's declaration of one period, with its latest filing.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct DeclarationRow {
     pub id: String,
     pub afm: String,
@@ -379,30 +379,40 @@ pub struct DeclarationRow {
     /// `awaiting_payment`, `paid` or `rejected`.
     pub status: String,
     pub assessment_id: String,
+    #[schema(value_type = i64)]
     pub gross_revenue_cents: Money,
     pub vat_return_date: NaiveDate,
     pub category: String,
     pub category_name_el: String,
     pub category_name_en: String,
     pub rate_basis_points: i32,
+    #[schema(value_type = i64)]
     pub tax_cents: Money,
     pub deadline: NaiveDate,
     pub months_late: i32,
     pub surcharge_basis_points: i32,
+    #[schema(value_type = i64)]
     pub surcharge_cents: Money,
+    #[schema(value_type = i64)]
     pub total_cents: Money,
     pub computed_on: NaiveDate,
     pub declarant_account_id: String,
     pub payment_id: String,
+    #[schema(required)]
     pub payment_ref: Option<String>,
     pub filed_at: DateTime<Utc>,
+    #[schema(required)]
     pub paid_at: Option<DateTime<Utc>>,
     /// `payment_declined`, `payment_cancelled`, `payment_expired` or `payment_error`.
+    #[schema(required)]
     pub rejected_reason: Option<String>,
+    #[schema(required)]
     pub rejected_detail: Option<String>,
+    #[schema(required)]
     pub rejected_at: Option<DateTime<Utc>>,
     /// Whether the revenue system recorded the payment: `pending`, `notified`, `refused`.
     pub revenue_system: String,
+    #[schema(required)]
     pub revenue_system_code: Option<String>,
     pub updated_at: DateTime<Utc>,
 }
@@ -458,18 +468,23 @@ pub async fn page_for_afm(
 }
 
 /// One filing of a period, as the business's history shows it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = Filing)]
 pub struct FilingRow {
     pub declaration_id: String,
     pub filing_number: i32,
     pub afm: String,
     pub period_key: String,
     pub payment_id: String,
+    #[schema(value_type = i64)]
     pub total_cents: Money,
     pub status: String,
+    #[schema(required)]
     pub payment_ref: Option<String>,
+    #[schema(required)]
     pub rejected_reason: Option<String>,
     pub filed_at: DateTime<Utc>,
+    #[schema(required)]
     pub settled_at: Option<DateTime<Utc>>,
 }
 

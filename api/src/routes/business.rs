@@ -21,6 +21,12 @@ pub struct Business {
     afm: String,
 }
 
+impl Business {
+    pub fn new(company_name: String, afm: String) -> Self {
+        Business { company_name, afm }
+    }
+}
+
 /// A business's history, each list a page at a time.
 #[derive(Serialize, ToSchema)]
 pub struct BusinessHistory {

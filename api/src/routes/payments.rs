@@ -49,6 +49,91 @@ pub async fn notify(
     Ok((StatusCode::OK, "OK").into_response())
 }
 
+/// A payment started: where to send the payer.
+#[derive(Serialize, ToSchema)]
+pub struct PaymentStarted {
+    pub payment_id: String,
+    #[schema(value_type = i64, minimum = 1)]
+    pub amount_cents: domain::money::Money,
+    pub redirect: BankRedirect,
+}
+
+/// A debt's payment started: where to send the payer (the form is `form` here, `redirect`
+/// in a fine's answer).
+#[derive(Serialize, ToSchema)]
+pub struct DebtPaymentStarted {
+    pub payment_id: String,
+    #[schema(value_type = i64, minimum = 1)]
+    pub amount_cents: domain::money::Money,
+    pub form: BankRedirect,
+}
+
+impl DebtPaymentStarted {
+    pub fn new(
+        payment_id: String,
+        amount_cents: domain::money::Money,
+        form: domain::ports::RedirectForm,
+    ) -> Self {
+        let PaymentStarted {
+            payment_id,
+            amount_cents,
+            redirect,
+        } = PaymentStarted::new(payment_id, amount_cents, form);
+        DebtPaymentStarted {
+            payment_id,
+            amount_cents,
+            form: redirect,
+        }
+    }
+}
+
+/// The form that sends the payer's browser to the bank.
+#[derive(Serialize, ToSchema)]
+pub struct BankRedirect {
+    #[schema(inline)]
+    pub method: Post,
+    /// The bank's payment page.
+    pub action: String,
+    /// The form's fields as `[name, value]` pairs, in the order the bank's digest covers
+    /// them.
+    #[schema(value_type = Vec<Vec<String>>)]
+    pub fields: Vec<(String, String)>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub enum Post {
+    #[serde(rename = "POST")]
+    Post,
+}
+
+impl BankRedirect {
+    pub fn of(form: domain::ports::RedirectForm) -> Self {
+        BankRedirect {
+            method: Post::Post,
+            action: form.action,
+            fields: form.fields,
+        }
+    }
+}
+
+impl PaymentStarted {
+    pub fn new(
+        payment_id: String,
+        amount_cents: domain::money::Money,
+        form: domain::ports::RedirectForm,
+    ) -> Self {
+        PaymentStarted {
+            payment_id,
+            amount_cents,
+            redirect: BankRedirect {
+                method: Post::Post,
+                action: form.action,
+                fields: form.fields,
+            },
+        }
+    }
+}
+
 /// A payment attempt with its receipt fields (tx_id, payment_ref, settled_at once
 /// succeeded), and its status in the reader's language.
 #[derive(Serialize, ToSchema)]

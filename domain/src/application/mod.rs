@@ -19,6 +19,13 @@ use crate::Refusal;
 
 /// The two services that issue certificates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(
+        description = "`civil_registry` («Αιτήσεις Δημοτολογίου»: a civil-registry certificate) or `tap` («Αιτήσεις Βεβαιώσεων ΤΑΠ»: a ΤΑΠ non-debt certificate for one property)."
+    )
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ApplicationKind {
     /// «Αιτήσεις Δημοτολογίου»: a civil-registry certificate.
@@ -110,6 +117,13 @@ impl Delivery {
 
 /// Where an application stands in the clerk's work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(
+        description = "`submitted` (new), `in_review` (taken by a clerk), `information_requested` (waiting for the applicant's reply), `issued` and `rejected` (final)."
+    )
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ApplicationStatus {
     Submitted,
