@@ -1,12 +1,14 @@
 //! The OpenAPI document of the JSON API (issue 16), generated from the code: each operation
-//! from its handler's `#[utoipa::path]`, each body and answer from its type's `ToSchema`,
-//! the shared error answers from [`error_responses!`] below.
+//! from its handler's `#[utoipa::path]` (the GeoReport paths, routed by file name, from the
+//! declarations in `routes::open311`), each body and answer from its type's `ToSchema`, the
+//! shared error answers from [`error_responses!`] and the common parameters below, the
+//! document's head (info, tags, security) from [`FromCode`].
 //!
-//! **In migration.** The operations not yet declared in code are still the hand-written
-//! document's (`api/openapi/legacy.json`, with the parameter and header components they
-//! refer to); [`document`] is the two merged, and refuses an operation or a component that
-//! both declare. `docs/openapi.json` is [`document`] written out by `portal openapi`; a test
-//! fails when it differs from what the code generates, and another when a routed operation is
+//! One part is not derived: the schemas of three aggregates' folded state, which the
+//! auditors' `state` answers (`api/openapi/aggregate-states.json`: the domain's aggregates
+//! do not derive `ToSchema`); [`document`] merges them in and refuses a component declared
+//! in both. `docs/openapi.json` is [`document`] written out by `portal openapi`; a test fails
+//! when it differs from what the code generates, and another when a routed operation is
 //! missing from it.
 
 use std::sync::OnceLock;
@@ -18,8 +20,8 @@ use utoipa::OpenApi;
 use crate::error::ErrorBody;
 use crate::i18n::Lang;
 
-/// The part of the document not yet declared in code.
-const LEGACY: &str = include_str!("../openapi/legacy.json");
+/// The schemas of the aggregates' folded state (see the module's documentation).
+const AGGREGATE_STATES: &str = include_str!("../openapi/aggregate-states.json");
 
 /// Declares the shared error answers (`#/components/responses/<name>`): for each, a type that
 /// operations name in `responses((status = 401, response = Unauthenticated))`, its
@@ -148,9 +150,35 @@ error_responses! {
     ),
 }
 
-/// What the code declares: operations, schemas, responses.
+/// What the code declares: the document's head, operations, schemas, responses.
 #[derive(OpenApi)]
 #[openapi(
+    info(
+        title = "Δημοτική Διαδικτυακή Πύλη — JSON API",
+        version = "0.1.0",
+        description = "The municipal e-services portal: accounts, citizen requests/complaints/proposals, clerks' actions, certification of users, certificate applications, payments and traffic fines, business services, audit, Open311. A guide with curl examples is docs/api.md. Every error answers the `Error` body. Any path not listed answers 404 `not_found`; a listed path with another method answers 405 `method_not_allowed`; any route that reaches the database may answer 500 `internal`. Bodies are JSON (`Content-Type: application/json`, at most 2 MB: larger answers 413) and refuse unknown fields; the one exception is a clerk's PDF upload to `/api/v1/staff/applications/{id}/issue` (`application/pdf`, up to 64 MB). An `Authorization` header of another scheme than `Bearer` is ignored (the session cookie, if any, decides). Times are UTC (RFC 3339).",
+        license(name = "EUPL-1.2", identifier = "EUPL-1.2"),
+    ),
+    servers((url = "http://127.0.0.1:8080", description = "`portal serve` with the default PORTAL_BIND")),
+    tags(
+        (name = "health"),
+        (name = "accounts", description = "Registration, login, profile (S2)."),
+        (name = "requests", description = "Citizens and visitors: submit, list, read, track, reopen (S1, S3, S4)."),
+        (name = "staff", description = "Clerks: queue, review, answer, status, protocol, close (S5)."),
+        (name = "certification", description = "Certification of users after an in-person identity check (S6): the user's view and the clerks' lookup, certify, revoke."),
+        (name = "certificates", description = "Certificate applications (S7–S9): civil-registry and ΤΑΠ certificates; types, apply, list, read, answer a question, download the issued PDF."),
+        (name = "staff-applications", description = "Clerks: the applications queue, review, request information, issue, reject, protocol registration now (S15)."),
+        (name = "audit", description = "Auditors: events, state as of a sequence, hash-chain verification."),
+        (name = "payments", description = "Payments by card through the bank's hosted page (issue 5): the payer's payments with their receipts, and the bank's server-to-server notification. The bank's browser return is `POST /payments/return` (a page endpoint, see pages.md)."),
+        (name = "fines", description = "Traffic fines (ΚΟΚ) payable to the municipality (issue 5): types, step 1 check, step 2 quote from the fines system, pay a quote, the payer's paid fines. See api.md «Traffic fines (issue 5)»."),
+        (name = "business", description = "The precondition of the business services (a certification naming a business) and the business's history."),
+        (name = "business-warrants", description = "«Εγκεκριμένες Πληρωμές» (issue 6, S12): the warrants issued to a certified business, from the financial system, as JSON or CSV. See api.md «Εγκεκριμένες Πληρωμές»."),
+        (name = "business-declarations", description = "«Δήλωση και Πληρωμή Δημοτικού Φόρου» (issue 6, S13): the revenue system's assessment of a declaration, filing it together with its payment (one unit: a payment that does not complete rejects the declaration), the business's declarations. See api.md «Δήλωση και Πληρωμή Δημοτικού Φόρου»."),
+        (name = "business-debts", description = "«Πληρωμή Βεβαιωμένου Δημοτικού Φόρου» (S14): the certified municipal-tax debts of the business, as of today, and paying one"),
+        (name = "open311", description = "Open311 GeoReport v2 (issue 15): docs/open311.md. JSON shown; `.xml` gives the specification's XML.")
+    ),
+    security(("bearerAuth" = []), ("sessionCookie" = [])),
+    modifiers(&SessionSchemes),
     paths(
         crate::routes::health::healthz,
         crate::metrics::readyz,
@@ -228,6 +256,13 @@ error_responses! {
         crate::routes::applications::reject,
         crate::routes::applications::issue,
         crate::routes::applications::protocol,
+        crate::routes::open311::discovery_json,
+        crate::routes::open311::services_json,
+        crate::routes::open311::service_json,
+        crate::routes::open311::requests_json,
+        crate::routes::open311::file_json,
+        crate::routes::open311::request_json_doc,
+        crate::routes::open311::token_json,
     ),
     components(
         // The schemas an operation names only through a parameter's `value_type` (utoipa
@@ -256,7 +291,39 @@ error_responses! {
 )]
 struct FromCode;
 
-/// The whole document: what the code declares merged into what is not declared in code yet.
+/// The security schemes `security(…)` names: the bearer token and the session cookie.
+struct SessionSchemes;
+
+impl utoipa::Modify for SessionSchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearerAuth",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The `token` from `POST /api/v1/session`; the scheme name is \
+                         case-insensitive. A `Bearer` header is used instead of the cookie when \
+                         both are sent.",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "sessionCookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "portal_session",
+                "Set by `POST /api/v1/session` (HttpOnly, SameSite=Lax).",
+            ))),
+        );
+    }
+}
+
+/// The whole document: what the code declares, with the aggregates' state schemas.
 pub fn document() -> &'static Value {
     static DOCUMENT: OnceLock<Value> = OnceLock::new();
     DOCUMENT.get_or_init(|| build().unwrap_or_else(|why| panic!("the OpenAPI document: {why}")))
@@ -273,10 +340,10 @@ pub fn text() -> &'static str {
 }
 
 fn build() -> Result<Value, String> {
-    let mut document: Value =
-        serde_json::from_str(LEGACY).map_err(|e| format!("legacy.json is not JSON: {e}"))?;
-    let code = serde_json::to_value(FromCode::openapi()).map_err(|e| e.to_string())?;
-    merge(&mut document, &code)?;
+    let mut document = serde_json::to_value(FromCode::openapi()).map_err(|e| e.to_string())?;
+    let states: Value = serde_json::from_str(AGGREGATE_STATES)
+        .map_err(|e| format!("aggregate-states.json is not JSON: {e}"))?;
+    merge(&mut document, &states)?;
     worded_from_the_catalogue(&mut document);
     Ok(document)
 }
@@ -310,11 +377,11 @@ fn worded_from_the_catalogue(value: &mut Value) {
     }
 }
 
-/// Adds the code's operations (by path and method) and components (by kind and name) to
+/// Adds `more`'s operations (by path and method) and components (by kind and name) to
 /// `document`; either declared twice is an error.
-fn merge(document: &mut Value, code: &Value) -> Result<(), String> {
+fn merge(document: &mut Value, more: &Value) -> Result<(), String> {
     for (section, depth) in [("paths", 2), ("components", 2)] {
-        let Some(from) = code.get(section).and_then(Value::as_object) else {
+        let Some(from) = more.get(section).and_then(Value::as_object) else {
             continue;
         };
         let into = document
@@ -350,7 +417,7 @@ fn merge_level(
             }
             (Some(_), _) => {
                 return Err(format!(
-                    "{here} is declared both in code and in api/openapi/legacy.json"
+                    "{here} is declared twice (in code and in aggregate-states.json?)"
                 ))
             }
         }

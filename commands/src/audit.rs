@@ -164,7 +164,7 @@ pub struct CaseState {
     /// does not decode as its aggregate's event type, which stops the fold.
     pub sequence: i64,
     /// By `aggregate_type`: the aggregate's state as its type serializes it. Three have a
-    /// schema of their own in the document (still in api/openapi/legacy.json); the others
+    /// schema of their own in the document (api/openapi/aggregate-states.json); the others
     /// are objects.
     #[schema(schema_with = aggregate_state)]
     pub state: Value,

@@ -8,7 +8,7 @@ pub(crate) mod business;
 pub(crate) mod certifications;
 pub(crate) mod fines;
 pub(crate) mod health;
-mod open311;
+pub(crate) mod open311;
 pub(crate) mod payments;
 pub(crate) mod refused_notices;
 pub(crate) mod requests;

@@ -19,7 +19,9 @@ use chrono_tz::Europe::Athens;
 use commands::open311::{self, Filing};
 use commands::requests::{tracking_code_sha256, RequestError};
 use projections::requests as read;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::http::RequestContext;
 use crate::i18n::{self, Lang};
@@ -46,6 +48,302 @@ pub fn router() -> Router<AppState> {
         .route("/open311/v2/requests/{file}", get(one_request))
         .route("/open311/v2/tokens/{file}", get(token))
 }
+
+/// GeoReport v2 errors: the HTTP status repeated as `code`, and what to fix.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Open311Error)]
+pub struct GeoErrorItem {
+    code: u16,
+    description: String,
+}
+
+/// The discovery document.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Open311Discovery)]
+pub struct Discovery {
+    changeset: String,
+    contact: String,
+    key_service: String,
+    endpoints: Vec<Endpoint>,
+}
+
+/// The GeoReport v2 endpoint.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Open311Endpoint)]
+pub struct Endpoint {
+    specification: String,
+    url: String,
+    changeset: String,
+    #[serde(rename = "type")]
+    kind: String,
+    formats: Vec<String>,
+}
+
+/// A category of request, as GeoReport names a service.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Open311Service)]
+pub struct GeoService {
+    service_code: String,
+    service_name: String,
+    description: String,
+    /// The service has attributes (`services/{service_code}.json`).
+    metadata: bool,
+    #[serde(rename = "type")]
+    #[schema(pattern = "^realtime$")]
+    kind: String,
+    /// Comma-separated.
+    keywords: String,
+    group: String,
+}
+
+/// A service's attribute definitions.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Open311ServiceDefinition)]
+pub struct ServiceDefinition {
+    service_code: String,
+    attributes: Vec<GeoAttribute>,
+}
+
+/// A question of a service.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Open311Attribute)]
+pub struct GeoAttribute {
+    variable: bool,
+    code: String,
+    #[schema(pattern = "^(string|number|text|singlevaluelist)$")]
+    datatype: &'static str,
+    required: bool,
+    /// Always null.
+    #[schema(required, value_type = Option<String>)]
+    datatype_description: Option<()>,
+    #[schema(minimum = 1)]
+    order: usize,
+    description: String,
+    values: Vec<GeoAttributeValue>,
+}
+
+/// One answer of a list.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Open311AttributeValue)]
+pub struct GeoAttributeValue {
+    key: String,
+    name: String,
+}
+
+/// A request as GeoReport shows it.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Open311Request)]
+pub struct GeoRequest {
+    service_request_id: String,
+    #[schema(pattern = "^(open|closed)$")]
+    status: &'static str,
+    /// The municipality's answer.
+    #[schema(required)]
+    status_notes: Option<String>,
+    #[schema(required)]
+    service_name: Option<String>,
+    service_code: String,
+    /// Only for requests filed anonymously (GeoReport's among them).
+    #[schema(required)]
+    description: Option<String>,
+    agency_responsible: String,
+    /// Always null.
+    #[schema(required, value_type = Option<String>)]
+    service_notice: Option<()>,
+    requested_datetime: String,
+    updated_datetime: String,
+    /// Filed + the category's deadline_days.
+    #[schema(required)]
+    expected_datetime: Option<String>,
+    #[schema(required)]
+    address: Option<String>,
+    /// Always null.
+    #[schema(required, value_type = Option<String>)]
+    address_id: Option<()>,
+    /// Always null.
+    #[schema(required, value_type = Option<String>)]
+    zipcode: Option<()>,
+    #[schema(required)]
+    lat: Option<f64>,
+    #[schema(required)]
+    long: Option<f64>,
+    /// Always null.
+    #[schema(required, value_type = Option<String>)]
+    media_url: Option<()>,
+}
+
+/// A request and its token.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Open311Token)]
+pub struct GeoToken {
+    service_request_id: String,
+    token: String,
+}
+
+/// A request filed.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Open311Filed)]
+pub struct GeoFiled {
+    service_request_id: String,
+    /// The request's tracking code (`tokens/{token}.json`, and `/track/{token}` on the
+    /// portal).
+    token: String,
+    /// Its Α.Α.
+    service_notice: String,
+    /// Always null.
+    #[schema(required, value_type = Option<String>)]
+    account_id: Option<()>,
+}
+
+/// A typed answer as the JSON tree the JSON and XML writers share.
+fn tree(value: &impl Serialize) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+// The GeoReport paths are routed by file name (`router`): one handler answers several
+// documents, in JSON or XML by the suffix. Their JSON forms are declared here, each naming
+// the type its handler builds the answer from.
+
+#[utoipa::path(
+    get,
+    path = "/open311/v2/discovery.json",
+    operation_id = "open311Discovery",
+    tag = "open311",
+    summary = "GeoReport v2 discovery",
+    description = "The endpoint, its formats and how to get a key. The same path with `.xml` answers the specification's XML (`text/xml`).",
+    security(),
+    params(crate::openapi::AcceptLanguage),
+    responses(
+        (status = 200, description = "The discovery document.", body = Discovery),
+        (status = 400, description = "The path does not end in `.json` or `.xml`, or a parameter is wrong (named in `description`).", body = Vec<GeoErrorItem>),
+        (status = 500, description = "Internal error.", body = Vec<GeoErrorItem>),
+        (status = 503, description = "The database does not answer for a moment.", body = Vec<GeoErrorItem>),
+    )
+)]
+#[allow(dead_code)]
+fn discovery_json() {}
+
+#[utoipa::path(
+    get,
+    path = "/open311/v2/services.json",
+    operation_id = "open311Services",
+    tag = "open311",
+    summary = "GeoReport v2 services: the request categories",
+    description = "From the municipality's configuration. The same path with `.xml` answers the specification's XML (`text/xml`).",
+    security(),
+    params(crate::openapi::AcceptLanguage),
+    responses(
+        (status = 200, description = "The services.", body = Vec<GeoService>),
+        (status = 400, description = "The path does not end in `.json` or `.xml`, or a parameter is wrong (named in `description`).", body = Vec<GeoErrorItem>),
+        (status = 500, description = "Internal error.", body = Vec<GeoErrorItem>),
+        (status = 503, description = "The database does not answer for a moment.", body = Vec<GeoErrorItem>),
+    )
+)]
+#[allow(dead_code)]
+fn services_json() {}
+
+#[utoipa::path(
+    get,
+    path = "/open311/v2/services/{service_code}.json",
+    operation_id = "open311ServiceDefinition",
+    tag = "open311",
+    summary = "GeoReport v2 service definition: a category's attributes",
+    description = " The same path with `.xml` answers the specification's XML (`text/xml`).",
+    security(),
+    params(("service_code" = String, Path), crate::openapi::AcceptLanguage),
+    responses(
+        (status = 200, description = "The attributes.", body = ServiceDefinition),
+        (status = 400, description = "The path does not end in `.json` or `.xml`, or a parameter is wrong (named in `description`).", body = Vec<GeoErrorItem>),
+        (status = 404, description = "No service has this code.", body = Vec<GeoErrorItem>),
+        (status = 500, description = "Internal error.", body = Vec<GeoErrorItem>),
+        (status = 503, description = "The database does not answer for a moment.", body = Vec<GeoErrorItem>),
+    )
+)]
+#[allow(dead_code)]
+fn service_json() {}
+
+#[utoipa::path(
+    get,
+    path = "/open311/v2/requests.json",
+    operation_id = "open311Requests",
+    tag = "open311",
+    summary = "GeoReport v2 requests, filtered",
+    description = "Only requests filed through Open311 are published. Reads what the log holds now. `service_request_id` overrides the other filters. The same path with `.xml` answers the specification's XML (`text/xml`).",
+    security(),
+    params(("service_request_id" = Option<String>, Query, description = "Comma-separated ids."), ("service_code" = Option<String>, Query, description = "One or several comma-separated service codes (an unknown one: 400)."), ("start_date" = Option<String>, Query, description = "ISO 8601, e.g. 2026-12-01T00:00:00+02:00 (without dates or ids: the last 90 days)."), ("end_date" = Option<String>, Query, description = "ISO 8601."), ("status" = Option<String>, Query, description = "open, closed or open,closed."), ("page" = Option<String>, Query, description = "1, 2, … (default 1)."), ("page_size" = Option<String>, Query, description = "1–1000 (default 100)."), crate::openapi::AcceptLanguage),
+    responses(
+        (status = 200, description = "The requests, newest first (only those with a category).", body = Vec<GeoRequest>),
+        (status = 400, description = "The path does not end in `.json` or `.xml`, or a parameter is wrong (named in `description`).", body = Vec<GeoErrorItem>),
+        (status = 500, description = "Internal error.", body = Vec<GeoErrorItem>),
+        (status = 503, description = "The database does not answer for a moment.", body = Vec<GeoErrorItem>),
+    )
+)]
+#[allow(dead_code)]
+fn requests_json() {}
+
+#[utoipa::path(
+    post,
+    path = "/open311/v2/requests.json",
+    operation_id = "open311FileRequest",
+    tag = "open311",
+    summary = "GeoReport v2: file a request with an API key",
+    description = "An anonymous request of the category, recorded with the client's name in its event metadata (`open311_client`). The answer's `token` is the request's tracking code (`tokens/{token}.json`, and `/track/{token}` on the portal). The key may also be in the query string. The same path with `.xml` answers the specification's XML (`text/xml`).",
+    security(),
+    params(crate::openapi::AcceptLanguage),
+    request_body(content = std::collections::HashMap<String, String>, content_type = "application/x-www-form-urlencoded", description = "`api_key`, `service_code`, `lat` and `long` or `address_string`, `description`, and `attribute[{code}]` for the service's attributes, as the specification has them."),
+    responses(
+        (status = 201, description = "Filed.", body = Vec<GeoFiled>),
+        (status = 400, description = "The path does not end in `.json` or `.xml`, or a parameter is wrong (named in `description`).", body = Vec<GeoErrorItem>),
+        (status = 403, description = "No `api_key`, or one that is unknown or revoked.", body = Vec<GeoErrorItem>),
+        (status = 404, description = "No service has this `service_code`.", body = Vec<GeoErrorItem>),
+        (status = 405, description = "Only `requests` is filed with POST.", body = Vec<GeoErrorItem>),
+        (status = 413, description = "The form is larger than 64 KB.", body = Vec<GeoErrorItem>),
+        (status = 500, description = "Internal error.", body = Vec<GeoErrorItem>),
+        (status = 503, description = "The database does not answer for a moment.", body = Vec<GeoErrorItem>),
+    )
+)]
+#[allow(dead_code)]
+fn file_json() {}
+
+#[utoipa::path(
+    get,
+    path = "/open311/v2/requests/{service_request_id}.json",
+    operation_id = "open311Request",
+    tag = "open311",
+    summary = "GeoReport v2: one request",
+    description = "Reads what the log holds now. The same path with `.xml` answers the specification's XML (`text/xml`).",
+    security(),
+    params(("service_request_id" = String, Path), crate::openapi::AcceptLanguage),
+    responses(
+        (status = 200, description = "The requests, newest first (only those with a category).", body = Vec<GeoRequest>),
+        (status = 400, description = "The path does not end in `.json` or `.xml`, or a parameter is wrong (named in `description`).", body = Vec<GeoErrorItem>),
+        (status = 404, description = "No request filed through Open311 has this id.", body = Vec<GeoErrorItem>),
+        (status = 500, description = "Internal error.", body = Vec<GeoErrorItem>),
+        (status = 503, description = "The database does not answer for a moment.", body = Vec<GeoErrorItem>),
+    )
+)]
+#[allow(dead_code)]
+fn request_json_doc() {}
+
+#[utoipa::path(
+    get,
+    path = "/open311/v2/tokens/{token}.json",
+    operation_id = "open311Token",
+    tag = "open311",
+    summary = "GeoReport v2: the request a token stands for",
+    description = " The same path with `.xml` answers the specification's XML (`text/xml`).",
+    security(),
+    params(("token" = String, Path), crate::openapi::AcceptLanguage),
+    responses(
+        (status = 200, description = "The request's id.", body = Vec<GeoToken>),
+        (status = 400, description = "The path does not end in `.json` or `.xml`, or a parameter is wrong (named in `description`).", body = Vec<GeoErrorItem>),
+        (status = 404, description = "No request filed through Open311 has this token.", body = Vec<GeoErrorItem>),
+        (status = 500, description = "Internal error.", body = Vec<GeoErrorItem>),
+        (status = 503, description = "The database does not answer for a moment.", body = Vec<GeoErrorItem>),
+    )
+)]
+#[allow(dead_code)]
+fn token_json() {}
 
 /// The answer's format, from the path's suffix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +397,7 @@ impl IntoResponse for GeoError {
         let errors = self
             .descriptions
             .into_iter()
-            .map(|description| json!({"code": code, "description": description}))
+            .map(|description| tree(&GeoErrorItem { code, description }))
             .collect();
         let mut response = answer(self.format, "errors", "error", errors);
         *response.status_mut() = self.status;
@@ -345,16 +643,17 @@ fn discovery(state: &AppState, format: Format) -> Response {
     answer_object(
         format,
         "discovery",
-        json!({
-            "changeset": changeset,
-            "contact": format!("{} — {}", municipality.name_el, base_url(state)),
-            "key_service": "An API key is issued by the municipality (portal open311 keys add).",
-            "endpoints": [{
-                "specification": "http://wiki.open311.org/GeoReport_v2",
-                "url": format!("{}/open311/v2", base_url(state)),
-                "changeset": changeset,
-                "type": "production",
-                "formats": ["text/xml", "application/json"],
+        tree(&Discovery {
+            changeset: changeset.to_string(),
+            contact: format!("{} — {}", municipality.name_el, base_url(state)),
+            key_service: "An API key is issued by the municipality (portal open311 keys add)."
+                .to_string(),
+            endpoints: vec![Endpoint {
+                specification: "http://wiki.open311.org/GeoReport_v2".to_string(),
+                url: format!("{}/open311/v2", base_url(state)),
+                changeset: changeset.to_string(),
+                kind: "production".to_string(),
+                formats: vec!["text/xml".to_string(), "application/json".to_string()],
             }],
         }),
     )
@@ -368,14 +667,14 @@ fn services(state: &AppState, lang: Lang, format: Format) -> Response {
         .categories
         .iter()
         .map(|c| {
-            json!({
-                "service_code": c.service_code,
-                "service_name": lang.pick(&c.name_el, &c.name_en),
-                "description": lang.pick(&c.name_el, &c.name_en),
-                "metadata": !c.attributes.is_empty(),
-                "type": "realtime",
-                "keywords": c.keywords.join(", "),
-                "group": lang.pick(&c.group_el, &c.group_en),
+            tree(&GeoService {
+                service_code: c.service_code.clone(),
+                service_name: lang.pick(&c.name_el, &c.name_en),
+                description: lang.pick(&c.name_el, &c.name_en),
+                metadata: !c.attributes.is_empty(),
+                kind: "realtime".to_string(),
+                keywords: c.keywords.join(", "),
+                group: lang.pick(&c.group_el, &c.group_en),
             })
         })
         .collect();
@@ -405,32 +704,35 @@ async fn service(
                 ),
             )
         })?;
-    let attributes: Vec<Value> = category
+    let attributes = category
         .attributes
         .iter()
         .enumerate()
-        .map(|(n, a)| {
-            let values: Vec<Value> = a
+        .map(|(n, a)| GeoAttribute {
+            variable: true,
+            code: a.code.clone(),
+            datatype: a.datatype.as_str(),
+            required: a.required,
+            datatype_description: None,
+            order: n + 1,
+            description: lang.pick(&a.description_el, &a.description_en),
+            values: a
                 .values
                 .iter()
-                .map(|v| json!({"key": v.key, "name": lang.pick(&v.name_el, &v.name_en)}))
-                .collect();
-            json!({
-                "variable": true,
-                "code": a.code,
-                "datatype": a.datatype.as_str(),
-                "required": a.required,
-                "datatype_description": null,
-                "order": n + 1,
-                "description": lang.pick(&a.description_el, &a.description_en),
-                "values": values,
-            })
+                .map(|v| GeoAttributeValue {
+                    key: v.key.clone(),
+                    name: lang.pick(&v.name_el, &v.name_en),
+                })
+                .collect(),
         })
         .collect();
     Ok(answer_object(
         format,
         "service_definition",
-        json!({"service_code": category.service_code, "attributes": attributes}),
+        tree(&ServiceDefinition {
+            service_code: category.service_code.clone(),
+            attributes,
+        }),
     ))
 }
 
@@ -445,25 +747,32 @@ fn suffix(format: Format) -> &'static str {
 fn request_json(state: &AppState, lang: Lang, row: &read::GeoReportRow) -> Value {
     let m = &state.config.municipality;
     let category = m.requests.find(&row.category);
-    json!({
-        "service_request_id": row.id,
-        "status": if row.status == "closed" { "closed" } else { "open" },
-        "status_notes": row.answer,
-        "service_name": category.map(|c| lang.pick(&c.name_el, &c.name_en)),
-        "service_code": row.category,
-        "description": row.description,
-        "agency_responsible": lang.pick(&m.municipality.name_el, &m.municipality.name_en),
-        "service_notice": null,
-        "requested_datetime": time(&row.submitted_at),
-        "updated_datetime": time(&row.updated_at),
-        "expected_datetime": category
-            .map(|c| time(&(row.submitted_at + chrono::Duration::days(i64::from(c.deadline_days))))),
-        "address": row.address,
-        "address_id": null,
-        "zipcode": null,
-        "lat": row.lat,
-        "long": row.long,
-        "media_url": null,
+    tree(&GeoRequest {
+        service_request_id: row.id.clone(),
+        status: if row.status == "closed" {
+            "closed"
+        } else {
+            "open"
+        },
+        status_notes: row.answer.clone(),
+        service_name: category.map(|c| lang.pick(&c.name_el, &c.name_en)),
+        service_code: row.category.clone(),
+        description: row.description.clone(),
+        agency_responsible: lang
+            .pick(&m.municipality.name_el, &m.municipality.name_en)
+            .to_string(),
+        service_notice: None,
+        requested_datetime: time(&row.submitted_at),
+        updated_datetime: time(&row.updated_at),
+        expected_datetime: category.map(|c| {
+            time(&(row.submitted_at + chrono::Duration::days(i64::from(c.deadline_days))))
+        }),
+        address: row.address.clone(),
+        address_id: None,
+        zipcode: None,
+        lat: row.lat,
+        long: row.long,
+        media_url: None,
     })
 }
 
@@ -644,7 +953,10 @@ async fn token(
             format,
             "service_requests",
             "request",
-            vec![json!({"service_request_id": id, "token": token})],
+            vec![tree(&GeoToken {
+                service_request_id: id,
+                token: token.to_string(),
+            })],
         )),
         None => Err(GeoError::new(
             StatusCode::NOT_FOUND,
@@ -763,11 +1075,11 @@ async fn post_top(
                 format,
                 "service_requests",
                 "request",
-                vec![json!({
-                    "service_request_id": submitted.id,
-                    "token": submitted.tracking_code,
-                    "service_notice": format!("{} {}", lang.pick("Α.Α.", "No."), submitted.number),
-                    "account_id": null,
+                vec![tree(&GeoFiled {
+                    service_request_id: submitted.id.to_string(),
+                    token: submitted.tracking_code.clone().unwrap_or_default(),
+                    service_notice: format!("{} {}", lang.pick("Α.Α.", "No."), submitted.number),
+                    account_id: None,
                 })],
             );
             *response.status_mut() = StatusCode::CREATED;
