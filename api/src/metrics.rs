@@ -429,7 +429,9 @@ struct ConsumerLag {
         (status = 500, response = crate::openapi::Internal),
         (status = 503, description = "Not ready: the database does not answer (with \
                                       `Retry-After`), migrations are missing, or a consumer \
-                                      lags.", body = Readiness),
+                                      lags.", body = Readiness,
+         headers(("Retry-After" = u32, description = "When the database does not answer: \
+                                                       seconds to wait."))),
     )
 )]
 pub async fn readyz(State(state): State<AppState>) -> Response {

@@ -121,7 +121,7 @@ error_responses! {
     Conflict => (
         "Someone else changed the case at the same moment; the command was retried (PORTAL_CONFLICT_RETRIES, default once) against the fresh state and lost again. Reload and try again. Codes: `conflict`. On a creating POST also `idempotency_key_in_progress` (another request with the same `Idempotency-Key` is still running; `Retry-After: 1`).",
         &[("conflict", &[], None)],
-        None,
+        Some(("With `idempotency_key_in_progress`: seconds to wait.", Some(1))),
     ),
     PayloadTooLarge => (
         "The body is larger than 2 MB. Codes: `payload_too_large`.",
@@ -156,7 +156,7 @@ error_responses! {
     info(
         title = "Δημοτική Διαδικτυακή Πύλη — JSON API",
         version = "0.1.0",
-        description = "The municipal e-services portal: accounts, citizen requests/complaints/proposals, clerks' actions, certification of users, certificate applications, payments and traffic fines, business services, audit, Open311. A guide with curl examples is docs/api.md. Every error answers the `Error` body. Any path not listed answers 404 `not_found`; a listed path with another method answers 405 `method_not_allowed`; any route that reaches the database may answer 500 `internal`. Bodies are JSON (`Content-Type: application/json`, at most 2 MB: larger answers 413) and refuse unknown fields; the one exception is a clerk's PDF upload to `/api/v1/staff/applications/{id}/issue` (`application/pdf`, up to 64 MB). An `Authorization` header of another scheme than `Bearer` is ignored (the session cookie, if any, decides). Times are UTC (RFC 3339).",
+        description = "The municipal e-services portal: accounts, citizen requests/complaints/proposals, clerks' actions, certification of users, certificate applications, payments and traffic fines, business services, audit, Open311. A guide with curl examples is docs/api.md. Every error of the JSON API answers the `Error` body (GeoReport's paths answer the specification's list of errors; `/metrics` answers text). Any path not listed answers 404 `not_found`; a listed path with another method answers 405 `method_not_allowed`; any route that reaches the database may answer 500 `internal`. Bodies are JSON (`Content-Type: application/json`, at most 2 MB: larger answers 413) and refuse unknown fields; the exceptions are a clerk's PDF upload to `/api/v1/staff/applications/{id}/issue` (`application/pdf`, up to 64 MB), the bank's notification and GeoReport's filing (form-encoded). An `Authorization` header of another scheme than `Bearer` is ignored (the session cookie, if any, decides). Times are UTC (RFC 3339), except GeoReport's, which carry the municipality's offset.",
         license(name = "EUPL-1.2", identifier = "EUPL-1.2"),
     ),
     servers((url = "http://127.0.0.1:8080", description = "`portal serve` with the default PORTAL_BIND")),
@@ -503,6 +503,30 @@ mod tests {
         assert!(found.is_empty(), "{found:?}");
     }
 
+    /// The schema-only enums of the aggregate types and of the search's kinds say what
+    /// `domain::audit::STREAM_KINDS` says.
+    #[test]
+    fn the_stream_kinds_of_the_document_are_the_domains() {
+        let names = |schema: &str| -> Vec<String> {
+            document()["components"]["schemas"][schema]["enum"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{schema} has an enum"))
+                .iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        };
+        let kinds: Vec<String> = domain::audit::STREAM_KINDS
+            .iter()
+            .map(|(kind, _)| kind.to_string())
+            .collect();
+        let types: Vec<String> = domain::audit::STREAM_KINDS
+            .iter()
+            .map(|(_, aggregate)| aggregate.to_string())
+            .collect();
+        assert_eq!(names("StreamKind"), kinds);
+        assert_eq!(names("AggregateType"), types);
+    }
+
     #[test]
     fn an_operation_declared_twice_is_refused() {
         let mut document = json!({"paths": {"/a": {"get": {}}}});
@@ -535,12 +559,11 @@ mod tests {
         fn codes(value: &Value, found: &mut Vec<String>) {
             match value {
                 Value::Object(map) => {
-                    if let Some(code) = map
-                        .get("error")
-                        .and_then(|e| e.get("code"))
-                        .and_then(Value::as_str)
-                    {
-                        found.push(code.to_string());
+                    if let Some(error) = map.get("error") {
+                        let fields = error.get("fields").and_then(Value::as_array);
+                        let codes = std::iter::once(error.get("code"))
+                            .chain(fields.into_iter().flatten().map(|f| f.get("code")));
+                        found.extend(codes.flatten().filter_map(Value::as_str).map(String::from));
                     }
                     map.values().for_each(|v| codes(v, found));
                 }
@@ -556,6 +579,12 @@ mod tests {
         }
     }
 }
+/// A PDF file, as a body or an answer (its bytes).
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)]
+pub struct PdfFile(Vec<u8>);
+
 /// The parameters many operations share, one type each (utoipa inlines them into each
 /// operation).
 

@@ -512,12 +512,12 @@ pub struct ApplicationRow {
     pub updated_at: DateTime<Utc>,
 }
 
-/// `electronic` (a PDF to download), `post` (to `postal_address`), `in_person` (collection
-/// at the town hall / ΚΕΠ). Documentation: the column is text.
+/// `electronic` (a PDF to download), `post` (to the postal address), `in_person`
+/// (collection at the town hall / ΚΕΠ). Documentation: the column is text.
 #[derive(utoipa::ToSchema)]
 #[schema(rename_all = "snake_case")]
 #[allow(dead_code)]
-enum DeliveryMethod {
+pub enum DeliveryMethod {
     Electronic,
     Post,
     InPerson,

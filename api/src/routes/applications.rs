@@ -65,7 +65,7 @@ pub struct ApplyBody {
     /// Free text, line breaks kept (errors use the `text_*` codes).
     #[schema(required, min_length = 1, max_length = 5000)]
     pub text: Option<String>,
-    #[schema(value_type = String, required)]
+    #[schema(value_type = projections::applications::DeliveryMethod, required)]
     pub delivery: Option<String>,
     /// Required with `delivery: post`; line breaks kept.
     #[schema(max_length = 300)]
@@ -417,7 +417,7 @@ pub async fn reply(
     security(("bearerAuth" = []), ("sessionCookie" = [])),
     params(crate::openapi::ApplicationId, crate::openapi::PortalPosition, crate::openapi::RequestId),
     responses(
-        (status = 200, description = "The PDF exactly as the clerk uploaded it (its SHA-256 is in the `CertificateIssued` event).", body = String, content_type = "application/pdf", headers(("Content-Disposition" = String, description = "`attachment; filename=\"<name>\"`: the stored file name with every character other than ASCII letters, digits, `.`, `-` and `_` replaced by `_`."))),
+        (status = 200, description = "The PDF exactly as the clerk uploaded it (its SHA-256 is in the `CertificateIssued` event).", body = crate::openapi::PdfFile, content_type = "application/pdf", headers(("Content-Disposition" = String, description = "`attachment; filename=\"<name>\"`: the stored file name with every character other than ASCII letters, digits, `.`, `-` and `_` replaced by `_`."))),
         (status = 400, response = crate::openapi::BadPosition),
         (status = 401, response = crate::openapi::Unauthenticated),
         (status = 404, description = "`case_not_found`: no such application (for the applicant's route also someone else's). `document_not_found`: the application has no issued PDF (not issued, or not delivered electronically).", body = crate::error::ErrorBody, examples(("case_not_found" = (value = json!({"error": {"code": "case_not_found", "message": "Το αίτημα δεν βρέθηκε. Ελέγξτε τον αριθμό ή τον κωδικό παρακολούθησης.", "fields": []}}))), ("document_not_found" = (value = json!({"error": {"code": "document_not_found", "message": "Το έγγραφο δεν βρέθηκε.", "fields": []}}))))),
@@ -577,7 +577,7 @@ pub async fn staff_detail(
     security(("bearerAuth" = []), ("sessionCookie" = [])),
     params(crate::openapi::ApplicationId, crate::openapi::PortalPosition, crate::openapi::RequestId),
     responses(
-        (status = 200, description = "The PDF exactly as the clerk uploaded it (its SHA-256 is in the `CertificateIssued` event).", body = String, content_type = "application/pdf", headers(("Content-Disposition" = String, description = "`attachment; filename=\"<name>\"`: the stored file name with every character other than ASCII letters, digits, `.`, `-` and `_` replaced by `_`."))),
+        (status = 200, description = "The PDF exactly as the clerk uploaded it (its SHA-256 is in the `CertificateIssued` event).", body = crate::openapi::PdfFile, content_type = "application/pdf", headers(("Content-Disposition" = String, description = "`attachment; filename=\"<name>\"`: the stored file name with every character other than ASCII letters, digits, `.`, `-` and `_` replaced by `_`."))),
         (status = 400, response = crate::openapi::BadPosition),
         (status = 401, response = crate::openapi::Unauthenticated),
         (status = 403, response = crate::openapi::Forbidden),
@@ -801,7 +801,7 @@ pub async fn reject(
     description = "An application `in_review` with a protocol number, by the delivery method the applicant chose. Electronic: the certificate's PDF is the body (`Content-Type: application/pdf`, at most PORTAL_DOCUMENT_MAX_BYTES, 10 MB by default), named by `X-Filename`; the applicant downloads it from `/api/v1/my/applications/{id}/document`. Post or in person: JSON with an optional note. The applicant is e-mailed. Roles: clerk, admin.",
     security(("bearerAuth" = []), ("sessionCookie" = [])),
     params(crate::openapi::ApplicationId, ("X-Filename" = Option<String>, Header, description = "With a PDF body: the file name to keep, UTF-8 as sent or percent-encoded (its last path segment, without control characters, at most 120 characters, `.pdf` added if missing)."), crate::openapi::AcceptLanguage, crate::openapi::RequestId),
-    request_body(description = "Electronic delivery: the certificate (must start with `%PDF-`). Post or in person: a JSON note.", content((Vec<u8> = "application/pdf"), (IssueNoteBody = "application/json", examples(("post" = (value = json!({"note": "Στάλθηκε με συστημένη επιστολή ΕΛΤΑ RE123456789GR."}))), ("in_person" = (value = json!({"note": "Παραλαβή από το ΚΕΠ του Δημαρχείου, ισόγειο."}))))))),
+    request_body(description = "Electronic delivery: the certificate (must start with `%PDF-`). Post or in person: a JSON note.", content((crate::openapi::PdfFile = "application/pdf"), (IssueNoteBody = "application/json", examples(("post" = (value = json!({"note": "Στάλθηκε με συστημένη επιστολή ΕΛΤΑ RE123456789GR."}))), ("in_person" = (value = json!({"note": "Παραλαβή από το ΚΕΠ του Δημαρχείου, ισόγειο."}))))))),
     responses(
         (status = 200, description = "Done: the application's state after the act.", body = ApplicationActionAnswer, headers(("X-Portal-Position" = String, description = "The position the command wrote (same as `position` in the body). Send it back as `X-Portal-Position` to read your own write.")), example = json!({"id": "ec9a50f1-7145-47ed-ba91-54b6a7f3bb44", "position": "277546.28", "protocol_attempts": 3, "protocol_date": "2026-11-27T04:22:10.624359639Z", "protocol_number": "5/2026", "status": "issued"})),
         (status = 400, response = crate::openapi::BadRequest),

@@ -76,7 +76,7 @@ pub struct StateQuery {
     summary = "A case's state as of a sequence number",
     description = "The aggregate folded from its events 1..N (all of them without `sequence`; a number past the last event folds them all; an event that no longer decodes stops the fold before it, and `sequence` says the last event folded). Roles: auditor, admin. Reads the event log itself, not a read model. Works for every stream of the log: a citizen's case (`CitizenRequest`), a certificate application (`CertificateApplication`), a user's certification (`Certification`, by account id), a payment (`Payment`), a traffic fine (`TrafficFine`), a tax declaration (`TaxDeclaration`) and a certified debt (`TaxDebt`).",
     security(("bearerAuth" = []), ("sessionCookie" = [])),
-    params(crate::openapi::AuditId, ("sequence" = Option<i64>, Query, minimum = 1), crate::openapi::AcceptLanguage, crate::openapi::RequestId),
+    params(crate::openapi::AuditId, StateQuery, crate::openapi::AcceptLanguage, crate::openapi::RequestId),
     responses(
         (status = 200, description = "The state.", body = CaseState),
         (status = 400, response = crate::openapi::BadQuery),

@@ -52,7 +52,7 @@ enum DatabaseHealth {
     security(()),
     responses(
         (status = 200, description = "Healthy.", body = Health,
-         example = json!({"status": "ok", "database": "ok", "migrations": 2})),
+         example = json!({"status": "ok", "database": "ok", "migrations": 17})),
         (status = 500, response = Internal),
         (status = 503, description = "The database is unreachable or migrations are missing.",
          body = Health),

@@ -150,10 +150,12 @@ pub struct GeoRequest {
     /// Always null.
     #[schema(required, value_type = Option<String>)]
     service_notice: Option<()>,
+    #[schema(format = DateTime)]
     requested_datetime: String,
+    #[schema(format = DateTime)]
     updated_datetime: String,
     /// Filed + the category's deadline_days.
-    #[schema(required)]
+    #[schema(required, format = DateTime)]
     expected_datetime: Option<String>,
     #[schema(required)]
     address: Option<String>,
@@ -187,7 +189,8 @@ pub struct GeoFiled {
     service_request_id: String,
     /// The request's tracking code (`tokens/{token}.json`, and `/track/{token}` on the
     /// portal).
-    token: String,
+    #[schema(required)]
+    token: Option<String>,
     /// Its Α.Α.
     service_notice: String,
     /// Always null.
@@ -197,7 +200,10 @@ pub struct GeoFiled {
 
 /// A typed answer as the JSON tree the JSON and XML writers share.
 fn tree(value: &impl Serialize) -> Value {
-    serde_json::to_value(value).unwrap_or(Value::Null)
+    serde_json::to_value(value).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "open311: an answer does not serialise");
+        Value::Null
+    })
 }
 
 // The GeoReport paths are routed by file name (`router`): one handler answers several
@@ -1077,7 +1083,7 @@ async fn post_top(
                 "request",
                 vec![tree(&GeoFiled {
                     service_request_id: submitted.id.to_string(),
-                    token: submitted.tracking_code.clone().unwrap_or_default(),
+                    token: submitted.tracking_code.clone(),
                     service_notice: format!("{} {}", lang.pick("Α.Α.", "No."), submitted.number),
                     account_id: None,
                 })],

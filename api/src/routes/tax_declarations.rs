@@ -97,6 +97,16 @@ pub struct AssessmentChanged {
     assessment: AssessmentView,
 }
 
+/// What a 409 of a filing answers: the total changed (with the new assessment), or the
+/// plain error body (`conflict`, `idempotency_key_in_progress`). Documentation only.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum FilingConflict {
+    Changed(Box<AssessmentChanged>),
+    Other(crate::error::ErrorBody),
+}
+
 /// A declaration with its labels and its filings.
 #[derive(Serialize, ToSchema)]
 #[schema(as = Declaration)]
@@ -179,7 +189,7 @@ pub fn assessment_changed(
         (status = 400, response = crate::openapi::BadRequest),
         (status = 401, response = crate::openapi::Unauthenticated),
         (status = 403, description = "`certification_required`, `business_certification_required`, `forbidden`, `profile_incomplete` (fields name the missing details)", body = crate::error::ErrorBody),
-        (status = 409, description = "`assessment_changed` with the new assessment in `assessment`, or `conflict`", body = AssessmentChanged),
+        (status = 409, description = "`assessment_changed` with the new assessment in `assessment`, or `conflict`", body = FilingConflict),
         (status = 413, response = crate::openapi::PayloadTooLarge),
         (status = 415, response = crate::openapi::UnsupportedMediaType),
         (status = 422, description = "the refusals of assess, `declaration_in_progress`, `declaration_nothing_to_pay`", body = crate::error::ErrorBody),
