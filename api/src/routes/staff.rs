@@ -47,11 +47,13 @@ pub struct QueueQuery {
     after: Option<String>,
 }
 
-/// `schema` or the empty string.
-fn or_empty(schema: &str) -> utoipa::openapi::schema::Schema {
+/// `schema` or the empty string. (utoipa leaves out a parameter's description beside
+/// `schema_with`, so the schema carries it.)
+fn or_empty(schema: &str, description: &str) -> utoipa::openapi::schema::Schema {
     use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Schema, Type};
     Schema::AnyOf(
         AnyOfBuilder::new()
+            .description(Some(description))
             .item(utoipa::openapi::Ref::from_schema_name(schema))
             .item(
                 ObjectBuilder::new()
@@ -63,11 +65,17 @@ fn or_empty(schema: &str) -> utoipa::openapi::schema::Schema {
 }
 
 fn status_or_empty() -> utoipa::openapi::schema::Schema {
-    or_empty("RequestStatus")
+    or_empty(
+        "RequestStatus",
+        "Any status; empty means any (as an HTML form sends it).",
+    )
 }
 
 fn kind_or_empty() -> utoipa::openapi::schema::Schema {
-    or_empty("RequestKind")
+    or_empty(
+        "RequestKind",
+        "Any kind; empty means any (as an HTML form sends it).",
+    )
 }
 
 /// A page of the clerks' queue.
