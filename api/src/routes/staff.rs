@@ -38,7 +38,7 @@ pub struct QueueQuery {
     /// From 1; smaller values count as 1.
     #[param(default = 1)]
     page: Option<i64>,
-    /// Rows per page; any number is taken, clamped to 1–200 (so no bound is declared).
+    /// Rows per page; any integer is taken, clamped to 1–200 (so no bound is declared).
     #[param(default = 50)]
     per_page: Option<i64>,
     /// Keyset paging: the `next` of the previous page (opaque). Absent: the first page.
