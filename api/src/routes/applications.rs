@@ -56,7 +56,7 @@ pub struct ApplyBody {
     pub supply_number: Option<String>,
     /// m², as text (`"85,50"`) or a JSON number (`85.5`).
     #[serde(default, deserialize_with = "text_or_number")]
-    #[schema(schema_with = text_or_number_schema, examples("85,5"))]
+    #[schema(schema_with = commands::tax_declarations::text_or_number, examples("85,5"))]
     pub area: Option<String>,
     /// tap, optional (empty counts as absent): ΚΑΕΚ, 12 digits optionally followed by `/n`
     /// or `/n/n` (up to 4 digits each).
@@ -70,17 +70,6 @@ pub struct ApplyBody {
     /// Required with `delivery: post`; line breaks kept.
     #[schema(max_length = 300)]
     pub postal_address: Option<String>,
-}
-
-/// A text or a JSON number (the schema of [`text_or_number`]'s fields).
-fn text_or_number_schema() -> utoipa::openapi::schema::Schema {
-    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
-    Schema::OneOf(
-        OneOfBuilder::new()
-            .item(ObjectBuilder::new().schema_type(Type::String))
-            .item(ObjectBuilder::new().schema_type(Type::Number))
-            .build(),
-    )
 }
 
 /// An application filed.

@@ -74,15 +74,10 @@ impl DebtPaymentStarted {
         amount_cents: domain::money::Money,
         form: domain::ports::RedirectForm,
     ) -> Self {
-        let PaymentStarted {
-            payment_id,
-            amount_cents,
-            redirect,
-        } = PaymentStarted::new(payment_id, amount_cents, form);
         DebtPaymentStarted {
             payment_id,
             amount_cents,
-            form: redirect,
+            form: BankRedirect::of(form),
         }
     }
 }
@@ -125,11 +120,7 @@ impl PaymentStarted {
         PaymentStarted {
             payment_id,
             amount_cents,
-            redirect: BankRedirect {
-                method: Post::Post,
-                action: form.action,
-                fields: form.fields,
-            },
+            redirect: BankRedirect::of(form),
         }
     }
 }

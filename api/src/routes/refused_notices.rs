@@ -6,7 +6,7 @@ use axum::http::HeaderMap;
 use axum::Json;
 use commands::refused_notices::{self, RefusedNotice};
 use serde::Serialize;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
@@ -39,19 +39,6 @@ pub fn labelled(notice: &RefusedNotice, lang: Lang) -> LabelledNotice {
             .map(|code| i18n::message(lang, code)),
         notice: notice.clone(),
     }
-}
-
-#[derive(serde::Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    /// Rows per page, 1 to 100 (default 20); else 400 `limit_out_of_range`.
-    #[param(minimum = 1, maximum = 100, default = 20)]
-    limit: Option<i64>,
-    /// Keyset paging: the `next` of the previous page (opaque). Absent: the first page.
-    /// Anything that is not such a cursor: 400 `cursor_invalid`.
-    #[param(max_length = 1000)]
-    after: Option<String>,
 }
 
 /// A notice sent again.
@@ -91,7 +78,7 @@ pub struct RefundRecorded {
     summary = "Payment notices the fines or revenue system refused, for clerks",
     description = "Payments made through the portal that the fines system or the revenue system refused for good to record, and second payments of fines or debts another payment had settled (`second_payment`: refund at the cashier). Newest first, a page at a time (`limit`, `after`; the answer's `next`). A second payment leaves the list once its refund is recorded. Roles: clerk, admin.",
     security(("bearerAuth" = []), ("sessionCookie" = [])),
-    params(ListQuery, crate::openapi::AcceptLanguage, crate::openapi::RequestId),
+    params(super::requests::ListQuery, crate::openapi::AcceptLanguage, crate::openapi::RequestId),
     responses(
         (status = 200, description = "The refused notices.", body = projections::paging::Paged<LabelledNotice>),
         (status = 400, description = "`limit_out_of_range`, `cursor_invalid` or `malformed_query`.", body = crate::error::ErrorBody),
@@ -105,7 +92,7 @@ pub async fn list(
     State(state): State<AppState>,
     user: CurrentUser,
     headers: HeaderMap,
-    ApiQuery(query): ApiQuery<ListQuery>,
+    ApiQuery(query): ApiQuery<super::requests::ListQuery>,
 ) -> Result<Json<projections::paging::Paged<LabelledNotice>>, ApiError> {
     user.require(domain::account::STAFF)?;
     let lang = Lang::from_headers(&headers);
