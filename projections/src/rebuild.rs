@@ -264,7 +264,7 @@ async fn rebuild_locked(
         "rebuild: the pass over the log"
     );
     let phase = Instant::now();
-    // The secondary indexes and the WAL, once, for the bulk: before the swap, so that the
+    // The WAL and the secondary indexes, once, for the bulk: before the swap, so that the
     // swap's transaction stays short. Every model at once, each on a connection of its own
     // (the server builds them in parallel).
     let finished = scratches.iter().map(|scratch| finish_tables(pool, scratch));
@@ -273,7 +273,7 @@ async fn rebuild_locked(
     }
     tracing::debug!(
         seconds = phase.elapsed().as_secs_f64(),
-        "rebuild: indexes and SET LOGGED"
+        "rebuild: SET LOGGED and indexes"
     );
     let phase = Instant::now();
     // What arrived during the pass, the indexes and SET LOGGED, caught up without holding
@@ -407,13 +407,12 @@ async fn apply_to_one(
     Ok(())
 }
 
-/// Builds a model's secondary indexes and makes its scratch tables durable (`SET LOGGED`).
+/// Makes a model's scratch tables durable (`SET LOGGED`), then builds their secondary
+/// indexes. In that order: `SET LOGGED` rewrites a table and rebuilds every index it has,
+/// so indexes built before it would be built twice.
 async fn finish_tables(pool: &PgPool, scratch: &Scratch) -> Result<(), RebuildError> {
     let mut tx = pool.begin().await?;
     set_search_path(&mut tx, &scratch.schema).await?;
-    sqlx::raw_sql(&scratch.ddl.indexes)
-        .execute(&mut *tx)
-        .await?;
     for table in scratch.model.tables() {
         sqlx::query(&format!(
             "ALTER TABLE {}.{table} SET LOGGED",
@@ -422,6 +421,9 @@ async fn finish_tables(pool: &PgPool, scratch: &Scratch) -> Result<(), RebuildEr
         .execute(&mut *tx)
         .await?;
     }
+    sqlx::raw_sql(&scratch.ddl.indexes)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(())
 }
