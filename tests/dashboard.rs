@@ -26,6 +26,19 @@ fn metadata() -> commands::CommandMetadata {
 /// Files an anonymous request of `category` as of `at`, through the real command (the API
 /// files only as of now), and answers its id.
 async fn file_as_of(app: &TestApp, category: &str, at: DateTime<Utc>) -> String {
+    let submitter = Submitter::Anonymous {
+        tracking_code_sha256: uuid::Uuid::new_v4().simple().to_string(),
+    };
+    file_by_as_of(app, submitter, category, at).await
+}
+
+/// Files a request of `category` by `submitter` as of `at`; answers its id.
+async fn file_by_as_of(
+    app: &TestApp,
+    submitter: Submitter,
+    category: &str,
+    at: DateTime<Utc>,
+) -> String {
     let id = uuid::Uuid::new_v4().to_string();
     let year = commands::case_numbers::year_of(Utc::now());
     app.state
@@ -36,13 +49,16 @@ async fn file_as_of(app: &TestApp, category: &str, at: DateTime<Utc>) -> String 
             RequestCommand::Submit {
                 id: id.clone(),
                 number: CaseNumber::to_be_assigned(year),
-                kind: RequestKind::Comment,
+                // A comment is anonymous; a named submission files a complaint.
+                kind: if matches!(submitter, Submitter::Anonymous { .. }) {
+                    RequestKind::Comment
+                } else {
+                    RequestKind::Complaint
+                },
                 subject: Subject::parse("Παλαιότερο αίτημα").unwrap(),
                 text: CaseText::parse("Υποβλήθηκε πριν από εβδομάδες.").unwrap(),
                 desired_action: None,
-                submitter: Submitter::Anonymous {
-                    tracking_code_sha256: uuid::Uuid::new_v4().simple().to_string(),
-                },
+                submitter,
                 at,
                 place: Place {
                     category: Some(category.into()),
@@ -57,12 +73,25 @@ async fn file_as_of(app: &TestApp, category: &str, at: DateTime<Utc>) -> String 
     id
 }
 
-/// Reviews and answers request `id` as of `at`.
-async fn answer_as_of(app: &TestApp, id: &str, at: DateTime<Utc>) {
-    let clerk = StaffMember {
+fn clerk() -> StaffMember {
+    StaffMember {
         account_id: "clerk-1".into(),
         name: "Υπάλληλος".into(),
-    };
+    }
+}
+
+/// Runs `command` on request `id`.
+async fn execute(app: &TestApp, id: &str, command: RequestCommand) {
+    app.state
+        .requests
+        .execute(id, command, metadata())
+        .await
+        .expect("the command is stored");
+}
+
+/// Reviews and answers request `id` as of `at`.
+async fn answer_as_of(app: &TestApp, id: &str, at: DateTime<Utc>) {
+    let clerk = clerk();
     for command in [
         RequestCommand::TakeIntoReview {
             clerk: clerk.clone(),
@@ -74,11 +103,7 @@ async fn answer_as_of(app: &TestApp, id: &str, at: DateTime<Utc>) {
             at,
         },
     ] {
-        app.state
-            .requests
-            .execute(id, command, metadata())
-            .await
-            .expect("the clerk's command is stored");
+        execute(app, id, command).await;
     }
 }
 
@@ -290,4 +315,132 @@ async fn clerks_see_cases_by_status_and_category_overdue_ones_and_answer_times()
         .get("/staff/dashboard.csv")
         .await;
     assert_eq!(csv.status, StatusCode::FORBIDDEN);
+}
+
+/// The dashboard's figures as `clerk` reads them.
+async fn stats(app: &TestApp, clerk: &str) -> Value {
+    let r = app.get("/api/v1/staff/stats", Some(clerk)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    json_body(r).await
+}
+
+/// The requests past their deadline, by range: (1–7, 8–30, over 30 days late).
+fn overdue_requests(stats: &Value) -> (i64, i64, i64) {
+    let row = &stats["overdue"][0];
+    assert_eq!(row["what"], "requests");
+    let n = |k: &str| row[k].as_i64().unwrap();
+    (n("up_to_a_week"), n("up_to_a_month"), n("over_a_month"))
+}
+
+/// The dashboard's read model keeps its counts as a case moves: a status a case leaves is
+/// counted one less (and left out at zero), a closed case is no longer late and a reopened
+/// one is again; a rebuild of the read models counts the same.
+#[tokio::test]
+async fn the_dashboard_follows_a_case_from_status_to_status_and_a_rebuild_counts_the_same() {
+    let app = TestApp::spawn().await;
+    let clerk_token = app
+        .staff(
+            "clerk",
+            "clerk.moves@dimos.example.gr",
+            "Υπάλληλος Κινήσεων",
+        )
+        .await;
+    let citizen = app
+        .citizen("eleni.moves@example.gr", "Ελένη Κινήσεων")
+        .await;
+    let account_id = json_body(app.get("/api/v1/me", Some(&citizen)).await).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let now = Utc::now();
+    // A pothole filed 20 days ago (deadline 15 days): 5 days late.
+    let submitter = Submitter::Citizen {
+        account_id: account_id.clone(),
+        name: "Ελένη Κινήσεων".into(),
+    };
+    let id = file_by_as_of(&app, submitter, "pothole", now - Duration::days(20)).await;
+    let s = stats(&app, &clerk_token).await;
+    assert_eq!(count(&s["requests_by_status"], Some("submitted")), 1, "{s}");
+    assert_eq!(count(&s["requests_by_category"], Some("pothole")), 1, "{s}");
+    assert_eq!(overdue_requests(&s), (1, 0, 0), "{s}");
+
+    execute(
+        &app,
+        &id,
+        RequestCommand::TakeIntoReview {
+            clerk: clerk(),
+            at: now,
+        },
+    )
+    .await;
+    let s = stats(&app, &clerk_token).await;
+    let statuses: Vec<&str> = s["requests_by_status"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["in_review"],
+        "a status no case has is left out: {s}"
+    );
+    assert_eq!(overdue_requests(&s), (1, 0, 0), "still owed an answer: {s}");
+
+    execute(
+        &app,
+        &id,
+        RequestCommand::Close {
+            clerk: clerk(),
+            reason: domain::request::CloseReason::Done,
+            note: None,
+            at: now,
+        },
+    )
+    .await;
+    let s = stats(&app, &clerk_token).await;
+    assert_eq!(count(&s["requests_by_status"], Some("closed")), 1, "{s}");
+    assert_eq!(count(&s["requests_by_status"], Some("in_review")), 0, "{s}");
+    assert_eq!(
+        overdue_requests(&s),
+        (0, 0, 0),
+        "a closed case is not late: {s}"
+    );
+
+    execute(
+        &app,
+        &id,
+        RequestCommand::Reopen {
+            account_id,
+            reason: domain::values::Note::parse("Η λακκούβα άνοιξε ξανά.").unwrap(),
+            at: now,
+        },
+    )
+    .await;
+    let s = stats(&app, &clerk_token).await;
+    assert_eq!(count(&s["requests_by_status"], Some("reopened")), 1, "{s}");
+    assert_eq!(count(&s["requests_by_status"], Some("closed")), 0, "{s}");
+    assert_eq!(count(&s["requests_by_category"], Some("pothole")), 1, "{s}");
+    assert_eq!(
+        overdue_requests(&s),
+        (1, 0, 0),
+        "reopened, it is late again: {s}"
+    );
+    // The clerk's work overview counts from the same read model.
+    let overview = Visitor::with_session(&app, Some(&clerk_token))
+        .get("/staff")
+        .await;
+    assert_eq!(overview.text_of("work-requests-overdue"), "1 Εκπρόθεσμα");
+
+    let before: Vec<(String, String, String, i64)> =
+        sqlx::query_as("SELECT what, dimension, key, count FROM dashboard_counts ORDER BY 1, 2, 3")
+            .fetch_all(&app.state.pool)
+            .await
+            .unwrap();
+    assert!(
+        before.contains(&("requests".into(), "status".into(), "submitted".into(), 0)),
+        "a count that fell to zero stays, as 0: {before:?}"
+    );
+    crate::common::assert_a_rebuild_of_everything_changes_nothing(&app.state.pool).await;
+    assert_eq!(stats(&app, &clerk_token).await, s);
 }

@@ -237,8 +237,8 @@ async fn a_consumer_that_cannot_handle_an_event_is_recorded_shown_and_passed_ove
     assert_eq!(failure.event_type, "RequestTakenIntoReview");
     assert!(failure.error.contains("cannot decode"), "{}", failure.error);
     // Only `requests` is stuck: `mail_notices` reads the same events but e-mails nothing
-    // about this one, so it passes it, and `audit_streams` lists the stream by its id
-    // whatever its events say.
+    // about this one, so it passes it, `audit_streams` lists the stream by its id
+    // whatever its events say, and `dashboard` leaves the case's counts as they were.
     assert_eq!(failures.len(), 1, "{failures:?}");
 
     // Other read models go on past it: a complaint filed now is not in `requests` (stuck)

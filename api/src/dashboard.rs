@@ -79,15 +79,9 @@ pub struct Stats {
     pub payments_per_day: Vec<PaymentsOnDay>,
 }
 
-/// The dashboard's figures, once the read models it counts have reached the log's head.
+/// The dashboard's figures, once its read model has reached the log's head.
 pub async fn load(state: &AppState, lang: Lang) -> Result<Stats, ApiError> {
-    for reads in [
-        projections::REQUEST_READS,
-        projections::APPLICATION_READS,
-        projections::PAYMENT_READS,
-    ] {
-        wait_for_log_head(state, reads).await?;
-    }
+    wait_for_log_head(state, projections::DASHBOARD_READS).await?;
     let municipality = &state.config.municipality;
     let figures = stats::dashboard(&state.pool, Utc::now(), &deadlines(municipality)).await?;
     Ok(labelled(figures, municipality, lang))
@@ -104,9 +98,9 @@ fn deadlines(municipality: &Municipality) -> Vec<(String, i32)> {
 }
 
 /// What the clerk's work overview counts (requests per status, those past their deadline),
-/// once the requests' read model has reached the log.
+/// once the dashboard's read model has reached the log.
 pub async fn open_work(state: &AppState) -> Result<stats::OpenWork, ApiError> {
-    wait_for_log_head(state, projections::REQUEST_READS).await?;
+    wait_for_log_head(state, projections::DASHBOARD_READS).await?;
     let deadlines = deadlines(&state.config.municipality);
     Ok(stats::open_work(&state.pool, Utc::now(), &deadlines).await?)
 }

@@ -3,13 +3,14 @@
 //! back in one statement per table. A read model then costs a few round trips per batch
 //! instead of one or more per event, live and in a rebuild alike (issue 13).
 //!
-//! Rows travel as JSON (`to_jsonb` out, `jsonb_populate_recordset` in), so a row type is
-//! a plain serde struct whose fields are the table's columns, named as they are. Every
-//! column must be a field: a missing one would be written NULL. The row types say
-//! `#[serde(deny_unknown_fields)]`, so a column added to a table but not to its row type
-//! fails the first load of a stored row (a consumer error, and every test that folds two
-//! events of one case) instead of being wiped. Table names are
-//! unqualified, so a rebuild's `search_path` points them at its scratch copies.
+//! Rows travel as JSON text (`to_jsonb` out, `jsonb_populate_recordset` in; never a
+//! `serde_json::Value` tree on our side), so a row type is a plain serde struct whose
+//! fields are the table's columns, named as they are. Every column must be a field: a
+//! missing one would be written NULL. The row types say `#[serde(deny_unknown_fields)]`,
+//! so a column added to a table but not to its row type fails the first load of a stored
+//! row (a consumer error, and every test that folds two events of one case) instead of
+//! being wiped. Table names are unqualified, so a rebuild's `search_path` points them at
+//! its scratch copies.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -71,15 +72,16 @@ impl<R: Row> Table<R> {
         column: &str,
         values: &[String],
     ) -> Result<Self, ConsumerError> {
-        let stored: Vec<Value> = sqlx::query_scalar(&format!(
-            "SELECT to_jsonb(t) FROM {name} t WHERE {column} = ANY($1)"
+        // As text, decoded straight into the row type (no JSON tree in between).
+        let stored: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT to_jsonb(t)::text FROM {name} t WHERE {column} = ANY($1)"
         ))
         .bind(values)
         .fetch_all(&mut *conn)
         .await?;
         let mut rows = BTreeMap::new();
-        for value in stored {
-            let row: R = serde_json::from_value(value).map_err(|e| {
+        for text in stored {
+            let row: R = serde_json::from_str(&text).map_err(|e| {
                 ConsumerError::Other(format!("a stored row of {name} does not decode: {e}"))
             })?;
             rows.insert(row.key(), row);
@@ -130,10 +132,10 @@ impl<R: Row> Table<R> {
             .map(|c| format!("{c} = EXCLUDED.{c}"))
             .collect::<Vec<_>>()
             .join(", ");
-        let json = serde_json::to_value(&changed)
+        let json = serde_json::to_string(&changed)
             .map_err(|e| ConsumerError::Other(format!("{}: {e}", self.name)))?;
         sqlx::query(&format!(
-            "INSERT INTO {name} SELECT * FROM jsonb_populate_recordset(NULL::{name}, $1) \
+            "INSERT INTO {name} SELECT * FROM jsonb_populate_recordset(NULL::{name}, $1::jsonb) \
              ON CONFLICT ({keys}) DO UPDATE SET {set}",
             name = self.name,
             keys = self.key_columns.join(", "),
@@ -178,9 +180,9 @@ pub(crate) async fn insert_new<T: Serialize>(
         return Ok(());
     }
     let json =
-        serde_json::to_value(rows).map_err(|e| ConsumerError::Other(format!("{table}: {e}")))?;
+        serde_json::to_string(rows).map_err(|e| ConsumerError::Other(format!("{table}: {e}")))?;
     sqlx::query(&format!(
-        "INSERT INTO {table} SELECT * FROM jsonb_populate_recordset(NULL::{table}, $1) \
+        "INSERT INTO {table} SELECT * FROM jsonb_populate_recordset(NULL::{table}, $1::jsonb) \
          ON CONFLICT DO NOTHING"
     ))
     .bind(json)
@@ -203,6 +205,42 @@ pub(crate) fn decode<'e, E: DeserializeOwned>(
             Ok((e, payload))
         })
         .collect()
+}
+
+/// The events of `aggregate_type` in `events` that decode, each with its payload. One that
+/// does not is passed over with a warning naming `model`: for the read models that must
+/// not stop at it (the auditors' index, which lists its stream by its id; the dashboard's
+/// counts, which leave its case as it was), while the models that show it stop.
+pub(crate) fn decode_or_pass<'e, E: DeserializeOwned>(
+    events: &'e [RecordedEvent],
+    aggregate_type: &str,
+    model: &str,
+) -> Vec<(&'e RecordedEvent, E)> {
+    events
+        .iter()
+        .filter(|e| e.aggregate_type == aggregate_type)
+        .filter_map(|e| decoded_or_pass(e, model).map(|payload| (e, payload)))
+        .collect()
+}
+
+/// `event`'s payload, decoded; `None` (and a warning naming `model`) when it does not
+/// decode.
+pub(crate) fn decoded_or_pass<E: DeserializeOwned>(
+    event: &RecordedEvent,
+    model: &str,
+) -> Option<E> {
+    E::deserialize(&event.payload)
+        .inspect_err(|e| {
+            tracing::warn!(
+                model,
+                stream = %event.aggregate_id,
+                sequence = event.sequence,
+                event_type = %event.event_type,
+                error = %e,
+                "an event does not decode: the read model passes over it"
+            );
+        })
+        .ok()
 }
 
 /// The distinct stream ids of `events`.

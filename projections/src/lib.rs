@@ -5,6 +5,7 @@ pub mod applications;
 pub mod audit_index;
 pub mod business;
 pub mod certifications;
+pub mod dashboard;
 pub mod declarations;
 mod fold;
 pub mod paging;
@@ -44,11 +45,15 @@ pub fn all() -> Vec<Arc<dyn ReadModel>> {
         Arc::new(traffic_fines::TrafficFinesProjection),
         Arc::new(tax_debts::TaxDebtsProjection),
         Arc::new(audit_index::AuditIndexProjection),
+        Arc::new(dashboard::DashboardProjection),
     ]
 }
 
 /// The consumer names the auditor's search waits for.
 pub const AUDIT_READS: &[&str] = &[audit_index::AuditIndexProjection::NAME];
+
+/// The consumer names the clerks' dashboard and work overview wait for.
+pub const DASHBOARD_READS: &[&str] = &[dashboard::DashboardProjection::NAME];
 
 /// The consumer names a citizen's reads of their cases wait for.
 pub const REQUEST_READS: &[&str] = &[requests::RequestsProjection::NAME];
@@ -100,4 +105,5 @@ pub const ALL_READS: &[&str] = &[
     traffic_fines::TrafficFinesProjection::NAME,
     tax_debts::TaxDebtsProjection::NAME,
     audit_index::AuditIndexProjection::NAME,
+    dashboard::DashboardProjection::NAME,
 ];

@@ -1,13 +1,16 @@
 //! The clerks' dashboard (issue 16): cases and applications per status and per category,
 //! the open ones past their deadline by how far, the time the municipality takes to answer
-//! per month, and payments per day. Each figure is one aggregate query over the read models
-//! (`request_cases`, `applications`, `payments`); a request's deadline is its category's
-//! `deadline_days` (a request without a category has none), an application's its `due_on`.
+//! per month, and payments per day. The figures are read from the `dashboard` read model,
+//! built for them ([`crate::dashboard`]): the counts are rows of their own, the rest reads
+//! its narrow tables. A request's deadline is its category's `deadline_days` (configuration,
+//! applied here; a request without a category has none), an application's its `due_on`.
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Europe::Athens;
 use serde::Serialize;
 use sqlx::PgPool;
+
+use crate::dashboard::{APPLICATIONS, CATEGORY, REQUESTS, STATUS, TYPE};
 
 /// How many cases have one value of a field (`key`: a status, a category's code; `None`:
 /// no category).
@@ -88,22 +91,11 @@ pub async fn dashboard(
     deadlines: &[(String, i32)],
 ) -> Result<Dashboard, sqlx::Error> {
     let today = now.with_timezone(&Athens).date_naive();
-    let counts = |sql: &'static str| sqlx::query_as::<_, Count>(sql).fetch_all(pool);
-    let requests_by_status = requests_by_status(pool).await?;
-    let requests_by_category = counts(
-        "SELECT category AS key, count(*) AS count FROM request_cases \
-         GROUP BY category ORDER BY count(*) DESC, category NULLS LAST",
-    )
-    .await?;
-    let applications_by_status = counts(
-        "SELECT status AS key, count(*) AS count FROM applications GROUP BY status ORDER BY status",
-    )
-    .await?;
-    let applications_by_type = counts(
-        "SELECT coalesce(certificate_type, kind) AS key, count(*) AS count FROM applications \
-         GROUP BY 1 ORDER BY count(*) DESC, 1",
-    )
-    .await?;
+    let requests_by_status = counts(pool, REQUESTS, STATUS, "key").await?;
+    let requests_by_category =
+        counts(pool, REQUESTS, CATEGORY, "count DESC, key = '', key").await?;
+    let applications_by_status = counts(pool, APPLICATIONS, STATUS, "key").await?;
+    let applications_by_type = counts(pool, APPLICATIONS, TYPE, "count DESC, key").await?;
     let overdue = overdue(pool, today, deadlines).await?;
     let answer_times = sqlx::query_as(
         "SELECT to_char(date_trunc('month', answered_at AT TIME ZONE 'Europe/Athens'), 'YYYY-MM')
@@ -115,8 +107,8 @@ pub async fn dashboard(
                 percentile_disc(0.9) WITHIN GROUP
                   (ORDER BY extract(epoch FROM answered_at - submitted_at)::float8 / 86400)
                   AS p90_days
-           FROM request_cases
-          WHERE answered_at >= $1
+           FROM dashboard_cases
+          WHERE answered_at >= $1 AND what = 'requests'
           GROUP BY 1 ORDER BY 1",
     )
     .bind(months_back(today, ANSWER_MONTHS - 1))
@@ -124,13 +116,10 @@ pub async fn dashboard(
     .await?;
     let first_day = today - Duration::days(PAYMENT_DAYS - 1);
     let paid: Vec<PaymentsOnDay> = sqlx::query_as(
-        "SELECT (settled_at AT TIME ZONE 'Europe/Athens')::date AS day, count(*) AS payments,
-                coalesce(sum(amount_cents), 0)::int8 AS amount_cents
-           FROM payments
-          WHERE status = 'succeeded' AND settled_at >= $1
-          GROUP BY 1 ORDER BY 1",
+        "SELECT day, payments, amount_cents FROM dashboard_payment_days
+          WHERE day >= $1 AND payments > 0 ORDER BY day",
     )
-    .bind(start_of_day(first_day))
+    .bind(first_day)
     .fetch_all(pool)
     .await?;
     let payments_per_day = first_day
@@ -159,11 +148,20 @@ pub async fn dashboard(
     })
 }
 
-/// How many requests have each status.
-async fn requests_by_status(pool: &PgPool) -> Result<Vec<Count>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT status AS key, count(*) AS count FROM request_cases GROUP BY status ORDER BY status",
-    )
+/// How many cases of `what` have each value of `dimension`, in `order` (of `key` and
+/// `count`), the values no case has left out; a request without a category has key `None`.
+async fn counts(
+    pool: &PgPool,
+    what: &str,
+    dimension: &str,
+    order: &'static str,
+) -> Result<Vec<Count>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT nullif(key, '') AS key, count FROM dashboard_counts \
+         WHERE what = $1 AND dimension = $2 AND count > 0 ORDER BY {order}"
+    ))
+    .bind(what)
+    .bind(dimension)
     .fetch_all(pool)
     .await
 }
@@ -177,14 +175,14 @@ async fn overdue(
     let (codes, days): (Vec<String>, Vec<i32>) = deadlines.iter().cloned().unzip();
     let late: Vec<(String, i32, i64)> = sqlx::query_as(
         "WITH late AS (
-           SELECT 'requests' AS what,
+           SELECT c.what,
                   $1::date - ((c.submitted_at AT TIME ZONE 'Europe/Athens')::date + d.days) AS days
-             FROM request_cases c
+             FROM dashboard_cases c
              JOIN unnest($2::text[], $3::int4[]) AS d(code, days) ON d.code = c.category
-            WHERE c.status NOT IN ('answered', 'closed')
+            WHERE c.what = 'requests' AND c.awaits_answer
            UNION ALL
-           SELECT 'applications', $1::date - due_on
-             FROM applications WHERE finished_at IS NULL
+           SELECT what, $1::date - due_on
+             FROM dashboard_cases WHERE what = 'applications' AND awaits_answer
          )
          SELECT what, CASE WHEN days <= 7 THEN 7 WHEN days <= 30 THEN 30 ELSE 31 END AS bucket,
                 count(*)
@@ -195,7 +193,7 @@ async fn overdue(
     .bind(&days)
     .fetch_all(pool)
     .await?;
-    let overdue: Vec<Overdue> = ["requests", "applications"]
+    let overdue: Vec<Overdue> = [REQUESTS, APPLICATIONS]
         .into_iter()
         .map(|what| {
             let count = |bucket: i32| {
@@ -233,12 +231,12 @@ pub async fn open_work(
     let overdue_requests = overdue(pool, today, deadlines)
         .await?
         .iter()
-        .filter(|o| o.what == "requests")
+        .filter(|o| o.what == REQUESTS)
         .map(|o| o.up_to_a_week + o.up_to_a_month + o.over_a_month)
         .sum();
     Ok(OpenWork {
         today,
-        requests_by_status: requests_by_status(pool).await?,
+        requests_by_status: counts(pool, REQUESTS, STATUS, "key").await?,
         overdue_requests,
     })
 }

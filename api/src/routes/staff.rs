@@ -198,7 +198,7 @@ pub async fn queue(
     operation_id = "getStaffStats",
     tag = "staff",
     summary = "The clerks' dashboard: cases and applications per status and category, overdue ones, answer times, payments per day",
-    description = "The figures of the page `/staff/dashboard`, counted from the read models once they have reached the log's head. Labels in the reader's language. Roles: clerk, admin.",
+    description = "The figures of the page `/staff/dashboard`, read from the `dashboard` read model (built for them) once it has reached the log's head. Labels in the reader's language. Roles: clerk, admin.",
     security(("bearerAuth" = []), ("sessionCookie" = [])),
     params(crate::openapi::AcceptLanguage, crate::openapi::RequestId),
     responses(

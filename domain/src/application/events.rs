@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
-use super::{Applicant, ApplicationDetails, Delivery, Issue};
+use super::{Applicant, ApplicationDetails, ApplicationStatus, Delivery, Issue};
 use crate::request::StaffMember;
 use crate::values::CaseNumber;
 
@@ -78,6 +78,23 @@ impl ApplicationEvent {
             | Self::InformationProvided { at, .. }
             | Self::CertificateIssued { at, .. }
             | Self::ApplicationRejected { at, .. } => *at,
+        }
+    }
+
+    /// The application's status after this event; `None`: the event leaves it as it was
+    /// (the protocol registration's attempts).
+    pub fn status_after(&self) -> Option<ApplicationStatus> {
+        match self {
+            Self::ApplicationSubmitted { .. } => Some(ApplicationStatus::Submitted),
+            Self::ApplicationTakenIntoReview { .. } | Self::InformationProvided { .. } => {
+                Some(ApplicationStatus::InReview)
+            }
+            Self::InformationRequested { .. } => Some(ApplicationStatus::InformationRequested),
+            Self::CertificateIssued { .. } => Some(ApplicationStatus::Issued),
+            Self::ApplicationRejected { .. } => Some(ApplicationStatus::Rejected),
+            Self::ApplicationProtocolFailed { .. } | Self::ApplicationProtocolRegistered { .. } => {
+                None
+            }
         }
     }
 }

@@ -88,6 +88,20 @@ impl RequestEvent {
             | Self::RequestReopened { at, .. } => *at,
         }
     }
+
+    /// The request's status after this event; `None`: the event leaves it as it was (a
+    /// protocol number registered).
+    pub fn status_after(&self) -> Option<RequestStatus> {
+        match self {
+            Self::RequestSubmitted { .. } => Some(RequestStatus::Submitted),
+            Self::RequestTakenIntoReview { .. } => Some(RequestStatus::InReview),
+            Self::RequestAnswered { .. } => Some(RequestStatus::Answered),
+            Self::RequestStatusChanged { to, .. } => Some(*to),
+            Self::RequestClosed { .. } => Some(RequestStatus::Closed),
+            Self::RequestReopened { .. } => Some(RequestStatus::Reopened),
+            Self::ProtocolRegistered { .. } => None,
+        }
+    }
 }
 
 impl DomainEvent for RequestEvent {

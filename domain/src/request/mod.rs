@@ -110,6 +110,12 @@ impl RequestStatus {
                 crate::Refusal::invalid("status_invalid", format!("unknown status {raw:?}"))
             })
     }
+
+    /// The municipality still owes an answer: neither answered nor closed, so its
+    /// category's deadline runs (the clerks' dashboard counts it late past it).
+    pub fn awaits_answer(self) -> bool {
+        !matches!(self, Self::Answered | Self::Closed)
+    }
 }
 
 /// Why a clerk closed a case.
