@@ -2635,6 +2635,31 @@ async fn overdue_applications_are_flagged_and_filtered() {
     let overdue = ok(office.queue("?overdue=1").await).await;
     assert_eq!(overdue["items"], json!([]));
     assert_eq!(overdue["counts"]["overdue"], 0);
+    // The dashboard counts it issued and no longer late.
+    let stats = json_body(
+        office
+            .app
+            .get("/api/v1/staff/stats", Some(&office.clerk))
+            .await,
+    )
+    .await;
+    let overdue = &stats["overdue"][1];
+    assert_eq!(
+        (
+            overdue["up_to_a_week"].as_i64(),
+            overdue["up_to_a_month"].as_i64(),
+            overdue["over_a_month"].as_i64()
+        ),
+        (Some(0), Some(0), Some(0)),
+        "{stats}"
+    );
+    let by_status: Vec<(&str, i64)> = stats["applications_by_status"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["key"].as_str().unwrap(), c["count"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(by_status, [("issued", 1), ("submitted", 2)], "{stats}");
 }
 
 // ---------------------------------------------------------------------------------------

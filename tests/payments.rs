@@ -570,8 +570,19 @@ async fn the_payments_read_model_rebuilds_to_the_same_table() {
     till.pay("R-10", CARD_SUCCEEDS).await;
     till.pay("R-11", CARD_DECLINED).await;
     till.start("R-12").await;
+    till.pay("R-13", CARD_SUCCEEDS).await;
     till.app.read_models_caught_up().await;
     let pool = &till.app.state.pool;
+    // The clerks' dashboard counts the two that succeeded today, and their total, not the
+    // declined one nor the one still open.
+    let clerk = till
+        .app
+        .staff("clerk", "clerk.till@dimos.example.gr", "Υπάλληλος Ταμείου")
+        .await;
+    let stats = json_body(till.app.get("/api/v1/staff/stats", Some(&clerk)).await).await;
+    let today = &stats["payments_per_day"][29];
+    assert_eq!(today["payments"], 2, "{stats}");
+    assert_eq!(today["amount_cents"], 2 * AMOUNT.cents(), "{stats}");
     let snapshot = || async {
         sqlx::query_scalar::<_, Value>(
             "SELECT coalesce(json_agg(t ORDER BY id), '[]'::json) FROM payments t",
@@ -581,7 +592,7 @@ async fn the_payments_read_model_rebuilds_to_the_same_table() {
         .unwrap()
     };
     let live = snapshot().await;
-    assert_eq!(live.as_array().unwrap().len(), 3);
+    assert_eq!(live.as_array().unwrap().len(), 4);
     projections::rebuild(
         pool,
         std::sync::Arc::new(projections::payments::PaymentsProjection),

@@ -14,9 +14,13 @@
 //!
 //! A request's deadline is its category's `deadline_days`, which is configuration, not an
 //! event: it is applied when the figures are read (`stats`), not folded in. An event that
-//! does not decode is passed over with a warning (its case counts as it was), as
-//! `audit_streams` does: the dashboard and every clerk's work overview read this model, and
-//! must not stop with it; `requests` and `applications`, which show the case, stop there.
+//! does not decode stops this model like `requests` and `applications` (an operator
+//! decides), rather than being passed over: a figure that missed an event would stay wrong
+//! until a rebuild, with nothing to show it.
+//!
+//! `awaits_answer` is stored as the domain says when the event is folded
+//! (`RequestStatus::awaits_answer`, `ApplicationStatus::is_final`): a change of either
+//! rule needs a new `schema_version` here, so that the rows are folded again.
 
 use std::collections::BTreeSet;
 
@@ -221,38 +225,28 @@ impl Consumer for DashboardProjection {
         self.handle_batch(conn, std::slice::from_ref(event)).await
     }
 
-    /// Folds the batch in memory: one read of the counts, of the cases and payments it
-    /// touches and of their days; one write of each table it changed.
+    /// Folds the batch in memory: one read of the counts and of the cases it touches (when
+    /// it holds request or application events), of the payments and their days (payment
+    /// events); one write of each table it changed.
     async fn handle_batch(
         &self,
         conn: &mut PgConnection,
         events: &[RecordedEvent],
     ) -> Result<(), ConsumerError> {
-        // An event that does not decode leaves its case as it was (and is logged): the
-        // dashboard and the clerks' overview go on, while the read models that show the
-        // case stop at it for an operator to decide.
-        let requests =
-            fold::decode_or_pass::<RequestEvent>(events, CitizenRequest::TYPE, Self::NAME);
-        let applications = fold::decode_or_pass::<ApplicationEvent>(
-            events,
-            CertificateApplication::TYPE,
-            Self::NAME,
-        );
-        let payments = fold::decode_or_pass::<PaymentEvent>(events, Payment::TYPE, Self::NAME);
-        if requests.is_empty() && applications.is_empty() && payments.is_empty() {
-            return Ok(());
-        }
-        let mut counts = Counts(
-            Table::load(
-                conn,
-                "dashboard_counts",
-                &["what", "dimension", "key"],
-                "what",
-                &[REQUESTS.to_string(), APPLICATIONS.to_string()],
-            )
-            .await?,
-        );
+        let requests = fold::decode::<RequestEvent>(events, CitizenRequest::TYPE)?;
+        let applications = fold::decode::<ApplicationEvent>(events, CertificateApplication::TYPE)?;
+        let payments = fold::decode::<PaymentEvent>(events, Payment::TYPE)?;
         if !requests.is_empty() || !applications.is_empty() {
+            let mut counts = Counts(
+                Table::load(
+                    conn,
+                    "dashboard_counts",
+                    &["what", "dimension", "key"],
+                    "what",
+                    &[REQUESTS.to_string(), APPLICATIONS.to_string()],
+                )
+                .await?,
+            );
             let mut ids = fold::stream_ids(&requests);
             ids.extend(fold::stream_ids(&applications));
             let mut cases =
@@ -265,11 +259,12 @@ impl Consumer for DashboardProjection {
                 fold_application(&mut cases, &mut counts, event, payload);
             }
             cases.save(conn).await?;
+            counts.0.save(conn).await?;
         }
         if !payments.is_empty() {
             fold_payments(conn, &payments).await?;
         }
-        counts.0.save(conn).await
+        Ok(())
     }
 }
 

@@ -3,8 +3,10 @@
 //! back in one statement per table. A read model then costs a few round trips per batch
 //! instead of one or more per event, live and in a rebuild alike (issue 13).
 //!
-//! Rows travel as JSON text (`to_jsonb` out, `jsonb_populate_recordset` in; never a
-//! `serde_json::Value` tree on our side), so a row type is a plain serde struct whose
+//! Rows travel as JSON text (`to_jsonb` out, `jsonb_populate_recordset` in; decoded and
+//! encoded straight from and into the row types, not through `serde_json::Value` trees,
+//! except the first row of a write, for its column names), so a row type is a plain serde
+//! struct whose
 //! fields are the table's columns, named as they are. Every column must be a field: a
 //! missing one would be written NULL. The row types say `#[serde(deny_unknown_fields)]`,
 //! so a column added to a table but not to its row type fails the first load of a stored
@@ -205,42 +207,6 @@ pub(crate) fn decode<'e, E: DeserializeOwned>(
             Ok((e, payload))
         })
         .collect()
-}
-
-/// The events of `aggregate_type` in `events` that decode, each with its payload. One that
-/// does not is passed over with a warning naming `model`: for the read models that must
-/// not stop at it (the auditors' index, which lists its stream by its id; the dashboard's
-/// counts, which leave its case as it was), while the models that show it stop.
-pub(crate) fn decode_or_pass<'e, E: DeserializeOwned>(
-    events: &'e [RecordedEvent],
-    aggregate_type: &str,
-    model: &str,
-) -> Vec<(&'e RecordedEvent, E)> {
-    events
-        .iter()
-        .filter(|e| e.aggregate_type == aggregate_type)
-        .filter_map(|e| decoded_or_pass(e, model).map(|payload| (e, payload)))
-        .collect()
-}
-
-/// `event`'s payload, decoded; `None` (and a warning naming `model`) when it does not
-/// decode.
-pub(crate) fn decoded_or_pass<E: DeserializeOwned>(
-    event: &RecordedEvent,
-    model: &str,
-) -> Option<E> {
-    E::deserialize(&event.payload)
-        .inspect_err(|e| {
-            tracing::warn!(
-                model,
-                stream = %event.aggregate_id,
-                sequence = event.sequence,
-                event_type = %event.event_type,
-                error = %e,
-                "an event does not decode: the read model passes over it"
-            );
-        })
-        .ok()
 }
 
 /// The distinct stream ids of `events`.

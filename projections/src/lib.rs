@@ -52,7 +52,8 @@ pub fn all() -> Vec<Arc<dyn ReadModel>> {
 /// The consumer names the auditor's search waits for.
 pub const AUDIT_READS: &[&str] = &[audit_index::AuditIndexProjection::NAME];
 
-/// The consumer names the clerks' dashboard and work overview wait for.
+/// The consumer names the clerks' dashboard, and the request figures of a clerk's work
+/// overview, wait for (the overview's application figures are the applications queue's).
 pub const DASHBOARD_READS: &[&str] = &[dashboard::DashboardProjection::NAME];
 
 /// The consumer names a citizen's reads of their cases wait for.

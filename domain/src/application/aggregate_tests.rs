@@ -541,6 +541,33 @@ fn the_state_folds() {
     assert_eq!(a.open_question, None);
 }
 
+/// `ApplicationEvent::status_after` (what the read models take an application's status
+/// from) says what the aggregate's own fold says, event by event, through to a rejection.
+#[test]
+fn status_after_is_the_status_the_aggregate_folds_to() {
+    let mut a = CertificateApplication::default();
+    for e in [
+        submitted(Delivery::Electronic),
+        ApplicationEvent::ApplicationProtocolFailed {
+            attempt: 1,
+            error: "down".into(),
+            refused: false,
+            next_attempt_at: later(5),
+            at: at(),
+        },
+        registered(),
+        reviewed(),
+        asked(),
+        answered(),
+        rejected(),
+    ] {
+        let (before, said) = (a.status, e.status_after());
+        a.apply(e);
+        assert_eq!(a.status, said.or(before));
+    }
+    assert_eq!(a.status, Some(ApplicationStatus::Rejected));
+}
+
 #[test]
 fn the_due_date_counts_calendar_days() {
     let d = super::super::due_date(NaiveDate::from_ymd_opt(2026, 12, 25).unwrap(), 10);

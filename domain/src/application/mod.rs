@@ -164,7 +164,9 @@ impl ApplicationStatus {
             })
     }
 
-    /// Issued or rejected: nothing more happens to the application.
+    /// Issued or rejected: nothing more happens to the application. (The `dashboard` read
+    /// model stores whether an application is past this per case: changing it needs a new
+    /// schema version there.)
     pub fn is_final(self) -> bool {
         matches!(self, Self::Issued | Self::Rejected)
     }

@@ -776,6 +776,34 @@ fn apply_folds_a_full_history() {
     assert_eq!(case.updated_at, Some(later(120)));
 }
 
+/// `RequestEvent::status_after` (what the read models take a case's status from) says
+/// what the aggregate's own fold says, event by event of a full history.
+#[test]
+fn status_after_is_the_status_the_aggregate_folds_to() {
+    let history = vec![
+        submitted(),
+        taken_into_review(),
+        RequestEvent::RequestStatusChanged {
+            clerk: clerk(),
+            from: RequestStatus::InReview,
+            to: RequestStatus::OnHold,
+            at: later(10),
+        },
+        protocolled(),
+        answered(),
+        closed(),
+        reopened(),
+    ];
+    let mut case = CitizenRequest::default();
+    for event in history {
+        let before = case.status;
+        let said = event.status_after();
+        case.apply(event);
+        assert_eq!(case.status, said.or(before));
+    }
+    assert_eq!(case.status, Some(RequestStatus::Reopened));
+}
+
 #[test]
 fn apply_of_a_closing_records_reason_and_note() {
     let mut case = CitizenRequest::default();

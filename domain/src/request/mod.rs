@@ -112,7 +112,9 @@ impl RequestStatus {
     }
 
     /// The municipality still owes an answer: neither answered nor closed, so its
-    /// category's deadline runs (the clerks' dashboard counts it late past it).
+    /// category's deadline runs (the clerks' dashboard counts it late past it). The
+    /// `dashboard` read model stores it per case: changing it needs a new schema version
+    /// there.
     pub fn awaits_answer(self) -> bool {
         !matches!(self, Self::Answered | Self::Closed)
     }

@@ -240,6 +240,9 @@ impl CaseRow {
     fn fold(&mut self, event: &RecordedEvent, payload: RequestEvent) -> TimelineRow {
         self.updated_at = payload.at();
         self.last_sequence = event.sequence;
+        if let Some(status) = payload.status_after() {
+            self.set_status(status);
+        }
         let (actor_role, actor_name, details) = match payload {
             RequestEvent::RequestSubmitted {
                 number,
@@ -278,7 +281,6 @@ impl CaseRow {
                         "anonymous"
                     }
                 };
-                self.set_status(RequestStatus::Submitted);
                 let mut details = json!({"number": self.number, "kind": self.kind});
                 if let Some(client) = &self.open311_client {
                     details["open311_client"] = json!(client);
@@ -286,27 +288,22 @@ impl CaseRow {
                 (role, self.submitter_name.clone(), details)
             }
             RequestEvent::RequestTakenIntoReview { clerk, .. } => {
-                self.set_status(RequestStatus::InReview);
                 self.assigned_to_id = Some(clerk.account_id);
                 self.assigned_to_name = Some(clerk.name.clone());
                 ("clerk", Some(clerk.name), json!({}))
             }
             RequestEvent::RequestAnswered { clerk, text, at } => {
-                self.set_status(RequestStatus::Answered);
                 self.answer = Some(text.clone());
                 self.answered_at = Some(at);
                 ("clerk", Some(clerk.name), json!({"answer": text}))
             }
             RequestEvent::RequestStatusChanged {
                 clerk, from, to, ..
-            } => {
-                self.set_status(to);
-                (
-                    "clerk",
-                    Some(clerk.name),
-                    json!({"from": from.as_str(), "to": to.as_str()}),
-                )
-            }
+            } => (
+                "clerk",
+                Some(clerk.name),
+                json!({"from": from.as_str(), "to": to.as_str()}),
+            ),
             RequestEvent::ProtocolRegistered {
                 clerk,
                 protocol_number,
@@ -327,7 +324,6 @@ impl CaseRow {
                 note,
                 ..
             } => {
-                self.set_status(RequestStatus::Closed);
                 self.close_reason = Some(reason.as_str().to_string());
                 self.close_note = note.clone().filter(|n| !n.is_empty());
                 (
@@ -337,7 +333,6 @@ impl CaseRow {
                 )
             }
             RequestEvent::RequestReopened { reason, .. } => {
-                self.set_status(RequestStatus::Reopened);
                 self.close_reason = None;
                 self.close_note = None;
                 self.times_reopened += 1;
