@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use sqlx::postgres::PgListener;
+use sqlx::postgres::{PgListener, PgRow};
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -104,6 +104,39 @@ pub async fn fetch_batch(
     after: Position,
     limit: i64,
 ) -> Result<Vec<RecordedEvent>, sqlx::Error> {
+    fetch_raw_batch(conn, after, limit).await?.decode()
+}
+
+/// A batch of the log as the server sent it, its payloads not decoded yet: so that a reader
+/// can have the server send the next batch while it decodes this one (a rebuild does).
+pub struct RawBatch(Vec<PgRow>);
+
+impl RawBatch {
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The position of its last event, read without decoding any payload.
+    pub fn last_position(&self) -> Result<Option<Position>, sqlx::Error> {
+        self.0.last().map(RecordedEvent::position_of).transpose()
+    }
+
+    /// Its events, decoded.
+    pub fn decode(&self) -> Result<Vec<RecordedEvent>, sqlx::Error> {
+        self.0.iter().map(RecordedEvent::from_row).collect()
+    }
+}
+
+/// [`fetch_batch`] without decoding the events.
+pub async fn fetch_raw_batch(
+    conn: &mut PgConnection,
+    after: Position,
+    limit: i64,
+) -> Result<RawBatch, sqlx::Error> {
     let sql = format!(
         "SELECT {EVENT_COLUMNS} FROM events \
          WHERE (transaction_id, global_position) > ($1::text::xid8, $2) \
@@ -117,7 +150,7 @@ pub async fn fetch_batch(
         .bind(limit)
         .fetch_all(&mut *conn)
         .await?;
-    rows.iter().map(RecordedEvent::from_row).collect()
+    Ok(RawBatch(rows))
 }
 
 /// Whether events after `after` exist that are committed but still held back because an

@@ -16,8 +16,9 @@ pub use append::{
 };
 pub use backoff::backoff;
 pub use consumer::{
-    consumer_lock_key, failure_backoff, fetch_batch, run_batch, save_checkpoint, BatchOutcome,
-    Consumer, ConsumerDirectory, ConsumerError, ConsumerRuntime, RuntimeConfig,
+    consumer_lock_key, failure_backoff, fetch_batch, fetch_raw_batch, run_batch, save_checkpoint,
+    BatchOutcome, Consumer, ConsumerDirectory, ConsumerError, ConsumerRuntime, RawBatch,
+    RuntimeConfig,
 };
 pub use database::{
     checkpoints, connect, database_answers, ensure_database, is_unavailable, migrate,

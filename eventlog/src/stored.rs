@@ -57,11 +57,16 @@ impl RecordedEvent {
             payload: row.try_get("payload")?,
             metadata: row.try_get("metadata")?,
             recorded_at: row.try_get("recorded_at")?,
-            position: Position {
-                transaction_id: row.try_get("txid")?,
-                global_position: row.try_get("global_position")?,
-            },
+            position: Self::position_of(row)?,
             chain: None,
+        })
+    }
+
+    /// The position of the event a row of [`EVENT_COLUMNS`] holds, without decoding the rest.
+    pub(crate) fn position_of(row: &PgRow) -> Result<Position, sqlx::Error> {
+        Ok(Position {
+            transaction_id: row.try_get("txid")?,
+            global_position: row.try_get("global_position")?,
         })
     }
 
