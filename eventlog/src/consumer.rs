@@ -125,8 +125,8 @@ impl RawBatch {
         self.0.last().map(RecordedEvent::position_of).transpose()
     }
 
-    /// Its events, decoded.
-    pub fn decode(&self) -> Result<Vec<RecordedEvent>, sqlx::Error> {
+    /// Its events, decoded (the rows are dropped with it).
+    pub fn decode(self) -> Result<Vec<RecordedEvent>, sqlx::Error> {
         self.0.iter().map(RecordedEvent::from_row).collect()
     }
 }

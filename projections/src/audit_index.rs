@@ -127,17 +127,7 @@ fn afm_prefix(stream_id: &str) -> Option<String> {
 /// index still lists the stream and counts the event, so that an auditor finds the very
 /// streams whose events the other read models cannot read.
 fn decode<E: serde::de::DeserializeOwned>(event: &RecordedEvent) -> Option<E> {
-    E::deserialize(&event.payload)
-        .inspect_err(|e| {
-            tracing::warn!(
-                stream = %event.aggregate_id,
-                sequence = event.sequence,
-                event_type = %event.event_type,
-                error = %e,
-                "audit_streams: an event does not decode; the stream is indexed by its id"
-            );
-        })
-        .ok()
+    fold::decoded_or_pass(event, AuditIndexProjection::NAME)
 }
 
 /// What `event` tells of its stream, decoded through its aggregate's event type (nothing

@@ -13,10 +13,17 @@
 //!   total.
 //!
 //! A request's deadline is its category's `deadline_days`, which is configuration, not an
-//! event: it is applied when the figures are read (`stats`), not folded in. An event that
-//! does not decode stops this model like `requests` and `applications` (an operator
-//! decides), rather than being passed over: a figure that missed an event would stay wrong
-//! until a rebuild, with nothing to show it.
+//! event: it is applied when the figures are read (`stats`), not folded in.
+//!
+//! An event that does not decode is passed over with a warning (its case counts as it
+//! was), as `audit_streams` does, rather than stopping this model like `requests`: every
+//! clerk's home page and the dashboard wait for this model, so a stuck one would make each
+//! of them wait `PORTAL_READ_WAIT_MS`; and a model first built at start-up (this one, on
+//! every existing database) would otherwise fail the start on an event an operator had
+//! already skipped for `requests`, with no consumer stuck for `portal projections skip` to
+//! accept. The cost: an event passed over (an older binary still running when a newer one
+//! wrote it) leaves its case's figures as they were until `portal projections rebuild
+//! dashboard` (operations.md, "A stuck consumer").
 //!
 //! `awaits_answer` is stored as the domain says when the event is folded
 //! (`RequestStatus::awaits_answer`, `ApplicationStatus::is_final`): a change of either
@@ -233,9 +240,16 @@ impl Consumer for DashboardProjection {
         conn: &mut PgConnection,
         events: &[RecordedEvent],
     ) -> Result<(), ConsumerError> {
-        let requests = fold::decode::<RequestEvent>(events, CitizenRequest::TYPE)?;
-        let applications = fold::decode::<ApplicationEvent>(events, CertificateApplication::TYPE)?;
-        let payments = fold::decode::<PaymentEvent>(events, Payment::TYPE)?;
+        // An event that does not decode is passed over (the module's documentation says
+        // why, and what it costs).
+        let requests =
+            fold::decode_or_pass::<RequestEvent>(events, CitizenRequest::TYPE, Self::NAME);
+        let applications = fold::decode_or_pass::<ApplicationEvent>(
+            events,
+            CertificateApplication::TYPE,
+            Self::NAME,
+        );
+        let payments = fold::decode_or_pass::<PaymentEvent>(events, Payment::TYPE, Self::NAME);
         if !requests.is_empty() || !applications.is_empty() {
             let mut counts = Counts(
                 Table::load(

@@ -34,7 +34,8 @@ const REBUILD_BATCH: i64 = 5000;
 
 /// Batches queued for each model besides the one it is writing. The batches are shared
 /// (decoded once), and each costs memory (the decoded JSON of `REBUILD_BATCH` events), so
-/// at most about `QUEUED_PER_MODEL + 2` of them are alive at once.
+/// at most about `QUEUED_PER_MODEL + 2` of them are alive at once (and at most two batches
+/// as the server sent them, in the reader: see [`read_log`]).
 const QUEUED_PER_MODEL: usize = 2;
 
 #[derive(Debug, thiserror::Error)]
@@ -363,9 +364,11 @@ async fn rebuild_locked(
 /// after the first short batch, or as soon as a model stops listening (the rebuild is
 /// failing: that model's error is the one reported).
 ///
-/// Fetching and decoding overlap: a task of its own fetches the batches (the server's
-/// part: reading them and writing their JSON out, about half of the reader's time) one
-/// ahead, while this one decodes the previous batch and hands it on.
+/// Fetching and decoding overlap: a task of its own fetches the next batch (the server's
+/// part: reading it and writing its JSON out, about half of the reader's time) while this
+/// one decodes the previous batch and hands it on. The fetcher takes a place in the queue
+/// between them before it fetches, so it stays one batch ahead: at most one batch not yet
+/// decoded is alive besides the one being decoded.
 async fn read_log(
     pool: PgPool,
     models: Vec<mpsc::Sender<Arc<Vec<RecordedEvent>>>>,
@@ -375,38 +378,49 @@ async fn read_log(
         let mut conn = pool.acquire().await?;
         let mut cursor = Position::START;
         loop {
+            // The reader stopped: a model stopped listening, or it failed to decode.
+            let Ok(place) = fetched.reserve().await else {
+                return Ok(());
+            };
             let batch = fetch_raw_batch(&mut conn, cursor, REBUILD_BATCH).await?;
             let full = batch.len() as i64 == REBUILD_BATCH;
             let Some(last) = batch.last_position()? else {
                 return Ok(());
             };
             cursor = last;
-            if fetched.send(batch).await.is_err() || !full {
+            place.send(batch);
+            if !full {
                 return Ok::<(), sqlx::Error>(());
             }
         }
     });
     let mut cursor = Position::START;
     let mut read = 0_u64;
-    'batches: while let Some(batch) = to_decode.recv().await {
-        let events = batch.decode()?;
-        let Some(last) = events.last().map(|e| e.position) else {
-            break;
-        };
-        cursor = last;
-        read += events.len() as u64;
-        let events = Arc::new(events);
-        for model in &models {
-            if model.send(events.clone()).await.is_err() {
-                break 'batches;
+    let decoded = async {
+        'batches: while let Some(batch) = to_decode.recv().await {
+            let events = batch.decode()?;
+            let Some(last) = events.last().map(|e| e.position) else {
+                break;
+            };
+            cursor = last;
+            read += events.len() as u64;
+            let events = Arc::new(events);
+            for model in &models {
+                if model.send(events.clone()).await.is_err() {
+                    break 'batches;
+                }
             }
         }
+        Ok::<(), sqlx::Error>(())
     }
-    // Stops the fetcher if it is still going (a model stopped listening).
+    .await;
+    // Stops the fetcher if it is still going; either side's error is the reader's.
     drop(to_decode);
-    fetcher
+    let fetched = fetcher
         .await
-        .map_err(|e| RebuildError::Reader(format!("the log's fetcher: {e}")))??;
+        .map_err(|e| RebuildError::Reader(format!("the log's fetcher: {e}")))?;
+    decoded?;
+    fetched?;
     Ok((cursor, read))
 }
 

@@ -542,30 +542,41 @@ fn the_state_folds() {
 }
 
 /// `ApplicationEvent::status_after` (what the read models take an application's status
-/// from) says what the aggregate's own fold says, event by event, through to a rejection.
+/// from) says what the aggregate's own fold says, event by event, through to a rejection
+/// and to an issue.
 #[test]
 fn status_after_is_the_status_the_aggregate_folds_to() {
-    let mut a = CertificateApplication::default();
-    for e in [
-        submitted(Delivery::Electronic),
-        ApplicationEvent::ApplicationProtocolFailed {
-            attempt: 1,
-            error: "down".into(),
-            refused: false,
-            next_attempt_at: later(5),
-            at: at(),
-        },
-        registered(),
-        reviewed(),
-        asked(),
-        answered(),
-        rejected(),
+    let issued = ApplicationEvent::CertificateIssued {
+        clerk: clerk(),
+        issue: Issue::Post { note: None },
+        at: later(60),
+    };
+    for (last, end) in [
+        (rejected(), ApplicationStatus::Rejected),
+        (issued, ApplicationStatus::Issued),
     ] {
-        let (before, said) = (a.status, e.status_after());
-        a.apply(e);
-        assert_eq!(a.status, said.or(before));
+        let mut a = CertificateApplication::default();
+        for e in [
+            submitted(Delivery::Electronic),
+            ApplicationEvent::ApplicationProtocolFailed {
+                attempt: 1,
+                error: "down".into(),
+                refused: false,
+                next_attempt_at: later(5),
+                at: at(),
+            },
+            registered(),
+            reviewed(),
+            asked(),
+            answered(),
+            last,
+        ] {
+            let (before, said) = (a.status, e.status_after());
+            a.apply(e);
+            assert_eq!(a.status, said.or(before));
+        }
+        assert_eq!(a.status, Some(end));
     }
-    assert_eq!(a.status, Some(ApplicationStatus::Rejected));
 }
 
 #[test]
