@@ -242,8 +242,8 @@ async fn a_consumer_that_cannot_handle_an_event_is_recorded_shown_and_passed_ove
     assert_eq!(failures.len(), 1, "{failures:?}");
 
     // Other read models go on past it: a complaint filed now is not in `requests` (stuck)
-    // but `payments`, which reads none of it, stands at the head, and so does `dashboard`,
-    // which passed over it.
+    // but `payments`, which reads none of it, stands at the head, and so do `dashboard`
+    // and `audit_streams`, which passed over it.
     let (after, _) = app.complain(&maria).await;
     eventually(
         "the retries count up, and the others pass the complaint",
@@ -256,6 +256,7 @@ async fn a_consumer_that_cannot_handle_an_event_is_recorded_shown_and_passed_ove
             retried
                 && app.state.progress.reached("payments") >= Some(after)
                 && app.state.progress.reached("dashboard") >= Some(after)
+                && app.state.progress.reached("audit_streams") >= Some(after)
         },
     )
     .await;
@@ -290,6 +291,16 @@ async fn a_consumer_that_cannot_handle_an_event_is_recorded_shown_and_passed_ove
         sample(&text, r#"portal_consumer_stuck{consumer="payments"}"#),
         Some(0.0)
     );
+    // The two models that pass over an event they cannot decode count it.
+    for model in ["audit_streams", "dashboard"] {
+        assert!(
+            sample(
+                &text,
+                &format!(r#"portal_consumer_passed_over_total{{consumer="{model}"}}"#)
+            ) >= Some(1.0),
+            "{model}"
+        );
+    }
     assert!(
         sample(
             &text,

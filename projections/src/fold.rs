@@ -225,14 +225,16 @@ pub(crate) fn decode_or_pass<'e, E: DeserializeOwned>(
         .collect()
 }
 
-/// `event`'s payload, decoded; `None` (and a warning naming `model`) when it does not
-/// decode.
+/// `event`'s payload, decoded; `None` (and a warning naming `model`, and one more in the
+/// counter `portal_consumer_passed_over_total{consumer=model}`) when it does not decode.
 pub(crate) fn decoded_or_pass<E: DeserializeOwned>(
     event: &RecordedEvent,
     model: &str,
 ) -> Option<E> {
     E::deserialize(&event.payload)
         .inspect_err(|e| {
+            metrics::counter!("portal_consumer_passed_over_total", "consumer" => model.to_string())
+                .increment(1);
             tracing::warn!(
                 model,
                 stream = %event.aggregate_id,
