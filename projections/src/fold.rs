@@ -6,13 +6,12 @@
 //! Rows travel as JSON text (`to_jsonb` out, `jsonb_populate_recordset` in; decoded and
 //! encoded straight from and into the row types, not through `serde_json::Value` trees,
 //! except the first row of a write, for its column names), so a row type is a plain serde
-//! struct whose
-//! fields are the table's columns, named as they are. Every column must be a field: a
-//! missing one would be written NULL. The row types say `#[serde(deny_unknown_fields)]`,
-//! so a column added to a table but not to its row type fails the first load of a stored
-//! row (a consumer error, and every test that folds two events of one case) instead of
-//! being wiped. Table names are unqualified, so a rebuild's `search_path` points them at
-//! its scratch copies.
+//! struct whose fields are the table's columns, named as they are. Every column must be a
+//! field: a missing one would be written NULL. The row types say
+//! `#[serde(deny_unknown_fields)]`, so a column added to a table but not to its row type
+//! fails the first load of a stored row (a consumer error, and every test that folds two
+//! events of one case) instead of being wiped. Table names are unqualified, so a rebuild's
+//! `search_path` points them at its scratch copies.
 
 use std::collections::{BTreeMap, BTreeSet};
 
