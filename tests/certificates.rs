@@ -238,6 +238,11 @@ impl Office {
         .await
     }
 
+    /// The clerks' dashboard's figures.
+    async fn dashboard(&self) -> Value {
+        ok(self.app.get("/api/v1/staff/stats", Some(&self.clerk)).await).await
+    }
+
     async fn queue(&self, query: &str) -> Response {
         self.app
             .get(
@@ -2543,6 +2548,15 @@ async fn file_as_of(office: &Office, submitted_on: NaiveDate) -> String {
     id
 }
 
+/// The applications past their deadline on the dashboard, by range: (1–7, 8–30, over 30
+/// days late).
+fn overdue_applications(stats: &Value) -> (i64, i64, i64) {
+    let row = &stats["overdue"][1];
+    assert_eq!(row["what"], "applications", "{stats}");
+    let n = |k: &str| row[k].as_i64().unwrap();
+    (n("up_to_a_week"), n("up_to_a_month"), n("over_a_month"))
+}
+
 #[tokio::test]
 async fn overdue_applications_are_flagged_and_filtered() {
     let office = Office::certified().await;
@@ -2561,24 +2575,8 @@ async fn overdue_applications_are_flagged_and_filtered() {
     );
     assert_eq!(all["counts"]["overdue"], 1);
     // The clerks' dashboard counts it past its deadline by a day, and all three by type.
-    let stats = json_body(
-        office
-            .app
-            .get("/api/v1/staff/stats", Some(&office.clerk))
-            .await,
-    )
-    .await;
-    let overdue = &stats["overdue"][1];
-    assert_eq!(overdue["what"], "applications", "{stats}");
-    assert_eq!(
-        (
-            overdue["up_to_a_week"].as_i64(),
-            overdue["up_to_a_month"].as_i64(),
-            overdue["over_a_month"].as_i64()
-        ),
-        (Some(1), Some(0), Some(0)),
-        "{stats}"
-    );
+    let stats = office.dashboard().await;
+    assert_eq!(overdue_applications(&stats), (1, 0, 0), "{stats}");
     assert_eq!(stats["applications_by_type"][0]["key"], "birth", "{stats}");
     assert_eq!(stats["applications_by_type"][0]["count"], 3, "{stats}");
     assert_eq!(
@@ -2636,23 +2634,8 @@ async fn overdue_applications_are_flagged_and_filtered() {
     assert_eq!(overdue["items"], json!([]));
     assert_eq!(overdue["counts"]["overdue"], 0);
     // The dashboard counts it issued and no longer late.
-    let stats = json_body(
-        office
-            .app
-            .get("/api/v1/staff/stats", Some(&office.clerk))
-            .await,
-    )
-    .await;
-    let overdue = &stats["overdue"][1];
-    assert_eq!(
-        (
-            overdue["up_to_a_week"].as_i64(),
-            overdue["up_to_a_month"].as_i64(),
-            overdue["over_a_month"].as_i64()
-        ),
-        (Some(0), Some(0), Some(0)),
-        "{stats}"
-    );
+    let stats = office.dashboard().await;
+    assert_eq!(overdue_applications(&stats), (0, 0, 0), "{stats}");
     let by_status: Vec<(&str, i64)> = stats["applications_by_status"]
         .as_array()
         .unwrap()

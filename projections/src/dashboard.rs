@@ -113,7 +113,7 @@ CREATE TABLE dashboard_payment_days (
 }
 
 /// A row of `dashboard_counts`, every column.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CountRow {
     what: String,
@@ -138,18 +138,13 @@ struct Counts(Table<CountRow>);
 impl Counts {
     /// Adds `by` (negative: takes away) to the count of `key` of `dimension` of `what`.
     fn add(&mut self, what: &str, dimension: &str, key: &str, by: i64) {
-        let mut row = self
-            .0
-            .get(&count_key(what, dimension, key))
-            .cloned()
-            .unwrap_or_else(|| CountRow {
-                what: what.to_string(),
-                dimension: dimension.to_string(),
-                key: key.to_string(),
-                count: 0,
-            });
+        let row = self.0.entry(count_key(what, dimension, key), || CountRow {
+            what: what.to_string(),
+            dimension: dimension.to_string(),
+            key: key.to_string(),
+            count: 0,
+        });
         row.count += by;
-        self.0.put(row);
     }
 
     /// A case of `what` moved from status `from` to `to`.
@@ -191,7 +186,7 @@ struct PaymentRow {
 fold::sequenced_row!(PaymentRow, stream_id);
 
 /// A row of `dashboard_payment_days`, every column.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DayRow {
     day: NaiveDate,
@@ -435,14 +430,13 @@ async fn fold_payments(
             _ => None,
         };
         if let Some((day, sign)) = change {
-            let mut row = per_day.get(&day.to_string()).cloned().unwrap_or(DayRow {
+            let row = per_day.entry(day.to_string(), || DayRow {
                 day,
                 payments: 0,
                 amount_cents: 0,
             });
             row.payments += sign;
             row.amount_cents += sign * payment.amount_cents;
-            per_day.put(row);
         }
     }
     payments.save(conn).await?;

@@ -106,6 +106,13 @@ impl<R: Row> Table<R> {
         self.rows.insert(key, row);
     }
 
+    /// The row `key` to change, made by `new` when there is none yet (its own key must be
+    /// `key`): for rows that add up, like counts.
+    pub fn entry(&mut self, key: String, new: impl FnOnce() -> R) -> &mut R {
+        self.changed.insert(key.clone());
+        self.rows.entry(key).or_insert_with(new)
+    }
+
     /// Changes every row that `select` picks.
     pub fn update_where(&mut self, select: impl Fn(&R) -> bool, mut change: impl FnMut(&mut R)) {
         for (key, row) in self.rows.iter_mut() {
